@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Set up an isolated environment and run the project's jobs. Needs only python3 (3.11+).
+
+    python3 dev.py main     # set up, then run the main job
+    python3 dev.py test     # set up, then run the test suite
+    python3 dev.py lint     # ruff check, ruff format --check, mypy --strict on the package
+    python3 dev.py bench    # the benchmarks under bench/
+    python3 dev.py lab      # JupyterLab on notebooks/
+
+The environment lives in .venv (override with INTEGRATION_KIT_VENV). It is created when missing and reinstalled
+when pyproject.toml changes, so the first run takes a few minutes and later runs start at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("INTEGRATION_KIT_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+EXTRAS = {
+    "main": "notebooks,server",
+    "test": "dev,notebooks",
+    "lint": "dev,notebooks",
+    "bench": "dev,bench",
+    "lab": "notebooks,server",
+}
+
+
+def ensure_env(extras: str) -> None:
+    """Create the virtualenv if needed and install the package with ``extras`` unless already done."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"integration_kit needs Python 3.11+, this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print(f"creating {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()[:16]
+    stamp = VENV / f".installed-{digest}"
+    if stamp.exists():
+        return
+    print(f"installing integration_kit[{extras}] into {VENV} ...", flush=True)
+    subprocess.run([PYTHON, "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT, check=True)
+    stamp.touch()
+
+
+def run(*args: str | Path) -> int:
+    """Run a command from the repository root and return its exit code."""
+    return subprocess.run([str(a) for a in args], cwd=ROOT, check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch one job; extra arguments go to the tool it runs."""
+    job, rest = (argv[0], argv[1:]) if argv else ("main", [])
+    if job not in EXTRAS:
+        print(__doc__)
+        return 2
+    ensure_env(EXTRAS[job])
+    if job == "main":
+        return run(BIN / "integration-kit", "demo", *rest)
+    if job == "test":
+        return run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest)
+    if job == "lint":
+        return (
+            run(BIN / "ruff", "check", ".")
+            or run(BIN / "ruff", "format", "--check", ".")
+            or run(BIN / "mypy", "--strict", "integration_kit")
+        )
+    if job == "bench":
+        scripts = rest or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))
+        return max((run(PYTHON, s) for s in scripts), default=0)
+    return run(BIN / "jupyter", "lab", "notebooks", *rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,488 @@
+"""The call engine: one state machine per logical call, composing every policy, with no I/O.
+
+:meth:`CallEngine.call` returns a generator. It yields actions, :class:`Send` (make attempt N, within this
+much time) and :class:`Wait` (pause this long), and is sent back an :class:`~integration_kit.outcome.Outcome` after
+each ``Send`` (``None`` after a ``Wait``). It returns the successful outcome, or raises the error the call ends
+with. The order of the checks for one call::
+
+    rate limit -> bulkhead -> [ deadline -> breaker -> attempt -> classify -> breaker/budget record
+                                -> retry decision (attempts, safety, Retry-After/backoff, deadline) -> budget
+                                -> wait ] ...
+
+The sync client, the async client and the simulator are thin drivers of the same generator
+(:func:`run_sync`, :func:`run_async`, and the simulator's event loop), so they cannot disagree about behaviour.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
+from typing import NamedTuple
+
+from integration_kit.breaker import CircuitBreaker, Permit, Transition
+from integration_kit.budget import RetryBudget
+from integration_kit.clock import Clock, SystemClock
+from integration_kit.config import IDEMPOTENT_METHODS, UNSET, Limits, RetryPolicy, Unset
+from integration_kit.errors import (
+    AttemptError,
+    AttemptRecord,
+    BudgetExhausted,
+    BulkheadFull,
+    CircuitOpenError,
+    ConnectError,
+    ConnectionLost,
+    ConnectTimeout,
+    DeadlineExceeded,
+    IntegrationError,
+    PoolTimeout,
+    RateLimitExceeded,
+    ReadTimeout,
+    RetriesExhausted,
+    UpstreamError,
+    WriteTimeout,
+    error_for_status,
+)
+from integration_kit.events import (
+    AttemptFinished,
+    AttemptStarted,
+    BreakerTransition,
+    BudgetDepleted,
+    CallFinished,
+    Event,
+    Hook,
+    RejectedCall,
+    RetryScheduled,
+)
+from integration_kit.limits import Bulkhead, RateLimiter
+from integration_kit.outcome import Classifier, Outcome, OutcomeKind, Verdict, classify
+from integration_kit.retry import decide_retry
+
+__all__ = [
+    "Action",
+    "CallEngine",
+    "CallGenerator",
+    "Send",
+    "Wait",
+    "error_for_outcome",
+    "new_idempotency_key",
+    "run_async",
+    "run_sync",
+]
+
+logger = logging.getLogger("integration_kit")
+
+#: How often a call queued for a bulkhead slot looks again (seconds).
+BULKHEAD_POLL = 0.005
+
+
+class Send(NamedTuple):
+    """Action: make attempt ``attempt``; it must end within ``timeout`` seconds (``None``: no deadline)."""
+
+    attempt: int
+    timeout: float | None
+    idempotency_key: str | None
+
+
+class Wait(NamedTuple):
+    """Action: pause ``seconds`` before the engine continues (backoff, Retry-After, a queue)."""
+
+    seconds: float
+
+
+Action = Send | Wait
+CallGenerator = Generator[Action, Outcome | None, Outcome]
+
+
+def new_idempotency_key() -> str:
+    """A fresh idempotency key: a random UUID4, as the IETF Idempotency-Key draft recommends."""
+    return str(uuid.uuid4())
+
+
+class CallEngine:
+    """The policies of one integration, shared by all its calls, and the state machine that applies them.
+
+    Every argument is optional: with none, a call is a single attempt with no deadline. Decisions read time only
+    from ``clock`` and randomness only from ``rng``, so a seeded engine on a
+    :class:`~integration_kit.clock.ManualClock` is deterministic.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "default",
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        budget: RetryBudget | None = None,
+        limits: Limits | None = None,
+        deadline: float | None = None,
+        classifier: Classifier | None = None,
+        idempotency_methods: Collection[str] = (),
+        key_factory: Callable[[], str] = new_idempotency_key,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        hooks: Iterable[Hook] = (),
+    ) -> None:
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"CallEngine.deadline must be > 0 or None, got {deadline!r}")
+        self.name = name
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker
+        self.budget = budget
+        self.limits = limits or Limits()
+        self.deadline = deadline
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.hooks: list[Hook] = list(hooks)
+        self.idempotency_methods = frozenset(m.upper() for m in idempotency_methods)
+        self.key_factory = key_factory
+        self.classifier: Classifier | None = classifier  # None: the default, classify() with each call's policy
+        self.bulkhead = Bulkhead(self.limits.max_concurrent) if self.limits.max_concurrent else None
+        self.rate_limiter = (
+            RateLimiter(self.limits.rate, self.limits.burst, clock=self.clock) if self.limits.rate else None
+        )
+        self._single = RetryPolicy.disabled()
+        self._ids = itertools.count(1)
+        if breaker is not None:
+            breaker.add_listener(self._on_transition)
+
+    def add_hook(self, hook: Hook) -> None:
+        """Send every later event to ``hook`` as well."""
+        self.hooks.append(hook)
+
+    def emit(self, event: Event) -> None:
+        """Hand ``event`` to every hook; a hook that raises is logged and skipped, never breaks the call."""
+        for hook in self.hooks:
+            try:
+                hook(event)
+            except Exception:
+                logger.warning("integration_kit: hook %r failed on %s", hook, event.kind, exc_info=True)
+
+    def _on_transition(self, t: Transition) -> None:
+        if self.hooks:
+            self.emit(BreakerTransition(t.time, self.name, 0, t.breaker, t.old.value, t.new.value, t.reason))
+
+    def call(
+        self,
+        method: str = "CALL",
+        target: str = "",
+        *,
+        idempotent: bool | None = None,
+        idempotency_key: str | None = None,
+        deadline: float | Unset | None = UNSET,
+        retry: bool | RetryPolicy = True,
+    ) -> CallGenerator:
+        """The state machine of one logical call (see the module docstring for the protocol).
+
+        ``target`` must already be redacted: it goes into events and errors. ``idempotent`` defaults to what RFC
+        9110 says of ``method``; a call whose method is in ``idempotency_methods`` gets a generated key unless
+        one is given, and a keyed call is safe to repeat. ``deadline`` and ``retry`` override the engine's for
+        this call (``retry=False``: one attempt).
+        """
+        method = method.upper()
+        if idempotency_key is None and method in self.idempotency_methods:
+            idempotency_key = self.key_factory()
+        safe = (method in IDEMPOTENT_METHODS if idempotent is None else idempotent) or idempotency_key is not None
+        policy = self.retry if retry is True else self._single if retry is False else retry
+        limit = self.deadline if deadline is UNSET else deadline
+        return self._run(method, target, safe, idempotency_key, limit, policy)
+
+    def _run(  # noqa: C901, PLR0912, PLR0915 - one state machine reads best as one function
+        self,
+        method: str,
+        target: str,
+        safe: bool,
+        key: str | None,
+        limit: float | None,
+        policy: RetryPolicy,
+    ) -> CallGenerator:
+        clock = self.clock
+        hooks = self.hooks
+        call_id = next(self._ids)
+        start = clock.now()
+        attempt = 0
+        history: list[AttemptRecord] = []
+        status: int | None = None
+
+        # Admission: the rate limiter, then the bulkhead, each with a bounded wait.
+        if self.rate_limiter is not None:
+            waited = 0.0
+            while (pause := self.rate_limiter.try_acquire()) > 0:
+                if waited + pause > self.limits.max_wait or (limit is not None and waited + pause >= limit):
+                    raise self._reject(
+                        _Call(method, target, call_id, start, attempt, status, history),
+                        RateLimitExceeded("client-side rate limit reached"),
+                        "rate_limited",
+                    )
+                waited += pause
+                yield Wait(pause)
+        bulkhead = self.bulkhead
+        if bulkhead is not None:
+            queued_since = clock.now()
+            while not bulkhead.try_acquire():
+                left = self.limits.max_wait - (clock.now() - queued_since)
+                if left <= 0 or (limit is not None and clock.now() - start >= limit):
+                    full = BulkheadFull(f"{bulkhead.max_concurrent} calls already in flight")
+                    raise self._reject(
+                        _Call(method, target, call_id, start, attempt, status, history), full, "bulkhead_full"
+                    )
+                yield Wait(min(BULKHEAD_POLL, left))
+        breaker = self.breaker
+        budget = self.budget
+        classifier = self.classifier
+        last_error: AttemptError | None = None
+        previous_delay: float | None = None
+        began = start
+        try:
+            while True:
+                attempt += 1
+                if attempt > 1:
+                    began = clock.now()
+                remaining: float | None = None
+                if limit is not None:
+                    remaining = limit - (began - start)
+                    if remaining <= 0:
+                        late = DeadlineExceeded(f"deadline of {limit}s passed", last_error=last_error)
+                        raise self._fail(
+                            _Call(method, target, call_id, start, attempt, status, history), late, last_error
+                        )
+                permit: Permit | None = None
+                if breaker is not None:
+                    try:
+                        permit = breaker.acquire()
+                    except CircuitOpenError as exc:
+                        attempt -= 1
+                        raise self._reject(
+                            _Call(method, target, call_id, start, attempt, status, history),
+                            exc,
+                            "circuit_open",
+                            last_error,
+                        ) from last_error
+                if hooks:
+                    self.emit(AttemptStarted(clock.now(), self.name, call_id, attempt, method, target, remaining, key))
+                recorded = False
+                try:
+                    outcome = yield Send(attempt, remaining, key)
+                    duration = clock.now() - began
+                    if outcome is None:
+                        raise RuntimeError("the driver must send an Outcome after a Send action")
+                    if classifier is None:
+                        verdict = _fast_classify(outcome, policy.retry_on_status)
+                    else:
+                        verdict = classifier(outcome)
+                    if permit is not None:
+                        if verdict is Verdict.TRANSIENT or verdict is Verdict.FAILURE:
+                            permit.record_failure(duration)
+                        else:
+                            permit.record_success(duration)
+                    recorded = True
+                finally:
+                    if permit is not None and not recorded:
+                        permit.release()  # cancelled or broken driver: free a half-open slot, count nothing
+                failed = verdict is Verdict.TRANSIENT or verdict is Verdict.FAILURE
+                if budget is not None:
+                    if failed:
+                        budget.record_failure()
+                    else:
+                        budget.record_success()
+                status = outcome.status
+                if hooks:
+                    now = clock.now()
+                    self.emit(
+                        AttemptFinished(
+                            now,
+                            self.name,
+                            call_id,
+                            attempt,
+                            method,
+                            target,
+                            outcome.kind.value,
+                            status,
+                            duration,
+                            verdict.value,
+                        )
+                    )
+                if verdict is Verdict.SUCCESS:
+                    if hooks:
+                        self.emit(
+                            CallFinished(
+                                now,
+                                self.name,
+                                call_id,
+                                method,
+                                target,
+                                True,
+                                "success",
+                                status,
+                                attempt,
+                                now - start,
+                            )
+                        )
+                    return outcome
+                error = error_for_outcome(outcome, verdict)
+                history.append(AttemptRecord(attempt, outcome.kind.value, status, duration, type(error).__name__))
+                last_error = error
+                if verdict is Verdict.REJECTED:
+                    raise self._fail(_Call(method, target, call_id, start, attempt, status, history), error)
+                decision = decide_retry(
+                    policy,
+                    attempt=attempt,
+                    outcome=outcome,
+                    verdict=verdict,
+                    safe_to_repeat=safe,
+                    elapsed=clock.now() - start,
+                    deadline=limit,
+                    rng=self.rng,
+                    previous_delay=previous_delay,
+                )
+                if not decision.retry:
+                    gave_up: IntegrationError = error
+                    if decision.reason == "deadline":
+                        gave_up = DeadlineExceeded(
+                            f"the next attempt could not start before the deadline of {limit}s",
+                            last_error=error,
+                        )
+                    elif decision.reason == "max_attempts" and attempt > 1:
+                        gave_up = RetriesExhausted(f"{attempt} attempts failed", last_error=error)
+                    raise self._fail(
+                        _Call(method, target, call_id, start, attempt, status, history),
+                        gave_up,
+                        error if gave_up is not error else None,
+                    )
+                if budget is not None and not budget.can_retry():
+                    if hooks:
+                        self.emit(BudgetDepleted(clock.now(), self.name, call_id, attempt, budget.tokens))
+                    raise self._fail(
+                        _Call(method, target, call_id, start, attempt, status, history),
+                        BudgetExhausted("retry budget exhausted", last_error=error),
+                        error,
+                    )
+                if hooks:
+                    self.emit(RetryScheduled(clock.now(), self.name, call_id, attempt, decision.delay, decision.reason))
+                previous_delay = decision.delay
+                if decision.delay > 0:
+                    yield Wait(decision.delay)
+        finally:
+            if bulkhead is not None:
+                bulkhead.release()
+
+    def _fail(self, call: _Call, error: IntegrationError, cause: BaseException | None = None) -> IntegrationError:
+        """Give ``error`` the call's context, emit the call's end, and return it for raising."""
+        error.with_context(integration=self.name, method=call.method, url=call.target or None, attempts=call.history)
+        if cause is not None and error.__cause__ is None:
+            error.__cause__ = cause
+        if self.hooks:
+            now = self.clock.now()
+            status = getattr(error, "status", None) or call.status
+            self.emit(
+                CallFinished(
+                    now,
+                    self.name,
+                    call.call_id,
+                    call.method,
+                    call.target,
+                    False,
+                    type(error).__name__,
+                    status,
+                    call.attempt,
+                    now - call.start,
+                )
+            )
+        return error
+
+    def _reject(
+        self, call: _Call, error: IntegrationError, reason: str, cause: BaseException | None = None
+    ) -> IntegrationError:
+        """Like :meth:`_fail`, for a call (or its next attempt) refused before reaching the network."""
+        if self.hooks:
+            self.emit(RejectedCall(self.clock.now(), self.name, call.call_id, reason))
+        return self._fail(call, error, cause)
+
+
+class _Call(NamedTuple):
+    """What the error paths need to know of one logical call."""
+
+    method: str
+    target: str
+    call_id: int
+    start: float
+    attempt: int
+    status: int | None
+    history: list[AttemptRecord]
+
+
+def _fast_classify(outcome: Outcome, retry_on_status: frozenset[int]) -> Verdict:
+    """:func:`~integration_kit.outcome.classify` with its happy path first (the engine's default classifier)."""
+    if outcome.kind is OutcomeKind.SUCCESS or (
+        outcome.kind is OutcomeKind.STATUS and outcome.status is not None and 200 <= outcome.status < 300
+    ):
+        return Verdict.SUCCESS
+    return classify(outcome, retry_on_status)
+
+
+_KIND_ERRORS: dict[OutcomeKind, type[AttemptError]] = {
+    OutcomeKind.CONNECT_ERROR: ConnectError,
+    OutcomeKind.CONNECT_TIMEOUT: ConnectTimeout,
+    OutcomeKind.POOL_TIMEOUT: PoolTimeout,
+    OutcomeKind.WRITE_TIMEOUT: WriteTimeout,
+    OutcomeKind.READ_TIMEOUT: ReadTimeout,
+    OutcomeKind.CONNECTION_LOST: ConnectionLost,
+}
+
+
+def error_for_outcome(outcome: Outcome, verdict: Verdict) -> AttemptError:
+    """The error an outcome ends a call with: the driver's own when it gave one, else one built from the outcome."""
+    if isinstance(outcome.error, AttemptError):
+        return outcome.error
+    if outcome.kind is OutcomeKind.STATUS and outcome.status is not None:
+        error = error_for_status(
+            outcome.status, retryable=verdict is Verdict.TRANSIENT, retry_after=outcome.retry_after
+        )
+    elif outcome.kind in _KIND_ERRORS:
+        error = _KIND_ERRORS[outcome.kind](outcome.kind.value.replace("_", " "))
+    else:
+        detail = f": {type(outcome.error).__name__}" if outcome.error is not None else ""
+        error = UpstreamError(f"attempt failed{detail}", status=outcome.status or 0)
+    if outcome.error is not None:
+        error.__cause__ = outcome.error
+    return error
+
+
+def run_sync(gen: CallGenerator, send: Callable[[Send], Outcome], sleep: Callable[[float], None]) -> Outcome:
+    """Drive ``gen`` to its end on this thread: ``send`` performs attempts, ``sleep`` waits."""
+    try:
+        action = next(gen)
+        while True:
+            if type(action) is Send:
+                action = gen.send(send(action))
+            else:
+                sleep(action.seconds)  # type: ignore[union-attr]
+                action = gen.send(None)
+    except StopIteration as done:
+        result: Outcome = done.value
+        return result
+    finally:
+        gen.close()
+
+
+async def run_async(
+    gen: CallGenerator,
+    send: Callable[[Send], Awaitable[Outcome]],
+    sleep: Callable[[float], Awaitable[None]],
+) -> Outcome:
+    """Drive ``gen`` to its end on an event loop: ``send`` performs attempts, ``sleep`` waits."""
+    try:
+        action = next(gen)
+        while True:
+            if type(action) is Send:
+                action = gen.send(await send(action))
+            else:
+                await sleep(action.seconds)  # type: ignore[union-attr]
+                action = gen.send(None)
+    except StopIteration as done:
+        result: Outcome = done.value
+        return result
+    finally:
+        gen.close()

@@ -1,0 +1,337 @@
+"""Observability as plain data: one frozen event per thing that happens, hooks that receive them, and a recorder.
+
+Every driver (sync client, async client, simulator) emits the same events from the call engine, so a chart or
+a summary works on live and simulated runs alike. A hook is any callable taking an :class:`Event`. Targets in
+events are already redacted by the driver; events never hold a secret.
+
+pandas is imported only by :meth:`Recorder.to_frame`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "AttemptFinished",
+    "AttemptStarted",
+    "BreakerTransition",
+    "BudgetDepleted",
+    "CallFinished",
+    "Event",
+    "Hook",
+    "LoggingHook",
+    "Recorder",
+    "RejectedCall",
+    "RetryScheduled",
+    "Summary",
+]
+
+logger = logging.getLogger("integration_kit")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Fields every event has: clock time, the integration's name, and the logical call's id (0: not a call's)."""
+
+    kind: ClassVar[str] = "event"
+    time: float
+    integration: str
+    call_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStarted(Event):
+    """An attempt is about to be sent. ``timeout`` is what remains of the deadline (``None``: no deadline)."""
+
+    kind: ClassVar[str] = "attempt_started"
+    attempt: int
+    method: str
+    target: str
+    timeout: float | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFinished(Event):
+    """An attempt ended: how (``outcome``), with which status, after how long, and how it was judged."""
+
+    kind: ClassVar[str] = "attempt_finished"
+    attempt: int
+    method: str
+    target: str
+    outcome: str
+    status: int | None
+    duration: float
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(Event):
+    """A retry will follow after ``delay`` seconds; ``reason`` is "backoff" or "retry_after"."""
+
+    kind: ClassVar[str] = "retry_scheduled"
+    attempt: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedCall(Event):
+    """A call (or its next attempt) was refused before reaching the network: circuit open, bulkhead, rate limit."""
+
+    kind: ClassVar[str] = "call_rejected"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetDepleted(Event):
+    """The retry budget refused a retry; ``tokens`` is what was left."""
+
+    kind: ClassVar[str] = "budget_exhausted"
+    attempt: int
+    tokens: float
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTransition(Event):
+    """The circuit breaker ``breaker`` moved from ``old`` to ``new`` (state values) for ``reason``."""
+
+    kind: ClassVar[str] = "breaker_transition"
+    breaker: str
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished(Event):
+    """A logical call ended. ``outcome`` is "success" or the name of the error raised."""
+
+    kind: ClassVar[str] = "call_finished"
+    method: str
+    target: str
+    ok: bool
+    outcome: str
+    status: int | None
+    attempts: int
+    duration: float
+
+
+class Hook(Protocol):
+    """Anything that takes an event. Hooks run on the caller's thread and must be quick."""
+
+    def __call__(self, event: Event) -> None: ...
+
+
+#: The columns of :meth:`Recorder.to_frame`, in order; a field an event does not have is left empty.
+FRAME_COLUMNS: tuple[str, ...] = (
+    "event",
+    "time",
+    "integration",
+    "call_id",
+    "attempt",
+    "method",
+    "target",
+    "outcome",
+    "status",
+    "verdict",
+    "duration",
+    "delay",
+    "reason",
+    "timeout",
+    "idempotency_key",
+    "ok",
+    "attempts",
+    "tokens",
+    "breaker",
+    "old",
+    "new",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The figures of a run: calls and their fate, load amplification, latency percentiles, breaker transitions."""
+
+    calls: int
+    succeeded: int
+    failed: int
+    rejected: int
+    attempts: int
+    retries: int
+    budget_refusals: int
+    success_rate: float
+    error_rate: float
+    amplification: float
+    latency_p50: float
+    latency_p95: float
+    latency_p99: float
+    transitions: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain dict (JSON-ready)."""
+        data = asdict(self)
+        data["transitions"] = list(self.transitions)
+        return data
+
+
+class Recorder:
+    """A hook that keeps events; ``to_frame()`` gives one row per event and ``summary()`` the run's figures.
+
+    ``max_events`` bounds memory in long-running processes (the oldest events are dropped). Thread-safe.
+    """
+
+    def __init__(self, *, max_events: int | None = None) -> None:
+        if max_events is not None and max_events < 1:
+            raise ValueError(f"Recorder.max_events must be >= 1, got {max_events!r}")
+        self._events: deque[Event] = deque(maxlen=max_events)
+        self._lock = threading.Lock()
+        self.append = self._events.append  # deque.append is atomic under the GIL: the hot path takes no lock
+
+    def __call__(self, event: Event) -> None:
+        """Record ``event``."""
+        self.append(event)
+
+    @property
+    def events(self) -> list[Event]:
+        """A snapshot of the recorded events, oldest first."""
+        with self._lock:
+            return list(self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def clear(self) -> None:
+        """Forget every event."""
+        self._events.clear()
+
+    def of(self, *kinds: type[Event]) -> list[Event]:
+        """The recorded events of the given types."""
+        return [e for e in self.events if isinstance(e, kinds)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The events as a pandas DataFrame with :data:`FRAME_COLUMNS` (pandas is imported here, lazily)."""
+        return events_to_frame(self.events)
+
+    def summary(self) -> Summary:
+        """The run's figures (see :class:`Summary`)."""
+        return summarize(self.events)
+
+    def __repr__(self) -> str:
+        return f"Recorder(events={len(self._events)})"
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    """One event as a flat dict of :data:`FRAME_COLUMNS` values."""
+    row: dict[str, Any] = {"event": event.kind}
+    for f in fields(event):
+        row[f.name] = getattr(event, f.name)
+    return row
+
+
+def events_to_frame(events: Iterable[Event]) -> pd.DataFrame:
+    """A DataFrame with one row per event and the columns :data:`FRAME_COLUMNS`."""
+    import pandas as pd
+
+    return pd.DataFrame([event_row(e) for e in events], columns=list(FRAME_COLUMNS))
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of already sorted values by linear interpolation; NaN when empty."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q
+    low = math.floor(pos)
+    high = min(low + 1, len(sorted_values) - 1)
+    frac = pos - low
+    return sorted_values[low] * (1 - frac) + sorted_values[high] * frac
+
+
+def summarize(events: Iterable[Event]) -> Summary:
+    """Compute a :class:`Summary` from events of any driver."""
+    calls = succeeded = rejected = attempts = retries = refusals = 0
+    durations: list[float] = []
+    transitions: list[str] = []
+    for e in events:
+        kind = e.kind
+        if kind == "attempt_started":
+            attempts += 1
+        elif kind == "call_finished":
+            calls += 1
+            durations.append(e.duration)  # type: ignore[attr-defined]
+            if e.ok:  # type: ignore[attr-defined]
+                succeeded += 1
+        elif kind == "retry_scheduled":
+            retries += 1
+        elif kind == "call_rejected":
+            rejected += 1
+        elif kind == "budget_exhausted":
+            refusals += 1
+        elif kind == "breaker_transition":
+            transitions.append(f"{e.old}->{e.new}")  # type: ignore[attr-defined]
+    durations.sort()
+    success_rate = succeeded / calls if calls else math.nan
+    return Summary(
+        calls=calls,
+        succeeded=succeeded,
+        failed=calls - succeeded,
+        rejected=rejected,
+        attempts=attempts,
+        retries=retries,
+        budget_refusals=refusals,
+        success_rate=success_rate,
+        error_rate=1 - success_rate if calls else math.nan,
+        amplification=attempts / calls if calls else math.nan,
+        latency_p50=percentile(durations, 0.50),
+        latency_p95=percentile(durations, 0.95),
+        latency_p99=percentile(durations, 0.99),
+        transitions=tuple(transitions),
+    )
+
+
+class LoggingHook:
+    """Emits one structured log record per finished attempt, and one per rejection, transition or refusal.
+
+    Records go to the ``integration_kit`` logger (or ``logger``) with the event's fields in ``extra`` under
+    ``integration_kit``; the message holds only redacted values.
+    """
+
+    def __init__(self, logger: logging.Logger | None = None, *, level: int = logging.INFO) -> None:
+        self.logger = logger or logging.getLogger("integration_kit")
+        self.level = level
+
+    def __call__(self, event: Event) -> None:
+        """Log ``event`` if it is one this hook reports."""
+        kind = event.kind
+        if kind in {"attempt_started", "retry_scheduled"}:
+            return
+        if not self.logger.isEnabledFor(self.level):
+            return
+        fields_ = event_row(event)
+        if kind == "attempt_finished":
+            message = "%s attempt %s %s %s -> %s in %.3fs"
+            args: tuple[object, ...] = (
+                event.integration,
+                fields_["attempt"],
+                fields_["method"],
+                fields_["target"],
+                fields_["status"] if fields_["status"] is not None else fields_["outcome"],
+                fields_["duration"],
+            )
+        else:
+            message = "%s %s %s"
+            args = (event.integration, kind, {k: v for k, v in fields_.items() if k not in ("event", "integration")})
+        self.logger.log(self.level, message, *args, extra={"integration_kit": fields_})

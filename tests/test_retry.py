@@ -1,0 +1,188 @@
+"""Backoff, Retry-After parsing and the retry decision."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from integration_kit.config import RetryPolicy
+from integration_kit.outcome import Outcome, OutcomeKind, Verdict
+from integration_kit.retry import backoff_delay, decide_retry, is_idempotent, parse_retry_after
+
+JITTERS = ["none", "full", "equal", "decorrelated"]
+
+
+def test_no_jitter_is_exponential_and_capped() -> None:
+    policy = RetryPolicy(base_delay=0.1, multiplier=2, max_delay=1.0, jitter="none")
+    rng = random.Random(0)
+    delays = [backoff_delay(policy, n, rng) for n in range(1, 8)]
+    assert delays == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0])
+
+
+def test_full_jitter_spans_zero_to_the_exponential() -> None:
+    policy = RetryPolicy(base_delay=1.0, multiplier=2, max_delay=100.0, jitter="full")
+    rng = random.Random(1)
+    samples = [backoff_delay(policy, 3, rng) for _ in range(2000)]
+    assert 0 <= min(samples) < 0.2
+    assert 3.8 < max(samples) <= 4.0
+
+
+def test_equal_jitter_keeps_half_the_exponential() -> None:
+    policy = RetryPolicy(base_delay=1.0, multiplier=2, max_delay=100.0, jitter="equal")
+    rng = random.Random(2)
+    samples = [backoff_delay(policy, 3, rng) for _ in range(2000)]
+    assert 2.0 <= min(samples) < 2.2
+    assert max(samples) <= 4.0
+
+
+def test_decorrelated_jitter_grows_from_the_previous_delay() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=50.0, jitter="decorrelated")
+    rng = random.Random(3)
+    samples = [backoff_delay(policy, 2, rng, previous=4.0) for _ in range(2000)]
+    assert 1.0 <= min(samples) < 1.5
+    assert 11.0 < max(samples) <= 12.0
+    assert backoff_delay(policy, 1, rng) <= 3.0  # previous defaults to the base
+
+
+def test_same_seed_same_delays() -> None:
+    policy = RetryPolicy(jitter="full")
+    a = [backoff_delay(policy, n, random.Random(7)) for n in range(1, 6)]
+    b = [backoff_delay(policy, n, random.Random(7)) for n in range(1, 6)]
+    assert a == b
+
+
+@pytest.mark.parametrize("jitter", JITTERS)
+def test_attempt_ten_thousand_does_not_overflow(jitter: str) -> None:
+    policy = RetryPolicy(base_delay=0.5, multiplier=3, max_delay=30.0, jitter=jitter)  # type: ignore[arg-type]
+    delay = backoff_delay(policy, 10_000, random.Random(0), previous=30.0)
+    assert 0 <= delay <= 30.0
+
+
+@given(
+    jitter=st.sampled_from(JITTERS),
+    base=st.floats(0, 10),
+    extra=st.floats(0, 100),
+    multiplier=st.floats(1, 10),
+    n=st.integers(1, 100_000),
+    previous=st.none() | st.floats(0, 1000),
+    seed=st.integers(0, 2**32),
+)
+def test_backoff_always_within_zero_and_cap(
+    jitter: str, base: float, extra: float, multiplier: float, n: int, previous: float | None, seed: int
+) -> None:
+    policy = RetryPolicy(
+        base_delay=base,
+        multiplier=multiplier,
+        max_delay=base + extra,
+        jitter=jitter,  # type: ignore[arg-type]
+    )
+    delay = backoff_delay(policy, n, random.Random(seed), previous)
+    assert 0 <= delay <= policy.max_delay
+
+
+NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),  # IMF-fixdate
+        ("Wednesday, 21-Oct-15 07:28:30 GMT", 30.0),  # obsolete RFC 850 form
+        ("Wed Oct 21 07:28:30 2015", 30.0),  # obsolete asctime form
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # in the past: floored at zero
+    ],
+)
+def test_parse_retry_after_both_forms(value: str, expected: float) -> None:
+    assert parse_retry_after(value, NOW) == pytest.approx(expected)
+
+
+def test_parse_retry_after_accepts_posix_now_and_caps() -> None:
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", NOW.timestamp()) == pytest.approx(30.0)
+    assert parse_retry_after("3600", NOW, max_delay=60) == 60.0
+    assert parse_retry_after("9" * 40, NOW, max_delay=5) == 5.0
+    naive = datetime(2015, 10, 21, 7, 28, 0)  # noqa: DTZ001 - naive means UTC here
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", naive) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "   ", "-5", "1.5", "soon", "Wed, 99 Oct 2015 07:28:00 GMT", "١٢", "1e3", "0x10", "\x00"]
+)
+def test_parse_retry_after_malformed_is_none(value: str | None) -> None:
+    assert parse_retry_after(value, NOW) is None
+
+
+@given(st.text())
+def test_parse_retry_after_never_raises(value: str) -> None:
+    result = parse_retry_after(value, NOW, max_delay=100)
+    assert result is None or 0 <= result <= 100
+
+
+@pytest.mark.parametrize(("method", "expected"), [("GET", True), ("put", True), ("DELETE", True), ("POST", False)])
+def test_is_idempotent(method: str, expected: bool) -> None:
+    assert is_idempotent(method) is expected
+
+
+def _decide(outcome: Outcome, verdict: Verdict = Verdict.TRANSIENT, **kw: object) -> tuple[bool, float, str]:
+    args: dict[str, object] = {
+        "attempt": 1,
+        "safe_to_repeat": True,
+        "elapsed": 0.0,
+        "deadline": None,
+        "rng": random.Random(0),
+    }
+    args.update(kw)
+    policy = args.pop("policy", RetryPolicy(jitter="none", base_delay=1.0))
+    d = decide_retry(policy, outcome=outcome, verdict=verdict, **args)  # type: ignore[arg-type]
+    return d.retry, d.delay, d.reason
+
+
+S503 = Outcome(OutcomeKind.STATUS, status=503)
+READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
+REFUSED = Outcome(OutcomeKind.CONNECT_ERROR)
+
+
+def test_transient_failure_of_a_safe_request_is_retried_after_backoff() -> None:
+    assert _decide(S503) == (True, 1.0, "backoff")
+
+
+def test_connect_failure_is_retried_for_any_method() -> None:
+    assert _decide(REFUSED, safe_to_repeat=False)[0] is True
+
+
+@pytest.mark.parametrize("outcome", [READ_TIMEOUT, S503, Outcome(OutcomeKind.CONNECTION_LOST)])
+def test_failure_after_sending_is_not_retried_for_an_unsafe_request(outcome: Outcome) -> None:
+    assert _decide(outcome, safe_to_repeat=False) == (False, 0.0, "unsafe_to_repeat")
+
+
+def test_429_was_not_processed_so_any_method_may_retry() -> None:
+    assert _decide(Outcome(OutcomeKind.STATUS, status=429), safe_to_repeat=False)[0] is True
+
+
+@pytest.mark.parametrize("verdict", [Verdict.SUCCESS, Verdict.FAILURE, Verdict.REJECTED])
+def test_non_transient_verdicts_are_not_retried(verdict: Verdict) -> None:
+    assert _decide(S503, verdict)[0] is False
+
+
+def test_max_attempts_stops_retrying() -> None:
+    assert _decide(S503, attempt=3) == (False, 0.0, "max_attempts")
+
+
+def test_retry_after_hint_replaces_backoff_and_is_capped() -> None:
+    hinted = Outcome(OutcomeKind.STATUS, status=429, retry_after=7.0)
+    assert _decide(hinted) == (True, 7.0, "retry_after")
+    capped = RetryPolicy(max_retry_after=2.0)
+    assert _decide(hinted, policy=capped)[1] == 2.0
+    ignoring = RetryPolicy(jitter="none", base_delay=1.0, respect_retry_after=False)
+    assert _decide(hinted, policy=ignoring) == (True, 1.0, "backoff")
+
+
+def test_a_wait_ending_past_the_deadline_is_not_scheduled() -> None:
+    hinted = Outcome(OutcomeKind.STATUS, status=503, retry_after=5.0)
+    assert _decide(hinted, elapsed=6.0, deadline=10.0) == (False, 5.0, "deadline")
+    assert _decide(hinted, elapsed=4.0, deadline=10.0)[0] is True
