@@ -364,5 +364,3 @@ def test_async_driver_runs_the_same_engine(backend: str) -> None:
     assert anyio.run(main, backend=backend) is OK
     assert rec.summary().attempts == 2
     assert clock.now() == pytest.approx(1.2)
-
-

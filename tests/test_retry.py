@@ -106,7 +106,7 @@ def test_parse_retry_after_accepts_posix_now_and_caps() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", NOW.timestamp()) == pytest.approx(30.0)
     assert parse_retry_after("3600", NOW, max_delay=60) == 60.0
     assert parse_retry_after("9" * 40, NOW, max_delay=5) == 5.0
-    naive = datetime(2015, 10, 21, 7, 28, 0)  # noqa: DTZ001 - naive means UTC here
+    naive = datetime(2015, 10, 21, 7, 28, 0)  # naive means UTC here
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", naive) == pytest.approx(10.0)
 
 
