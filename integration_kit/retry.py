@@ -49,10 +49,10 @@ def _exponential(base: float, multiplier: float, cap: float, retry_number: int) 
     n = max(1, retry_number) - 1
     if base <= 0 or multiplier == 1.0:
         return min(cap, base)
-    # base * m**n >= cap  <=>  n >= log(cap / base) / log(m): stop before the power can overflow.
-    if cap <= base or n >= math.log(cap / base) / math.log(multiplier):
+    try:
+        return min(cap, base * multiplier**n)
+    except OverflowError:  # multiplier ** n passed the largest float: far past the cap
         return cap
-    return min(cap, base * multiplier**n)
 
 
 def parse_retry_after(

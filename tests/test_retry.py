@@ -186,3 +186,9 @@ def test_a_wait_ending_past_the_deadline_is_not_scheduled() -> None:
     hinted = Outcome(OutcomeKind.STATUS, status=503, retry_after=5.0)
     assert _decide(hinted, elapsed=6.0, deadline=10.0) == (False, 5.0, "deadline")
     assert _decide(hinted, elapsed=4.0, deadline=10.0)[0] is True
+
+
+def test_tiny_base_and_huge_attempt_number_is_capped_not_an_overflow() -> None:
+    # found by hypothesis: cap / base overflows to inf, and multiplier ** n overflows the float range
+    policy = RetryPolicy(base_delay=1.1125369292536007e-308, max_delay=2.0, jitter="none")
+    assert backoff_delay(policy, 1025, random.Random(0)) == 2.0
