@@ -1,0 +1,598 @@
+"""HTTP clients for one integration: :class:`ResilientClient` (sync) and :class:`AsyncResilientClient` (async).
+
+Both are thin drivers of the :class:`~integration_kit.engine.CallEngine` over an ``httpx.Client`` /
+``httpx.AsyncClient`` (so connection pooling, HTTP/1.1 keep-alive and ``transport=`` work as in httpx). The engine
+makes every decision; everything that is not blocking or awaiting I/O lives once, in :class:`_ClientCore` and
+:class:`_Exchange`:
+
+- preparing a request: the origin is pinned to ``base_url`` (an absolute URL elsewhere is :class:`UnsafeRequest`),
+  header values with CR or LF are refused, the credential is added from its :class:`~integration_kit.redact.Secret`,
+  the ``Idempotency-Key`` is sent as a structured-field string (``"uuid"``) and is the same on every attempt;
+- each attempt's timeouts are clipped to what is left of the call's deadline;
+- the body is streamed, so ``max_response_bytes`` raises :class:`ResponseTooLarge` without reading it into memory;
+- httpx exceptions and statuses become an :class:`~integration_kit.outcome.Outcome` at one boundary, with the
+  typed error (redacted headers, a truncated, scrubbed body snippet) and the Retry-After hint (both forms; an
+  HTTP-date is measured from the response's ``Date`` header).
+
+The two clients differ only in how they send and sleep; the async one also bounds each attempt with
+``anyio.fail_after`` so nothing outlives the deadline, whatever the transport does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json as jsonlib
+import logging
+import math
+import random
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from importlib import metadata
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar, cast
+
+import anyio
+import httpx
+
+from integration_kit.breaker import CircuitBreaker
+from integration_kit.budget import RetryBudget
+from integration_kit.clock import AsyncClock, Clock, SystemClock
+from integration_kit.config import UNSET, ClientConfig, RetryPolicy, Timeouts, is_loopback
+from integration_kit.engine import CallEngine, CallGenerator, Send, run_async, run_sync
+from integration_kit.errors import InvalidResponse, ResponseTooLarge, UnsafeRequest, error_for_status
+from integration_kit.events import Hook
+from integration_kit.outcome import Outcome, OutcomeKind
+from integration_kit.redact import redact_headers, redact_text, redact_url, secret_query_values
+from integration_kit.retry import parse_retry_after
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["AsyncResilientClient", "RequestOptions", "ResilientClient"]
+
+_R = TypeVar("_R")
+_T = TypeVar("_T")
+_Transport = TypeVar("_Transport", bound=httpx.BaseTransport | httpx.AsyncBaseTransport)
+
+#: How much of an error response's body is kept in the error (bytes read, then characters kept).
+SNIPPET_BYTES = 2048
+SNIPPET_CHARS = 500
+
+
+class RequestOptions(TypedDict, total=False):
+    """Keyword arguments of :meth:`ResilientClient.request` and the verb methods.
+
+    ``params``, ``headers``, ``content``, ``data``, ``files`` and ``json`` are as in httpx. ``timeout`` replaces
+    the configured per-attempt :class:`~integration_kit.config.Timeouts` (a float sets all four phases);
+    ``deadline`` replaces the configured deadline (``None``: none); ``retry=False`` makes a single attempt (a
+    :class:`~integration_kit.config.RetryPolicy` replaces the configured one); ``idempotency_key`` sends that key
+    on every attempt and makes the call safe to retry.
+    """
+
+    params: Mapping[str, Any]
+    headers: Mapping[str, str]
+    content: bytes | str
+    data: Mapping[str, Any]
+    files: Mapping[str, Any]
+    json: Any
+    timeout: Timeouts | float
+    deadline: float | None
+    retry: bool | RetryPolicy
+    idempotency_key: str
+
+
+class _ClientCore(ABC, Generic[_R, _Transport]):
+    """What the sync and async clients share: construction, the engine, request preparation, the verb methods.
+
+    ``_R`` is what :meth:`request` returns (an ``httpx.Response``, or an awaitable of one) and ``_Transport`` the
+    httpx transport type the client accepts.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        transport: _Transport | None = None,
+        clock: Clock | None = None,
+        hooks: Iterable[Hook] = (),
+        rng: random.Random | None = None,
+    ) -> None:
+        if not isinstance(config, ClientConfig):
+            raise TypeError(f"expected a ClientConfig, got {type(config).__name__}")
+        self.config = config
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._credential = config.auth.load() if config.auth is not None else None
+        self._secrets = (self._credential.value,) if self._credential is not None else ()
+        self._secret_headers = (self._credential.header,) if self._credential is not None else ()
+        self.engine = CallEngine(
+            name=config.name,
+            retry=config.retry,
+            breaker=CircuitBreaker(config.breaker, name=config.name, clock=self.clock) if config.breaker else None,
+            budget=RetryBudget(config.budget) if config.budget is not None else None,
+            limits=config.limits,
+            deadline=config.deadline,
+            idempotency_methods=config.idempotency_methods,
+            clock=self.clock,
+            rng=rng,
+            hooks=hooks,
+        )
+        self._origin = config.origin
+        self._timeouts = _phases(config.timeouts)
+        _HTTPX_LOG_REDACTOR.install(config.redact_query_params)
+        self._open(transport)
+
+    @abstractmethod
+    def _open(self, transport: _Transport | None) -> None:
+        """Create the underlying httpx client (pooled connections) over ``transport``."""
+
+    # -- the public surface shared by both clients -----------------------------------------------------------
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The integration's circuit breaker (``None`` when the config switches it off)."""
+        return self.engine.breaker
+
+    def add_hook(self, hook: Hook) -> None:
+        """Send every later event to ``hook`` as well (a :class:`~integration_kit.events.Recorder`, a logger)."""
+        self.engine.add_hook(hook)
+
+    @abstractmethod
+    def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> _R:
+        """Make one logical call: ``url`` is a path under ``base_url`` (or an absolute URL of the same origin)."""
+
+    def get(self, url: str, **options: Unpack[RequestOptions]) -> _R:
+        """``GET url``; see :meth:`request`."""
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, **options: Unpack[RequestOptions]) -> _R:
+        """``POST url``; retried after the request may have been seen only with an idempotency key."""
+        return self.request("POST", url, **options)
+
+    def put(self, url: str, **options: Unpack[RequestOptions]) -> _R:
+        """``PUT url``; see :meth:`request`."""
+        return self.request("PUT", url, **options)
+
+    def patch(self, url: str, **options: Unpack[RequestOptions]) -> _R:
+        """``PATCH url``; retried after the request may have been seen only with an idempotency key."""
+        return self.request("PATCH", url, **options)
+
+    def delete(self, url: str, **options: Unpack[RequestOptions]) -> _R:
+        """``DELETE url``; see :meth:`request`."""
+        return self.request("DELETE", url, **options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.config.name!r}, base_url={self.config.base_url!r})"
+
+    # -- shared machinery ------------------------------------------------------------------------------------
+
+    def _http_options(self) -> dict[str, Any]:
+        """Keyword arguments for the underlying httpx client."""
+        config = self.config
+        user_agent = config.user_agent or f"integration_kit/{_version()}"
+        return {
+            "base_url": config.base_url,
+            "headers": {"User-Agent": user_agent, **config.headers},
+            "timeout": httpx.Timeout(**_phases(config.timeouts)),
+            "verify": config.ssl_context(),
+            "follow_redirects": config.follow_redirects,
+        }
+
+    def _begin(
+        self, http: httpx.Client | httpx.AsyncClient, method: str, url: str, options: RequestOptions
+    ) -> _Exchange:
+        """Check and build the request once, and start the engine's state machine for the call."""
+        key = options.get("idempotency_key")
+        headers = options.get("headers")
+        if headers:
+            headers, key = _checked_headers(headers, key)
+        if key is not None and not (key.isascii() and key.isprintable() and key):
+            raise UnsafeRequest("idempotency_key must be printable ASCII", integration=self.config.name)
+        request = http.build_request(
+            method,
+            url,
+            params=options.get("params"),
+            headers=headers,
+            content=options.get("content"),
+            data=options.get("data"),
+            files=options.get("files"),
+            json=options.get("json"),
+        )
+        target = redact_url(str(request.url), self.config.redact_query_params)
+        if not self._same_origin(request.url) or request.url.userinfo:
+            raise UnsafeRequest(
+                f"{target} is not under the configured origin {self.config.base_url}; credentials are only sent there",
+                integration=self.config.name,
+                method=request.method,
+            )
+        if self._credential is not None:
+            request.headers[self._credential.header] = self._credential.value.reveal()
+        retry = options.get("retry", True)
+        timeouts = _phases(Timeouts.coerce(options["timeout"])) if "timeout" in options else self._timeouts
+        policy = retry if isinstance(retry, RetryPolicy) else self.config.retry
+        calls = self.engine.call(
+            request.method, target, idempotency_key=key, deadline=options.get("deadline", UNSET), retry=retry
+        )
+        return _Exchange(self, request, calls, timeouts, policy.retry_on_status)
+
+    def _same_origin(self, url: httpx.URL) -> bool:
+        scheme = url.scheme
+        return (scheme, url.host, url.port or (443 if scheme == "https" else 80)) == self._origin
+
+    def _guard_redirect(self, request: httpx.Request) -> None:
+        """httpx request hook (only with ``follow_redirects``): no credential leaves the origin, no plain http."""
+        url = request.url
+        if self._same_origin(url):
+            return
+        for name in ("Authorization", "Proxy-Authorization", "Cookie", *self._secret_headers):
+            request.headers.pop(name, None)
+        if url.scheme != "https" and not self.config.allow_insecure_http and not is_loopback(url.host):
+            raise UnsafeRequest(
+                f"refused a redirect to plain http: {redact_url(str(url), self.config.redact_query_params)}",
+                integration=self.config.name,
+                method=request.method,
+            )
+
+    def _parse_json(self, response: httpx.Response, validator: Callable[[Any], _T]) -> _T:
+        """The JSON body of ``response``, checked by content type and passed through ``validator``."""
+
+        def invalid(message: str) -> InvalidResponse:
+            error = InvalidResponse(message)
+            error.with_context(
+                integration=self.config.name,
+                method=response.request.method,
+                url=redact_url(str(response.request.url), self.config.redact_query_params),
+            )
+            return error
+
+        mime = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if mime != "application/json" and not mime.endswith("+json"):
+            raise invalid(f"expected a JSON response, got content type {mime or 'none'!r}")
+        try:
+            data = jsonlib.loads(response.content)
+        except ValueError as exc:
+            raise invalid("malformed JSON in the response body") from exc
+        try:
+            return validator(data)
+        except Exception as exc:
+            raise invalid(f"the response failed validation ({type(exc).__name__})") from exc
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One logical call in flight: the prepared request, the engine's state machine, and the outcome mapping."""
+
+    core: _ClientCore[Any, Any]
+    request: httpx.Request
+    calls: CallGenerator
+    timeouts: dict[str, float | None]
+    retry_on_status: frozenset[int]
+    longest: float = field(init=False)
+    key_sent: bool = False
+
+    def __post_init__(self) -> None:
+        phases = self.timeouts.values()
+        self.longest = math.inf if None in phases else max(v for v in phases if v is not None)
+
+    def prepare(self, action: Send) -> httpx.Request:
+        """The request for attempt ``action``: its timeouts clipped to the deadline, the idempotency key set."""
+        request = self.request
+        if action.idempotency_key is not None and not self.key_sent:
+            request.headers["Idempotency-Key"] = _structured_string(action.idempotency_key)
+            self.key_sent = True
+        remaining = action.timeout
+        if remaining is None or remaining >= self.longest:
+            timeouts = self.timeouts
+        else:
+            timeouts = {k: remaining if v is None else min(v, remaining) for k, v in self.timeouts.items()}
+        request.extensions = {**request.extensions, "timeout": timeouts}
+        return request
+
+    def reader(self, response: httpx.Response, action: Send) -> _Body:
+        """A body sink for ``response``: bounded by ``max_response_bytes`` on success, a snippet otherwise."""
+        clock = self.core.clock
+        expires = None if action.timeout is None else clock.now() + action.timeout
+        if not 200 <= response.status_code < 300:
+            return _Body(SNIPPET_BYTES, False, clock, expires, response)
+        limit = self.core.config.max_response_bytes
+        if limit is None:
+            return _Body(sys.maxsize, True, clock, expires, response)
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ResponseTooLarge(f"response Content-Length passes max_response_bytes={limit}", limit=limit)
+        return _Body(limit, True, clock, expires, response)
+
+    def answered(self, response: httpx.Response, body: _Body) -> Outcome:
+        """The outcome of an attempt the server answered (the body read into ``body``)."""
+        status = response.status_code
+        # httpx's own read() fills _content the same way; here the body was streamed under our size limit.
+        response._content = b"".join(body.chunks)
+        if 200 <= status < 300:
+            return Outcome(OutcomeKind.STATUS, status=status, value=response)
+        core = self.core
+        retry_after = _retry_after(response) if status in (429, 503) else None
+        snippet = response.content.decode("utf-8", "replace")[:SNIPPET_CHARS]
+        error = error_for_status(
+            status,
+            retryable=status in self.retry_on_status,
+            retry_after=retry_after,
+            headers=redact_headers(response.headers.multi_items(), core._secret_headers),
+            body_snippet=redact_text(snippet, [*core._secrets, *self._query_secrets()]),
+        )
+        return Outcome(OutcomeKind.STATUS, status=status, retry_after=retry_after, error=error, value=response)
+
+    def _query_secrets(self) -> list[str]:
+        return secret_query_values(self.request.url.params.multi_items(), self.core.config.redact_query_params)
+
+    def failed(self, exc: Exception) -> Outcome:
+        """The outcome of an attempt that raised: the one boundary where httpx exceptions are translated."""
+        if isinstance(exc, ResponseTooLarge):
+            return Outcome(OutcomeKind.ERROR, error=exc)
+        for kind_of, kind in _EXCEPTION_KINDS:
+            if isinstance(exc, kind_of):
+                return Outcome(kind, error=exc)  # the engine raises the typed error ``from`` exc
+        error = InvalidResponse(f"unusable response ({type(exc).__name__})")
+        error.__cause__ = exc
+        return Outcome(OutcomeKind.ERROR, error=error)
+
+    def result(self, outcome: Outcome) -> httpx.Response:
+        """The response of the call's successful outcome."""
+        return cast(httpx.Response, outcome.value)
+
+
+class _Body:
+    """Collects a streamed body up to ``limit`` bytes: past it, raise (``strict``) or stop (a snippet)."""
+
+    __slots__ = ("chunks", "clock", "expires", "limit", "response", "size", "strict")
+
+    def __init__(self, limit: int, strict: bool, clock: Clock, expires: float | None, response: httpx.Response) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+        self.strict = strict
+        self.clock = clock
+        self.expires = expires
+        self.response = response
+
+    def feed(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; return False once enough is kept. Raises past a strict limit or past the deadline."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            if self.strict:
+                raise ResponseTooLarge(f"response body passed max_response_bytes={self.limit}", limit=self.limit)
+            self.chunks.append(chunk[: len(chunk) - (self.size - self.limit)])
+            return False
+        self.chunks.append(chunk)
+        if self.expires is not None and self.clock.now() > self.expires:
+            raise httpx.ReadTimeout("the deadline passed while reading the body", request=self.response.request)
+        return True
+
+
+class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
+    """A resilient HTTP client for one integration, over ``httpx.Client``.
+
+    ``transport`` replaces httpx's (``httpx.MockTransport`` in tests, or the fault simulator); ``clock`` defaults
+    to the system clock (a :class:`~integration_kit.clock.ManualClock` makes backoff instant in tests); every
+    event goes to each of ``hooks``; ``rng`` seeds the jitter. Use it as a context manager, or call
+    :meth:`close`.
+    """
+
+    _http: httpx.Client
+
+    def _open(self, transport: httpx.BaseTransport | None) -> None:
+        event_hooks = {"request": [self._guard_redirect]} if self.config.follow_redirects else {}
+        self._http = httpx.Client(transport=transport, event_hooks=event_hooks, **self._http_options())
+
+    def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """Make one logical call and return its 2xx response (body read); any other end raises a typed error.
+
+        Errors come from :mod:`integration_kit.errors`: a :class:`~integration_kit.errors.ClientError` for a 4xx,
+        a :class:`~integration_kit.errors.GaveUp` when retrying stopped, a
+        :class:`~integration_kit.errors.CallRejected` when the breaker, bulkhead or rate limit refused the call,
+        :class:`~integration_kit.errors.UnsafeRequest` before sending anything unsafe.
+        """
+        exchange = self._begin(self._http, method, url, options)
+        return exchange.result(run_sync(exchange.calls, functools.partial(self._attempt, exchange), self.clock.sleep))
+
+    def json(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        validator: Callable[[Any], _T] = lambda data: data,
+        **options: Unpack[RequestOptions],
+    ) -> _T:
+        """Call ``url`` and return its parsed JSON body, passed through ``validator`` (e.g. ``Model.model_validate``).
+
+        A non-JSON content type, malformed JSON or a validator that raises gives
+        :class:`~integration_kit.errors.InvalidResponse`.
+        """
+        return self._parse_json(self.request(method, url, **options), validator)
+
+    def _attempt(self, exchange: _Exchange, action: Send) -> Outcome:
+        request = exchange.prepare(action)
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                body = exchange.reader(response, action)
+                for chunk in response.iter_bytes():
+                    if not body.feed(chunk):
+                        break
+            finally:
+                response.close()
+        except _ATTEMPT_ERRORS as exc:
+            return exchange.failed(exc)
+        return exchange.answered(response, body)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBaseTransport]):
+    """The async twin of :class:`ResilientClient`, over ``httpx.AsyncClient`` (asyncio or trio, through anyio).
+
+    Each attempt is also bounded by ``anyio.fail_after`` with what is left of the deadline, so no transport can
+    make a call outlive it. Use it as an async context manager, or call :meth:`aclose`.
+    """
+
+    _http: httpx.AsyncClient
+
+    def _open(self, transport: httpx.AsyncBaseTransport | None) -> None:
+        event_hooks = {"request": [self._aguard_redirect]} if self.config.follow_redirects else {}
+        self._http = httpx.AsyncClient(transport=transport, event_hooks=event_hooks, **self._http_options())
+
+    async def _sleep(self, seconds: float) -> None:
+        clock = self.clock  # a clock that cannot wait cooperatively waits in real time
+        await (clock.asleep(seconds) if isinstance(clock, AsyncClock) else anyio.sleep(seconds))
+
+    async def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """Make one logical call and return its 2xx response (body read); see :meth:`ResilientClient.request`."""
+        exchange = self._begin(self._http, method, url, options)
+        return exchange.result(await run_async(exchange.calls, functools.partial(self._attempt, exchange), self._sleep))
+
+    async def json(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        validator: Callable[[Any], _T] = lambda data: data,
+        **options: Unpack[RequestOptions],
+    ) -> _T:
+        """Call ``url`` and return its parsed, validated JSON body; see :meth:`ResilientClient.json`."""
+        return self._parse_json(await self.request(method, url, **options), validator)
+
+    async def _attempt(self, exchange: _Exchange, action: Send) -> Outcome:
+        request = exchange.prepare(action)
+        try:
+            with anyio.fail_after(action.timeout):
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = exchange.reader(response, action)
+                    async for chunk in response.aiter_bytes():
+                        if not body.feed(chunk):
+                            break
+                finally:
+                    await response.aclose()
+        except _ATTEMPT_ERRORS as exc:
+            return exchange.failed(exc)
+        return exchange.answered(response, body)
+
+    async def _aguard_redirect(self, request: httpx.Request) -> None:
+        self._guard_redirect(request)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+
+#: What an attempt may raise that becomes an outcome (the builtin TimeoutError is anyio.fail_after's).
+_ATTEMPT_ERRORS = (httpx.HTTPError, ResponseTooLarge, TimeoutError)
+
+#: httpx exceptions, most specific first, and the outcome each means.
+_EXCEPTION_KINDS: tuple[tuple[type[Exception], OutcomeKind], ...] = (
+    (httpx.ConnectTimeout, OutcomeKind.CONNECT_TIMEOUT),
+    (httpx.PoolTimeout, OutcomeKind.POOL_TIMEOUT),
+    (httpx.WriteTimeout, OutcomeKind.WRITE_TIMEOUT),
+    (httpx.ReadTimeout, OutcomeKind.READ_TIMEOUT),
+    (httpx.ConnectError, OutcomeKind.CONNECT_ERROR),
+    (httpx.ProxyError, OutcomeKind.CONNECT_ERROR),
+    (httpx.TimeoutException, OutcomeKind.READ_TIMEOUT),
+    (TimeoutError, OutcomeKind.READ_TIMEOUT),
+    (httpx.NetworkError, OutcomeKind.CONNECTION_LOST),
+    (httpx.RemoteProtocolError, OutcomeKind.CONNECTION_LOST),
+)
+
+
+def _phases(timeouts: Timeouts) -> dict[str, float | None]:
+    return {"connect": timeouts.connect, "read": timeouts.read, "write": timeouts.write, "pool": timeouts.pool}
+
+
+def _checked_headers(headers: Mapping[str, str], key: str | None) -> tuple[dict[str, str], str | None]:
+    """Per-call headers with CR/LF refused; an ``Idempotency-Key`` among them becomes the call's key."""
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if any(c in name or c in value for c in "\r\n\0"):
+            raise UnsafeRequest(f"header {name.strip()!r} holds CR, LF or NUL: refused (header injection)")
+        if name.lower() == "idempotency-key":
+            key = key if key is not None else _parse_structured_string(value)
+        else:
+            checked[name] = value
+    return checked, key
+
+
+def _structured_string(value: str) -> str:
+    """``value`` as an RFC 8941 sf-string, the form the IETF Idempotency-Key draft gives the header."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parse_structured_string(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The Retry-After hint in seconds; an HTTP-date is measured from the response's ``Date`` (clock skew)."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    now: datetime | None = None
+    if date := response.headers.get("date"):
+        try:
+            now = parsedate_to_datetime(date)
+        except (TypeError, ValueError, IndexError):
+            now = None
+    return parse_retry_after(value, now or datetime.now(UTC))
+
+
+@functools.cache
+def _version() -> str:
+    try:
+        return metadata.version("integration_kit")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+class _HttpxLogRedactor(logging.Filter):
+    """Masks secret-looking query parameters in the URLs httpx logs (``HTTP Request: GET <url> ...``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: frozenset[str] = frozenset()
+
+    def install(self, names: Iterable[str]) -> None:
+        self.names = self.names | frozenset(names)
+        target = logging.getLogger("httpx")
+        if self not in target.filters:
+            target.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url(str(a), self.names) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+_HTTPX_LOG_REDACTOR = _HttpxLogRedactor()
