@@ -33,10 +33,34 @@ __all__ = [
     "Recorder",
     "RejectedCall",
     "RetryScheduled",
+    "StoreUnreachable",
     "Summary",
 ]
 
 logger = logging.getLogger("integration_kit")
+
+
+def _fast_init(cls: type[Event]) -> None:
+    """Give a frozen, slotted event dataclass an ``__init__`` that sets its slots directly.
+
+    A frozen dataclass's own ``__init__`` calls ``object.__setattr__`` once per field; the simulator builds
+    millions of events, and setting each slot through its descriptor is about twice as fast. The instances stay
+    the same frozen, slotted dataclasses: only construction is quicker.
+    """
+    names = [f.name for f in fields(cls)]
+    namespace: dict[str, Any] = {f"_set_{n}": _slot(cls, n).__set__ for n in names}
+    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
+    exec(f"def __init__(self, {', '.join(names)}):\n{body}", namespace)  # noqa: S102 - built from field names only
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+
+
+def _slot(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    raise AttributeError(name)  # pragma: no cover - every field of a slotted dataclass has a slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +138,19 @@ class BreakerTransition(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StoreUnreachable(Event):
+    """The shared-state store ``store`` failed during ``operation`` (``reason``); ``fallback`` is what the owner
+    (a shared breaker or budget) does meanwhile: ``"open"`` (carry on with local state) or ``"closed"`` (refuse).
+    """
+
+    kind: ClassVar[str] = "store_unavailable"
+    store: str
+    operation: str
+    reason: str
+    fallback: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallFinished(Event):
     """A logical call ended. ``outcome`` is "success" or the name of the error raised."""
 
@@ -125,6 +162,20 @@ class CallFinished(Event):
     status: int | None
     attempts: int
     duration: float
+
+
+for _cls in (
+    Event,
+    AttemptStarted,
+    AttemptFinished,
+    RetryScheduled,
+    RejectedCall,
+    BudgetDepleted,
+    BreakerTransition,
+    StoreUnreachable,
+    CallFinished,
+):
+    _fast_init(_cls)
 
 
 class Hook(Protocol):
@@ -156,6 +207,9 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "breaker",
     "old",
     "new",
+    "store",
+    "operation",
+    "fallback",
 )
 
 

@@ -1,0 +1,162 @@
+"""Does the simulation predict reality? One scenario, simulated and then played live, compared.
+
+:func:`compare` runs a scenario twice with the same client policies and the same closed-loop load (``workers``
+callers, each pausing ``think_time`` scenario seconds between calls): once in the simulator, once live, with a
+:class:`~integration_kit.client.ResilientClient` calling the flaky upstream
+(:func:`~integration_kit.upstream.serve_scenario`) over real sockets on 127.0.0.1. The live run is time-scaled:
+the upstream plays ``time_scale`` times faster, and the client runs on a
+:class:`~integration_kit.upstream.ScaledClock` with its httpx timeouts divided by ``time_scale``, so backoff,
+Retry-After and breaker waits all happen in scenario seconds, as in the simulator.
+
+The :class:`FidelityReport` says whether both tell the same story: the same sequence of breaker transitions,
+and load amplification and success rate within a tolerance (10 % by default) of each other. Calls have no
+deadline on either side (a deadline would be measured in scenario seconds by the engine but in real seconds by
+httpx). A live run also pays real per-request overhead, which the time scale magnifies in scenario time, so
+latency percentiles are not compared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from integration_kit.config import ClientConfig, Timeouts
+from integration_kit.errors import IntegrationError
+from integration_kit.events import Recorder, Summary
+from integration_kit.scenarios import Scenario
+from integration_kit.simulate import simulate
+from integration_kit.upstream import ScaledClock, serve_scenario
+
+__all__ = ["FidelityReport", "compare", "relative_gap"]
+
+
+def relative_gap(a: float, b: float) -> float:
+    """``|a - b| / max(|a|, |b|)``: 0 when equal (both zero included), 1 when one is zero and the other not."""
+    scale = max(abs(a), abs(b))
+    return abs(a - b) / scale if scale else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FidelityReport:
+    """The simulated and the live run of one scenario, side by side."""
+
+    scenario: str
+    simulated: Summary
+    live: Summary
+    simulated_transitions: tuple[tuple[str, str], ...]
+    live_transitions: tuple[tuple[str, str], ...]
+    simulated_received: int
+    live_received: int
+    live_seconds: float
+
+    @property
+    def same_transitions(self) -> bool:
+        """Whether the breaker went through the same states in the same order."""
+        return self.simulated_transitions == self.live_transitions
+
+    @property
+    def amplification_gap(self) -> float:
+        """The relative gap between the runs' load amplification (attempts per call)."""
+        return relative_gap(self.simulated.amplification, self.live.amplification)
+
+    @property
+    def success_gap(self) -> float:
+        """The relative gap between the runs' success rates."""
+        return relative_gap(self.simulated.success_rate, self.live.success_rate)
+
+    def agrees(self, tolerance: float = 0.10) -> bool:
+        """Same transitions, and amplification and success rate within ``tolerance`` of each other."""
+        return self.same_transitions and self.amplification_gap <= tolerance and self.success_gap <= tolerance
+
+    def lines(self) -> list[str]:
+        """A readable comparison, one figure per line."""
+
+        def path(pairs: tuple[tuple[str, str], ...]) -> str:
+            return " ".join(f"{old}->{new}" for old, new in pairs) or "(none)"
+
+        sim, live = self.simulated, self.live
+        return [
+            f"scenario {self.scenario} (live run: {self.live_seconds:.1f} s)",
+            f"  calls            sim {sim.calls:>7,}   live {live.calls:>7,}",
+            f"  success rate     sim {sim.success_rate:>7.1%}   live {live.success_rate:>7.1%}"
+            f"   gap {self.success_gap:.1%}",
+            f"  amplification    sim {sim.amplification:>7.3f}   live {live.amplification:>7.3f}"
+            f"   gap {self.amplification_gap:.1%}",
+            f"  partner received sim {self.simulated_received:>7,}   live {self.live_received:>7,}",
+            f"  transitions sim  {path(self.simulated_transitions)}",
+            f"  transitions live {path(self.live_transitions)}",
+            f"  agrees (same transitions, gaps <= 10%): {self.agrees()}",
+        ]
+
+
+def compare(
+    scenario: Scenario,
+    *,
+    config: ClientConfig | None = None,
+    seed: int = 0,
+    time_scale: float = 10.0,
+    workers: int = 1,
+    think_time: float = 0.2,
+    duration: float | None = None,
+    path: str = "/resource",
+) -> FidelityReport:
+    """Run ``scenario`` simulated and live with the same policies and load, and compare (see the module docstring).
+
+    ``config`` gives the client policies (its ``base_url`` is replaced by the upstream's; its deadline is
+    dropped); the default is :class:`~integration_kit.config.ClientConfig`'s defaults. Needs the ``server`` extra.
+    """
+    from integration_kit.client import ResilientClient
+
+    base = config or ClientConfig(name="fidelity", base_url="http://127.0.0.1")
+    base = dataclasses.replace(base, deadline=None)
+    duration = scenario.duration if duration is None else duration
+    simulated = simulate(
+        scenario, config=base, rate=0, workers=workers, think_time=think_time, duration=duration, seed=seed
+    )
+    recorder = Recorder()
+    clock = ScaledClock(time_scale)
+    transitions: list[tuple[str, str]] = []
+    began = time.monotonic()
+    with serve_scenario(scenario, seed=seed, time_scale=time_scale) as url:
+        live_config = dataclasses.replace(base, base_url=url, timeouts=_scaled(base.timeouts, time_scale))
+        with ResilientClient(live_config, clock=clock, hooks=[recorder], rng=random.Random(seed)) as client:
+            if client.breaker is not None:
+                client.breaker.add_listener(lambda t: transitions.append((t.old.value, t.new.value)))
+            end = clock.now() + duration
+
+            def worker() -> None:
+                while clock.now() < end:
+                    with contextlib.suppress(IntegrationError):
+                        client.get(path)
+                    clock.sleep(think_time)
+
+            threads = [threading.Thread(target=worker, name=f"fidelity-{i}") for i in range(workers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            stats = client._http.get(f"{url}/stats").json()
+    return FidelityReport(
+        scenario=scenario.name,
+        simulated=simulated.summary,
+        live=recorder.summary(),
+        simulated_transitions=tuple(simulated.transition_pairs),
+        live_transitions=tuple(transitions),
+        simulated_received=simulated.server.received,
+        live_received=int(stats["received"]),
+        live_seconds=time.monotonic() - began,
+    )
+
+
+def _scaled(timeouts: Timeouts, time_scale: float) -> Timeouts:
+    """Each phase's timeout in real seconds for an upstream played ``time_scale`` times faster."""
+    return Timeouts(
+        **{
+            f.name: None if (v := getattr(timeouts, f.name)) is None else v / time_scale
+            for f in dataclasses.fields(timeouts)
+        }
+    )

@@ -1,0 +1,493 @@
+"""Fault scenarios: what a partner does over time, as pure, seeded sampling.
+
+A :class:`Scenario` is a named sequence of :class:`Phase` s. Each phase lasts ``duration`` seconds and has a
+:class:`Latency` distribution and an :class:`ErrorMix` (the probabilities of 500, 502, 503, 504, 429 with a
+Retry-After, connection refused, connection reset and a hang). A phase may *ramp* in: over its first ``ramp``
+seconds it blends linearly from the previous phase (error probabilities and latencies are interpolated), so a
+partner can degrade gradually rather than at a step. After its last phase a scenario stays in that phase.
+
+:meth:`Scenario.decide` answers, for a time and a seeded :class:`random.Random`, what the partner does with one
+request (a :class:`Decision`); it reads nothing else, so the simulator, the live upstream and the test transport
+play the same scenario the same way. Scenarios load from TOML (``data/scenarios/*.toml``, see
+:func:`load_scenario`) or from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec), and a
+mistake raises :class:`~integration_kit.errors.ConfigurationError` naming the file, the field and the reason::
+
+    name = "outage-and-recovery"
+    description = "healthy, a one-minute outage, then a gradual recovery"
+
+    [[phases]]
+    name = "healthy"
+    duration = 60
+    latency = { kind = "lognormal", median = 0.05, p99 = 0.3 }
+    errors = { 503 = 0.01 }
+
+    [[phases]]
+    name = "outage"
+    duration = 60
+    latency = { kind = "constant", value = 0.02 }
+    errors = { 503 = 0.9, refused = 0.05, hang = 0.05 }
+
+Latency kinds: ``constant`` (``value``), ``uniform`` (``low``, ``high``), ``lognormal`` (``median``, ``p99``) and
+``empirical`` (``samples``, resampled uniformly); a bare number is a constant. Error keys: ``"500"``, ``"502"``,
+``"503"``, ``"504"``, ``"429"``, ``refused``, ``reset``, ``hang``, and ``retry_after`` (seconds sent with a 429,
+default 1; ``-1`` sends no header).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, get_args
+
+from integration_kit.errors import ConfigurationError
+
+__all__ = [
+    "FAULT_ORDER",
+    "SCENARIO_DIR",
+    "Decision",
+    "ErrorMix",
+    "FaultKind",
+    "Latency",
+    "LatencyKind",
+    "Phase",
+    "Scenario",
+    "bundled_scenarios",
+    "load_scenario",
+]
+
+#: Where :func:`load_scenario` looks for ``<name>.toml`` (the repository's ``data/scenarios``).
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+
+LatencyKind = Literal["constant", "uniform", "lognormal", "empirical"]
+
+#: The standard normal quantile of 0.99: a lognormal's p99 is ``median * exp(Z99 * sigma)``.
+_Z99 = 2.3263478740408408
+
+
+class FaultKind(Enum):
+    """What the partner does with one request."""
+
+    RESPOND = "respond"  # answers with ``status`` (200 when healthy) after ``latency``
+    REFUSE = "refuse"  # refuses the connection: the request never reaches it
+    RESET = "reset"  # reads the request, then drops the connection after ``latency``
+    HANG = "hang"  # reads the request and never answers: the client's timeout ends the attempt
+
+
+class Decision(NamedTuple):
+    """The partner's answer to one request: the fault, the HTTP status (0 when none), seconds until it happens
+    (``math.inf`` for a hang, 0 for a refusal), and the Retry-After seconds sent with a 429 (``None``: none)."""
+
+    fault: FaultKind
+    status: int
+    latency: float
+    retry_after: float | None
+
+
+class _FieldError(ValueError):
+    """A bad value, with the field's path relative to the object being built (the loader adds the rest)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _number(path: str, value: object, *, low: float = 0.0, strict: bool = False) -> float:
+    """``value`` as a float, finite and ``>= low`` (``> low`` when ``strict``), else a :class:`_FieldError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _FieldError(path, f"must be a finite number, got {value!r}")
+    if value < low or (strict and value == low):
+        raise _FieldError(path, f"must be {'>' if strict else '>='} {low:g}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """A distribution of response times in seconds; build one with the class methods.
+
+    The lognormal is given by its median and 99th percentile, the two figures a partner's dashboard shows:
+    ``mu = ln(median)``, ``sigma = ln(p99 / median) / 2.326``.
+    """
+
+    kind: LatencyKind = "constant"
+    value: float = 0.0
+    low: float = 0.0
+    high: float = 0.0
+    median: float = 0.0
+    p99: float = 0.0
+    samples: tuple[float, ...] = ()
+    _mu: float = field(default=0.0, init=False, repr=False, compare=False)
+    _sigma: float = field(default=0.0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(LatencyKind):
+            raise _FieldError("kind", f"must be one of {', '.join(get_args(LatencyKind))}, got {self.kind!r}")
+        if self.kind == "constant":
+            _number("value", self.value)
+        elif self.kind == "uniform":
+            _number("low", self.low)
+            if _number("high", self.high) < self.low:
+                raise _FieldError("high", f"must be >= low ({self.low!r}), got {self.high!r}")
+        elif self.kind == "lognormal":
+            _number("median", self.median, strict=True)
+            if _number("p99", self.p99, strict=True) < self.median:
+                raise _FieldError("p99", f"must be >= median ({self.median!r}), got {self.p99!r}")
+            object.__setattr__(self, "_mu", math.log(self.median))
+            object.__setattr__(self, "_sigma", math.log(self.p99 / self.median) / _Z99)
+        else:
+            if not self.samples:
+                raise _FieldError("samples", "must hold at least one value")
+            for i, sample in enumerate(self.samples):
+                _number(f"samples[{i}]", sample)
+
+    @classmethod
+    def constant(cls, value: float) -> Latency:
+        """Always ``value`` seconds."""
+        return cls("constant", value=value)
+
+    @classmethod
+    def uniform(cls, low: float, high: float) -> Latency:
+        """Uniform between ``low`` and ``high`` seconds."""
+        return cls("uniform", low=low, high=high)
+
+    @classmethod
+    def lognormal(cls, median: float, p99: float) -> Latency:
+        """Lognormal with the given median and 99th percentile (seconds)."""
+        return cls("lognormal", median=median, p99=p99)
+
+    @classmethod
+    def empirical(cls, samples: Sequence[float]) -> Latency:
+        """Resampled uniformly from observed response times (seconds)."""
+        return cls("empirical", samples=tuple(samples))
+
+    def sample(self, rng: random.Random) -> float:
+        """One response time drawn with ``rng``."""
+        kind = self.kind
+        if kind == "lognormal":
+            return math.exp(self._mu + self._sigma * rng.gauss())
+        if kind == "constant":
+            return self.value
+        if kind == "uniform":
+            return self.low + (self.high - self.low) * rng.random()
+        return self.samples[int(rng.random() * len(self.samples))]
+
+
+#: The faults of an :class:`ErrorMix`, in sampling order: (field, TOML key, fault, status).
+_FAULTS: tuple[tuple[str, str, FaultKind, int], ...] = (
+    ("http_500", "500", FaultKind.RESPOND, 500),
+    ("http_502", "502", FaultKind.RESPOND, 502),
+    ("http_503", "503", FaultKind.RESPOND, 503),
+    ("http_504", "504", FaultKind.RESPOND, 504),
+    ("http_429", "429", FaultKind.RESPOND, 429),
+    ("refused", "refused", FaultKind.REFUSE, 0),
+    ("reset", "reset", FaultKind.RESET, 0),
+    ("hang", "hang", FaultKind.HANG, 0),
+)
+_TOML_KEYS = {key: name for name, key, _, _ in _FAULTS} | {"retry_after": "retry_after"}
+
+#: The fault codes of :meth:`Scenario.draw`, in order: code ``i`` is ``FAULT_ORDER[i]`` (-1 is a 200).
+FAULT_ORDER: tuple[str, ...] = tuple(key for _, key, _, _ in _FAULTS)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMix:
+    """The probability of each fault for one request; the rest of the probability is a 200.
+
+    ``retry_after`` is the Retry-After (seconds) sent with a 429, ``None`` for none. The probabilities must sum
+    to at most 1.
+    """
+
+    http_500: float = 0.0
+    http_502: float = 0.0
+    http_503: float = 0.0
+    http_504: float = 0.0
+    http_429: float = 0.0
+    refused: float = 0.0
+    reset: float = 0.0
+    hang: float = 0.0
+    retry_after: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        for name, key, _, _ in _FAULTS:
+            if _number(key, getattr(self, name)) > 1:
+                raise _FieldError(key, f"must be a probability in [0, 1], got {getattr(self, name)!r}")
+        if self.retry_after is not None:
+            _number("retry_after", self.retry_after)
+        if self.total > 1 + 1e-9:
+            raise _FieldError("", f"the probabilities must sum to at most 1, got {self.total:g}")
+
+    @property
+    def probabilities(self) -> tuple[float, ...]:
+        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang)."""
+        return tuple(getattr(self, name) for name, _, _, _ in _FAULTS)
+
+    @property
+    def total(self) -> float:
+        """The probability that a request meets any fault."""
+        return math.fsum(self.probabilities)
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """A stretch of ``duration`` seconds with one latency distribution and one error mix.
+
+    ``ramp`` seconds (at most ``duration``) at the start of the phase blend in linearly from the previous phase.
+    """
+
+    duration: float
+    latency: Latency = field(default_factory=lambda: Latency.constant(0.02))
+    errors: ErrorMix = field(default_factory=ErrorMix)
+    ramp: float = 0.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _number("duration", self.duration, strict=True)
+        if _number("ramp", self.ramp) > self.duration:
+            raise _FieldError("ramp", f"must be <= duration ({self.duration!r}), got {self.ramp!r}")
+
+
+class _Compiled(NamedTuple):
+    """A phase reduced to what sampling needs."""
+
+    start: float
+    ramp: float
+    cumulative: tuple[float, ...]  # running sums of the fault probabilities
+    total: float
+    probabilities: tuple[float, ...]
+    latency: Latency
+    retry_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A named sequence of phases; :meth:`decide` samples what the partner does at a given time."""
+
+    name: str
+    phases: tuple[Phase, ...]
+    description: str = ""
+    _starts: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
+    _compiled: tuple[_Compiled, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise _FieldError("name", f"must be a non-empty string, got {self.name!r}")
+        if not self.phases:
+            raise _FieldError("phases", "must hold at least one phase")
+        if self.phases[0].ramp:
+            raise _FieldError("phases[0].ramp", "the first phase has no previous phase to ramp from")
+        starts: list[float] = []
+        compiled: list[_Compiled] = []
+        start = 0.0
+        for phase in self.phases:
+            probabilities = phase.errors.probabilities
+            cumulative = tuple(sum(probabilities[: i + 1]) for i in range(len(probabilities)))
+            compiled.append(
+                _Compiled(
+                    start,
+                    phase.ramp,
+                    cumulative,
+                    cumulative[-1],
+                    probabilities,
+                    phase.latency,
+                    phase.errors.retry_after,
+                )
+            )
+            starts.append(start)
+            start += phase.duration
+        object.__setattr__(self, "_starts", tuple(starts))
+        object.__setattr__(self, "_compiled", tuple(compiled))
+
+    @property
+    def duration(self) -> float:
+        """The sum of the phases' durations (seconds)."""
+        return math.fsum(p.duration for p in self.phases)
+
+    def phase_index(self, t: float) -> int:
+        """The index of the phase in force at time ``t`` (the last phase goes on forever)."""
+        return max(0, bisect.bisect_right(self._starts, t) - 1)
+
+    def phase_at(self, t: float) -> Phase:
+        """The phase in force at time ``t``."""
+        return self.phases[self.phase_index(t)]
+
+    def decide(self, t: float, rng: random.Random) -> Decision:
+        """What the partner does with a request arriving at ``t`` seconds into the scenario, drawn with ``rng``."""
+        index, code, latency = self.draw(t, rng)
+        if code < 0:
+            return Decision(FaultKind.RESPOND, 200, latency, None)
+        _, _, fault, status = _FAULTS[code]
+        if fault is FaultKind.HANG:
+            latency = math.inf
+        elif fault is FaultKind.REFUSE:
+            latency = 0.0
+        return Decision(fault, status, latency, self._compiled[index].retry_after if status == 429 else None)
+
+    def draw(self, t: float, rng: random.Random) -> tuple[int, int, float]:
+        """The raw sample behind :meth:`decide`: (phase index, fault code, latency) with code -1 for a 200.
+
+        The fault code indexes :data:`FAULT_ORDER`. This is the simulator's hot path: it
+        builds no objects beyond the tuple.
+        """
+        index = max(bisect.bisect_right(self._starts, t) - 1, 0)
+        phase = self._compiled[index]
+        u = rng.random()
+        since = t - phase.start
+        if since < phase.ramp:
+            return self._draw_ramped(index, since / phase.ramp, u, rng)
+        latency = phase.latency.sample(rng)
+        if u >= phase.total:
+            return index, -1, latency
+        code = 0
+        for threshold in phase.cumulative:
+            if u < threshold:
+                break
+            code += 1
+        return index, code, latency
+
+    def _draw_ramped(self, index: int, weight: float, u: float, rng: random.Random) -> tuple[int, int, float]:
+        """A draw inside a ramp: probabilities and latency blended ``weight`` of the way to phase ``index``."""
+        current = self._compiled[index]
+        previous = self._compiled[index - 1]
+        latency = (1 - weight) * previous.latency.sample(rng) + weight * current.latency.sample(rng)
+        cumulative = 0.0
+        for code, (old, new) in enumerate(zip(previous.probabilities, current.probabilities, strict=True)):
+            cumulative += (1 - weight) * old + weight * new
+            if u < cumulative:
+                return index, code, latency
+        return index, -1, latency
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<inline>", name: str | None = None) -> Scenario:
+        """Build a scenario from plain data (a parsed TOML table); ``source`` names it in errors.
+
+        ``name`` is used when the data has no ``name`` key (a file's stem, or the key of an inline table).
+        """
+        return _Loader(source).scenario(data, name)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Scenario:
+        """Load a scenario from a TOML file; its name defaults to the file's stem."""
+        path = Path(path)
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigurationError(f"{path}: cannot read the scenario: {exc.strerror or exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+        return cls.from_mapping(data, source=str(path), name=path.stem)
+
+
+def load_scenario(name: str | Path, *, directory: str | Path | None = None) -> Scenario:
+    """A scenario by name (``<directory>/<name>.toml``, by default under :data:`SCENARIO_DIR`) or by file path."""
+    path = Path(name)
+    if path.suffix != ".toml":
+        folder = Path(directory) if directory is not None else SCENARIO_DIR
+        path = folder / f"{name}.toml"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in folder.glob("*.toml"))) or "none"
+            raise ConfigurationError(f"{path}: no scenario named {str(name)!r} (available: {known})")
+    return Scenario.from_toml(path)
+
+
+def bundled_scenarios(directory: str | Path | None = None) -> dict[str, Scenario]:
+    """Every scenario in ``directory`` (default :data:`SCENARIO_DIR`), by name, sorted by name."""
+    folder = Path(directory) if directory is not None else SCENARIO_DIR
+    found = (Scenario.from_toml(p) for p in sorted(folder.glob("*.toml")))
+    return {s.name: s for s in sorted(found, key=lambda s: s.name)}
+
+
+class _Loader:
+    """Turns parsed TOML into scenario objects, translating every mistake into a ConfigurationError."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, path: str, reason: str) -> ConfigurationError:
+        return ConfigurationError(f"{self.source}: {path or 'scenario'}: {reason}")
+
+    def table(self, path: str, value: object, allowed: Sequence[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.error(path, f"must be a table, got {type(value).__name__}")
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise self.error(_join(path, unknown[0]), f"unknown key; expected one of {', '.join(allowed)}")
+        return value
+
+    def build(self, path: str, factory: Any, **kwargs: Any) -> Any:
+        try:
+            return factory(**kwargs)
+        except _FieldError as exc:
+            raise self.error(_join(path, exc.path), exc.reason) from None
+
+    def scenario(self, data: Mapping[str, Any], name: str | None) -> Scenario:
+        data = self.table("", data, ("name", "description", "phases"))
+        phases = data.get("phases")
+        if not isinstance(phases, list) or not phases:
+            raise self.error("phases", "must be a non-empty array of tables ([[phases]])")
+        built = tuple(self.phase(f"phases[{i}]", p) for i, p in enumerate(phases))
+        description = data.get("description", "")
+        if not isinstance(description, str):
+            raise self.error("description", f"must be a string, got {description!r}")
+        return self.build(  # type: ignore[no-any-return]
+            "", Scenario, name=data.get("name", name), phases=built, description=description
+        )
+
+    def phase(self, path: str, data: object) -> Phase:
+        table = self.table(path, data, ("name", "duration", "latency", "errors", "ramp"))
+        if "duration" not in table:
+            raise self.error(f"{path}.duration", "is required")
+        kwargs: dict[str, Any] = {"duration": table["duration"], "ramp": table.get("ramp", 0.0)}
+        if "name" in table:
+            if not isinstance(table["name"], str):
+                raise self.error(f"{path}.name", f"must be a string, got {table['name']!r}")
+            kwargs["name"] = table["name"]
+        if "latency" in table:
+            kwargs["latency"] = self.latency(f"{path}.latency", table["latency"])
+        if "errors" in table:
+            kwargs["errors"] = self.errors(f"{path}.errors", table["errors"])
+        return self.build(path, Phase, **kwargs)  # type: ignore[no-any-return]
+
+    def latency(self, path: str, data: object) -> Latency:
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return self.build(path, Latency.constant, value=data)  # type: ignore[no-any-return]
+        names = [f.name for f in fields(Latency) if not f.name.startswith("_")]
+        table = dict(self.table(path, data, names))
+        kind = table.get("kind")
+        if not isinstance(kind, str) or kind not in _LATENCY_FIELDS:
+            raise self.error(f"{path}.kind", f"must be one of {', '.join(_LATENCY_FIELDS)}, got {kind!r}")
+        for name in _LATENCY_FIELDS[kind]:
+            if name not in table:
+                raise self.error(f"{path}.{name}", f"is required for a {kind} latency")
+        if "samples" in table:
+            if not isinstance(table["samples"], list):
+                raise self.error(f"{path}.samples", "must be an array of seconds")
+            table["samples"] = tuple(table["samples"])
+        return self.build(path, Latency, **table)  # type: ignore[no-any-return]
+
+    def errors(self, path: str, data: object) -> ErrorMix:
+        table = self.table(path, data, tuple(_TOML_KEYS))
+        kwargs = {_TOML_KEYS[key]: value for key, value in table.items()}
+        if kwargs.get("retry_after") == -1:
+            kwargs["retry_after"] = None
+        mix: ErrorMix = self.build(path, ErrorMix, **kwargs)
+        return mix
+
+
+_LATENCY_FIELDS: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "uniform": ("low", "high"),
+    "lognormal": ("median", "p99"),
+    "empirical": ("samples",),
+}
+
+
+def _join(path: str, sub: str) -> str:
+    """A dotted field path, skipping empty parts."""
+    return ".".join(p for p in (path, sub) if p)

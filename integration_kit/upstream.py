@@ -1,0 +1,276 @@
+"""The live flaky upstream: an ASGI app that plays a :class:`~integration_kit.scenarios.Scenario` over real HTTP.
+
+Every request to any path (except ``GET /stats``) is answered as the scenario decides at that moment:
+a status after the sampled latency (a 429 carries ``Retry-After``), a reset, a refusal or a hang. ``time_scale``
+plays the scenario faster than real time: scenario time is ``elapsed real seconds * time_scale`` and a latency of
+``L`` scenario seconds takes ``L / time_scale`` real seconds. ``Retry-After`` stays in scenario seconds (rounded
+up to whole seconds, as HTTP requires), so a client run at the same time scale must wait on a clock scaled
+likewise (:class:`ScaledClock`).
+
+``GET /stats`` reports what the upstream received: requests in all, per scenario second, per answer, and the
+idempotency keys it saw (``Idempotency-Key`` header), for measuring load amplification and duplicate writes.
+
+Faults over real sockets, honestly:
+
+- *reset*: the upstream starts a response (status line and headers promising a body) and then closes the
+  connection without the body, after the sampled latency. A client sees the connection lost mid-response.
+- *refused*: once a connection is accepted it can no longer be refused, and one listening socket cannot refuse
+  some connections and accept others. The upstream approximates a refusal by closing the connection at once, in
+  the same way, without waiting. A client therefore sees a *lost connection* (``ConnectionLost``), where the
+  simulator and :mod:`integration_kit.testing` report a *connect error* (``ConnectError``). Both are transient
+  failures that the breaker and the budget count alike; only the retry of a non-idempotent call without an
+  idempotency key differs (a connect error is safe to retry, a lost connection is not). Refusals are not counted as
+  received in ``per_second`` (the simulator's definition: the partner never saw them) but are reported apart.
+- *hang*: the upstream never answers and waits until the client disconnects (bounded by ``max_hang`` real
+  seconds, after which it drops the connection).
+
+Starlette and uvicorn are imported only when an app is built or served (the ``server`` extra).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import math
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from integration_kit.clock import Clock, SystemClock
+from integration_kit.scenarios import Decision, FaultKind, Scenario
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.types import Receive, Scope, Send
+
+__all__ = ["FlakyUpstream", "ScaledClock", "serve_scenario"]
+
+#: How long (real seconds) a hang may hold a connection when the client never gives up.
+MAX_HANG = 60.0
+#: How long :func:`serve_scenario` waits for uvicorn to start or stop (real seconds).
+SERVER_TIMEOUT = 10.0
+
+
+class ScaledClock:
+    """A clock on scenario time: ``now()`` is monotonic seconds times ``time_scale``; ``sleep(s)`` waits
+    ``s / time_scale`` real seconds. Give it to a client that talks to an upstream played at ``time_scale``, so its
+    policies (backoff, Retry-After, breaker waits) run in scenario seconds, as in the simulator."""
+
+    __slots__ = ("time_scale",)
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise ValueError(f"ScaledClock: time_scale must be a finite number > 0, got {time_scale!r}")
+        self.time_scale = float(time_scale)
+
+    def now(self) -> float:
+        """Scenario seconds (monotonic)."""
+        return time.monotonic() * self.time_scale
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of scenario time."""
+        if seconds > 0:
+            time.sleep(seconds / self.time_scale)
+
+    async def asleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of scenario time without blocking the event loop."""
+        import anyio
+
+        await anyio.sleep(max(0.0, seconds) / self.time_scale)
+
+    def __repr__(self) -> str:
+        return f"ScaledClock(time_scale={self.time_scale!r})"
+
+
+class FlakyUpstream:
+    """A scenario played over HTTP: :attr:`app` is the ASGI app; :meth:`stats` what it has received so far.
+
+    Decisions are drawn from ``random.Random(seed)`` in the order requests arrive; the scenario's clock starts at
+    construction or at :meth:`restart`. ``clock`` (default: the system's monotonic clock) tells real time; a
+    :class:`~integration_kit.clock.ManualClock` lets a test step through the phases.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        max_hang: float = MAX_HANG,
+        clock: Clock | None = None,
+    ) -> None:
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise ValueError(f"FlakyUpstream: time_scale must be a finite number > 0, got {time_scale!r}")
+        self.scenario = scenario
+        self.seed = seed
+        self.time_scale = float(time_scale)
+        self.max_hang = max_hang
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._lock = threading.Lock()
+        self._app: Starlette | None = None
+        self.restart()
+
+    def restart(self) -> None:
+        """Start the scenario again from time 0 with fresh statistics and a freshly seeded generator."""
+        with self._lock:
+            self._rng = random.Random(self.seed)
+            self._started = self.clock.now()
+            self._received = 0
+            self._refused = 0
+            self._per_second: collections.Counter[int] = collections.Counter()
+            self._answers: collections.Counter[str] = collections.Counter()
+            self._keys: collections.Counter[str] = collections.Counter()
+
+    def now(self) -> float:
+        """Scenario seconds since the start."""
+        return (self.clock.now() - self._started) * self.time_scale
+
+    def decide(self, idempotency_key: str | None = None) -> Decision:
+        """Draw the answer to a request arriving now, and count it."""
+        with self._lock:
+            t = self.now()
+            decision = self.scenario.decide(t, self._rng)
+            if decision.fault is FaultKind.REFUSE:
+                self._refused += 1
+            else:
+                self._received += 1
+                self._per_second[int(t)] += 1
+                if idempotency_key is not None:
+                    self._keys[idempotency_key] += 1
+            self._answers[str(decision.status) if decision.status else decision.fault.value] += 1
+        return decision
+
+    def stats(self) -> dict[str, Any]:
+        """What the upstream received so far (the JSON of ``GET /stats``)."""
+        with self._lock:
+            return {
+                "scenario": self.scenario.name,
+                "time": self.now(),
+                "time_scale": self.time_scale,
+                "received": self._received,
+                "refused": self._refused,
+                "per_second": {str(s): n for s, n in sorted(self._per_second.items())},
+                "answers": dict(sorted(self._answers.items())),
+                "idempotency_keys_seen": len(self._keys),
+                "idempotency_keys": sorted(self._keys),
+                "duplicate_keys": sorted(k for k, n in self._keys.items() if n > 1),
+            }
+
+    @property
+    def app(self) -> Starlette:
+        """The Starlette app (built on first use)."""
+        if self._app is None:
+            from starlette.applications import Starlette
+            from starlette.routing import Route
+
+            self._app = Starlette(
+                routes=[
+                    Route("/stats", self._stats_endpoint, methods=["GET"]),
+                    Route("/{path:path}", _Play(self), methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+                ]
+            )
+        return self._app
+
+    async def _stats_endpoint(self, request: Request) -> JSONResponse:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(self.stats())
+
+
+class _Play:
+    """The raw ASGI endpoint that plays the scenario (raw, because dropping a connection needs the raw protocol)."""
+
+    def __init__(self, upstream: FlakyUpstream) -> None:
+        self.upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio
+
+        key = None
+        for name, value in scope["headers"]:
+            if name == b"idempotency-key":
+                key = value.decode("latin-1")
+        upstream = self.upstream
+        decision = upstream.decide(key)
+        fault = decision.fault
+        if fault is FaultKind.HANG:
+            with anyio.move_on_after(upstream.max_hang):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            return await _drop(send)
+        if fault is not FaultKind.REFUSE:
+            await anyio.sleep(decision.latency / upstream.time_scale)
+        if fault is not FaultKind.RESPOND:
+            return await _drop(send)
+        headers = [(b"content-type", b"application/json")]
+        if decision.retry_after is not None:
+            headers.append((b"retry-after", str(math.ceil(decision.retry_after)).encode()))
+        body = b'{"status": %d}' % decision.status
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": decision.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _drop(send: Send) -> None:
+    """Promise a body and return without it: the server closes the connection mid-response."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
+
+
+class _QuietDrops(logging.Filter):
+    """Hides uvicorn's complaint about the responses the upstream leaves unfinished on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def serve_scenario(
+    scenario: Scenario, *, seed: int = 0, time_scale: float = 1.0, port: int = 0, max_hang: float = MAX_HANG
+) -> Iterator[str]:
+    """Serve ``scenario`` on ``127.0.0.1`` (``port=0``: a free port) in a background thread; yield the base URL.
+
+    The scenario's clock starts when the URL is yielded. On exit the server stops and the thread is joined.
+    Needs the ``server`` extra (starlette, uvicorn).
+    """
+    import uvicorn
+
+    upstream = FlakyUpstream(scenario, seed=seed, time_scale=time_scale, max_hang=max_hang)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so, and without it Nagle's
+    # algorithm meets delayed ACKs and every response waits ~40 ms.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    host, bound = sock.getsockname()
+    config = uvicorn.Config(
+        upstream.app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    quiet = _QuietDrops()
+    error_log = logging.getLogger("uvicorn.error")
+    error_log.addFilter(quiet)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"upstream-{bound}", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + SERVER_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the flaky upstream did not start on {host}:{bound}")
+            time.sleep(0.005)
+        upstream.restart()
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(SERVER_TIMEOUT)
+        sock.close()
+        error_log.removeFilter(quiet)

@@ -1,0 +1,202 @@
+"""The live flaky upstream, the in-process fault transports, and fidelity between simulation and reality."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+
+from integration_kit.breaker import CircuitState
+from integration_kit.client import ResilientClient
+from integration_kit.clock import ManualClock
+from integration_kit.config import BreakerPolicy, ClientConfig, RetryPolicy
+from integration_kit.errors import CircuitOpenError, IntegrationError
+from integration_kit.fidelity import compare, relative_gap
+from integration_kit.scenarios import Scenario, load_scenario
+from integration_kit.testing import AsyncFaultTransport, FaultTransport
+from integration_kit.upstream import FlakyUpstream, ScaledClock, serve_scenario
+
+
+def scenario(*phases: dict[str, object]) -> Scenario:
+    return Scenario.from_mapping({"name": "test", "phases": list(phases)})
+
+
+HEALTHY = {"duration": 10, "latency": 0.0}
+
+
+def test_stats_count_requests_over_real_sockets() -> None:
+    keys = [f"key-{i % 7}" for i in range(20)]
+    with serve_scenario(scenario(HEALTHY), seed=1) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with httpx.Client(base_url=url, timeout=5) as http:
+            statuses = [http.get("/orders", headers={"Idempotency-Key": key}).status_code for key in keys]
+            http.post("/orders")
+            stats = http.get("/stats").json()
+    assert statuses == [200] * 20
+    assert stats["received"] == 21
+    assert sum(stats["per_second"].values()) == 21
+    assert stats["idempotency_keys_seen"] == 7
+    assert stats["duplicate_keys"] == sorted(set(keys))
+    assert stats["answers"] == {"200": 21}
+
+
+def test_the_server_stops_cleanly_and_frees_the_port() -> None:
+    with serve_scenario(scenario(HEALTHY)) as url:
+        httpx.get(f"{url}/x", timeout=5)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/x", timeout=5)
+
+
+def test_faults_over_real_sockets() -> None:
+    mix = {"429": 0.25, "retry_after": 1.5, "reset": 0.25, "refused": 0.25, "hang": 0.25}
+    faults = scenario({"duration": 1000, "latency": 0.0, "errors": mix})
+    seen: dict[str, int] = {}
+    with serve_scenario(faults, seed=2, max_hang=5) as url, httpx.Client(base_url=url, timeout=0.3) as http:
+        for _ in range(24):
+            try:
+                response = http.get("/x")
+                answer = f"{response.status_code} retry-after {response.headers['retry-after']}"
+            except httpx.HTTPError as exc:
+                answer = type(exc).__name__
+            seen[answer] = seen.get(answer, 0) + 1
+        stats = http.get("/stats").json()
+    # Retry-After in whole seconds, rounded up, as HTTP requires; resets and refusals both drop the connection.
+    assert set(seen) == {"429 retry-after 2", "RemoteProtocolError", "ReadTimeout"}
+    assert seen["429 retry-after 2"] == stats["answers"]["429"]
+    assert seen["RemoteProtocolError"] == stats["answers"]["reset"] + stats["answers"]["refuse"]
+    assert seen["ReadTimeout"] == stats["answers"]["hang"]
+    assert stats["refused"] == stats["answers"]["refuse"] > 0
+    assert stats["received"] == 24 - stats["refused"]  # a refusal never counts as received
+
+
+def test_time_scale_plays_the_phases_faster() -> None:
+    clock = ManualClock()
+    upstream = FlakyUpstream(
+        scenario(HEALTHY, {"duration": 10, "latency": 0.0, "errors": {"503": 1.0}}), time_scale=10, clock=clock
+    )
+    assert upstream.decide().status == 200
+    clock.advance(0.99)  # 9.9 scenario seconds
+    assert upstream.decide("k").status == 200
+    clock.advance(0.02)
+    assert upstream.decide("k").status == 503
+    stats = upstream.stats()
+    assert stats["per_second"] == {"0": 1, "9": 1, "10": 1}
+    assert stats["duplicate_keys"] == ["k"]
+    upstream.restart()
+    assert upstream.stats()["received"] == 0
+    assert upstream.decide().status == 200
+
+
+def test_scaled_clock() -> None:
+    clock = ScaledClock(100)
+    before = clock.now()
+    clock.sleep(1.0)  # 10 ms of real time
+    assert clock.now() - before >= 1.0
+    with pytest.raises(ValueError, match="time_scale"):
+        ScaledClock(0)
+
+
+def test_fault_transport_plays_a_scenario_on_a_manual_clock() -> None:
+    clock = ManualClock()
+    transport = FaultTransport(load_scenario("outage-and-recovery"), clock=clock, seed=1)
+    with httpx.Client(transport=transport, base_url="https://partner.test") as http:
+        healthy = [http.get("/orders").status_code for _ in range(50)]
+        assert clock.now() > 0  # each answer took its latency, on the manual clock
+        clock.set(70)
+        outage: list[int | str] = []
+        for _ in range(50):
+            try:
+                outage.append(http.get("/orders").status_code)
+            except httpx.ConnectError:
+                outage.append("refused")
+    assert healthy.count(200) >= 48
+    assert outage.count(503) > 35
+    assert "refused" in outage
+    assert len(transport.requests) == 100
+
+
+def test_fault_transport_times_out_at_the_read_timeout() -> None:
+    clock = ManualClock()
+    slow = scenario({"duration": 10, "latency": 3.0}, {"duration": 10, "errors": {"hang": 1.0}})
+    transport = FaultTransport(slow, clock=clock)
+    with httpx.Client(transport=transport, timeout=httpx.Timeout(5, read=1.0)) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            http.get("https://partner.test/")
+        assert clock.now() == 1.0
+        clock.set(10)
+        with pytest.raises(httpx.ReadTimeout):
+            http.get("https://partner.test/")
+        assert clock.now() == 11.0
+
+
+def test_async_fault_transport_shares_the_decisions() -> None:
+    limited = scenario({"duration": 10, "latency": 0.5, "errors": {"429": 1.0, "retry_after": 3}})
+
+    async def main() -> tuple[int, str, float]:
+        clock = ManualClock()
+        transport = AsyncFaultTransport(limited, clock=clock)
+        async with httpx.AsyncClient(transport=transport) as http:
+            response = await http.get("https://partner.test/")
+        return response.status_code, response.headers["retry-after"], clock.now()
+
+    assert anyio.run(main) == (429, "3", 0.5)
+
+
+def test_the_resilient_client_trips_its_breaker_on_the_fault_transport() -> None:
+    clock = ManualClock()
+    down = scenario({"duration": 100, "latency": 0.01, "errors": {"503": 1.0}})
+    config = ClientConfig(
+        name="partner",
+        base_url="https://partner.test",
+        retry=RetryPolicy(max_attempts=2),
+        breaker=BreakerPolicy(failure_threshold=4, failure_rate_threshold=None),
+    )
+    transport = FaultTransport(down, clock=clock)
+    with ResilientClient(config, transport=transport, clock=clock) as client:
+        errors: list[type[IntegrationError]] = []
+        for _ in range(5):
+            try:
+                client.get("/orders")
+            except IntegrationError as exc:
+                errors.append(type(exc))
+        assert client.breaker is not None
+        assert client.breaker.state is CircuitState.OPEN
+    assert errors[-1] is CircuitOpenError
+    assert len(transport.requests) == 4
+
+
+def test_relative_gap() -> None:
+    assert relative_gap(1.0, 1.0) == 0
+    assert relative_gap(0.0, 0.0) == 0
+    assert relative_gap(0.9, 1.0) == pytest.approx(0.1)
+
+
+def test_simulation_predicts_a_live_run() -> None:
+    """The issue's fidelity check: the same breaker transitions, amplification and success rate within 10 %."""
+    short_outage = scenario(
+        {"name": "up", "duration": 20, "latency": {"kind": "lognormal", "median": 0.05, "p99": 0.2}},
+        {"name": "down", "duration": 20, "latency": 0.02, "errors": {"503": 1.0}},
+        {"name": "up again", "duration": 20, "latency": {"kind": "lognormal", "median": 0.05, "p99": 0.2}},
+    )
+    config = ClientConfig(
+        name="fidelity",
+        base_url="http://127.0.0.1",
+        retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=1.0),
+        breaker=BreakerPolicy(
+            failure_threshold=3, failure_rate_threshold=None, wait_in_open=8.0, half_open_max_calls=2
+        ),
+    )
+    report = compare(short_outage, config=config, seed=3, time_scale=10)
+    assert report.simulated_transitions == (
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "open"),
+        ("open", "half_open"),
+        ("half_open", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    )
+    assert report.live_transitions == report.simulated_transitions, "\n".join(report.lines())
+    assert report.amplification_gap <= 0.10, "\n".join(report.lines())
+    assert report.success_gap <= 0.10, "\n".join(report.lines())
+    assert report.agrees()
