@@ -35,10 +35,21 @@ The breaker is sans-I/O: it never sleeps and reads time only from the injected :
 A caller takes a :class:`Permit` before a call and reports the outcome on it. Each permit carries the breaker's
 *generation*, which changes on every transition: an outcome reported after the state changed (a slow call that
 finishes after the breaker opened) is ignored, though a probe still frees its half-open slot.
+
+*Shared state*: given a :class:`~integration_kit.stores.Store`, the breakers of the same ``name`` in many
+processes trip, probe and close together. The store holds the state, its generation and the trip count, a key
+that lives for the open wait (its expiry ends OPEN), one key per half-open probe slot and a probe success
+counter; every change is a compare-and-set on the state record, so exactly one process wins each transition.
+The sliding window stays per process (each process trips on what it saw; the trip then applies to all), the
+store is read on every admission, and no lock is held across a store operation or the protected call. If the
+store fails, ``fail_open=True`` (default) admits calls without recording them and ``fail_open=False`` rejects
+them; either way ``on_store_error`` gets one :class:`~integration_kit.events.StoreUnreachable` per outage.
+See ``docs/stores.md`` for what two processes can see differently, and for how long.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -50,7 +61,10 @@ from typing import ParamSpec, TypeVar
 
 from integration_kit.clock import Clock, SystemClock
 from integration_kit.config import BreakerPolicy
-from integration_kit.errors import CircuitOpenError
+from integration_kit.errors import CircuitOpenError, StoreUnavailable
+from integration_kit.events import StoreUnreachable
+from integration_kit.stores.base import Store
+from integration_kit.stores.fallback import StoreFallback
 
 __all__ = ["BreakerMetrics", "CircuitBreaker", "CircuitState", "Permit", "Transition"]
 
@@ -171,6 +185,9 @@ class CircuitBreaker:
     raises is logged and skipped.
 
     Thread-safe: one lock guards the state and is never held while a protected call or a listener runs.
+
+    With ``store``, the state is shared with every breaker of the same ``name`` on that store (see the module
+    docstring); ``fail_open`` and ``on_store_error`` say what happens while the store is unreachable.
     """
 
     def __init__(
@@ -181,6 +198,9 @@ class CircuitBreaker:
         clock: Clock | None = None,
         listeners: Iterable[Callable[[Transition], None]] = (),
         is_failure: Callable[[Exception], bool] | None = None,
+        store: Store | None = None,
+        fail_open: bool = True,
+        on_store_error: Callable[[StoreUnreachable], None] | None = None,
     ) -> None:
         if policy is None:
             policy = BreakerPolicy()
@@ -209,6 +229,9 @@ class CircuitBreaker:
             _TimeWindow(policy.window_size) if self._timed else _CountWindow(policy.window_size)
         )
         self._core = _BreakerCore(window=window)
+        self._store = store
+        if store is not None:
+            self._share(store, fail_open, on_store_error)
 
     # -- properties -------------------------------------------------------------------------------------------
 
@@ -230,6 +253,8 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """The current state; an OPEN breaker whose wait has elapsed becomes HALF_OPEN here."""
+        if self._store is not None:
+            self._sync_quietly()
         with self._lock:
             transition = self._refresh(self._core)
             state = self._core.state
@@ -253,7 +278,9 @@ class CircuitBreaker:
             self._listeners = (*self._listeners, listener)
 
     def metrics(self) -> BreakerMetrics:
-        """A consistent snapshot of the state and the window."""
+        """A consistent snapshot of the state and the window (with a store: the shared state, the local window)."""
+        if self._store is not None:
+            self._sync_quietly()
         with self._lock:
             core = self._core
             transition = self._refresh(core)
@@ -474,6 +501,9 @@ class CircuitBreaker:
         return Transition(self._name, old, new, reason, now)
 
     def _set_state(self, new: CircuitState, reason: str) -> None:
+        if self._store is not None:
+            self._set_shared(new, reason)
+            return
         with self._lock:
             core = self._core
             old = core.state
@@ -487,6 +517,189 @@ class CircuitBreaker:
                 core.retry_at = None
         if old is not new:
             self._emit(transition)
+
+    # -- shared state: the methods that replace the in-memory ones when a store is given ----------------------
+
+    def _share(self, store: Store, fail_open: bool, on_store_error: Callable[[StoreUnreachable], None] | None) -> None:
+        """Keep the state in ``store``: bind the shared variants of admission, recording and tripping."""
+        if not isinstance(store, Store):
+            raise TypeError(f"CircuitBreaker: store must be a Store, got {type(store).__name__}")
+        self._fallback = StoreFallback(
+            f"breaker {self._name!r}", self._clock, fail_open=fail_open, on_store_error=on_store_error
+        )
+        self._key = f"breaker:{self._name}"
+        self._seen: bytes | None = None  # the state record as last read, the expected value of the next CAS
+        self._core.closed_generation = None  # no lock-free fast path: every admission reads the store
+        # Instance attributes shadow the in-memory methods, so the in-memory path pays nothing for this mode.
+        self._admit = self._admit_shared  # type: ignore[method-assign]
+        self._finish = self._finish_shared  # type: ignore[method-assign]
+        self._release = self._release_shared  # type: ignore[method-assign]
+        self._trip = self._propose_trip  # type: ignore[method-assign]
+        self._refresh = _no_refresh  # type: ignore[method-assign]
+
+    def _admit_shared(self) -> Permit | tuple[CircuitState, float | None, float | None, float]:
+        """Admission against the shared state; a probe needs one of the store's probe slots."""
+        permit: Permit | None = None
+        try:
+            record = self._sync()
+            state = record.state
+            if state is _CLOSED or state is _DISABLED:
+                permit = Permit(self, record.generation, False)
+            elif state is _HALF_OPEN and self._claim_probe_slot(record.generation):
+                permit = Permit(self, record.generation, True)
+            self._fallback.recovered()
+        except StoreUnavailable as exc:
+            self._fallback.failed(exc)
+            if self._fallback.fail_open:
+                return Permit(self, -1, False)  # generation -1: the outcome is not recorded
+            state = _OPEN
+        if permit is not None:
+            return permit
+        with self._lock:
+            self._core.rejected += 1
+            return (state, self._core.opened_at, self._core.retry_at, self._clock.now())
+
+    def _finish_shared(self, permit: Permit, duration: float, failed: bool) -> None:
+        """Record an outcome: in the local window while CLOSED; a probe's result and any trip go to the store."""
+        trip: Transition | None = None
+        with self._lock:
+            if permit._done:
+                raise RuntimeError(f"{permit!r} was already used; a permit records one outcome")
+            permit._done = True
+            core = self._core
+            generation = core.generation
+            if permit._generation != generation:
+                return  # stale, or admitted while the store was down
+            if permit._probe:
+                if failed or duration >= self._slow_duration:
+                    trip = self._propose_trip(core, "probe_failed" if failed else "probe_slow")
+            elif core.state is _CLOSED:
+                trip = self._record_closed(core, duration, failed)
+                if trip is None:
+                    return
+            else:
+                return
+        store = self._store
+        assert store is not None
+        try:
+            if trip is not None:
+                self._publish(generation, _OPEN, trip.reason)
+            elif store.increment(f"{self._key}:ok:{generation}", 1, ttl=self._policy.max_wait_in_open) >= (
+                self._policy.half_open_max_calls
+            ):
+                self._publish(generation, _CLOSED, "probes_succeeded")
+        except StoreUnavailable as exc:
+            self._fallback.failed(exc)
+
+    def _release_shared(self, permit: Permit) -> None:
+        """A released probe keeps its slot until the slot's key expires (one ``wait_in_open``)."""
+        with self._lock:
+            permit._done = True
+
+    def _propose_trip(self, core: _BreakerCore, reason: str) -> Transition:
+        """The trip the local window asks for; it happens only if :meth:`_publish` wins (lock held)."""
+        return Transition(self._name, core.state, _OPEN, reason, self._clock.now())
+
+    def _claim_probe_slot(self, generation: int) -> bool:
+        """Take one of the ``half_open_max_calls`` probe slots of this half-open episode, if one is free."""
+        store = self._store
+        assert store is not None
+        ttl = self._policy.wait_in_open
+        return any(
+            store.add(f"{self._key}:probe:{generation}:{slot}", b"1", ttl=ttl)
+            for slot in range(self._policy.half_open_max_calls)
+        )
+
+    def _read_shared(self) -> tuple[bytes | None, _SharedRecord]:
+        """The shared record; moves OPEN to HALF_OPEN in the store once the wait key has expired."""
+        store = self._store
+        assert store is not None
+        raw = store.get(self._key)
+        record = _SharedRecord.decode(raw)
+        if record.state is _OPEN and store.get(self._key + ":wait") is None:
+            half = _SharedRecord(_HALF_OPEN, record.generation + 1, record.trips, 0.0, "wait_elapsed")
+            encoded = half.encode()
+            if store.compare_and_set(self._key, raw, encoded):
+                return encoded, half
+            raw = store.get(self._key)
+            record = _SharedRecord.decode(raw)
+        return raw, record
+
+    def _sync(self) -> _SharedRecord:
+        """Read the shared record and bring the local mirror up to date (may raise StoreUnavailable)."""
+        raw, record = self._read_shared()
+        with self._lock:
+            transition = self._adopt(raw, record)
+        if transition is not None:
+            self._emit(transition)
+        return record
+
+    def _sync_quietly(self) -> None:
+        try:
+            self._sync()
+        except StoreUnavailable as exc:
+            self._fallback.failed(exc)
+
+    def _publish(self, generation: int, new: CircuitState, reason: str) -> None:
+        """Move the shared state out of ``generation`` to ``new``, if no other process has moved it first."""
+        store = self._store
+        assert store is not None
+        with self._lock:
+            raw = self._seen
+        current = _SharedRecord.decode(raw)
+        if current.generation != generation:
+            return
+        trips = current.trips + 1 if new is _OPEN else 0
+        wait = self._wait(trips) if new is _OPEN else 0.0
+        record = _SharedRecord(new, generation + 1, trips, wait, reason)
+        encoded = record.encode()
+        if new is _OPEN:
+            store.set(self._key + ":wait", b"1", ttl=wait)  # before the state, so OPEN never lacks its wait
+        if store.compare_and_set(self._key, raw, encoded):
+            with self._lock:
+                transition = self._adopt(encoded, record)
+            if transition is not None:
+                self._emit(transition)
+
+    def _set_shared(self, new: CircuitState, reason: str) -> None:
+        """force_open / disable / reset for every process: written unconditionally, store errors raised."""
+        store = self._store
+        assert store is not None
+        _, current = self._read_shared()
+        record = _SharedRecord(new, current.generation + 1, 0, 0.0, reason)
+        encoded = record.encode()
+        store.set(self._key, encoded)
+        store.delete(self._key + ":wait")
+        with self._lock:
+            transition = self._adopt(encoded, record)
+        if transition is not None:
+            self._emit(transition)
+
+    def _adopt(self, raw: bytes | None, record: _SharedRecord) -> Transition | None:
+        """Make the local mirror follow the shared ``record``; the transition to emit, if the state changed."""
+        self._seen = raw
+        core = self._core
+        if record.generation == core.generation and record.state is core.state:
+            return None
+        old = core.state
+        now = self._clock.now()
+        transition = self._move(core, record.state, record.reason, now)
+        core.generation = record.generation
+        core.closed_generation = None
+        core.consecutive_trips = record.trips
+        if record.state is _OPEN:
+            core.trips += 1
+            core.opened_at = now
+            core.retry_at = now + record.wait
+        elif record.state is _HALF_OPEN:
+            core.probe_successes = 0
+            core.retry_at = now
+        elif record.state is _FORCED_OPEN:
+            core.opened_at = now
+            core.retry_at = None
+        elif record.state is _DISABLED:
+            core.opened_at = core.retry_at = None
+        return transition if old is not record.state else None
 
     def _emit(self, transition: Transition) -> None:
         """Give ``transition`` to every listener (lock not held); a failing listener is logged and skipped."""
@@ -505,6 +718,34 @@ class CircuitBreaker:
 
 
 # -- state ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _SharedRecord:
+    """The state record kept in a store: state, generation, consecutive trips, the open wait, the last reason."""
+
+    state: CircuitState
+    generation: int
+    trips: int
+    wait: float
+    reason: str
+
+    def encode(self) -> bytes:
+        data = [self.state.value, self.generation, self.trips, self.wait, self.reason]
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> _SharedRecord:
+        """The record in ``raw``; a breaker never written to the store is CLOSED at generation 0."""
+        if raw is None:
+            return cls(_CLOSED, 0, 0, 0.0, "reset")
+        state, generation, trips, wait, reason = json.loads(raw)
+        return cls(CircuitState(state), generation, trips, wait, reason)
+
+
+def _no_refresh(core: _BreakerCore) -> Transition | None:
+    """With a store, OPEN becomes HALF_OPEN in the store (:meth:`CircuitBreaker._read_shared`), not locally."""
+    return None
 
 
 @dataclass(slots=True)

@@ -4,6 +4,10 @@
 IntegrationError                    every error: integration, method, redacted url, attempts
 ├── ConfigurationError (ValueError) a spec, config or secret is wrong; raised before any call
 ├── UnsafeRequest (ValueError)      refused before sending: plain http, another origin, CR/LF in a header
+├── StoreUnavailable                a shared-state store (SQLite, Redis) could not be reached or failed
+├── IdempotencyError                an idempotency key could not be honoured (server side)
+│   ├── RequestInFlight             the same key is executing elsewhere; ``retry_after`` seconds (HTTP 409)
+│   └── IdempotencyKeyReused        the key was first used with another request fingerprint (HTTP 422)
 ├── CallRejected                    the call was not attempted
 │   ├── CircuitOpenError            the breaker is open: which breaker, since when, when a probe is allowed
 │   ├── BulkheadFull                too many concurrent calls
@@ -55,6 +59,8 @@ __all__ = [
     "ConnectionLost",
     "DeadlineExceeded",
     "GaveUp",
+    "IdempotencyError",
+    "IdempotencyKeyReused",
     "IntegrationError",
     "InvalidResponse",
     "PermanentError",
@@ -62,9 +68,11 @@ __all__ = [
     "RateLimitExceeded",
     "RateLimited",
     "ReadTimeout",
+    "RequestInFlight",
     "ResponseTooLarge",
     "RetriesExhausted",
     "ServerError",
+    "StoreUnavailable",
     "TimeoutError",
     "TransientError",
     "UnsafeRequest",
@@ -139,6 +147,39 @@ class ConfigurationError(IntegrationError, ValueError):
 
 class UnsafeRequest(IntegrationError, ValueError):
     """The request was refused before sending because it could leak credentials or be smuggled."""
+
+
+class StoreUnavailable(IntegrationError):
+    """A store of shared state (SQLite file, Redis server) could not be reached or failed an operation.
+
+    ``store`` names it (no credentials) and ``operation`` says what was attempted; the backend's exception is the
+    ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, store: str, operation: str, **context: str | None) -> None:
+        super().__init__(f"store {store} unavailable during {operation}: {message}", **context)  # type: ignore[arg-type]
+        self.store = store
+        self.operation = operation
+
+
+class IdempotencyError(IntegrationError):
+    """An idempotency key could not be honoured for this request. ``key`` is the key."""
+
+    def __init__(self, message: str, *, key: str, **context: str | None) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.key = key
+
+
+class RequestInFlight(IdempotencyError):
+    """A request with the same key is still executing; try again after ``retry_after`` seconds (HTTP 409)."""
+
+    def __init__(self, message: str, *, key: str, retry_after: float, **context: str | None) -> None:
+        super().__init__(message, key=key, **context)
+        self.retry_after = retry_after
+
+
+class IdempotencyKeyReused(IdempotencyError):
+    """The key was first used with a different request (method, path or body): HTTP 422."""
 
 
 class CallRejected(IntegrationError):
