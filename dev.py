@@ -25,6 +25,9 @@ VENV = Path(os.environ.get("INTEGRATION_KIT_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 
+#: What ruff checks: the Python code (Markdown code blocks are examples, not sources).
+PYTHON_PATHS = ("integration_kit", "tests", "bench", "dev.py")
+
 EXTRAS = {
     "main": "notebooks,server",
     "test": "dev,notebooks",
@@ -64,13 +67,13 @@ def main(argv: list[str]) -> int:
         return 2
     ensure_env(EXTRAS[job])
     if job == "main":
-        return run(BIN / "integration-kit", "demo", *rest)
+        return run(BIN / "integration-kit", "run", "--all", *rest)
     if job == "test":
         return run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest)
     if job == "lint":
         return (
-            run(BIN / "ruff", "check", ".")
-            or run(BIN / "ruff", "format", "--check", ".")
+            run(BIN / "ruff", "check", *PYTHON_PATHS)
+            or run(BIN / "ruff", "format", "--check", *PYTHON_PATHS)
             or run(BIN / "mypy", "--strict", "integration_kit")
         )
     if job == "bench":

@@ -5,32 +5,55 @@ bulkheads and rate limits, idempotency keys, redaction, typed errors and events,
 that the sync client, the async client and the simulator all drive. See README.md.
 """
 
+from integration_kit.auth import BasicAuth, BearerAuth, HeaderAuth
 from integration_kit.breaker import CircuitBreaker, CircuitState
 from integration_kit.budget import RetryBudget
+from integration_kit.client import AsyncResilientClient, ResilientClient
 from integration_kit.clock import Clock, ManualClock, SystemClock
-from integration_kit.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts
+from integration_kit.config import BreakerPolicy, BudgetPolicy, ClientConfig, Limits, RetryPolicy, Timeouts
+from integration_kit.decorator import resilient
 from integration_kit.engine import CallEngine
 from integration_kit.errors import CircuitOpenError, IntegrationError
 from integration_kit.events import Recorder
+from integration_kit.idempotency import IdempotencyMiddleware, idempotent
 from integration_kit.retry import parse_retry_after
+from integration_kit.scenarios import Scenario, load_scenario
+from integration_kit.simulate import SimulationResult, simulate
+from integration_kit.stores import MemoryStore, RedisStore, SQLiteStore
 
 __all__ = [
+    "AsyncResilientClient",
+    "BasicAuth",
+    "BearerAuth",
     "BreakerPolicy",
     "BudgetPolicy",
     "CallEngine",
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "ClientConfig",
     "Clock",
+    "HeaderAuth",
+    "IdempotencyMiddleware",
     "IntegrationError",
     "Limits",
     "ManualClock",
+    "MemoryStore",
     "Recorder",
+    "RedisStore",
+    "ResilientClient",
     "RetryBudget",
     "RetryPolicy",
+    "SQLiteStore",
+    "Scenario",
+    "SimulationResult",
     "SystemClock",
     "Timeouts",
+    "idempotent",
+    "load_scenario",
     "parse_retry_after",
+    "resilient",
+    "simulate",
 ]
 
 __version__ = "0.1.0"

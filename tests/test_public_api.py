@@ -23,6 +23,15 @@ CONTRACT = {
     "SystemClock",
     "Timeouts",
     "parse_retry_after",
+    # clients issue
+    "AsyncResilientClient",
+    "BasicAuth",
+    "BearerAuth",
+    "ClientConfig",
+    "HeaderAuth",
+    "Recorder",
+    "ResilientClient",
+    "resilient",
 }
 
 

@@ -1,0 +1,170 @@
+"""Live runs: an integration's real client over real sockets, against the local flaky upstream or a real service.
+
+:func:`live_exercise` is the live half of the playbook's exercise stage. Without ``base_url`` it serves the
+scenario on 127.0.0.1 (:func:`~integration_kit.upstream.serve_scenario`) ``time_scale`` times faster than real time,
+and gives the client a :class:`~integration_kit.upstream.ScaledClock` and timeouts divided by ``time_scale``, so
+backoff, Retry-After and breaker waits happen in scenario seconds as in the simulator. With ``base_url`` it calls
+that service in real time, with the secret read from the spec's environment variable.
+
+Load is closed-loop: ``workers`` threads (the spec's ``exercise.workers``, else :data:`DEFAULT_WORKERS`), each
+pacing its calls so the whole offers about ``exercise.rate`` calls per scenario second while calls are quick;
+slow calls lower the offered rate, as real callers blocked on a slow partner do. Every loop is bounded by the
+run's duration. Needs the ``server`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from integration_kit.clock import Clock, SystemClock
+from integration_kit.config import ClientConfig, Timeouts
+from integration_kit.errors import IntegrationError
+from integration_kit.events import Recorder, Summary
+from integration_kit.scenarios import Scenario
+from integration_kit.spec import IntegrationSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_WORKERS", "LiveResult", "live_exercise", "scaled_timeouts"]
+
+#: Closed-loop callers when the spec does not say.
+DEFAULT_WORKERS = 8
+#: How often (real seconds) the progress callback hears about a live run.
+PROGRESS_INTERVAL = 0.25
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """A finished live run: the client-side events and summary, and what the partner received."""
+
+    summary: Summary
+    frame: pd.DataFrame
+    server: pd.DataFrame
+    upstream_received: int
+    transition_lines: tuple[str, ...]
+
+
+def scaled_timeouts(timeouts: Timeouts, time_scale: float) -> Timeouts:
+    """Each phase's timeout in real seconds for an upstream played ``time_scale`` times faster."""
+    return Timeouts(
+        **{
+            f.name: None if (v := getattr(timeouts, f.name)) is None else v / time_scale
+            for f in dataclasses.fields(timeouts)
+        }
+    )
+
+
+def live_exercise(
+    spec: IntegrationSpec,
+    scenario: Scenario,
+    *,
+    seed: int = 0,
+    duration: float | None = None,
+    time_scale: float = 10.0,
+    base_url: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> LiveResult:
+    """Run ``scenario`` live for ``duration`` scenario seconds (default: the spec's, else the scenario's)."""
+    import pandas as pd
+
+    length = duration if duration is not None else spec.exercise.duration or scenario.duration
+    with _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url) as (config, clock, stats):
+        recorder = Recorder()
+        lines: list[str] = []
+        from integration_kit.client import ResilientClient
+
+        with ResilientClient(config, clock=clock, hooks=[recorder], rng=random.Random(seed)) as client:
+            if client.engine.breaker is not None:
+                client.engine.breaker.add_listener(
+                    lambda t: lines.append(f"t={t.time - began:8.2f}s  {t.old.value} -> {t.new.value}  ({t.reason})")
+                )
+            began = clock.now()
+            _drive(client, spec, clock, began, length, scenario.name, progress)
+        frame = recorder.to_frame()
+        if not frame.empty:
+            frame["time"] = frame["time"] - began
+        received, per_second = stats(frame)
+    server = pd.DataFrame({"second": list(range(len(per_second))), "received": per_second})
+    return LiveResult(recorder.summary(), frame, server, received, tuple(lines))
+
+
+def _drive(
+    client: Any,
+    spec: IntegrationSpec,
+    clock: Clock,
+    began: float,
+    length: float,
+    name: str,
+    progress: Callable[[str, float], None] | None,
+) -> None:
+    ex = spec.exercise
+    workers = ex.workers or DEFAULT_WORKERS
+    spacing = workers / ex.rate if ex.rate > 0 else 0.0
+    end = began + length
+
+    def worker(index: int) -> None:
+        next_start = began + spacing * index / workers
+        while True:
+            clock.sleep(next_start - clock.now())
+            if clock.now() >= end:
+                return
+            with contextlib.suppress(IntegrationError):
+                client.request(ex.method, ex.path)
+            next_start = max(next_start + spacing, clock.now()) if spacing else clock.now()
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"live-{i}", daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(PROGRESS_INTERVAL / len(threads))
+        if progress is not None:
+            progress(name, min(1.0, (clock.now() - began) / length))
+    if progress is not None:
+        progress(name, 1.0)
+
+
+StatsReader = Callable[["pd.DataFrame"], tuple[int, list[int]]]
+
+
+@contextlib.contextmanager
+def _target(
+    spec: IntegrationSpec, scenario: Scenario, *, seed: int, time_scale: float, base_url: str | None
+) -> Iterator[tuple[ClientConfig, Clock, StatsReader]]:
+    """The client config, clock and a reader of the partner's view, for a local upstream or a real service."""
+    if base_url is not None:
+        yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view
+        return
+    from integration_kit.upstream import ScaledClock, serve_scenario
+
+    with serve_scenario(scenario, seed=seed, time_scale=time_scale) as url:
+        config = dataclasses.replace(
+            spec.client, base_url=url, auth=None, timeouts=scaled_timeouts(spec.client.timeouts, time_scale)
+        )
+
+        def upstream_view(frame: pd.DataFrame) -> tuple[int, list[int]]:
+            stats = httpx.get(f"{url}/stats", timeout=5.0).json()
+            counts = {int(s): int(n) for s, n in stats["per_second"].items()}
+            last = max(counts, default=-1)
+            return int(stats["received"]), [counts.get(s, 0) for s in range(last + 1)]
+
+        yield config, ScaledClock(time_scale), upstream_view
+
+
+def _client_side_view(frame: pd.DataFrame) -> tuple[int, list[int]]:
+    """A real service's view is not ours to read: count the attempts the client sent, per second."""
+    if frame.empty:
+        return 0, []
+    started = frame[frame["event"] == "attempt_started"]
+    seconds = started["time"].astype(int).value_counts().sort_index()
+    last = int(seconds.index.max()) if len(seconds) else -1
+    return len(started), [int(seconds.get(s, 0)) for s in range(last + 1)]

@@ -1,0 +1,302 @@
+"""Integration specs: one declarative TOML file per integration, under ``data/integrations/``.
+
+A spec says what the integration talks to and how every call must behave: base URL, auth (the *name* of the
+environment variable holding the secret, never the secret), timeouts, deadline, retry, budget, breaker, limits,
+idempotency, the fallback, and the fault scenarios to exercise it against (bundled ones by name, or inline).
+Every field is documented in ``data/README.md``. :func:`load_integration` validates the whole file and raises a
+:class:`~integration_kit.errors.ConfigurationError` naming the file, the field and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from integration_kit.config import ClientConfig
+from integration_kit.errors import ConfigurationError
+from integration_kit.scenarios import SCENARIO_DIR, Scenario, load_scenario
+
+__all__ = [
+    "INTEGRATION_DIR",
+    "ExerciseSettings",
+    "Fallback",
+    "FallbackKind",
+    "IntegrationSpec",
+    "bundled_integrations",
+    "integration_names",
+    "load_integration",
+]
+
+#: Where integration specs live (the repository's ``data/integrations``).
+INTEGRATION_DIR = SCENARIO_DIR.parent / "integrations"
+
+FallbackKind = Literal["none", "static", "cache", "queue"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+#: Spec keys that are ``ClientConfig`` fields, in the order the design document lists them.
+CLIENT_KEYS: tuple[str, ...] = (
+    "base_url",
+    "auth",
+    "timeouts",
+    "deadline",
+    "retry",
+    "budget",
+    "breaker",
+    "limits",
+    "idempotency_methods",
+    "max_response_bytes",
+    "follow_redirects",
+    "verify",
+    "allow_insecure_http",
+    "headers",
+    "user_agent",
+    "redact_query_params",
+)
+_TOP_KEYS = frozenset({"name", "description", "protocol", "owner", "fallback", "scenarios", "scenario", "exercise"})
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """What answers when the partner cannot: ``none``, a ``static`` answer, a ``cache`` of the last good answer,
+    or a ``queue`` that defers the write; ``description`` says what the user sees."""
+
+    kind: FallbackKind = "none"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(FallbackKind):
+            raise ValueError(f"fallback.kind must be one of {', '.join(get_args(FallbackKind))}, got {self.kind!r}")
+        if self.kind != "none" and not self.description.strip():
+            raise ValueError("fallback.description must say what answers when the partner cannot")
+
+    @property
+    def defined(self) -> bool:
+        """Whether a fallback answers failed calls."""
+        return self.kind != "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ExerciseSettings:
+    """How the exercise stage loads the integration: the request ``method`` and ``path``, open-loop ``rate`` (calls
+    per second) and ``workers`` (closed-loop), and ``duration`` (virtual seconds; ``None``: each scenario's own)."""
+
+    method: str = "GET"
+    path: str = "/"
+    rate: float = 50.0
+    workers: int = 0
+    duration: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.method, str) or not self.method.isalpha():
+            raise ValueError(f"exercise.method must be an HTTP method, got {self.method!r}")
+        object.__setattr__(self, "method", self.method.upper())
+        if not isinstance(self.path, str) or not self.path.startswith("/"):
+            raise ValueError(f"exercise.path must start with '/', got {self.path!r}")
+        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) or self.rate < 0:
+            raise ValueError(f"exercise.rate must be a number >= 0, got {self.rate!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"exercise.workers must be an integer >= 0, got {self.workers!r}")
+        if self.rate == 0 and self.workers == 0:
+            raise ValueError("exercise needs load: set rate > 0 or workers > 0")
+        if self.duration is not None and (
+            isinstance(self.duration, bool) or not isinstance(self.duration, (int, float)) or self.duration <= 0
+        ):
+            raise ValueError(f"exercise.duration must be a number > 0, got {self.duration!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSpec:
+    """One integration, loaded and validated.
+
+    ``sources`` tells, per client setting (``"retry"``, and ``"retry.max_attempts"`` for a nested one), whether
+    the spec set it (``"spec"``); a setting that is not there took its default.
+    """
+
+    name: str
+    description: str
+    protocol: str
+    owner: str
+    client: ClientConfig
+    fallback: Fallback
+    exercise: ExerciseSettings
+    scenarios: tuple[Scenario, ...]
+    path: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def source(self, setting: str) -> str:
+        """``"spec"`` when the spec file set ``setting`` (dotted for nested settings), else ``"default"``."""
+        return self.sources.get(setting, "default")
+
+    def scenario(self, name: str) -> Scenario:
+        """One of this integration's scenarios by name."""
+        for s in self.scenarios:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.scenarios)
+        raise ConfigurationError(f"integration {self.name!r} has no scenario {name!r} (it has: {known})")
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, source: str = "<inline>", path: Path | None = None
+    ) -> IntegrationSpec:
+        """Build and validate a spec from parsed TOML; every error names ``source``, the field and the reason."""
+        return _build(cls, data, source, path)
+
+
+def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, path: Path | None) -> IntegrationSpec:
+    def fail(fieldname: str, reason: str) -> ConfigurationError:
+        return ConfigurationError(f"{source}: {fieldname}: {reason}")
+
+    unknown = sorted(set(data) - _TOP_KEYS - set(CLIENT_KEYS))
+    if unknown:
+        raise fail(unknown[0], f"unknown field (expected one of {', '.join(sorted(_TOP_KEYS | set(CLIENT_KEYS)))})")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise fail("name", f"must be lower-case letters, digits, '-' or '_' (at most 64), got {name!r}")
+    texts = _texts(data, fail)
+    client_values = {k: data[k] for k in CLIENT_KEYS if k in data}
+    if "base_url" not in client_values:
+        raise fail("base_url", "is required")
+    try:
+        client = ClientConfig.from_mapping({"name": name, **client_values})
+    except (ValueError, TypeError) as exc:
+        raise fail(_field_of(exc, client_values), str(exc)) from None
+    fallback = _sub(Fallback, data.get("fallback"), "fallback", fail)
+    exercise = _sub(ExerciseSettings, data.get("exercise"), "exercise", fail)
+    scenarios = _scenarios(data, source, fail)
+    sources: dict[str, str] = {}
+    for key in CLIENT_KEYS:
+        sources[key] = "spec" if key in data else "default"
+        if isinstance(data.get(key), Mapping):
+            sources.update({f"{key}.{sub}": "spec" for sub in data[key]})
+    return cls(
+        name=name,
+        description=texts["description"].strip(),
+        protocol=texts["protocol"] or "https+json",
+        owner=texts["owner"],
+        client=client,
+        fallback=fallback,
+        exercise=exercise,
+        scenarios=scenarios,
+        path=path,
+        sources=sources,
+    )
+
+
+def _texts(data: Mapping[str, Any], fail: Any) -> dict[str, str]:
+    texts = {}
+    for key in ("description", "protocol", "owner"):
+        value = data.get(key, "")
+        if not isinstance(value, str):
+            raise fail(key, f"must be a string, got {type(value).__name__}")
+        texts[key] = value
+    if not texts["description"].strip():
+        raise fail("description", "must say what the integration is for")
+    return texts
+
+
+def _field_of(exc: BaseException, values: Mapping[str, Any]) -> str:
+    """The spec field a ClientConfig error is about (its message names ``ClientConfig.<field>`` or a policy)."""
+    message = str(exc)
+    for key in CLIENT_KEYS:
+        if f"ClientConfig.{key}" in message:
+            return key
+    owners = {
+        "RetryPolicy": "retry",
+        "BreakerPolicy": "breaker",
+        "BudgetPolicy": "budget",
+        "Limits": "limits",
+        "Timeouts": "timeouts",
+        "Auth": "auth",
+        "environment": "auth",
+    }
+    for owner, key in owners.items():
+        if owner in message:
+            return key
+    return next(iter(values), "spec")
+
+
+def _sub(cls: type[Any], value: object, key: str, fail: Any) -> Any:
+    if value is None:
+        return cls()
+    if not isinstance(value, Mapping):
+        raise fail(key, f"must be a table, got {type(value).__name__}")
+    allowed = {f.name for f in fields(cls)}
+    if unknown := sorted(set(value) - allowed):
+        raise fail(f"{key}.{unknown[0]}", f"unknown field (expected one of {', '.join(sorted(allowed))})")
+    try:
+        return cls(**value)
+    except (ValueError, TypeError) as exc:
+        raise fail(key, str(exc)) from None
+
+
+def _scenarios(data: Mapping[str, Any], source: str, fail: Any) -> tuple[Scenario, ...]:
+    found: list[Scenario] = []
+    names = data.get("scenarios", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise fail("scenarios", "must be a list of bundled scenario names (define new ones in [[scenario]] tables)")
+    for index, scenario_name in enumerate(names):
+        if not _NAME.match(scenario_name):
+            raise fail(f"scenarios[{index}]", f"{scenario_name!r} is not a scenario name")
+        try:
+            found.append(load_scenario(scenario_name))
+        except ConfigurationError as exc:
+            raise fail(f"scenarios[{index}]", str(exc)) from None
+    inline = data.get("scenario", [])
+    if not isinstance(inline, list) or not all(isinstance(t, Mapping) for t in inline):
+        raise fail("scenario", "must be an array of tables ([[scenario]])")
+    for index, table in enumerate(inline):
+        found.append(Scenario.from_mapping(table, source=f"{source}: scenario[{index}]"))
+    seen: set[str] = set()
+    for s in found:
+        if s.name in seen:
+            raise fail("scenarios", f"scenario {s.name!r} is listed twice")
+        seen.add(s.name)
+    if not found:
+        raise fail("scenarios", "list at least one scenario to exercise the integration against")
+    return tuple(found)
+
+
+def integration_names(directory: str | Path | None = None) -> list[str]:
+    """The names of the integrations in ``directory`` (default :data:`INTEGRATION_DIR`), sorted."""
+    folder = Path(directory) if directory is not None else INTEGRATION_DIR
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def load_integration(name: str | Path, *, directory: str | Path | None = None) -> IntegrationSpec:
+    """Load and validate an integration by name (``<directory>/<name>.toml``) or by the path of a TOML file.
+
+    A name must be a plain name: anything that tries to leave the directory (``../x``, an absolute path without
+    ``.toml``) is refused.
+    """
+    folder = Path(directory) if directory is not None else INTEGRATION_DIR
+    text = str(name)
+    if text.endswith(".toml"):
+        path = Path(text)
+    else:
+        if not _NAME.match(text):
+            raise ConfigurationError(
+                f"{text!r} is not an integration name (lower-case letters, digits, '-' and '_' only)"
+            )
+        path = folder / f"{text}.toml"
+        if not path.is_file():
+            known = ", ".join(integration_names(folder)) or "none"
+            raise ConfigurationError(f"no integration named {text!r} in {folder} (available: {known})")
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the spec: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    return IntegrationSpec.from_mapping(data, source=str(path), path=path)
+
+
+def bundled_integrations(directory: str | Path | None = None) -> dict[str, IntegrationSpec]:
+    """Every integration in ``directory`` (default :data:`INTEGRATION_DIR`), by name."""
+    return {n: load_integration(n, directory=directory) for n in integration_names(directory)}

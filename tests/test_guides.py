@@ -1,0 +1,25 @@
+"""The guides in notebooks/guides run and still show the outputs committed with them (nbval, in a subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GUIDES = Path(__file__).resolve().parent.parent / "notebooks" / "guides"
+
+
+@pytest.mark.slow
+def test_guides_pass_nbval() -> None:
+    assert sorted(GUIDES.glob("*.ipynb")), f"no guides under {GUIDES}"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", str(GUIDES), "-p", "no:cacheprovider", "-q"],
+        cwd=GUIDES.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
