@@ -29,6 +29,10 @@ IntegrationError                    every error: integration, method, redacted u
     └── DeadlineExceeded            the call's deadline passed or the next wait would pass it
 ```
 
+``HTTPStatusError`` (under ``AttemptError``) is the common base of the four that come from an HTTP response,
+``ServerError``, ``RateLimited``, ``ClientError`` and ``UpstreamError``: each carries ``status``, redacted
+``headers`` and a truncated ``body_snippet``; catch it to handle every non-2xx answer at once.
+
 Errors are translated from lower libraries at one boundary (the drivers) into the most specific class, with
 ``raise ... from exc``. Messages never hold secrets: URLs are redacted before they reach an error.
 """
@@ -59,6 +63,7 @@ __all__ = [
     "ConnectionLost",
     "DeadlineExceeded",
     "GaveUp",
+    "HTTPStatusError",
     "IdempotencyError",
     "IdempotencyKeyReused",
     "IntegrationError",
@@ -267,27 +272,8 @@ class ConnectionLost(ConnectionFailed):
     """The connection broke after the request was sent (reset, closed, protocol error)."""
 
 
-class _StatusMixin:
-    """Status details shared by the errors that come from an HTTP response."""
-
-    status: int | None
-    headers: Mapping[str, str]
-    body_snippet: str
-
-
-def _status_init(
-    error: AttemptError,
-    status: int,
-    headers: Mapping[str, str] | None,
-    body_snippet: str,
-) -> None:
-    error.status = status
-    error.headers = dict(headers or {})  # type: ignore[attr-defined]
-    error.body_snippet = body_snippet  # type: ignore[attr-defined]
-
-
-class ServerError(TransientError, _StatusMixin):
-    """The server answered with a retryable 5xx (500, 502, 503, 504 by default)."""
+class HTTPStatusError(AttemptError):
+    """Base of the errors that come from an HTTP response: ``status``, redacted ``headers``, a ``body_snippet``."""
 
     def __init__(
         self,
@@ -299,10 +285,16 @@ class ServerError(TransientError, _StatusMixin):
         **context: str | None,
     ) -> None:
         super().__init__(message, **context)  # type: ignore[arg-type]
-        _status_init(self, status, headers, body_snippet)
+        self.status: int | None = status
+        self.headers: dict[str, str] = dict(headers or {})
+        self.body_snippet = body_snippet
 
 
-class RateLimited(TransientError, _StatusMixin):
+class ServerError(HTTPStatusError, TransientError):
+    """The server answered with a retryable status (500, 502, 503, 504 and 408 by default)."""
+
+
+class RateLimited(HTTPStatusError, TransientError):
     """The server answered 429 (or 503) with or without a Retry-After hint (``retry_after``, seconds)."""
 
     def __init__(
@@ -315,8 +307,7 @@ class RateLimited(TransientError, _StatusMixin):
         body_snippet: str = "",
         **context: str | None,
     ) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        _status_init(self, status, headers, body_snippet)
+        super().__init__(message, status=status, headers=headers, body_snippet=body_snippet, **context)
         self.retry_after = retry_after
 
 
@@ -324,40 +315,16 @@ class PermanentError(AttemptError):
     """A failure that retrying will not fix."""
 
 
-class ClientError(PermanentError, _StatusMixin):
+class ClientError(HTTPStatusError, PermanentError):
     """The server refused the request with a 4xx status: fix the request, do not retry it."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        headers: Mapping[str, str] | None = None,
-        body_snippet: str = "",
-        **context: str | None,
-    ) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        _status_init(self, status, headers, body_snippet)
 
 
 class AuthError(ClientError):
     """401 or 403: the credentials are missing, wrong or not allowed."""
 
 
-class UpstreamError(PermanentError, _StatusMixin):
+class UpstreamError(HTTPStatusError, PermanentError):
     """The server answered with a status that is an error but not worth retrying (501, 505, unfollowed 3xx)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        headers: Mapping[str, str] | None = None,
-        body_snippet: str = "",
-        **context: str | None,
-    ) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        _status_init(self, status, headers, body_snippet)
 
 
 class InvalidResponse(PermanentError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -388,6 +389,9 @@ def run_playbook(
     }
     import papermill as pm
 
+    engine_options: dict[str, Any] = {}
+    if os.name == "posix":
+        engine_options["kernel_manager_class"] = _local_kernel_manager()
     error = None
     executed: list[Path] = []
     for notebook in NOTEBOOKS:
@@ -401,6 +405,7 @@ def run_playbook(
                 kernel_name=kernel_name,
                 progress_bar=False,
                 log_output=False,
+                **engine_options,
             )
             executed.append(target)
         except pm.PapermillExecutionError as exc:
@@ -412,6 +417,22 @@ def run_playbook(
     if (run_dir / SUMMARY_FILE).is_file():
         summary = json.loads((run_dir / SUMMARY_FILE).read_text())
     return PlaybookRun(spec.name, run_dir, summary, report, error)
+
+
+def _local_kernel_manager() -> type:
+    """A kernel manager whose kernels talk over Unix sockets, not TCP on loopback.
+
+    Nothing else on the machine can connect to such a kernel, and ipykernel has no reason to warn about
+    unencrypted TCP on every start.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+
+    return IPCKernelManager
 
 
 def render_report(notebooks: Iterable[Path], target: Path, *, title: str) -> Path | None:

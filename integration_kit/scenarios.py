@@ -59,6 +59,7 @@ __all__ = [
     "Scenario",
     "bundled_scenarios",
     "load_scenario",
+    "read_toml",
 ]
 
 #: Where :func:`load_scenario` looks for ``<name>.toml`` (the repository's ``data/scenarios``).
@@ -374,14 +375,18 @@ class Scenario:
     def from_toml(cls, path: str | Path) -> Scenario:
         """Load a scenario from a TOML file; its name defaults to the file's stem."""
         path = Path(path)
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigurationError(f"{path}: cannot read the scenario: {exc.strerror or exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
-        return cls.from_mapping(data, source=str(path), name=path.stem)
+        return cls.from_mapping(read_toml(path, "scenario"), source=str(path), name=path.stem)
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; an unreadable or malformed one is a ConfigurationError naming the file and ``what``."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
 
 
 def load_scenario(name: str | Path, *, directory: str | Path | None = None) -> Scenario:

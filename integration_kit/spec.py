@@ -10,7 +10,6 @@ Every field is documented in ``data/README.md``. :func:`load_integration` valida
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from integration_kit.config import ClientConfig
 from integration_kit.errors import ConfigurationError
-from integration_kit.scenarios import SCENARIO_DIR, Scenario, load_scenario
+from integration_kit.scenarios import SCENARIO_DIR, Scenario, load_scenario, read_toml
 
 __all__ = [
     "INTEGRATION_DIR",
@@ -287,13 +286,7 @@ def load_integration(name: str | Path, *, directory: str | Path | None = None) -
         if not path.is_file():
             known = ", ".join(integration_names(folder)) or "none"
             raise ConfigurationError(f"no integration named {text!r} in {folder} (available: {known})")
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the spec: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path, "spec")
     return IntegrationSpec.from_mapping(data, source=str(path), path=path)
 
 
