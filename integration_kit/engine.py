@@ -93,6 +93,10 @@ class Wait(NamedTuple):
 
 
 Action = Send | Wait
+
+_FIRST = Send(1, None, None)  # the first attempt of a call with no deadline and no key: built once
+_SUCCESS = OutcomeKind.SUCCESS
+_STATUS = OutcomeKind.STATUS
 CallGenerator = Generator[Action, Outcome | None, Outcome]
 
 
@@ -264,12 +268,18 @@ class CallEngine:
                     self.emit(AttemptStarted(clock.now(), self.name, call_id, attempt, method, target, remaining, key))
                 recorded = False
                 try:
-                    outcome = yield Send(attempt, remaining, key)
+                    outcome = yield (
+                        _FIRST if attempt == 1 and remaining is None and key is None else Send(attempt, remaining, key)
+                    )
                     duration = clock.now() - began
                     if outcome is None:
                         raise RuntimeError("the driver must send an Outcome after a Send action")
                     if classifier is None:
-                        verdict = _fast_classify(outcome, policy.retry_on_status)
+                        kind = outcome.kind
+                        if kind is _SUCCESS or (kind is _STATUS and 200 <= (outcome.status or 0) < 300):
+                            verdict = Verdict.SUCCESS
+                        else:
+                            verdict = classify(outcome, policy.retry_on_status)
                     else:
                         verdict = classifier(outcome)
                     if permit is not None:
@@ -411,15 +421,6 @@ class _Call(NamedTuple):
     attempt: int
     status: int | None
     history: list[AttemptRecord]
-
-
-def _fast_classify(outcome: Outcome, retry_on_status: frozenset[int]) -> Verdict:
-    """:func:`~integration_kit.outcome.classify` with its happy path first (the engine's default classifier)."""
-    if outcome.kind is OutcomeKind.SUCCESS or (
-        outcome.kind is OutcomeKind.STATUS and outcome.status is not None and 200 <= outcome.status < 300
-    ):
-        return Verdict.SUCCESS
-    return classify(outcome, retry_on_status)
 
 
 _KIND_ERRORS: dict[OutcomeKind, type[AttemptError]] = {

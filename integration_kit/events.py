@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from integration_kit._slots import fast_frozen_init
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -38,29 +40,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("integration_kit")
-
-
-def _fast_init(cls: type[Event]) -> None:
-    """Give a frozen, slotted event dataclass an ``__init__`` that sets its slots directly.
-
-    A frozen dataclass's own ``__init__`` calls ``object.__setattr__`` once per field; the simulator builds
-    millions of events, and setting each slot through its descriptor is about twice as fast. The instances stay
-    the same frozen, slotted dataclasses: only construction is quicker.
-    """
-    names = [f.name for f in fields(cls)]
-    namespace: dict[str, Any] = {f"_set_{n}": _slot(cls, n).__set__ for n in names}
-    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
-    exec(f"def __init__(self, {', '.join(names)}):\n{body}", namespace)  # noqa: S102 - built from field names only
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[method-assign]
-
-
-def _slot(cls: type, name: str) -> Any:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name]
-    raise AttributeError(name)  # pragma: no cover - every field of a slotted dataclass has a slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +154,7 @@ for _cls in (
     StoreUnreachable,
     CallFinished,
 ):
-    _fast_init(_cls)
+    fast_frozen_init(_cls)
 
 
 class Hook(Protocol):

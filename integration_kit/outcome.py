@@ -12,6 +12,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import Enum
 
+from integration_kit._slots import fast_frozen_init
+
 __all__ = ["Classifier", "Outcome", "OutcomeKind", "Verdict", "classify"]
 
 
@@ -68,6 +70,9 @@ class Outcome:
         if self.kind in _NOT_SENT:
             return False
         return not (self.kind is OutcomeKind.STATUS and self.status == 429)
+
+
+fast_frozen_init(Outcome)
 
 
 class Verdict(Enum):
