@@ -94,16 +94,16 @@ class ExerciseResult:
 
     def frame(self) -> pd.DataFrame:
         """All events, one row each, with a ``scenario`` column."""
-        import pandas as pd
-
-        frames = [run.frame.assign(scenario=run.scenario) for run in self.runs]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return self._stacked("frame")
 
     def server_frame(self) -> pd.DataFrame:
         """Upstream attempts received per second, per scenario."""
+        return self._stacked("server")
+
+    def _stacked(self, attribute: str) -> pd.DataFrame:
         import pandas as pd
 
-        frames = [run.server.assign(scenario=run.scenario) for run in self.runs]
+        frames = [getattr(run, attribute).assign(scenario=run.scenario) for run in self.runs]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def summary_table(self) -> pd.DataFrame:
