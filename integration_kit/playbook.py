@@ -348,7 +348,7 @@ class PlaybookRun:
 
 
 def run_playbook(
-    integration: str,
+    integration: str | Path,
     *,
     mode: Mode = "simulate",
     scenario: str = "all",
@@ -363,6 +363,8 @@ def run_playbook(
 ) -> PlaybookRun:
     """Execute the three stage notebooks for ``integration`` with papermill into ``<out>/<name>/<run id>/``.
 
+    ``integration`` is a name in ``data/integrations`` or the path of a spec file (``*.toml``).
+
     Each executed notebook, the events, ``summary.json``, the chart PNGs and ``report.html`` end up in that
     folder. A notebook that fails stops the run: the result carries the failing cell and error, and the report
     is still rendered from what ran.
@@ -374,9 +376,9 @@ def run_playbook(
     run_dir = folder / spec.name / (run_id or new_run_id())
     run_dir.mkdir(parents=True, exist_ok=True)
     parameters: dict[str, dict[str, Any]] = {
-        "01_design.ipynb": {"integration": spec.name, "strict": strict, "out_dir": str(run_dir)},
+        "01_design.ipynb": {"integration": str(integration), "strict": strict, "out_dir": str(run_dir)},
         "02_exercise.ipynb": {
-            "integration": spec.name,
+            "integration": str(integration),
             "mode": mode,
             "scenario": scenario,
             "seed": seed,
@@ -385,7 +387,7 @@ def run_playbook(
             "base_url": base_url or "",
             "out_dir": str(run_dir),
         },
-        "03_charts.ipynb": {"out_dir": str(run_dir)},
+        "03_charts.ipynb": {"integration": spec.name, "out_dir": str(run_dir)},
     }
     import papermill as pm
 

@@ -58,18 +58,19 @@ def test_design_stage_renders_the_document_and_writes_it(tmp_path: Path) -> None
     assert (tmp_path / "design.md").read_text().startswith("# catalog: integration design")
 
 
+def bare_spec(folder: Path) -> str:
+    """A spec outside data/ that fails several checklist items."""
+    path = folder / "bare.toml"
+    path.write_text('name = "bare"\ndescription = "x"\nbase_url = "https://x.example"\nscenarios = ["steady"]\n')
+    return str(path)
+
+
 def test_design_stage_in_strict_mode_fails_on_a_failed_item(tmp_path: Path) -> None:
-    spec = REPO_ROOT / "data" / "integrations" / "zz-bare-test.toml"
-    spec.write_text(
-        'name = "zz-bare-test"\ndescription = "x"\nbase_url = "https://x.example"\nscenarios = ["steady"]\n'
-    )
-    try:
-        with pytest.raises(pm.PapermillExecutionError, match="checklist item"):
-            execute("01_design.ipynb", tmp_path, integration="zz-bare-test", strict=True, out_dir=str(tmp_path))
-        nb = execute("01_design.ipynb", tmp_path, integration="zz-bare-test", strict=False, out_dir=str(tmp_path))
-        assert "[ ] Credentials come from the environment" in outputs(nb)
-    finally:
-        spec.unlink()
+    spec = bare_spec(tmp_path)
+    with pytest.raises(pm.PapermillExecutionError, match="checklist item"):
+        execute("01_design.ipynb", tmp_path, integration=spec, strict=True, out_dir=str(tmp_path))
+    nb = execute("01_design.ipynb", tmp_path, integration=spec, strict=False, out_dir=str(tmp_path))
+    assert "[ ] Credentials come from the environment" in outputs(nb)
 
 
 def test_exercise_and_charts_stages_record_and_draw(tmp_path: Path) -> None:
@@ -110,14 +111,7 @@ def test_run_playbook_writes_everything_into_one_run_folder(tmp_path: Path) -> N
 
 
 def test_cli_run_exits_nonzero_naming_the_failed_cell(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = REPO_ROOT / "data" / "integrations" / "zz-bare-test.toml"
-    spec.write_text(
-        'name = "zz-bare-test"\ndescription = "x"\nbase_url = "https://x.example"\nscenarios = ["steady"]\n'
-    )
-    try:
-        code = main(["run", "zz-bare-test", "--strict", "--out", str(tmp_path), "--duration", "5"])
-    finally:
-        spec.unlink()
+    code = main(["run", bare_spec(tmp_path), "--strict", "--out", str(tmp_path), "--duration", "5"])
     assert code == 1
     err = capsys.readouterr().err
     assert "01_design.ipynb: cell" in err
