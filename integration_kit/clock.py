@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AsyncClock", "Clock", "ManualClock", "SystemClock"]
+__all__ = ["AsyncClock", "Clock", "ManualClock", "SystemClock", "WallClock"]
 
 
 @runtime_checkable
@@ -57,6 +57,23 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+class WallClock(SystemClock):
+    """Seconds since the epoch (:func:`time.time`), with real sleeping: the clock of records that outlive a process.
+
+    A persisted expiry (SQLite, idempotency records) must mean the same to every process of the host and after a
+    reboot, which the monotonic clock does not promise.
+    """
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        """Return :func:`time.time`."""
+        return time.time()
+
+    def __repr__(self) -> str:
+        return "WallClock()"
 
 
 class ManualClock:

@@ -123,3 +123,12 @@ def test_error_message_carries_context() -> None:
     assert str(err) == "[payments] 2 attempts failed (GET https://api.example/x?token=***) after 2 attempts"
     assert err.status == 503
     assert err.with_context(integration="other").integration == "payments"
+
+
+def test_wall_clock_reads_epoch_seconds_and_sleeps_like_the_system_clock() -> None:
+    from integration_kit.clock import WallClock
+
+    clock = WallClock()
+    assert isinstance(clock, SystemClock)
+    assert abs(clock.now() - time.time()) < 1.0
+    assert repr(clock) == "WallClock()"

@@ -13,10 +13,11 @@ server's ``PX`` timers, so every host sees the same expiry whatever its own cloc
 from __future__ import annotations
 
 import math
-import time
 from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import ClassVar, Self
+
+from integration_kit.clock import WallClock  # re-exported: the default clock of the persistent stores
 
 __all__ = ["Store", "WallClock"]
 
@@ -104,28 +105,6 @@ class Store(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
-
-
-class WallClock:
-    """Seconds since the epoch (:func:`time.time`): the default clock of stores whose records outlive a process.
-
-    A persisted expiry must mean the same to every process of the host and after a reboot, which the monotonic
-    clock does not promise.
-    """
-
-    __slots__ = ()
-
-    def now(self) -> float:
-        """Return :func:`time.time`."""
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep for real; negative values are treated as zero."""
-        if seconds > 0:
-            time.sleep(seconds)
-
-    def __repr__(self) -> str:
-        return "WallClock()"
 
 
 def check_ttl(ttl: float | None) -> None:
