@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from integration_kit.fidelity import compare
-from integration_kit.scenarios import bundled_scenarios
+from integration_kit.playbook.fidelity import compare
+from integration_kit.sim.scenarios import bundled_scenarios
 
 
 def main() -> None:

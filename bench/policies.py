@@ -17,8 +17,8 @@ import pybreaker
 import tenacity
 
 from integration_kit import BreakerPolicy, BudgetPolicy, CircuitBreaker, RetryBudget, RetryPolicy, SystemClock
-from integration_kit.engine import CallEngine, Send, run_sync
-from integration_kit.outcome import Outcome, OutcomeKind
+from integration_kit.engine.call import CallEngine, Send, run_sync
+from integration_kit.policies.outcome import Outcome, OutcomeKind
 
 N = 20_000
 ROUNDS = 7

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from integration_kit.scenarios import bundled_scenarios, load_scenario
-from integration_kit.simulate import simulate
+from integration_kit.sim.scenarios import bundled_scenarios, load_scenario
+from integration_kit.sim.simulate import simulate
 
 
 def main() -> None:

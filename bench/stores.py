@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from integration_kit import BreakerPolicy, CircuitBreaker, MemoryStore, RedisStore, RetryBudget, SQLiteStore
-from integration_kit.idempotency import Claim, IdempotencyGuard
+from integration_kit.server.idempotency import Claim, IdempotencyGuard
 from integration_kit.stores import Store
 
 N = {"memory": 20_000, "sqlite": 3_000, "redis": 3_000}

@@ -5,20 +5,21 @@ bulkheads and rate limits, idempotency keys, redaction, typed errors and events,
 that the sync client, the async client and the simulator all drive. See README.md.
 """
 
-from integration_kit.auth import BasicAuth, BearerAuth, HeaderAuth
-from integration_kit.breaker import CircuitBreaker, CircuitState
-from integration_kit.budget import RetryBudget
-from integration_kit.client import AsyncResilientClient, ResilientClient
 from integration_kit.clock import Clock, ManualClock, SystemClock
-from integration_kit.config import BreakerPolicy, BudgetPolicy, ClientConfig, Limits, RetryPolicy, Timeouts
-from integration_kit.decorator import resilient
-from integration_kit.engine import CallEngine
+from integration_kit.engine.call import CallEngine
+from integration_kit.engine.decorator import resilient
 from integration_kit.errors import CircuitOpenError, IntegrationError
 from integration_kit.events import Recorder
-from integration_kit.idempotency import IdempotencyMiddleware, idempotent
-from integration_kit.retry import parse_retry_after
-from integration_kit.scenarios import Scenario, load_scenario
-from integration_kit.simulate import SimulationResult, simulate
+from integration_kit.http.auth import BasicAuth, BearerAuth, HeaderAuth
+from integration_kit.http.client import AsyncResilientClient, ResilientClient
+from integration_kit.http.config import ClientConfig
+from integration_kit.policies.breaker import CircuitBreaker, CircuitState
+from integration_kit.policies.budget import RetryBudget
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts
+from integration_kit.policies.retry import parse_retry_after
+from integration_kit.server.idempotency import IdempotencyMiddleware, idempotent
+from integration_kit.sim.scenarios import Scenario, load_scenario
+from integration_kit.sim.simulate import SimulationResult, simulate
 from integration_kit.stores import MemoryStore, RedisStore, SQLiteStore
 
 __all__ = [

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from integration_kit.breaker import CircuitState
+    from integration_kit.events import CircuitState
 
 __all__ = [
     "AttemptError",

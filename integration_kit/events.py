@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from integration_kit._slots import fast_frozen_init
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CircuitState",
     "FRAME_COLUMNS",
     "AttemptFinished",
     "AttemptStarted",
@@ -38,6 +40,17 @@ __all__ = [
     "StoreUnreachable",
     "Summary",
 ]
+
+
+class CircuitState(Enum):
+    """The state of a circuit breaker."""
+
+    CLOSED = "closed"  # calls flow; outcomes are recorded in the window
+    OPEN = "open"  # calls are rejected until the wait has elapsed
+    HALF_OPEN = "half_open"  # a few probes are let through to test the partner
+    FORCED_OPEN = "forced_open"  # rejects every call until reset()
+    DISABLED = "disabled"  # admits every call and records nothing, until reset()
+
 
 logger = logging.getLogger("integration_kit")
 

@@ -21,7 +21,7 @@ from anyio.from_thread import start_blocking_portal
 from scripted_upstream import Connect, PortalClient, Upstream
 
 from integration_kit import AsyncResilientClient, ResilientClient
-from integration_kit.config import ClientConfig
+from integration_kit.http.config import ClientConfig
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import pytest
 from scripted_upstream import Reply, Upstream
 
 from integration_kit import AsyncResilientClient, ClientConfig, ManualClock, Recorder
-from integration_kit.breaker import CircuitState
-from integration_kit.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.errors import BulkheadFull, DeadlineExceeded, ServerError
+from integration_kit.policies.breaker import CircuitState
+from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from integration_kit.breaker import (
+from integration_kit.clock import ManualClock, SystemClock
+from integration_kit.errors import CircuitOpenError
+from integration_kit.policies.breaker import (
     BreakerMetrics,
     CircuitBreaker,
     CircuitState,
@@ -21,9 +23,7 @@ from integration_kit.breaker import (
     _CountWindow,
     _TimeWindow,
 )
-from integration_kit.clock import ManualClock, SystemClock
-from integration_kit.config import BreakerPolicy
-from integration_kit.errors import CircuitOpenError
+from integration_kit.policies.config import BreakerPolicy
 
 CLOSED = CircuitState.CLOSED
 OPEN = CircuitState.OPEN

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integration_kit.budget import BudgetStats, RetryBudget
-from integration_kit.config import BudgetPolicy
+from integration_kit.policies.budget import BudgetStats, RetryBudget
+from integration_kit.policies.config import BudgetPolicy
 
 
 def test_fresh_budget_is_full_and_allows_retries() -> None:

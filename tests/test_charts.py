@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from integration_kit import charts
-from integration_kit.config import BreakerPolicy, BudgetPolicy, RetryPolicy
 from integration_kit.events import FRAME_COLUMNS
-from integration_kit.scenarios import Scenario
-from integration_kit.simulate import SimulationResult, simulate
+from integration_kit.playbook import charts
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
+from integration_kit.sim.scenarios import Scenario
+from integration_kit.sim.simulate import SimulationResult, simulate
 
 #: Healthy, a short outage, healthy again: enough to trip a breaker, probe it and close it in 20 s of virtual time.
 OUTAGE = Scenario.from_mapping(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from integration_kit.cli import main, run_simulation
 from integration_kit.events import FRAME_COLUMNS
+from integration_kit.playbook.cli import main, run_simulation
 
 
 def test_demo_still_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,7 +39,7 @@ def test_simulate_is_deterministic_for_a_seed() -> None:
 
 
 def test_simulate_with_an_integration_uses_its_policies() -> None:
-    from integration_kit.spec import load_integration
+    from integration_kit.playbook.spec import load_integration
 
     spec = load_integration("payments")
     result = run_simulation("brownout", integration="payments", seed=1, duration=30)

@@ -16,8 +16,6 @@ import pytest
 from scripted_upstream import Connect, Reply, Upstream
 
 from integration_kit import BearerAuth, ClientConfig, HeaderAuth, ManualClock, Recorder
-from integration_kit.breaker import CircuitState
-from integration_kit.config import BreakerPolicy, RetryPolicy, Timeouts
 from integration_kit.errors import (
     AuthError,
     CircuitOpenError,
@@ -35,6 +33,8 @@ from integration_kit.errors import (
     UnsafeRequest,
 )
 from integration_kit.events import AttemptStarted, LoggingHook, RetryScheduled
+from integration_kit.policies.breaker import CircuitState
+from integration_kit.policies.config import BreakerPolicy, RetryPolicy, Timeouts
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
 

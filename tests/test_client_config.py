@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from integration_kit import BasicAuth, BearerAuth, ClientConfig, HeaderAuth
-from integration_kit.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.errors import ConfigurationError
-from integration_kit.redact import Secret, redact_headers, redact_text, redact_url, secret_query_values
+from integration_kit.http.redact import Secret, redact_headers, redact_text, redact_url, secret_query_values
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts
 
 BASE = "https://api.partner.example/v2"
 

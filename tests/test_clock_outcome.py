@@ -10,7 +10,7 @@ import pytest
 
 import integration_kit.errors as errors
 from integration_kit.clock import AsyncClock, Clock, ManualClock, SystemClock
-from integration_kit.outcome import Outcome, OutcomeKind, Verdict, classify
+from integration_kit.policies.outcome import Outcome, OutcomeKind, Verdict, classify
 
 
 def test_manual_clock_moves_only_when_told() -> None:

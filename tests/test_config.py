@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from integration_kit.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts, build
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts, build
 
 
 def test_defaults_are_valid_and_frozen() -> None:

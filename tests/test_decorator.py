@@ -9,8 +9,6 @@ import anyio
 import pytest
 
 from integration_kit import ManualClock, Recorder, resilient
-from integration_kit.breaker import CircuitBreaker, CircuitState
-from integration_kit.config import BreakerPolicy, RetryPolicy
 from integration_kit.errors import (
     CircuitOpenError,
     ConnectError,
@@ -20,7 +18,9 @@ from integration_kit.errors import (
     RetriesExhausted,
     TransientError,
 )
-from integration_kit.outcome import OutcomeKind, Verdict
+from integration_kit.policies.breaker import CircuitBreaker, CircuitState
+from integration_kit.policies.config import BreakerPolicy, RetryPolicy
+from integration_kit.policies.outcome import OutcomeKind, Verdict
 
 FAST = RetryPolicy(max_attempts=3, base_delay=1.0, jitter="none")
 

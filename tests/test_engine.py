@@ -8,11 +8,8 @@ from collections.abc import Iterable
 import anyio
 import pytest
 
-from integration_kit.breaker import CircuitBreaker, CircuitState
-from integration_kit.budget import RetryBudget
 from integration_kit.clock import ManualClock
-from integration_kit.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy
-from integration_kit.engine import CallEngine, Send, Wait, error_for_outcome, run_async, run_sync
+from integration_kit.engine.call import CallEngine, Send, Wait, error_for_outcome, run_async, run_sync
 from integration_kit.errors import (
     BudgetExhausted,
     BulkheadFull,
@@ -27,7 +24,10 @@ from integration_kit.errors import (
     UpstreamError,
 )
 from integration_kit.events import Recorder
-from integration_kit.outcome import Outcome, OutcomeKind, Verdict
+from integration_kit.policies.breaker import CircuitBreaker, CircuitState
+from integration_kit.policies.budget import RetryBudget
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy
+from integration_kit.policies.outcome import Outcome, OutcomeKind, Verdict
 
 OK = Outcome(OutcomeKind.STATUS, status=200, value="body")
 S503 = Outcome(OutcomeKind.STATUS, status=503)

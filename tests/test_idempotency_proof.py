@@ -18,7 +18,7 @@ from asgi_server import serve_in_subprocess
 from redis_server import redis_url
 
 from integration_kit import RedisStore, SQLiteStore
-from integration_kit.idempotency import REPLAYED_HEADER
+from integration_kit.server.idempotency import REPLAYED_HEADER
 from integration_kit.stores import Store
 
 __all__ = ["redis_url"]

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from integration_kit.clock import ManualClock
-from integration_kit.limits import Bulkhead, BulkheadStats, RateLimiter, RateLimiterStats
+from integration_kit.policies.limits import Bulkhead, BulkheadStats, RateLimiter, RateLimiterStats
 
 # --- Bulkhead ---------------------------------------------------------------------------------------------------
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from integration_kit.config import Timeouts
 from integration_kit.errors import ConfigurationError
-from integration_kit.live import live_exercise, scaled_timeouts
-from integration_kit.playbook import exercise
-from integration_kit.scenarios import load_scenario
-from integration_kit.spec import load_integration
-from integration_kit.upstream import serve_scenario
+from integration_kit.playbook.live import live_exercise, scaled_timeouts
+from integration_kit.playbook.runner import exercise
+from integration_kit.playbook.spec import load_integration
+from integration_kit.policies.config import Timeouts
+from integration_kit.sim.scenarios import load_scenario
+from integration_kit.sim.upstream import serve_scenario
 
 
 def test_live_run_against_the_local_upstream_records_what_both_sides_saw() -> None:

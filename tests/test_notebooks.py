@@ -12,8 +12,8 @@ import nbformat
 import papermill as pm
 import pytest
 
-from integration_kit.cli import main
-from integration_kit.playbook import NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, load_exercise, run_playbook
+from integration_kit.playbook.cli import main
+from integration_kit.playbook.runner import NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, load_exercise, run_playbook
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from integration_kit.design import enforce_checklist, write_design
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook import exercise, load_exercise, resolve_out_dir, simulate_integration
-from integration_kit.spec import load_integration
+from integration_kit.playbook.design import enforce_checklist, write_design
+from integration_kit.playbook.runner import exercise, load_exercise, resolve_out_dir, simulate_integration
+from integration_kit.playbook.spec import load_integration
 
 
 def test_simulate_integration_uses_the_spec_policies() -> None:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integration_kit.config import RetryPolicy
-from integration_kit.outcome import Outcome, OutcomeKind, Verdict
-from integration_kit.retry import backoff_delay, decide_retry, is_idempotent, parse_retry_after
+from integration_kit.policies.config import RetryPolicy
+from integration_kit.policies.outcome import Outcome, OutcomeKind, Verdict
+from integration_kit.policies.retry import backoff_delay, decide_retry, is_idempotent, parse_retry_after
 
 JITTERS = ["none", "full", "equal", "decorrelated"]
 

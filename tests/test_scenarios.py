@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.scenarios import (
+from integration_kit.sim.scenarios import (
     ErrorMix,
     FaultKind,
     Latency,

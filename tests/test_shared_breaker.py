@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from integration_kit import BreakerPolicy, CircuitBreaker, CircuitState, ManualClock, MemoryStore, SQLiteStore
-from integration_kit.breaker import Transition
 from integration_kit.errors import CircuitOpenError, StoreUnavailable
 from integration_kit.events import StoreUnreachable
+from integration_kit.policies.breaker import Transition
 from integration_kit.stores import Store
 
 POLICY = BreakerPolicy(

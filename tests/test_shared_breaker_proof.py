@@ -15,7 +15,7 @@ import pytest
 from redis_server import redis_url
 
 from integration_kit import BreakerPolicy, CircuitBreaker, RedisStore
-from integration_kit.breaker import Transition
+from integration_kit.policies.breaker import Transition
 
 __all__ = ["redis_url"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from integration_kit.breaker import CircuitState
-from integration_kit.config import BreakerPolicy, RetryPolicy, Timeouts
 from integration_kit.events import FRAME_COLUMNS, AttemptFinished, AttemptStarted, CallFinished, RetryScheduled
-from integration_kit.scenarios import ErrorMix, Latency, Phase, Scenario, load_scenario
-from integration_kit.simulate import ServerView, simulate
+from integration_kit.policies.breaker import CircuitState
+from integration_kit.policies.config import BreakerPolicy, RetryPolicy, Timeouts
+from integration_kit.sim.scenarios import ErrorMix, Latency, Phase, Scenario, load_scenario
+from integration_kit.sim.simulate import ServerView, simulate
 
 
 def test_a_run_is_deterministic_for_a_seed() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from integration_kit._slots import fast_frozen_init
 from integration_kit.events import AttemptFinished
-from integration_kit.outcome import Outcome, OutcomeKind
+from integration_kit.policies.outcome import Outcome, OutcomeKind
 
 
 def test_outcome_keeps_defaults_equality_hash_and_immutability() -> None:

@@ -1,7 +1,7 @@
 """The discrete-event simulator: many concurrent calls through one call engine, in virtual time.
 
-:func:`simulate` plays a :class:`~integration_kit.scenarios.Scenario` against a
-:class:`~integration_kit.engine.CallEngine` built from the same policies the clients use (retry, retry budget,
+:func:`simulate` plays a :class:`~integration_kit.sim.scenarios.Scenario` against a
+:class:`~integration_kit.engine.call.CallEngine` built from the same policies the clients use (retry, retry budget,
 circuit breaker, limits, deadline, timeouts), for open-loop arrivals at a rate (constant or Poisson) and/or a
 number of closed-loop workers. Every logical call is an engine generator; a heap orders what happens next by
 virtual time on one :class:`~integration_kit.clock.ManualClock`:
@@ -31,24 +31,24 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from integration_kit.breaker import CircuitBreaker, Transition
-from integration_kit.budget import RetryBudget
 from integration_kit.clock import ManualClock
-from integration_kit.config import (
+from integration_kit.engine.call import CallEngine, CallGenerator, Send
+from integration_kit.errors import IntegrationError
+from integration_kit.events import Hook, Recorder, Summary
+from integration_kit.policies.breaker import CircuitBreaker, Transition
+from integration_kit.policies.budget import RetryBudget
+from integration_kit.policies.config import (
     UNSET,
     BreakerPolicy,
     BudgetPolicy,
-    ClientConfig,
     Limits,
+    PolicySet,
     RetryPolicy,
     Timeouts,
     Unset,
 )
-from integration_kit.engine import CallEngine, CallGenerator, Send
-from integration_kit.errors import IntegrationError
-from integration_kit.events import Hook, Recorder, Summary
-from integration_kit.outcome import Outcome, OutcomeKind
-from integration_kit.scenarios import FAULT_ORDER, Scenario
+from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.sim.scenarios import FAULT_ORDER, Scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,7 +146,7 @@ def simulate(
     workers: int = 0,
     think_time: float = 0.01,
     seed: int = 0,
-    config: ClientConfig | None = None,
+    config: PolicySet | None = None,
     retry: RetryPolicy | Unset = UNSET,
     breaker: BreakerPolicy | Unset | None = UNSET,
     budget: BudgetPolicy | Unset | None = UNSET,
@@ -163,7 +163,7 @@ def simulate(
     Load: ``rate`` calls per second arriving open-loop (``arrivals``: ``"poisson"`` or evenly spaced
     ``"constant"``; 0 for none) and ``workers`` closed-loop workers, each starting its next call ``think_time``
     seconds (> 0) after the last ended. Policies come from ``config`` (a client's
-    :class:`~integration_kit.config.ClientConfig`, so the simulation runs exactly the client's settings), else
+    :class:`~integration_kit.http.config.ClientConfig`, so the simulation runs exactly the client's settings), else
     the defaults (retry, budget and breaker on, no deadline, :class:`Timeouts()`: an attempt ends at the read
     timeout); any policy argument given overrides both (``None`` turns a breaker, budget, limits or deadline
     off). ``hooks`` get every event besides the recorder.
@@ -244,7 +244,7 @@ class _Policies:
     idempotency_methods: tuple[str, ...]
 
     @classmethod
-    def resolve(cls, config: ClientConfig | None, **given: Any) -> _Policies:
+    def resolve(cls, config: PolicySet | None, **given: Any) -> _Policies:
         """An explicit argument wins, then ``config``'s value, then the simulator's default."""
         defaults: dict[str, Any] = {
             "retry": RetryPolicy(),

@@ -9,7 +9,7 @@ States and how it moves between them::
     force_open() -> FORCED_OPEN (rejects all)   disable() -> DISABLED (admits all, records nothing)
     reset() -> CLOSED with a fresh window, from any state
 
-*Trip* (CLOSED -> OPEN), any condition that the :class:`~integration_kit.config.BreakerPolicy` sets:
+*Trip* (CLOSED -> OPEN), any condition that the :class:`~integration_kit.policies.config.BreakerPolicy` sets:
 
 - ``failure_threshold`` consecutive failures;
 - failure rate ``failures / calls >= failure_rate_threshold`` over the sliding window, once the window holds at
@@ -56,13 +56,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import Enum
 from typing import ParamSpec, TypeVar
 
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.config import BreakerPolicy
 from integration_kit.errors import CircuitOpenError, StoreUnavailable
-from integration_kit.events import StoreUnreachable
+from integration_kit.events import CircuitState, StoreUnreachable
+from integration_kit.policies.config import BreakerPolicy
 from integration_kit.stores.base import Store
 from integration_kit.stores.fallback import StoreFallback
 
@@ -73,16 +72,6 @@ logger = logging.getLogger("integration_kit")
 _floor = math.floor
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-class CircuitState(Enum):
-    """The state of a circuit breaker."""
-
-    CLOSED = "closed"  # calls flow; outcomes are recorded in the window
-    OPEN = "open"  # calls are rejected until the wait has elapsed
-    HALF_OPEN = "half_open"  # a few probes are let through to test the partner
-    FORCED_OPEN = "forced_open"  # rejects every call until reset()
-    DISABLED = "disabled"  # admits every call and records nothing, until reset()
 
 
 _CLOSED = CircuitState.CLOSED
@@ -176,7 +165,7 @@ class Permit:
 
 
 class CircuitBreaker:
-    """A circuit breaker for one integration, following a :class:`~integration_kit.config.BreakerPolicy`.
+    """A circuit breaker for one integration, following a :class:`~integration_kit.policies.config.BreakerPolicy`.
 
     Use :meth:`call` around plain synchronous code, or, from an engine, :meth:`try_acquire` / :meth:`acquire` for
     a :class:`Permit` and report the outcome on it. ``is_failure`` decides which exceptions raised inside

@@ -1,8 +1,8 @@
 """Credentials, always named by environment variable and read once, when a client is built.
 
-An auth setting in a :class:`~integration_kit.config.ClientConfig` holds only the *names* of environment
+An auth setting in a :class:`~integration_kit.policies.config.ClientConfig` holds only the *names* of environment
 variables, so configurations, specs and their reprs never contain a secret. :meth:`load` reads the variables
-into a :class:`~integration_kit.redact.Secret`; a missing or empty variable is a
+into a :class:`~integration_kit.http.redact.Secret`; a missing or empty variable is a
 :class:`~integration_kit.errors.ConfigurationError` that names the variable, never a value.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.redact import Secret
+from integration_kit.http.redact import Secret
 
 __all__ = ["Auth", "BasicAuth", "BearerAuth", "Credential", "HeaderAuth", "auth_from_mapping"]
 
@@ -87,7 +87,7 @@ class BasicAuth:
 
 
 Auth = BearerAuth | HeaderAuth | BasicAuth
-"""Any of the auth settings a :class:`~integration_kit.config.ClientConfig` accepts."""
+"""Any of the auth settings a :class:`~integration_kit.policies.config.ClientConfig` accepts."""
 
 
 def auth_from_mapping(values: Mapping[str, Any] | Auth | None) -> Auth | None:

@@ -1,9 +1,9 @@
 """The call engine: one state machine per logical call, composing every policy, with no I/O.
 
 :meth:`CallEngine.call` returns a generator. It yields actions, :class:`Send` (make attempt N, within this
-much time) and :class:`Wait` (pause this long), and is sent back an :class:`~integration_kit.outcome.Outcome` after
-each ``Send`` (``None`` after a ``Wait``). It returns the successful outcome, or raises the error the call ends
-with. The order of the checks for one call::
+much time) and :class:`Wait` (pause this long), and is sent back an
+:class:`~integration_kit.policies.outcome.Outcome` after each ``Send`` (``None`` after a ``Wait``). It returns the
+successful outcome, or raises the error the call ends with. The order of the checks for one call::
 
     rate limit -> bulkhead -> [ deadline -> breaker -> attempt -> classify -> breaker/budget record
                                 -> retry decision (attempts, safety, Retry-After/backoff, deadline) -> budget
@@ -22,10 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
 from typing import NamedTuple
 
-from integration_kit.breaker import CircuitBreaker, Permit, Transition
-from integration_kit.budget import RetryBudget
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.config import IDEMPOTENT_METHODS, UNSET, Limits, RetryPolicy, Unset
 from integration_kit.errors import (
     AttemptError,
     AttemptRecord,
@@ -56,9 +53,12 @@ from integration_kit.events import (
     RejectedCall,
     RetryScheduled,
 )
-from integration_kit.limits import Bulkhead, RateLimiter
-from integration_kit.outcome import Classifier, Outcome, OutcomeKind, Verdict, classify
-from integration_kit.retry import decide_retry
+from integration_kit.policies.breaker import CircuitBreaker, Permit, Transition
+from integration_kit.policies.budget import RetryBudget
+from integration_kit.policies.config import IDEMPOTENT_METHODS, UNSET, Limits, RetryPolicy, Unset
+from integration_kit.policies.limits import Bulkhead, RateLimiter
+from integration_kit.policies.outcome import Classifier, Outcome, OutcomeKind, Verdict, classify
+from integration_kit.policies.retry import decide_retry
 
 __all__ = [
     "Action",

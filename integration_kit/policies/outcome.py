@@ -49,8 +49,8 @@ class Outcome:
     """The result of one attempt.
 
     ``retry_after`` is the server's hint already parsed to seconds (see
-    :func:`~integration_kit.retry.parse_retry_after`); ``error`` is the typed error a driver would raise for this
-    outcome, kept so the engine can raise or wrap it; ``value`` is what a successful attempt produced (a response,
+    :func:`~integration_kit.policies.retry.parse_retry_after`); ``error`` is the typed error a driver would raise for
+    this outcome, kept so the engine can raise or wrap it; ``value`` is what a successful attempt produced (a response,
     a return value) for the driver to hand back.
     """
 

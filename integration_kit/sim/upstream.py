@@ -1,4 +1,4 @@
-"""The live flaky upstream: an ASGI app that plays a :class:`~integration_kit.scenarios.Scenario` over real HTTP.
+"""The live flaky upstream: an ASGI app that plays a :class:`~integration_kit.sim.scenarios.Scenario` over real HTTP.
 
 Every request to any path (except ``GET /stats``) is answered as the scenario decides at that moment:
 a status after the sampled latency (a 429 carries ``Retry-After``), a reset, a refusal or a hang. ``time_scale``
@@ -17,7 +17,7 @@ Faults over real sockets, honestly:
 - *refused*: once a connection is accepted it can no longer be refused, and one listening socket cannot refuse
   some connections and accept others. The upstream approximates a refusal by closing the connection at once, in
   the same way, without waiting. A client therefore sees a *lost connection* (``ConnectionLost``), where the
-  simulator and :mod:`integration_kit.testing` report a *connect error* (``ConnectError``). Both are transient
+  simulator and :mod:`integration_kit.sim.testing` report a *connect error* (``ConnectError``). Both are transient
   failures that the breaker and the budget count alike; only the retry of a non-idempotent call without an
   idempotency key differs (a connect error is safe to retry, a lost connection is not). Refusals are not counted as
   received in ``per_second`` (the simulator's definition: the partner never saw them) but are reported apart.
@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.scenarios import Decision, FaultKind, Scenario
+from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

@@ -1,7 +1,7 @@
 """Helpers for your own tests: a fault-injecting httpx transport, and the :class:`ManualClock`.
 
 :class:`FaultTransport` (sync) and :class:`AsyncFaultTransport` (async) play a
-:class:`~integration_kit.scenarios.Scenario` in-process, on a clock you give them, with no socket::
+:class:`~integration_kit.sim.scenarios.Scenario` in-process, on a clock you give them, with no socket::
 
     clock = ManualClock()
     transport = FaultTransport(load_scenario("outage-and-recovery"), clock=clock, seed=1)
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from integration_kit.clock import Clock, ManualClock
-from integration_kit.scenarios import FaultKind, Scenario
+from integration_kit.sim.scenarios import FaultKind, Scenario
 
 if TYPE_CHECKING:
     from collections.abc import Callable

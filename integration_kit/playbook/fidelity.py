@@ -2,10 +2,10 @@
 
 :func:`compare` runs a scenario twice with the same client policies and the same closed-loop load (``workers``
 callers, each pausing ``think_time`` scenario seconds between calls): once in the simulator, once live, with a
-:class:`~integration_kit.client.ResilientClient` calling the flaky upstream
-(:func:`~integration_kit.upstream.serve_scenario`) over real sockets on 127.0.0.1. The live run is time-scaled:
+:class:`~integration_kit.http.client.ResilientClient` calling the flaky upstream
+(:func:`~integration_kit.sim.upstream.serve_scenario`) over real sockets on 127.0.0.1. The live run is time-scaled:
 the upstream plays ``time_scale`` times faster, and the client runs on a
-:class:`~integration_kit.upstream.ScaledClock` with its httpx timeouts divided by ``time_scale``, so backoff,
+:class:`~integration_kit.sim.upstream.ScaledClock` with its httpx timeouts divided by ``time_scale``, so backoff,
 Retry-After and breaker waits all happen in scenario seconds, as in the simulator.
 
 The :class:`FidelityReport` says whether both tell the same story: the same sequence of breaker transitions,
@@ -24,12 +24,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from integration_kit.config import ClientConfig, Timeouts
 from integration_kit.errors import IntegrationError
 from integration_kit.events import Recorder, Summary
-from integration_kit.scenarios import Scenario
-from integration_kit.simulate import simulate
-from integration_kit.upstream import ScaledClock, serve_scenario
+from integration_kit.http.config import ClientConfig
+from integration_kit.policies.config import Timeouts
+from integration_kit.sim.scenarios import Scenario
+from integration_kit.sim.simulate import simulate
+from integration_kit.sim.upstream import ScaledClock, serve_scenario
 
 __all__ = ["FidelityReport", "compare", "relative_gap"]
 
@@ -107,9 +108,10 @@ def compare(
     """Run ``scenario`` simulated and live with the same policies and load, and compare (see the module docstring).
 
     ``config`` gives the client policies (its ``base_url`` is replaced by the upstream's; its deadline is
-    dropped); the default is :class:`~integration_kit.config.ClientConfig`'s defaults. Needs the ``server`` extra.
+    dropped); the default is :class:`~integration_kit.policies.config.ClientConfig`'s defaults. Needs the ``server``
+    extra.
     """
-    from integration_kit.client import ResilientClient
+    from integration_kit.http.client import ResilientClient
 
     base = config or ClientConfig(name="fidelity", base_url="http://127.0.0.1")
     base = dataclasses.replace(base, deadline=None)

@@ -1,10 +1,10 @@
 """``resilient(...)``: the call engine around any sync or async callable (SDK calls, gRPC stubs, queue publishes).
 
 The wrapped callable is one attempt. What it returns is a success; what it raises is judged by an exception
-classifier (exception -> :class:`~integration_kit.outcome.OutcomeKind` or :class:`~integration_kit.outcome.Verdict`),
-so the engine can decide, exactly as for HTTP, whether to retry, how long to wait, and what the circuit breaker
-and the retry budget count. A call that fails raises the typed error of :mod:`integration_kit.errors`, with the
-callable's own exception as ``__cause__``.
+classifier (exception -> :class:`~integration_kit.policies.outcome.OutcomeKind` or
+:class:`~integration_kit.policies.outcome.Verdict`), so the engine can decide, exactly as for HTTP, whether to retry,
+how long to wait, and what the circuit breaker and the retry budget count. A call that fails raises the typed error
+of :mod:`integration_kit.errors`, with the callable's own exception as ``__cause__``.
 
 Default judgement of an exception::
 
@@ -27,11 +27,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import anyio
 
-from integration_kit.breaker import CircuitBreaker
-from integration_kit.budget import RetryBudget
 from integration_kit.clock import AsyncClock, Clock
-from integration_kit.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy
-from integration_kit.engine import CallEngine, Send, run_async, run_sync
+from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
 from integration_kit.errors import (
     AttemptError,
     ClientError,
@@ -41,7 +38,10 @@ from integration_kit.errors import (
     TransientError,
 )
 from integration_kit.events import Hook
-from integration_kit.outcome import Outcome, OutcomeKind, Verdict, classify
+from integration_kit.policies.breaker import CircuitBreaker
+from integration_kit.policies.budget import RetryBudget
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy
+from integration_kit.policies.outcome import Outcome, OutcomeKind, Verdict, classify
 
 __all__ = ["ExceptionClassifier", "default_exception_classifier", "resilient"]
 
@@ -71,11 +71,12 @@ def resilient(
     """Make a sync or async callable resilient: each call is a logical call of the engine, each invocation an attempt.
 
     ``retry``, ``breaker``, ``budget``, ``limits`` and ``deadline`` are the engine's policies (a
-    :class:`~integration_kit.breaker.CircuitBreaker` or :class:`~integration_kit.budget.RetryBudget` instance may be
-    given to share it, or ``engine`` to share everything). ``idempotent`` says whether repeating a call that may
-    have reached the partner is safe. ``timeout_kwarg`` names a keyword argument of the callable that receives
-    what is left of the deadline (gRPC stubs take ``timeout=``); async callables are also bounded by
-    ``anyio.fail_after``. Usable as ``@resilient(...)`` or ``resilient(...)(sdk.method)``.
+    :class:`~integration_kit.policies.breaker.CircuitBreaker` or
+    :class:`~integration_kit.policies.budget.RetryBudget` instance may be given to share it, or ``engine`` to share
+    everything). ``idempotent`` says whether repeating a call that may have reached the partner is safe.
+    ``timeout_kwarg`` names a keyword argument of the callable that receives what is left of the deadline (gRPC
+    stubs take ``timeout=``); async callables are also bounded by ``anyio.fail_after``.
+    Usable as ``@resilient(...)`` or ``resilient(...)(sdk.method)``.
     """
 
     def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from integration_kit.config import ClientConfig
 from integration_kit.errors import ConfigurationError
-from integration_kit.scenarios import SCENARIO_DIR, Scenario, load_scenario, read_toml
+from integration_kit.http.config import ClientConfig
+from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario, load_scenario, read_toml
 
 __all__ = [
     "INTEGRATION_DIR",

@@ -1,7 +1,7 @@
 """The playbook: exercise an integration's scenarios, save what happened, and run the stage notebooks.
 
 Three stages, one notebook each (``notebooks/01_design.ipynb``, ``02_exercise.ipynb``, ``03_charts.ipynb``); the
-notebooks only call this module, :mod:`integration_kit.design` and :mod:`integration_kit.charts`.
+notebooks only call this module, :mod:`integration_kit.playbook.design` and :mod:`integration_kit.playbook.charts`.
 :func:`exercise` runs an integration's scenarios in the simulator (virtual time, deterministic for a seed) or
 live (the real client over real sockets, against the local flaky upstream or a real service) and returns the
 recorded events and summaries; :meth:`ExerciseResult.save` writes them to a run folder, :func:`load_exercise`
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import Summary
-from integration_kit.scenarios import SCENARIO_DIR, Scenario
-from integration_kit.simulate import SimulationResult, simulate
-from integration_kit.spec import IntegrationSpec, load_integration
+from integration_kit.playbook.spec import IntegrationSpec, load_integration
+from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario
+from integration_kit.sim.simulate import SimulationResult, simulate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -249,7 +249,7 @@ def _live_run(
     base_url: str | None,
     progress: Callable[[str, float], None] | None,
 ) -> ScenarioRun:
-    from integration_kit.live import live_exercise
+    from integration_kit.playbook.live import live_exercise
 
     began = time.perf_counter()
     result = live_exercise(
@@ -303,7 +303,7 @@ def chart_run(out_dir: str | Path) -> dict[str, dict[str, Path]]:
 
     Returns ``{scenario: {chart: path}}``. The charts work on simulated and live runs alike.
     """
-    from integration_kit import charts
+    from integration_kit.playbook import charts
 
     events, server, _ = load_exercise(out_dir)
     folder = Path(out_dir) / "charts"

@@ -13,11 +13,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from integration_kit.auth import BasicAuth, BearerAuth, HeaderAuth
-from integration_kit.config import IDEMPOTENT_METHODS, is_loopback
 from integration_kit.errors import ConfigurationError
-from integration_kit.scenarios import Scenario
-from integration_kit.spec import IntegrationSpec
+from integration_kit.http.auth import BasicAuth, BearerAuth, HeaderAuth
+from integration_kit.http.config import is_loopback
+from integration_kit.playbook.spec import IntegrationSpec
+from integration_kit.policies.config import IDEMPOTENT_METHODS
+from integration_kit.sim.scenarios import Scenario
 
 __all__ = [
     "CheckItem",

@@ -31,9 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.config import BudgetPolicy
 from integration_kit.errors import StoreUnavailable
 from integration_kit.events import StoreUnreachable
+from integration_kit.policies.config import BudgetPolicy
 from integration_kit.stores.base import Store
 from integration_kit.stores.fallback import StoreFallback
 

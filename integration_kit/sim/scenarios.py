@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 #: Where :func:`load_scenario` looks for ``<name>.toml`` (the repository's ``data/scenarios``).
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "data" / "scenarios"
 
 LatencyKind = Literal["constant", "uniform", "lognormal", "empirical"]
 

@@ -1,16 +1,17 @@
 """HTTP clients for one integration: :class:`ResilientClient` (sync) and :class:`AsyncResilientClient` (async).
 
-Both are thin drivers of the :class:`~integration_kit.engine.CallEngine` over an ``httpx.Client`` /
+Both are thin drivers of the :class:`~integration_kit.engine.call.CallEngine` over an ``httpx.Client`` /
 ``httpx.AsyncClient`` (so connection pooling, HTTP/1.1 keep-alive and ``transport=`` work as in httpx). The engine
 makes every decision; everything that is not blocking or awaiting I/O lives once, in :class:`_ClientCore` and
 :class:`_Exchange`:
 
 - preparing a request: the origin is pinned to ``base_url`` (an absolute URL elsewhere is :class:`UnsafeRequest`),
-  header values with CR or LF are refused, the credential is added from its :class:`~integration_kit.redact.Secret`,
-  the ``Idempotency-Key`` is sent as a structured-field string (``"uuid"``) and is the same on every attempt;
+  header values with CR or LF are refused, the credential is added from its
+  :class:`~integration_kit.http.redact.Secret`, the ``Idempotency-Key`` is sent as a structured-field string
+  (``"uuid"``) and is the same on every attempt;
 - each attempt's timeouts are clipped to what is left of the call's deadline;
 - the body is streamed, so ``max_response_bytes`` raises :class:`ResponseTooLarge` without reading it into memory;
-- httpx exceptions and statuses become an :class:`~integration_kit.outcome.Outcome` at one boundary, with the
+- httpx exceptions and statuses become an :class:`~integration_kit.policies.outcome.Outcome` at one boundary, with the
   typed error (redacted headers, a truncated, scrubbed body snippet) and the Retry-After hint (both forms; an
   HTTP-date is measured from the response's ``Date`` header).
 
@@ -38,16 +39,17 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar, cast
 import anyio
 import httpx
 
-from integration_kit.breaker import CircuitBreaker
-from integration_kit.budget import RetryBudget
 from integration_kit.clock import AsyncClock, Clock, SystemClock
-from integration_kit.config import UNSET, ClientConfig, RetryPolicy, Timeouts, is_loopback
-from integration_kit.engine import CallEngine, CallGenerator, Send, run_async, run_sync
+from integration_kit.engine.call import CallEngine, CallGenerator, Send, run_async, run_sync
 from integration_kit.errors import InvalidResponse, ResponseTooLarge, UnsafeRequest, error_for_status
 from integration_kit.events import Hook
-from integration_kit.outcome import Outcome, OutcomeKind
-from integration_kit.redact import redact_headers, redact_text, redact_url, secret_query_values
-from integration_kit.retry import parse_retry_after
+from integration_kit.http.config import ClientConfig, is_loopback
+from integration_kit.http.redact import redact_headers, redact_text, redact_url, secret_query_values
+from integration_kit.policies.breaker import CircuitBreaker
+from integration_kit.policies.budget import RetryBudget
+from integration_kit.policies.config import UNSET, RetryPolicy, Timeouts
+from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.policies.retry import parse_retry_after
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -67,10 +69,10 @@ class RequestOptions(TypedDict, total=False):
     """Keyword arguments of :meth:`ResilientClient.request` and the verb methods.
 
     ``params``, ``headers``, ``content``, ``data``, ``files`` and ``json`` are as in httpx. ``timeout`` replaces
-    the configured per-attempt :class:`~integration_kit.config.Timeouts` (a float sets all four phases);
+    the configured per-attempt :class:`~integration_kit.policies.config.Timeouts` (a float sets all four phases);
     ``deadline`` replaces the configured deadline (``None``: none); ``retry=False`` makes a single attempt (a
-    :class:`~integration_kit.config.RetryPolicy` replaces the configured one); ``idempotency_key`` sends that key
-    on every attempt and makes the call safe to retry.
+    :class:`~integration_kit.policies.config.RetryPolicy` replaces the configured one); ``idempotency_key`` sends
+    that key on every attempt and makes the call safe to retry.
     """
 
     params: Mapping[str, Any]

@@ -1,8 +1,8 @@
 """Live runs: an integration's real client over real sockets, against the local flaky upstream or a real service.
 
 :func:`live_exercise` is the live half of the playbook's exercise stage. Without ``base_url`` it serves the
-scenario on 127.0.0.1 (:func:`~integration_kit.upstream.serve_scenario`) ``time_scale`` times faster than real time,
-and gives the client a :class:`~integration_kit.upstream.ScaledClock` and timeouts divided by ``time_scale``, so
+scenario on 127.0.0.1 (:func:`~integration_kit.sim.upstream.serve_scenario`) ``time_scale`` times faster than real time,
+and gives the client a :class:`~integration_kit.sim.upstream.ScaledClock` and timeouts divided by ``time_scale``, so
 backoff, Retry-After and breaker waits happen in scenario seconds as in the simulator. With ``base_url`` it calls
 that service in real time, with the secret read from the spec's environment variable.
 
@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.config import ClientConfig, Timeouts
 from integration_kit.errors import IntegrationError
 from integration_kit.events import Recorder, Summary
-from integration_kit.scenarios import Scenario
-from integration_kit.spec import IntegrationSpec
+from integration_kit.http.config import ClientConfig
+from integration_kit.playbook.spec import IntegrationSpec
+from integration_kit.policies.config import Timeouts
+from integration_kit.sim.scenarios import Scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,7 +81,7 @@ def live_exercise(
     with _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url) as (config, clock, stats):
         recorder = Recorder()
         lines: list[str] = []
-        from integration_kit.client import ResilientClient
+        from integration_kit.http.client import ResilientClient
 
         with ResilientClient(config, clock=clock, hooks=[recorder], rng=random.Random(seed)) as client:
             if client.engine.breaker is not None:
@@ -144,7 +145,7 @@ def _target(
     if base_url is not None:
         yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view
         return
-    from integration_kit.upstream import ScaledClock, serve_scenario
+    from integration_kit.sim.upstream import ScaledClock, serve_scenario
 
     with serve_scenario(scenario, seed=seed, time_scale=time_scale) as url:
         config = dataclasses.replace(

@@ -1,4 +1,4 @@
-"""Frozen, validated configuration for every resilience policy.
+"""Frozen, validated configuration for every resilience policy (the client's own settings are in ``http.config``).
 
 Each dataclass checks itself in ``__post_init__``: a bad value raises :class:`ValueError` naming the field and the
 value, so a typo in a spec fails at load time rather than during an outage. Each default says where its figure
@@ -7,28 +7,19 @@ comes from.
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import os
-import ssl
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, fields
 from enum import Enum
-from types import MappingProxyType
-from typing import Any, Literal, TypeVar, get_args
-from urllib.parse import urlsplit
-
-from integration_kit.auth import Auth, auth_from_mapping
-from integration_kit.errors import ConfigurationError
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 __all__ = [
     "IDEMPOTENT_METHODS",
     "BreakerPolicy",
     "BudgetPolicy",
-    "ClientConfig",
     "Jitter",
     "Limits",
+    "PolicySet",
     "RetryPolicy",
     "Timeouts",
     "WindowType",
@@ -304,250 +295,26 @@ UNSET = _Unset.UNSET
 Unset = Literal[_Unset.UNSET]
 
 
-#: Default ``ClientConfig.max_response_bytes``: 10 MiB, far above a typical JSON API answer, far below memory.
-DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+class PolicySet(Protocol):
+    """Anything that carries one integration's policies, such as a client's ``ClientConfig``.
 
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an IP literal, brackets allowed) is this machine's loopback interface."""
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    """Everything one integration's client needs, validated at construction; never holds a secret.
-
-    ``base_url`` pins the origin: every request goes to it, and ``http://`` is refused for any host but loopback
-    unless ``allow_insecure_http``. ``timeouts`` bound each phase of one attempt (a float, a mapping or a
-    :class:`Timeouts` is accepted and coerced); ``deadline`` bounds the whole logical call, retries and waits
-    included (``None``: no deadline). ``breaker`` and ``budget`` may be ``None`` to switch them off. ``auth`` holds
-    only the *names* of environment variables, read once when a client is built. Credential headers are refused in
-    ``headers``: give them through ``auth``. ``idempotency_methods`` lists the methods that get a generated
-    ``Idempotency-Key`` on each logical call (for example ``{"POST", "PATCH"}``), which also makes them safe to
-    retry. ``redact_query_params`` adds names to the secret-looking query parameters masked in events, logs and
-    errors. ``verify`` is ``True`` (system CAs), ``False`` (only for tests), or the path of a CA bundle.
+    The simulator and the playbook take one of these, so they run exactly a client's settings without importing
+    the HTTP layer.
     """
 
-    name: str
-    base_url: str
-    timeouts: Timeouts = Timeouts()
-    deadline: float | None = 30.0
-    retry: RetryPolicy = RetryPolicy()
-    breaker: BreakerPolicy | None = BreakerPolicy()
-    budget: BudgetPolicy | None = BudgetPolicy()
-    limits: Limits = Limits()
-    auth: Auth | None = None
-    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
-    user_agent: str | None = None
-    max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES
-    follow_redirects: bool = False
-    verify: bool | str = True
-    allow_insecure_http: bool = False
-    idempotency_methods: frozenset[str] = frozenset()
-    redact_query_params: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        with _configuration_errors():
-            self._validate()
-
-    def _validate(self) -> None:
-        owner = "ClientConfig"
-        if not isinstance(self.name, str) or not self.name or not self.name.isprintable() or " " in self.name:
-            raise ConfigurationError(f"{owner}.name must be a non-empty name without spaces, got {self.name!r}")
-        object.__setattr__(self, "timeouts", Timeouts.coerce(self.timeouts))
-        _positive(owner, "deadline", self.deadline, allow_none=True)
-        policies: tuple[tuple[str, type, bool], ...] = (
-            ("retry", RetryPolicy, False),
-            ("limits", Limits, False),
-            ("breaker", BreakerPolicy, True),
-            ("budget", BudgetPolicy, True),
-        )
-        for name, cls, optional in policies:
-            value = getattr(self, name)
-            if not isinstance(value, cls) and not (optional and value is None):
-                raise ConfigurationError(
-                    f"{owner}.{name} must be a {cls.__name__}{' or None' if optional else ''}, got "
-                    f"{type(value).__name__} (ClientConfig.from_mapping builds policies from mappings)"
-                )
-        object.__setattr__(self, "auth", auth_from_mapping(self.auth))
-        _int_at_least(owner, "max_response_bytes", self.max_response_bytes, 1, allow_none=True)
-        for name in ("follow_redirects", "allow_insecure_http"):
-            if not isinstance(getattr(self, name), bool):
-                raise _fail(owner, name, getattr(self, name), "must be a bool")
-        self._check_base_url()
-        self._check_headers()
-        self._check_verify()
-        methods = frozenset(_token(owner, "idempotency_methods", m).upper() for m in _strings(self.idempotency_methods))
-        object.__setattr__(self, "idempotency_methods", methods)
-        params = frozenset(p.lower() for p in _strings(self.redact_query_params))
-        object.__setattr__(self, "redact_query_params", params)
-
-    def _check_base_url(self) -> None:
-        from integration_kit.redact import redact_url
-
-        url = self.base_url
-        if not isinstance(url, str):
-            raise ConfigurationError(f"ClientConfig.base_url must be a string, got {type(url).__name__}")
-        shown = redact_url(url)
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
-        except ValueError:
-            raise ConfigurationError(f"ClientConfig.base_url is not a valid URL: {shown!r}") from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise ConfigurationError(f"ClientConfig.base_url must be an absolute http(s) URL, got {shown!r}")
-        if parts.username is not None or parts.password is not None:
-            raise ConfigurationError(
-                f"ClientConfig.base_url must not hold credentials ({shown!r}): name an env var in auth= instead"
-            )
-        if parts.query or parts.fragment:
-            raise ConfigurationError(f"ClientConfig.base_url must not have a query or fragment, got {shown!r}")
-        if parts.scheme == "http" and not self.allow_insecure_http and not is_loopback(host):
-            raise ConfigurationError(
-                f"ClientConfig.base_url {shown!r} is plain http:// to a non-loopback host; use https:// "
-                "(or set allow_insecure_http=True, never in production)"
-            )
-
-    def _check_headers(self) -> None:
-        from integration_kit.redact import SECRET_HEADERS
-
-        if not isinstance(self.headers, Mapping):
-            raise ConfigurationError(f"ClientConfig.headers must be a mapping, got {type(self.headers).__name__}")
-        headers = dict(self.headers)
-        if self.user_agent is not None:
-            headers.setdefault("User-Agent", self.user_agent)
-        for name, value in headers.items():
-            _token("ClientConfig", "headers", name)
-            if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-                raise ConfigurationError(f"ClientConfig.headers[{name!r}] must be a str without CR, LF or NUL")
-            if name.lower() in SECRET_HEADERS:
-                raise ConfigurationError(
-                    f"ClientConfig.headers[{name!r}] is a credential header: name an env var in auth= instead"
-                )
-        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
-
-    def _check_verify(self) -> None:
-        verify = self.verify
-        if isinstance(verify, bool):
-            return
-        if not isinstance(verify, str) or not os.path.exists(verify):
-            raise ConfigurationError(f"ClientConfig.verify must be a bool or the path of a CA bundle, got {verify!r}")
-
     @property
-    def origin(self) -> tuple[str, str, int]:
-        """The (scheme, host, port) every request of this integration goes to."""
-        parts = urlsplit(self.base_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return parts.scheme, (parts.hostname or "").lower(), port
-
-    def ssl_context(self) -> ssl.SSLContext | bool:
-        """What to give httpx as ``verify``: ``True``/``False``, or a context trusting the configured CA bundle."""
-        if isinstance(self.verify, bool):
-            return self.verify
-        if os.path.isdir(self.verify):
-            return ssl.create_default_context(capath=self.verify)
-        return ssl.create_default_context(cafile=self.verify)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> ClientConfig:
-        """Build from a spec's table: nested policies may be mappings (built with :func:`build`).
-
-        ``breaker`` and ``budget`` may be ``False`` or ``None`` (off) or ``True`` (defaults); ``auth`` is a mapping
-        with a ``type`` of ``"bearer"``, ``"header"`` or ``"basic"`` and the names of its environment variables.
-        """
-        with _configuration_errors():
-            data = _known_keys(cls, values)
-            if "timeouts" in data:
-                data["timeouts"] = Timeouts.coerce(data["timeouts"])
-            for name, policy in (("retry", RetryPolicy), ("limits", Limits)):
-                if name in data:
-                    data[name] = build(policy, data[name])
-            for name, switchable in (("breaker", BreakerPolicy), ("budget", BudgetPolicy)):
-                if name in data:
-                    value = data[name]
-                    data[name] = None if value in (None, False) else build(switchable, None if value is True else value)
-            if "auth" in data:
-                data["auth"] = auth_from_mapping(data["auth"])
-            for name in ("idempotency_methods", "redact_query_params"):
-                if name in data:
-                    data[name] = frozenset(_strings(data[name]))
-            return cls(**data)
-
-    @classmethod
-    def from_env(cls, prefix: str, *, environ: Mapping[str, str] | None = None, **values: Any) -> ClientConfig:
-        """Build from ``values`` (as :meth:`from_mapping`), overridden by ``{PREFIX}_*`` environment variables.
-
-        Read: ``_BASE_URL``; ``_TIMEOUT`` (all four phases) and ``_CONNECT_TIMEOUT``, ``_READ_TIMEOUT``,
-        ``_WRITE_TIMEOUT``, ``_POOL_TIMEOUT``; ``_DEADLINE`` (seconds, or ``none``); ``_MAX_ATTEMPTS``. ``name``
-        defaults to the prefix in lower case. A malformed value is a :class:`ConfigurationError` naming the variable.
-        """
-        env = os.environ if environ is None else environ
-        stem = prefix.upper().rstrip("_")
-        if not stem:
-            raise ConfigurationError("ClientConfig.from_env: the prefix must not be empty")
-        data = dict(values)
-        data.setdefault("name", stem.lower())
-        if base_url := env.get(f"{stem}_BASE_URL"):
-            data["base_url"] = base_url
-        timeouts = Timeouts.coerce(data.get("timeouts"))
-        if (all_phases := _env_number(env, f"{stem}_TIMEOUT", float)) is not None:
-            timeouts = Timeouts.coerce(all_phases)
-        phases = {
-            phase: value
-            for phase in ("connect", "read", "write", "pool")
-            if (value := _env_number(env, f"{stem}_{phase.upper()}_TIMEOUT", float)) is not None
-        }
-        data["timeouts"] = Timeouts.coerce({**{f.name: getattr(timeouts, f.name) for f in fields(timeouts)}, **phases})
-        deadline_name = f"{stem}_DEADLINE"
-        if env.get(deadline_name, "").strip().lower() in ("none", "off"):
-            data["deadline"] = None
-        elif (deadline := _env_number(env, deadline_name, float)) is not None:
-            data["deadline"] = deadline
-        if (attempts := _env_number(env, f"{stem}_MAX_ATTEMPTS", int)) is not None:
-            retry = build(RetryPolicy, data.get("retry"))
-            data["retry"] = {**{f.name: getattr(retry, f.name) for f in fields(retry)}, "max_attempts": attempts}
-        return cls.from_mapping(data)
-
-
-@contextmanager
-def _configuration_errors() -> Iterator[None]:
-    """Re-raise a policy's ValueError as the ConfigurationError a client's settings promise."""
-    try:
-        yield
-    except ConfigurationError:
-        raise
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
-
-
-def _env_number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) -> Any:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return kind(raw.strip())
-    except ValueError:
-        raise ConfigurationError(f"environment variable {name!r} must be a number, got {raw!r}") from None
-
-
-def _strings(values: object) -> list[str]:
-    if isinstance(values, str) or not isinstance(values, Collection):
-        raise ConfigurationError(f"expected a collection of strings, got {values!r}")
-    if not all(isinstance(v, str) for v in values):
-        raise ConfigurationError(f"expected a collection of strings, got {values!r}")
-    return list(values)
-
-
-def _token(owner: str, name: str, value: str) -> str:
-    if not value or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value) or not value.isascii():
-        raise ConfigurationError(f"{owner}.{name}: {value!r} is not an HTTP token")
-    return value
+    def name(self) -> str: ...
+    @property
+    def timeouts(self) -> Timeouts: ...
+    @property
+    def retry(self) -> RetryPolicy: ...
+    @property
+    def budget(self) -> BudgetPolicy | None: ...
+    @property
+    def breaker(self) -> BreakerPolicy | None: ...
+    @property
+    def limits(self) -> Limits | None: ...
+    @property
+    def deadline(self) -> float | None: ...
+    @property
+    def idempotency_methods(self) -> Collection[str]: ...

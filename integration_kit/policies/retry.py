@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from integration_kit.config import IDEMPOTENT_METHODS, RetryPolicy
-from integration_kit.outcome import Outcome, Verdict
+from integration_kit.policies.config import IDEMPOTENT_METHODS, RetryPolicy
+from integration_kit.policies.outcome import Outcome, Verdict
 
 __all__ = ["RetryDecision", "backoff_delay", "decide_retry", "is_idempotent", "parse_retry_after"]
 

@@ -9,18 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from integration_kit.breaker import CircuitBreaker
-from integration_kit.budget import RetryBudget
 from integration_kit.clock import ManualClock
-from integration_kit.config import BreakerPolicy, BudgetPolicy, RetryPolicy
-from integration_kit.engine import CallEngine, Send, run_sync
+from integration_kit.engine.call import CallEngine, Send, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
-from integration_kit.outcome import Outcome, OutcomeKind
-from integration_kit.scenarios import load_scenario
+from integration_kit.policies.breaker import CircuitBreaker
+from integration_kit.policies.budget import RetryBudget
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
+from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.sim.scenarios import load_scenario
 
 if TYPE_CHECKING:
-    from integration_kit.simulate import SimulationResult
+    from integration_kit.sim.simulate import SimulationResult
 
 __all__ = ["demo", "format_summary", "main", "run_simulation"]
 
@@ -82,7 +82,7 @@ def run_simulation(
     Without ``integration`` the simulator's defaults are used. ``rate``, ``workers`` and ``duration`` default to
     the integration's ``[exercise]`` settings, else 100 calls/s and the scenario's own duration.
     """
-    from integration_kit.simulate import simulate
+    from integration_kit.sim.simulate import simulate
 
     if integration is None:
         return simulate(
@@ -92,8 +92,8 @@ def run_simulation(
             duration=duration,
             seed=seed,
         )
-    from integration_kit.playbook import simulate_integration
-    from integration_kit.spec import load_integration
+    from integration_kit.playbook.runner import simulate_integration
+    from integration_kit.playbook.spec import load_integration
 
     spec = load_integration(integration)
     names = {s.name for s in spec.scenarios}
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _list_command() -> int:
-    from integration_kit.spec import bundled_integrations
+    from integration_kit.playbook.spec import bundled_integrations
 
     for name, spec in bundled_integrations().items():
         scenarios = ", ".join(s.name for s in spec.scenarios)
@@ -192,8 +192,8 @@ def _list_command() -> int:
 
 
 def _check_command(name: str) -> int:
-    from integration_kit.design import checklist
-    from integration_kit.spec import load_integration
+    from integration_kit.playbook.design import checklist
+    from integration_kit.playbook.spec import load_integration
 
     spec = load_integration(name)
     items = checklist(spec)
@@ -205,8 +205,8 @@ def _check_command(name: str) -> int:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    from integration_kit.playbook import new_run_id, run_playbook
-    from integration_kit.spec import integration_names, load_integration
+    from integration_kit.playbook.runner import new_run_id, run_playbook
+    from integration_kit.playbook.spec import integration_names, load_integration
 
     names = integration_names() if args.all else [args.name]
     for name in names:
@@ -300,7 +300,7 @@ def _write_events(result: SimulationResult, target: str) -> Path:
 def _serve_command(args: argparse.Namespace) -> int:  # pragma: no cover - runs until interrupted
     import uvicorn
 
-    from integration_kit.upstream import FlakyUpstream
+    from integration_kit.sim.upstream import FlakyUpstream
 
     upstream = FlakyUpstream(load_scenario(args.scenario), seed=args.seed, time_scale=args.time_scale)
     print(f"integration_kit serve: scenario {upstream.scenario.name} on http://127.0.0.1:{args.port} (Ctrl-C stops)")
