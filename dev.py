@@ -3,7 +3,7 @@
 
     python3 dev.py main     # set up, then run the main job
     python3 dev.py test     # set up, then run the test suite
-    python3 dev.py lint     # ruff check, ruff format --check, mypy --strict on the package
+    python3 dev.py lint     # ruff, ruff format --check, mypy --strict, import-linter's layer contracts
     python3 dev.py bench    # the benchmarks under bench/
     python3 dev.py lab      # JupyterLab on notebooks/
 
@@ -75,6 +75,7 @@ def main(argv: list[str]) -> int:
             run(BIN / "ruff", "check", *PYTHON_PATHS)
             or run(BIN / "ruff", "format", "--check", *PYTHON_PATHS)
             or run(BIN / "mypy", "--strict", "integration_kit")
+            or run(BIN / "lint-imports")
         )
     if job == "bench":
         scripts = rest or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))
