@@ -20,9 +20,8 @@ from integration_kit.policies.breaker import (
     CircuitState,
     Permit,
     Transition,
-    _CountWindow,
-    _TimeWindow,
 )
+from integration_kit.policies.breaker.windows import CountWindow, TimeWindow
 from integration_kit.policies.config import BreakerPolicy
 
 CLOSED = CircuitState.CLOSED
@@ -252,7 +251,7 @@ def test_time_window_is_cleared_when_the_breaker_closes() -> None:
 
 
 def test_time_window_when_the_clock_goes_backwards() -> None:
-    window = _TimeWindow(3)
+    window = TimeWindow(3)
     window.record(5.5, True, False)
     window.record(4.0, False, True)  # counted in the newest bucket, second 5
     assert (window.calls, window.failures, window.slow) == (2, 1, 1)
@@ -716,7 +715,7 @@ outcomes = st.tuples(st.booleans(), st.booleans())
 def test_count_window_matches_the_last_n_outcomes(
     size: int, before: list[tuple[bool, bool]], records: list[tuple[bool, bool]]
 ) -> None:
-    window = _CountWindow(size)
+    window = CountWindow(size)
     for failed, slow in before:
         window.record(0.0, failed, slow)
     window.clear()
@@ -734,7 +733,7 @@ def test_count_window_matches_the_last_n_outcomes(
     records=st.lists(st.tuples(st.floats(0, 3, allow_nan=False), outcomes), max_size=40),
 )
 def test_time_window_matches_the_last_seconds(size: int, records: list[tuple[float, tuple[bool, bool]]]) -> None:
-    window = _TimeWindow(size)
+    window = TimeWindow(size)
     now = 0.0
     log: list[tuple[float, bool, bool]] = []
     for step, (failed, slow) in records:
