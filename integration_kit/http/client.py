@@ -3,7 +3,7 @@
 Both are thin drivers of the :class:`~integration_kit.engine.call.CallEngine` over an ``httpx.Client`` /
 ``httpx.AsyncClient`` (so connection pooling, HTTP/1.1 keep-alive and ``transport=`` work as in httpx). The engine
 makes every decision; everything that is not blocking or awaiting I/O lives once, in :class:`_ClientCore` and
-:class:`_Exchange`:
+:class:`Exchange`:
 
 - preparing a request: the origin is pinned to ``base_url`` (an absolute URL elsewhere is :class:`UnsafeRequest`),
   header values with CR or LF are refused, the credential is added from its
@@ -24,32 +24,27 @@ from __future__ import annotations
 import functools
 import json as jsonlib
 import logging
-import math
 import random
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from importlib import metadata
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar
 
 import anyio
 import httpx
 
 from integration_kit.clock import AsyncClock, Clock, SystemClock
-from integration_kit.engine.call import CallEngine, CallGenerator, Send, run_async, run_sync
-from integration_kit.errors import InvalidResponse, ResponseTooLarge, UnsafeRequest, error_for_status
+from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
+from integration_kit.errors import InvalidResponse, UnsafeRequest
 from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
-from integration_kit.http.redact import redact_headers, redact_text, redact_url, secret_query_values
+from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange
+from integration_kit.http.redact import redact_url
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import UNSET, RetryPolicy, Timeouts
-from integration_kit.policies.outcome import Outcome, OutcomeKind
-from integration_kit.policies.retry import parse_retry_after
+from integration_kit.policies.outcome import Outcome
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -61,8 +56,6 @@ _T = TypeVar("_T")
 _Transport = TypeVar("_Transport", bound=httpx.BaseTransport | httpx.AsyncBaseTransport)
 
 #: How much of an error response's body is kept in the error (bytes read, then characters kept).
-SNIPPET_BYTES = 2048
-SNIPPET_CHARS = 500
 
 
 class RequestOptions(TypedDict, total=False):
@@ -185,7 +178,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
 
     def _begin(
         self, http: httpx.Client | httpx.AsyncClient, method: str, url: str, options: RequestOptions
-    ) -> _Exchange:
+    ) -> Exchange:
         """Check and build the request once, and start the engine's state machine for the call."""
         key = options.get("idempotency_key")
         headers = options.get("headers")
@@ -218,7 +211,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         calls = self.engine.call(
             request.method, target, idempotency_key=key, deadline=options.get("deadline", UNSET), retry=retry
         )
-        return _Exchange(self, request, calls, timeouts, policy.retry_on_status)
+        return Exchange(self, request, calls, timeouts, policy.retry_on_status)
 
     def _same_origin(self, url: httpx.URL) -> bool:
         scheme = url.scheme
@@ -263,116 +256,6 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             raise invalid(f"the response failed validation ({type(exc).__name__})") from exc
 
 
-@dataclass(slots=True)
-class _Exchange:
-    """One logical call in flight: the prepared request, the engine's state machine, and the outcome mapping."""
-
-    core: _ClientCore[Any, Any]
-    request: httpx.Request
-    calls: CallGenerator
-    timeouts: dict[str, float | None]
-    retry_on_status: frozenset[int]
-    longest: float = field(init=False)
-    key_sent: bool = False
-
-    def __post_init__(self) -> None:
-        phases = self.timeouts.values()
-        self.longest = math.inf if None in phases else max(v for v in phases if v is not None)
-
-    def prepare(self, action: Send) -> httpx.Request:
-        """The request for attempt ``action``: its timeouts clipped to the deadline, the idempotency key set."""
-        request = self.request
-        if action.idempotency_key is not None and not self.key_sent:
-            request.headers["Idempotency-Key"] = _structured_string(action.idempotency_key)
-            self.key_sent = True
-        remaining = action.timeout
-        if remaining is None or remaining >= self.longest:
-            timeouts = self.timeouts
-        else:
-            timeouts = {k: remaining if v is None else min(v, remaining) for k, v in self.timeouts.items()}
-        request.extensions = {**request.extensions, "timeout": timeouts}
-        return request
-
-    def reader(self, response: httpx.Response, action: Send) -> _Body:
-        """A body sink for ``response``: bounded by ``max_response_bytes`` on success, a snippet otherwise."""
-        clock = self.core.clock
-        expires = None if action.timeout is None else clock.now() + action.timeout
-        if not 200 <= response.status_code < 300:
-            return _Body(SNIPPET_BYTES, False, clock, expires, response)
-        limit = self.core.config.max_response_bytes
-        if limit is None:
-            return _Body(sys.maxsize, True, clock, expires, response)
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ResponseTooLarge(f"response Content-Length passes max_response_bytes={limit}", limit=limit)
-        return _Body(limit, True, clock, expires, response)
-
-    def answered(self, response: httpx.Response, body: _Body) -> Outcome:
-        """The outcome of an attempt the server answered (the body read into ``body``)."""
-        status = response.status_code
-        # httpx's own read() fills _content the same way; here the body was streamed under our size limit.
-        response._content = b"".join(body.chunks)
-        if 200 <= status < 300:
-            return Outcome(OutcomeKind.STATUS, status=status, value=response)
-        core = self.core
-        retry_after = _retry_after(response) if status in (429, 503) else None
-        snippet = response.content.decode("utf-8", "replace")[:SNIPPET_CHARS]
-        error = error_for_status(
-            status,
-            retryable=status in self.retry_on_status,
-            retry_after=retry_after,
-            headers=redact_headers(response.headers.multi_items(), core._secret_headers),
-            body_snippet=redact_text(snippet, [*core._secrets, *self._query_secrets()]),
-        )
-        return Outcome(OutcomeKind.STATUS, status=status, retry_after=retry_after, error=error, value=response)
-
-    def _query_secrets(self) -> list[str]:
-        return secret_query_values(self.request.url.params.multi_items(), self.core.config.redact_query_params)
-
-    def failed(self, exc: Exception) -> Outcome:
-        """The outcome of an attempt that raised: the one boundary where httpx exceptions are translated."""
-        if isinstance(exc, ResponseTooLarge):
-            return Outcome(OutcomeKind.ERROR, error=exc)
-        for kind_of, kind in _EXCEPTION_KINDS:
-            if isinstance(exc, kind_of):
-                return Outcome(kind, error=exc)  # the engine raises the typed error ``from`` exc
-        error = InvalidResponse(f"unusable response ({type(exc).__name__})")
-        error.__cause__ = exc
-        return Outcome(OutcomeKind.ERROR, error=error)
-
-    def result(self, outcome: Outcome) -> httpx.Response:
-        """The response of the call's successful outcome."""
-        return cast(httpx.Response, outcome.value)
-
-
-class _Body:
-    """Collects a streamed body up to ``limit`` bytes: past it, raise (``strict``) or stop (a snippet)."""
-
-    __slots__ = ("chunks", "clock", "expires", "limit", "response", "size", "strict")
-
-    def __init__(self, limit: int, strict: bool, clock: Clock, expires: float | None, response: httpx.Response) -> None:
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.limit = limit
-        self.strict = strict
-        self.clock = clock
-        self.expires = expires
-        self.response = response
-
-    def feed(self, chunk: bytes) -> bool:
-        """Keep ``chunk``; return False once enough is kept. Raises past a strict limit or past the deadline."""
-        self.size += len(chunk)
-        if self.size > self.limit:
-            if self.strict:
-                raise ResponseTooLarge(f"response body passed max_response_bytes={self.limit}", limit=self.limit)
-            self.chunks.append(chunk[: len(chunk) - (self.size - self.limit)])
-            return False
-        self.chunks.append(chunk)
-        if self.expires is not None and self.clock.now() > self.expires:
-            raise httpx.ReadTimeout("the deadline passed while reading the body", request=self.response.request)
-        return True
-
-
 class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
     """A resilient HTTP client for one integration, over ``httpx.Client``.
 
@@ -414,7 +297,7 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
         """
         return self._parse_json(self.request(method, url, **options), validator)
 
-    def _attempt(self, exchange: _Exchange, action: Send) -> Outcome:
+    def _attempt(self, exchange: Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
         try:
             response = self._http.send(request, stream=True)
@@ -425,7 +308,7 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
                         break
             finally:
                 response.close()
-        except _ATTEMPT_ERRORS as exc:
+        except ATTEMPT_ERRORS as exc:
             return exchange.failed(exc)
         return exchange.answered(response, body)
 
@@ -475,7 +358,7 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
         """Call ``url`` and return its parsed, validated JSON body; see :meth:`ResilientClient.json`."""
         return self._parse_json(await self.request(method, url, **options), validator)
 
-    async def _attempt(self, exchange: _Exchange, action: Send) -> Outcome:
+    async def _attempt(self, exchange: Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
         try:
             with anyio.fail_after(action.timeout):
@@ -487,7 +370,7 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
                             break
                 finally:
                     await response.aclose()
-        except _ATTEMPT_ERRORS as exc:
+        except ATTEMPT_ERRORS as exc:
             return exchange.failed(exc)
         return exchange.answered(response, body)
 
@@ -509,23 +392,6 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 
-#: What an attempt may raise that becomes an outcome (the builtin TimeoutError is anyio.fail_after's).
-_ATTEMPT_ERRORS = (httpx.HTTPError, ResponseTooLarge, TimeoutError)
-
-#: httpx exceptions, most specific first, and the outcome each means.
-_EXCEPTION_KINDS: tuple[tuple[type[Exception], OutcomeKind], ...] = (
-    (httpx.ConnectTimeout, OutcomeKind.CONNECT_TIMEOUT),
-    (httpx.PoolTimeout, OutcomeKind.POOL_TIMEOUT),
-    (httpx.WriteTimeout, OutcomeKind.WRITE_TIMEOUT),
-    (httpx.ReadTimeout, OutcomeKind.READ_TIMEOUT),
-    (httpx.ConnectError, OutcomeKind.CONNECT_ERROR),
-    (httpx.ProxyError, OutcomeKind.CONNECT_ERROR),
-    (httpx.TimeoutException, OutcomeKind.READ_TIMEOUT),
-    (TimeoutError, OutcomeKind.READ_TIMEOUT),
-    (httpx.NetworkError, OutcomeKind.CONNECTION_LOST),
-    (httpx.RemoteProtocolError, OutcomeKind.CONNECTION_LOST),
-)
-
 
 def _phases(timeouts: Timeouts) -> dict[str, float | None]:
     return {"connect": timeouts.connect, "read": timeouts.read, "write": timeouts.write, "pool": timeouts.pool}
@@ -538,36 +404,17 @@ def _checked_headers(headers: Mapping[str, str], key: str | None) -> tuple[dict[
         if any(c in name or c in value for c in "\r\n\0"):
             raise UnsafeRequest(f"header {name.strip()!r} holds CR, LF or NUL: refused (header injection)")
         if name.lower() == "idempotency-key":
-            key = key if key is not None else _parse_structured_string(value)
+            key = key if key is not None else _parsestructured_string(value)
         else:
             checked[name] = value
     return checked, key
 
 
-def _structured_string(value: str) -> str:
-    """``value`` as an RFC 8941 sf-string, the form the IETF Idempotency-Key draft gives the header."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _parse_structured_string(value: str) -> str:
+def _parsestructured_string(value: str) -> str:
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     return value
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """The Retry-After hint in seconds; an HTTP-date is measured from the response's ``Date`` (clock skew)."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    now: datetime | None = None
-    if date := response.headers.get("date"):
-        try:
-            now = parsedate_to_datetime(date)
-        except (TypeError, ValueError, IndexError):
-            now = None
-    return parse_retry_after(value, now or datetime.now(UTC))
 
 
 @functools.cache
