@@ -17,7 +17,8 @@ from integration_kit.policies.breaker import CircuitBreaker, CircuitState
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.policies.retry import parse_retry_after
-from integration_kit.server.idempotency import IdempotencyMiddleware, idempotent
+from integration_kit.server.keyed import idempotent
+from integration_kit.server.middleware import IdempotencyMiddleware
 from integration_kit.sim.scenarios import Scenario, load_scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
 from integration_kit.stores import MemoryStore, RedisStore, SQLiteStore

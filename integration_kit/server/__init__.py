@@ -1,6 +1,7 @@
 """Server-side pieces: what runs when a partner calls *us*.
 
-``idempotency`` holds the idempotency guard, the ASGI ``IdempotencyMiddleware`` and ``@idempotent``.
+``idempotency`` holds the records and the guard; ``middleware`` the ASGI ``IdempotencyMiddleware``; ``keyed``
+``@idempotent`` for plain functions.
 """
 
 __all__: list[str] = []

@@ -1,4 +1,4 @@
-"""Server-side idempotency: a retried write is executed once, and its duplicates get the first response again.
+"""Server-side idempotency records: a retried write is executed once, and its duplicates get the first response again.
 
 Semantics of the IETF ``Idempotency-Key`` HTTP header draft (draft-ietf-httpapi-idempotency-key-header) and of
 Stripe's practice, on any :class:`~integration_kit.stores.Store`:
@@ -27,21 +27,23 @@ the application did give (a 500 included) is stored and replayed, as Stripe does
 
 The guard never executes a request whose key it could not record: if the store is unreachable, the middleware
 answers ``503`` and the decorator raises :class:`~integration_kit.errors.StoreUnavailable`.
+
+This module holds the records and the :class:`IdempotencyGuard` that claims, completes and releases them;
+:mod:`integration_kit.server.middleware` applies it to ASGI requests and :mod:`integration_kit.server.keyed` to
+plain function calls (``@idempotent``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import inspect
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 from integration_kit.clock import Clock
 from integration_kit.errors import IdempotencyKeyReused, RequestInFlight, StoreUnavailable
@@ -54,13 +56,12 @@ __all__ = [
     "REPLAYED_HEADER",
     "Claim",
     "IdempotencyGuard",
-    "IdempotencyMiddleware",
     "IdempotencyRecord",
     "RecordState",
     "StoredResponse",
-    "idempotent",
     "parse_idempotency_key",
     "request_fingerprint",
+    "store_call",
 ]
 
 #: How long a completed record is kept (seconds): 24 hours, as Stripe and the draft's examples.
@@ -74,15 +75,6 @@ REPLAYED_HEADER = "idempotent-replayed"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-ASGIApp = Callable[
-    [
-        MutableMapping[str, Any],
-        Callable[[], Awaitable[MutableMapping[str, Any]]],
-        Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ],
-    Awaitable[None],
-]
 
 
 class RecordState(Enum):
@@ -280,289 +272,12 @@ def request_fingerprint(method: str, target: str, body: bytes) -> str:
 
 
 #: Response headers never stored for replay: per-connection, per-moment or per-client ones.
-_UNSTORED_HEADERS = frozenset({"connection", "date", "keep-alive", "server", "set-cookie", "transfer-encoding"})
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
-class IdempotencyMiddleware:
-    """Pure ASGI middleware that gives ``methods`` requests carrying an ``Idempotency-Key`` exactly-once effect.
-
-    Works with any ASGI app (Starlette: ``Middleware(IdempotencyMiddleware, store=...)``; FastAPI:
-    ``app.add_middleware(IdempotencyMiddleware, store=...)``). ``required`` makes a missing key a 400. The request
-    body is buffered to fingerprint it, and refused with 413 beyond ``max_body_bytes``; the response is passed
-    through as it streams and buffered up to ``max_body_bytes`` to be stored. A response larger than that is
-    not stored: its key then answers 409 without ``Retry-After`` until the record expires, since replaying a
-    truncated body would be wrong and executing again would break exactly-once.
-
-    Errors are ``application/problem+json`` (RFC 9457). If the store is unreachable the request is not executed
-    (503), because exactly-once could not be promised.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        store: Store,
-        methods: Collection[str] = ("POST", "PATCH"),
-        required: bool = False,
-        ttl: float = DEFAULT_TTL,
-        lease: float = DEFAULT_LEASE,
-        max_body_bytes: int = 1024 * 1024,
-        header: str = "Idempotency-Key",
-        retry_after: float = 1.0,
-        clock: Clock | None = None,
-    ) -> None:
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 0:
-            raise ValueError(f"IdempotencyMiddleware: max_body_bytes must be an int >= 0, got {max_body_bytes!r}")
-        self.app = app
-        self.guard = IdempotencyGuard(store, ttl=ttl, lease=lease, retry_after=retry_after, clock=clock)
-        self.methods = frozenset(m.upper() for m in methods)
-        self.required = required
-        self.max_body_bytes = max_body_bytes
-        self.header = header.lower().encode("latin-1")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection event."""
-        if scope["type"] != "http" or scope["method"] not in self.methods:
-            await self.app(scope, receive, send)
-            return
-        values = [v for n, v in scope["headers"] if n.lower() == self.header]
-        if not values and not self.required:
-            await self.app(scope, receive, send)
-            return
-        key = parse_idempotency_key(values[0].decode("latin-1")) if len(values) == 1 else None
-        if key is None:
-            detail = "expected one quoted string or token of 1-255 characters" if values else "this request needs one"
-            await _problem(send, 400, "Idempotency-Key missing or invalid", detail)
-            return
-        body = await _read_body(receive, self.max_body_bytes)
-        if body is None:
-            await _problem(send, 413, "Request body too large", f"the limit is {self.max_body_bytes} bytes")
-            return
-        target = scope.get("raw_path") or scope["path"].encode()
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
-        fingerprint = request_fingerprint(scope["method"], target.decode("latin-1"), body)
-        try:
-            begun = await _call(self.guard.store, self.guard.begin, key, fingerprint)
-        except RequestInFlight as exc:
-            retry = str(max(1, round(exc.retry_after)))
-            await _problem(send, 409, "Request in flight", str(exc), [(b"retry-after", retry.encode())])
-            return
-        except IdempotencyKeyReused as exc:
-            await _problem(send, 422, "Idempotency-Key reused", str(exc))
-            return
-        except StoreUnavailable:
-            await _problem(send, 503, "Idempotency store unavailable", "retry later", [(b"retry-after", b"1")])
-            return
-        if isinstance(begun, IdempotencyRecord):
-            await self._replay(begun, send)
-            return
-        await self._execute(scope, receive, send, body, begun)
-
-    async def _replay(self, record: IdempotencyRecord, send: Send) -> None:
-        if not record.result:  # completed, but its response was too large to store
-            await _problem(send, 409, "Response not replayable", "the original response was too large to store")
-            return
-        response = StoredResponse.decode(record.result)
-        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in response.headers]
-        headers.append((REPLAYED_HEADER.encode(), b"true"))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body, "more_body": False})
-
-    async def _execute(self, scope: Scope, receive: Receive, send: Send, body: bytes, claim: Claim) -> None:
-        guard = self.guard
-        replayed_body = False
-
-        async def replay_receive() -> Message:
-            nonlocal replayed_body
-            if not replayed_body:
-                replayed_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        async def store_result(result: bytes) -> None:
-            with contextlib.suppress(StoreUnavailable):  # unstored, the claim lapses after the lease
-                await _call(guard.store, guard.complete, claim, result)
-
-        recorder = _ResponseRecorder(send, store_result, self.max_body_bytes)
-        try:
-            await self.app(scope, replay_receive, recorder.send)
-        finally:
-            if not recorder.finished:
-                with contextlib.suppress(StoreUnavailable):  # unreleased, the claim lapses after the lease
-                    await _call(guard.store, guard.release, claim)
-
-
-class _ResponseRecorder:
-    """Passes an ASGI response through while keeping up to ``limit`` body bytes, and stores it at the end.
-
-    The result is stored before the last chunk is sent on, so a client that has its answer can only get replays.
-    An empty result marks a response too large to store.
-    """
-
-    def __init__(self, send: Send, store: Callable[[bytes], Awaitable[None]], limit: int) -> None:
-        self._send = send
-        self._store = store
-        self._limit = limit
-        self._status = 0
-        self._headers: list[tuple[str, str]] = []
-        self._chunks: list[bytes] | None = []
-        self._size = 0
-        self.finished = False
-
-    async def send(self, message: Message) -> None:
-        """Record ``message`` and send it on."""
-        if message["type"] == "http.response.start":
-            self._status = message["status"]
-            for name, value in message.get("headers", ()):
-                lower = name.decode("latin-1").lower()
-                if lower not in _UNSTORED_HEADERS:
-                    self._headers.append((lower, value.decode("latin-1")))
-        elif message["type"] == "http.response.body":
-            chunk = message.get("body", b"")
-            self._size += len(chunk)
-            if self._chunks is not None:
-                self._chunks = [*self._chunks, chunk] if self._size <= self._limit else None
-            if not message.get("more_body", False):
-                self.finished = True
-                await self._store(self._result())
-        await self._send(message)
-
-    def _result(self) -> bytes:
-        if self._chunks is None:
-            return b""
-        return StoredResponse(self._status, tuple(self._headers), b"".join(self._chunks)).encode()
-
-
-async def _call(store: Store, fn: Callable[..., _R], *args: Any) -> _R:
+async def store_call(store: Store, fn: Callable[..., _R], *args: Any) -> _R:
     """Run a store operation: in a worker thread when it may block, inline when it cannot."""
     if not store.blocking:
         return fn(*args)
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(functools.partial(fn, *args))
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or ``None`` once it passes ``limit`` bytes."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
-
-
-async def _problem(
-    send: Send, status: int, title: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    """Send an RFC 9457 problem response."""
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-# -- plain functions --------------------------------------------------------------------------------------------
-
-
-def idempotent(
-    store: Store,
-    *,
-    key: str | Callable[..., str],
-    fingerprint: Callable[..., str] | None = None,
-    ttl: float = DEFAULT_TTL,
-    lease: float = DEFAULT_LEASE,
-    dumps: Callable[[Any], bytes | str] = json.dumps,
-    loads: Callable[[bytes], Any] = json.loads,
-    clock: Clock | None = None,
-) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Make a function (sync or async), such as a queue consumer, run once per key; repeats return the first result.
-
-    ``key`` is a callable given the function's arguments, or the name of an attribute (or mapping item) of the
-    first argument, e.g. ``key="message_id"``. ``fingerprint``, given the same arguments, tells a redelivery
-    from a different message that reuses a key (then :class:`~integration_kit.errors.IdempotencyKeyReused`); by
-    default keys are trusted. A duplicate while the first run is in flight raises
-    :class:`~integration_kit.errors.RequestInFlight` (a consumer should requeue it). Results are stored with
-    ``dumps`` and returned from ``loads`` (JSON by default). An exception releases the key so a redelivery runs.
-    """
-    guard = IdempotencyGuard(store, ttl=ttl, lease=lease, clock=clock, namespace="idempotent:")
-    key_of = key if callable(key) else functools.partial(_key_from_first_argument, key)
-
-    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        keyed = _KeyedRun(guard, f"{fn.__module__}.{fn.__qualname__}:", key_of, fingerprint, dumps)
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
-                begun = await _call(store, keyed.begin, args, kwargs)
-                if isinstance(begun, IdempotencyRecord):
-                    return loads(begun.result)
-                try:
-                    result = await cast(Callable[_P, Awaitable[Any]], fn)(*args, **kwargs)
-                except Exception:
-                    await _call(store, guard.release, begun)
-                    raise
-                return await _call(store, keyed.finish, begun, result)
-
-            return cast(Callable[_P, _R], run_async)
-
-        @functools.wraps(fn)
-        def run_sync(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            begun = keyed.begin(args, kwargs)
-            if isinstance(begun, IdempotencyRecord):
-                return cast(_R, loads(begun.result))
-            try:
-                result = fn(*args, **kwargs)
-            except Exception:
-                guard.release(begun)
-                raise
-            return cast(_R, keyed.finish(begun, result))
-
-        return run_sync
-
-    return decorate
-
-
-@dataclass(frozen=True, slots=True)
-class _KeyedRun:
-    """The store steps of one decorated function, shared by its sync and async wrappers."""
-
-    guard: IdempotencyGuard
-    prefix: str
-    key_of: Callable[..., str]
-    fingerprint: Callable[..., str] | None
-    dumps: Callable[[Any], bytes | str]
-
-    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Claim | IdempotencyRecord:
-        """Claim the call's key, or get its completed record."""
-        fp = self.fingerprint(*args, **kwargs) if self.fingerprint is not None else ""
-        return self.guard.begin(self.prefix + str(self.key_of(*args, **kwargs)), fp)
-
-    def finish(self, claim: Claim, result: Any) -> Any:
-        """Store ``result`` under the claimed key and return it."""
-        encoded = self.dumps(result)
-        self.guard.complete(claim, encoded.encode() if isinstance(encoded, str) else encoded)
-        return result
-
-
-def _key_from_first_argument(name: str, *args: Any, **kwargs: Any) -> str:
-    """The ``name`` attribute (or item, for a mapping) of the first positional argument."""
-    if not args:
-        raise TypeError(f"idempotent(key={name!r}) needs the message as the first positional argument")
-    first = args[0]
-    value = first[name] if isinstance(first, Mapping) else getattr(first, name)
-    return str(value)
