@@ -80,7 +80,9 @@ def main(argv: list[str]) -> int:
     if job == "bench":
         scripts = rest or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))
         return max((run(PYTHON, s) for s in scripts), default=0)
-    return run(BIN / "jupyter", "lab", "notebooks", *rest)
+    # Jupyter refuses to start as root (containers) unless told; the user chose to run as root.
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest else []
+    return run(BIN / "jupyter", "lab", "notebooks", *as_root, *rest)
 
 
 if __name__ == "__main__":
