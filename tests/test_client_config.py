@@ -6,6 +6,7 @@ import base64
 import pickle
 from pathlib import Path
 
+import certifi
 import pytest
 
 from integration_kit import BasicAuth, BearerAuth, ClientConfig, HeaderAuth
@@ -67,7 +68,7 @@ def test_invalid_settings_are_clear_configuration_errors(overrides: dict[str, ob
 
 def test_verify_accepts_a_ca_bundle_path(tmp_path: Path) -> None:
     bundle = tmp_path / "ca.pem"
-    bundle.write_text("")
+    bundle.write_bytes(Path(certifi.where()).read_bytes())  # a real PEM bundle: it is loaded at construction
     assert ClientConfig(name="p", base_url=BASE, verify=str(bundle)).verify == str(bundle)
 
 

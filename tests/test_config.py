@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from integration_kit.errors import ConfigurationError
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts, build
 
 
@@ -22,7 +23,7 @@ def test_timeouts_coerce_from_simpler_values() -> None:
     t = Timeouts(connect=1)
     assert Timeouts.coerce(t) is t
     assert Timeouts.coerce(None) == Timeouts()
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="Timeouts: expected a number"):  # a config error, not a TypeError
         Timeouts.coerce("3")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown field"):
         Timeouts.coerce({"reed": 1.0})
@@ -81,6 +82,6 @@ def test_build_from_mappings() -> None:
     assert build(RetryPolicy, policy) is policy
     with pytest.raises(ValueError, match="RetryPolicy: unknown field"):
         build(RetryPolicy, {"max_atempts": 5})
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="RetryPolicy: expected a mapping"):
         build(RetryPolicy, 5)  # type: ignore[arg-type]
     assert RetryPolicy.disabled().max_attempts == 1

@@ -12,7 +12,7 @@ import base64
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from integration_kit.errors import ConfigurationError
@@ -101,8 +101,15 @@ def auth_from_mapping(values: Mapping[str, Any] | Auth | None) -> Auth | None:
     classes: dict[str, type[Auth]] = {"bearer": BearerAuth, "header": HeaderAuth, "basic": BasicAuth}
     if kind not in classes:
         raise ConfigurationError(f"auth.type must be one of 'bearer', 'header', 'basic', got {kind!r}")
+    cls = classes[kind]
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(str(key) for key in data if key not in names)
+    if unknown:
+        raise ConfigurationError(
+            f"auth ({kind}): unknown field(s) {', '.join(unknown)}; expected type, {', '.join(sorted(names))}"
+        )
     try:
-        return classes[kind](**data)
+        return cls(**data)
     except TypeError as exc:
         raise ConfigurationError(f"auth ({kind}): {exc}") from None
 

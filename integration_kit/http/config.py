@@ -93,7 +93,10 @@ class ClientConfig:
         owner = "ClientConfig"
         if not isinstance(self.name, str) or not self.name or not self.name.isprintable() or " " in self.name:
             raise ConfigurationError(f"{owner}.name must be a non-empty name without spaces, got {self.name!r}")
-        object.__setattr__(self, "timeouts", Timeouts.coerce(self.timeouts))
+        try:
+            object.__setattr__(self, "timeouts", Timeouts.coerce(self.timeouts))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{owner}.timeouts: {exc}") from None
         _positive(owner, "deadline", self.deadline, allow_none=True)
         policies: tuple[tuple[str, type, bool], ...] = (
             ("retry", RetryPolicy, False),
@@ -116,9 +119,12 @@ class ClientConfig:
         self._check_base_url()
         self._check_headers()
         self._check_verify()
-        methods = frozenset(_token(owner, "idempotency_methods", m).upper() for m in _strings(self.idempotency_methods))
+        methods = frozenset(
+            _token(owner, "idempotency_methods", m).upper()
+            for m in _strings(owner, "idempotency_methods", self.idempotency_methods)
+        )
         object.__setattr__(self, "idempotency_methods", methods)
-        params = frozenset(p.lower() for p in _strings(self.redact_query_params))
+        params = frozenset(p.lower() for p in _strings(owner, "redact_query_params", self.redact_query_params))
         object.__setattr__(self, "redact_query_params", params)
 
     def _check_base_url(self) -> None:
@@ -172,6 +178,13 @@ class ClientConfig:
             return
         if not isinstance(verify, str) or not os.path.exists(verify):
             raise ConfigurationError(f"ClientConfig.verify must be a bool or the path of a CA bundle, got {verify!r}")
+        try:  # load it now: a file that is not a PEM bundle fails here, naming the field, not at the first call
+            self.ssl_context()
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise ConfigurationError(
+                f"ClientConfig.verify: {verify!r} is not a usable CA bundle or directory of PEM certificates ({reason})"
+            ) from None
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -197,20 +210,22 @@ class ClientConfig:
         """
         with _configuration_errors():
             data = _known_keys(cls, values)
-            if "timeouts" in data:
-                data["timeouts"] = Timeouts.coerce(data["timeouts"])
             for name, policy in (("retry", RetryPolicy), ("limits", Limits)):
                 if name in data:
-                    data[name] = build(policy, data[name])
+                    data[name] = build(policy, data[name], field=f"ClientConfig.{name}")
             for name, switchable in (("breaker", BreakerPolicy), ("budget", BudgetPolicy)):
                 if name in data:
                     value = data[name]
-                    data[name] = None if value in (None, False) else build(switchable, None if value is True else value)
+                    data[name] = (
+                        None
+                        if value in (None, False)
+                        else build(switchable, None if value is True else value, field=f"ClientConfig.{name}")
+                    )
             if "auth" in data:
                 data["auth"] = auth_from_mapping(data["auth"])
             for name in ("idempotency_methods", "redact_query_params"):
                 if name in data:
-                    data[name] = frozenset(_strings(data[name]))
+                    data[name] = frozenset(_strings("ClientConfig", name, data[name]))
             return cls(**data)
 
     @classmethod
@@ -270,11 +285,13 @@ def _env_number(env: Mapping[str, str], name: str, kind: type[float] | type[int]
         raise ConfigurationError(f"environment variable {name!r} must be a number, got {raw!r}") from None
 
 
-def _strings(values: object) -> list[str]:
+def _strings(owner: str, name: str, values: object) -> list[str]:
+    """``values`` as a list of strings; a lone string (``"POST"``) or anything else is an error naming the field."""
     if isinstance(values, str) or not isinstance(values, Collection):
-        raise ConfigurationError(f"expected a collection of strings, got {values!r}")
+        hint = f" (write [{values!r}])" if isinstance(values, str) else ""
+        raise ConfigurationError(f"{owner}.{name} must be a collection of strings{hint}, got {values!r}")
     if not all(isinstance(v, str) for v in values):
-        raise ConfigurationError(f"expected a collection of strings, got {values!r}")
+        raise ConfigurationError(f"{owner}.{name} must be a collection of strings, got {values!r}")
     return list(values)
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from integration_kit.clock import ManualClock
 from integration_kit.engine.call import CallEngine, Send, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
+from integration_kit.playbook.spec import MAX_DURATION, MAX_RATE, MAX_WORKERS
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
@@ -85,8 +87,10 @@ def run_simulation(
     from integration_kit.sim.simulate import simulate
 
     if integration is None:
+        scenario = load_scenario(scenario_name)
+        _check_size(100.0 if rate is None else rate, scenario.duration if duration is None else duration)
         return simulate(
-            load_scenario(scenario_name),
+            scenario,
             rate=100.0 if rate is None else rate,
             workers=workers or 0,
             duration=duration,
@@ -98,7 +102,20 @@ def run_simulation(
     spec = load_integration(integration)
     names = {s.name for s in spec.scenarios}
     scenario = spec.scenario(scenario_name) if scenario_name in names else load_scenario(scenario_name)
+    _check_size(
+        spec.exercise.rate if rate is None else rate,
+        (spec.exercise.duration or scenario.duration) if duration is None else duration,
+    )
     return simulate_integration(spec, scenario, seed=seed, duration=duration, rate=rate, workers=workers)
+
+
+def _check_size(rate: float, duration: float) -> None:
+    """Refuse a simulation larger than :data:`MAX_SIMULATED_CALLS` before it starts."""
+    if rate * duration > MAX_SIMULATED_CALLS:
+        raise ConfigurationError(
+            f"rate x duration = {rate:g} calls/s x {duration:g} s asks for more than {MAX_SIMULATED_CALLS:,} simulated "
+            "calls; lower --rate or --duration"
+        )
 
 
 def format_summary(summary: Summary) -> str:
@@ -122,26 +139,64 @@ def format_summary(summary: Summary) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``integration-kit`` console script."""
-    parser = argparse.ArgumentParser(prog="integration-kit", description=__doc__)
+#: The most simulated calls one command may ask for (rate x duration): a few seconds of simulation and well
+#: under a gigabyte of recorded events. A larger run is a ConfigurationError, not an out-of-memory crash.
+MAX_SIMULATED_CALLS = 2_000_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a misuse reported in one line (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _bounded(kind: type[float] | type[int], low: float, high: float, *, low_open: bool = False) -> Any:
+    """An argparse type: a finite ``kind`` within [low, high] (or (low, high]), else a one-line error."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            kind_name = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind_name}, got {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            bracket = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"must be in {bracket}{low:g}, {high:g}], got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+_RATE = _bounded(float, 0.0, MAX_RATE, low_open=True)
+_WORKERS = _bounded(int, 0, MAX_WORKERS)
+_DURATION = _bounded(float, 0.0, MAX_DURATION, low_open=True)
+_SEED = _bounded(int, 0, 2**32 - 1)
+_PORT = _bounded(int, 1, 65535)
+_TIME_SCALE = _bounded(float, 0.0, 1000.0, low_open=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``integration-kit`` argument parser: every sub-command and its bounded, typed options."""
+    parser = _Parser(prog="integration-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo_parser = sub.add_parser("demo", help="an outage run through the engine in virtual time")
-    demo_parser.add_argument("--calls", type=int, default=3000)
-    demo_parser.add_argument("--seed", type=int, default=7)
+    demo_parser.add_argument("--calls", type=_bounded(int, 1, 1_000_000), default=3000)
+    demo_parser.add_argument("--seed", type=_SEED, default=7)
     sim = sub.add_parser("simulate", help="play a fault scenario through the call engine in virtual time")
     sim.add_argument("--scenario", required=True, help="a bundled scenario name, or a path to a .toml file")
     sim.add_argument("--integration", help="use this integration spec's client policies (data/integrations)")
-    sim.add_argument("--rate", type=float, help="open-loop calls per second (default 100, or the spec's)")
-    sim.add_argument("--workers", type=int, help="closed-loop workers (default 0, or the spec's)")
-    sim.add_argument("--duration", type=float, help="virtual seconds of arrivals (default: the scenario's)")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--rate", type=_RATE, help="open-loop calls per second (default 100, or the spec's)")
+    sim.add_argument("--workers", type=_WORKERS, help="closed-loop workers (default 0, or the spec's)")
+    sim.add_argument("--duration", type=_DURATION, help="virtual seconds of arrivals (default: the scenario's)")
+    sim.add_argument("--seed", type=_SEED, default=0)
     sim.add_argument("--events", help="write the events to this file (.csv, .parquet or .jsonl)")
     serve = sub.add_parser("serve", help="serve a fault scenario over HTTP on 127.0.0.1 (a flaky upstream)")
     serve.add_argument("--scenario", required=True)
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--time-scale", type=float, default=1.0, help="play the scenario this many times faster")
-    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--port", type=_PORT, default=8000)
+    serve.add_argument("--time-scale", type=_TIME_SCALE, default=1.0, help="play the scenario this many times faster")
+    serve.add_argument("--seed", type=_SEED, default=0)
     sub.add_parser("list", help="list the integrations in data/integrations")
     check = sub.add_parser("check", help="validate an integration's spec and run its checklist (exit 1 on failures)")
     check.add_argument("name", help="an integration in data/integrations, or the path of a spec (.toml)")
@@ -152,12 +207,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--mode", choices=("simulate", "live"), default="simulate")
     run.add_argument("--scenario", default="all", help="one of the integration's scenarios (default: all)")
     run.add_argument("--out", help="where runs go (default: out/ under the repository)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--duration", type=float, help="scenario seconds per scenario (default: each scenario's)")
-    run.add_argument("--time-scale", type=float, default=10.0, help="live mode: play the local upstream faster")
+    run.add_argument("--seed", type=_SEED, default=0)
+    run.add_argument("--duration", type=_DURATION, help="scenario seconds per scenario (default: each scenario's)")
+    run.add_argument("--time-scale", type=_TIME_SCALE, default=10.0, help="live mode: play the local upstream faster")
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``integration-kit`` console script.
+
+    Returns 0 on success, 1 when a checklist item or an objective fails, and 2 on misuse (a bad argument, a spec
+    or scenario that does not load, a file that cannot be written), reported in one line without a traceback.
+    """
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate_command(args)
@@ -171,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_command(args)
     except ConfigurationError as exc:
         print(f"integration-kit: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file that cannot be read or written: the user's to fix, not a crash
+        print(f"integration-kit: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     if args.command == "demo":
         summary, transitions = demo(calls=args.calls, seed=args.seed)

@@ -9,6 +9,7 @@ Every field is documented in ``data/README.md``. :func:`load_integration` valida
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -70,6 +71,8 @@ class Fallback:
     def __post_init__(self) -> None:
         if self.kind not in get_args(FallbackKind):
             raise ValueError(f"fallback.kind must be one of {', '.join(get_args(FallbackKind))}, got {self.kind!r}")
+        if not isinstance(self.description, str):
+            raise ValueError(f"fallback.description must be a string, got {type(self.description).__name__}")
         if self.kind != "none" and not self.description.strip():
             raise ValueError("fallback.description must say what answers when the partner cannot")
 
@@ -96,16 +99,28 @@ class ExerciseSettings:
         object.__setattr__(self, "method", self.method.upper())
         if not isinstance(self.path, str) or not self.path.startswith("/"):
             raise ValueError(f"exercise.path must start with '/', got {self.path!r}")
-        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) or self.rate < 0:
-            raise ValueError(f"exercise.rate must be a number >= 0, got {self.rate!r}")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
-            raise ValueError(f"exercise.workers must be an integer >= 0, got {self.workers!r}")
+        if not _finite(self.rate) or not 0 <= self.rate <= MAX_RATE:
+            raise ValueError(f"exercise.rate must be a number from 0 to {MAX_RATE:g} (calls/s), got {self.rate!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 0 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"exercise.workers must be an integer from 0 to {MAX_WORKERS}, got {self.workers!r}")
         if self.rate == 0 and self.workers == 0:
             raise ValueError("exercise needs load: set rate > 0 or workers > 0")
-        if self.duration is not None and (
-            isinstance(self.duration, bool) or not isinstance(self.duration, (int, float)) or self.duration <= 0
-        ):
-            raise ValueError(f"exercise.duration must be a number > 0, got {self.duration!r}")
+        if self.duration is not None and (not _finite(self.duration) or not 0 < self.duration <= MAX_DURATION):
+            raise ValueError(
+                f"exercise.duration must be a number of seconds in (0, {MAX_DURATION:g}], got {self.duration!r}"
+            )
+
+
+#: Bounds on the load a spec (or the CLI) may ask the simulator for: far above any real exercise, far below the
+#: memory of a laptop (the simulator records every call's events).
+MAX_RATE = 100_000.0
+MAX_WORKERS = 10_000
+MAX_DURATION = 7 * 24 * 3600.0
+
+
+def _finite(value: object) -> bool:
+    """Whether ``value`` is a real, finite int or float (not a bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Literal, Protocol, TypeVar, get_args
 
+from integration_kit.errors import ConfigurationError
+
 __all__ = [
     "IDEMPOTENT_METHODS",
     "BreakerPolicy",
@@ -34,8 +36,9 @@ WindowType = Literal["count", "time"]
 _T = TypeVar("_T")
 
 
-def _fail(owner: str, name: str, value: object, reason: str) -> ValueError:
-    return ValueError(f"{owner}.{name} {reason}, got {value!r}")
+def _fail(owner: str, name: str, value: object, reason: str) -> ConfigurationError:
+    """The error for a bad field: a :class:`ConfigurationError` (a ``ValueError``) naming owner, field and value."""
+    return ConfigurationError(f"{owner}.{name} {reason}, got {value!r}")
 
 
 def _positive(owner: str, name: str, value: float | None, *, allow_none: bool = False) -> None:
@@ -100,7 +103,7 @@ class Timeouts:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             v = float(value)
             return cls(connect=v, read=v, write=v, pool=v)
-        raise TypeError(f"Timeouts: expected a number, a mapping or Timeouts, got {type(value).__name__}")
+        raise ConfigurationError(f"Timeouts: expected a number, a mapping or Timeouts, got {type(value).__name__}")
 
     @property
     def longest(self) -> float | None:
@@ -145,6 +148,8 @@ class RetryPolicy:
         if self.max_delay < self.base_delay:
             raise _fail("RetryPolicy", "max_delay", self.max_delay, f"must be >= base_delay ({self.base_delay!r})")
         _choice("RetryPolicy", "jitter", self.jitter, get_args(Jitter))
+        if isinstance(self.retry_on_status, (str, bytes)) or not isinstance(self.retry_on_status, Collection):
+            raise _fail("RetryPolicy", "retry_on_status", self.retry_on_status, "must be a collection of HTTP statuses")
         statuses = frozenset(self.retry_on_status)
         for status in statuses:
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
@@ -265,24 +270,28 @@ class Limits:
 def _known_keys(cls: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """Keep a mapping's keys if each names a field of ``cls``; otherwise raise a ValueError naming the stranger."""
     names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
+    unknown = sorted(str(key) for key in values if key not in names)
     if unknown:
-        raise ValueError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(names))}")
+        raise ConfigurationError(
+            f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(names))}"
+        )
     return dict(values)
 
 
-def build(cls: type[_T], values: Mapping[str, Any] | _T | None) -> _T:
-    """Build a policy dataclass from a mapping (unknown keys are an error), pass an instance through, or default."""
+def build(cls: type[_T], values: Mapping[str, Any] | _T | None, *, field: str | None = None) -> _T:
+    """Build a policy dataclass from a mapping (unknown keys are an error), pass an instance through, or default.
+
+    Raises :class:`ConfigurationError` naming ``field`` (default: the class) for anything else.
+    """
     if values is None:
         return cls()
     if isinstance(values, cls):
         return values
     if not isinstance(values, Mapping):
-        raise TypeError(f"{cls.__name__}: expected a mapping, got {type(values).__name__}")
-    data = _known_keys(cls, values)
-    if cls is RetryPolicy and "retry_on_status" in data:
-        data["retry_on_status"] = frozenset(data["retry_on_status"])
-    return cls(**data)
+        raise ConfigurationError(
+            f"{field or cls.__name__}: expected a mapping or a {cls.__name__}, got {type(values).__name__}"
+        )
+    return cls(**_known_keys(cls, values))
 
 
 class _Unset(Enum):

@@ -387,6 +387,8 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise ConfigurationError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: the {what} is not UTF-8 text (byte {exc.start})") from None
 
 
 def load_scenario(name: str | Path, *, directory: str | Path | None = None) -> Scenario:
