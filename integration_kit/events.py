@@ -13,7 +13,8 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -28,6 +29,7 @@ __all__ = [
     "FRAME_COLUMNS",
     "AttemptFinished",
     "AttemptStarted",
+    "AttemptWrapper",
     "BreakerTransition",
     "BudgetDepleted",
     "CallFinished",
@@ -174,6 +176,20 @@ class Hook(Protocol):
     """Anything that takes an event. Hooks run on the caller's thread and must be quick."""
 
     def __call__(self, event: Event) -> None: ...
+
+
+class AttemptWrapper(Protocol):
+    """A hook that also wraps the sending of each attempt, for tracing (make the attempt's span current, inject
+    trace context into the request's headers).
+
+    A driver that sends HTTP requests calls ``wrap_attempt(headers)`` for every hook that has the method, right
+    after the engine emitted the attempt's :class:`AttemptStarted` to the hooks and on the same thread or task,
+    with the outgoing request's headers (mutable); it enters the returned context manager around the send and
+    exits it once the response has been read or the attempt failed. The simulator sends no request and never calls
+    it.
+    """
+
+    def wrap_attempt(self, headers: MutableMapping[str, str]) -> AbstractContextManager[None]: ...
 
 
 #: The columns of :meth:`Recorder.to_frame`, in order; a field an event does not have is left empty.

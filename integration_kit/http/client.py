@@ -28,7 +28,8 @@ import math
 import random
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -293,6 +294,16 @@ class _Exchange:
         request.extensions = {**request.extensions, "timeout": timeouts}
         return request
 
+    def scope(self, request: httpx.Request) -> AbstractContextManager[None]:
+        """What wraps this attempt's send: the hooks' :meth:`~integration_kit.events.AttemptWrapper.wrap_attempt`."""
+        hooks = self.core.engine.hooks
+        wrappers = [w for h in hooks if (w := getattr(h, "wrap_attempt", None)) is not None] if hooks else None
+        if not wrappers:
+            return _NO_SCOPE
+        if len(wrappers) == 1:
+            return cast(AbstractContextManager[None], wrappers[0](request.headers))
+        return _nested(wrappers, request.headers)
+
     def reader(self, response: httpx.Response, action: Send) -> _Body:
         """A body sink for ``response``: bounded by ``max_response_bytes`` on success, a snippet otherwise."""
         clock = self.core.clock
@@ -416,18 +427,19 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
 
     def _attempt(self, exchange: _Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
-        try:
-            response = self._http.send(request, stream=True)
+        with exchange.scope(request):
             try:
-                body = exchange.reader(response, action)
-                for chunk in response.iter_bytes():
-                    if not body.feed(chunk):
-                        break
-            finally:
-                response.close()
-        except _ATTEMPT_ERRORS as exc:
-            return exchange.failed(exc)
-        return exchange.answered(response, body)
+                response = self._http.send(request, stream=True)
+                try:
+                    body = exchange.reader(response, action)
+                    for chunk in response.iter_bytes():
+                        if not body.feed(chunk):
+                            break
+                finally:
+                    response.close()
+            except _ATTEMPT_ERRORS as exc:
+                return exchange.failed(exc)
+            return exchange.answered(response, body)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -477,19 +489,20 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
 
     async def _attempt(self, exchange: _Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
-        try:
-            with anyio.fail_after(action.timeout):
-                response = await self._http.send(request, stream=True)
-                try:
-                    body = exchange.reader(response, action)
-                    async for chunk in response.aiter_bytes():
-                        if not body.feed(chunk):
-                            break
-                finally:
-                    await response.aclose()
-        except _ATTEMPT_ERRORS as exc:
-            return exchange.failed(exc)
-        return exchange.answered(response, body)
+        with exchange.scope(request):
+            try:
+                with anyio.fail_after(action.timeout):
+                    response = await self._http.send(request, stream=True)
+                    try:
+                        body = exchange.reader(response, action)
+                        async for chunk in response.aiter_bytes():
+                            if not body.feed(chunk):
+                                break
+                    finally:
+                        await response.aclose()
+            except _ATTEMPT_ERRORS as exc:
+                return exchange.failed(exc)
+            return exchange.answered(response, body)
 
     async def _aguard_redirect(self, request: httpx.Request) -> None:
         self._guard_redirect(request)
@@ -509,6 +522,9 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 
+#: The scope of an attempt when no hook wraps it.
+_NO_SCOPE: AbstractContextManager[None] = nullcontext()
+
 #: What an attempt may raise that becomes an outcome (the builtin TimeoutError is anyio.fail_after's).
 _ATTEMPT_ERRORS = (httpx.HTTPError, ResponseTooLarge, TimeoutError)
 
@@ -525,6 +541,14 @@ _EXCEPTION_KINDS: tuple[tuple[type[Exception], OutcomeKind], ...] = (
     (httpx.NetworkError, OutcomeKind.CONNECTION_LOST),
     (httpx.RemoteProtocolError, OutcomeKind.CONNECTION_LOST),
 )
+
+
+@contextmanager
+def _nested(wrappers: list[Callable[..., AbstractContextManager[None]]], headers: httpx.Headers) -> Iterator[None]:
+    with ExitStack() as stack:
+        for wrap in wrappers:
+            stack.enter_context(wrap(headers))
+        yield
 
 
 def _phases(timeouts: Timeouts) -> dict[str, float | None]:
