@@ -18,7 +18,7 @@ from integration_kit.telemetry.alerts import AlertThresholds, alert_rules, rende
 
 NAME = "payments"
 THRESHOLDS = AlertThresholds(success_rate=0.99, p99_latency=1.0, amplification=1.5, recovery_time=30.0)
-I = f'integration_kit_integration="{NAME}"'
+SELECTOR = f'integration_kit_integration="{NAME}"'
 CALLS = "integration_kit_call_duration_seconds_count"
 BUCKET = "integration_kit_call_duration_seconds_bucket"
 ATTEMPTS = "http_client_request_duration_seconds_count"
@@ -37,7 +37,7 @@ def promtool() -> str:
 
 
 def series(name: str, labels: str, values: str) -> dict[str, str]:
-    return {"series": f"{name}{{{I}{',' if labels else ''}{labels}}}", "values": values}
+    return {"series": f"{name}{{{SELECTOR}{',' if labels else ''}{labels}}}", "values": values}
 
 
 def calls(success_per_min: int, failed_per_min: int, minutes: int = 20) -> list[dict[str, str]]:
