@@ -154,3 +154,57 @@ def test_thresholds_from_objectives_and_the_deadline() -> None:
 def test_thresholds_out_of_range_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         AlertThresholds(**bad)
+
+
+# -- the CLI and the dashboard ------------------------------------------------------------------------------------
+
+
+def test_the_cli_writes_rules_from_the_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from integration_kit.playbook.cli import main
+    from integration_kit.playbook.spec import load_integration
+
+    spec = load_integration("payments")
+    out = tmp_path / "payments.rules.yml"
+    assert main(["alerts", "payments", "--out", str(out)]) == 0
+    text = out.read_text()
+    objectives = getattr(spec, "objectives", None)
+    bound = getattr(objectives, "p99_latency", None) or spec.client.deadline
+    assert f"> {float(bound)!r}" in text
+    assert 'integration_kit_integration=\\"payments\\"' in text
+    checked = subprocess.run([promtool(), "check", "rules", str(out)], check=False, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert main(["dashboard", "payments"]) == 0
+    board = json.loads(capsys.readouterr().out)
+    assert board["title"] == "integration_kit: payments"
+
+
+def test_every_dashboard_query_is_valid_promql_on_the_kits_metrics(tmp_path: Path) -> None:
+    from integration_kit.telemetry.conventions import METRICS
+    from integration_kit.telemetry.dashboard import dashboard
+
+    board = dashboard(NAME, THRESHOLDS)
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    assert len(board["panels"]) == 8
+    known = {m.prometheus for m in METRICS} | {f"{m.prometheus}_{s}" for m in METRICS for s in ("count", "bucket")}
+    import re
+
+    for expr in exprs:
+        for name in re.findall(r"\b((?:integration_kit|http_client)_[a-z_]+)\{", expr):
+            assert name in known, name
+    success = next(p for p in board["panels"] if p["title"] == "Success rate")
+    assert success["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"] == 0.99
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query{i}", "expr": e.replace("$__rate_interval", "5m")}
+                    for i, e in enumerate(exprs)
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "queries.yml"
+    path.write_text(json.dumps(rules))
+    checked = subprocess.run([promtool(), "check", "rules", str(path)], check=False, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

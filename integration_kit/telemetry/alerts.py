@@ -88,7 +88,7 @@ def thresholds_from(objectives: Any = None, *, deadline: float | None = None) ->
 def alert_rules(integration: str, thresholds: AlertThresholds | None = None) -> dict[str, Any]:
     """The Prometheus rule file (as data) for ``integration``: one group, one rule per objective."""
     t = thresholds or AlertThresholds()
-    sel = f'{_INTEGRATION}="{_escape(integration)}"'
+    sel = c.integration_selector(integration)
     w = t.window
     calls = f"sum(rate({_CALLS}{{{sel}}}[{w}]))"
     ok = f'{c.prometheus_label(c.CALL_OUTCOME)}="success"'
@@ -224,7 +224,3 @@ def _duration(seconds: float) -> str:
 
 def _num(value: float) -> str:
     return repr(float(value))
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')

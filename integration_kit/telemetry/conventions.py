@@ -40,6 +40,7 @@ __all__ = [
     "MetricSpec",
     "Route",
     "attempt_error_type",
+    "integration_selector",
     "known_method",
     "prometheus_label",
     "prometheus_name",
@@ -140,6 +141,12 @@ def prometheus_name(name: str, unit: str, instrument: str) -> str:
 def prometheus_label(attribute: str) -> str:
     """The Prometheus spelling of an attribute: ``integration_kit.integration`` -> ``integration_kit_integration``."""
     return attribute.replace(".", "_")
+
+
+def integration_selector(integration: str) -> str:
+    """The PromQL label matcher of one integration: ``integration_kit_integration="name"`` (escaped)."""
+    escaped = integration.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{prometheus_label(INTEGRATION)}="{escaped}"'
 
 
 def known_method(method: str) -> str:
