@@ -122,7 +122,7 @@ def format_summary(summary: Summary) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one dispatch over the commands
     """Entry point of the ``integration-kit`` console script."""
     parser = argparse.ArgumentParser(prog="integration-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
