@@ -75,16 +75,18 @@ def test_no_secret_reaches_telemetry(monkeypatch: pytest.MonkeyPatch, caplog: py
             otel.instrument(client)
             prometheus.instrument(client)
             outcomes = set()
+            errors: list[str] = []
             for n in range(60):
                 try:
                     client.get("/orders", params={"api_key": QUERY_SECRET, "page": str(n)})
                     outcomes.add("ok")
                 except IntegrationError as exc:
                     outcomes.add(type(exc).__name__)
-                    assert TOKEN not in str(exc) and QUERY_SECRET not in repr(exc)
-    assert "ok" in outcomes and len(outcomes) > 1  # the run went through successes and failures
+                    errors += [str(exc), repr(exc)]
+    assert "ok" in outcomes
+    assert len(outcomes) > 1
 
-    texts: list[str] = []
+    texts: list[str] = list(errors)
     spans = exporter.get_finished_spans()
     assert len(spans) > 60
     for span in spans:

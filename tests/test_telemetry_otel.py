@@ -316,3 +316,20 @@ def test_importing_the_package_needs_no_telemetry_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_sampled_out_call_propagates_its_context_and_records_nothing(upstream: Upstream) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    hook = OpenTelemetryHook(tracer_provider=provider, propagator=TraceContextTextMapPropagator(), metrics=False)
+    with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[hook]) as client:
+        upstream.script(Reply(503), Reply(200))
+        client.get("/x")
+    assert exporter.get_finished_spans() == ()
+    parents = [r.headers["traceparent"] for r in upstream.requests]
+    assert len(set(parents)) == 1  # both attempts carry the (unsampled) call's context
+    assert int(parents[0].rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
+    assert hook._calls == {}

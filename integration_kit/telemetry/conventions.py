@@ -154,6 +154,7 @@ def known_method(method: str) -> str:
     return method if method in KNOWN_METHODS else "_OTHER"
 
 
+@functools.lru_cache(maxsize=1024)
 def server_of(target: str) -> tuple[str, int] | None:
     """``(address, port)`` of a target URL (the scheme's default port when none is given); ``None`` without one."""
     scheme, sep, rest = target.partition("://")

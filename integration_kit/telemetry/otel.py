@@ -68,6 +68,7 @@ def _suppress_http_key() -> str | None:
 
 
 _SUPPRESS_HTTP = _suppress_http_key()
+_ERROR = Status(StatusCode.ERROR)
 
 
 class _Instrumentable(Protocol):
@@ -78,11 +79,12 @@ class _Instrumentable(Protocol):
 class _CallTrace:
     """The spans of one logical call in flight."""
 
-    __slots__ = ("attempt", "attempt_end", "context", "span")
+    __slots__ = ("attempt", "attempt_end", "context", "recording", "span")
 
     def __init__(self, span: Span, context: otel_context.Context) -> None:
         self.span = span
         self.context = context
+        self.recording = span.is_recording()  # sampled out: no attempt spans, the call's context is propagated
         self.attempt: Span | None = None  # the last attempt's span, ended once the decision after it is known
         self.attempt_end = 0
 
@@ -113,8 +115,8 @@ class OpenTelemetryHook(c.EventMetrics):
         self.metrics = metrics
         self._calls: dict[tuple[str, int], _CallTrace] = {}
         self._engines: list[weakref.ref[CallEngine]] = []
-        self._attempt_context: contextvars.ContextVar[otel_context.Context | None] = contextvars.ContextVar(
-            "integration_kit_attempt", default=None
+        self._attempt_context: contextvars.ContextVar[tuple[Span, otel_context.Context] | None] = (
+            contextvars.ContextVar("integration_kit_attempt", default=None)
         )
         self._pending: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
             "integration_kit_transitions", default=()
@@ -191,8 +193,15 @@ class OpenTelemetryHook(c.EventMetrics):
             if kind not in ("attempt_started", "call_rejected", "call_finished"):
                 return
             call = self._start_call(key, e)
-        if self._pending.get():
-            for t in self._pending.get():
+        if not call.recording:
+            if kind == "attempt_started":
+                self._attempt_context.set((call.span, call.context))
+            elif kind == "call_finished":
+                del self._calls[key]
+                call.span.end()
+            return
+        if pending := self._pending.get():
+            for t in pending:
                 call.span.add_event(
                     "breaker_transition",
                     {
@@ -204,25 +213,9 @@ class OpenTelemetryHook(c.EventMetrics):
                 )
             self._pending.set(())
         if kind == "attempt_started":
-            self._end_attempt(call, None)
-            attributes = self._attempt_attributes(e)
-            name = e.method if (template := attributes.get(c.URL_TEMPLATE)) is None else f"{e.method} {template}"
-            span = self.tracer.start_span(name, call.context, SpanKind.CLIENT, attributes)
-            call.attempt = span
-            self._attempt_context.set(trace.set_span_in_context(span, call.context))
+            self._start_attempt(call, e)
         elif kind == "attempt_finished":
-            self._attempt_context.set(None)
-            attempt_span = call.attempt
-            if attempt_span is not None:
-                error = c.attempt_error_type(e)
-                if e.status is not None:
-                    attempt_span.set_attribute(c.STATUS_CODE, e.status)
-                attempt_span.set_attribute(c.ATTEMPT_OUTCOME, e.outcome)
-                attempt_span.set_attribute(c.ATTEMPT_VERDICT, e.verdict)
-                if error is not None:
-                    attempt_span.set_attribute(c.ERROR_TYPE, error)
-                    attempt_span.set_status(Status(StatusCode.ERROR))
-                call.attempt_end = time.time_ns()
+            self._finish_attempt(call, e)
         elif kind == "retry_scheduled":
             attributes = {
                 c.RETRY_DECISION: "retry",
@@ -241,6 +234,30 @@ class OpenTelemetryHook(c.EventMetrics):
             call.span.add_event("call_rejected", {c.REJECTION: e.reason})
         elif kind == "call_finished":
             self._finish_call(key, call, e)
+
+    def _start_attempt(self, call: _CallTrace, e: Any) -> None:
+        self._end_attempt(call, None)
+        attributes = self._attempt_attributes(e)
+        name = e.method if (template := attributes.get(c.URL_TEMPLATE)) is None else f"{e.method} {template}"
+        span = self.tracer.start_span(name, call.context, SpanKind.CLIENT, attributes)
+        call.attempt = span
+        self._attempt_context.set((span, call.context))
+
+    def _finish_attempt(self, call: _CallTrace, e: Any) -> None:
+        """Record how the attempt ended; its span ends once the decision after it is known."""
+        self._attempt_context.set(None)
+        span = call.attempt
+        if span is None:
+            return
+        call.attempt_end = time.time_ns()
+        finished: dict[str, Any] = {c.ATTEMPT_OUTCOME: e.outcome, c.ATTEMPT_VERDICT: e.verdict}
+        if e.status is not None:
+            finished[c.STATUS_CODE] = e.status
+        error = c.attempt_error_type(e)
+        if error is not None:
+            finished[c.ERROR_TYPE] = error
+            span.set_status(_ERROR)
+        span.set_attributes(finished)
 
     def _start_call(self, key: tuple[str, int], e: Any) -> _CallTrace:
         if len(self._calls) >= MAX_OPEN_CALLS:  # abandoned calls (a cancelled driver) must not pile up
@@ -305,13 +322,13 @@ class OpenTelemetryHook(c.EventMetrics):
                 decision = {c.RETRY_DECISION: "refused", c.REFUSAL: reason} if reason else {c.RETRY_DECISION: "none"}
             self._end_attempt(call, decision)
         span = call.span
-        span.set_attribute(c.CALL_ATTEMPTS, e.attempts)
-        span.set_attribute(c.CALL_OUTCOME, e.outcome)
+        attributes: dict[str, Any] = {c.CALL_ATTEMPTS: e.attempts, c.CALL_OUTCOME: e.outcome}
         if e.status is not None:
-            span.set_attribute(c.STATUS_CODE, e.status)
+            attributes[c.STATUS_CODE] = e.status
         if not e.ok:
-            span.set_attribute(c.ERROR_TYPE, e.outcome)
-            span.set_status(Status(StatusCode.ERROR))
+            attributes[c.ERROR_TYPE] = e.outcome
+            span.set_status(_ERROR)
+        span.set_attributes(attributes)
         span.end()
 
     def _breaker_state(self, integration: str) -> str | None:
@@ -376,9 +393,10 @@ class _AttemptScope:
         self.token: object | None = None
 
     def __enter__(self) -> None:
-        ctx = self.hook._attempt_context.get()
-        if ctx is None:
+        started = self.hook._attempt_context.get()
+        if started is None:
             return
+        ctx = trace.set_span_in_context(*started)
         if _SUPPRESS_HTTP is not None:
             ctx = otel_context.set_value(_SUPPRESS_HTTP, True, ctx)
         propagator = self.hook.propagator or propagate.get_global_textmap()
