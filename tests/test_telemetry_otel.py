@@ -333,3 +333,56 @@ def test_a_sampled_out_call_propagates_its_context_and_records_nothing(upstream:
     assert len(set(parents)) == 1  # both attempts carry the (unsampled) call's context
     assert int(parents[0].rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
     assert hook._calls == {}
+
+
+def test_abandoned_calls_are_ended_rather_than_kept(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> None:
+    from integration_kit.engine.call import CallEngine
+    from integration_kit.telemetry import otel as otel_module
+
+    monkeypatch.setattr(otel_module, "MAX_OPEN_CALLS", 2)
+    engine = CallEngine(name="partner", hooks=[otel.hook])
+    for _ in range(3):  # a driver that starts an attempt and is cancelled: no call_finished ever comes
+        calls = engine.call("GET", "http://127.0.0.1:9/x")
+        next(calls)
+        calls.close()
+    assert len(otel.hook._calls) == 2
+    ended = [s for s in otel.spans() if s.kind is SpanKind.INTERNAL]
+    assert [s.attributes["integration_kit.call.outcome"] for s in ended] == ["abandoned"]
+
+
+class HeaderWitness:
+    """Another hook that wraps attempts: it sees the headers after the trace context was injected."""
+
+    def __init__(self) -> None:
+        self.seen: list[str | None] = []
+        self.active = False
+
+    def __call__(self, event: Any) -> None:
+        pass
+
+    def wrap_attempt(self, headers: Any) -> Any:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def scope() -> Iterator[None]:
+            self.active = True
+            self.seen.append(headers.get("traceparent"))
+            try:
+                yield
+            finally:
+                self.active = False
+
+        return scope()
+
+
+def test_several_hooks_can_wrap_each_attempt(upstream: Upstream, otel: Otel) -> None:
+    witness = HeaderWitness()
+    with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[otel.hook, witness]) as client:
+        upstream.script(Reply(503), Reply(200))
+        client.get("/x")
+    _, attempts = tree(otel.spans())
+    assert witness.seen == [r.headers["traceparent"] for r in upstream.requests]
+    assert [t.split("-")[2] for t in witness.seen if t] == [f"{s.context.span_id:016x}" for s in attempts]
+    assert witness.seen[0] is not None
+    assert len(set(witness.seen)) == 2
+    assert not witness.active

@@ -261,11 +261,14 @@ class OpenTelemetryHook(c.EventMetrics):
 
     def _start_call(self, key: tuple[str, int], e: Any) -> _CallTrace:
         if len(self._calls) >= MAX_OPEN_CALLS:  # abandoned calls (a cancelled driver) must not pile up
-            old_key = next(iter(self._calls))
-            old = self._calls.pop(old_key)
-            self._end_attempt(old, None)
-            old.span.set_attribute(c.CALL_OUTCOME, "abandoned")
-            old.span.end()
+            try:
+                old = self._calls.pop(next(iter(self._calls)))
+            except (RuntimeError, StopIteration, KeyError):  # another thread changed the dict meanwhile
+                pass
+            else:
+                self._end_attempt(old, None)
+                old.span.set_attribute(c.CALL_OUTCOME, "abandoned")
+                old.span.end()
         parent = otel_context.get_current()
         method = getattr(e, "method", "CALL") if e.kind != "call_rejected" else "CALL"
         attributes: dict[str, Any] = {c.INTEGRATION: e.integration, "integration_kit.call.id": e.call_id}
