@@ -386,3 +386,20 @@ def test_several_hooks_can_wrap_each_attempt(upstream: Upstream, otel: Otel) -> 
     assert witness.seen[0] is not None
     assert len(set(witness.seen)) == 2
     assert not witness.active
+
+
+def test_beside_the_httpx_instrumentation_on_every_driver(connect: Connect, upstream: Upstream, otel: Otel) -> None:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    instrumentor = HTTPXClientInstrumentor()
+    instrumentor.instrument(tracer_provider=otel.tracer_provider)
+    try:
+        client = connect(config(upstream.base_url), clock=ManualClock())
+        otel.hook.instrument(client)
+        upstream.script(Reply(503), Reply(200))
+        client.get("/x")
+    finally:
+        instrumentor.uninstrument()
+    call, attempts = tree(otel.spans())  # the call span and one attempt span each: nothing from the instrumentation
+    assert call.parent is None
+    assert len(attempts) == 2
