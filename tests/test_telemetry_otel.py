@@ -119,6 +119,7 @@ def test_a_call_with_retries(connect: Connect, upstream: Upstream, otel: Otel) -
     assert [e.name for e in call.events] == ["retry_scheduled", "retry_scheduled"]
     assert call.events[0].attributes["integration_kit.retry.delay"] == pytest.approx(0.1)
 
+    assert "integration_kit.breaker.state" not in attempts[0].attributes  # no breaker configured
     url = f"{upstream.base_url}/orders?page=2"
     for n, span in enumerate(attempts, start=1):
         a = span.attributes
@@ -218,6 +219,7 @@ def test_a_breaker_transition_is_an_event_on_the_call_that_caused_it(upstream: U
     assert event.attributes["integration_kit.breaker.from"] == "closed"
     assert event.attributes["integration_kit.breaker.state"] == "open"
     assert attempt.attributes["integration_kit.breaker.state"] == "closed"  # as it was when the attempt started
+    assert "integration_kit.budget.tokens" not in attempt.attributes  # this client has no budget
 
 
 def test_a_call_past_its_deadline(upstream: Upstream, otel: Otel) -> None:
@@ -403,3 +405,23 @@ def test_beside_the_httpx_instrumentation_on_every_driver(connect: Connect, upst
     call, attempts = tree(otel.spans())  # the call span and one attempt span each: nothing from the instrumentation
     assert call.parent is None
     assert len(attempts) == 2
+
+
+def test_a_retry_refused_by_the_budget(upstream: Upstream, otel: Otel) -> None:
+    from integration_kit.errors import BudgetExhausted
+    from integration_kit.policies.config import BudgetPolicy
+
+    with ResilientClient(config(upstream.base_url, budget=BudgetPolicy(max_tokens=2.0)), clock=ManualClock()) as client:
+        otel.hook.instrument(client)
+        upstream.script(Reply(503))
+        with pytest.raises(BudgetExhausted):
+            client.get("/x")
+    call, (attempt,) = tree(otel.spans())
+    assert attempt.attributes["integration_kit.budget.tokens"] == 2.0  # when the attempt started
+    assert attempt.attributes["integration_kit.retry.decision"] == "refused"
+    assert attempt.attributes["integration_kit.retry.refusal"] == "budget"
+    assert [e.name for e in call.events] == ["budget_exhausted"]
+    assert call.events[0].attributes["integration_kit.budget.tokens"] == 1.0
+    assert call.attributes["error.type"] == "BudgetExhausted"
+    assert otel.value("integration_kit.retries.refused", **{"integration_kit.retry.refusal": "budget"}) == 1
+    assert otel.value("integration_kit.budget.tokens") == 1.0

@@ -226,9 +226,9 @@ class OpenTelemetryHook(c.EventMetrics):
             self._end_attempt(call, attributes)
             call.span.add_event("retry_scheduled", attributes)
         elif kind == "budget_exhausted":
-            attributes = {c.RETRY_DECISION: "refused", c.REFUSAL: "budget", c.BUDGET_TOKENS: e.tokens}
+            attributes = {c.RETRY_DECISION: "refused", c.REFUSAL: "budget"}
             self._end_attempt(call, attributes)
-            call.span.add_event("budget_exhausted", {**attributes, c.ATTEMPT: e.attempt})
+            call.span.add_event("budget_exhausted", {**attributes, c.ATTEMPT: e.attempt, c.BUDGET_TOKENS: e.tokens})
         elif kind == "call_rejected":
             call.span.set_attribute(c.REJECTION, e.reason)
             call.span.add_event("call_rejected", {c.REJECTION: e.reason})
@@ -301,9 +301,12 @@ class OpenTelemetryHook(c.EventMetrics):
             attributes[c.RESEND_COUNT] = e.attempt - 1
         if e.timeout is not None:
             attributes[c.ATTEMPT_TIMEOUT] = e.timeout
-        state = self._breaker_state(e.integration)
-        if state is not None:
-            attributes[c.BREAKER_STATE] = state
+        engine = self._engine(e.integration)
+        if engine is not None:
+            if engine.breaker is not None:
+                attributes[c.BREAKER_STATE] = engine.breaker.state.value
+            if engine.budget is not None:
+                attributes[c.BUDGET_TOKENS] = engine.budget.tokens
         return attributes
 
     def _end_attempt(self, call: _CallTrace, attributes: dict[str, Any] | None) -> None:
@@ -334,11 +337,12 @@ class OpenTelemetryHook(c.EventMetrics):
         span.set_attributes(attributes)
         span.end()
 
-    def _breaker_state(self, integration: str) -> str | None:
+    def _engine(self, integration: str) -> CallEngine | None:
+        """The watched engine of ``integration`` (for its breaker state and budget tokens), if any."""
         for ref in self._engines:
             engine = ref()
-            if engine is not None and engine.name == integration and engine.breaker is not None:
-                return engine.breaker.state.value
+            if engine is not None and engine.name == integration:
+                return engine
         return None
 
     # -- metrics -------------------------------------------------------------------------------------------------
