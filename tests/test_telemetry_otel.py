@@ -307,6 +307,7 @@ def test_importing_the_package_needs_no_telemetry_library() -> None:
         "for name in ('opentelemetry', 'prometheus_client', 'structlog'):\n"
         "    sys.modules[name] = None\n"
         "import integration_kit, integration_kit.telemetry, integration_kit.telemetry.alerts\n"
+        "import integration_kit.telemetry.dashboard, integration_kit.sim.upstream, integration_kit.events\n"
         "import integration_kit.telemetry.conventions\n"
         "try:\n"
         "    import integration_kit.telemetry.otel\n"
