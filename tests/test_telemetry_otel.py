@@ -426,3 +426,13 @@ def test_a_retry_refused_by_the_budget(upstream: Upstream, otel: Otel) -> None:
     assert call.attributes["error.type"] == "BudgetExhausted"
     assert otel.value("integration_kit.retries.refused", **{"integration_kit.retry.refusal": "budget"}) == 1
     assert otel.value("integration_kit.budget.tokens") == 1.0
+
+
+def test_transitions_outside_any_call_do_not_pile_up(otel: Otel) -> None:
+    from integration_kit.events import BreakerTransition
+    from integration_kit.telemetry.otel import MAX_PENDING_TRANSITIONS
+
+    for n in range(100):
+        otel.hook(BreakerTransition(float(n), "partner", 0, "partner", "closed", "open", "reset"))
+    assert len(otel.hook._pending.get()) == MAX_PENDING_TRANSITIONS
+    assert otel.value("integration_kit.breaker.transitions") == 100

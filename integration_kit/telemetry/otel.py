@@ -55,6 +55,8 @@ __all__ = ["OpenTelemetryHook"]
 SCOPE = "integration_kit"
 #: How many calls may be open (started, not finished) before the oldest are ended as abandoned.
 MAX_OPEN_CALLS = 10_000
+#: How many breaker transitions wait, per thread or task, for the next event of the call that caused them.
+MAX_PENDING_TRANSITIONS = 8
 
 
 def _suppress_http_key() -> str | None:
@@ -183,7 +185,8 @@ class OpenTelemetryHook(c.EventMetrics):
         e: Any = event
         if kind == "breaker_transition":
             # Emitted while a call acquires or records; its call's next event (same thread or task) picks it up.
-            self._pending.set((*self._pending.get(), e))
+            # A thread that makes no calls (a metrics reader syncing a shared breaker) keeps only the last few.
+            self._pending.set((*self._pending.get()[-(MAX_PENDING_TRANSITIONS - 1) :], e))
             return
         if event.call_id == 0:
             return
