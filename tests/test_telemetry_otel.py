@@ -418,7 +418,7 @@ def test_a_retry_refused_by_the_budget(upstream: Upstream, otel: Otel) -> None:
         with pytest.raises(BudgetExhausted):
             client.get("/x")
     call, (attempt,) = tree(otel.spans())
-    assert attempt.attributes["integration_kit.budget.tokens"] == 2.0  # when the attempt started
+    assert attempt.attributes["integration_kit.budget.tokens"] == 1.0  # when the retry was refused
     assert attempt.attributes["integration_kit.retry.decision"] == "refused"
     assert attempt.attributes["integration_kit.retry.refusal"] == "budget"
     assert [e.name for e in call.events] == ["budget_exhausted"]

@@ -117,6 +117,8 @@ class OpenTelemetryHook(c.EventMetrics):
         self.metrics = metrics
         self._calls: dict[tuple[str, int], _CallTrace] = {}
         self._engines: list[weakref.ref[CallEngine]] = []
+        # Each integration's breaker state as its transitions tell (reading breaker.state could reach a store).
+        self._breaker_states: dict[str, str] = {}
         self._attempt_context: contextvars.ContextVar[tuple[Span, otel_context.Context] | None] = (
             contextvars.ContextVar("integration_kit_attempt", default=None)
         )
@@ -163,8 +165,11 @@ class OpenTelemetryHook(c.EventMetrics):
         self.watch(engine)
 
     def watch(self, engine: CallEngine) -> None:
-        """Report ``engine``'s breaker state and budget tokens through the observable gauges (held weakly)."""
+        """Report ``engine``'s breaker state and budget tokens through the observable gauges (held weakly), and
+        its breaker state on attempt spans."""
         self._engines.append(weakref.ref(engine))
+        if engine.breaker is not None:
+            self._breaker_states.setdefault(engine.name, engine.breaker.state.value)
 
     def __call__(self, event: Event) -> None:
         """Turn ``event`` into spans (when ``traces``) and metric updates (when ``metrics``)."""
@@ -184,6 +189,7 @@ class OpenTelemetryHook(c.EventMetrics):
         kind = event.kind
         e: Any = event
         if kind == "breaker_transition":
+            self._breaker_states[event.integration] = e.new
             # Emitted while a call acquires or records; its call's next event (same thread or task) picks it up.
             # A thread that makes no calls (a metrics reader syncing a shared breaker) keeps only the last few.
             self._pending.set((*self._pending.get()[-(MAX_PENDING_TRANSITIONS - 1) :], e))
@@ -229,9 +235,9 @@ class OpenTelemetryHook(c.EventMetrics):
             self._end_attempt(call, attributes)
             call.span.add_event("retry_scheduled", attributes)
         elif kind == "budget_exhausted":
-            attributes = {c.RETRY_DECISION: "refused", c.REFUSAL: "budget"}
+            attributes = {c.RETRY_DECISION: "refused", c.REFUSAL: "budget", c.BUDGET_TOKENS: e.tokens}
             self._end_attempt(call, attributes)
-            call.span.add_event("budget_exhausted", {**attributes, c.ATTEMPT: e.attempt, c.BUDGET_TOKENS: e.tokens})
+            call.span.add_event("budget_exhausted", {**attributes, c.ATTEMPT: e.attempt})
         elif kind == "call_rejected":
             call.span.set_attribute(c.REJECTION, e.reason)
             call.span.add_event("call_rejected", {c.REJECTION: e.reason})
@@ -304,12 +310,9 @@ class OpenTelemetryHook(c.EventMetrics):
             attributes[c.RESEND_COUNT] = e.attempt - 1
         if e.timeout is not None:
             attributes[c.ATTEMPT_TIMEOUT] = e.timeout
-        engine = self._engine(e.integration)
-        if engine is not None:
-            if engine.breaker is not None:
-                attributes[c.BREAKER_STATE] = engine.breaker.state.value
-            if engine.budget is not None:
-                attributes[c.BUDGET_TOKENS] = engine.budget.tokens
+        state = self._breaker_states.get(e.integration)
+        if state is not None:
+            attributes[c.BREAKER_STATE] = state
         return attributes
 
     def _end_attempt(self, call: _CallTrace, attributes: dict[str, Any] | None) -> None:
@@ -339,14 +342,6 @@ class OpenTelemetryHook(c.EventMetrics):
             span.set_status(_ERROR)
         span.set_attributes(attributes)
         span.end()
-
-    def _engine(self, integration: str) -> CallEngine | None:
-        """The watched engine of ``integration`` (for its breaker state and budget tokens), if any."""
-        for ref in self._engines:
-            engine = ref()
-            if engine is not None and engine.name == integration:
-                return engine
-        return None
 
     # -- metrics -------------------------------------------------------------------------------------------------
 
