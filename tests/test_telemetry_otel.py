@@ -436,3 +436,23 @@ def test_transitions_outside_any_call_do_not_pile_up(otel: Otel) -> None:
         otel.hook(BreakerTransition(float(n), "partner", 0, "partner", "closed", "open", "reset"))
     assert len(otel.hook._pending.get()) == MAX_PENDING_TRANSITIONS
     assert otel.value("integration_kit.breaker.transitions") == 100
+
+
+def test_a_route_names_spans_and_labels_metrics_with_the_path_template(upstream: Upstream) -> None:
+    def route(url: str) -> str | None:
+        return "/orders/{id}" if "/orders/" in url else None
+
+    o = Otel(route=route)
+    try:
+        with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[o.hook]) as client:
+            client.get("/orders/42")
+            client.get("/orders/43")
+        _, attempts = tree(o.spans()[:2])
+        assert attempts[0].name == "GET /orders/{id}"
+        assert attempts[0].attributes["url.template"] == "/orders/{id}"
+        (point,) = o.points("http.client.request.duration")  # one series for both ids
+        assert point.count == 2
+        assert point.attributes["url.template"] == "/orders/{id}"
+    finally:
+        o.tracer_provider.shutdown()
+        o.meter_provider.shutdown()
