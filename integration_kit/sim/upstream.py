@@ -1,7 +1,7 @@
 """The live flaky upstream: an ASGI app that plays a :class:`~integration_kit.sim.scenarios.Scenario` over real HTTP.
 
-Every request to any path (except ``GET /stats`` and ``GET /metrics``) is answered as the scenario decides at that moment:
-a status after the sampled latency (a 429 carries ``Retry-After``), a reset, a refusal or a hang. ``time_scale``
+Every request to any path (except ``GET /stats`` and ``GET /metrics``) is answered as the scenario decides at that
+moment: a status after the sampled latency (a 429 carries ``Retry-After``), a reset, a refusal or a hang. ``time_scale``
 plays the scenario faster than real time: scenario time is ``elapsed real seconds * time_scale`` and a latency of
 ``L`` scenario seconds takes ``L / time_scale`` real seconds. ``Retry-After`` stays in scenario seconds (rounded
 up to whole seconds, as HTTP requires), so a client run at the same time scale must wait on a clock scaled
