@@ -8,8 +8,9 @@ reader that is never collected during the run); the Prometheus hook (its own reg
 
 - in process: the call engine driven by a send function that answers 200 at once (what the simulator does), so
   the figure is the hooks' own cost: spans, trace context, metric updates. Also variants of the OpenTelemetry
-  hook (traces only, metrics only, 1 % of traces sampled), and the "SDK
-  floor": what the SDK alone costs for two spans and three histogram records, a yardstick, not a contender;
+  hook (traces only, metrics only, 1 % of traces sampled), and two yardsticks, not contenders: a no-op hook
+  (what the engine's events cost once any hook listens) and the "SDK floor" (what the SDK alone costs for two
+  spans and three histogram records);
 - loopback: ``ResilientClient`` GETs against a bare ASGI app under uvicorn in a subprocess on 127.0.0.1; here
   the OpenTelemetry hook also makes each attempt's span current and injects ``traceparent``.
 
@@ -63,6 +64,16 @@ class Drop(SpanExporter):
         pass
 
 
+class NoOp:
+    """A hook that does nothing: what the engine's events cost once any hook listens (a yardstick)."""
+
+    def __call__(self, event: Any) -> None:
+        pass
+
+    def watch(self, engine: CallEngine) -> None:
+        pass
+
+
 class SdkFloor:
     """Not a contender but a yardstick: per call, what the SDK alone costs for what the hook asks of it (a call
     span and an attempt span with the same attributes, three histogram records), with no event handling."""
@@ -111,6 +122,7 @@ def contenders() -> tuple[dict[str, list[Hook]], Callable[[], None]]:
 
     hooks: dict[str, list[Hook]] = {
         "no hook": [],
+        "no-op hook": [NoOp()],
         "OpenTelemetry": otel(),
         "OTel traces": otel(metrics=False),
         "OTel metrics": otel(traces=False),

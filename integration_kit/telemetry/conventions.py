@@ -218,6 +218,8 @@ class EventMetrics(ABC):
     def __call__(self, event: Event) -> None:  # noqa: C901 - one dispatch over the event kinds
         """Record ``event``'s contribution to the metrics."""
         kind = event.kind
+        if kind == "attempt_started":  # the most frequent event, and it counts for nothing here
+            return
         if kind == "attempt_finished":
             e: Any = event
             template = self.route(e.target) if self.route is not None else None
