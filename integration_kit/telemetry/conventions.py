@@ -215,51 +215,56 @@ class EventMetrics(ABC):
         self._attempt_keys: dict[tuple[Any, ...], Any] = {}
         self._call_keys: dict[tuple[Any, ...], Any] = {}
 
-    def __call__(self, event: Event) -> None:  # noqa: C901 - one dispatch over the event kinds
+    def __call__(self, event: Event) -> None:
         """Record ``event``'s contribution to the metrics."""
         kind = event.kind
         if kind == "attempt_started":  # the most frequent event, and it counts for nothing here
             return
+        e: Any = event
         if kind == "attempt_finished":
-            e: Any = event
-            template = self.route(e.target) if self.route is not None else None
-            error = attempt_error_type(e)
-            server = server_of(e.target) if e.target else None
-            key = (e.integration, e.method, server, e.status, error, template)
-            labels = self._attempt_keys.get(key)
-            if labels is None:
-                labels = self._attempt_keys[key] = self.attempt_labels(
-                    _attempt_attributes(e.integration, e.method, server, e.status, error, template)
-                )
-            self.record_attempt(labels, e.duration)
+            self._attempt(e)
         elif kind == "call_finished":
-            c: CallFinished = event  # type: ignore[assignment]
-            template = self.route(c.target) if self.route is not None else None
-            ckey = (c.integration, c.method, c.outcome, template)
-            labels = self._call_keys.get(ckey)
-            if labels is None:
-                attributes: dict[str, str] = {
-                    INTEGRATION: c.integration,
-                    METHOD: known_method(c.method),
-                    CALL_OUTCOME: c.outcome,
-                }
-                if template is not None:
-                    attributes[URL_TEMPLATE] = template
-                labels = self._call_keys[ckey] = self.call_labels(attributes)
-            self.record_call(labels, c.duration, c.attempts)
-            if not c.ok:
-                if (reason := refusal_reason(c)) is not None:
-                    self.count(RETRIES_REFUSED, {INTEGRATION: c.integration, REFUSAL: reason})
-                if c.outcome == "DeadlineExceeded":
-                    self.count(DEADLINES, {INTEGRATION: c.integration})
+            self._call(e)
         elif kind == "retry_scheduled":
-            self.count(RETRIES_SCHEDULED, {INTEGRATION: event.integration, RETRY_REASON: event.reason})  # type: ignore[attr-defined]
+            self.count(RETRIES_SCHEDULED, {INTEGRATION: e.integration, RETRY_REASON: e.reason})
         elif kind == "call_rejected":
-            self.count(CALLS_REJECTED, {INTEGRATION: event.integration, REJECTION: event.reason})  # type: ignore[attr-defined]
+            self.count(CALLS_REJECTED, {INTEGRATION: e.integration, REJECTION: e.reason})
         elif kind == "budget_exhausted":
-            self.count(RETRIES_REFUSED, {INTEGRATION: event.integration, REFUSAL: "budget"})
+            self.count(RETRIES_REFUSED, {INTEGRATION: e.integration, REFUSAL: "budget"})
         elif kind == "breaker_transition":
-            self.count(TRANSITIONS, {INTEGRATION: event.integration, BREAKER_STATE: event.new})  # type: ignore[attr-defined]
+            self.count(TRANSITIONS, {INTEGRATION: e.integration, BREAKER_STATE: e.new})
+
+    def _attempt(self, e: AttemptFinished) -> None:
+        template = self.route(e.target) if self.route is not None else None
+        error = attempt_error_type(e)
+        server = server_of(e.target) if e.target else None
+        key = (e.integration, e.method, server, e.status, error, template)
+        labels = self._attempt_keys.get(key)
+        if labels is None:
+            labels = self._attempt_keys[key] = self.attempt_labels(
+                _attempt_attributes(e.integration, e.method, server, e.status, error, template)
+            )
+        self.record_attempt(labels, e.duration)
+
+    def _call(self, c: CallFinished) -> None:
+        template = self.route(c.target) if self.route is not None else None
+        key = (c.integration, c.method, c.outcome, template)
+        labels = self._call_keys.get(key)
+        if labels is None:
+            attributes: dict[str, str] = {
+                INTEGRATION: c.integration,
+                METHOD: known_method(c.method),
+                CALL_OUTCOME: c.outcome,
+            }
+            if template is not None:
+                attributes[URL_TEMPLATE] = template
+            labels = self._call_keys[key] = self.call_labels(attributes)
+        self.record_call(labels, c.duration, c.attempts)
+        if not c.ok:
+            if (reason := refusal_reason(c)) is not None:
+                self.count(RETRIES_REFUSED, {INTEGRATION: c.integration, REFUSAL: reason})
+            if c.outcome == "DeadlineExceeded":
+                self.count(DEADLINES, {INTEGRATION: c.integration})
 
     @abstractmethod
     def attempt_labels(self, attributes: dict[str, str | int]) -> Any:
