@@ -55,7 +55,7 @@ DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2
 #: Logical calls include backoff waits, so their histogram reaches further (seconds).
 CALL_DURATION_BUCKETS: tuple[float, ...] = (*DURATION_BUCKETS, 15.0, 30.0, 60.0, 120.0)
 #: Attempts per logical call.
-ATTEMPT_BUCKETS: tuple[float, ...] = (1, 2, 3, 4, 5, 6, 8, 10)
+ATTEMPT_BUCKETS: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 # Attributes: the conventions' own names, and the kit's under ``integration_kit.``.
 INTEGRATION = "integration_kit.integration"
