@@ -9,14 +9,16 @@ pandas is imported only by :meth:`Recorder.to_frame`.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from integration_kit._slots import fast_frozen_init
 
@@ -28,6 +30,7 @@ __all__ = [
     "FRAME_COLUMNS",
     "AttemptFinished",
     "AttemptStarted",
+    "AttemptWrapper",
     "BreakerTransition",
     "BudgetDepleted",
     "CallFinished",
@@ -38,6 +41,7 @@ __all__ = [
     "RejectedCall",
     "RetryScheduled",
     "StoreUnreachable",
+    "StructuredLogger",
     "Summary",
 ]
 
@@ -174,6 +178,20 @@ class Hook(Protocol):
     """Anything that takes an event. Hooks run on the caller's thread and must be quick."""
 
     def __call__(self, event: Event) -> None: ...
+
+
+class AttemptWrapper(Protocol):
+    """A hook that also wraps the sending of each attempt, for tracing (make the attempt's span current, inject
+    trace context into the request's headers).
+
+    A driver that sends HTTP requests calls ``wrap_attempt(headers)`` for every hook that has the method, right
+    after the engine emitted the attempt's :class:`AttemptStarted` to the hooks and on the same thread or task,
+    with the outgoing request's headers (mutable); it enters the returned context manager around the send and
+    exits it once the response has been read or the attempt failed. The simulator sends no request and never calls
+    it.
+    """
+
+    def wrap_attempt(self, headers: MutableMapping[str, str]) -> AbstractContextManager[None]: ...
 
 
 #: The columns of :meth:`Recorder.to_frame`, in order; a field an event does not have is left empty.
@@ -348,23 +366,48 @@ def summarize(events: Iterable[Event]) -> Summary:
     )
 
 
+class StructuredLogger(Protocol):
+    """A structlog-style logger: ``log(level, event_name, **fields)`` (structlog's bound loggers are)."""
+
+    def log(self, level: int, event: str, **fields: Any) -> Any: ...
+
+
 class LoggingHook:
-    """Emits one structured log record per finished attempt, and one per rejection, transition or refusal.
+    """Emits one log record per finished attempt, and one per rejection, transition or refusal.
 
     Records go to the ``integration_kit`` logger (or ``logger``) with the event's fields in ``extra`` under
     ``integration_kit``; the message holds only redacted values.
+
+    ``structured=True`` logs every event as one JSON object with stable keys: ``event`` (the event's kind:
+    ``attempt_started``, ``attempt_finished``, ``retry_scheduled``, ``call_rejected``, ``budget_exhausted``,
+    ``breaker_transition``, ``store_unavailable``, ``call_finished``), ``integration``, ``call_id``, ``time`` and
+    the event's own fields. With a :class:`logging.Logger` the JSON object is the message; with a structlog logger
+    (anything with ``log(level, event, **fields)``; always structured) the hook calls
+    ``logger.log(level, kind, **fields)`` and structlog's processors render it.
     """
 
-    def __init__(self, logger: logging.Logger | None = None, *, level: int = logging.INFO) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger | StructuredLogger | None = None,
+        *,
+        level: int = logging.INFO,
+        structured: bool = False,
+    ) -> None:
         self.logger = logger or logging.getLogger("integration_kit")
         self.level = level
+        self.structured = structured
+        self._stdlib = isinstance(self.logger, logging.Logger | logging.LoggerAdapter)
 
     def __call__(self, event: Event) -> None:
         """Log ``event`` if it is one this hook reports."""
         kind = event.kind
+        if self.structured or not self._stdlib:
+            self._structured(event)
+            return
         if kind in {"attempt_started", "retry_scheduled"}:
             return
-        if not self.logger.isEnabledFor(self.level):
+        logger = cast(logging.Logger, self.logger)
+        if not logger.isEnabledFor(self.level):
             return
         fields_ = event_row(event)
         if kind == "attempt_finished":
@@ -380,4 +423,27 @@ class LoggingHook:
         else:
             message = "%s %s %s"
             args = (event.integration, kind, {k: v for k, v in fields_.items() if k not in ("event", "integration")})
-        self.logger.log(self.level, message, *args, extra={"integration_kit": fields_})
+        logger.log(self.level, message, *args, extra={"integration_kit": fields_})
+
+    def _structured(self, event: Event) -> None:
+        logger = self.logger
+        if self._stdlib:
+            stdlib = cast(logging.Logger, logger)
+            if stdlib.isEnabledFor(self.level):
+                row = event_row(event)
+                stdlib.log(self.level, "%s", _Json(row), extra={"integration_kit": row})
+            return
+        row = {f.name: getattr(event, f.name) for f in fields(event)}
+        logger.log(self.level, event.kind, **row)
+
+
+class _Json:
+    """A log message argument rendered as JSON only when a handler formats the record."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def __str__(self) -> str:
+        return json.dumps(self.row, default=str, separators=(",", ":"))

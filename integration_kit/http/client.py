@@ -299,18 +299,19 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
 
     def _attempt(self, exchange: Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
-        try:
-            response = self._http.send(request, stream=True)
+        with exchange.scope(request):
             try:
-                body = exchange.reader(response, action)
-                for chunk in response.iter_bytes():
-                    if not body.feed(chunk):
-                        break
-            finally:
-                response.close()
-        except ATTEMPT_ERRORS as exc:
-            return exchange.failed(exc)
-        return exchange.answered(response, body)
+                response = self._http.send(request, stream=True)
+                try:
+                    body = exchange.reader(response, action)
+                    for chunk in response.iter_bytes():
+                        if not body.feed(chunk):
+                            break
+                finally:
+                    response.close()
+            except ATTEMPT_ERRORS as exc:
+                return exchange.failed(exc)
+            return exchange.answered(response, body)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -360,19 +361,20 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
 
     async def _attempt(self, exchange: Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
-        try:
-            with anyio.fail_after(action.timeout):
-                response = await self._http.send(request, stream=True)
-                try:
-                    body = exchange.reader(response, action)
-                    async for chunk in response.aiter_bytes():
-                        if not body.feed(chunk):
-                            break
-                finally:
-                    await response.aclose()
-        except ATTEMPT_ERRORS as exc:
-            return exchange.failed(exc)
-        return exchange.answered(response, body)
+        with exchange.scope(request):
+            try:
+                with anyio.fail_after(action.timeout):
+                    response = await self._http.send(request, stream=True)
+                    try:
+                        body = exchange.reader(response, action)
+                        async for chunk in response.aiter_bytes():
+                            if not body.feed(chunk):
+                                break
+                    finally:
+                        await response.aclose()
+            except ATTEMPT_ERRORS as exc:
+                return exchange.failed(exc)
+            return exchange.answered(response, body)
 
     async def _aguard_redirect(self, request: httpx.Request) -> None:
         self._guard_redirect(request)

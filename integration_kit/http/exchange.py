@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -87,6 +89,17 @@ class Exchange:
             timeouts = {k: remaining if v is None else min(v, remaining) for k, v in self.timeouts.items()}
         request.extensions = {**request.extensions, "timeout": timeouts}
         return request
+
+    def scope(self, request: httpx.Request) -> AbstractContextManager[None]:
+        """What wraps this attempt's send: the hooks' :meth:`~integration_kit.events.AttemptWrapper.wrap_attempt`
+        (trace context, for example), entered in hook order; a shared null context when no hook wraps."""
+        hooks = self.core.engine.hooks
+        wrappers = [w for h in hooks if (w := getattr(h, "wrap_attempt", None)) is not None] if hooks else None
+        if not wrappers:
+            return _NO_SCOPE
+        if len(wrappers) == 1:
+            return cast(AbstractContextManager[None], wrappers[0](request.headers))
+        return _nested(wrappers, request.headers)
 
     def reader(self, response: httpx.Response, action: Send) -> Body:
         """A body sink for ``response``: bounded by ``max_response_bytes`` on success, a snippet otherwise."""
@@ -166,6 +179,18 @@ class Body:
         if self.expires is not None and self.clock.now() > self.expires:
             raise httpx.ReadTimeout("the deadline passed while reading the body", request=self.response.request)
         return True
+
+
+#: The scope of an attempt when no hook wraps it.
+_NO_SCOPE: AbstractContextManager[None] = nullcontext()
+
+
+@contextmanager
+def _nested(wrappers: list[Callable[..., AbstractContextManager[None]]], headers: httpx.Headers) -> Iterator[None]:
+    with ExitStack() as stack:
+        for wrap in wrappers:
+            stack.enter_context(wrap(headers))
+        yield
 
 
 def structured_string(value: str) -> str:

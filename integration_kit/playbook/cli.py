@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=_TIME_SCALE, default=10.0, help="live mode: play the local upstream faster")
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
+    _add_telemetry_commands(sub)
     return parser
 
 
@@ -223,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("alerts", "dashboard"):
+            return _telemetry_command(args)
         if args.command == "simulate":
             return _simulate_command(args)
         if args.command == "serve":
@@ -247,6 +250,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(f"  {t}" for t in transitions) or "  (none)")
         return 0
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _add_telemetry_commands(sub: Any) -> None:
+    for command, what in (("alerts", "Prometheus alerting rules (YAML)"), ("dashboard", "a Grafana dashboard (JSON)")):
+        telemetry = sub.add_parser(command, help=f"write {what} from an integration's objectives and metrics")
+        telemetry.add_argument("name", help="an integration in data/integrations, or the path of a spec (.toml)")
+        telemetry.add_argument("--out", help="write to this file (default: standard output)")
+
+
+def _telemetry_command(args: argparse.Namespace) -> int:
+    """``alerts`` / ``dashboard``: the spec's objectives when it has them (else the defaults), its deadline as the
+    latency bound when no p99 objective is set."""
+    import json
+
+    from integration_kit.playbook.spec import load_integration
+    from integration_kit.telemetry.alerts import render_rules, thresholds_from
+    from integration_kit.telemetry.dashboard import dashboard
+
+    spec = load_integration(args.name)
+    thresholds = thresholds_from(getattr(spec, "objectives", None), deadline=spec.client.deadline)
+    name = spec.client.name
+    if args.command == "alerts":
+        text = render_rules(name, thresholds)
+    else:
+        text = json.dumps(dashboard(name, thresholds), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _list_command() -> int:

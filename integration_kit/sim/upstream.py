@@ -1,7 +1,7 @@
 """The live flaky upstream: an ASGI app that plays a :class:`~integration_kit.sim.scenarios.Scenario` over real HTTP.
 
-Every request to any path (except ``GET /stats``) is answered as the scenario decides at that moment:
-a status after the sampled latency (a 429 carries ``Retry-After``), a reset, a refusal or a hang. ``time_scale``
+Every request to any path (except ``GET /stats`` and ``GET /metrics``) is answered as the scenario decides at that
+moment: a status after the sampled latency (a 429 carries ``Retry-After``), a reset, a refusal or a hang. ``time_scale``
 plays the scenario faster than real time: scenario time is ``elapsed real seconds * time_scale`` and a latency of
 ``L`` scenario seconds takes ``L / time_scale`` real seconds. ``Retry-After`` stays in scenario seconds (rounded
 up to whole seconds, as HTTP requires), so a client run at the same time scale must wait on a clock scaled
@@ -46,7 +46,7 @@ from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.types import Receive, Scope, Send
 
 __all__ = ["FlakyUpstream", "ScaledClock", "serve_scenario"]
@@ -164,7 +164,7 @@ class FlakyUpstream:
 
     @property
     def app(self) -> Starlette:
-        """The Starlette app (built on first use)."""
+        """The Starlette app (built on first use); ``GET /metrics`` serves :meth:`stats` in the Prometheus format."""
         if self._app is None:
             from starlette.applications import Starlette
             from starlette.routing import Route
@@ -172,6 +172,7 @@ class FlakyUpstream:
             self._app = Starlette(
                 routes=[
                     Route("/stats", self._stats_endpoint, methods=["GET"]),
+                    Route("/metrics", self._metrics_endpoint, methods=["GET"]),
                     Route("/{path:path}", _Play(self), methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
                 ]
             )
@@ -181,6 +182,47 @@ class FlakyUpstream:
         from starlette.responses import JSONResponse
 
         return JSONResponse(self.stats())
+
+    async def _metrics_endpoint(self, request: Request) -> Response:
+        """``GET /metrics``: :meth:`stats` as Prometheus counters and gauges (needs prometheus_client)."""
+        from starlette.responses import PlainTextResponse, Response
+
+        try:
+            from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+            from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        except ImportError:
+            return PlainTextResponse("/metrics needs prometheus_client (the prometheus extra)\n", status_code=501)
+        stats = self.stats()
+        scenario = [stats["scenario"]]
+        answers = CounterMetricFamily(
+            "flaky_upstream_requests", "Requests by answer (status or fault)", labels=["scenario", "answer"]
+        )
+        for answer, n in stats["answers"].items():
+            answers.add_metric([*scenario, answer], n)
+        families: list[Any] = [answers]
+        for kind, name, doc, value in (
+            (CounterMetricFamily, "received", "Requests received (not refused)", stats["received"]),
+            (CounterMetricFamily, "refused", "Connections refused (closed at once)", stats["refused"]),
+            (GaugeMetricFamily, "idempotency_keys", "Distinct idempotency keys seen", stats["idempotency_keys_seen"]),
+            (GaugeMetricFamily, "duplicate_idempotency_keys", "Keys seen twice or more", len(stats["duplicate_keys"])),
+            (GaugeMetricFamily, "scenario_time_seconds", "Scenario seconds since the start", stats["time"]),
+        ):
+            family = kind(f"flaky_upstream_{name}", doc, labels=["scenario"])
+            family.add_metric(scenario, value)
+            families.append(family)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families(families))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Families:
+    """A prometheus_client collector that yields metric families built beforehand."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Any]:
+        return self.families
 
 
 class _Play:
