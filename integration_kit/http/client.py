@@ -36,11 +36,13 @@ import httpx
 
 from integration_kit.clock import AsyncClock, Clock, SystemClock
 from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
-from integration_kit.errors import InvalidResponse, UnsafeRequest
+from integration_kit.errors import ConfigurationError, InvalidResponse, UnsafeRequest
 from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
+from integration_kit.http.deadline import hold_deadlines
 from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange
-from integration_kit.http.redact import redact_url
+from integration_kit.http.redact import redact_log_message, redact_url, secret_forms
+from integration_kit.http.safety import checked_headers, checked_key, checked_method, replayable, shown
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import UNSET, RetryPolicy, Timeouts
@@ -101,7 +103,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         self.config = config
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._credential = config.auth.load() if config.auth is not None else None
-        self._secrets = (self._credential.value,) if self._credential is not None else ()
+        self._secrets = secret_forms(self._credential.value) if self._credential is not None else ()
         self._secret_headers = (self._credential.header,) if self._credential is not None else ()
         self.engine = CallEngine(
             name=config.name,
@@ -117,8 +119,13 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         )
         self._origin = config.origin
         self._timeouts = _phases(config.timeouts)
-        _HTTPX_LOG_REDACTOR.install(config.redact_query_params)
+        try:
+            checked_headers(config.headers, None)
+        except UnsafeRequest as exc:
+            raise ConfigurationError(f"headers: {exc.message}") from None
+        _HTTPX_LOG_REDACTOR.install(config.redact_query_params, self._secrets, self._secret_headers)
         self._open(transport)
+        hold_deadlines(self._http)
 
     @abstractmethod
     def _open(self, transport: _Transport | None) -> None:
@@ -179,23 +186,40 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
     def _begin(
         self, http: httpx.Client | httpx.AsyncClient, method: str, url: str, options: RequestOptions
     ) -> Exchange:
-        """Check and build the request once, and start the engine's state machine for the call."""
-        key = options.get("idempotency_key")
-        headers = options.get("headers")
-        if headers:
-            headers, key = _checked_headers(headers, key)
-        if key is not None and not (key.isascii() and key.isprintable() and key):
-            raise UnsafeRequest("idempotency_key must be printable ASCII", integration=self.config.name)
-        request = http.build_request(
-            method,
-            url,
-            params=options.get("params"),
-            headers=headers,
-            content=options.get("content"),
-            data=options.get("data"),
-            files=options.get("files"),
-            json=options.get("json"),
-        )
+        """Check and build the request once, and start the engine's state machine for the call.
+
+        A request that cannot be built or is unsafe (see :mod:`integration_kit.http.safety`) raises
+        :class:`~integration_kit.errors.UnsafeRequest` here, before the engine starts: it is the caller's
+        mistake and is never recorded against the partner. A streamed body is buffered up to
+        :data:`~integration_kit.http.safety.REPLAY_LIMIT` bytes so a retry resends it whole; a longer or async
+        stream makes the call a single attempt.
+        """
+        name = self.config.name
+        try:
+            method = checked_method(method)
+            key = options.get("idempotency_key")
+            headers = options.get("headers")
+            if headers:
+                headers, key = checked_headers(headers, key)
+            if key is not None:
+                key = checked_key(key)
+            request = http.build_request(
+                method,
+                url,
+                params=options.get("params"),
+                headers=headers,
+                content=options.get("content"),
+                data=options.get("data"),
+                files=options.get("files"),
+                json=options.get("json"),
+            )
+        except UnsafeRequest as exc:
+            exc.with_context(integration=name, method=method if isinstance(method, str) and method.isalpha() else None)
+            raise
+        except (ValueError, TypeError, httpx.InvalidURL) as exc:  # what httpx raises for a request it cannot build
+            raise UnsafeRequest(
+                f"the request cannot be built ({type(exc).__name__}) for {shown(url, 80)}", integration=name
+            ) from exc
         target = redact_url(str(request.url), self.config.redact_query_params)
         if not self._same_origin(request.url) or request.url.userinfo:
             raise UnsafeRequest(
@@ -206,6 +230,8 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         if self._credential is not None:
             request.headers[self._credential.header] = self._credential.value.reveal()
         retry = options.get("retry", True)
+        if not replayable(request):
+            retry = False
         timeouts = _phases(Timeouts.coerce(options["timeout"])) if "timeout" in options else self._timeouts
         policy = retry if isinstance(retry, RetryPolicy) else self.config.retry
         calls = self.engine.call(
@@ -300,14 +326,15 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
     def _attempt(self, exchange: Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
         try:
-            response = self._http.send(request, stream=True)
-            try:
-                body = exchange.reader(response, action)
-                for chunk in response.iter_bytes():
-                    if not body.feed(chunk):
-                        break
-            finally:
-                response.close()
+            with exchange.deadline.hold():
+                response = self._http.send(request, stream=True)
+                try:
+                    body = exchange.reader(response, action)
+                    for chunk in response.iter_bytes():
+                        if not body.feed(chunk):
+                            break
+                finally:
+                    response.close()
         except ATTEMPT_ERRORS as exc:
             return exchange.failed(exc)
         return exchange.answered(response, body)
@@ -361,7 +388,7 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
     async def _attempt(self, exchange: Exchange, action: Send) -> Outcome:
         request = exchange.prepare(action)
         try:
-            with anyio.fail_after(action.timeout):
+            with anyio.fail_after(action.timeout), exchange.deadline.hold():
                 response = await self._http.send(request, stream=True)
                 try:
                     body = exchange.reader(response, action)
@@ -397,26 +424,6 @@ def _phases(timeouts: Timeouts) -> dict[str, float | None]:
     return {"connect": timeouts.connect, "read": timeouts.read, "write": timeouts.write, "pool": timeouts.pool}
 
 
-def _checked_headers(headers: Mapping[str, str], key: str | None) -> tuple[dict[str, str], str | None]:
-    """Per-call headers with CR/LF refused; an ``Idempotency-Key`` among them becomes the call's key."""
-    checked: dict[str, str] = {}
-    for name, value in headers.items():
-        if any(c in name or c in value for c in "\r\n\0"):
-            raise UnsafeRequest(f"header {name.strip()!r} holds CR, LF or NUL: refused (header injection)")
-        if name.lower() == "idempotency-key":
-            key = key if key is not None else _parsestructured_string(value)
-        else:
-            checked[name] = value
-    return checked, key
-
-
-def _parsestructured_string(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return value
-
-
 @functools.cache
 def _version() -> str:
     try:
@@ -425,22 +432,47 @@ def _version() -> str:
         return "0"
 
 
+#: The loggers httpx and httpcore write to: a filter on a parent logger does not see its children's records.
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
 class _HttpxLogRedactor(logging.Filter):
-    """Masks secret-looking query parameters in the URLs httpx logs (``HTTP Request: GET <url> ...``)."""
+    """Masks secrets in what httpx and httpcore log: URLs' query values, credential headers, echoed secrets.
+
+    httpx logs ``HTTP Request: GET <url> ...``; httpcore's DEBUG trace logs whole header lists
+    (``receive_response_headers.complete return_value=(..., [(b'Location', b'...?sig=...')])``). Each record's
+    message is formatted and redacted with :func:`~integration_kit.http.redact.redact_log_message`.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.names: frozenset[str] = frozenset()
+        self.secrets: frozenset[str] = frozenset()
+        self.headers: frozenset[str] = frozenset()
 
-    def install(self, names: Iterable[str]) -> None:
+    def install(self, names: Iterable[str], secrets: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
         self.names = self.names | frozenset(names)
-        target = logging.getLogger("httpx")
-        if self not in target.filters:
-            target.addFilter(self)
+        self.secrets = self.secrets | frozenset(secrets)
+        self.headers = self.headers | frozenset(headers)
+        for logger_name in _HTTP_LOGGERS:
+            target = logging.getLogger(logger_name)
+            if self not in target.filters:
+                target.addFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_url(str(a), self.names) if isinstance(a, httpx.URL) else a for a in record.args)
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is logged as it is, by logging's own handling
+            return True
+        record.msg = redact_log_message(message, self.secrets, self.names, self.headers)
+        record.args = ()
         return True
 
 

@@ -7,21 +7,32 @@ so a secret can only reach output through an explicit :meth:`Secret.reveal`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from typing import NoReturn
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
     "SECRET_HEADERS",
     "SECRET_QUERY_WORDS",
     "Secret",
+    "MIN_SECRET_FORM",
     "redact_headers",
+    "redact_log_message",
     "redact_text",
     "redact_url",
+    "secret_forms",
     "secret_query_values",
 ]
+
+#: Forms of a secret shorter than this (characters) are not masked on their own: masking every ``a`` in a body
+#: would hide the message and tell a reader the secret's length and letters. The full header value is always masked.
+MIN_SECRET_FORM = 6
+
 
 #: What a masked value is replaced with.
 MASK = "***"
@@ -32,6 +43,7 @@ SECRET_QUERY_WORDS: tuple[str, ...] = (
     "key",
     "secret",
     "signature",
+    "sig",
     "password",
     "passwd",
     "auth",
@@ -128,12 +140,82 @@ def redact_headers(
 
 
 def redact_text(text: str, values: Iterable[str | Secret]) -> str:
-    """``text`` with every occurrence of the given secret values masked (for bodies that may echo a credential)."""
-    for value in values:
-        plain = value.reveal() if isinstance(value, Secret) else value
+    """``text`` with every occurrence of the given secret values masked (for bodies that may echo a credential).
+
+    Longer values are masked first, so a value that contains another is masked whole.
+    """
+    plains = [value.reveal() if isinstance(value, Secret) else value for value in values]
+    for plain in sorted(plains, key=len, reverse=True):
         if plain and plain in text:
             text = text.replace(plain, MASK)
     return text
+
+
+def secret_forms(value: str | Secret) -> tuple[str, ...]:
+    """Every form a credential header value can be echoed back in, longest first, for :func:`redact_text`.
+
+    The value itself; its token without the scheme (``Bearer <token>``: the token); for ``Basic``, the decoded
+    ``user:password`` and the password alone; and each of those URL-encoded (``quote`` and ``quote_plus``), base64
+    encoded, and JSON-escaped. Forms shorter than :data:`MIN_SECRET_FORM` are left out, except the value itself.
+    """
+    plain = value.reveal() if isinstance(value, Secret) else value
+    if not plain:
+        return ()
+    cores = {plain}
+    scheme, _, token = plain.partition(" ")
+    token = token.strip()
+    if token and scheme.isalpha():
+        cores.add(token)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(token, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            if decoded:
+                cores.add(decoded)
+                cores.add(decoded.partition(":")[2])
+    forms = set()
+    for core in cores:
+        if not core:
+            continue
+        forms.update({core, quote(core, safe=""), quote_plus(core), base64.b64encode(core.encode()).decode("ascii")})
+        forms.add(core.replace("\\", "\\\\").replace('"', '\\"'))
+    kept = {form for form in forms if form == plain or len(form) >= MIN_SECRET_FORM}
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+_HEADER_PAIR = re.compile(r"\((b?)(['\"])([^'\"]+)\2,\s*(b?)(['\"])(.*?)\5\)")
+_QUERY_PAIR = re.compile(r"([?&;])([^=&\s'\"]+)=([^&\s'\"#]*)")
+
+
+def redact_log_message(
+    message: str, secrets: Iterable[str] = (), extra_names: Iterable[str] = (), extra_headers: Iterable[str] = ()
+) -> str:
+    """A log line (httpcore's DEBUG trace, httpx's request line) with secrets masked wherever they appear in it.
+
+    Masks the values of credential headers in ``(b'Name', b'value')`` pairs (as httpcore logs header lists),
+    the values of secret-looking query parameters in any URL (see :func:`redact_url`), and every one of
+    ``secrets`` (forms from :func:`secret_forms`).
+    """
+    names = SECRET_HEADERS | {n.lower() for n in extra_headers}
+
+    def header(match: re.Match[str]) -> str:
+        lowered = match.group(3).lower()
+        if lowered in names or any(w in lowered for w in ("token", "secret", "password")):
+            return f"({match.group(1)}{match.group(2)}{match.group(3)}{match.group(2)}, {match.group(4)}'{MASK}')"
+        return match.group(0)
+
+    words = (*SECRET_QUERY_WORDS, *(n.lower() for n in extra_names))
+
+    def query(match: re.Match[str]) -> str:
+        if any(word in unquote(match.group(2)).lower() for word in words):
+            return f"{match.group(1)}{match.group(2)}={MASK}"
+        return match.group(0)
+
+    message = _HEADER_PAIR.sub(header, message)
+    if "=" in message:
+        message = _QUERY_PAIR.sub(query, message)
+    return redact_text(message, secrets)
 
 
 def secret_query_values(query: Iterable[tuple[str, str]], extra_names: Iterable[str] = ()) -> list[str]:
