@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from datetime import UTC, datetime
 
@@ -179,7 +178,6 @@ def test_retry_after_hint_replaces_backoff_and_is_capped() -> None:
     assert _decide(hinted) == (True, 7.0, "retry_after")
     capped = RetryPolicy(max_retry_after=2.0)  # never sent before the hint: a longer one ends the call
     assert _decide(hinted, policy=capped) == (False, 7.0, "retry_after_too_long")
-    assert _decide(Outcome(OutcomeKind.STATUS, status=429, retry_after=math.nan))[0] is False
     ignoring = RetryPolicy(jitter="none", base_delay=1.0, respect_retry_after=False)
     assert _decide(hinted, policy=ignoring) == (True, 1.0, "backoff")
 

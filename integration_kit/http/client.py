@@ -274,7 +274,9 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             raise invalid(f"expected a JSON response, got content type {mime or 'none'!r}")
         try:
             data = jsonlib.loads(response.content)
-        except ValueError as exc:
+        except RecursionError as exc:  # [[[[...: nested deeper than the parser's stack
+            raise invalid("JSON in the response body is nested too deeply") from exc
+        except ValueError as exc:  # also bad UTF-8, and integers past Python's digit limit
             raise invalid("malformed JSON in the response body") from exc
         try:
             return validator(data)
