@@ -5,7 +5,7 @@ stdout and serves until killed. Each connection serves one request, then closes.
 (:data:`MAX_SECONDS`) and size, so a broken client test can never wedge it.
 
 Faults: ``ok``, ``json``, ``closed_before_response``, ``closed_mid_headers``, ``closed_mid_body``, ``garbage``,
-``trickled_headers``, ``trickled_body``, ``slow_headers`` (``?after=`` seconds, then a normal answer), ``huge_headers``,
+``trickled_headers``, ``trickled_body``, ``late_trickled_body``, ``slow_headers`` (``?after=`` seconds, then a normal answer), ``huge_headers``,
 ``huge_body``, ``endless_chunked``, ``never_answers``, ``never_reads_upload``, ``wrong_content_type``,
 ``bad_json``, ``bad_utf8``, ``deep_json``, ``redirect_loop``, ``cross_origin_redirect`` (``?to=`` a URL),
 ``to_plain_http``, ``echo_auth`` (the Authorization header it got, as JSON).
@@ -91,7 +91,9 @@ class Handler(socketserver.BaseRequestHandler):
             while time.monotonic() < end:
                 sock.sendall(b"a")
                 time.sleep(TRICKLE)
-        elif fault == "trickled_body":
+        elif fault in {"trickled_body", "late_trickled_body"}:
+            if fault == "late_trickled_body":  # the headers late, then the body a byte at a time
+                time.sleep(min(float(query.get("after", "0.6")), MAX_SECONDS))
             sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": "1000"}))
             while time.monotonic() < end:
                 sock.sendall(b" ")

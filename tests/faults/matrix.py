@@ -31,9 +31,11 @@ from integration_kit.errors import (
     GaveUp,
     IntegrationError,
     InvalidResponse,
+    ReadTimeout,
     ResponseTooLarge,
     RetriesExhausted,
     UnsafeRequest,
+    WriteTimeout,
 )
 from integration_kit.events import AttemptStarted, CallFinished
 from integration_kit.policies.config import RetryPolicy, Timeouts
@@ -66,8 +68,9 @@ CASES: tuple[Case, ...] = (
     Case("closed_mid_headers", RetriesExhausted, 3, cause=ConnectionLost),
     Case("closed_mid_body", RetriesExhausted, 3, cause=ConnectionLost),
     Case("garbage", RetriesExhausted, 3, cause=ConnectionLost),
-    Case("trickled_headers", DeadlineExceeded, 1),
-    Case("trickled_body", DeadlineExceeded, 1),
+    Case("trickled_headers", DeadlineExceeded, 1, cause=ReadTimeout),
+    Case("trickled_body", DeadlineExceeded, 1, cause=ReadTimeout),
+    Case("late_trickled_body", DeadlineExceeded, 1, cause=ReadTimeout, config={"timeouts": Timeouts(read=5.0)}),
     Case("slow_headers", DeadlineExceeded, 1, query="after=3", config={"timeouts": Timeouts(read=5.0)}),
     Case("huge_headers", RetriesExhausted, 3, cause=ConnectionLost),
     Case("huge_body", ResponseTooLarge, 1),
@@ -77,6 +80,7 @@ CASES: tuple[Case, ...] = (
         "never_reads_upload",
         DeadlineExceeded,
         1,
+        cause=WriteTimeout,
         method="PUT",
         options={"content": b"u" * (32 << 20)},
         config={"timeouts": Timeouts(connect=1.0, read=5.0, write=5.0, pool=1.0)},

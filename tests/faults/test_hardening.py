@@ -284,15 +284,15 @@ def test_async_labels_a_cut_pool_wait_pool_timeout(running: Servers) -> None:
         transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1))
         async with AsyncResilientClient(cfg, transport=transport) as client:
 
-            async def one(delay: float) -> BaseException | None:
+            async def one(delay: float, deadline: float) -> BaseException | None:
                 await asyncio.sleep(delay)
                 try:
-                    await client.get("/never_answers")
+                    await client.get("/never_answers", deadline=deadline)
                 except IntegrationError as exc:
                     return exc
                 return None
 
-            return list(await asyncio.gather(one(0), one(0.2)))
+            return list(await asyncio.gather(one(0, 1.0), one(0.2, 0.3)))
 
     holder, waiter = asyncio.run(main())
     assert isinstance(waiter, PoolTimeout), repr(waiter)
