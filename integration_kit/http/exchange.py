@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import ssl
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
-from integration_kit.clock import Clock
 from integration_kit.engine.call import CallGenerator, Send
 from integration_kit.errors import (
     AttemptError,
@@ -105,26 +105,31 @@ class Exchange:
         return request
 
     def reader(self, response: httpx.Response, action: Send) -> Body:
-        """A body sink for ``response``: bounded by ``max_response_bytes`` on success, a snippet otherwise."""
-        clock = self.core.clock
-        expires = None if action.timeout is None else clock.now() + action.timeout
+        """A body sink for ``response``: bounded by ``max_response_bytes`` on success, a snippet otherwise.
+
+        The body must be whole by the attempt's expiry (counted from the attempt's start, not from the headers):
+        a response completed after it is a read timeout, never a success past the deadline.
+        """
+        deadline = self.deadline
         if not 200 <= response.status_code < 300:
-            return Body(SNIPPET_BYTES, False, clock, expires, response)
+            return Body(SNIPPET_BYTES, False, deadline, response)
         limit = self.core.config.max_response_bytes
         if limit is None:
-            return Body(sys.maxsize, True, clock, expires, response)
+            return Body(sys.maxsize, True, deadline, response)
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise ResponseTooLarge(f"response Content-Length passes max_response_bytes={limit}", limit=limit)
-        return Body(limit, True, clock, expires, response)
+        return Body(limit, True, deadline, response)
 
     def answered(self, response: httpx.Response, body: Body) -> Outcome:
         """The outcome of an attempt the server answered (the body read into ``body``).
 
         Whatever the response holds, this returns an outcome: a header that makes a parser raise (a ``Date`` in the
-        year 10^20) gives :class:`~integration_kit.errors.InvalidResponse`, never the parser's exception.
+        year 10^20) gives :class:`~integration_kit.errors.InvalidResponse`, never the parser's exception. An
+        answer completed after the attempt's expiry (the process was starved of CPU) is a read timeout.
         """
         try:
+            body.check_deadline()
             return self._answered(response, body)
         except Exception as exc:
             return self.failed(exc)
@@ -206,18 +211,25 @@ def _certificate_failure(exc: BaseException) -> str | None:
 
 
 class Body:
-    """Collects a streamed body up to ``limit`` bytes: past it, raise (``strict``) or stop (a snippet)."""
+    """Collects a streamed body up to ``limit`` bytes: past it, raise (``strict``) or stop (a snippet).
 
-    __slots__ = ("chunks", "clock", "expires", "limit", "response", "size", "strict")
+    ``deadline`` is the attempt's: a chunk that arrives after its expiry (``time.monotonic()``) ends the read.
+    """
 
-    def __init__(self, limit: int, strict: bool, clock: Clock, expires: float | None, response: httpx.Response) -> None:
+    __slots__ = ("chunks", "expires", "limit", "response", "size", "strict")
+
+    def __init__(self, limit: int, strict: bool, deadline: AttemptDeadline, response: httpx.Response) -> None:
         self.chunks: list[bytes] = []
         self.size = 0
         self.limit = limit
         self.strict = strict
-        self.clock = clock
-        self.expires = expires
+        self.expires = deadline.expires
         self.response = response
+
+    def check_deadline(self) -> None:
+        """Raise ``httpx.ReadTimeout`` if the attempt's expiry has passed."""
+        if self.expires is not None and time.monotonic() > self.expires:
+            raise httpx.ReadTimeout("the deadline passed while reading the response", request=self.response.request)
 
     def feed(self, chunk: bytes) -> bool:
         """Keep ``chunk``; return False once enough is kept. Raises past a strict limit or past the deadline."""
@@ -228,8 +240,7 @@ class Body:
             self.chunks.append(chunk[: len(chunk) - (self.size - self.limit)])
             return False
         self.chunks.append(chunk)
-        if self.expires is not None and self.clock.now() > self.expires:
-            raise httpx.ReadTimeout("the deadline passed while reading the body", request=self.response.request)
+        self.check_deadline()
         return True
 
 
