@@ -28,13 +28,12 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from integration_kit import AsyncResilientClient, ClientConfig, ResilientClient
 from integration_kit.errors import IntegrationError

@@ -275,7 +275,9 @@ class CallEngine:
                             else Send(attempt, remaining, key)
                         )
                     except IntegrationError as refused:  # the driver refused to go on (an unsafe redirect)
-                        raise self._fail(_Call(method, target, call_id, start, attempt, status, history), refused)
+                        raise self._fail(
+                            _Call(method, target, call_id, start, attempt, status, history), refused
+                        ) from refused.__cause__
                     duration = clock.now() - began
                     if outcome is None:
                         raise RuntimeError("the driver must send an Outcome after a Send action")

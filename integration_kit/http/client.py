@@ -124,12 +124,11 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         except UnsafeRequest as exc:
             raise ConfigurationError(f"headers: {exc.message}") from None
         _HTTPX_LOG_REDACTOR.install(config.redact_query_params, self._secrets, self._secret_headers)
-        self._open(transport)
-        hold_deadlines(self._http)
+        hold_deadlines(self._open(transport))
 
     @abstractmethod
-    def _open(self, transport: _Transport | None) -> None:
-        """Create the underlying httpx client (pooled connections) over ``transport``."""
+    def _open(self, transport: _Transport | None) -> httpx.Client | httpx.AsyncClient:
+        """Create the underlying httpx client (pooled connections) over ``transport``, and return it."""
 
     # -- the public surface shared by both clients -----------------------------------------------------------
 
@@ -295,9 +294,10 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
 
     _http: httpx.Client
 
-    def _open(self, transport: httpx.BaseTransport | None) -> None:
+    def _open(self, transport: httpx.BaseTransport | None) -> httpx.Client:
         event_hooks = {"request": [self._guard_redirect]} if self.config.follow_redirects else {}
         self._http = httpx.Client(transport=transport, event_hooks=event_hooks, **self._http_options())
+        return self._http
 
     def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Make one logical call and return its 2xx response (body read); any other end raises a typed error.
@@ -363,9 +363,10 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
 
     _http: httpx.AsyncClient
 
-    def _open(self, transport: httpx.AsyncBaseTransport | None) -> None:
+    def _open(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         event_hooks = {"request": [self._aguard_redirect]} if self.config.follow_redirects else {}
         self._http = httpx.AsyncClient(transport=transport, event_hooks=event_hooks, **self._http_options())
+        return self._http
 
     async def _sleep(self, seconds: float) -> None:
         clock = self.clock  # a clock that cannot wait cooperatively waits in real time

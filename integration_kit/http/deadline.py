@@ -189,7 +189,7 @@ def hold_deadlines(client: httpx.Client | httpx.AsyncClient) -> int:
     Only httpx's ``HTTPTransport`` / ``AsyncHTTPTransport`` (and their proxy pools) are changed, before any
     connection is opened; any other transport is left alone.
     """
-    transports: list[object] = [client._transport, *client._mounts.values()]  # noqa: SLF001 - httpx keeps no public handle
+    transports: list[object] = [client._transport, *client._mounts.values()]
     held = 0
     for transport in transports:
         pool = getattr(transport, "_pool", None)

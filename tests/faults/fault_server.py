@@ -5,7 +5,8 @@ stdout and serves until killed. Each connection serves one request, then closes.
 (:data:`MAX_SECONDS`) and size, so a broken client test can never wedge it.
 
 Faults: ``ok``, ``json``, ``closed_before_response``, ``closed_mid_headers``, ``closed_mid_body``, ``garbage``,
-``trickled_headers``, ``trickled_body``, ``late_trickled_body``, ``slow_headers`` (``?after=`` seconds, then a normal answer), ``huge_headers``,
+``trickled_headers``, ``trickled_body``, ``late_trickled_body``, ``slow_headers`` (``?after=`` seconds, then a
+normal answer), ``huge_headers``,
 ``huge_body``, ``endless_chunked``, ``never_answers``, ``never_reads_upload``, ``wrong_content_type``,
 ``bad_json``, ``bad_utf8``, ``deep_json``, ``redirect_loop``, ``cross_origin_redirect`` (``?to=`` a URL),
 ``to_plain_http``, ``echo_auth`` (the Authorization header it got, as JSON).
@@ -14,6 +15,7 @@ Faults: ``ok``, ``json``, ``closed_before_response``, ``closed_mid_headers``, ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import socketserver
@@ -52,7 +54,7 @@ class Handler(socketserver.BaseRequestHandler):
             return
         head, _, rest = data.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
-        _method, target, _version = (lines[0].split(" ") + ["", ""])[:3]
+        _method, target, _version = ([*lines[0].split(" "), "", ""])[:3]
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
         url = urlsplit(target)
         fault = url.path.strip("/") or "ok"
@@ -67,10 +69,8 @@ class Handler(socketserver.BaseRequestHandler):
                     rest += chunk
             except OSError:
                 return
-        try:
+        with contextlib.suppress(OSError):
             self.play(sock, fault, query, headers)
-        except OSError:
-            pass
 
     def play(self, sock: socket.socket, fault: str, query: dict[str, str], headers: dict[str, str]) -> None:
         end = time.monotonic() + MAX_SECONDS

@@ -80,7 +80,8 @@ def test_a_secret_echoed_bare_is_masked_everywhere(
 ) -> None:
     monkeypatch.setenv("P_TOKEN", TOKEN)
     monkeypatch.setenv("P_USER", "alice")
-    setting = BearerAuth(env="P_TOKEN") if auth == "bearer" else BasicAuth(username_env="P_USER", password_env="P_TOKEN")
+    basic = BasicAuth(username_env="P_USER", password_env="P_TOKEN")
+    setting = BearerAuth(env="P_TOKEN") if auth == "bearer" else basic
     recorder = Recorder()
     client = connect(config(upstream.base_url, auth=setting), hooks=[recorder])
     header = f"Bearer {TOKEN}" if auth == "bearer" else "Basic " + base64.b64encode(f"alice:{TOKEN}".encode()).decode()
@@ -116,7 +117,7 @@ def test_httpcore_debug_log_carries_no_signed_url_or_cookie(
 # -- 5, 6: framing headers and requests that cannot be built are the caller's UnsafeRequest -------------------
 
 
-@pytest.mark.parametrize("name", sorted(FRAMING_HEADERS) + ["Proxy-Foo"])
+@pytest.mark.parametrize("name", [*sorted(FRAMING_HEADERS), "Proxy-Foo"])
 def test_framing_and_routing_headers_are_refused(upstream: Upstream, name: str) -> None:
     recorder = Recorder()
     with ResilientClient(config(upstream.base_url), hooks=[recorder]) as client:
@@ -258,12 +259,15 @@ def test_a_certificate_that_does_not_verify_is_one_attempt_that_says_so(running:
         async with AsyncResilientClient(cfg, hooks=[recorder]) as client:
             await client.get("/ok")
 
-    with pytest.raises(CertificateError, match="certificate verification failed") as caught:
+    def call() -> None:
         if mode == "sync":
             with ResilientClient(cfg, hooks=[recorder]) as client:
                 client.get("/ok")
         else:
             asyncio.run(amain())
+
+    with pytest.raises(CertificateError, match="certificate verification failed") as caught:
+        call()
     assert "unable to get local issuer certificate" in str(caught.value)
     assert len(recorder.of(AttemptStarted)) == 1
 
@@ -313,11 +317,14 @@ def test_a_stalled_upload_is_a_write_timeout(running: Servers, mode: str) -> Non
         async with AsyncResilientClient(cfg) as client:
             await client.put("/never_reads_upload", content=body)
 
-    with pytest.raises((WriteTimeout, DeadlineExceeded)) as caught:
+    def call() -> None:
         if mode == "sync":
             with ResilientClient(cfg) as client:
                 client.put("/never_reads_upload", content=body)
         else:
             asyncio.run(amain())
+
+    with pytest.raises((WriteTimeout, DeadlineExceeded)) as caught:
+        call()
     error = caught.value
     assert isinstance(error, WriteTimeout) or isinstance(getattr(error, "last_error", None), WriteTimeout)

@@ -18,7 +18,8 @@ MAX_GROWTH = 16 * 1024 * 1024
 def _soak() -> object:
     path = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
     spec = importlib.util.spec_from_file_location("soak_bench", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["soak_bench"] = module
     spec.loader.exec_module(module)
