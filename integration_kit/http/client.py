@@ -9,14 +9,22 @@ makes every decision; everything that is not blocking or awaiting I/O lives once
   header values with CR or LF are refused, the credential is added from its
   :class:`~integration_kit.http.redact.Secret`, the ``Idempotency-Key`` is sent as a structured-field string
   (``"uuid"``) and is the same on every attempt;
-- each attempt's timeouts are clipped to what is left of the call's deadline;
+- each attempt's timeouts are clipped to what is left of the call's deadline, and the network backend holds every
+  socket operation of the attempt (pool wait, connect, TLS, write, read) to the attempt's expiry
+  (:mod:`integration_kit.http.deadline`), so a server that trickles bytes cannot stretch a call past it;
 - the body is streamed, so ``max_response_bytes`` raises :class:`ResponseTooLarge` without reading it into memory;
 - httpx exceptions and statuses become an :class:`~integration_kit.policies.outcome.Outcome` at one boundary, with the
   typed error (redacted headers, a truncated, scrubbed body snippet) and the Retry-After hint (both forms; an
   HTTP-date is measured from the response's ``Date`` header).
 
 The two clients differ only in how they send and sleep; the async one also bounds each attempt with
-``anyio.fail_after`` so nothing outlives the deadline, whatever the transport does.
+``anyio.fail_after`` so nothing outlives the deadline, whatever the transport does. The sync one relies on the
+deadline backend, installed into httpx's own transports (the default, or an ``httpx.HTTPTransport`` passed in);
+another ``transport=`` must honour ``request.extensions["timeout"]`` (clipped to the deadline) itself.
+
+Whatever a partner sends, a call raises only an :class:`~integration_kit.errors.IntegrationError` and ends with a
+call-finished event; a request the caller cannot build is refused with
+:class:`~integration_kit.errors.UnsafeRequest` before the engine starts (:mod:`integration_kit.http.safety`).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import json as jsonlib
 import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from importlib import metadata
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar
@@ -41,7 +49,7 @@ from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
 from integration_kit.http.deadline import hold_deadlines
 from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange
-from integration_kit.http.redact import redact_log_message, redact_url, secret_forms
+from integration_kit.http.redact import redact_log_message, redact_text, redact_url, secret_forms
 from integration_kit.http.safety import checked_headers, checked_key, checked_method, replayable, shown
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
@@ -67,12 +75,19 @@ class RequestOptions(TypedDict, total=False):
     the configured per-attempt :class:`~integration_kit.policies.config.Timeouts` (a float sets all four phases);
     ``deadline`` replaces the configured deadline (``None``: none); ``retry=False`` makes a single attempt (a
     :class:`~integration_kit.policies.config.RetryPolicy` replaces the configured one); ``idempotency_key`` sends
-    that key on every attempt and makes the call safe to retry.
+    that key on every attempt and makes the call safe to retry (1-255 printable ASCII characters, the limit of
+    the IETF draft's servers).
+
+    A body given as a stream (``content=`` an iterator, ``files=`` with a pipe or socket) is read once: it is
+    buffered in memory up to :data:`~integration_kit.http.safety.REPLAY_LIMIT` (8 MiB) so a retry resends it
+    whole; a longer one, or an async iterator, is sent on one attempt only (no retry). ``headers`` may not set
+    framing or routing headers (``Content-Length``, ``Transfer-Encoding``, ``Host``, ``Connection``, ...): httpx
+    writes those; see :mod:`integration_kit.http.safety`.
     """
 
     params: Mapping[str, Any]
     headers: Mapping[str, str]
-    content: bytes | str
+    content: bytes | str | Iterable[bytes] | AsyncIterable[bytes]
     data: Mapping[str, Any]
     files: Mapping[str, Any]
     json: Any
@@ -219,7 +234,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             raise UnsafeRequest(
                 f"the request cannot be built ({type(exc).__name__}) for {shown(url, 80)}", integration=name
             ) from exc
-        target = redact_url(str(request.url), self.config.redact_query_params)
+        target = redact_text(redact_url(str(request.url), self.config.redact_query_params), self._secrets)
         if not self._same_origin(request.url) or request.url.userinfo:
             raise UnsafeRequest(
                 f"{target} is not under the configured origin {self.config.base_url}; credentials are only sent there",

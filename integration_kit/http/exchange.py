@@ -117,7 +117,7 @@ class Exchange:
         if limit is None:
             return Body(sys.maxsize, True, deadline, response)
         declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise ResponseTooLarge(f"response Content-Length passes max_response_bytes={limit}", limit=limit)
         return Body(limit, True, deadline, response)
 
