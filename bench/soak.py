@@ -36,12 +36,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from integration_kit import AsyncResilientClient, ClientConfig, ResilientClient
-from integration_kit.errors import IntegrationError
+from integration_kit.errors import CallRejected, IntegrationError
 from integration_kit.events import CallFinished, Event
-from integration_kit.policies.config import RetryPolicy, Timeouts
+from integration_kit.policies.config import Limits, RetryPolicy, Timeouts
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 2.0
+#: How long a worker the client refused (breaker open, budget spent) waits before its next call, as a caller
+#: would (seconds); without it the workers spin on instant refusals and only measure the GIL.
+REFUSED_PAUSE = 0.02
+#: httpx's default pool size. Calls past it queue in the kit's bulkhead (bounded by the deadline), not in
+#: httpcore's pool, whose queue costs O(connections x waiting requests) of event-loop time per change.
+POOL_SIZE = 100
 
 
 @dataclass
@@ -109,6 +115,7 @@ def _config(base_url: str) -> ClientConfig:
         deadline=DEADLINE,
         timeouts=Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0),
         retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.5),
+        limits=Limits(max_concurrent=POOL_SIZE),
     )
 
 
@@ -165,6 +172,8 @@ def run_soak(duration: float = 60.0, threads: int = 32, tasks: int = 256) -> Rep
                 except Exception as exc:  # counted: anything outside the tree is a finding
                     error = exc
                 tally.end("sync", time.monotonic() - began, error)
+                if isinstance(error, CallRejected):
+                    time.sleep(REFUSED_PAUSE)
 
         async def async_main() -> None:
             async with AsyncResilientClient(_config(base_url), hooks=[tally.hook]) as client:
@@ -179,6 +188,8 @@ def run_soak(duration: float = 60.0, threads: int = 32, tasks: int = 256) -> Rep
                         except Exception as exc:
                             error = exc
                         tally.end("async", time.monotonic() - began, error)
+                        if isinstance(error, CallRejected):
+                            await asyncio.sleep(REFUSED_PAUSE)
 
                 await asyncio.gather(*(task() for _ in range(tasks)))
             async_done.set()

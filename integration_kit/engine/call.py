@@ -210,7 +210,8 @@ class CallEngine:
         history: list[AttemptRecord] = []
         status: int | None = None
 
-        # Admission: the rate limiter, then the bulkhead, each with a bounded wait.
+        # Admission: the rate limiter, then the bulkhead, each with a bounded wait (counted in the deadline).
+        queued = False
         if self.rate_limiter is not None:
             waited = 0.0
             while (pause := self.rate_limiter.try_acquire()) > 0:
@@ -221,6 +222,7 @@ class CallEngine:
                         "rate_limited",
                     )
                 waited += pause
+                queued = True
                 yield Wait(pause)
         bulkhead = self.bulkhead
         if bulkhead is not None:
@@ -232,13 +234,14 @@ class CallEngine:
                     raise self._reject(
                         _Call(method, target, call_id, start, attempt, status, history), full, "bulkhead_full"
                     )
+                queued = True
                 yield Wait(min(BULKHEAD_POLL, left))
         breaker = self.breaker
         budget = self.budget
         classifier = self.classifier
         last_error: AttemptError | None = None
         previous_delay: float | None = None
-        began = start
+        began = clock.now() if queued else start  # the first attempt gets what the queue left of the deadline
         try:
             while True:
                 attempt += 1

@@ -40,11 +40,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from integration_kit.clock import AsyncClock, Clock, SystemClock
 from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
-from integration_kit.errors import ConfigurationError, InvalidResponse, UnsafeRequest
+from integration_kit.errors import ConfigurationError, IntegrationError, InvalidResponse, UnsafeRequest
 from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
 from integration_kit.http.deadline import hold_deadlines
@@ -388,9 +389,18 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
         await (clock.asleep(seconds) if isinstance(clock, AsyncClock) else anyio.sleep(seconds))
 
     async def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        """Make one logical call and return its 2xx response (body read); see :meth:`ResilientClient.request`."""
-        exchange = self._begin(self._http, method, url, options)
-        return exchange.result(await run_async(exchange.calls, functools.partial(self._attempt, exchange), self._sleep))
+        """Make one logical call and return its 2xx response (body read); see :meth:`ResilientClient.request`.
+
+        A call that fails yields to the event loop once before raising (a checkpoint, as trio's conventions ask),
+        so a loop that retries calls the breaker rejects at once cannot starve every other task.
+        """
+        try:
+            exchange = self._begin(self._http, method, url, options)
+            outcome = await run_async(exchange.calls, functools.partial(self._attempt, exchange), self._sleep)
+        except IntegrationError:
+            await anyio.lowlevel.checkpoint()
+            raise
+        return exchange.result(outcome)
 
     async def json(
         self,

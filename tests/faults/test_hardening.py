@@ -328,3 +328,34 @@ def test_a_stalled_upload_is_a_write_timeout(running: Servers, mode: str) -> Non
         call()
     error = caught.value
     assert isinstance(error, WriteTimeout) or isinstance(getattr(error, "last_error", None), WriteTimeout)
+
+
+# -- 1 (a sibling): time queued in the bulkhead or the rate limiter is part of the deadline --------------------
+
+
+def test_time_queued_for_admission_is_taken_from_the_first_attempt() -> None:
+    from integration_kit import ManualClock
+    from integration_kit.engine.call import CallEngine, Send, Wait
+    from integration_kit.policies.config import Limits
+    from integration_kit.policies.outcome import Outcome, OutcomeKind
+
+    clock = ManualClock()
+    engine = CallEngine(limits=Limits(max_concurrent=1, max_wait=5.0), deadline=2.0, clock=clock)
+    holder = engine.call("GET")
+    assert isinstance(next(holder), Send)
+    waiter = engine.call("GET")
+    action = next(waiter)
+    while isinstance(action, Wait) and clock.now() < 0.5:
+        clock.sleep(action.seconds)
+        action = waiter.send(None)
+    try:
+        holder.send(Outcome(OutcomeKind.STATUS, status=200))
+    except StopIteration:
+        pass
+    while isinstance(action, Wait):
+        clock.sleep(action.seconds)
+        action = waiter.send(None)
+    assert isinstance(action, Send)
+    assert action.timeout is not None
+    assert action.timeout == pytest.approx(2.0 - clock.now())
+    assert action.timeout < 1.6
