@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import threading
@@ -348,10 +349,8 @@ def test_time_queued_for_admission_is_taken_from_the_first_attempt() -> None:
     while isinstance(action, Wait) and clock.now() < 0.5:
         clock.sleep(action.seconds)
         action = waiter.send(None)
-    try:
+    with contextlib.suppress(StopIteration):
         holder.send(Outcome(OutcomeKind.STATUS, status=200))
-    except StopIteration:
-        pass
     while isinstance(action, Wait):
         clock.sleep(action.seconds)
         action = waiter.send(None)
