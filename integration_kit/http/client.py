@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import json as jsonlib
-import logging
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
@@ -50,7 +49,7 @@ from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
 from integration_kit.http.deadline import hold_deadlines
 from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange
-from integration_kit.http.redact import redact_log_message, redact_text, redact_url, secret_forms
+from integration_kit.http.redact import redact_http_logs, redact_text, redact_url, secret_forms
 from integration_kit.http.safety import checked_headers, checked_key, checked_method, replayable, shown
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
@@ -139,7 +138,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             checked_headers(config.headers, None)
         except UnsafeRequest as exc:
             raise ConfigurationError(f"headers: {exc.message}") from None
-        _HTTPX_LOG_REDACTOR.install(config.redact_query_params, self._secrets, self._secret_headers)
+        redact_http_logs(config.redact_query_params, self._secrets, self._secret_headers)
         hold_deadlines(self._open(transport))
 
     @abstractmethod
@@ -458,50 +457,3 @@ def _version() -> str:
         return metadata.version("integration_kit")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0"
-
-
-#: The loggers httpx and httpcore write to: a filter on a parent logger does not see its children's records.
-_HTTP_LOGGERS = (
-    "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-)
-
-
-class _HttpxLogRedactor(logging.Filter):
-    """Masks secrets in what httpx and httpcore log: URLs' query values, credential headers, echoed secrets.
-
-    httpx logs ``HTTP Request: GET <url> ...``; httpcore's DEBUG trace logs whole header lists
-    (``receive_response_headers.complete return_value=(..., [(b'Location', b'...?sig=...')])``). Each record's
-    message is formatted and redacted with :func:`~integration_kit.http.redact.redact_log_message`.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: frozenset[str] = frozenset()
-        self.secrets: frozenset[str] = frozenset()
-        self.headers: frozenset[str] = frozenset()
-
-    def install(self, names: Iterable[str], secrets: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
-        self.names = self.names | frozenset(names)
-        self.secrets = self.secrets | frozenset(secrets)
-        self.headers = self.headers | frozenset(headers)
-        for logger_name in _HTTP_LOGGERS:
-            target = logging.getLogger(logger_name)
-            if self not in target.filters:
-                target.addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a record that cannot be formatted is logged as it is, by logging's own handling
-            return True
-        record.msg = redact_log_message(message, self.secrets, self.names, self.headers)
-        record.args = ()
-        return True
-
-
-_HTTPX_LOG_REDACTOR = _HttpxLogRedactor()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import NoReturn
@@ -22,6 +23,7 @@ __all__ = [
     "Secret",
     "MIN_SECRET_FORM",
     "redact_headers",
+    "redact_http_logs",
     "redact_log_message",
     "redact_text",
     "redact_url",
@@ -222,3 +224,59 @@ def secret_query_values(query: Iterable[tuple[str, str]], extra_names: Iterable[
     """The values of the secret-looking parameters among ``query``'s (name, value) pairs (see :func:`redact_url`)."""
     words = (*SECRET_QUERY_WORDS, *(n.lower() for n in extra_names))
     return [value for name, value in query if value and any(word in name.lower() for word in words)]
+
+
+#: The loggers httpx and httpcore write to: a filter on a parent logger does not see its children's records.
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+class _HttpLogRedactor(logging.Filter):
+    """Masks secrets in what httpx and httpcore log: URLs' query values, credential headers, echoed secrets.
+
+    httpx logs ``HTTP Request: GET <url> ...``; httpcore's DEBUG trace logs whole header lists
+    (``receive_response_headers.complete return_value=(..., [(b'Location', b'...?sig=...')])``). Each record's
+    message is formatted and redacted with :func:`~integration_kit.http.redact.redact_log_message`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: frozenset[str] = frozenset()
+        self.secrets: frozenset[str] = frozenset()
+        self.headers: frozenset[str] = frozenset()
+
+    def install(self, names: Iterable[str], secrets: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+        self.names = self.names | frozenset(names)
+        self.secrets = self.secrets | frozenset(secrets)
+        self.headers = self.headers | frozenset(headers)
+        for logger_name in _HTTP_LOGGERS:
+            target = logging.getLogger(logger_name)
+            if self not in target.filters:
+                target.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is logged as it is, by logging's own handling
+            return True
+        record.msg = redact_log_message(message, self.secrets, self.names, self.headers)
+        record.args = ()
+        return True
+
+
+_HTTP_LOG_REDACTOR = _HttpLogRedactor()
+
+
+def redact_http_logs(names: Iterable[str] = (), secrets: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+    """Redact what httpx and httpcore log from now on, in this process (see :func:`redact_log_message`).
+
+    ``names``: more secret query parameter names; ``secrets``: values to mask wherever they appear (forms from
+    :func:`secret_forms`); ``headers``: more credential header names. Each call adds to what earlier calls gave.
+    """
+    _HTTP_LOG_REDACTOR.install(names, secrets, headers)
