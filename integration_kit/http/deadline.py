@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import httpcore
@@ -52,20 +51,25 @@ _TIMEOUTS: dict[str, type[httpcore.TimeoutException]] = {
 class AttemptDeadline:
     """One attempt's expiry (``time.monotonic()`` seconds, ``None``: none) and the phase it is in."""
 
-    __slots__ = ("expires", "phase")
+    __slots__ = ("_token", "expires", "phase")
 
     def __init__(self, timeout: float | None) -> None:
         self.expires = None if timeout is None else time.monotonic() + timeout
         self.phase: Phase = "pool"
+        self._token: contextvars.Token[AttemptDeadline | None] | None = None
 
-    @contextmanager
-    def hold(self) -> Iterator[AttemptDeadline]:
-        """Make this the deadline of the socket operations of the current thread or task until the block ends."""
-        token = _CURRENT.set(self)
-        try:
-            yield self
-        finally:
-            _CURRENT.reset(token)
+    def hold(self) -> AttemptDeadline:
+        """Use as ``with deadline.hold():``: the deadline of the current thread's or task's socket operations."""
+        return self
+
+    def __enter__(self) -> AttemptDeadline:
+        self._token = _CURRENT.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+            self._token = None
 
     def clip(self, phase: Phase, timeout: float | None) -> float | None:
         """Enter ``phase`` and return its timeout cut to the time left; raise its timeout if none is left."""
@@ -91,6 +95,9 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.read(max_bytes, _clip("read", timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if len(buffer) <= WRITE_PIECE:
+            self._inner.write(buffer, _clip("write", timeout))
+            return
         view = memoryview(buffer)
         for start in range(0, len(view), WRITE_PIECE):
             self._inner.write(bytes(view[start : start + WRITE_PIECE]), _clip("write", timeout))
@@ -141,6 +148,9 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         return await self._inner.read(max_bytes, _clip("read", timeout))
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if len(buffer) <= WRITE_PIECE:
+            await self._inner.write(buffer, _clip("write", timeout))
+            return
         view = memoryview(buffer)
         for start in range(0, len(view), WRITE_PIECE):
             await self._inner.write(bytes(view[start : start + WRITE_PIECE]), _clip("write", timeout))
