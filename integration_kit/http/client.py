@@ -232,7 +232,9 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             raise
         except (ValueError, TypeError, httpx.InvalidURL) as exc:  # what httpx raises for a request it cannot build
             raise UnsafeRequest(
-                f"the request cannot be built ({type(exc).__name__}) for {shown(url, 80)}", integration=name
+                f"the request cannot be built ({type(exc).__name__}) for "
+                f"{shown(redact_text(redact_url(str(url), self.config.redact_query_params), self._secrets), 80)}",
+                integration=name,
             ) from exc
         target = redact_text(redact_url(str(request.url), self.config.redact_query_params), self._secrets)
         if not self._same_origin(request.url) or request.url.userinfo:

@@ -358,3 +358,14 @@ def test_time_queued_for_admission_is_taken_from_the_first_attempt() -> None:
     assert action.timeout is not None
     assert action.timeout == pytest.approx(2.0 - clock.now())
     assert action.timeout < 1.6
+
+
+def test_an_unbuildable_url_is_refused_without_echoing_it_raw(upstream: Upstream) -> None:
+    with ResilientClient(config(upstream.base_url)) as client:
+        for url in ("/x?token=SECRET42&a=\r\nX-Evil: 1", "/a\r\nX-Evil: 1", "http://[::1"):
+            with pytest.raises(UnsafeRequest) as caught:
+                client.get(url)
+            message = str(caught.value)
+            assert "\r" not in message
+            assert "\n" not in message
+            assert "SECRET42" not in message
