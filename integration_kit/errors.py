@@ -22,7 +22,8 @@ IntegrationError                    every error: integration, method, redacted u
 │       ├── ClientError             4xx; AuthError for 401 and 403
 │       ├── UpstreamError           a non-retryable 5xx (501, 505, ...)
 │       ├── InvalidResponse         malformed or invalid body
-│       └── ResponseTooLarge        the body passed max_response_bytes
+│       ├── ResponseTooLarge        the body passed max_response_bytes
+│       └── CertificateError        the partner's TLS certificate did not verify
 └── GaveUp                          retrying stopped; ``last_error`` holds the final attempt's error
     ├── RetriesExhausted            max_attempts reached
     ├── BudgetExhausted             the client-wide retry budget refused the retry
@@ -51,6 +52,7 @@ __all__ = [
     "AttemptError",
     "AttemptRecord",
     "AuthError",
+    "CertificateError",
     "BudgetExhausted",
     "BulkheadFull",
     "CallRejected",
@@ -337,6 +339,10 @@ class ResponseTooLarge(PermanentError):
     def __init__(self, message: str, *, limit: int, **context: str | None) -> None:
         super().__init__(message, **context)  # type: ignore[arg-type]
         self.limit = limit
+
+
+class CertificateError(PermanentError):
+    """The partner's TLS certificate did not verify (self-signed, expired, wrong host): it will not on a retry."""
 
 
 class GaveUp(IntegrationError):

@@ -93,21 +93,29 @@ def test_retry_after_as_http_date_is_measured_from_the_response_date(connect: Co
     assert (retry.delay, retry.reason) == (7.0, "retry_after")  # type: ignore[attr-defined]
 
 
-def test_retry_after_is_clamped_by_the_policy_and_the_deadline(connect: Connect, upstream: Upstream) -> None:
+def test_retry_after_is_never_cut_short_by_the_policy_or_the_deadline(connect: Connect, upstream: Upstream) -> None:
+    """A request is never sent before the partner's Retry-After: a longer hint ends the call with RateLimited."""
     clock, recorder = ManualClock(), Recorder()
     policy = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none", max_retry_after=1.5)
     client = connect(config(upstream.base_url, retry=policy, deadline=5.0), clock=clock, hooks=[recorder])
-    upstream.script(Reply(429, headers={"Retry-After": "120"}), Reply(200))
+    upstream.script(Reply(429, headers={"Retry-After": "1"}), Reply(200))
     assert client.get("/x").status_code == 200
-    assert recorder.of(RetryScheduled)[0].delay == 1.5  # type: ignore[attr-defined]
+    assert recorder.of(RetryScheduled)[0].delay == 1.0  # type: ignore[attr-defined]
+
+    upstream.script(Reply(429, headers={"Retry-After": "120"}))
+    before, seen = clock.now(), upstream.count
+    with pytest.raises(RateLimited) as too_long:
+        client.get("/x")
+    assert too_long.value.retry_after == 120.0
+    assert upstream.count == seen + 1
+    assert clock.now() == before  # not sent again after the cap, seconds before the partner asked
 
     strict = connect(config(upstream.base_url, deadline=5.0), clock=clock)
     upstream.script(Reply(503, headers={"Retry-After": "30"}))
-    before, seen = clock.now(), upstream.count
-    with pytest.raises(DeadlineExceeded) as caught:
+    seen = upstream.count
+    with pytest.raises(RateLimited) as caught:
         strict.get("/x")
-    assert isinstance(caught.value.last_error, RateLimited)
-    assert caught.value.last_error.retry_after == 30.0
+    assert caught.value.retry_after == 30.0
     assert upstream.count == seen + 1
     assert clock.now() == before  # failed at once instead of sleeping into certain failure
 

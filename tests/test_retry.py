@@ -176,15 +176,16 @@ def test_max_attempts_stops_retrying() -> None:
 def test_retry_after_hint_replaces_backoff_and_is_capped() -> None:
     hinted = Outcome(OutcomeKind.STATUS, status=429, retry_after=7.0)
     assert _decide(hinted) == (True, 7.0, "retry_after")
-    capped = RetryPolicy(max_retry_after=2.0)
-    assert _decide(hinted, policy=capped)[1] == 2.0
+    capped = RetryPolicy(max_retry_after=2.0)  # never sent before the hint: a longer one ends the call
+    assert _decide(hinted, policy=capped) == (False, 7.0, "retry_after_too_long")
     ignoring = RetryPolicy(jitter="none", base_delay=1.0, respect_retry_after=False)
     assert _decide(hinted, policy=ignoring) == (True, 1.0, "backoff")
 
 
 def test_a_wait_ending_past_the_deadline_is_not_scheduled() -> None:
     hinted = Outcome(OutcomeKind.STATUS, status=503, retry_after=5.0)
-    assert _decide(hinted, elapsed=6.0, deadline=10.0) == (False, 5.0, "deadline")
+    assert _decide(hinted, elapsed=6.0, deadline=10.0) == (False, 5.0, "retry_after_past_deadline")
+    assert _decide(S503, elapsed=9.95, deadline=10.0)[2] == "deadline"
     assert _decide(hinted, elapsed=4.0, deadline=10.0)[0] is True
 
 

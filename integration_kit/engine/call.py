@@ -210,7 +210,8 @@ class CallEngine:
         history: list[AttemptRecord] = []
         status: int | None = None
 
-        # Admission: the rate limiter, then the bulkhead, each with a bounded wait.
+        # Admission: the rate limiter, then the bulkhead, each with a bounded wait (counted in the deadline).
+        queued = False
         if self.rate_limiter is not None:
             waited = 0.0
             while (pause := self.rate_limiter.try_acquire()) > 0:
@@ -221,6 +222,7 @@ class CallEngine:
                         "rate_limited",
                     )
                 waited += pause
+                queued = True
                 yield Wait(pause)
         bulkhead = self.bulkhead
         if bulkhead is not None:
@@ -232,13 +234,14 @@ class CallEngine:
                     raise self._reject(
                         _Call(method, target, call_id, start, attempt, status, history), full, "bulkhead_full"
                     )
+                queued = True
                 yield Wait(min(BULKHEAD_POLL, left))
         breaker = self.breaker
         budget = self.budget
         classifier = self.classifier
         last_error: AttemptError | None = None
         previous_delay: float | None = None
-        began = start
+        began = clock.now() if queued else start  # the first attempt gets what the queue left of the deadline
         try:
             while True:
                 attempt += 1
@@ -268,9 +271,16 @@ class CallEngine:
                     self.emit(AttemptStarted(clock.now(), self.name, call_id, attempt, method, target, remaining, key))
                 recorded = False
                 try:
-                    outcome = yield (
-                        _FIRST if attempt == 1 and remaining is None and key is None else Send(attempt, remaining, key)
-                    )
+                    try:
+                        outcome = yield (
+                            _FIRST
+                            if attempt == 1 and remaining is None and key is None
+                            else Send(attempt, remaining, key)
+                        )
+                    except IntegrationError as refused:  # the driver refused to go on (an unsafe redirect)
+                        raise self._fail(
+                            _Call(method, target, call_id, start, attempt, status, history), refused
+                        ) from refused.__cause__
                     duration = clock.now() - began
                     if outcome is None:
                         raise RuntimeError("the driver must send an Outcome after a Send action")
@@ -452,12 +462,21 @@ def error_for_outcome(outcome: Outcome, verdict: Verdict) -> AttemptError:
 
 
 def run_sync(gen: CallGenerator, send: Callable[[Send], Outcome], sleep: Callable[[float], None]) -> Outcome:
-    """Drive ``gen`` to its end on this thread: ``send`` performs attempts, ``sleep`` waits."""
+    """Drive ``gen`` to its end on this thread: ``send`` performs attempts, ``sleep`` waits.
+
+    An :class:`~integration_kit.errors.IntegrationError` raised by ``send`` is thrown into ``gen``, which ends the
+    call with it (and its call-finished event).
+    """
     try:
         action = next(gen)
         while True:
             if type(action) is Send:
-                action = gen.send(send(action))
+                try:
+                    outcome = send(action)
+                except IntegrationError as exc:
+                    action = gen.throw(exc)
+                    continue
+                action = gen.send(outcome)
             else:
                 sleep(action.seconds)  # type: ignore[union-attr]
                 action = gen.send(None)
@@ -473,12 +492,17 @@ async def run_async(
     send: Callable[[Send], Awaitable[Outcome]],
     sleep: Callable[[float], Awaitable[None]],
 ) -> Outcome:
-    """Drive ``gen`` to its end on an event loop: ``send`` performs attempts, ``sleep`` waits."""
+    """Drive ``gen`` to its end on an event loop: ``send`` performs attempts, ``sleep`` waits (see :func:`run_sync`)."""
     try:
         action = next(gen)
         while True:
             if type(action) is Send:
-                action = gen.send(await send(action))
+                try:
+                    outcome = await send(action)
+                except IntegrationError as exc:
+                    action = gen.throw(exc)
+                    continue
+                action = gen.send(outcome)
             else:
                 await sleep(action.seconds)  # type: ignore[union-attr]
                 action = gen.send(None)

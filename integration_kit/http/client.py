@@ -9,38 +9,48 @@ makes every decision; everything that is not blocking or awaiting I/O lives once
   header values with CR or LF are refused, the credential is added from its
   :class:`~integration_kit.http.redact.Secret`, the ``Idempotency-Key`` is sent as a structured-field string
   (``"uuid"``) and is the same on every attempt;
-- each attempt's timeouts are clipped to what is left of the call's deadline;
+- each attempt's timeouts are clipped to what is left of the call's deadline, and the network backend holds every
+  socket operation of the attempt (pool wait, connect, TLS, write, read) to the attempt's expiry
+  (:mod:`integration_kit.http.deadline`), so a server that trickles bytes cannot stretch a call past it;
 - the body is streamed, so ``max_response_bytes`` raises :class:`ResponseTooLarge` without reading it into memory;
 - httpx exceptions and statuses become an :class:`~integration_kit.policies.outcome.Outcome` at one boundary, with the
   typed error (redacted headers, a truncated, scrubbed body snippet) and the Retry-After hint (both forms; an
   HTTP-date is measured from the response's ``Date`` header).
 
 The two clients differ only in how they send and sleep; the async one also bounds each attempt with
-``anyio.fail_after`` so nothing outlives the deadline, whatever the transport does.
+``anyio.fail_after`` so nothing outlives the deadline, whatever the transport does. The sync one relies on the
+deadline backend, installed into httpx's own transports (the default, or an ``httpx.HTTPTransport`` passed in);
+another ``transport=`` must honour ``request.extensions["timeout"]`` (clipped to the deadline) itself.
+
+Whatever a partner sends, a call raises only an :class:`~integration_kit.errors.IntegrationError` and ends with a
+call-finished event; a request the caller cannot build is refused with
+:class:`~integration_kit.errors.UnsafeRequest` before the engine starts (:mod:`integration_kit.http.safety`).
 """
 
 from __future__ import annotations
 
 import functools
 import json as jsonlib
-import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from importlib import metadata
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypedDict, TypeVar
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from integration_kit.clock import AsyncClock, Clock, SystemClock
 from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
-from integration_kit.errors import InvalidResponse, UnsafeRequest
+from integration_kit.errors import ConfigurationError, IntegrationError, InvalidResponse, UnsafeRequest
 from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
+from integration_kit.http.deadline import hold_deadlines
 from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange
-from integration_kit.http.redact import redact_url
+from integration_kit.http.redact import redact_http_logs, redact_text, redact_url, secret_forms
+from integration_kit.http.safety import checked_headers, checked_key, checked_method, replayable, shown
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import UNSET, RetryPolicy, Timeouts
@@ -65,12 +75,19 @@ class RequestOptions(TypedDict, total=False):
     the configured per-attempt :class:`~integration_kit.policies.config.Timeouts` (a float sets all four phases);
     ``deadline`` replaces the configured deadline (``None``: none); ``retry=False`` makes a single attempt (a
     :class:`~integration_kit.policies.config.RetryPolicy` replaces the configured one); ``idempotency_key`` sends
-    that key on every attempt and makes the call safe to retry.
+    that key on every attempt and makes the call safe to retry (1-255 printable ASCII characters, the limit of
+    the IETF draft's servers).
+
+    A body given as a stream (``content=`` an iterator, ``files=`` with a pipe or socket) is read once: it is
+    buffered in memory up to :data:`~integration_kit.http.safety.REPLAY_LIMIT` (8 MiB) so a retry resends it
+    whole; a longer one, or an async iterator, is sent on one attempt only (no retry). ``headers`` may not set
+    framing or routing headers (``Content-Length``, ``Transfer-Encoding``, ``Host``, ``Connection``, ...): httpx
+    writes those; see :mod:`integration_kit.http.safety`.
     """
 
     params: Mapping[str, Any]
     headers: Mapping[str, str]
-    content: bytes | str
+    content: bytes | str | Iterable[bytes] | AsyncIterable[bytes]
     data: Mapping[str, Any]
     files: Mapping[str, Any]
     json: Any
@@ -101,7 +118,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         self.config = config
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._credential = config.auth.load() if config.auth is not None else None
-        self._secrets = (self._credential.value,) if self._credential is not None else ()
+        self._secrets = secret_forms(self._credential.value) if self._credential is not None else ()
         self._secret_headers = (self._credential.header,) if self._credential is not None else ()
         self.engine = CallEngine(
             name=config.name,
@@ -117,12 +134,16 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         )
         self._origin = config.origin
         self._timeouts = _phases(config.timeouts)
-        _HTTPX_LOG_REDACTOR.install(config.redact_query_params)
-        self._open(transport)
+        try:
+            checked_headers(config.headers, None)
+        except UnsafeRequest as exc:
+            raise ConfigurationError(f"headers: {exc.message}") from None
+        redact_http_logs(config.redact_query_params, self._secrets, self._secret_headers)
+        hold_deadlines(self._open(transport))
 
     @abstractmethod
-    def _open(self, transport: _Transport | None) -> None:
-        """Create the underlying httpx client (pooled connections) over ``transport``."""
+    def _open(self, transport: _Transport | None) -> httpx.Client | httpx.AsyncClient:
+        """Create the underlying httpx client (pooled connections) over ``transport``, and return it."""
 
     # -- the public surface shared by both clients -----------------------------------------------------------
 
@@ -179,24 +200,43 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
     def _begin(
         self, http: httpx.Client | httpx.AsyncClient, method: str, url: str, options: RequestOptions
     ) -> Exchange:
-        """Check and build the request once, and start the engine's state machine for the call."""
-        key = options.get("idempotency_key")
-        headers = options.get("headers")
-        if headers:
-            headers, key = _checked_headers(headers, key)
-        if key is not None and not (key.isascii() and key.isprintable() and key):
-            raise UnsafeRequest("idempotency_key must be printable ASCII", integration=self.config.name)
-        request = http.build_request(
-            method,
-            url,
-            params=options.get("params"),
-            headers=headers,
-            content=options.get("content"),
-            data=options.get("data"),
-            files=options.get("files"),
-            json=options.get("json"),
-        )
-        target = redact_url(str(request.url), self.config.redact_query_params)
+        """Check and build the request once, and start the engine's state machine for the call.
+
+        A request that cannot be built or is unsafe (see :mod:`integration_kit.http.safety`) raises
+        :class:`~integration_kit.errors.UnsafeRequest` here, before the engine starts: it is the caller's
+        mistake and is never recorded against the partner. A streamed body is buffered up to
+        :data:`~integration_kit.http.safety.REPLAY_LIMIT` bytes so a retry resends it whole; a longer or async
+        stream makes the call a single attempt.
+        """
+        name = self.config.name
+        try:
+            method = checked_method(method)
+            key = options.get("idempotency_key")
+            headers = options.get("headers")
+            if headers:
+                headers, key = checked_headers(headers, key)
+            if key is not None:
+                key = checked_key(key)
+            request = http.build_request(
+                method,
+                url,
+                params=options.get("params"),
+                headers=headers,
+                content=options.get("content"),
+                data=options.get("data"),
+                files=options.get("files"),
+                json=options.get("json"),
+            )
+        except UnsafeRequest as exc:
+            exc.with_context(integration=name, method=method if isinstance(method, str) and method.isalpha() else None)
+            raise
+        except (ValueError, TypeError, httpx.InvalidURL) as exc:  # what httpx raises for a request it cannot build
+            raise UnsafeRequest(
+                f"the request cannot be built ({type(exc).__name__}) for "
+                f"{shown(redact_text(redact_url(str(url), self.config.redact_query_params), self._secrets), 80)}",
+                integration=name,
+            ) from exc
+        target = redact_text(redact_url(str(request.url), self.config.redact_query_params), self._secrets)
         if not self._same_origin(request.url) or request.url.userinfo:
             raise UnsafeRequest(
                 f"{target} is not under the configured origin {self.config.base_url}; credentials are only sent there",
@@ -206,6 +246,8 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         if self._credential is not None:
             request.headers[self._credential.header] = self._credential.value.reveal()
         retry = options.get("retry", True)
+        if not replayable(request):
+            retry = False
         timeouts = _phases(Timeouts.coerce(options["timeout"])) if "timeout" in options else self._timeouts
         policy = retry if isinstance(retry, RetryPolicy) else self.config.retry
         calls = self.engine.call(
@@ -248,7 +290,9 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             raise invalid(f"expected a JSON response, got content type {mime or 'none'!r}")
         try:
             data = jsonlib.loads(response.content)
-        except ValueError as exc:
+        except RecursionError as exc:  # [[[[...: nested deeper than the parser's stack
+            raise invalid("JSON in the response body is nested too deeply") from exc
+        except ValueError as exc:  # also bad UTF-8, and integers past Python's digit limit
             raise invalid("malformed JSON in the response body") from exc
         try:
             return validator(data)
@@ -267,9 +311,10 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
 
     _http: httpx.Client
 
-    def _open(self, transport: httpx.BaseTransport | None) -> None:
+    def _open(self, transport: httpx.BaseTransport | None) -> httpx.Client:
         event_hooks = {"request": [self._guard_redirect]} if self.config.follow_redirects else {}
         self._http = httpx.Client(transport=transport, event_hooks=event_hooks, **self._http_options())
+        return self._http
 
     def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Make one logical call and return its 2xx response (body read); any other end raises a typed error.
@@ -301,14 +346,15 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
         request = exchange.prepare(action)
         with exchange.scope(request):
             try:
-                response = self._http.send(request, stream=True)
-                try:
-                    body = exchange.reader(response, action)
-                    for chunk in response.iter_bytes():
-                        if not body.feed(chunk):
-                            break
-                finally:
-                    response.close()
+                with exchange.deadline.hold():
+                    response = self._http.send(request, stream=True)
+                    try:
+                        body = exchange.reader(response, action)
+                        for chunk in response.iter_bytes():
+                            if not body.feed(chunk):
+                                break
+                    finally:
+                        response.close()
             except ATTEMPT_ERRORS as exc:
                 return exchange.failed(exc)
             return exchange.answered(response, body)
@@ -335,18 +381,28 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
 
     _http: httpx.AsyncClient
 
-    def _open(self, transport: httpx.AsyncBaseTransport | None) -> None:
+    def _open(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         event_hooks = {"request": [self._aguard_redirect]} if self.config.follow_redirects else {}
         self._http = httpx.AsyncClient(transport=transport, event_hooks=event_hooks, **self._http_options())
+        return self._http
 
     async def _sleep(self, seconds: float) -> None:
         clock = self.clock  # a clock that cannot wait cooperatively waits in real time
         await (clock.asleep(seconds) if isinstance(clock, AsyncClock) else anyio.sleep(seconds))
 
     async def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
-        """Make one logical call and return its 2xx response (body read); see :meth:`ResilientClient.request`."""
-        exchange = self._begin(self._http, method, url, options)
-        return exchange.result(await run_async(exchange.calls, functools.partial(self._attempt, exchange), self._sleep))
+        """Make one logical call and return its 2xx response (body read); see :meth:`ResilientClient.request`.
+
+        A call that fails yields to the event loop once before raising (a checkpoint, as trio's conventions ask),
+        so a loop that retries calls the breaker rejects at once cannot starve every other task.
+        """
+        try:
+            exchange = self._begin(self._http, method, url, options)
+            outcome = await run_async(exchange.calls, functools.partial(self._attempt, exchange), self._sleep)
+        except IntegrationError:
+            await anyio.lowlevel.checkpoint()
+            raise
+        return exchange.result(outcome)
 
     async def json(
         self,
@@ -363,7 +419,7 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
         request = exchange.prepare(action)
         with exchange.scope(request):
             try:
-                with anyio.fail_after(action.timeout):
+                with anyio.fail_after(action.timeout), exchange.deadline.hold():
                     response = await self._http.send(request, stream=True)
                     try:
                         body = exchange.reader(response, action)
@@ -399,51 +455,9 @@ def _phases(timeouts: Timeouts) -> dict[str, float | None]:
     return {"connect": timeouts.connect, "read": timeouts.read, "write": timeouts.write, "pool": timeouts.pool}
 
 
-def _checked_headers(headers: Mapping[str, str], key: str | None) -> tuple[dict[str, str], str | None]:
-    """Per-call headers with CR/LF refused; an ``Idempotency-Key`` among them becomes the call's key."""
-    checked: dict[str, str] = {}
-    for name, value in headers.items():
-        if any(c in name or c in value for c in "\r\n\0"):
-            raise UnsafeRequest(f"header {name.strip()!r} holds CR, LF or NUL: refused (header injection)")
-        if name.lower() == "idempotency-key":
-            key = key if key is not None else _parsestructured_string(value)
-        else:
-            checked[name] = value
-    return checked, key
-
-
-def _parsestructured_string(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return value
-
-
 @functools.cache
 def _version() -> str:
     try:
         return metadata.version("integration_kit")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0"
-
-
-class _HttpxLogRedactor(logging.Filter):
-    """Masks secret-looking query parameters in the URLs httpx logs (``HTTP Request: GET <url> ...``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: frozenset[str] = frozenset()
-
-    def install(self, names: Iterable[str]) -> None:
-        self.names = self.names | frozenset(names)
-        target = logging.getLogger("httpx")
-        if self not in target.filters:
-            target.addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_url(str(a), self.names) if isinstance(a, httpx.URL) else a for a in record.args)
-        return True
-
-
-_HTTPX_LOG_REDACTOR = _HttpxLogRedactor()

@@ -7,21 +7,34 @@ so a secret can only reach output through an explicit :meth:`Secret.reveal`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import NoReturn
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
     "SECRET_HEADERS",
     "SECRET_QUERY_WORDS",
     "Secret",
+    "MIN_SECRET_FORM",
     "redact_headers",
+    "redact_http_logs",
+    "redact_log_message",
     "redact_text",
     "redact_url",
+    "secret_forms",
     "secret_query_values",
 ]
+
+#: Forms of a secret shorter than this (characters) are not masked on their own: masking every ``a`` in a body
+#: would hide the message and tell a reader the secret's length and letters. The full header value is always masked.
+MIN_SECRET_FORM = 6
+
 
 #: What a masked value is replaced with.
 MASK = "***"
@@ -32,6 +45,7 @@ SECRET_QUERY_WORDS: tuple[str, ...] = (
     "key",
     "secret",
     "signature",
+    "sig",
     "password",
     "passwd",
     "auth",
@@ -128,15 +142,141 @@ def redact_headers(
 
 
 def redact_text(text: str, values: Iterable[str | Secret]) -> str:
-    """``text`` with every occurrence of the given secret values masked (for bodies that may echo a credential)."""
-    for value in values:
-        plain = value.reveal() if isinstance(value, Secret) else value
+    """``text`` with every occurrence of the given secret values masked (for bodies that may echo a credential).
+
+    Longer values are masked first, so a value that contains another is masked whole.
+    """
+    plains = [value.reveal() if isinstance(value, Secret) else value for value in values]
+    for plain in sorted(plains, key=len, reverse=True):
         if plain and plain in text:
             text = text.replace(plain, MASK)
     return text
+
+
+def secret_forms(value: str | Secret) -> tuple[str, ...]:
+    """Every form a credential header value can be echoed back in, longest first, for :func:`redact_text`.
+
+    The value itself; its token without the scheme (``Bearer <token>``: the token); for ``Basic``, the decoded
+    ``user:password`` and the password alone; and each of those URL-encoded (``quote`` and ``quote_plus``), base64
+    encoded, and JSON-escaped. Forms shorter than :data:`MIN_SECRET_FORM` are left out, except the value itself.
+    """
+    plain = value.reveal() if isinstance(value, Secret) else value
+    if not plain:
+        return ()
+    cores = {plain}
+    scheme, _, token = plain.partition(" ")
+    token = token.strip()
+    if token and scheme.isalpha():
+        cores.add(token)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(token, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            if decoded:
+                cores.add(decoded)
+                cores.add(decoded.partition(":")[2])
+    forms = set()
+    for core in cores:
+        if not core:
+            continue
+        forms.update({core, quote(core, safe=""), quote_plus(core), base64.b64encode(core.encode()).decode("ascii")})
+        forms.add(core.replace("\\", "\\\\").replace('"', '\\"'))
+    kept = {form for form in forms if form == plain or len(form) >= MIN_SECRET_FORM}
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+_HEADER_PAIR = re.compile(r"\((b?)(['\"])([^'\"]+)\2,\s*(b?)(['\"])(.*?)\5\)")
+_QUERY_PAIR = re.compile(r"([?&;])([^=&\s'\"]+)=([^&\s'\"#]*)")
+
+
+def redact_log_message(
+    message: str, secrets: Iterable[str] = (), extra_names: Iterable[str] = (), extra_headers: Iterable[str] = ()
+) -> str:
+    """A log line (httpcore's DEBUG trace, httpx's request line) with secrets masked wherever they appear in it.
+
+    Masks the values of credential headers in ``(b'Name', b'value')`` pairs (as httpcore logs header lists),
+    the values of secret-looking query parameters in any URL (see :func:`redact_url`), and every one of
+    ``secrets`` (forms from :func:`secret_forms`).
+    """
+    names = SECRET_HEADERS | {n.lower() for n in extra_headers}
+
+    def header(match: re.Match[str]) -> str:
+        lowered = match.group(3).lower()
+        if lowered in names or any(w in lowered for w in ("token", "secret", "password")):
+            return f"({match.group(1)}{match.group(2)}{match.group(3)}{match.group(2)}, {match.group(4)}'{MASK}')"
+        return match.group(0)
+
+    words = (*SECRET_QUERY_WORDS, *(n.lower() for n in extra_names))
+
+    def query(match: re.Match[str]) -> str:
+        if any(word in unquote(match.group(2)).lower() for word in words):
+            return f"{match.group(1)}{match.group(2)}={MASK}"
+        return match.group(0)
+
+    message = _HEADER_PAIR.sub(header, message)
+    if "=" in message:
+        message = _QUERY_PAIR.sub(query, message)
+    return redact_text(message, secrets)
 
 
 def secret_query_values(query: Iterable[tuple[str, str]], extra_names: Iterable[str] = ()) -> list[str]:
     """The values of the secret-looking parameters among ``query``'s (name, value) pairs (see :func:`redact_url`)."""
     words = (*SECRET_QUERY_WORDS, *(n.lower() for n in extra_names))
     return [value for name, value in query if value and any(word in name.lower() for word in words)]
+
+
+#: The loggers httpx and httpcore write to: a filter on a parent logger does not see its children's records.
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+class _HttpLogRedactor(logging.Filter):
+    """Masks secrets in what httpx and httpcore log: URLs' query values, credential headers, echoed secrets.
+
+    httpx logs ``HTTP Request: GET <url> ...``; httpcore's DEBUG trace logs whole header lists
+    (``receive_response_headers.complete return_value=(..., [(b'Location', b'...?sig=...')])``). Each record's
+    message is formatted and redacted with :func:`~integration_kit.http.redact.redact_log_message`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: frozenset[str] = frozenset()
+        self.secrets: frozenset[str] = frozenset()
+        self.headers: frozenset[str] = frozenset()
+
+    def install(self, names: Iterable[str], secrets: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+        self.names = self.names | frozenset(names)
+        self.secrets = self.secrets | frozenset(secrets)
+        self.headers = self.headers | frozenset(headers)
+        for logger_name in _HTTP_LOGGERS:
+            target = logging.getLogger(logger_name)
+            if self not in target.filters:
+                target.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is logged as it is, by logging's own handling
+            return True
+        record.msg = redact_log_message(message, self.secrets, self.names, self.headers)
+        record.args = ()
+        return True
+
+
+_HTTP_LOG_REDACTOR = _HttpLogRedactor()
+
+
+def redact_http_logs(names: Iterable[str] = (), secrets: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+    """Redact what httpx and httpcore log from now on, in this process (see :func:`redact_log_message`).
+
+    ``names``: more secret query parameter names; ``secrets``: values to mask wherever they appear (forms from
+    :func:`secret_forms`); ``headers``: more credential header names. Each call adds to what earlier calls gave.
+    """
+    _HTTP_LOG_REDACTOR.install(names, secrets, headers)

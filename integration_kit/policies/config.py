@@ -122,8 +122,9 @@ class RetryPolicy:
     doubling (``multiplier=2``) up to ``max_delay=20`` s (the AWS SDKs' cap) with ``jitter="full"``, which the AWS
     Architecture Blog ("Exponential Backoff and Jitter") shows sends the least total work under contention;
     ``retry_on_status`` holds the statuses that are transient by definition (408, 429, 500, 502, 503, 504);
-    ``Retry-After`` is honoured up to ``max_retry_after=60`` s, and a longer hint ends the call instead of
-    parking it.
+    ``Retry-After`` is honoured up to ``max_retry_after=60`` s: a request is never sent before the partner's
+    hint, so a longer hint (or one past the deadline) ends the call at once with
+    :class:`~integration_kit.errors.RateLimited` carrying ``retry_after``, for the caller to schedule.
     """
 
     max_attempts: int = 3

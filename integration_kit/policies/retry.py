@@ -134,6 +134,11 @@ def decide_retry(
     server's ``Retry-After`` hint when there is one and the policy respects it, else the backoff. A retry whose wait
     would end at or past the deadline (``deadline`` seconds after the call started; ``elapsed`` so far) is not
     scheduled: the call fails at once instead of sleeping into certain failure.
+
+    A request is never sent before the partner's ``Retry-After``: a hint longer than ``policy.max_retry_after``
+    ends the call at once (reason ``retry_after_too_long``), and so does a hint that would end at or past the
+    deadline (reason ``retry_after_past_deadline``); the call then fails with the attempt's own error, a
+    :class:`~integration_kit.errors.RateLimited` carrying ``retry_after``, so the caller can schedule the call.
     """
     if verdict is not Verdict.TRANSIENT:
         return RetryDecision(False, 0.0, f"not_retryable:{verdict.value}")
@@ -142,11 +147,13 @@ def decide_retry(
     if attempt >= policy.max_attempts:
         return RetryDecision(False, 0.0, "max_attempts")
     if outcome.retry_after is not None and policy.respect_retry_after:
-        delay = min(max(0.0, outcome.retry_after), policy.max_retry_after)
-        reason = "retry_after"
-    else:
-        delay = backoff_delay(policy, attempt, rng, previous_delay)
-        reason = "backoff"
+        delay = max(0.0, outcome.retry_after)
+        if not delay <= policy.max_retry_after:  # also NaN
+            return RetryDecision(False, delay, "retry_after_too_long")
+        if deadline is not None and elapsed + delay >= deadline:
+            return RetryDecision(False, delay, "retry_after_past_deadline")
+        return RetryDecision(True, delay, "retry_after")
+    delay = backoff_delay(policy, attempt, rng, previous_delay)
     if deadline is not None and elapsed + delay >= deadline:
         return RetryDecision(False, delay, "deadline")
-    return RetryDecision(True, delay, reason)
+    return RetryDecision(True, delay, "backoff")
