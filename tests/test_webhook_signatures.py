@@ -45,7 +45,9 @@ def schemes(clock: ManualClock) -> list[WebhookScheme]:
         StandardWebhooks(STD_SECRET, clock=clock),
         StripeSignature(STRIPE_SECRET, clock=clock),
         GitHubSignature("It's a Secret to Everybody", clock=clock),
-        HMACSignature("k3y", header="X-Signature", prefix="sha512=", algorithm="sha512", encoding="base64", clock=clock),
+        HMACSignature(
+            "k3y", header="X-Signature", prefix="sha512=", algorithm="sha512", encoding="base64", clock=clock
+        ),
         HMACSignature("k3y", header="X-Sig", id_header="X-Id", timestamp_header="X-Ts", clock=clock),
     ]
 
@@ -176,8 +178,19 @@ header_values = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
 )
 header_names = st.sampled_from(
-    ["webhook-id", "webhook-timestamp", "webhook-signature", "Stripe-Signature", "X-Hub-Signature-256",
-     "X-GitHub-Delivery", "X-Signature", "X-Sig", "X-Id", "X-Ts", "other"]
+    [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "Stripe-Signature",
+        "X-Hub-Signature-256",
+        "X-GitHub-Delivery",
+        "X-Signature",
+        "X-Sig",
+        "X-Id",
+        "X-Ts",
+        "other",
+    ]
 )
 
 

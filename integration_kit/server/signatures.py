@@ -142,7 +142,9 @@ class WebhookScheme(ABC):
         """Parse an integer epoch timestamp and check it against the tolerance window."""
         text = text.strip()
         if not text.isascii() or not text.isdigit() or len(text) > 12:
-            raise SignatureMalformed("the timestamp is not an integer number of seconds", scheme=self.name, header=header)
+            raise SignatureMalformed(
+                "the timestamp is not an integer number of seconds", scheme=self.name, header=header
+            )
         when = float(int(text))
         skew = self.clock.now() - when
         if abs(skew) > self.tolerance:
