@@ -58,17 +58,22 @@ def test_accepts_then_suppresses_duplicates_and_rejects_forgeries(
         too_big = post(url, b"x" * (2 << 20), signer.sign(b"", msg_id="msg_6"))
     assert (first.status_code, first.json()["status"]) == (200, "accepted")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    assert forged.status_code == 401 and "secret" not in forged.text.lower().replace("active secret", "")
-    assert old.status_code == 401 and forged.headers["content-type"] == "application/problem+json"
+    assert forged.status_code == 401
+    assert "secret" not in forged.text.lower().replace("active secret", "")
+    assert old.status_code == 401
+    assert forged.headers["content-type"] == "application/problem+json"
     assert missing.status_code == 400
     assert rotated.status_code == 200
     assert wrong_method.status_code == 405
     assert too_big.status_code == 413
     assert inbox.counts()[InboxState.PENDING] == 2
     stored = inbox.get("msg_1")
-    assert stored is not None and stored.deliveries == 2 and stored.body == body
+    assert stored is not None
+    assert stored.deliveries == 2
+    assert stored.body == body
     assert set(stored.meta) == {"content-type", "webhook-timestamp", "user-agent"}  # never the signature
-    assert receiver.stats["accepted"] == 2 and receiver.stats["duplicate"] == 1
+    assert receiver.stats["accepted"] == 2
+    assert receiver.stats["duplicate"] == 1
     assert receiver.stats["rejected:SignatureMismatch"] == 1
     assert receiver.stats["rejected:TimestampOutsideTolerance"] == 1
 
@@ -86,7 +91,8 @@ def test_github_delivery_id_is_the_dedup_key(inbox: SQLiteInbox) -> None:
         assert post(url, body, headers).json()["status"] == "accepted"
         assert post(url, body, headers).json()["status"] == "duplicate"
     event = inbox.get("72d3162e-cc78-11e3-81ab-4c9367dc0958")
-    assert event is not None and event.meta["x-github-event"] == "push"
+    assert event is not None
+    assert event.meta["x-github-event"] == "push"
 
 
 def test_store_failure_answers_503_and_acknowledges_nothing(tmp_path: Path) -> None:
@@ -99,7 +105,8 @@ def test_store_failure_answers_503_and_acknowledges_nothing(tmp_path: Path) -> N
     inbox.put = broken  # type: ignore[method-assign]
     with serve_in_thread(receiver) as url:
         answer = post(url, b"{}", StandardWebhooks(SECRET).sign(b"{}", msg_id="m"))
-    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
 
 
 def test_processing_retries_then_dead_letters_then_replays(inbox: SQLiteInbox) -> None:
@@ -121,7 +128,8 @@ def test_processing_retries_then_dead_letters_then_replays(inbox: SQLiteInbox) -
     counts = inbox.counts()
     assert (counts[InboxState.DONE], counts[InboxState.DEAD], counts[InboxState.PENDING]) == (2, 1, 0)
     dead = inbox.dead_letters()
-    assert [d.id for d in dead] == ["msg_bad"] and "RuntimeError" in (dead[0].last_error or "")
+    assert [d.id for d in dead] == ["msg_bad"]
+    assert "RuntimeError" in (dead[0].last_error or "")
     assert clock.now() > 0  # the engine's backoff ran on the injected clock
     failures["msg_bad"] = 0
     assert processor.replay() == 1

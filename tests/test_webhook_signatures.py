@@ -4,6 +4,7 @@ and interoperability with the reference ``standardwebhooks`` and ``stripe`` pack
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from datetime import UTC, datetime
@@ -164,7 +165,9 @@ def test_secrets_and_signatures_never_in_errors_or_repr() -> None:
         errors.append(caught.value)
     for error in errors:
         text = f"{error} {error!r} {vars(error)}"
-        assert STD_SECRET not in text and STD_SECRET[6:] not in text and signature[3:] not in text
+        assert STD_SECRET not in text
+        assert STD_SECRET[6:] not in text
+        assert signature[3:] not in text
     assert "MfKQ" not in repr(std)
 
 
@@ -198,10 +201,8 @@ header_names = st.sampled_from(
 @given(st.dictionaries(header_names, header_values, max_size=6), st.binary(max_size=300))
 def test_fuzz_only_typed_errors(headers: dict[str, str], body: bytes) -> None:
     for scheme in schemes(ManualClock(NOW)):
-        try:
+        with contextlib.suppress(WebhookVerificationError, PayloadTooLarge):
             scheme.verify(headers, body)
-        except (WebhookVerificationError, PayloadTooLarge):
-            pass
 
 
 # -- interoperability with code nobody here wrote ---------------------------------------------------------------------

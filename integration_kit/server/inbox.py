@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from integration_kit.clock import Clock, WallClock
 from integration_kit.stores.sqlite import SQLiteStore
@@ -269,17 +270,17 @@ class SQLiteInbox(Inbox):
         with store._transaction(operation) as db:
             yield db
 
-    def _event(self, row: tuple[object, ...], claims: int | None = None) -> InboxEvent:
+    def _event(self, row: tuple[Any, ...], claims: int | None = None) -> InboxEvent:
         event_id, source, received_at, body, meta, state, row_claims, deliveries, last_error = row
         return InboxEvent(
             id=str(event_id)[len(self.namespace) :],
             source=str(source),
-            received_at=float(received_at),  # type: ignore[arg-type]
-            body=bytes(body),  # type: ignore[arg-type]
+            received_at=float(received_at),
+            body=bytes(body),
             state=InboxState(state),
             meta=json.loads(str(meta)),
-            claims=int(row_claims) if claims is None else claims,  # type: ignore[call-overload]
-            deliveries=int(deliveries),  # type: ignore[call-overload]
+            claims=int(row_claims) if claims is None else claims,
+            deliveries=int(deliveries),
             last_error=None if last_error is None else str(last_error),
         )
 
