@@ -99,10 +99,10 @@ def test_store_failure_answers_503_and_acknowledges_nothing(tmp_path: Path) -> N
     inbox = SQLiteInbox(tmp_path / "inbox.db")
     receiver = WebhookReceiver(StandardWebhooks(SECRET), inbox)
 
-    def broken(event: InboxEvent) -> bool:
+    def broken(events: list[InboxEvent]) -> list[bool]:
         raise StoreUnavailable("disk full", store="sqlite:x", operation="inbox.put")
 
-    inbox.put = broken  # type: ignore[method-assign]
+    inbox.put_many = broken  # type: ignore[method-assign]
     with serve_in_thread(receiver) as url:
         answer = post(url, b"{}", StandardWebhooks(SECRET).sign(b"{}", msg_id="m"))
     assert answer.status_code == 503
