@@ -9,8 +9,8 @@ committed with ``synchronous=FULL``, with a handler processing behind it) is sen
   acknowledgement latency is from the request's start to its 2xx, p50 / p99 / max in milliseconds;
 - flood: 16 concurrent senders for 5 s; acknowledged deliveries per second.
 
-Every delivery is a new event (nothing is deduplicated). The sender runs in this process: pre-signed requests over asyncio keep-alive connections, so its own cost
-stays small next to the receiver's.
+Every delivery is a new event (nothing is deduplicated). The sender runs in this process: pre-signed requests over
+asyncio keep-alive connections, so its own cost stays small next to the receiver's.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_webhook_loss_proof import start_receiver  # noqa: E402
-from webhook_app import SECRET  # noqa: E402
+from test_webhook_loss_proof import start_receiver
+from webhook_app import SECRET
 
-from integration_kit.server.signatures import StandardWebhooks  # noqa: E402
+from integration_kit.server.signatures import StandardWebhooks
 
 RATE = 200.0
 PACED_SECONDS = 10.0

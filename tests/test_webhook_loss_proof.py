@@ -139,7 +139,8 @@ def test_receiver_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     print(
         f"loss proof: {EVENTS} events, {len(stream) - EVENTS} duplicate deliveries suppressed, killed with "
         f"{pending_at_kill} acknowledged events pending after {acked_at_kill} acks, {sender.failed_attempts} "
-        f"failed deliveries while down, {lost_acks} stored but unacknowledged, 0 lost, {reruns} handler re-runs absorbed by its idempotency"
+        f"failed deliveries while down, {lost_acks} stored but unacknowledged, 0 lost, {reruns} handler re-runs "
+        "absorbed by its idempotency"
     )
     inbox.close()
     effects.close()
