@@ -1,4 +1,4 @@
-"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve`` and ``demo``."""
+"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve``, ``demo``, ``webhooks``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from integration_kit.clock import ManualClock
 from integration_kit.engine.call import CallEngine, Send, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
+from integration_kit.playbook.webhook_cli import add_webhook_commands, webhook_command
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
@@ -157,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--time-scale", type=float, default=10.0, help="live mode: play the local upstream faster")
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
+    add_webhook_commands(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
@@ -169,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_command(args.name)
         if args.command == "run":
             return _run_command(args)
+        if args.command == "webhooks":
+            return webhook_command(args)
     except ConfigurationError as exc:
         print(f"integration-kit: {exc}", file=sys.stderr)
         return 2
