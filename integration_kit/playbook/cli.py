@@ -1,4 +1,7 @@
-"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve``, ``demo``, ``webhooks``."""
+"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve`` and ``demo``.
+
+``webhooks`` lists and replays the dead letters of a webhook inbox (:mod:`integration_kit.playbook.webhook_cli`).
+"""
 
 from __future__ import annotations
 
@@ -123,7 +126,7 @@ def format_summary(summary: Summary) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one flat list of subcommands
     """Entry point of the ``integration-kit`` console script."""
     parser = argparse.ArgumentParser(prog="integration-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
