@@ -16,7 +16,12 @@ from integration_kit.clock import ManualClock
 from integration_kit.engine.call import CallEngine, Send, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
-from integration_kit.playbook.webhook_cli import add_webhook_commands, webhook_command
+from integration_kit.playbook.webhook_cli import (
+    add_webhook_commands,
+    check_webhook_spec,
+    list_webhook_specs,
+    webhook_command,
+)
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
@@ -195,13 +200,16 @@ def _list_command() -> int:
     for name, spec in bundled_integrations().items():
         scenarios = ", ".join(s.name for s in spec.scenarios)
         print(f"{name:<12} {spec.description}\n{'':<12} scenarios: {scenarios}")
+    list_webhook_specs()
     return 0
 
 
 def _check_command(name: str) -> int:
     from integration_kit.playbook.design import checklist
-    from integration_kit.playbook.spec import load_integration
+    from integration_kit.playbook.spec import load_integration, spec_kind
 
+    if spec_kind(name) != "http":
+        return check_webhook_spec(name)
     spec = load_integration(name)
     items = checklist(spec)
     for item in items:
@@ -213,11 +221,11 @@ def _check_command(name: str) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     from integration_kit.playbook.runner import new_run_id, run_playbook
-    from integration_kit.playbook.spec import integration_names, load_integration
+    from integration_kit.playbook.spec import integration_names, load_integration, spec_kind
 
     names = integration_names() if args.all else [args.name]
     for name in names:
-        load_integration(name)  # every spec is validated before the first notebook runs
+        load_integration(name) if spec_kind(name) == "http" else check_webhook_spec(name, quiet=True)
     if args.mode == "simulate" and args.base_url:
         raise ConfigurationError("--base-url needs --mode live")
     run_id = new_run_id()

@@ -18,6 +18,7 @@ An optional :class:`OrderingGuard` drops an event older than one already process
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -81,8 +82,8 @@ class WebhookProcessor:
 
     ``retry`` defaults to :data:`DEFAULT_HANDLER_RETRY`, ``deadline`` to 120 s per event, ``lease`` to 300 s;
     ``max_claims`` bounds how often an event that keeps killing its process is taken (then it is dead). ``clock``
-    paces the retries (a :class:`~integration_kit.clock.ManualClock` makes them instant in tests); events go to
-    ``hooks``.
+    paces the retries (a :class:`~integration_kit.clock.ManualClock` makes them instant in tests); ``rng`` seeds
+    the backoff's jitter; events go to ``hooks``.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class WebhookProcessor:
         max_claims: int = 10,
         ordering: OrderingGuard | None = None,
         clock: Clock | None = None,
+        rng: random.Random | None = None,
         hooks: Iterable[Hook] = (),
     ) -> None:
         if deadline is not None and lease <= deadline:
@@ -113,6 +115,7 @@ class WebhookProcessor:
             classifier=lambda exc: Verdict.TRANSIENT,
             idempotent=True,
             clock=clock if clock is not None else SystemClock(),
+            rng=rng,
             hooks=hooks,
         )(handler)
         self.processed = 0

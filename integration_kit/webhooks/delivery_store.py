@@ -235,6 +235,12 @@ class SQLiteDeliveryStore:
             ).fetchall()
         return [AttemptLogEntry(*row) for row in rows]
 
+    def next_due(self) -> float | None:
+        """When the earliest pending delivery is due (epoch seconds), or ``None`` when none is pending."""
+        with self._transaction("webhooks.next_due", durable=False) as db:
+            row = db.execute("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'").fetchone()
+        return None if row[0] is None else float(row[0])
+
     def counts(self) -> dict[str, int]:
         """How many deliveries are in each state."""
         with self._transaction("webhooks.counts", durable=False) as db:

@@ -29,6 +29,7 @@ import logging
 import random
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,9 +63,15 @@ logger = logging.getLogger("integration_kit.webhooks")
 
 #: Per-attempt timeouts of a delivery: Svix gives an endpoint 15 s to answer.
 DELIVERY_TIMEOUTS = Timeouts(connect=3.05, read=15.0, write=15.0, pool=5.0)
-#: The per-endpoint breaker: open after 5 consecutive failures, probe after 60 s (a down endpoint is not hammered
-#: by every due delivery; the schedule still decides when each delivery is due).
-DEFAULT_ENDPOINT_BREAKER = BreakerPolicy(failure_threshold=5, failure_rate_threshold=None, wait_in_open=60.0)
+#: The per-endpoint breaker: open after 5 consecutive failures, probe after 60 s, then twice as long after each
+#: failed probe up to an hour (a down endpoint is probed less and less, not hammered by every due delivery).
+DEFAULT_ENDPOINT_BREAKER = BreakerPolicy(
+    failure_threshold=5,
+    failure_rate_threshold=None,
+    wait_in_open=60.0,
+    wait_in_open_multiplier=2.0,
+    max_wait_in_open=3600.0,
+)
 #: How much of an endpoint's answer is read (bytes): receivers answer with a short acknowledgement.
 MAX_ANSWER_BYTES = 64 * 1024
 
@@ -165,6 +172,8 @@ class WebhookSender:
         self._resolver = resolver
         self._transport = transport
         self._lock = threading.Lock()
+        #: How attempts ended: delivered, retry, failed, disabled, and refused (by the endpoint's breaker or bulkhead).
+        self.stats: Counter[str] = Counter()
         for endpoint in endpoints:
             self.add_endpoint(endpoint)
 
@@ -272,9 +281,7 @@ class WebhookSender:
         attempt = due.attempts + 1
         if endpoint is None or not self.store.endpoint(due.endpoint_id).enabled:
             reason = "unknown endpoint" if endpoint is None else "endpoint disabled"
-            self.store.record(
-                AttemptLogEntry(due.message_id, due.endpoint_id, attempt, now, None, 0.0, "disabled", reason)
-            )
+            self._record(AttemptLogEntry(due.message_id, due.endpoint_id, attempt, now, None, 0.0, "disabled", reason))
             return
         headers = self._signers[endpoint.id].sign(due.payload, msg_id=due.message_id)
         headers["content-type"] = "application/json"
@@ -290,7 +297,7 @@ class WebhookSender:
         entry = AttemptLogEntry(
             due.message_id, endpoint.id, attempt, now, response.status_code, latency, "delivered", None
         )
-        self.store.record(entry)
+        self._record(entry)
         self.store.set_failing(endpoint.id, None)
 
     def _refused(self, due: DueDelivery, exc: CallRejected, now: float) -> None:
@@ -299,7 +306,7 @@ class WebhookSender:
         entry = AttemptLogEntry(
             due.message_id, due.endpoint_id, due.attempts, now, None, 0.0, "refused", type(exc).__name__
         )
-        self.store.record(entry, next_attempt_at=max(retry_at, now + 0.001), counted=False)
+        self._record(entry, next_attempt_at=max(retry_at, now + 0.001), counted=False)
 
     def _failed(self, endpoint: Endpoint, due: DueDelivery, exc: IntegrationError, now: float) -> None:
         attempt = due.attempts + 1
@@ -308,15 +315,11 @@ class WebhookSender:
         error = f"{type(exc).__name__}: {exc.message}"
         if status == 410:
             self._disable(endpoint.id, "gone", None)
-            self.store.record(
-                AttemptLogEntry(due.message_id, endpoint.id, attempt, now, status, latency, "disabled", error)
-            )
+            self._record(AttemptLogEntry(due.message_id, endpoint.id, attempt, now, status, latency, "disabled", error))
             return
         failing_since = self.store.set_failing(endpoint.id, now)
         if failing_since is not None and now - failing_since >= self.schedule.disable_after:
-            self.store.record(
-                AttemptLogEntry(due.message_id, endpoint.id, attempt, now, status, latency, "disabled", error)
-            )
+            self._record(AttemptLogEntry(due.message_id, endpoint.id, attempt, now, status, latency, "disabled", error))
             self._disable(endpoint.id, "failing", failing_since)
             return
         retry_after = getattr(exc, "retry_after", None) or getattr(
@@ -324,16 +327,19 @@ class WebhookSender:
         )
         delay = self.schedule.next_delay(attempt, retry_after=retry_after, rng=self.rng)
         if delay is None:
-            self.store.record(
-                AttemptLogEntry(due.message_id, endpoint.id, attempt, now, status, latency, "failed", error)
-            )
+            self._record(AttemptLogEntry(due.message_id, endpoint.id, attempt, now, status, latency, "failed", error))
             return
-        self.store.record(
+        self._record(
             AttemptLogEntry(due.message_id, endpoint.id, attempt, now, status, latency, "retry", error),
             next_attempt_at=now + delay,
         )
         reason = "retry_after" if retry_after is not None and delay >= retry_after else "schedule"
         self._emit(RetryScheduled(self.clock.now(), f"webhook-{endpoint.id}", 0, attempt, delay, reason))
+
+    def _record(self, entry: AttemptLogEntry, *, next_attempt_at: float | None = None, counted: bool = True) -> None:
+        self.store.record(entry, next_attempt_at=next_attempt_at, counted=counted)
+        with self._lock:
+            self.stats[entry.outcome] += 1
 
     def _disable(self, endpoint_id: str, reason: str, failing_since: float | None) -> None:
         if self.store.disable(endpoint_id, reason):
