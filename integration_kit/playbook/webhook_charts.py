@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from matplotlib.figure import Figure
 from integration_kit.playbook.webhook_sim import WebhookRun
 from integration_kit.playbook.webhook_spec import WebhookScenario
 
-__all__ = ["outcome_table", "webhook_dashboard"]
+__all__ = ["outcome_table", "png", "webhook_dashboard"]
 
 _IN_BARS = (
     ("accepted", "accepted", "tab:green"),
@@ -85,3 +86,10 @@ def webhook_dashboard(run: WebhookRun, scenario: WebhookScenario, target: str | 
     if target is not None:
         figure.savefig(target, dpi=90)
     return figure
+
+
+def png(figure: Figure) -> bytes:
+    """``figure`` as PNG bytes, for ``IPython.display.Image`` (Figures built without pyplot do not display)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()

@@ -140,8 +140,10 @@ class WebhookProcessor:
         try:
             self._run(event)
         except IntegrationError as exc:
-            cause = getattr(exc, "last_error", None) or exc.__cause__ or exc
-            description = f"{type(exc).__name__}: {type(cause).__name__}: {str(cause)[:200]}"
+            root: BaseException = getattr(exc, "last_error", None) or exc
+            while root.__cause__ is not None:  # the handler's own exception, under the engine's wrapping
+                root = root.__cause__
+            description = f"{type(exc).__name__}: {type(root).__name__}: {str(root)[:200]}"
             self.inbox.finish(event.id, InboxState.DEAD, description)
             self.dead += 1
             logger.warning("webhook %s dead after %s", event.id, type(exc).__name__)
