@@ -16,7 +16,7 @@ come from the inbox's clock (epoch seconds), so every host must keep its clock i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from integration_kit.clock import Clock, WallClock
@@ -62,7 +62,8 @@ _FINISH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[3]) else redis.call('HDEL', KEYS[1], 'last_error') end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[3])
+else redis.call('HDEL', KEYS[1], 'last_error') end
 redis.call('ZADD', KEYS[3], redis.call('HGET', KEYS[1], 'received_at'), ARGV[1])
 return 1
 """
@@ -105,12 +106,12 @@ class RedisInbox(Inbox):
         self.dedup_window = dedup_window
         self.wait_aof = wait_aof
         self._base = store._prefix + namespace
-        client = store._client
+        client: Any = store._client  # redis-py's client (typed loosely: replies are bytes here)
         self._client = client
-        self._put = client.register_script(_PUT)
-        self._claim = client.register_script(_CLAIM)
-        self._finish = client.register_script(_FINISH)
-        self._replay = client.register_script(_REPLAY)
+        self._put: Callable[..., Any] = client.register_script(_PUT)
+        self._claim: Callable[..., Any] = client.register_script(_CLAIM)
+        self._finish: Callable[..., Any] = client.register_script(_FINISH)
+        self._replay: Callable[..., Any] = client.register_script(_REPLAY)
 
     @property
     def name(self) -> str:
