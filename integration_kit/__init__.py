@@ -18,9 +18,11 @@ from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.policies.retry import parse_retry_after
 from integration_kit.server.idempotency import IdempotencyMiddleware, idempotent
+from integration_kit.server.webhook_receiver import WebhookReceiver
 from integration_kit.sim.scenarios import Scenario, load_scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
 from integration_kit.stores import MemoryStore, RedisStore, SQLiteStore
+from integration_kit.webhooks.sender import WebhookSender
 
 __all__ = [
     "AsyncResilientClient",
@@ -50,6 +52,8 @@ __all__ = [
     "SimulationResult",
     "SystemClock",
     "Timeouts",
+    "WebhookReceiver",
+    "WebhookSender",
     "idempotent",
     "load_scenario",
     "parse_retry_after",
