@@ -296,3 +296,44 @@ def test_endpoint_configuration_errors_name_no_secret() -> None:
         Endpoint("shop", "https://x.test/", ("whsec_!!not-base64!!",))
     assert "not-base64" not in str(caught.value)
     assert "whsec" not in repr(Endpoint("shop", "https://x.test/", (SECRET,)))
+
+
+def test_the_endpoint_breaker_refuses_without_counting_an_attempt(
+    tmp_path: Path, endpoint_app: Any, clock: ManualClock
+) -> None:
+    from integration_kit.policies.config import BreakerPolicy
+
+    app, inbox, url = endpoint_app
+    breaker = BreakerPolicy(failure_threshold=2, failure_rate_threshold=None, wait_in_open=60.0)
+    endpoint = Endpoint("shop", url + "/hooks", (SECRET,), allow_private=True, breaker=breaker)
+    store = SQLiteDeliveryStore(tmp_path / "outbox.db", clock=clock)
+    sender = WebhookSender(store, [endpoint], clock=clock, workers=1)
+    app.script.extend([(500, {}), (500, {})])
+    ids = [sender.send("order.paid", {"order": i}) for i in range(3)]
+    assert sender.deliver_due() == 3
+    assert sender.stats["retry"] == 2
+    assert sender.stats["refused"] == 1
+    assert len(app.seen) == 2  # the third never reached the endpoint
+    rows = {i: store.delivery(i, "shop") or {} for i in ids}
+    [refused] = [i for i, row in rows.items() if row["attempts"] == 0]
+    assert rows[refused]["next_attempt_at"] == pytest.approx(clock.now() + 60)
+    clock.advance(60)
+    sender.deliver_due()
+    assert inbox.get(refused) is not None  # the probe went through and closed the breaker
+    sender.close()
+
+
+def test_no_secret_in_events_log_or_errors(tmp_path: Path, endpoint_app: Any, clock: ManualClock) -> None:
+    app, _, url = endpoint_app
+    events: list[Event] = []
+    sender = make_sender(tmp_path, url, clock, events)
+    app.script.extend([(401, {}), (503, {"retry-after": "10"})])
+    for i in range(3):
+        sender.send("order.paid", {"order": i})
+    sender.deliver_due()
+    text = " ".join(repr(e) for e in events) + " ".join(repr(e) for e in sender.log()) + repr(sender)
+    assert events
+    assert SECRET not in text
+    assert SECRET[6:] not in text
+    assert all("webhook-signature" not in repr(e) for e in events)
+    sender.close()
