@@ -21,17 +21,18 @@ from __future__ import annotations
 import base64
 import logging
 import random
+import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from integration_kit.clock import ManualClock
+from integration_kit.clock import Clock, ManualClock
 from integration_kit.errors import PayloadTooLarge, WebhookVerificationError
-from integration_kit.playbook.webhook_spec import WebhookScenario, WebhookSpec
+from integration_kit.playbook.webhook_spec import SenderSettings, WebhookScenario, WebhookSpec
 from integration_kit.policies.config import RetryPolicy, Timeouts
-from integration_kit.server.inbox import InboxEvent, InboxState, SQLiteInbox
+from integration_kit.server.inbox import Inbox, InboxEvent, InboxState, SQLiteInbox
 from integration_kit.server.signatures import (
     GitHubSignature,
     HMACSignature,
@@ -46,7 +47,17 @@ from integration_kit.webhooks.sender import DEFAULT_ENDPOINT_BREAKER, Endpoint, 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["START", "WebhookRun", "simulate_webhooks"]
+__all__ = [
+    "START",
+    "PlayedEndpoint",
+    "WebhookRun",
+    "delivery_counts",
+    "receive_plan",
+    "receive_result",
+    "send_result",
+    "sender_endpoint",
+    "simulate_webhooks",
+]
 
 #: Virtual epoch time at which every simulation starts (signatures carry real-looking timestamps).
 START = 1_700_000_000.0
@@ -177,32 +188,8 @@ def _receive(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> Webh
         clock=work_clock,
         rng=rng,
     )
-    deliveries: list[tuple[float, str, str, float]] = []  # (arrival, kind, event id, signed at)
-    times = _arrivals(sc)
-    for i, t in enumerate(times):
-        event_id = f"evt_{i:06d}"
-        deliveries.append((t, "first", event_id, t))
-        if rng.random() < sc.duplicates:
-            deliveries.append((t + rng.uniform(1, 60), "duplicate", event_id, t + rng.uniform(1, 60)))
-        if rng.random() < sc.replays:
-            deliveries.append((t + settings.tolerance + rng.uniform(60, 600), "replay", event_id, t))
-        if rng.random() < sc.forged:
-            deliveries.append((t + rng.uniform(0, 5), "forged", f"forged_{i:06d}", t))
-    deliveries.sort()
-    rotate_time = times[int(len(times) * sc.rotate_at)] if sc.rotate_at is not None else None
-    counts: Counter[str] = Counter()
-    for key in (
-        "deliveries",
-        "accepted",
-        "duplicates_suppressed",
-        "forged_accepted",
-        "rejected_first",
-        "rejected_duplicate",
-        "rejected_replay",
-        "rejected_forged",
-    ):
-        counts[key] = 0  # every counter is reported, zero or not
-    figures: dict[str, float] = {}
+    deliveries, rotate_time = receive_plan(sc, settings.tolerance, rng)
+    counts = delivery_counts()
     received: dict[str, float] = {}
 
     def drain(until: float) -> None:
@@ -234,10 +221,65 @@ def _receive(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> Webh
         else:
             counts["duplicates_suppressed"] += 1
     drain(float("inf"))
-    state = inbox.counts()
-    counts["dead_letters"] = state[InboxState.DEAD]
     if sc.handler_outage is not None:
         work_clock.set(max(work_clock.now(), START + sc.handler_outage[1]))
+    run = receive_result(spec, sc, inbox, processor, counts, received, done_at, invocations, START)
+    inbox.close()
+    return run
+
+
+def receive_plan(
+    sc: WebhookScenario, tolerance: float, rng: random.Random
+) -> tuple[list[tuple[float, str, str, float]], float | None]:
+    """The deliveries a provider makes in ``sc``: ``(arrival, kind, event id, signed at)`` sorted by arrival (seconds
+    from the start; kind is first, duplicate, replay or forged), and when the provider switches secrets."""
+    deliveries: list[tuple[float, str, str, float]] = []
+    times = _arrivals(sc)
+    for i, t in enumerate(times):
+        event_id = f"evt_{i:06d}"
+        deliveries.append((t, "first", event_id, t))
+        if rng.random() < sc.duplicates:
+            deliveries.append((t + rng.uniform(1, 60), "duplicate", event_id, t + rng.uniform(1, 60)))
+        if rng.random() < sc.replays:
+            deliveries.append((t + tolerance + rng.uniform(60, 600), "replay", event_id, t))
+        if rng.random() < sc.forged:
+            deliveries.append((t + rng.uniform(0, 5), "forged", f"forged_{i:06d}", t))
+    deliveries.sort()
+    rotate_time = times[int(len(times) * sc.rotate_at)] if sc.rotate_at is not None else None
+    return deliveries, rotate_time
+
+
+def delivery_counts() -> Counter[str]:
+    """The receiving counters, every one present (zero or not)."""
+    counts: Counter[str] = Counter()
+    for key in (
+        "deliveries",
+        "accepted",
+        "duplicates_suppressed",
+        "forged_accepted",
+        "rejected_first",
+        "rejected_duplicate",
+        "rejected_replay",
+        "rejected_forged",
+    ):
+        counts[key] = 0
+    return counts
+
+
+def receive_result(
+    spec: WebhookSpec,
+    sc: WebhookScenario,
+    inbox: Inbox,
+    processor: WebhookProcessor,
+    counts: Counter[str],
+    received: dict[str, float],
+    done_at: dict[str, float],
+    invocations: Counter[str],
+    origin: float,
+) -> WebhookRun:
+    """Replay the dead letters (as an operator would once the scenario is over), then count and judge the run."""
+    state = inbox.counts()
+    counts["dead_letters"] = state[InboxState.DEAD]
     counts["replayed"] = processor.replay() if state[InboxState.DEAD] else 0
     final = inbox.counts()
     counts["processed"] = final[InboxState.DONE]
@@ -246,19 +288,17 @@ def _receive(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> Webh
     counts["dead_after_replay"] = final[InboxState.DEAD]
     counts["forged_rejected"] = counts["rejected_forged"]
     lags = sorted(done_at[i] - received[i] for i in received if i in done_at)
-    figures["lag_p50"] = _quantile(lags, 0.5)
-    figures["lag_p99"] = _quantile(lags, 0.99)
+    figures = {"lag_p50": _quantile(lags, 0.5), "lag_p99": _quantile(lags, 0.99)}
     rows = [
         {
             "event": i,
-            "received": received[i] - START,
-            "processed": done_at.get(i, float("nan")) - START,
+            "received": received[i] - origin,
+            "processed": done_at.get(i, float("nan")) - origin,
             "lag": done_at[i] - received[i] if i in done_at else float("nan"),
             "invocations": invocations.get(i, 0),
         }
         for i in sorted(received)
     ]
-    inbox.close()
     objectives = {
         "events lost = 0": counts["lost"] <= spec.objectives.max_lost,
         "forged accepted = 0": counts["forged_accepted"] <= spec.objectives.max_forged_accepted,
@@ -271,45 +311,24 @@ def _receive(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> Webh
 # -- sending -----------------------------------------------------------------------------------------------------------
 
 
-def _send(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> WebhookRun:  # noqa: PLR0915
+def _send(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> WebhookRun:
     s = spec.sender
     assert s is not None  # a webhook-out spec always has one (validated)
     clock = ManualClock(START)
     secret = _secret(rng, "standard-webhooks")
-    subscriber = StandardWebhooks(secret, clock=clock)
-    wire: defaultdict[str, set[bytes]] = defaultdict(set)
-    delivered_at: dict[str, float] = {}
-    attempts_seen: Counter[str] = Counter()
+    played = PlayedEndpoint(sc, StandardWebhooks(secret, clock=clock), clock, START, rng)
 
     def endpoint(request: httpx.Request) -> httpx.Response:
         clock.advance(sc.latency)
         if sc.latency > s.timeout:
             raise httpx.ReadTimeout("the endpoint did not answer in time", request=request)
-        t = clock.now() - START
-        msg_id = request.headers["webhook-id"]
-        attempts_seen[msg_id] += 1
-        if sc.gone_at is not None and t >= sc.gone_at:
-            return httpx.Response(410)
-        if any(a <= t < b for a, b in sc.down) or rng.random() < sc.failure_rate:
-            return httpx.Response(503)
-        subscriber.verify(dict(request.headers), request.content)
-        wire[msg_id].add(request.content)
-        delivered_at.setdefault(msg_id, clock.now())
-        return httpx.Response(200, json={"ok": True})
+        status = played.answer(dict(request.headers), request.content)
+        return httpx.Response(status, json={"ok": status == 200})
 
-    target = Endpoint(
-        "subscriber",
-        s.url,
-        (secret,),
-        allow_private=s.allow_private,
-        timeouts=Timeouts(connect=min(3.05, s.timeout), read=s.timeout, write=s.timeout, pool=5.0),
-        breaker=replace(DEFAULT_ENDPOINT_BREAKER, failure_threshold=s.breaker_failures),
-        max_concurrent=s.max_concurrent,
-    )
     store = SQLiteDeliveryStore(":memory:", clock=clock)
     sender = WebhookSender(
         store,
-        [target],
+        [sender_endpoint(s, s.url, secret)],
         schedule=s.schedule(),
         workers=1,
         clock=clock,
@@ -333,38 +352,99 @@ def _send(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> Webhook
         else:
             break
         sender.deliver_due()
+    run = send_result(spec, sc, store, sender, created, played, START)
+    sender.close()
+    store.close()
+    return run
+
+
+def sender_endpoint(s: SenderSettings, url: str, secret: str, *, min_timeout: float = 0.0) -> Endpoint:
+    """The :class:`Endpoint` a spec's sender settings describe (timeouts floored at ``min_timeout`` seconds)."""
+    timeout = max(s.timeout, min_timeout)
+    return Endpoint(
+        "subscriber",
+        url,
+        (secret,),
+        allow_private=s.allow_private,
+        timeouts=Timeouts(connect=min(3.05, timeout), read=timeout, write=timeout, pool=max(5.0, timeout)),
+        breaker=replace(DEFAULT_ENDPOINT_BREAKER, failure_threshold=s.breaker_failures),
+        max_concurrent=s.max_concurrent,
+    )
+
+
+class PlayedEndpoint:
+    """A subscriber's endpoint playing a scenario: 410 from ``gone_at``, 503 while down or at random
+    (``failure_rate``), else it verifies the signature and records the payload (the wire, as the subscriber saw it).
+    Thread-safe; times are ``clock`` seconds from ``origin``."""
+
+    def __init__(
+        self, sc: WebhookScenario, verifier: StandardWebhooks, clock: Clock, origin: float, rng: random.Random
+    ) -> None:
+        self.sc, self.verifier, self.clock, self.origin, self.rng = sc, verifier, clock, origin, rng
+        self.wire: defaultdict[str, set[bytes]] = defaultdict(set)
+        self.delivered_at: dict[str, float] = {}
+        self.attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        """The status to answer one delivery with."""
+        t = self.clock.now() - self.origin
+        msg_id = headers.get("webhook-id", "")
+        with self._lock:
+            self.attempts[msg_id] += 1
+            if self.sc.gone_at is not None and t >= self.sc.gone_at:
+                return 410
+            if any(a <= t < b for a, b in self.sc.down) or self.rng.random() < self.sc.failure_rate:
+                return 503
+        try:
+            self.verifier.verify(headers, body)
+        except WebhookVerificationError:
+            return 401
+        with self._lock:
+            self.wire[msg_id].add(body)
+            self.delivered_at.setdefault(msg_id, self.clock.now())
+        return 200
+
+
+def send_result(
+    spec: WebhookSpec,
+    sc: WebhookScenario,
+    store: SQLiteDeliveryStore,
+    sender: WebhookSender,
+    created: dict[str, float],
+    played: PlayedEndpoint,
+    origin: float,
+) -> WebhookRun:
+    """Count and judge a sending run from the store, the sender and what the endpoint received."""
     counts: Counter[str] = Counter()
-    figures: dict[str, float] = {}
     states = store.counts()
     counts["events"] = len(created)
-    counts.update({k: v for k, v in states.items()})
+    counts.update(states)
     log = store.log(limit=10**7)
-    counts["attempts"] = sum(1 for e in log if e.outcome != "refused")
+    counts["attempts"] = len(log)
     counts["refused_by_breaker"] = sender.stats["refused"]
     counts["lost"] = len(created) - states["delivered"] - states["failed"] - states["disabled"] - states["pending"]
-    counts["payloads_per_id_max"] = max((len(v) for v in wire.values()), default=0)
-    counts["wire_matches_log"] = int(set(wire) == {e.message_id for e in log if e.outcome == "delivered"})
-    recovery = START + max((b for _, b in sc.down), default=0.0)
-    after = sorted(delivered_at[m] - recovery for m in delivered_at if created[m] < recovery)
-    figures["time_to_deliver_after_recovery_p99"] = _quantile(after, 0.99)
-    figures["time_to_deliver_after_recovery_max"] = max(after, default=0.0)
-    by_attempt: dict[str, int] = {}
-    for e in log:
-        if e.outcome == "delivered":
-            by_attempt[e.message_id] = e.attempt
+    counts["payloads_per_id_max"] = max((len(v) for v in played.wire.values()), default=0)
+    counts["wire_matches_log"] = int(set(played.wire) == {e.message_id for e in log if e.outcome == "delivered"})
+    recovery = origin + max((b for _, b in sc.down), default=0.0)
+    delivered_at = played.delivered_at
+    after = sorted(delivered_at[m] - recovery for m in delivered_at if created.get(m, recovery) < recovery)
+    figures = {
+        "time_to_deliver_after_recovery_p99": _quantile(after, 0.99),
+        "time_to_deliver_after_recovery_max": max(after, default=0.0),
+    }
+    by_attempt = {e.message_id: e.attempt for e in log if e.outcome == "delivered"}
     rows = [
         {
             "event": m,
-            "created": created[m] - START,
-            "delivered": delivered_at.get(m, float("nan")) - START,
+            "created": created[m] - origin,
+            "delivered": delivered_at.get(m, float("nan")) - origin,
             "attempt": by_attempt.get(m, 0),
-            "attempts_on_wire": attempts_seen.get(m, 0),
+            "attempts_on_wire": played.attempts.get(m, 0),
             "state": (store.delivery(m, "subscriber") or {}).get("state", ""),
         }
         for m in sorted(created)
     ]
-    sender.close()
-    store.close()
     objectives = {
         "events lost = 0": counts["lost"] <= spec.objectives.max_lost,
         "one payload per event id": counts["payloads_per_id_max"] <= 1,
