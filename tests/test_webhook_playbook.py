@@ -152,3 +152,54 @@ def test_playbook_notebook_run_writes_summary_charts_and_report(tmp_path: Path) 
     assert (tmp_path / "order-events" / "r1" / "endpoint-gone.png").is_file()
     assert run.report is not None
     assert run.report.is_file()
+
+
+@pytest.mark.slow
+def test_live_receiving_over_real_sockets() -> None:
+    from integration_kit.playbook.webhook_live import live_webhooks
+
+    data = {**raw("github-events"), "receiver": {"scheme": "standard-webhooks", "secret_env": "HOOK_SECRET"}}
+    data["scenario"] = [
+        {
+            "name": "live",
+            "description": "duplicates, stale replays, forgeries and a rotation, over HTTP",
+            "events": 60,
+            "rate": 10.0,
+            "duplicates": 0.2,
+            "replays": 0.1,
+            "forged": 0.1,
+            "rotate_at": 0.5,
+            "handler_failure_rate": 0.1,
+        }
+    ]
+    run = live_webhooks(WebhookSpec.from_mapping(data), "live", seed=1, time_scale=20)
+    c = run.counts
+    assert run.ok, run.objectives
+    assert c["accepted"] == 60
+    assert c["processed"] == 60
+    assert c["rejected_forged"] > 0
+    assert c["rejected_replay"] > 0
+    assert c["deliveries"] == 60 + c["duplicates_suppressed"] + c["rejected_forged"] + c["rejected_replay"]
+
+
+@pytest.mark.slow
+def test_live_sending_over_real_sockets() -> None:
+    from integration_kit.playbook.webhook_live import live_webhooks
+
+    data = raw("order-events")
+    data["scenario"] = [
+        {
+            "name": "live",
+            "description": "down for 10 minutes, then 410",
+            "events": 40,
+            "rate": 0.1,
+            "down": [[0.0, 600.0]],
+            "gone_at": 3000.0,
+        }
+    ]
+    run = live_webhooks(WebhookSpec.from_mapping(data), "live", target_seconds=8)
+    c = run.counts
+    assert run.ok, run.objectives
+    assert c["delivered"] + c["disabled"] == 40
+    assert c["delivered"] > 0
+    assert c["wire_matches_log"] == 1

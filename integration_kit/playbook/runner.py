@@ -372,7 +372,9 @@ def run_playbook(
     if spec_kind(integration) in ("webhook-in", "webhook-out"):  # webhook specs have their own playbook notebook
         from integration_kit.playbook.webhook_runner import run_webhook_playbook
 
-        return run_webhook_playbook(integration, scenario=scenario, out=out, seed=seed, run_id=run_id)
+        return run_webhook_playbook(
+            integration, scenario=scenario, mode=mode, time_scale=time_scale, out=out, seed=seed, run_id=run_id
+        )
     spec = load_integration(integration)  # validates the name and the spec before any kernel starts
     if mode == "live" and base_url is not None and spec.client.auth is not None:
         spec.client.auth.load()  # a missing secret fails here, naming the variable, before any kernel starts

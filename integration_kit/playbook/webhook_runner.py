@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.runner import (
     DEFAULT_OUT,
     NOTEBOOK_DIR,
@@ -32,19 +33,30 @@ __all__ = ["WEBHOOK_NOTEBOOK", "run_scenarios", "run_webhook_playbook", "save_su
 WEBHOOK_NOTEBOOK = "webhooks_playbook.ipynb"
 
 
-def run_scenarios(spec: WebhookSpec, *, seed: int = 0, scenario: str = "all") -> list[WebhookRun]:
-    """Play the spec's scenarios (``"all"`` or one name) in virtual time."""
+def run_scenarios(
+    spec: WebhookSpec, *, seed: int = 0, scenario: str = "all", mode: str = "simulate", time_scale: float = 10.0
+) -> list[WebhookRun]:
+    """Play the spec's scenarios (``"all"`` or one name) in virtual time, or ``mode="live"`` over real sockets on
+    127.0.0.1 with scenario time ``time_scale`` times faster (:mod:`integration_kit.playbook.webhook_live`)."""
     chosen = spec.scenarios if scenario == "all" else (spec.scenario(scenario),)
+    if mode == "live":
+        from integration_kit.playbook.webhook_live import live_webhooks
+
+        return [live_webhooks(spec, s, seed=seed, time_scale=time_scale) for s in chosen]
+    if mode != "simulate":
+        raise ConfigurationError(f"mode must be simulate or live, got {mode!r}")
     return [simulate_webhooks(spec, s, seed=seed) for s in chosen]
 
 
-def save_summary(spec: WebhookSpec, runs: Iterable[WebhookRun], out_dir: str | Path, *, seed: int = 0) -> Path:
+def save_summary(
+    spec: WebhookSpec, runs: Iterable[WebhookRun], out_dir: str | Path, *, seed: int = 0, mode: str = "simulate"
+) -> Path:
     """Write ``summary.json`` (counters, objectives and the verdict per scenario) into ``out_dir``."""
     runs = list(runs)
     summary = {
         "integration": spec.name,
         "kind": spec.kind,
-        "mode": "simulate",
+        "mode": mode,
         "seed": seed,
         "ok": all(r.ok for r in runs),
         "scenarios": {r.scenario: r.as_dict() for r in runs},
@@ -59,6 +71,8 @@ def run_webhook_playbook(
     integration: str | Path,
     *,
     scenario: str = "all",
+    mode: str = "simulate",
+    time_scale: float = 10.0,
     out: str | Path | None = None,
     seed: int = 0,
     run_id: str | None = None,
@@ -83,7 +97,14 @@ def run_webhook_playbook(
         pm.execute_notebook(
             str(NOTEBOOK_DIR / WEBHOOK_NOTEBOOK),
             str(target),
-            parameters={"integration": str(integration), "scenario": scenario, "seed": seed, "out_dir": str(run_dir)},
+            parameters={
+                "integration": str(integration),
+                "scenario": scenario,
+                "mode": mode,
+                "time_scale": time_scale,
+                "seed": seed,
+                "out_dir": str(run_dir),
+            },
             cwd=str(REPO_ROOT),
             kernel_name=kernel_name,
             progress_bar=False,

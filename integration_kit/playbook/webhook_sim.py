@@ -137,7 +137,7 @@ def _secret(rng: random.Random, scheme: str) -> str:
     return "whsec_" + base64.b64encode(raw).decode() if scheme in ("standard-webhooks", "stripe") else raw.hex()
 
 
-def _scheme(name: str, secrets: list[str], clock: ManualClock, tolerance: float, limit: int) -> WebhookScheme:
+def _scheme(name: str, secrets: list[str], clock: Clock, tolerance: float, limit: int) -> WebhookScheme:
     options: dict[str, Any] = {"clock": clock, "tolerance": tolerance, "max_body_bytes": limit}
     if name == "standard-webhooks":
         return StandardWebhooks(secrets, **options)
@@ -358,14 +358,17 @@ def _send(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random) -> Webhook
     return run
 
 
-def sender_endpoint(s: SenderSettings, url: str, secret: str, *, min_timeout: float = 0.0) -> Endpoint:
-    """The :class:`Endpoint` a spec's sender settings describe (timeouts floored at ``min_timeout`` seconds)."""
+def sender_endpoint(
+    s: SenderSettings, url: str, secret: str, *, min_timeout: float = 0.0, allow_private: bool | None = None
+) -> Endpoint:
+    """The :class:`Endpoint` a spec's sender settings describe (timeouts floored at ``min_timeout`` seconds;
+    ``allow_private`` overrides the spec's, for live runs against 127.0.0.1)."""
     timeout = max(s.timeout, min_timeout)
     return Endpoint(
         "subscriber",
         url,
         (secret,),
-        allow_private=s.allow_private,
+        allow_private=s.allow_private if allow_private is None else allow_private,
         timeouts=Timeouts(connect=min(3.05, timeout), read=timeout, write=timeout, pool=max(5.0, timeout)),
         breaker=replace(DEFAULT_ENDPOINT_BREAKER, failure_threshold=s.breaker_failures),
         max_concurrent=s.max_concurrent,
