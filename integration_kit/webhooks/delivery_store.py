@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 from integration_kit.clock import Clock, WallClock
 from integration_kit.stores.sqlite import SQLiteStore
 
-__all__ = ["AttemptLogEntry", "DueDelivery", "EndpointState", "SQLiteDeliveryStore"]
+__all__ = ["AttemptLogEntry", "DeliveryStore", "DueDelivery", "EndpointState", "SQLiteDeliveryStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_messages (
@@ -87,7 +88,69 @@ class EndpointState:
     failing_since: float | None = None
 
 
-class SQLiteDeliveryStore:
+class DeliveryStore(ABC):
+    """The sender's durable state: messages, deliveries with their schedule, endpoint states, the attempt log.
+
+    Every method is atomic across the workers sharing the store; times are epoch seconds on :attr:`clock`.
+    Implementations: :class:`SQLiteDeliveryStore` (one host) and
+    :class:`~integration_kit.webhooks.postgres_store.PostgresDeliveryStore` (workers on many hosts); one contract
+    suite runs against both.
+    """
+
+    clock: Clock
+
+    @abstractmethod
+    def enqueue(self, message_id: str, event_type: str, payload: bytes, endpoint_ids: Sequence[str]) -> bool:
+        """Store a message and one delivery per endpoint, due now (parked for a disabled endpoint); ``False`` if
+        the id was already sent."""
+
+    @abstractmethod
+    def claim_due(self, *, lease: float, limit: int = 100) -> list[DueDelivery]:
+        """Take up to ``limit`` pending deliveries that are due, oldest first, for ``lease`` seconds."""
+
+    @abstractmethod
+    def record(self, entry: AttemptLogEntry, *, next_attempt_at: float | None = None, counted: bool = True) -> None:
+        """Log an attempt and move its delivery on (``counted=False``: reschedule without counting an attempt)."""
+
+    @abstractmethod
+    def endpoint(self, endpoint_id: str) -> EndpointState:
+        """The endpoint's state (enabled, and not failing, when never seen)."""
+
+    @abstractmethod
+    def set_failing(self, endpoint_id: str, since: float | None) -> float | None:
+        """Record failing since ``since`` (kept if already failing) or recovered (``None``); return the time kept."""
+
+    @abstractmethod
+    def disable(self, endpoint_id: str, reason: str) -> bool:
+        """Disable the endpoint and park its pending deliveries; return whether it was enabled until now."""
+
+    @abstractmethod
+    def enable(self, endpoint_id: str) -> int:
+        """Enable the endpoint again; its parked deliveries become due now; return how many."""
+
+    @abstractmethod
+    def log(
+        self, *, message_id: str | None = None, endpoint_id: str | None = None, limit: int = 1000
+    ) -> list[AttemptLogEntry]:
+        """The attempt log, oldest first, filtered by message and/or endpoint."""
+
+    @abstractmethod
+    def next_due(self) -> float | None:
+        """When the earliest pending delivery is due, or ``None``."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """How many deliveries are in each state (pending, delivered, failed, disabled)."""
+
+    @abstractmethod
+    def delivery(self, message_id: str, endpoint_id: str) -> dict[str, Any] | None:
+        """One delivery's row (state, attempts, next_attempt_at, last_status, last_error), or ``None``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class SQLiteDeliveryStore(DeliveryStore):
     """The sender's durable state in the SQLite database at ``path`` (or in ``store``'s file)."""
 
     def __init__(self, path: str | os.PathLike[str] | SQLiteStore, *, clock: Clock | None = None) -> None:

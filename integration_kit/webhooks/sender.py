@@ -1,9 +1,9 @@
 """The webhook sender: signed deliveries on a durable retry schedule, one engine per endpoint, an SSRF guard.
 
 :meth:`WebhookSender.send` stores the message and one delivery per endpoint in the
-:class:`~integration_kit.webhooks.delivery_store.SQLiteDeliveryStore` (an id already sent is ignored: one payload
-per event id). :meth:`WebhookSender.deliver_due` (or the thread of :meth:`WebhookSender.start`) makes each due
-attempt:
+:class:`~integration_kit.webhooks.delivery_store.DeliveryStore` (SQLite on one host, PostgreSQL for workers
+on many; an id already sent is ignored: one payload per event id). :meth:`WebhookSender.deliver_due` (or the
+thread of :meth:`WebhookSender.start`) makes each due attempt:
 
 1. the payload is signed with the Standard Webhooks scheme under the endpoint's secrets (two during a rotation),
    with a fresh ``webhook-timestamp`` and the same ``webhook-id`` on every attempt;
@@ -53,7 +53,7 @@ from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.server.signatures import StandardWebhooks
-from integration_kit.webhooks.delivery_store import AttemptLogEntry, DueDelivery, SQLiteDeliveryStore
+from integration_kit.webhooks.delivery_store import AttemptLogEntry, DeliveryStore, DueDelivery
 from integration_kit.webhooks.schedule import RetrySchedule
 from integration_kit.webhooks.ssrf import Resolver, resolve_destination
 
@@ -147,7 +147,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        store: SQLiteDeliveryStore,
+        store: DeliveryStore,
         endpoints: Iterable[Endpoint],
         *,
         schedule: RetrySchedule | None = None,
@@ -241,21 +241,21 @@ class WebhookSender:
                 list(pool.map(self._deliver, due))
         return len(due)
 
-    def run(self, stop: threading.Event, *, poll: float = 0.05) -> None:
-        """Deliver until ``stop`` is set, waiting ``poll`` seconds whenever nothing is due."""
+    def run(self, stop: threading.Event, *, poll: float = 0.05, batch: int = 100) -> None:
+        """Deliver until ``stop`` is set, ``batch`` claims at a time, waiting ``poll`` seconds when nothing is due."""
         while not stop.is_set():
             try:
-                busy = self.deliver_due()
+                busy = self.deliver_due(batch)
             except IntegrationError:
                 logger.warning("webhook delivery store unavailable", exc_info=True)
                 busy = 0
             if not busy:
                 stop.wait(poll)
 
-    def start(self, *, poll: float = 0.05) -> Callable[[], None]:
+    def start(self, *, poll: float = 0.05, batch: int = 100) -> Callable[[], None]:
         """Run :meth:`run` in a daemon thread; return a function that stops it and waits for it."""
         stop = threading.Event()
-        thread = threading.Thread(target=self.run, args=(stop,), kwargs={"poll": poll}, daemon=True)
+        thread = threading.Thread(target=self.run, args=(stop,), kwargs={"poll": poll, "batch": batch}, daemon=True)
         thread.start()
 
         def halt() -> None:
