@@ -188,3 +188,24 @@ def test_background_processing_thread(receiver: WebhookReceiver, inbox: SQLiteIn
     finally:
         halt()
     assert processor.processed == 1
+
+
+def test_an_async_handler_runs_under_the_engine_too(inbox: SQLiteInbox) -> None:
+    import anyio
+
+    seen: list[str] = []
+    tries = {"n": 0}
+
+    async def handler(event: InboxEvent) -> None:
+        await anyio.sleep(0)
+        tries["n"] += 1
+        if tries["n"] == 1:
+            raise RuntimeError("first try fails")
+        seen.append(event.id)
+
+    inbox.put(InboxEvent("a", "s", 1.0, b"{}"))
+    processor = WebhookProcessor(inbox, handler, retry=RetryPolicy(max_attempts=2, base_delay=0.5), clock=ManualClock())
+    processor.process_due()
+    assert seen == ["a"]
+    assert tries["n"] == 2
+    assert inbox.counts()[InboxState.DONE] == 1

@@ -17,11 +17,15 @@ An optional :class:`OrderingGuard` drops an event older than one already process
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import anyio
 
 from integration_kit.clock import Clock, SystemClock
 from integration_kit.engine.decorator import resilient
@@ -37,7 +41,8 @@ __all__ = ["DEFAULT_HANDLER_RETRY", "Handler", "OrderingGuard", "WebhookProcesso
 logger = logging.getLogger("integration_kit.webhooks")
 
 Handler = Callable[[InboxEvent], object]
-"""The user's code for one event; it returns when the event is processed and raises when it is not."""
+"""The user's code for one event (a function or a coroutine function); it returns when the event is processed and
+raises when it is not."""
 
 #: The handler's retry policy by default: 5 tries, from 1 s doubling to 30 s, full jitter (about a minute in all).
 DEFAULT_HANDLER_RETRY = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=30.0)
@@ -108,7 +113,8 @@ class WebhookProcessor:
         self.lease = lease
         self.max_claims = max_claims
         self.ordering = ordering
-        self._run = resilient(
+        self._async = inspect.iscoroutinefunction(handler)
+        self._run: Callable[..., Any] = resilient(
             name=name,
             retry=retry,
             deadline=deadline,
@@ -138,7 +144,10 @@ class WebhookProcessor:
             self.inbox.finish(event.id, InboxState.STALE)
             return InboxState.STALE
         try:
-            self._run(event)
+            if self._async:
+                anyio.run(self._run, event)  # an async handler gets an event loop of its own in this worker
+            else:
+                self._run(event)
         except IntegrationError as exc:
             root: BaseException = getattr(exc, "last_error", None) or exc
             while root.__cause__ is not None:  # the handler's own exception, under the engine's wrapping
