@@ -18,17 +18,21 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
-from redis_server import free_port, stop
+from redis_server import free_port, redis_url, stop
 from webhook_app import SECRET
 
-from integration_kit.server.inbox import InboxState, SQLiteInbox
+from integration_kit.server.inbox import Inbox, InboxState, SQLiteInbox
+from integration_kit.server.redis_inbox import RedisInbox
 from integration_kit.server.signatures import StandardWebhooks
-from integration_kit.stores import SQLiteStore
+from integration_kit.stores import RedisStore, SQLiteStore
+
+__all__ = ["redis_url"]
 
 TESTS = Path(__file__).resolve().parent
 EVENTS = 300
@@ -90,6 +94,19 @@ class Sender:
 @pytest.mark.slow
 def test_receiver_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     env = {"IK_INBOX": str(tmp_path / "inbox.db"), "IK_EFFECTS": str(tmp_path / "effects.db"), "IK_WORK": "0.01"}
+    prove_no_loss(env, SQLiteInbox(env["IK_INBOX"]))
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_receiver_killed_mid_stream_loses_nothing_with_redis(tmp_path: Path, redis_url: str) -> None:
+    prefix = f"proof:{uuid.uuid4().hex}:"
+    env = {"IK_INBOX": redis_url, "IK_PREFIX": prefix, "IK_EFFECTS": str(tmp_path / "effects.db"), "IK_WORK": "0.01"}
+    prove_no_loss(env, RedisInbox(RedisStore(redis_url, prefix=prefix)))
+
+
+def prove_no_loss(env: dict[str, str], inbox: Inbox) -> None:
+    """Send the stream, kill the receiver a third of the way in, restart it, and check every count."""
     rng = random.Random(14)
     ids = [f"msg_{i:04d}" for i in range(EVENTS)]
     resent = rng.sample(ids, RESENT)
@@ -108,7 +125,6 @@ def test_receiver_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
             time.sleep(0.01)  # watching real traffic: no clock to step
         process.kill()  # SIGKILL: no shutdown, no flush
         process.wait()
-        inbox = SQLiteInbox(env["IK_INBOX"])
         pending_at_kill = inbox.counts()[InboxState.PENDING]
         acked_at_kill = len(sender.acked)
         process, sender.url = start_receiver(env)
@@ -137,7 +153,8 @@ def test_receiver_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     assert sum(e.deliveries for e in map(inbox.get, ids) if e is not None) == len(stream) + lost_acks
     reruns = sum(runs.values()) - EVENTS
     print(
-        f"loss proof: {EVENTS} events, {len(stream) - EVENTS} duplicate deliveries suppressed, killed with "
+        f"loss proof ({type(inbox).__name__}): {EVENTS} events, {len(stream) - EVENTS} duplicate deliveries "
+        "suppressed, killed with "
         f"{pending_at_kill} acknowledged events pending after {acked_at_kill} acks, {sender.failed_attempts} "
         f"failed deliveries while down, {lost_acks} stored but unacknowledged, 0 lost, {reruns} handler re-runs "
         "absorbed by its idempotency"
