@@ -1,9 +1,9 @@
 """A webhook receiver process for the loss proof and the benchmark: ``uvicorn --factory webhook_app:create_app``.
 
 ``IK_INBOX`` is the SQLite inbox file (or a ``redis://`` URL, with ``IK_PREFIX``, for a Redis inbox) and
-``IK_EFFECTS`` the SQLite store where the handler records what it did: ``runs:<id>`` counts every handler invocation, and ``effect:<id>`` is the event's effect, claimed with
-``Store.add`` so that a redelivered event cannot apply it twice (the handler's idempotency). ``IK_WORK`` is how
-long the handler works per event (seconds).
+``IK_EFFECTS`` the SQLite store where the handler records what it did: ``runs:<id>`` counts every handler
+invocation, and ``effect:<id>`` is the event's effect, claimed with ``Store.add`` so that a redelivered event
+cannot apply it twice (the handler's idempotency). ``IK_WORK`` is how long the handler works per event (seconds).
 """
 
 from __future__ import annotations
