@@ -1,9 +1,10 @@
 """Webhook receiver: acknowledgement latency at a steady 200 deliveries/s, and the most it acknowledges per second.
 
-    .venv/bin/python bench/webhooks.py          (about 20 s)
+    .venv/bin/python bench/webhooks.py          (about 40 s)
 
 A receiver process (uvicorn, one worker, ``tests/webhook_app.py``: Standard Webhooks verification and a SQLite inbox
-committed with ``synchronous=FULL``, with a handler processing behind it) is sent signed deliveries over loopback:
+committed with ``synchronous=FULL``) is sent signed deliveries over loopback, once with a handler processing behind
+it in the same process and once receiving only, side by side:
 
 - paced: 200 deliveries/s for 10 s (open loop: each is sent at its scheduled time, whatever the others do); the
   acknowledgement latency is from the request's start to its 2xx, p50 / p99 / max in milliseconds;
@@ -121,25 +122,35 @@ async def flood(port: int) -> int:
     return done
 
 
-def main() -> None:
+def measure(processing: bool) -> tuple[list[float], int]:
+    """Paced latencies (ms) and flood acknowledgements of a fresh receiver process, with or without processing."""
     with tempfile.TemporaryDirectory() as folder:
-        env = {
-            "IK_INBOX": os.path.join(folder, "inbox.db"),
-            "IK_EFFECTS": os.path.join(folder, "fx.db"),
-            "IK_WORK": "0",
-        }
+        env = {"IK_INBOX": os.path.join(folder, "inbox.db"), "IK_WORK": "0"}
+        if processing:
+            env["IK_EFFECTS"] = os.path.join(folder, "fx.db")
         process, url = start_receiver(env)
         try:
             port = int(url.rsplit(":", 1)[1])
             latencies = [s * 1000 for s in asyncio.run(paced(port))]
-            acknowledged = asyncio.run(flood(port))
+            return latencies, asyncio.run(flood(port))
         finally:
             process.terminate()
             process.wait()
-    print(f"receiver, paced at {RATE:.0f}/s for {PACED_SECONDS:.0f}s ({len(latencies)} deliveries), ack latency ms:")
-    print(f"  p50 {statistics.median(latencies):.2f}  p99 {quantile(latencies, 0.99):.2f}  max {max(latencies):.2f}")
+
+
+def main() -> None:
+    print(
+        f"receiver paced at {RATE:.0f}/s for {PACED_SECONDS:.0f}s, then a flood of {FLOOD_CONCURRENCY} senders for "
+        f"{FLOOD_SECONDS:.0f}s; ack latency in ms"
+    )
+    print(f"{'':<34} {'p50':>7} {'p99':>8} {'max':>8} {'acks/s':>8}")
+    for label, processing in (("with the handler processing behind", True), ("receiving only", False)):
+        latencies, acknowledged = measure(processing)
+        print(
+            f"{label:<34} {statistics.median(latencies):7.2f} {quantile(latencies, 0.99):8.2f} "
+            f"{max(latencies):8.2f} {acknowledged / FLOOD_SECONDS:8.0f}"
+        )
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"receiver, flood of {FLOOD_CONCURRENCY} concurrent senders: {acknowledged / FLOOD_SECONDS:.0f} acks/s")
 
 
 if __name__ == "__main__":
