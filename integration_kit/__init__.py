@@ -19,9 +19,11 @@ from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits,
 from integration_kit.policies.retry import parse_retry_after
 from integration_kit.server.keyed import idempotent
 from integration_kit.server.middleware import IdempotencyMiddleware
+from integration_kit.server.webhook_receiver import WebhookReceiver
 from integration_kit.sim.scenarios import Scenario, load_scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
 from integration_kit.stores import MemoryStore, RedisStore, SQLiteStore
+from integration_kit.webhooks.sender import WebhookSender
 
 __all__ = [
     "AsyncResilientClient",
@@ -51,6 +53,8 @@ __all__ = [
     "SimulationResult",
     "SystemClock",
     "Timeouts",
+    "WebhookReceiver",
+    "WebhookSender",
     "idempotent",
     "load_scenario",
     "parse_retry_after",

@@ -8,6 +8,15 @@ IntegrationError                    every error: integration, method, redacted u
 ├── IdempotencyError                an idempotency key could not be honoured (server side)
 │   ├── RequestInFlight             the same key is executing elsewhere; ``retry_after`` seconds (HTTP 409)
 │   └── IdempotencyKeyReused        the key was first used with another request fingerprint (HTTP 422)
+├── WebhookError                    a webhook could not be received or delivered
+│   ├── WebhookVerificationError    a delivery failed verification: answered 4xx, never processed
+│   │   ├── SignatureMissing        a required header (signature, id, timestamp) is absent
+│   │   ├── SignatureMalformed      a header cannot be parsed
+│   │   ├── TimestampOutsideTolerance  the signed timestamp is too old or too new (a replay)
+│   │   └── SignatureMismatch       no signature matches any active secret
+│   ├── PayloadTooLarge             the body passed the receiver's ``max_body_bytes`` (HTTP 413)
+│   ├── UnsafeDestination (UnsafeRequest)  a destination resolves to a refused address (SSRF guard)
+│   └── EndpointDisabled            deliveries to the endpoint stopped: it answered 410 or failed too long
 ├── CallRejected                    the call was not attempted
 │   ├── CircuitOpenError            the breaker is open: which breaker, since when, when a probe is allowed
 │   ├── BulkheadFull                too many concurrent calls
@@ -64,12 +73,14 @@ __all__ = [
     "ConnectionFailed",
     "ConnectionLost",
     "DeadlineExceeded",
+    "EndpointDisabled",
     "GaveUp",
     "HTTPStatusError",
     "IdempotencyError",
     "IdempotencyKeyReused",
     "IntegrationError",
     "InvalidResponse",
+    "PayloadTooLarge",
     "PermanentError",
     "PoolTimeout",
     "RateLimitExceeded",
@@ -79,11 +90,18 @@ __all__ = [
     "ResponseTooLarge",
     "RetriesExhausted",
     "ServerError",
+    "SignatureMalformed",
+    "SignatureMismatch",
+    "SignatureMissing",
     "StoreUnavailable",
     "TimeoutError",
+    "TimestampOutsideTolerance",
     "TransientError",
+    "UnsafeDestination",
     "UnsafeRequest",
     "UpstreamError",
+    "WebhookError",
+    "WebhookVerificationError",
     "WriteTimeout",
     "error_for_status",
 ]
@@ -187,6 +205,77 @@ class RequestInFlight(IdempotencyError):
 
 class IdempotencyKeyReused(IdempotencyError):
     """The key was first used with a different request (method, path or body): HTTP 422."""
+
+
+class WebhookError(IntegrationError):
+    """A webhook could not be received or delivered."""
+
+
+class WebhookVerificationError(WebhookError, ValueError):
+    """A delivery failed verification; it is answered with a 4xx and never processed.
+
+    ``scheme`` names the signature scheme and ``header`` the header at fault. Neither the message nor any attribute
+    holds a secret or a signature.
+    """
+
+    def __init__(self, message: str, *, scheme: str, header: str | None = None, **context: str | None) -> None:
+        super().__init__(f"{scheme}: {message}", **context)  # type: ignore[arg-type]
+        self.scheme = scheme
+        self.header = header
+
+
+class SignatureMissing(WebhookVerificationError):
+    """A header the scheme requires (signature, message id, timestamp) is absent or empty."""
+
+
+class SignatureMalformed(WebhookVerificationError):
+    """A header is present but cannot be parsed (no timestamp, bad base64, not a number, no known version)."""
+
+
+class TimestampOutsideTolerance(WebhookVerificationError):
+    """The signed timestamp is further from now than the tolerance: a replay or a badly wrong clock.
+
+    ``skew`` is how far (seconds, positive: in the past) and ``tolerance`` the allowed distance.
+    """
+
+    def __init__(self, message: str, *, scheme: str, header: str | None, skew: float, tolerance: float) -> None:
+        super().__init__(message, scheme=scheme, header=header)
+        self.skew = skew
+        self.tolerance = tolerance
+
+
+class SignatureMismatch(WebhookVerificationError):
+    """No signature in the header matches the body under any active secret: forged, altered or a wrong secret."""
+
+
+class PayloadTooLarge(WebhookError, ValueError):
+    """A webhook body passed ``limit`` bytes; it was refused (HTTP 413) before being verified or stored."""
+
+    def __init__(self, message: str, *, limit: int, **context: str | None) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.limit = limit
+
+
+class UnsafeDestination(WebhookError, UnsafeRequest):
+    """A webhook destination was refused before connecting (SSRF guard).
+
+    ``host`` is the host name and ``address`` the refused address (loopback, private, link-local, multicast,
+    reserved or a cloud metadata address), or ``None`` when the URL itself was refused (scheme, credentials).
+    """
+
+    def __init__(self, message: str, *, host: str, address: str | None = None, **context: str | None) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.host = host
+        self.address = address
+
+
+class EndpointDisabled(WebhookError):
+    """Deliveries to ``endpoint`` stopped: it answered 410 Gone, or kept failing past the allowed time."""
+
+    def __init__(self, message: str, *, endpoint: str, reason: str, **context: str | None) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.endpoint = endpoint
+        self.reason = reason
 
 
 class CallRejected(IntegrationError):

@@ -43,6 +43,7 @@ __all__ = [
     "StoreUnreachable",
     "StructuredLogger",
     "Summary",
+    "WebhookEndpointDisabled",
 ]
 
 
@@ -160,6 +161,17 @@ class CallFinished(Event):
     duration: float
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookEndpointDisabled(Event):
+    """Webhook deliveries to ``endpoint`` stopped: ``reason`` is "gone" (it answered 410) or "failing" (it failed
+    for longer than the schedule's ``disable_after``); ``failing_since`` is when its failures began (or ``None``)."""
+
+    kind: ClassVar[str] = "webhook_endpoint_disabled"
+    endpoint: str
+    reason: str
+    failing_since: float | None
+
+
 for _cls in (
     Event,
     AttemptStarted,
@@ -170,6 +182,7 @@ for _cls in (
     BreakerTransition,
     StoreUnreachable,
     CallFinished,
+    WebhookEndpointDisabled,
 ):
     fast_frozen_init(_cls)
 

@@ -1,4 +1,7 @@
-"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve`` and ``demo``."""
+"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve`` and ``demo``.
+
+``webhooks`` lists and replays the dead letters of a webhook inbox (:mod:`integration_kit.playbook.webhook_cli`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import argparse
 import math
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -15,6 +18,12 @@ from integration_kit.engine.call import CallEngine, Send, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
 from integration_kit.playbook.spec import MAX_DURATION, MAX_RATE, MAX_WORKERS
+from integration_kit.playbook.webhook_cli import (
+    add_webhook_commands,
+    check_webhook_spec,
+    list_webhook_specs,
+    webhook_command,
+)
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
@@ -213,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
     _add_telemetry_commands(sub)
+    add_webhook_commands(sub)
     return parser
 
 
@@ -224,32 +234,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        if args.command in ("alerts", "dashboard"):
-            return _telemetry_command(args)
-        if args.command == "simulate":
-            return _simulate_command(args)
-        if args.command == "serve":
-            return _serve_command(args)
-        if args.command == "list":
-            return _list_command()
-        if args.command == "check":
-            return _check_command(args.name)
-        if args.command == "run":
-            return _run_command(args)
+        return _COMMANDS[args.command](args)
     except ConfigurationError as exc:
         print(f"integration-kit: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file that cannot be read or written: the user's to fix, not a crash
         print(f"integration-kit: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
-    if args.command == "demo":
-        summary, transitions = demo(calls=args.calls, seed=args.seed)
-        print("integration_kit demo: a partner down from t=60s to t=120s, virtual time\n")
-        print(format_summary(summary))
-        print("\nbreaker transitions:")
-        print("\n".join(f"  {t}" for t in transitions) or "  (none)")
-        return 0
-    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    summary, transitions = demo(calls=args.calls, seed=args.seed)
+    print("integration_kit demo: a partner down from t=60s to t=120s, virtual time\n")
+    print(format_summary(summary))
+    print("\nbreaker transitions:")
+    print("\n".join(f"  {t}" for t in transitions) or "  (none)")
+    return 0
 
 
 def _add_telemetry_commands(sub: Any) -> None:
@@ -289,13 +289,16 @@ def _list_command() -> int:
     for name, spec in bundled_integrations().items():
         scenarios = ", ".join(s.name for s in spec.scenarios)
         print(f"{name:<12} {spec.description}\n{'':<12} scenarios: {scenarios}")
+    list_webhook_specs()
     return 0
 
 
 def _check_command(name: str) -> int:
     from integration_kit.playbook.design import checklist
-    from integration_kit.playbook.spec import load_integration
+    from integration_kit.playbook.spec import load_integration, spec_kind
 
+    if spec_kind(name) != "http":
+        return check_webhook_spec(name)
     spec = load_integration(name)
     items = checklist(spec)
     for item in items:
@@ -307,11 +310,11 @@ def _check_command(name: str) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     from integration_kit.playbook.runner import new_run_id, run_playbook
-    from integration_kit.playbook.spec import integration_names, load_integration
+    from integration_kit.playbook.spec import integration_names, load_integration, spec_kind
 
     names = integration_names() if args.all else [args.name]
     for name in names:
-        load_integration(name)  # every spec is validated before the first notebook runs
+        load_integration(name) if spec_kind(name) == "http" else check_webhook_spec(name, quiet=True)
     if args.mode == "simulate" and args.base_url:
         raise ConfigurationError("--base-url needs --mode live")
     run_id = new_run_id()
@@ -407,6 +410,20 @@ def _serve_command(args: argparse.Namespace) -> int:  # pragma: no cover - runs 
     print(f"integration_kit serve: scenario {upstream.scenario.name} on http://127.0.0.1:{args.port} (Ctrl-C stops)")
     uvicorn.run(upstream.app, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
     return 0
+
+
+#: Each sub-command's handler.
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": _demo_command,
+    "simulate": _simulate_command,
+    "serve": _serve_command,
+    "list": lambda args: _list_command(),
+    "check": lambda args: _check_command(args.name),
+    "run": _run_command,
+    "alerts": _telemetry_command,
+    "dashboard": _telemetry_command,
+    "webhooks": webhook_command,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

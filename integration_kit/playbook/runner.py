@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import Summary
-from integration_kit.playbook.spec import IntegrationSpec, load_integration
+from integration_kit.playbook.spec import IntegrationSpec, load_integration, spec_kind
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
 
@@ -369,6 +369,12 @@ def run_playbook(
     folder. A notebook that fails stops the run: the result carries the failing cell and error, and the report
     is still rendered from what ran.
     """
+    if spec_kind(integration) in ("webhook-in", "webhook-out"):  # webhook specs have their own playbook notebook
+        from integration_kit.playbook.webhook_runner import run_webhook_playbook
+
+        return run_webhook_playbook(
+            integration, scenario=scenario, mode=mode, time_scale=time_scale, out=out, seed=seed, run_id=run_id
+        )
     spec = load_integration(integration)  # validates the name and the spec before any kernel starts
     if mode == "live" and base_url is not None and spec.client.auth is not None:
         spec.client.auth.load()  # a missing secret fails here, naming the variable, before any kernel starts

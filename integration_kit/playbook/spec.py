@@ -29,6 +29,7 @@ __all__ = [
     "bundled_integrations",
     "integration_names",
     "load_integration",
+    "spec_kind",
 ]
 
 #: Where integration specs live (the repository's ``data/integrations``).
@@ -58,6 +59,7 @@ CLIENT_KEYS: tuple[str, ...] = (
     "redact_query_params",
 )
 _TOP_KEYS = frozenset({"name", "description", "protocol", "owner", "fallback", "scenarios", "scenario", "exercise"})
+_TOP_KEYS |= {"kind"}  # "http" (the default); other kinds are loaded by their own modules (see spec_kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +304,25 @@ def load_integration(name: str | Path, *, directory: str | Path | None = None) -
             known = ", ".join(integration_names(folder)) or "none"
             raise ConfigurationError(f"no integration named {text!r} in {folder} (available: {known})")
     data = read_toml(path, "spec")
+    if data.get("kind", "http") != "http":
+        raise ConfigurationError(f"{path}: kind: {data.get('kind')!r} is not an HTTP spec (see spec_kind)")
     return IntegrationSpec.from_mapping(data, source=str(path), path=path)
 
 
 def bundled_integrations(directory: str | Path | None = None) -> dict[str, IntegrationSpec]:
-    """Every integration in ``directory`` (default :data:`INTEGRATION_DIR`), by name."""
-    return {n: load_integration(n, directory=directory) for n in integration_names(directory)}
+    """Every HTTP integration in ``directory`` (default :data:`INTEGRATION_DIR`), by name."""
+    names = [n for n in integration_names(directory) if spec_kind(n, directory=directory) == "http"]
+    return {n: load_integration(n, directory=directory) for n in names}
+
+
+def spec_kind(name: str | Path, *, directory: str | Path | None = None) -> str:
+    """The ``kind`` of a spec file: ``"http"`` (the default), ``"webhook-in"``, ``"webhook-out"``, ...
+
+    Each kind is loaded, checked and run by its own modules; the CLI and the runner dispatch on this.
+    """
+    text = str(name)
+    path = Path(text) if text.endswith(".toml") else Path(directory or INTEGRATION_DIR) / f"{text}.toml"
+    if not path.is_file() or (not text.endswith(".toml") and not _NAME.match(text)):
+        return "http"  # load_integration gives the precise error
+    kind = read_toml(path, "spec").get("kind", "http")
+    return kind if isinstance(kind, str) else "http"

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from starlette.responses import JSONResponse, Response
     from starlette.types import Receive, Scope, Send
 
-__all__ = ["FlakyUpstream", "ScaledClock", "serve_scenario"]
+__all__ = ["FlakyUpstream", "ScaledClock", "serve_app", "serve_scenario"]
 
 #: How long (real seconds) a hang may hold a connection when the client never gives up.
 MAX_HANG = 60.0
@@ -280,9 +280,20 @@ def serve_scenario(
     The scenario's clock starts when the URL is yielded. On exit the server stops and the thread is joined.
     Needs the ``server`` extra (starlette, uvicorn).
     """
+    upstream = FlakyUpstream(scenario, seed=seed, time_scale=time_scale, max_hang=max_hang)
+    with serve_app(upstream.app, port=port, name="upstream") as url:
+        upstream.restart()
+        yield url
+
+
+@contextlib.contextmanager
+def serve_app(app: Any, *, port: int = 0, name: str = "app") -> Iterator[str]:
+    """Serve any ASGI ``app`` with uvicorn on ``127.0.0.1`` in a background thread; yield its base URL.
+
+    Needs the ``server`` extra (uvicorn). On exit the server stops and the thread is joined.
+    """
     import uvicorn
 
-    upstream = FlakyUpstream(scenario, seed=seed, time_scale=time_scale, max_hang=max_hang)
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so, and without it Nagle's
     # algorithm meets delayed ACKs and every response waits ~40 ms.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -290,7 +301,7 @@ def serve_scenario(
     sock.bind(("127.0.0.1", port))
     host, bound = sock.getsockname()
     config = uvicorn.Config(
-        upstream.app,
+        app,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -301,15 +312,14 @@ def serve_scenario(
     quiet = _QuietDrops()
     error_log = logging.getLogger("uvicorn.error")
     error_log.addFilter(quiet)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"upstream-{bound}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"{name}-{bound}", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + SERVER_TIMEOUT
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the flaky upstream did not start on {host}:{bound}")
+                raise RuntimeError(f"the {name} did not start on {host}:{bound}")
             time.sleep(0.005)
-        upstream.restart()
         yield f"http://{host}:{bound}"
     finally:
         server.should_exit = True
