@@ -12,7 +12,7 @@ import base64
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from integration_kit.errors import ConfigurationError
@@ -101,6 +101,11 @@ def auth_from_mapping(values: Mapping[str, Any] | Auth | None) -> Auth | None:
     classes: dict[str, type[Auth]] = {"bearer": BearerAuth, "header": HeaderAuth, "basic": BasicAuth}
     if kind not in classes:
         raise ConfigurationError(f"auth.type must be one of 'bearer', 'header', 'basic', got {kind!r}")
+    valid = {f.name for f in fields(classes[kind])}
+    if unknown := sorted(set(data) - valid):
+        raise ConfigurationError(
+            f"auth.{unknown[0]}: unknown field (expected one of {', '.join(sorted({'type', *valid}))})"
+        )
     try:
         return classes[kind](**data)
     except TypeError as exc:
