@@ -1,4 +1,9 @@
-"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve`` and ``demo``."""
+"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``clean``, ``simulate``, ``serve`` and
+``demo``.
+
+``run`` is a gate: it exits 1 when any objective fails (after writing the whole report) and prints the failing
+rows; ``--no-gate`` reports without failing.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from integration_kit.clock import ManualClock
 from integration_kit.engine.call import CallEngine, Send, run_sync
@@ -20,6 +25,7 @@ from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.sim.scenarios import load_scenario
 
 if TYPE_CHECKING:
+    from integration_kit.playbook.verdict import Verdict
     from integration_kit.sim.simulate import SimulationResult
 
 __all__ = ["demo", "format_summary", "main", "run_simulation"]
@@ -157,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--time-scale", type=float, default=10.0, help="live mode: play the local upstream faster")
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
+    _add_gate_and_clean(sub, run)
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
@@ -167,8 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list_command()
         if args.command == "check":
             return _check_command(args.name)
-        if args.command == "run":
-            return _run_command(args)
+        if args.command in ("run", "clean"):
+            return _run_command(args) if args.command == "run" else _clean_command(args)
     except ConfigurationError as exc:
         print(f"integration-kit: {exc}", file=sys.stderr)
         return 2
@@ -206,16 +213,14 @@ def _check_command(name: str) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     from integration_kit.playbook.runner import new_run_id, run_playbook
-    from integration_kit.playbook.spec import integration_names, load_integration
 
-    names = integration_names() if args.all else [args.name]
-    for name in names:
-        load_integration(name)  # every spec is validated before the first notebook runs
+    names = _selected(args)  # every spec and the scenario are validated before the first notebook runs
     if args.mode == "simulate" and args.base_url:
         raise ConfigurationError("--base-url needs --mode live")
     run_id = new_run_id()
     failures = 0
     rows = []
+    verdicts = []
     for name in names:
         print(f"running the playbook for {name} ({args.mode}) ...", flush=True)
         run = run_playbook(
@@ -234,11 +239,69 @@ def _run_command(args: argparse.Namespace) -> int:
             failures += 1
             print(f"integration-kit: {name}: a notebook failed: {run.error}", file=sys.stderr)
         for scenario, figures in run.summary.get("scenarios", {}).items():
-            rows.append((name, scenario, figures))
+            rows.append((run.integration, scenario, figures))
+        if run.verdict is not None:
+            verdicts.append(run.verdict)
         print(f"  report: {run.report}")
     print()
     print(_run_table(rows))
-    return 1 if failures else 0
+    missed = _print_verdicts(verdicts)
+    if missed and not args.no_gate:
+        print(
+            f"\nintegration-kit: {missed} objective check(s) failed (--no-gate reports without failing)",
+            file=sys.stderr,
+        )
+    return 1 if failures or (missed and not args.no_gate) else 0
+
+
+def _add_gate_and_clean(sub: Any, run: argparse.ArgumentParser) -> None:
+    run.add_argument("--no-gate", action="store_true", help="report the verdict without failing on missed objectives")
+    clean = sub.add_parser("clean", help="delete old run folders, keeping the newest runs of each integration")
+    clean.add_argument("name", nargs="*", help="integrations to clean (default: every one under --out)")
+    clean.add_argument("--keep", type=int, default=3, help="runs to keep per integration (default 3)")
+    clean.add_argument("--out", help="where runs go (default: out/ under the repository)")
+
+
+def _selected(args: argparse.Namespace) -> list[str]:
+    """The integrations ``run`` will play, each spec (and ``--scenario``) validated before any notebook starts."""
+    from integration_kit.playbook.spec import integration_names, load_integration
+
+    names = integration_names() if args.all else [args.name]
+    specs = [load_integration(name) for name in names]
+    if args.scenario == "all":
+        return names
+    if not args.all:
+        specs[0].scenario(args.scenario)  # raises, naming the scenarios there are
+    kept = [name for name, spec in zip(names, specs, strict=True) if args.scenario in {s.name for s in spec.scenarios}]
+    if not kept:
+        raise ConfigurationError(f"no integration has a scenario named {args.scenario!r}")
+    return kept
+
+
+def _print_verdicts(verdicts: list[Verdict]) -> int:
+    """Print each integration's verdict table, its failing rows and its findings; return the failed checks."""
+    missed = 0
+    for verdict in verdicts:
+        state = "PASS" if verdict.passed else "FAIL"
+        print(f"\nverdict: {verdict.integration} {state} ({verdict.load_model})")
+        print(verdict.to_text())
+        for check in verdict.failures:
+            print(f"  FAILED: {verdict.integration} {check.describe()}")
+        for line in verdict.findings_text():
+            print(f"  finding: {line}")
+        missed += len(verdict.failures)
+    return missed
+
+
+def _clean_command(args: argparse.Namespace) -> int:
+    from integration_kit.playbook.runner import DEFAULT_OUT
+    from integration_kit.playbook.runs import clean_runs
+
+    deleted = clean_runs(args.out or DEFAULT_OUT, keep=args.keep, integrations=args.name or None)
+    for folder in deleted:
+        print(f"deleted {folder}")
+    print(f"{len(deleted)} run folder(s) deleted, the newest {args.keep} of each integration kept")
+    return 0
 
 
 def _run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:

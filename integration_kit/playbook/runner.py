@@ -29,6 +29,8 @@ from integration_kit.sim.simulate import SimulationResult, simulate
 if TYPE_CHECKING:
     import pandas as pd
 
+    from integration_kit.playbook.verdict import Verdict
+
 __all__ = [
     "DEFAULT_OUT",
     "NOTEBOOK_DIR",
@@ -59,6 +61,35 @@ DEFAULT_OUT = REPO_ROOT / "out"
 #: The stage notebooks, in the order they run.
 NOTEBOOKS: tuple[str, ...] = ("01_design.ipynb", "02_exercise.ipynb", "03_charts.ipynb")
 
+#: The column types of ``events.csv``: read explicitly, so a column that is empty in the first rows and filled
+#: later (``status``, ``old``) never makes pandas guess per chunk and warn (``DtypeWarning``).
+EVENT_DTYPES: dict[str, str] = {
+    "event": "string",
+    "time": "float64",
+    "integration": "string",
+    "call_id": "int64",
+    "attempt": "Int64",
+    "method": "string",
+    "target": "string",
+    "outcome": "string",
+    "status": "Int64",
+    "verdict": "string",
+    "duration": "float64",
+    "delay": "float64",
+    "reason": "string",
+    "timeout": "float64",
+    "idempotency_key": "string",
+    "ok": "boolean",
+    "attempts": "Int64",
+    "tokens": "float64",
+    "breaker": "string",
+    "old": "string",
+    "new": "string",
+    "store": "string",
+    "operation": "string",
+    "fallback": "string",
+    "scenario": "string",
+}
 EVENTS_FILE = "events.csv"
 SERVER_FILE = "server.csv"
 SUMMARY_FILE = "summary.json"
@@ -91,6 +122,8 @@ class ExerciseResult:
     mode: Mode
     seed: int
     runs: tuple[ScenarioRun, ...]
+    #: How load was offered, in words (the report says which load model the run used).
+    load_model: str = ""
 
     def frame(self) -> pd.DataFrame:
         """All events, one row each, with a ``scenario`` column."""
@@ -136,6 +169,7 @@ class ExerciseResult:
             "integration": self.integration,
             "mode": self.mode,
             "seed": self.seed,
+            "load_model": self.load_model,
             "scenarios": {run.scenario: run.as_dict() for run in self.runs},
         }
 
@@ -157,8 +191,8 @@ def load_exercise(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict
     missing = [n for n in (EVENTS_FILE, SERVER_FILE, SUMMARY_FILE) if not (folder / n).is_file()]
     if missing:
         raise ConfigurationError(f"{folder}: no exercise results ({', '.join(missing)} missing): run stage 02 first")
-    events = pd.read_csv(folder / EVENTS_FILE, keep_default_na=True)
-    server = pd.read_csv(folder / SERVER_FILE)
+    events = pd.read_csv(folder / EVENTS_FILE, keep_default_na=True, dtype=EVENT_DTYPES)
+    server = pd.read_csv(folder / SERVER_FILE, dtype={"scenario": "string"})
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     return events, server, summary
 
@@ -236,7 +270,20 @@ def exercise(
                     spec, s, seed=seed, duration=duration, time_scale=time_scale, base_url=base_url, progress=progress
                 )
             )
-    return ExerciseResult(spec.name, mode, seed, tuple(runs))
+    return ExerciseResult(spec.name, mode, seed, tuple(runs), load_model(spec, mode))
+
+
+def load_model(spec: IntegrationSpec, mode: Mode) -> str:
+    """How an exercise of ``spec`` offers load, in words: open-loop arrivals at the spec's rate (simulated: Poisson;
+    live: evenly spaced, served by a bounded pool of callers) or closed-loop workers."""
+    ex = spec.exercise
+    if ex.workers:
+        return f"closed-loop: {ex.workers} workers calling back to back"
+    if mode == "simulate":
+        return f"open-loop: Poisson arrivals at {ex.rate:g} calls/s (simulated, virtual time)"
+    from integration_kit.playbook.live import pool_size
+
+    return f"open-loop: arrivals at {ex.rate:g} calls/s, served by a pool of up to {pool_size(spec)} callers (live)"
 
 
 def _live_run(
@@ -272,10 +319,16 @@ def resolve_out_dir(integration: str, out_dir: str | Path | None = None) -> Path
 
 
 def progress_bar(total_scenarios: int) -> Callable[[str, float], None]:
-    """A ``progress`` callback for :func:`exercise` that draws a tqdm bar (in a notebook or a terminal)."""
-    from tqdm.auto import tqdm
+    """A ``progress`` callback for :func:`exercise` that draws a tqdm bar on the console.
 
-    bar = tqdm(total=100 * total_scenarios, unit="%", desc="live run")
+    The bar writes to the process's own standard error (``sys.__stderr__``), never into a notebook's outputs:
+    under papermill that is the terminal that runs ``integration-kit run``, and the report stays clean.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=100 * total_scenarios, unit="%", desc="live run", file=sys.__stderr__, leave=False)
     done: dict[str, int] = {}
 
     def update(scenario: str, fraction: float) -> None:
@@ -340,6 +393,8 @@ class PlaybookRun:
     summary: Mapping[str, Any]
     report: Path | None
     error: str | None = None
+    #: The run's verdict (``verdict.json``, written by stage 03); ``None`` when the run stopped before it.
+    verdict: Verdict | None = None
 
     @property
     def ok(self) -> bool:
@@ -370,6 +425,7 @@ def run_playbook(
     is still rendered from what ran.
     """
     spec = load_integration(integration)  # validates the name and the spec before any kernel starts
+    _scenarios(spec, scenario)  # an unknown --scenario fails here, naming the ones there are
     if mode == "live" and base_url is not None and spec.client.auth is not None:
         spec.client.auth.load()  # a missing secret fails here, naming the variable, before any kernel starts
     folder = Path(out) if out is not None else DEFAULT_OUT
@@ -387,7 +443,7 @@ def run_playbook(
             "base_url": base_url or "",
             "out_dir": str(run_dir),
         },
-        "03_charts.ipynb": {"integration": spec.name, "out_dir": str(run_dir)},
+        "03_charts.ipynb": {"integration": str(integration), "out_dir": str(run_dir)},
     }
     import papermill as pm
 
@@ -418,7 +474,10 @@ def run_playbook(
     summary: dict[str, Any] = {}
     if (run_dir / SUMMARY_FILE).is_file():
         summary = json.loads((run_dir / SUMMARY_FILE).read_text())
-    return PlaybookRun(spec.name, run_dir, summary, report, error)
+    from integration_kit.playbook.verdict import VERDICT_FILE, Verdict
+
+    verdict = Verdict.load(run_dir) if error is None and (run_dir / VERDICT_FILE).is_file() else None
+    return PlaybookRun(spec.name, run_dir, summary, report, error, verdict)
 
 
 def _local_kernel_manager() -> type:
@@ -438,7 +497,11 @@ def _local_kernel_manager() -> type:
 
 
 def render_report(notebooks: Iterable[Path], target: Path, *, title: str) -> Path | None:
-    """Merge executed notebooks into one HTML report (code hidden, outputs and prose kept)."""
+    """Merge executed notebooks into one HTML report (code hidden, outputs and prose kept).
+
+    Cells tagged ``verdict`` come first (the verdict table and the findings), then every other cell in notebook
+    order: the design document, the exercise, the charts.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -446,10 +509,15 @@ def render_report(notebooks: Iterable[Path], target: Path, *, title: str) -> Pat
     if not paths:
         return None
     merged = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    first: list[Any] = []  # cells tagged "verdict" open the report, whichever notebook holds them
     for path in paths:
         nb = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
-        merged.cells.extend(c for c in nb.cells if "parameters" not in c.get("metadata", {}).get("tags", []))
+        for cell in nb.cells:
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "parameters" not in tags:
+                (first if "verdict" in tags else merged.cells).append(cell)
         merged.metadata = merged.metadata or nb.metadata
+    merged.cells[:0] = first
     merged.metadata["title"] = title
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True

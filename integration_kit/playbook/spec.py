@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
-from integration_kit.playbook.objectives import ObjectiveSet, Objectives, objectives_from_spec
+from integration_kit.playbook.objectives import Objectives, ObjectiveSet, objectives_from_spec
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario, load_scenario, read_toml
 
 __all__ = [

@@ -137,15 +137,7 @@ class Verdict:
         table = self.table()
         width = max([len("objective"), *(len(str(o)) for o in table.index)])
         columns = [str(s) for s in table.columns]
-        cells = {
-            (str(o), str(s)): (
-                "n/a"
-                if not isinstance(c, Check)
-                else f"{'ok' if c.passed else 'FAIL'} {_format(c.objective, c.measured)}/{_format(c.objective, c.target)}"
-            )
-            for o, row in table.iterrows()
-            for s, c in row.items()
-        }
+        cells = {(str(o), str(s)): _cell_text(c) for o, row in table.iterrows() for s, c in row.items()}
         widths = [max(len(s), *(len(cells[(str(o), s)]) for o in table.index)) for s in columns]
         lines = [f"{'objective':<{width}}  " + "  ".join(f"{s:<{w}}" for s, w in zip(columns, widths, strict=True))]
         lines.append("-" * len(lines[0]))
@@ -153,6 +145,12 @@ class Verdict:
             row = "  ".join(f"{cells[(str(o), s)]:<{w}}" for s, w in zip(columns, widths, strict=True))
             lines.append(f"{o!s:<{width}}  {row}")
         return "\n".join(lines)
+
+    def findings_markdown(self) -> str:
+        """The findings as a Markdown list, each with its scenario and figure (a line saying none when none)."""
+        if not self.findings:
+            return "No findings: nothing in the events calls for a change."
+        return "\n".join(f"- **{f.scenario or 'spec'}**: {f.text} (`{f.figure}`)" for f in self.findings)
 
     def findings_text(self) -> list[str]:
         """Each finding as one line, prefixed with its scenario."""
@@ -282,6 +280,14 @@ def _format(objective: str, value: float) -> str:
     if objective == "deadline_overruns":
         return f"{value:.0f}"
     return f"{value:.2f}x"
+
+
+def _cell_text(check: object) -> str:
+    """``ok 99.0%/95.0%``: the mark, the measurement and the target; ``n/a`` when not judged."""
+    if not isinstance(check, Check):
+        return "n/a"
+    mark = "ok" if check.passed else "FAIL"
+    return f"{mark} {_format(check.objective, check.measured)}/{_format(check.objective, check.target)}"
 
 
 def _json_number(value: float) -> float | str:
