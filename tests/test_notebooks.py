@@ -54,7 +54,7 @@ def test_every_notebook_has_one_tagged_parameters_cell_with_typed_defaults() -> 
 def test_design_stage_renders_the_document_and_writes_it(tmp_path: Path) -> None:
     nb = execute("01_design.ipynb", tmp_path, integration="catalog", out_dir=str(tmp_path))
     text = outputs(nb)
-    assert "10/10 items pass" in text
+    assert "11/11 items pass" in text
     assert (tmp_path / "design.md").read_text().startswith("# catalog: integration design")
 
 

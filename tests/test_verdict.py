@@ -320,3 +320,35 @@ def test_verdict_round_trips_and_renders(tmp_path: Path) -> None:
     assert "FAIL 80.0%/90.0%" in again.to_text()
     assert "never" in again.to_text()
     assert "#f8d7da" in again.to_html()
+
+
+# -- the design document says why ----------------------------------------------------------------------------------
+
+
+def test_setting_notes_read_comments_and_their_continuations(tmp_path: Path) -> None:
+    from integration_kit.playbook.notes import setting_notes
+
+    path = tmp_path / "n.toml"
+    path.write_text(
+        'deadline = 8.0   # the page gives up at 10 s\nname = "a # not a comment"\n[budget]\n'
+        "token_ratio = 1.0  # first line\n                   # second line\nmax_tokens = 20\n"
+        '[[scenario]]\nname = "x"  # not a setting\n'
+    )
+    assert setting_notes(path) == {
+        "deadline": "the page gives up at 10 s",
+        "budget.token_ratio": "first line second line",
+    }
+
+
+def test_design_document_gives_reasons_objectives_and_the_schedule_check(tmp_path: Path) -> None:
+    from integration_kit.playbook.design import checklist, design_document
+
+    doc = design_document(load_integration("payments"))
+    assert "| Setting | Value | Source | Why |" in doc
+    assert "| budget.token_ratio | 1.0 | spec | a 30% brownout fails ~30% of attempts" in doc
+    assert "## 7. Objectives" in doc
+    assert "| success_rate | 0.95 | spec | outage-and-recovery: 0.9, card-network-timeouts: 0.9 |" in doc
+    spec = spec_with("deadline = 5.0\n[retry]\nmax_delay = 6.0\n", tmp_path)
+    item = next(i for i in checklist(spec) if i.key == "retry_schedule")
+    assert not item.passed
+    assert "longer than the deadline: max_delay, max_retry_after" in item.detail
