@@ -351,12 +351,14 @@ CHARTS: tuple[str, ...] = (
 )
 
 
-def chart_run(out_dir: str | Path) -> dict[str, dict[str, Path]]:
+def chart_run(out_dir: str | Path, spec: IntegrationSpec | None = None) -> dict[str, dict[str, Path]]:
     """Draw every chart of a saved exercise, per scenario, into ``<out_dir>/charts/<scenario>-<chart>.png``.
 
-    Returns ``{scenario: {chart: path}}``. The charts work on simulated and live runs alike.
+    Returns ``{scenario: {chart: path}}``. The charts work on simulated and live runs alike. With the run's
+    ``spec``, each time axis shades and names the scenario's phases.
     """
     from integration_kit.playbook import charts
+    from integration_kit.playbook.figures import phase_windows
 
     events, server, _ = load_exercise(out_dir)
     folder = Path(out_dir) / "charts"
@@ -364,13 +366,20 @@ def chart_run(out_dir: str | Path) -> dict[str, dict[str, Path]]:
     for scenario in events["scenario"].drop_duplicates():
         frame = events[events["scenario"] == scenario]
         view = server[server["scenario"] == scenario] if "scenario" in server else None
+        phases = None
+        if spec is not None and scenario in {s.name for s in spec.scenarios}:
+            started = frame["time"].astype(float) - frame["duration"].astype(float).fillna(0.0)
+            length = math.ceil(float(started.max())) if len(frame) else None
+            phases = phase_windows(spec.scenario(str(scenario)), length)
         figures = {
-            "dashboard": charts.dashboard(frame, view, title=f"{scenario}"),
-            "latency": charts.latency_over_time(frame, title=f"{scenario}: call latency"),
+            "dashboard": charts.dashboard(frame, view, title=f"{scenario}", phases=phases),
+            "latency": charts.latency_over_time(frame, title=f"{scenario}: latency", phases=phases),
             "attempts": charts.attempts_per_call(frame, title=f"{scenario}: attempts per call"),
-            "breaker": charts.breaker_timeline(frame, title=f"{scenario}: breaker state"),
-            "outcomes": charts.outcome_rates(frame, title=f"{scenario}: outcomes"),
-            "amplification": charts.load_amplification(frame, view, title=f"{scenario}: load amplification"),
+            "breaker": charts.breaker_timeline(frame, title=f"{scenario}: breaker state", phases=phases),
+            "outcomes": charts.outcome_rates(frame, title=f"{scenario}: outcomes", phases=phases),
+            "amplification": charts.load_amplification(
+                frame, view, title=f"{scenario}: load amplification", phases=phases
+            ),
         }
         saved[str(scenario)] = {
             name: charts.save(fig, folder / f"{scenario}-{name}.png") for name, fig in figures.items()
