@@ -47,3 +47,22 @@ def test_an_unknown_scenario_fails_before_any_notebook(tmp_path: Path, capsys: p
     assert main(["run", "payments", "--scenario", "nope", "--out", str(tmp_path)]) == 2
     assert "no scenario 'nope'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_live_run_reports_its_load_model_and_keeps_progress_out_of_the_report(tmp_path: Path) -> None:
+    from integration_kit.playbook.runner import run_playbook
+
+    run = run_playbook(
+        "shipping", mode="live", scenario="outage-and-recovery", duration=20, time_scale=20, out=tmp_path
+    )
+    assert run.ok, run.error
+    assert run.verdict is not None
+    assert run.verdict.load_model.startswith("open-loop: Poisson arrivals at 30 calls/s, served by a pool of up to")
+    for notebook in run.out_dir.glob("0*.ipynb"):
+        outputs = [o for c in json.loads(notebook.read_text())["cells"] for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.get("name") == "stderr"], notebook.name  # no progress bar, no warnings
+    report = (run.out_dir / "report.html").read_text()
+    assert "%|" not in report
+    assert "IProgress" not in report
+    assert "served by a pool of up to" in report
+    assert not (run.out_dir / "progress.tsv").exists()

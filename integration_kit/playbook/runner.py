@@ -11,17 +11,19 @@ reads them back; :func:`run_playbook` executes the three notebooks with papermil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import Summary
+from integration_kit.playbook.progress import ConsoleProgress, progress_bar
 from integration_kit.playbook.spec import IntegrationSpec, load_integration
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
@@ -91,6 +93,8 @@ EVENT_DTYPES: dict[str, str] = {
     "scenario": "string",
 }
 EVENTS_FILE = "events.csv"
+#: Where a live exercise notebook reports its progress for the console bar (see :mod:`.progress`).
+PROGRESS_FILE = "progress.tsv"
 SERVER_FILE = "server.csv"
 SUMMARY_FILE = "summary.json"
 
@@ -283,7 +287,8 @@ def load_model(spec: IntegrationSpec, mode: Mode) -> str:
         return f"open-loop: Poisson arrivals at {ex.rate:g} calls/s (simulated, virtual time)"
     from integration_kit.playbook.live import pool_size
 
-    return f"open-loop: arrivals at {ex.rate:g} calls/s, served by a pool of up to {pool_size(spec)} callers (live)"
+    pool = pool_size(spec)
+    return f"open-loop: Poisson arrivals at {ex.rate:g} calls/s, served by a pool of up to {pool} callers (live)"
 
 
 def _live_run(
@@ -316,28 +321,6 @@ def _live_run(
 def resolve_out_dir(integration: str, out_dir: str | Path | None = None) -> Path:
     """``out_dir`` if given, else ``out/<integration>/latest`` (what interactive notebook sessions use)."""
     return Path(out_dir) if out_dir else DEFAULT_OUT / integration / "latest"
-
-
-def progress_bar(total_scenarios: int) -> Callable[[str, float], None]:
-    """A ``progress`` callback for :func:`exercise` that draws a tqdm bar on the console.
-
-    The bar writes to the process's own standard error (``sys.__stderr__``), never into a notebook's outputs:
-    under papermill that is the terminal that runs ``integration-kit run``, and the report stays clean.
-    """
-    import sys
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=100 * total_scenarios, unit="%", desc="live run", file=sys.__stderr__, leave=False)
-    done: dict[str, int] = {}
-
-    def update(scenario: str, fraction: float) -> None:
-        step = int(fraction * 100)
-        bar.set_description(scenario)
-        bar.update(max(0, step - done.get(scenario, 0)))
-        done[scenario] = max(step, done.get(scenario, 0))
-
-    return update
 
 
 #: The charts saved per scenario by :func:`chart_run`, by file stem.
@@ -451,6 +434,7 @@ def run_playbook(
             "time_scale": time_scale,
             "base_url": base_url or "",
             "out_dir": str(run_dir),
+            "progress_file": str(run_dir / PROGRESS_FILE),
         },
         "03_charts.ipynb": {"integration": str(integration), "out_dir": str(run_dir)},
     }
@@ -463,22 +447,25 @@ def run_playbook(
     executed: list[Path] = []
     for notebook in NOTEBOOKS:
         target = run_dir / notebook
+        live = mode == "live" and notebook == "02_exercise.ipynb"
         try:
-            pm.execute_notebook(
-                str(NOTEBOOK_DIR / notebook),
-                str(target),
-                parameters=parameters[notebook],
-                cwd=str(REPO_ROOT),
-                kernel_name=kernel_name,
-                progress_bar=False,
-                log_output=False,
-                **engine_options,
-            )
+            with ConsoleProgress(run_dir / PROGRESS_FILE, len(_scenarios(spec, scenario))) if live else _nothing():
+                pm.execute_notebook(
+                    str(NOTEBOOK_DIR / notebook),
+                    str(target),
+                    parameters=parameters[notebook],
+                    cwd=str(REPO_ROOT),
+                    kernel_name=kernel_name,
+                    progress_bar=False,
+                    log_output=False,
+                    **engine_options,
+                )
             executed.append(target)
         except pm.PapermillExecutionError as exc:
             executed.append(target)
             error = f"{notebook}: cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
             break
+    (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # the console bar's scratch file, not a result
     report = render_report(executed, run_dir / "report.html", title=f"{spec.name} playbook run")
     summary: dict[str, Any] = {}
     if (run_dir / SUMMARY_FILE).is_file():
@@ -487,6 +474,11 @@ def run_playbook(
 
     verdict = Verdict.load(run_dir) if error is None and (run_dir / VERDICT_FILE).is_file() else None
     return PlaybookRun(spec.name, run_dir, summary, report, error, verdict)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def _local_kernel_manager() -> type:
