@@ -27,7 +27,7 @@ def test_a_bundled_integration_with_an_unmeetable_objective_fails_the_run(
     argv = ["run", str(spec), "--scenario", "brownout", "--out", str(out)]
     assert main(argv) == 1
     printed = capsys.readouterr()
-    assert "FAILED: payments brownout  success_rate (phase 'brownout'):" in printed.out
+    assert "FAILED: payments brownout  success_rate (phase 'brownout' 30-150 s):" in printed.out
     assert "refused" in printed.out
     assert "token_ratio of" in printed.out  # the finding says which budget would have let the retries through
     assert "objective check(s) failed" in printed.err

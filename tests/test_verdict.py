@@ -205,9 +205,9 @@ def test_judge_makes_one_check_per_objective_and_scope() -> None:
     rows = steady_calls(0, 10) + steady_calls(10, 20, ok=False, first_id=100) + steady_calls(20, 30, first_id=200)
     checks = judge(measure(frame(rows), None, SCENARIO, deadline=8.0), Objectives())
     by = {(c.objective, c.scope): c for c in checks}
-    assert by[("outage_load", "phase 'down'")].passed is False  # the partner got every call during the outage
+    assert by[("outage_load", "phase 'down' 10-20 s")].passed is False  # the partner got every call during the outage
     assert by[("success_rate", "whole run")].passed
-    assert by[("recovery_time", "phase 'down'")].measured == pytest.approx(0.0)
+    assert by[("recovery_time", "phase 'down' 10-20 s")].measured == pytest.approx(0.0)
     assert not by[("deadline_overruns", "whole run")].measured
     assert Check("s", "success_rate", "whole run", 0.9, 0.8).describe().endswith("80.0% < 90.0%  FAIL")
 

@@ -36,7 +36,7 @@ _MIN_OBJECTIVES = frozenset({"success_rate"})
 class Check:
     """One objective checked on one scope of one scenario run: ``measured`` against ``target``.
 
-    ``scope`` is ``"whole run"`` or ``"phase 'name'"``. ``success_rate`` is a minimum, every other objective a
+    ``scope`` is ``"whole run"`` or ``"phase 'name' 30-150 s"``. ``success_rate`` is a minimum, every other objective a
     maximum. A NaN measurement (nothing to measure: no calls in the phase) passes.
     """
 
@@ -198,7 +198,7 @@ def judge(figures: ScenarioFigures, objectives: Objectives) -> list[Check]:
         Check(name, "amplification", "whole run", objectives.amplification, figures.amplification),
     ]
     for phase in figures.phases:
-        scope = f"phase {phase.window.label!r}"
+        scope = f"phase {phase.window.label!r} {phase.window.start:.0f}-{phase.window.end:.0f} s"
         if phase.window.kind == "degraded":
             checks.append(Check(name, "success_rate", scope, objectives.success_rate, phase.success_rate))
         if phase.window.bad:
