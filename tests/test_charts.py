@@ -281,3 +281,18 @@ def test_an_empty_breaker_panel_spans_the_run(frame: pd.DataFrame) -> None:
     quiet = frame[frame["event"] != "breaker_transition"]
     ax = charts.breaker_timeline(quiet).axes[0]
     assert ax.get_xlim() == pytest.approx((0.0, float(quiet["time"].max() - quiet["time"].min())))
+
+
+def test_save_dashboard_cuts_every_panel_from_one_drawing(
+    run: SimulationResult, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    saved = charts.save_dashboard(frame, run.server.to_frame(), tmp_path, "short")
+    assert set(saved) == {"dashboard", *charts.PANELS}
+    full = Image.open(saved["dashboard"]).size
+    assert full == (1800, 1000)
+    for name in charts.PANELS:
+        width, height = Image.open(saved[name]).size
+        assert 300 < width < full[0] / 2  # one panel of three across, with its labels and legend
+        assert 250 < height < full[1] / 1.5

@@ -92,7 +92,7 @@ def test_exercise_and_charts_stages_record_and_draw(tmp_path: Path) -> None:
     nb = execute("03_charts.ipynb", tmp_path, out_dir=str(tmp_path))
     pngs = sorted(p.name for p in (tmp_path / "charts").glob("*.png"))
     assert "outage-and-recovery-breaker.png" in pngs
-    assert len(pngs) == 6
+    assert len(pngs) == 7  # the dashboard and its six panels
     assert all((tmp_path / "charts" / p).stat().st_size > 5000 for p in pngs)
     assert any(o.get("output_type") == "display_data" for c in nb.cells for o in c.get("outputs", []))
 

@@ -27,14 +27,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from integration_kit.events import FRAME_COLUMNS
 from integration_kit.playbook.figures import PhaseWindow
 
 __all__ = [
+    "PANELS",
     "STATE_LEVELS",
     "amplification_series",
     "attempts_distribution",
@@ -49,6 +53,7 @@ __all__ = [
     "outcome_counts",
     "outcome_rates",
     "save",
+    "save_dashboard",
     "upstream_load",
 ]
 
@@ -373,6 +378,61 @@ def dashboard(
     """All the charts on one 2x3 grid: latency, outcomes, breaker state; attempts per call, upstream load and
     load amplification; ``phases`` (the scenario's, from :func:`~integration_kit.playbook.figures.phase_windows`)
     are shaded and named on every time axis."""
+    return _dashboard(frame, server_frame, bucket=bucket, origin=origin, title=title, phases=phases)[0]
+
+
+#: The panels of :func:`dashboard` by name, in grid order (the file stems :func:`save_dashboard` writes).
+PANELS: tuple[str, ...] = ("latency", "outcomes", "breaker", "attempts", "load", "amplification")
+
+
+def save_dashboard(
+    frame: pd.DataFrame,
+    server_frame: pd.DataFrame | None,
+    folder: str | Path,
+    stem: str,
+    *,
+    bucket: float = 1.0,
+    title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
+    dpi: int = 100,
+) -> dict[str, Path]:
+    """Draw :func:`dashboard` once and save it as ``<stem>-dashboard.png`` and each panel, cut from the same
+    drawing, as ``<stem>-<panel>.png`` (:data:`PANELS`) in ``folder``; return ``{name: path}``.
+
+    One drawing instead of seven: rendering, not computing, is what charts cost.
+    """
+    from PIL import Image
+
+    fig, panels = _dashboard(frame, server_frame, bucket=bucket, title=title, phases=phases)
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]
+    pixels = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
+    height, width = pixels.shape[:2]
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    saved = {"dashboard": target / f"{stem}-dashboard.png"}
+    Image.fromarray(pixels).save(saved["dashboard"])
+    for name, axes in panels.items():
+        box = Bbox.union([b for ax in axes if (b := ax.get_tightbbox(renderer)) is not None]).padded(4)
+        x0, x1 = max(0, int(box.x0)), min(width, math.ceil(box.x1))
+        y0, y1 = max(0, int(height - box.y1)), min(height, math.ceil(height - box.y0))
+        saved[name] = target / f"{stem}-{name}.png"
+        Image.fromarray(pixels[y0:y1, x0:x1]).save(saved[name])
+    return saved
+
+
+def _dashboard(
+    frame: pd.DataFrame,
+    server_frame: pd.DataFrame | None,
+    *,
+    bucket: float = 1.0,
+    origin: float | None = None,
+    title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
+) -> tuple[Figure, dict[str, list[Axes]]]:
+    """The dashboard and its panels by name (a panel with a second y axis has both)."""
     events = _events(frame)
     base = _origin(events, origin)
     fig = Figure(figsize=(18.0, 10.0), layout="constrained")
@@ -384,7 +444,13 @@ def dashboard(
     upstream_load(events, server_frame, bucket, origin=base, ax=grid[1][1], phases=phases)
     load_amplification(events, server_frame, bucket, origin=base, ax=grid[1][2], phases=phases)
     fig.suptitle(title or "Integration dashboard")
-    return fig
+    cells = [grid[0][0], grid[0][1], grid[0][2], grid[1][0], grid[1][1], grid[1][2]]
+    twins = {id(cell): [cell] for cell in cells}
+    for ax in fig.axes:
+        if id(ax) not in twins:  # a second y axis shares its x axis with one of the grid's cells
+            owner = next(cell for cell in cells if ax.get_shared_x_axes().joined(ax, cell))
+            twins[id(owner)].append(ax)
+    return fig, {name: twins[id(cell)] for name, cell in zip(PANELS, cells, strict=True)}
 
 
 def save(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:

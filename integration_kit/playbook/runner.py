@@ -330,6 +330,7 @@ CHARTS: tuple[str, ...] = (
     "attempts",
     "breaker",
     "outcomes",
+    "load",
     "amplification",
 )
 
@@ -354,19 +355,9 @@ def chart_run(out_dir: str | Path, spec: IntegrationSpec | None = None) -> dict[
             started = frame["time"].astype(float) - frame["duration"].astype(float).fillna(0.0)
             length = math.ceil(float(started.max())) if len(frame) else None
             phases = phase_windows(spec.scenario(str(scenario)), length)
-        figures = {
-            "dashboard": charts.dashboard(frame, view, title=f"{scenario}", phases=phases),
-            "latency": charts.latency_over_time(frame, title=f"{scenario}: latency", phases=phases),
-            "attempts": charts.attempts_per_call(frame, title=f"{scenario}: attempts per call"),
-            "breaker": charts.breaker_timeline(frame, title=f"{scenario}: breaker state", phases=phases),
-            "outcomes": charts.outcome_rates(frame, title=f"{scenario}: outcomes", phases=phases),
-            "amplification": charts.load_amplification(
-                frame, view, title=f"{scenario}: load amplification", phases=phases
-            ),
-        }
-        saved[str(scenario)] = {
-            name: charts.save(fig, folder / f"{scenario}-{name}.png") for name, fig in figures.items()
-        }
+        saved[str(scenario)] = charts.save_dashboard(
+            frame, view, folder, str(scenario), title=str(scenario), phases=phases
+        )
     return saved
 
 
