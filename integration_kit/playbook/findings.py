@@ -96,7 +96,8 @@ def budget_refused_retries(ctx: RunContext) -> Finding | None:
 
 
 def breaker_open_after_recovery(ctx: RunContext) -> Finding | None:
-    """The breaker stayed open (or half-open) long after a bad phase ended; name the waits and their growth."""
+    """The breaker stayed open (or half-open) long after the partner recovered (the end of a bad phase and of the
+    next phase's ramp back); name the waits and their growth."""
     transitions = _transitions(ctx.events)
     breaker = ctx.config.breaker
     if transitions.empty or breaker is None:
@@ -106,12 +107,14 @@ def breaker_open_after_recovery(ctx: RunContext) -> Finding | None:
         window = phase.window
         if not (window.bad and window.followed):
             continue
-        before = transitions[transitions["time"] <= window.end]
+        following = ctx.scenario.phases[window.index + 1] if window.index + 1 < len(ctx.scenario.phases) else None
+        recovered = window.end + (following.ramp if following is not None else 0.0)  # after the ramp back
+        before = transitions[transitions["time"] <= recovered]
         if before.empty or before["new"].iloc[-1] == "closed":
             continue
-        closed = transitions[(transitions["time"] > window.end) & (transitions["new"] == "closed")]
+        closed = transitions[(transitions["time"] > recovered) & (transitions["new"] == "closed")]
         run_end = float(ctx.events["time"].max())
-        stayed = (float(closed["time"].iloc[0]) if not closed.empty else run_end) - window.end
+        stayed = (float(closed["time"].iloc[0]) if not closed.empty else run_end) - recovered
         if stayed >= SLOW_CLOSE and (worst is None or stayed > worst[0]):
             worst = (stayed, phase)
     if worst is None:
@@ -133,7 +136,8 @@ def breaker_open_after_recovery(ctx: RunContext) -> Finding | None:
     return Finding(
         "breaker_open_after_recovery",
         ctx.scenario.name,
-        f"The breaker stayed open {stayed:.0f} s after {phase.window.label!r} ended (waits {shown} s: {growth}); "
+        f"The breaker stayed open {stayed:.0f} s after the partner recovered from {phase.window.label!r} "
+        f"(waits {shown} s: {growth}); "
         f"a shorter wait_in_open or a smaller multiplier lets probes find the recovered partner sooner.",
         f"open_after_recovery = {stayed:.1f} s",
     )
@@ -144,8 +148,8 @@ def p99_at_timeout(ctx: RunContext) -> Finding | None:
     hang until it."""
     p99 = ctx.figures.p99_latency
     read = ctx.config.timeouts.read
-    if math.isnan(p99) or read is None:
-        return None
+    if math.isnan(p99) or read is None or _timed_out(ctx.events) < 0.005 * max(ctx.figures.calls, 1):
+        return None  # a p99 near a timeout by coincidence (Retry-After waits, say) is not a hang
     candidates = [(f"the read timeout ({read:g} s)", read)]
     candidates += [
         (f"{k} read timeouts ({k} x {read:g} s)", k * read) for k in range(2, ctx.config.retry.max_attempts + 1)
@@ -298,6 +302,13 @@ def _attempt_failure_rate(events: pd.DataFrame, phase: PhaseFigures) -> float:
     if inside.empty:
         return 0.0
     return float(inside["verdict"].astype(str).isin(["transient", "failure"]).mean())
+
+
+def _timed_out(events: pd.DataFrame) -> int:
+    """Attempts that ended in a timeout plus calls that ended on their deadline."""
+    attempts = events.loc[events["event"] == "attempt_finished", "outcome"].astype(str)
+    calls = events.loc[events["event"] == "call_finished", "outcome"].astype(str)
+    return int(attempts.str.endswith("timeout").sum() + (calls == "DeadlineExceeded").sum())
 
 
 def _transitions(events: pd.DataFrame) -> pd.DataFrame:
