@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -356,3 +357,27 @@ def test_design_document_gives_reasons_objectives_and_the_schedule_check(tmp_pat
     item = next(i for i in checklist(spec) if i.key == "retry_schedule")
     assert not item.passed
     assert "longer than the deadline: max_delay, max_retry_after" in item.detail
+
+
+def test_the_issues_payments_run_is_judged_in_plain_words() -> None:
+    """The payments spec as it was before it was tuned: each problem the issue saw in its charts is said."""
+    from integration_kit.playbook.runner import exercise
+    from integration_kit.playbook.spec import INTEGRATION_DIR
+    from integration_kit.sim.scenarios import read_toml
+
+    data = read_toml(INTEGRATION_DIR / "payments.toml", "spec")
+    data["timeouts"]["read"] = 5.0
+    data["retry"]["max_retry_after"] = 60.0
+    data["budget"] = {"max_tokens": 10, "token_ratio": 0.1}
+    data["breaker"].update(window_size=30, wait_in_open=15, wait_in_open_multiplier=2.0, max_wait_in_open=120)
+    del data["objectives"], data["scenario_objectives"]
+    spec = IntegrationSpec.from_mapping(data)
+    result = exercise(spec)
+    verdict = evaluate(spec, result.frame(), result.server_frame())
+    assert not verdict.passed
+    said = "\n".join(verdict.findings_text())
+    # the counts depend on the simulator's draws (the issue saw 1,569 refusals, 78% success and about 50 s)
+    assert re.search(r"refused [\d,]{3,} retries during 'brownout' while success fell to \d", said)
+    assert re.search(r"stayed open \d\d s after the partner recovered from 'outage' \(waits 15, 30, 60 s", said)
+    assert "p99 latency is 5.00 s, the read timeout (5 s)" in said
+    assert "shorter than max_retry_after (60 s)" in said

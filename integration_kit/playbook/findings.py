@@ -148,14 +148,18 @@ def p99_at_timeout(ctx: RunContext) -> Finding | None:
     hang until it."""
     p99 = ctx.figures.p99_latency
     read = ctx.config.timeouts.read
-    if math.isnan(p99) or read is None or _timed_out(ctx.events) < 0.005 * max(ctx.figures.calls, 1):
-        return None  # a p99 near a timeout by coincidence (Retry-After waits, say) is not a hang
-    candidates = [(f"the read timeout ({read:g} s)", read)]
-    candidates += [
-        (f"{k} read timeouts ({k} x {read:g} s)", k * read) for k in range(2, ctx.config.retry.max_attempts + 1)
-    ]
-    if ctx.config.deadline is not None:
-        candidates.append((f"the deadline ({ctx.config.deadline:g} s)", ctx.config.deadline))
+    if math.isnan(p99) or read is None:
+        return None
+    enough = 0.005 * max(ctx.figures.calls, 1)  # a p99 near a timeout by coincidence (Retry-After waits) is no hang
+    candidates = []
+    if _attempt_timeouts(ctx.events) >= enough:
+        candidates.append((f"the read timeout ({read:g} s)", read))
+        candidates += [
+            (f"{k} read timeouts ({k} x {read:g} s)", k * read) for k in range(2, ctx.config.retry.max_attempts + 1)
+        ]
+    deadline = ctx.config.deadline
+    if deadline is not None and _calls_longer_than(ctx.events, deadline * (1 - TIMEOUT_MATCH)) >= enough:
+        candidates.append((f"the deadline ({deadline:g} s)", deadline))
     for label, value in candidates:
         if abs(p99 - value) <= TIMEOUT_MATCH * value:
             return Finding(
@@ -304,11 +308,16 @@ def _attempt_failure_rate(events: pd.DataFrame, phase: PhaseFigures) -> float:
     return float(inside["verdict"].astype(str).isin(["transient", "failure"]).mean())
 
 
-def _timed_out(events: pd.DataFrame) -> int:
-    """Attempts that ended in a timeout plus calls that ended on their deadline."""
-    attempts = events.loc[events["event"] == "attempt_finished", "outcome"].astype(str)
-    calls = events.loc[events["event"] == "call_finished", "outcome"].astype(str)
-    return int(attempts.str.endswith("timeout").sum() + (calls == "DeadlineExceeded").sum())
+def _attempt_timeouts(events: pd.DataFrame) -> int:
+    """Attempts that ended in a timeout (read, write, connect or pool)."""
+    outcomes = events.loc[events["event"] == "attempt_finished", "outcome"].astype(str)
+    return int(outcomes.str.endswith("timeout").sum())
+
+
+def _calls_longer_than(events: pd.DataFrame, seconds: float) -> int:
+    """Calls that took at least ``seconds``."""
+    durations = events.loc[events["event"] == "call_finished", "duration"].astype(float)
+    return int((durations >= seconds).sum())
 
 
 def _transitions(events: pd.DataFrame) -> pd.DataFrame:
