@@ -24,14 +24,16 @@ def test_a_bundled_integration_with_an_unmeetable_objective_fails_the_run(
     spec = tmp_path / "payments.toml"
     spec.write_text(text)
     out = tmp_path / "out"
+    for old in ("20260101T000000000Z", "20260102T000000000Z"):
+        (out / "payments" / old).mkdir(parents=True)
     argv = ["run", str(spec), "--scenario", "brownout", "--out", str(out)]
-    assert main(argv) == 1
+    assert main([*argv, "--keep", "1"]) == 1
     printed = capsys.readouterr()
     assert "FAILED: payments brownout  success_rate (phase 'brownout' 30-150 s):" in printed.out
     assert "refused" in printed.out
     assert "token_ratio of" in printed.out  # the finding says which budget would have let the retries through
     assert "objective check(s) failed" in printed.err
-    (run_dir,) = (out / "payments").iterdir()  # the run folder uses the spec's name, given a path
+    (run_dir,) = (out / "payments").iterdir()  # the spec's name, given a path; --keep 1 deleted the old runs
     report = (run_dir / "report.html").read_text()
     assert report.index("FAIL") < report.index("integration design")  # the verdict opens the report
     assert "tqdm" not in report

@@ -245,6 +245,8 @@ def _run_command(args: argparse.Namespace) -> int:
         print(f"  report: {run.report}")
     print()
     print(_run_table(rows))
+    if args.keep is not None:
+        _clean_after_run(args, [r[0] for r in rows])
     missed = _print_verdicts(verdicts)
     if missed and not args.no_gate:
         print(
@@ -256,6 +258,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
 def _add_gate_and_clean(sub: Any, run: argparse.ArgumentParser) -> None:
     run.add_argument("--no-gate", action="store_true", help="report the verdict without failing on missed objectives")
+    run.add_argument("--keep", type=int, help="afterwards, delete all but the newest KEEP runs of each integration run")
     clean = sub.add_parser("clean", help="delete old run folders, keeping the newest runs of each integration")
     clean.add_argument("name", nargs="*", help="integrations to clean (default: every one under --out)")
     clean.add_argument("--keep", type=int, default=3, help="runs to keep per integration (default 3)")
@@ -291,6 +294,15 @@ def _print_verdicts(verdicts: list[Verdict]) -> int:
             print(f"  finding: {line}")
         missed += len(verdict.failures)
     return missed
+
+
+def _clean_after_run(args: argparse.Namespace, integrations: list[str]) -> None:
+    from integration_kit.playbook.runner import DEFAULT_OUT
+    from integration_kit.playbook.runs import clean_runs
+
+    deleted = clean_runs(args.out or DEFAULT_OUT, keep=args.keep, integrations=sorted(set(integrations)))
+    if deleted:
+        print(f"\n{len(deleted)} old run folder(s) deleted (--keep {args.keep})")
 
 
 def _clean_command(args: argparse.Namespace) -> int:
