@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up an isolated environment and run the project's jobs. Needs only python3 (3.11+).
 
-    python3 dev.py main     # set up, then run the main job
+    python3 dev.py main     # set up, then run the main job (the playbook gate; keeps the newest 5 runs)
     python3 dev.py test     # set up, then run the test suite
     python3 dev.py lint     # ruff, ruff format --check, mypy --strict, import-linter's layer contracts
     python3 dev.py bench    # the benchmarks under bench/
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
         return 2
     ensure_env(EXTRAS[job])
     if job == "main":
-        return run(BIN / "integration-kit", "run", "--all", *rest)
+        return run(BIN / "integration-kit", "run", "--all", "--keep", "5", *rest)  # out/ keeps 5 runs each
     if job == "test":
         return run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest)
     if job == "lint":

@@ -54,7 +54,7 @@ def test_every_notebook_has_one_tagged_parameters_cell_with_typed_defaults() -> 
 def test_design_stage_renders_the_document_and_writes_it(tmp_path: Path) -> None:
     nb = execute("01_design.ipynb", tmp_path, integration="catalog", out_dir=str(tmp_path))
     text = outputs(nb)
-    assert "10/10 items pass" in text
+    assert "11/11 items pass" in text
     assert (tmp_path / "design.md").read_text().startswith("# catalog: integration design")
 
 
@@ -92,7 +92,7 @@ def test_exercise_and_charts_stages_record_and_draw(tmp_path: Path) -> None:
     nb = execute("03_charts.ipynb", tmp_path, out_dir=str(tmp_path))
     pngs = sorted(p.name for p in (tmp_path / "charts").glob("*.png"))
     assert "outage-and-recovery-breaker.png" in pngs
-    assert len(pngs) == 6
+    assert len(pngs) == 7  # the dashboard and its six panels
     assert all((tmp_path / "charts" / p).stat().st_size > 5000 for p in pngs)
     assert any(o.get("output_type") == "display_data" for c in nb.cells for o in c.get("outputs", []))
 

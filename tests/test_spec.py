@@ -43,7 +43,7 @@ def test_payments_spec_shapes_the_client() -> None:
     assert spec.exercise.method == "POST"
     assert spec.scenario("card-network-timeouts").phases[1].errors.hang == 0.3
     assert spec.source("retry.max_attempts") == "spec"
-    assert spec.source("retry.multiplier") == "default"
+    assert spec.source("budget.enabled") == "default"
     with pytest.raises(ConfigurationError, match="has no scenario 'nope'"):
         spec.scenario("nope")
 
@@ -177,7 +177,7 @@ def test_design_document_has_every_section_and_the_configuration_table() -> None
         assert heading in doc
     assert "| Setting | Value | Source |" in doc
     assert "| retry.jitter | decorrelated | spec |" in doc
-    assert "| retry.multiplier | 2.0 | default |" in doc
+    assert "| budget.enabled | True | default |" in doc
     assert "PAYMENTS_API_TOKEN" in doc
     assert "- [x] A fallback is defined" in doc
     rows = configuration_rows(spec)

@@ -99,14 +99,13 @@ def auth_from_mapping(values: Mapping[str, Any] | Auth | None) -> Auth | None:
     data = dict(values)
     kind = data.pop("type", None)
     classes: dict[str, type[Auth]] = {"bearer": BearerAuth, "header": HeaderAuth, "basic": BasicAuth}
-    if kind not in classes:
+    if not isinstance(kind, str) or kind not in classes:
         raise ConfigurationError(f"auth.type must be one of 'bearer', 'header', 'basic', got {kind!r}")
     cls = classes[kind]
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(str(key) for key in data if key not in names)
-    if unknown:
+    valid = {f.name for f in fields(cls)}
+    if unknown := sorted(str(key) for key in data if key not in valid):
         raise ConfigurationError(
-            f"auth ({kind}): unknown field(s) {', '.join(unknown)}; expected type, {', '.join(sorted(names))}"
+            f"auth.{unknown[0]}: unknown field (expected one of {', '.join(sorted({'type', *valid}))})"
         )
     try:
         return cls(**data)

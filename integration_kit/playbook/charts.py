@@ -23,16 +23,22 @@ import it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from integration_kit.events import FRAME_COLUMNS
+from integration_kit.playbook.figures import PhaseWindow
 
 __all__ = [
+    "PANELS",
     "STATE_LEVELS",
     "amplification_series",
     "attempts_distribution",
@@ -47,6 +53,7 @@ __all__ = [
     "outcome_counts",
     "outcome_rates",
     "save",
+    "save_dashboard",
     "upstream_load",
 ]
 
@@ -56,21 +63,30 @@ STATE_LEVELS: dict[str, int] = {"disabled": -1, "closed": 0, "half_open": 1, "op
 #: The percentiles of :func:`latency_percentiles`: column name and quantile.
 _PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 _OUTCOMES: tuple[tuple[str, str], ...] = (("success", "tab:green"), ("error", "tab:red"), ("rejected", "tab:gray"))
-_FIGSIZE = (8.0, 4.0)
+_FIGSIZE = (8.0, 4.5)
+#: The size of breaker-state labels (points); a character is about 0.6 of it wide.
+_LABEL_POINTS = 7
 
 
 # -- the numbers ---------------------------------------------------------------------------------------------------
 
 
-def latency_percentiles(frame: pd.DataFrame, bucket: float = 1.0, *, origin: float | None = None) -> pd.DataFrame:
+def latency_percentiles(
+    frame: pd.DataFrame, bucket: float = 1.0, *, origin: float | None = None, completed_only: bool = False
+) -> pd.DataFrame:
     """Call latency per time bucket: columns ``start``, ``calls``, ``p50``, ``p95``, ``p99`` (seconds).
 
-    Read from ``call_finished`` rows, bucketed by when the call ended; rejected calls count (they took no time,
-    which is what the caller saw). Percentiles interpolate linearly, as numpy's default and the run's
-    :class:`~integration_kit.events.Summary` do. Buckets with no finished call are left out.
+    Read from ``call_finished`` rows, bucketed by when the call ended. By default rejected calls count (they took
+    no time, which is what the caller saw, and the run's :class:`~integration_kit.events.Summary` counts them);
+    ``completed_only`` leaves out calls refused before reaching the network (a ``call_rejected`` row), so an
+    outage in which the breaker rejects everything does not look like the fastest time of the run.
+    Percentiles interpolate linearly, as numpy's default does. Buckets with no finished call are left out.
     """
     events = _events(frame)
     calls = _rows(events, "call_finished")
+    if completed_only:
+        refused = set(_call_keys(_rows(events, "call_rejected")))
+        calls = calls[pd.Series([key not in refused for key in _call_keys(calls)], index=calls.index, dtype=bool)]
     durations = calls["duration"].astype(float).groupby(_bucket_index(calls["time"], bucket, _origin(events, origin)))
     table = pd.DataFrame({"calls": durations.size()})
     for column, q in _PERCENTILES:
@@ -200,13 +216,29 @@ def latency_over_time(
     origin: float | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
 ) -> Figure:
-    """Call latency p50, p95 and p99 per time bucket (three lines; see :func:`latency_percentiles`)."""
-    data = latency_percentiles(frame, bucket, origin=origin)
+    """Latency p50, p95 and p99 of completed calls per time bucket (three lines; see :func:`latency_percentiles`
+    with ``completed_only``), and calls rejected before reaching the partner per second as their own series on a
+    second y axis (gray), so an outage shows as rejections, not as the fastest time of the run."""
+    events = _events(frame)
+    base = _origin(events, origin)
+    data = _trim(latency_percentiles(events, bucket, origin=base, completed_only=True), events, base, bucket)
+    rejected = _trim(outcome_counts(events, bucket, origin=base), events, base, bucket)
     fig, ax = _canvas(ax)
     for column, _ in _PERCENTILES:
-        ax.plot(data["start"], data[column], marker=".", markersize=3, label=column)
-    _decorate(ax, title or "Call latency", "seconds", empty=data.empty)
+        ax.plot(data["start"], data[column], marker=".", markersize=3, label=f"{column} (completed calls)")
+    if rejected["rejected"].any():
+        other = ax.twinx()
+        other.fill_between(
+            rejected["start"], rejected["rejected"] / bucket, step="post", color="tab:gray", alpha=0.3, linewidth=0
+        )
+        other.plot(rejected["start"], rejected["rejected"] / bucket, color="tab:gray", drawstyle="steps-post")
+        other.set_ylabel("rejected calls per second", color="tab:gray")
+        other.set_ylim(bottom=0)
+        ax.plot([], [], color="tab:gray", label="rejected calls/s (right axis)")
+    _shade(ax, phases, base)
+    _decorate(ax, title or "Latency of completed calls", "seconds", empty=data.empty)
     return fig
 
 
@@ -227,26 +259,38 @@ def breaker_timeline(
     origin: float | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
 ) -> Figure:
     """The breaker's state over time as a step line per breaker, each transition marked and labelled by its reason.
 
-    The line starts at ``origin`` in the first transition's old state and runs to the frame's last event.
+    The line starts at ``origin`` in the first transition's old state and runs to the frame's last event; the
+    x axis always spans the run, also when there was no transition. A reason is written only where it has room:
+    one that would overlap the previous label at the same height is left out (its transition is still marked).
     """
     events = _events(frame)
     base = _origin(events, origin)
     data = breaker_states(events, origin=base)
     end = float(events["time"].max()) - base if not events.empty else 0.0
     fig, ax = _canvas(ax)
+    span = max(end, float(data["time"].max()) if not data.empty else 0.0, 1.0)
+    width = fig.get_figwidth() * ax.get_position().width * 72  # points
+    fit = max(20.0, width / (_LABEL_POINTS * 0.6))  # characters of a label that fit across the axes
     for name, rows in data.groupby("breaker", sort=False):
         times = [0.0, *rows["time"], max(end, float(rows["time"].iloc[-1]))]
         levels = [_level(rows["old"].iloc[0]), *rows["level"], int(rows["level"].iloc[-1])]
         ax.step(times, levels, where="post", label=str(name))
         ax.scatter(rows["time"], rows["level"], s=18, zorder=3)
+        free_from: dict[int, float] = {}  # per height, where the last label ends (data units)
         for time, level, reason in zip(rows["time"], rows["level"], rows["reason"], strict=True):
-            ax.annotate(reason, (time, level), xytext=(3, 5), textcoords="offset points", fontsize=7, rotation=30)
+            if time < free_from.get(level, -math.inf):
+                continue
+            ax.annotate(reason, (time, level), xytext=(3, 4), textcoords="offset points", fontsize=_LABEL_POINTS)
+            free_from[level] = time + span * (len(reason) + 2) / fit
+    ax.set_xlim(0.0, span)
     shown = sorted({"closed", "half_open", "open", *data["old"], *data["new"]}, key=_level)
     ax.set_yticks([_level(state) for state in shown], shown)
     ax.set_ylim(min(_level(s) for s in shown) - 0.5, max(_level(s) for s in shown) + 1.0)
+    _shade(ax, phases, base)
     _decorate(ax, title or "Circuit breaker state", "state", empty=data.empty, empty_text="no breaker transitions")
     return fig
 
@@ -258,13 +302,17 @@ def outcome_rates(
     origin: float | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
 ) -> Figure:
     """Calls per second that succeeded, failed and were rejected, per time bucket (three lines; see
     :func:`outcome_counts`)."""
-    data = outcome_counts(frame, bucket, origin=origin)
+    events = _events(frame)
+    base = _origin(events, origin)
+    data = _trim(outcome_counts(events, bucket, origin=base), events, base, bucket)
     fig, ax = _canvas(ax)
     for column, color in _OUTCOMES:
         ax.plot(data["start"], data[column] / bucket, color=color, label=column)
+    _shade(ax, phases, base)
     _decorate(ax, title or "Call outcomes", "calls per second", empty=data.empty)
     return fig
 
@@ -277,14 +325,18 @@ def upstream_load(
     origin: float | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
 ) -> Figure:
     """Logical calls started and attempts sent per second, and attempts received when ``server_frame`` is given
     (two or three lines; see :func:`load_series`)."""
-    data = load_series(frame, server_frame, bucket, origin=origin)
+    events = _events(frame)
+    base = _origin(events, origin)
+    data = _trim(load_series(events, server_frame, bucket, origin=base), events, base, bucket)
     fig, ax = _canvas(ax)
     labels = {"calls": "calls started", "sent": "attempts sent", "received": "attempts received"}
     for column in data.columns[1:]:
         ax.plot(data["start"], data[column] / bucket, label=labels[column])
+    _shade(ax, phases, base)
     _decorate(ax, title or "Upstream load", "per second", empty=data.empty)
     return fig
 
@@ -297,15 +349,19 @@ def load_amplification(
     origin: float | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
 ) -> Figure:
     """Upstream attempts per logical call over time, with the 1.0 line of no retries (two lines; see
     :func:`amplification_series`). The legend gives the whole run's figure."""
-    data = amplification_series(frame, server_frame, bucket, origin=origin)
+    events = _events(frame)
+    base = _origin(events, origin)
+    data = amplification_series(events, server_frame, bucket, origin=base)
     fig, ax = _canvas(ax)
     calls = int(data["calls"].sum())
     overall = f"{int(data['attempts'].sum()) / calls:.2f}" if calls else "n/a"
     ax.plot(data["start"], data["amplification"], color="tab:purple", label=f"attempts per call ({overall} overall)")
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":", label="one attempt per call")
+    _shade(ax, phases, base)
     _decorate(ax, title or "Load amplification", "attempts per call", empty=data.empty)
     return fig
 
@@ -317,21 +373,84 @@ def dashboard(
     bucket: float = 1.0,
     origin: float | None = None,
     title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
 ) -> Figure:
     """All the charts on one 2x3 grid: latency, outcomes, breaker state; attempts per call, upstream load and
-    load amplification."""
+    load amplification; ``phases`` (the scenario's, from :func:`~integration_kit.playbook.figures.phase_windows`)
+    are shaded and named on every time axis."""
+    return _dashboard(frame, server_frame, bucket=bucket, origin=origin, title=title, phases=phases)[0]
+
+
+#: The panels of :func:`dashboard` by name, in grid order (the file stems :func:`save_dashboard` writes).
+PANELS: tuple[str, ...] = ("latency", "outcomes", "breaker", "attempts", "load", "amplification")
+
+
+def save_dashboard(
+    frame: pd.DataFrame,
+    server_frame: pd.DataFrame | None,
+    folder: str | Path,
+    stem: str,
+    *,
+    bucket: float = 1.0,
+    title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
+    dpi: int = 100,
+) -> dict[str, Path]:
+    """Draw :func:`dashboard` once and save it as ``<stem>-dashboard.png`` and each panel, cut from the same
+    drawing, as ``<stem>-<panel>.png`` (:data:`PANELS`) in ``folder``; return ``{name: path}``.
+
+    One drawing instead of seven: rendering, not computing, is what charts cost.
+    """
+    from PIL import Image
+
+    fig, panels = _dashboard(frame, server_frame, bucket=bucket, title=title, phases=phases)
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]
+    pixels = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
+    height, width = pixels.shape[:2]
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    saved = {"dashboard": target / f"{stem}-dashboard.png"}
+    Image.fromarray(pixels).save(saved["dashboard"])
+    for name, axes in panels.items():
+        box = Bbox.union([b for ax in axes if (b := ax.get_tightbbox(renderer)) is not None]).padded(4)
+        x0, x1 = max(0, int(box.x0)), min(width, math.ceil(box.x1))
+        y0, y1 = max(0, int(height - box.y1)), min(height, math.ceil(height - box.y0))
+        saved[name] = target / f"{stem}-{name}.png"
+        Image.fromarray(pixels[y0:y1, x0:x1]).save(saved[name])
+    return saved
+
+
+def _dashboard(
+    frame: pd.DataFrame,
+    server_frame: pd.DataFrame | None,
+    *,
+    bucket: float = 1.0,
+    origin: float | None = None,
+    title: str | None = None,
+    phases: Sequence[PhaseWindow] | None = None,
+) -> tuple[Figure, dict[str, list[Axes]]]:
+    """The dashboard and its panels by name (a panel with a second y axis has both)."""
     events = _events(frame)
     base = _origin(events, origin)
-    fig = Figure(figsize=(16.0, 8.0), layout="constrained")
+    fig = Figure(figsize=(18.0, 10.0), layout="constrained")
     grid: Any = fig.subplots(2, 3, squeeze=False)  # a numpy array of Axes
-    latency_over_time(events, bucket, origin=base, ax=grid[0][0])
-    outcome_rates(events, bucket, origin=base, ax=grid[0][1])
-    breaker_timeline(events, origin=base, ax=grid[0][2])
+    latency_over_time(events, bucket, origin=base, ax=grid[0][0], phases=phases)
+    outcome_rates(events, bucket, origin=base, ax=grid[0][1], phases=phases)
+    breaker_timeline(events, origin=base, ax=grid[0][2], phases=phases)
     attempts_per_call(events, ax=grid[1][0])
-    upstream_load(events, server_frame, bucket, origin=base, ax=grid[1][1])
-    load_amplification(events, server_frame, bucket, origin=base, ax=grid[1][2])
+    upstream_load(events, server_frame, bucket, origin=base, ax=grid[1][1], phases=phases)
+    load_amplification(events, server_frame, bucket, origin=base, ax=grid[1][2], phases=phases)
     fig.suptitle(title or "Integration dashboard")
-    return fig
+    cells = [grid[0][0], grid[0][1], grid[0][2], grid[1][0], grid[1][1], grid[1][2]]
+    twins = {id(cell): [cell] for cell in cells}
+    for ax in fig.axes:
+        if id(ax) not in twins:  # a second y axis shares its x axis with one of the grid's cells
+            owner = next(cell for cell in cells if ax.get_shared_x_axes().joined(ax, cell))
+            twins[id(owner)].append(ax)
+    return fig, {name: twins[id(cell)] for name, cell in zip(PANELS, cells, strict=True)}
 
 
 def save(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:
@@ -401,6 +520,41 @@ def _with_start(table: pd.DataFrame, columns: list[str], bucket: float, *, fill:
     return table.reset_index(drop=True)
 
 
+def _trim(table: pd.DataFrame, events: pd.DataFrame, origin: float, bucket: float) -> pd.DataFrame:
+    """``table`` without the buckets that end after the last call started: once arrivals stop, only the calls
+    still in flight end there, and a partial last bin would be drawn as a collapse."""
+    called = events[events["call_id"].fillna(0).astype("int64") > 0]
+    if table.empty or called.empty:
+        return table
+    last_start = float(called.groupby(["integration", "call_id"], sort=False)["time"].min().max()) - origin
+    return table[table["start"] + bucket <= last_start + 1e-9].reset_index(drop=True)
+
+
+def _shade(ax: Axes, phases: Sequence[PhaseWindow] | None, origin: float) -> None:
+    """Shade the scenario's bad phases (degraded: amber, outage: red) and name every phase at the top."""
+    if not phases:
+        return
+    top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for phase in phases:
+        start, end = phase.start - origin, phase.end - origin
+        if phase.bad:
+            colour = "tab:red" if phase.kind == "outage" else "tab:orange"
+            ax.axvspan(start, end, color=colour, alpha=0.12, linewidth=0, zorder=0)
+        elif phase.index:
+            ax.axvline(start, color="gray", linewidth=0.6, linestyle="--", zorder=0)
+        ax.text(
+            (start + end) / 2,
+            1.0,
+            phase.label,
+            transform=top,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="dimgray",
+            clip_on=False,
+        )
+
+
 def _level(state: object) -> int:
     """The height of a breaker state on the timeline (an unknown state sits with open)."""
     return STATE_LEVELS.get(str(state), STATE_LEVELS["open"])
@@ -428,11 +582,12 @@ def _decorate(
     legend: bool = True,
 ) -> None:
     """Title, axis labels, grid and legend; a note in the middle when there was nothing to plot."""
-    ax.set_title(title)
+    ax.set_title(title, pad=14)  # room for the phase names above the plot
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="best")
+    if legend and (handles := ax.get_legend_handles_labels()[0]):
+        # below the axes, never over the data
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(len(handles), 3), frameon=False)
     if empty:
         ax.text(0.5, 0.5, empty_text, transform=ax.transAxes, ha="center", va="center", color="gray")

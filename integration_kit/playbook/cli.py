@@ -1,6 +1,9 @@
-"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``simulate``, ``serve`` and ``demo``.
+"""The ``integration-kit`` command line: ``list``, ``check``, ``run``, ``clean``, ``simulate``, ``serve`` and
+``demo``; ``alerts`` and ``dashboard`` (telemetry from a spec's objectives).
 
-``webhooks`` lists and replays the dead letters of a webhook inbox (:mod:`integration_kit.playbook.webhook_cli`).
+``run`` is a gate: it exits 1 when any objective fails (after writing the whole report) and prints the failing
+rows; ``--no-gate`` reports without failing. ``webhooks`` lists and replays the dead letters of a webhook inbox
+(:mod:`integration_kit.playbook.webhook_cli`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.sim.scenarios import load_scenario
 
 if TYPE_CHECKING:
+    from integration_kit.playbook.verdict import Verdict
     from integration_kit.sim.simulate import SimulationResult
 
 __all__ = ["demo", "format_summary", "main", "run_simulation"]
@@ -184,6 +188,7 @@ _DURATION = _bounded(float, 0.0, MAX_DURATION, low_open=True)
 _SEED = _bounded(int, 0, 2**32 - 1)
 _PORT = _bounded(int, 1, 65535)
 _TIME_SCALE = _bounded(float, 0.0, 1000.0, low_open=True)
+_KEEP = _bounded(int, 0, 100_000)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
     _add_telemetry_commands(sub)
     add_webhook_commands(sub)
+    _add_gate_and_clean(sub, run)
     return parser
 
 
@@ -310,16 +316,14 @@ def _check_command(name: str) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     from integration_kit.playbook.runner import new_run_id, run_playbook
-    from integration_kit.playbook.spec import integration_names, load_integration, spec_kind
 
-    names = integration_names() if args.all else [args.name]
-    for name in names:
-        load_integration(name) if spec_kind(name) == "http" else check_webhook_spec(name, quiet=True)
+    names = _selected(args)  # every spec and the scenario are validated before the first notebook runs
     if args.mode == "simulate" and args.base_url:
         raise ConfigurationError("--base-url needs --mode live")
     run_id = new_run_id()
     failures = 0
     rows = []
+    verdicts = []
     for name in names:
         print(f"running the playbook for {name} ({args.mode}) ...", flush=True)
         run = run_playbook(
@@ -338,11 +342,92 @@ def _run_command(args: argparse.Namespace) -> int:
             failures += 1
             print(f"integration-kit: {name}: a notebook failed: {run.error}", file=sys.stderr)
         for scenario, figures in run.summary.get("scenarios", {}).items():
-            rows.append((name, scenario, figures))
+            rows.append((run.integration, scenario, figures))
+        if run.verdict is not None:
+            verdicts.append(run.verdict)
         print(f"  report: {run.report}")
     print()
     print(_run_table(rows))
-    return 1 if failures else 0
+    if args.keep is not None:
+        _clean_after_run(args, [r[0] for r in rows])
+    missed = _print_verdicts(verdicts)
+    if missed and not args.no_gate:
+        print(
+            f"\nintegration-kit: {missed} objective check(s) failed (--no-gate reports without failing)",
+            file=sys.stderr,
+        )
+    return 1 if failures or (missed and not args.no_gate) else 0
+
+
+def _add_gate_and_clean(sub: Any, run: argparse.ArgumentParser) -> None:
+    run.add_argument("--no-gate", action="store_true", help="report the verdict without failing on missed objectives")
+    run.add_argument("--keep", type=_KEEP, help="afterwards, delete all but the newest KEEP runs of each integration")
+    clean = sub.add_parser("clean", help="delete old run folders, keeping the newest runs of each integration")
+    clean.add_argument("name", nargs="*", help="integrations to clean (default: every one under --out)")
+    clean.add_argument("--keep", type=_KEEP, default=3, help="runs to keep per integration (default 3)")
+    clean.add_argument("--out", help="where runs go (default: out/ under the repository)")
+
+
+def _selected(args: argparse.Namespace) -> list[str]:
+    """The integrations ``run`` will play, each spec (and ``--scenario``) validated before any notebook starts.
+
+    HTTP specs are loaded here; webhook specs are checked by their own loader (their runner validates the scenario).
+    With ``--all`` and one ``--scenario``, only the HTTP integrations that have that scenario are kept.
+    """
+    from integration_kit.playbook.spec import integration_names, load_integration, spec_kind
+
+    names = integration_names() if args.all else [args.name]
+    specs = {}
+    for name in names:
+        if spec_kind(name) == "http":
+            specs[name] = load_integration(name)
+        else:
+            check_webhook_spec(name, quiet=True)
+    if args.scenario == "all":
+        return names
+    if not args.all:
+        if args.name in specs:
+            specs[args.name].scenario(args.scenario)  # raises, naming the scenarios there are
+        return names
+    kept = [name for name, spec in specs.items() if args.scenario in {s.name for s in spec.scenarios}]
+    if not kept:
+        raise ConfigurationError(f"no integration has a scenario named {args.scenario!r}")
+    return kept
+
+
+def _print_verdicts(verdicts: list[Verdict]) -> int:
+    """Print each integration's verdict table, its failing rows and its findings; return the failed checks."""
+    missed = 0
+    for verdict in verdicts:
+        state = "PASS" if verdict.passed else "FAIL"
+        print(f"\nverdict: {verdict.integration} {state} ({verdict.load_model})")
+        print(verdict.to_text())
+        for check in verdict.failures:
+            print(f"  FAILED: {verdict.integration} {check.describe()}")
+        for line in verdict.findings_text():
+            print(f"  finding: {line}")
+        missed += len(verdict.failures)
+    return missed
+
+
+def _clean_after_run(args: argparse.Namespace, integrations: list[str]) -> None:
+    from integration_kit.playbook.runner import DEFAULT_OUT
+    from integration_kit.playbook.runs import clean_runs
+
+    deleted = clean_runs(args.out or DEFAULT_OUT, keep=args.keep, integrations=sorted(set(integrations)))
+    if deleted:
+        print(f"\n{len(deleted)} old run folder(s) deleted (--keep {args.keep})")
+
+
+def _clean_command(args: argparse.Namespace) -> int:
+    from integration_kit.playbook.runner import DEFAULT_OUT
+    from integration_kit.playbook.runs import clean_runs
+
+    deleted = clean_runs(args.out or DEFAULT_OUT, keep=args.keep, integrations=args.name or None)
+    for folder in deleted:
+        print(f"deleted {folder}")
+    print(f"{len(deleted)} run folder(s) deleted, the newest {args.keep} of each integration kept")
+    return 0
 
 
 def _run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
@@ -420,6 +505,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": lambda args: _list_command(),
     "check": lambda args: _check_command(args.name),
     "run": _run_command,
+    "clean": _clean_command,
     "alerts": _telemetry_command,
     "dashboard": _telemetry_command,
     "webhooks": webhook_command,

@@ -1,10 +1,11 @@
 """An integration's design document and checklist, derived from its spec.
 
 :func:`checklist` checks the spec against the rules every integration must meet (HTTPS base URL from config,
-credentials from the environment, timeouts, bounded retries, a breaker, idempotency keys on writes, a fallback,
+credentials from the environment, timeouts, bounded retries, a retry schedule that fits in the deadline, a
+breaker, idempotency keys on writes, a fallback,
 scenarios for errors and timeouts). :func:`design_document` renders the design document in Markdown: client
-implementation, configuration (setting, value, source), resilience patterns, security, testing strategy, and the
-checklist. Both are pure functions of the spec.
+implementation, configuration (setting, value, source, why), resilience patterns, security, testing strategy, the
+checklist and the objectives. Both are pure functions of the spec.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.auth import BasicAuth, BearerAuth, HeaderAuth
 from integration_kit.http.config import is_loopback
+from integration_kit.playbook.notes import setting_notes
 from integration_kit.playbook.spec import IntegrationSpec
 from integration_kit.policies.config import IDEMPOTENT_METHODS
 from integration_kit.sim.scenarios import Scenario
@@ -25,6 +27,7 @@ __all__ = [
     "checklist",
     "configuration_rows",
     "design_document",
+    "objectives_section",
     "enforce_checklist",
     "failed_items",
     "write_design",
@@ -109,6 +112,17 @@ def checklist(spec: IntegrationSpec) -> list[CheckItem]:
             else f"{spec.exercise.method} is not idempotent and carries no key",
         ),
         CheckItem(
+            "retry_schedule",
+            "The retry schedule fits in the deadline",
+            c.deadline is None or not _longer_than_deadline(spec),
+            f"max_delay {c.retry.max_delay}s, max_retry_after {c.retry.max_retry_after}s, deadline {c.deadline}s"
+            + (
+                f"; longer than the deadline: {', '.join(_longer_than_deadline(spec))}"
+                if _longer_than_deadline(spec)
+                else ""
+            ),
+        ),
+        CheckItem(
             "fallback",
             "A fallback is defined",
             spec.fallback.defined,
@@ -148,6 +162,17 @@ def write_design(spec: IntegrationSpec, out_dir: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(design_document(spec), encoding="utf-8")
     return path
+
+
+def _longer_than_deadline(spec: IntegrationSpec) -> list[str]:
+    """The retry waits that could never run because they reach the deadline (``max_delay``, ``max_retry_after``)."""
+    c = spec.client
+    if c.deadline is None:
+        return []
+    waits = {"max_delay": c.retry.max_delay}
+    if c.retry.respect_retry_after:
+        waits["max_retry_after"] = c.retry.max_retry_after
+    return [name for name, value in waits.items() if value >= c.deadline]
 
 
 def _has_errors(scenario: Scenario) -> bool:
@@ -232,8 +257,13 @@ def configuration_rows(spec: IntegrationSpec) -> list[tuple[str, str, str]]:
 
 
 def design_document(spec: IntegrationSpec) -> str:
-    """The integration's design document and checklist, in Markdown."""
+    """The integration's design document and checklist, in Markdown.
+
+    The configuration table's *Why* column and the objectives' reasons are the comments the spec file gives each
+    setting (:func:`~integration_kit.playbook.notes.setting_notes`).
+    """
     c = spec.client
+    notes = setting_notes(spec.path) if spec.path is not None and spec.path.is_file() else {}
     r = c.retry
     lines = [
         f"# {spec.name}: integration design",
@@ -249,9 +279,12 @@ def design_document(spec: IntegrationSpec) -> str:
         "",
         "## 2. Configuration",
         "",
-        "| Setting | Value | Source |",
-        "|---|---|---|",
-        *(f"| {s} | {v.replace('|', '/')} | {src} |" for s, v, src in configuration_rows(spec)),
+        "| Setting | Value | Source | Why |",
+        "|---|---|---|---|",
+        *(
+            f"| {s} | {v.replace('|', '/')} | {src} | {notes.get(s, '').replace('|', '/')} |"
+            for s, v, src in configuration_rows(spec)
+        ),
         "",
         "## 3. Resilience patterns",
         "",
@@ -313,5 +346,41 @@ def design_document(spec: IntegrationSpec) -> str:
         "",
         *(f"- {item.mark} {item.title}: {item.detail}" for item in checklist(spec)),
         "",
+        *objectives_section(spec, notes),
     ]
     return "\n".join(lines)
+
+
+def objectives_section(spec: IntegrationSpec, notes: dict[str, str] | None = None) -> list[str]:
+    """The design document's objectives section (Markdown lines): each objective's target for every scenario,
+    the per-scenario overrides, and why, from the spec's comments."""
+    from integration_kit.playbook.objectives import Objectives
+
+    notes = notes if notes is not None else {}
+    declared = spec.objective_set.declared
+    lines = [
+        "## 7. Objectives",
+        "",
+        "Every run ends in a verdict against these targets (`integration-kit run` fails when one is missed); how "
+        "each is measured is in `data/README.md`.",
+        "",
+        "| Objective | Target | Source | Overrides | Why |",
+        "|---|---|---|---|---|",
+    ]
+    for name in Objectives.names():
+        overrides = ", ".join(
+            f"{scenario}: {getattr(spec.objectives_for(scenario), name):g}"
+            for scenario in spec.objective_set.per_scenario
+            if f"{scenario}.{name}" in declared
+        )
+        why = "; ".join(
+            text
+            for key, text in notes.items()
+            if key == f"objectives.{name}" or (key.startswith("scenario_objectives.") and key.endswith(f".{name}"))
+        )
+        source = "spec" if f"objectives.{name}" in declared else "default"
+        lines.append(
+            f"| {name} | {getattr(spec.objectives, name):g} | {source} | {overrides or '-'} | {why.replace('|', '/')} |"
+        )
+    lines += ["| deadline_overruns | 0 | always | - | a call never outlives its deadline |", ""]
+    return lines

@@ -6,19 +6,23 @@ and gives the client a :class:`~integration_kit.sim.upstream.ScaledClock` and ti
 backoff, Retry-After and breaker waits happen in scenario seconds as in the simulator. With ``base_url`` it calls
 that service in real time, with the secret read from the spec's environment variable.
 
-Load is closed-loop: ``workers`` threads (the spec's ``exercise.workers``, else :data:`DEFAULT_WORKERS`), each
-pacing its calls so the whole offers about ``exercise.rate`` calls per scenario second while calls are quick;
-slow calls lower the offered rate, as real callers blocked on a slow partner do. Every loop is bounded by the
-run's duration. Needs the ``server`` extra.
+Load is open-loop, as in the simulator: calls arrive at ``exercise.rate`` per scenario second (Poisson arrivals
+from the run's seed) whether or not earlier calls have finished, and a bounded pool of :func:`pool_size` threads
+serves them (sized from the rate and the deadline, so a partner that hangs until the deadline does not slow
+the arrivals). With ``exercise.workers`` set, load is closed-loop instead: that many threads each pace their
+calls so the whole offers about ``exercise.rate`` while calls are quick, and slow calls lower it, as callers
+blocked on a slow partner do. Every loop is bounded by the run's duration. Needs the ``server`` extra.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import random
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +39,12 @@ from integration_kit.sim.scenarios import Scenario
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_WORKERS", "LiveResult", "live_exercise", "scaled_timeouts"]
+__all__ = ["DEFAULT_WORKERS", "MAX_POOL", "LiveResult", "live_exercise", "pool_size", "scaled_timeouts"]
 
-#: Closed-loop callers when the spec does not say.
+#: Closed-loop callers some callers default to (open-loop is the live default now).
 DEFAULT_WORKERS = 8
+#: The most threads an open-loop live run starts.
+MAX_POOL = 256
 #: How often (real seconds) the progress callback hears about a live run.
 PROGRESS_INTERVAL = 0.25
 
@@ -89,7 +95,7 @@ def live_exercise(
                     lambda t: lines.append(f"t={t.time - began:8.2f}s  {t.old.value} -> {t.new.value}  ({t.reason})")
                 )
             began = clock.now()
-            _drive(client, spec, clock, began, length, scenario.name, progress)
+            _drive(client, spec, clock, began, length, scenario.name, progress, seed)
         frame = recorder.to_frame()
         if not frame.empty:
             frame["time"] = frame["time"] - began
@@ -98,7 +104,67 @@ def live_exercise(
     return LiveResult(recorder.summary(), frame, server, received, tuple(lines))
 
 
+def pool_size(spec: IntegrationSpec) -> int:
+    """Threads serving an open-loop live run: enough for every call in flight when each takes the whole deadline
+    (Little's law: ``rate * deadline``, else ``rate`` times the sum of the timeouts), at most :data:`MAX_POOL`."""
+    ex = spec.exercise
+    longest = spec.client.deadline
+    if longest is None:
+        t = spec.client.timeouts
+        longest = sum(v for v in (t.connect, t.read, t.write, t.pool) if v is not None) or 10.0
+    return max(1, min(MAX_POOL, math.ceil(ex.rate * longest)))
+
+
 def _drive(
+    client: Any,
+    spec: IntegrationSpec,
+    clock: Clock,
+    began: float,
+    length: float,
+    name: str,
+    progress: Callable[[str, float], None] | None,
+    seed: int = 0,
+) -> None:
+    if not spec.exercise.workers:
+        _drive_open_loop(client, spec, clock, began, length, name, progress, seed)
+    else:
+        _drive_closed_loop(client, spec, clock, began, length, name, progress)
+
+
+def _drive_open_loop(
+    client: Any,
+    spec: IntegrationSpec,
+    clock: Clock,
+    began: float,
+    length: float,
+    name: str,
+    progress: Callable[[str, float], None] | None,
+    seed: int,
+) -> None:
+    """Poisson arrivals at the spec's rate for ``length`` scenario seconds, each call run by a bounded pool."""
+    ex = spec.exercise
+    rng = random.Random(f"arrivals-{seed}")
+    end = began + length
+
+    def call() -> None:
+        with contextlib.suppress(IntegrationError):
+            client.request(ex.method, ex.path)
+
+    reported = began
+    with ThreadPoolExecutor(max_workers=pool_size(spec), thread_name_prefix="live") as pool:
+        arrival = began + rng.expovariate(ex.rate)
+        while arrival < end:
+            clock.sleep(arrival - clock.now())
+            pool.submit(call)
+            arrival += rng.expovariate(ex.rate)
+            if progress is not None and clock.now() - reported >= 1.0:
+                reported = clock.now()
+                progress(name, min(1.0, (reported - began) / length))
+    if progress is not None:
+        progress(name, 1.0)
+
+
+def _drive_closed_loop(
     client: Any,
     spec: IntegrationSpec,
     clock: Clock,

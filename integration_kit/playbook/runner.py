@@ -11,23 +11,27 @@ reads them back; :func:`run_playbook` executes the three notebooks with papermil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import Summary
+from integration_kit.playbook.progress import ConsoleProgress, progress_bar
 from integration_kit.playbook.spec import IntegrationSpec, load_integration, spec_kind
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from integration_kit.playbook.verdict import Verdict
 
 __all__ = [
     "DEFAULT_OUT",
@@ -59,7 +63,38 @@ DEFAULT_OUT = REPO_ROOT / "out"
 #: The stage notebooks, in the order they run.
 NOTEBOOKS: tuple[str, ...] = ("01_design.ipynb", "02_exercise.ipynb", "03_charts.ipynb")
 
+#: The column types of ``events.csv``: read explicitly, so a column that is empty in the first rows and filled
+#: later (``status``, ``old``) never makes pandas guess per chunk and warn (``DtypeWarning``).
+EVENT_DTYPES: dict[str, str] = {
+    "event": "string",
+    "time": "float64",
+    "integration": "string",
+    "call_id": "int64",
+    "attempt": "Int64",
+    "method": "string",
+    "target": "string",
+    "outcome": "string",
+    "status": "Int64",
+    "verdict": "string",
+    "duration": "float64",
+    "delay": "float64",
+    "reason": "string",
+    "timeout": "float64",
+    "idempotency_key": "string",
+    "ok": "boolean",
+    "attempts": "Int64",
+    "tokens": "float64",
+    "breaker": "string",
+    "old": "string",
+    "new": "string",
+    "store": "string",
+    "operation": "string",
+    "fallback": "string",
+    "scenario": "string",
+}
 EVENTS_FILE = "events.csv"
+#: Where a live exercise notebook reports its progress for the console bar (see :mod:`.progress`).
+PROGRESS_FILE = "progress.tsv"
 SERVER_FILE = "server.csv"
 SUMMARY_FILE = "summary.json"
 
@@ -91,6 +126,8 @@ class ExerciseResult:
     mode: Mode
     seed: int
     runs: tuple[ScenarioRun, ...]
+    #: How load was offered, in words (the report says which load model the run used).
+    load_model: str = ""
 
     def frame(self) -> pd.DataFrame:
         """All events, one row each, with a ``scenario`` column."""
@@ -136,6 +173,7 @@ class ExerciseResult:
             "integration": self.integration,
             "mode": self.mode,
             "seed": self.seed,
+            "load_model": self.load_model,
             "scenarios": {run.scenario: run.as_dict() for run in self.runs},
         }
 
@@ -157,8 +195,8 @@ def load_exercise(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict
     missing = [n for n in (EVENTS_FILE, SERVER_FILE, SUMMARY_FILE) if not (folder / n).is_file()]
     if missing:
         raise ConfigurationError(f"{folder}: no exercise results ({', '.join(missing)} missing): run stage 02 first")
-    events = pd.read_csv(folder / EVENTS_FILE, keep_default_na=True)
-    server = pd.read_csv(folder / SERVER_FILE)
+    events = pd.read_csv(folder / EVENTS_FILE, keep_default_na=True, dtype=EVENT_DTYPES)
+    server = pd.read_csv(folder / SERVER_FILE, dtype={"scenario": "string"})
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     return events, server, summary
 
@@ -236,7 +274,21 @@ def exercise(
                     spec, s, seed=seed, duration=duration, time_scale=time_scale, base_url=base_url, progress=progress
                 )
             )
-    return ExerciseResult(spec.name, mode, seed, tuple(runs))
+    return ExerciseResult(spec.name, mode, seed, tuple(runs), load_model(spec, mode))
+
+
+def load_model(spec: IntegrationSpec, mode: Mode) -> str:
+    """How an exercise of ``spec`` offers load, in words: open-loop arrivals at the spec's rate (simulated: Poisson;
+    live: evenly spaced, served by a bounded pool of callers) or closed-loop workers."""
+    ex = spec.exercise
+    if ex.workers:
+        return f"closed-loop: {ex.workers} workers calling back to back"
+    if mode == "simulate":
+        return f"open-loop: Poisson arrivals at {ex.rate:g} calls/s (simulated, virtual time)"
+    from integration_kit.playbook.live import pool_size
+
+    pool = pool_size(spec)
+    return f"open-loop: Poisson arrivals at {ex.rate:g} calls/s, served by a pool of up to {pool} callers (live)"
 
 
 def _live_run(
@@ -271,22 +323,6 @@ def resolve_out_dir(integration: str, out_dir: str | Path | None = None) -> Path
     return Path(out_dir) if out_dir else DEFAULT_OUT / integration / "latest"
 
 
-def progress_bar(total_scenarios: int) -> Callable[[str, float], None]:
-    """A ``progress`` callback for :func:`exercise` that draws a tqdm bar (in a notebook or a terminal)."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=100 * total_scenarios, unit="%", desc="live run")
-    done: dict[str, int] = {}
-
-    def update(scenario: str, fraction: float) -> None:
-        step = int(fraction * 100)
-        bar.set_description(scenario)
-        bar.update(max(0, step - done.get(scenario, 0)))
-        done[scenario] = max(step, done.get(scenario, 0))
-
-    return update
-
-
 #: The charts saved per scenario by :func:`chart_run`, by file stem.
 CHARTS: tuple[str, ...] = (
     "dashboard",
@@ -294,16 +330,19 @@ CHARTS: tuple[str, ...] = (
     "attempts",
     "breaker",
     "outcomes",
+    "load",
     "amplification",
 )
 
 
-def chart_run(out_dir: str | Path) -> dict[str, dict[str, Path]]:
+def chart_run(out_dir: str | Path, spec: IntegrationSpec | None = None) -> dict[str, dict[str, Path]]:
     """Draw every chart of a saved exercise, per scenario, into ``<out_dir>/charts/<scenario>-<chart>.png``.
 
-    Returns ``{scenario: {chart: path}}``. The charts work on simulated and live runs alike.
+    Returns ``{scenario: {chart: path}}``. The charts work on simulated and live runs alike. With the run's
+    ``spec``, each time axis shades and names the scenario's phases.
     """
     from integration_kit.playbook import charts
+    from integration_kit.playbook.figures import phase_windows
 
     events, server, _ = load_exercise(out_dir)
     folder = Path(out_dir) / "charts"
@@ -311,17 +350,14 @@ def chart_run(out_dir: str | Path) -> dict[str, dict[str, Path]]:
     for scenario in events["scenario"].drop_duplicates():
         frame = events[events["scenario"] == scenario]
         view = server[server["scenario"] == scenario] if "scenario" in server else None
-        figures = {
-            "dashboard": charts.dashboard(frame, view, title=f"{scenario}"),
-            "latency": charts.latency_over_time(frame, title=f"{scenario}: call latency"),
-            "attempts": charts.attempts_per_call(frame, title=f"{scenario}: attempts per call"),
-            "breaker": charts.breaker_timeline(frame, title=f"{scenario}: breaker state"),
-            "outcomes": charts.outcome_rates(frame, title=f"{scenario}: outcomes"),
-            "amplification": charts.load_amplification(frame, view, title=f"{scenario}: load amplification"),
-        }
-        saved[str(scenario)] = {
-            name: charts.save(fig, folder / f"{scenario}-{name}.png") for name, fig in figures.items()
-        }
+        phases = None
+        if spec is not None and scenario in {s.name for s in spec.scenarios}:
+            started = frame["time"].astype(float) - frame["duration"].astype(float).fillna(0.0)
+            length = math.ceil(float(started.max())) if len(frame) else None
+            phases = phase_windows(spec.scenario(str(scenario)), length)
+        saved[str(scenario)] = charts.save_dashboard(
+            frame, view, folder, str(scenario), title=str(scenario), phases=phases
+        )
     return saved
 
 
@@ -340,6 +376,8 @@ class PlaybookRun:
     summary: Mapping[str, Any]
     report: Path | None
     error: str | None = None
+    #: The run's verdict (``verdict.json``, written by stage 03); ``None`` when the run stopped before it.
+    verdict: Verdict | None = None
 
     @property
     def ok(self) -> bool:
@@ -376,6 +414,7 @@ def run_playbook(
             integration, scenario=scenario, mode=mode, time_scale=time_scale, out=out, seed=seed, run_id=run_id
         )
     spec = load_integration(integration)  # validates the name and the spec before any kernel starts
+    _scenarios(spec, scenario)  # an unknown --scenario fails here, naming the ones there are
     if mode == "live" and base_url is not None and spec.client.auth is not None:
         spec.client.auth.load()  # a missing secret fails here, naming the variable, before any kernel starts
     folder = Path(out) if out is not None else DEFAULT_OUT
@@ -392,8 +431,9 @@ def run_playbook(
             "time_scale": time_scale,
             "base_url": base_url or "",
             "out_dir": str(run_dir),
+            "progress_file": str(run_dir / PROGRESS_FILE),
         },
-        "03_charts.ipynb": {"integration": spec.name, "out_dir": str(run_dir)},
+        "03_charts.ipynb": {"integration": str(integration), "out_dir": str(run_dir)},
     }
     import papermill as pm
 
@@ -404,27 +444,38 @@ def run_playbook(
     executed: list[Path] = []
     for notebook in NOTEBOOKS:
         target = run_dir / notebook
+        live = mode == "live" and notebook == "02_exercise.ipynb"
         try:
-            pm.execute_notebook(
-                str(NOTEBOOK_DIR / notebook),
-                str(target),
-                parameters=parameters[notebook],
-                cwd=str(REPO_ROOT),
-                kernel_name=kernel_name,
-                progress_bar=False,
-                log_output=False,
-                **engine_options,
-            )
+            with ConsoleProgress(run_dir / PROGRESS_FILE, len(_scenarios(spec, scenario))) if live else _nothing():
+                pm.execute_notebook(
+                    str(NOTEBOOK_DIR / notebook),
+                    str(target),
+                    parameters=parameters[notebook],
+                    cwd=str(REPO_ROOT),
+                    kernel_name=kernel_name,
+                    progress_bar=False,
+                    log_output=False,
+                    **engine_options,
+                )
             executed.append(target)
         except pm.PapermillExecutionError as exc:
             executed.append(target)
             error = f"{notebook}: cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
             break
+    (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # the console bar's scratch file, not a result
     report = render_report(executed, run_dir / "report.html", title=f"{spec.name} playbook run")
     summary: dict[str, Any] = {}
     if (run_dir / SUMMARY_FILE).is_file():
         summary = json.loads((run_dir / SUMMARY_FILE).read_text())
-    return PlaybookRun(spec.name, run_dir, summary, report, error)
+    from integration_kit.playbook.verdict import VERDICT_FILE, Verdict
+
+    verdict = Verdict.load(run_dir) if error is None and (run_dir / VERDICT_FILE).is_file() else None
+    return PlaybookRun(spec.name, run_dir, summary, report, error, verdict)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def _local_kernel_manager() -> type:
@@ -444,7 +495,11 @@ def _local_kernel_manager() -> type:
 
 
 def render_report(notebooks: Iterable[Path], target: Path, *, title: str) -> Path | None:
-    """Merge executed notebooks into one HTML report (code hidden, outputs and prose kept)."""
+    """Merge executed notebooks into one HTML report (code hidden, outputs and prose kept).
+
+    Cells tagged ``verdict`` come first (the verdict table and the findings), then every other cell in notebook
+    order: the design document, the exercise, the charts.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -452,10 +507,15 @@ def render_report(notebooks: Iterable[Path], target: Path, *, title: str) -> Pat
     if not paths:
         return None
     merged = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    first: list[Any] = []  # cells tagged "verdict" open the report, whichever notebook holds them
     for path in paths:
         nb = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
-        merged.cells.extend(c for c in nb.cells if "parameters" not in c.get("metadata", {}).get("tags", []))
+        for cell in nb.cells:
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "parameters" not in tags:
+                (first if "verdict" in tags else merged.cells).append(cell)
         merged.metadata = merged.metadata or nb.metadata
+    merged.cells[:0] = first
     merged.metadata["title"] = title
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True

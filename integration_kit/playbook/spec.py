@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
+from integration_kit.playbook.objectives import Objectives, ObjectiveSet, objectives_from_spec
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario, load_scenario, read_toml
 
 __all__ = [
@@ -60,6 +61,7 @@ CLIENT_KEYS: tuple[str, ...] = (
 )
 _TOP_KEYS = frozenset({"name", "description", "protocol", "owner", "fallback", "scenarios", "scenario", "exercise"})
 _TOP_KEYS |= {"kind"}  # "http" (the default); other kinds are loaded by their own modules (see spec_kind)
+_TOP_KEYS = _TOP_KEYS | {"objectives", "scenario_objectives"}  # the verdict's targets (playbook/objectives.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,18 @@ class IntegrationSpec:
     scenarios: tuple[Scenario, ...]
     path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    objective_set: ObjectiveSet = field(default_factory=ObjectiveSet)
+
+    @property
+    def objectives(self) -> Objectives:
+        """The objectives of every scenario (``[objectives]``, else the kit's defaults)."""
+        return self.objective_set.defaults
+
+    def objectives_for(self, scenario: str) -> Objectives:
+        """The objectives that judge ``scenario``: ``[objectives]`` with ``[scenario_objectives.<scenario>]``
+        applied. Raises :class:`ConfigurationError` when the spec has no such scenario."""
+        self.scenario(scenario)
+        return self.objective_set.for_scenario(scenario)
 
     def source(self, setting: str) -> str:
         """``"spec"`` when the spec file set ``setting`` (dotted for nested settings), else ``"default"``."""
@@ -180,6 +194,11 @@ def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, pat
         raise fail("base_url", "is required")
     try:
         client = ClientConfig.from_mapping({"name": name, **client_values})
+    except ConfigurationError as exc:
+        where, _, reason = str(exc).partition(": ")
+        if where.startswith("auth.") and " " not in where:  # already names its field, e.g. auth.token
+            raise fail(where, reason) from None
+        raise fail(_field_of(exc, client_values), str(exc)) from None
     except (ValueError, TypeError) as exc:
         raise fail(_field_of(exc, client_values), str(exc)) from None
     fallback = _sub(Fallback, data.get("fallback"), "fallback", fail)
@@ -201,6 +220,7 @@ def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, pat
         scenarios=scenarios,
         path=path,
         sources=sources,
+        objective_set=objectives_from_spec(data, tuple(s.name for s in scenarios), source),
     )
 
 
@@ -306,7 +326,13 @@ def load_integration(name: str | Path, *, directory: str | Path | None = None) -
     data = read_toml(path, "spec")
     if data.get("kind", "http") != "http":
         raise ConfigurationError(f"{path}: kind: {data.get('kind')!r} is not an HTTP spec (see spec_kind)")
-    return IntegrationSpec.from_mapping(data, source=str(path), path=path)
+    spec = IntegrationSpec.from_mapping(data, source=str(path), path=path)
+    if spec.name != path.stem:
+        raise ConfigurationError(
+            f"{path}: name: the spec's name {spec.name!r} must equal its file name {path.stem!r} "
+            f"(rename the file to {spec.name}.toml or set name = {path.stem!r})"
+        )
+    return spec
 
 
 def bundled_integrations(directory: str | Path | None = None) -> dict[str, IntegrationSpec]:
