@@ -64,9 +64,9 @@ from integration_kit.playbook.live import scaled_timeouts
 from integration_kit.playbook.scoreboard import (
     CallRecord,
     check_targets,
+    markdown_report,
     plot_scenario,
     run_metrics,
-    scenario_table,
     summarize,
 )
 from integration_kit.playbook.spec import load_integration
@@ -653,7 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_overhead:
         result["overhead"] = overhead(args.quick)
     result["targets"] = check_targets(result)
-    report(result)
+    print()
+    print(markdown_report(result))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     for name in scenarios:
@@ -665,21 +666,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _json_default(value: object) -> object:
     return str(value)
-
-
-def report(result: dict[str, Any]) -> None:
-    for name, data in result["scenarios"].items():
-        print(f"\n### {name}: {data['description']}\n")
-        print(scenario_table(data["summary"]))
-    print("\n### Settings (durations in scenario seconds)\n")
-    for name, policy in result["policies"].items():
-        settings = ", ".join(f"{k}={v}" for k, v in policy["settings"].items())
-        print(f"- **{name}**: {settings}")
-    if "overhead" in result:
-        print("\n### Overhead\n\n```\n" + result["overhead"]["text"] + "\n```")
-    print("\n### Targets\n\n| target | figure | met |\n|---|---|---|")
-    for row in result["targets"]:
-        print(f"| {row['target']} | {row['figure']} | {'yes' if row['met'] else '**no**'} |")
 
 
 if __name__ == "__main__":

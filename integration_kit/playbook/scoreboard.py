@@ -27,10 +27,12 @@ Definitions, per run:
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.sim.scenarios import Phase, Scenario
@@ -42,15 +44,21 @@ __all__ = [
     "METRICS",
     "OVERRUN_SLACK",
     "RECOVERY_WINDOW",
+    "RESULT",
     "CallRecord",
     "bad_phases",
     "check_targets",
     "dominating",
+    "load_result",
+    "markdown_report",
     "plot_scenario",
     "run_metrics",
     "scenario_table",
     "summarize",
 ]
+
+#: The committed result of the last full run (``python3 dev.py bench bench/scoreboard.py`` writes it).
+RESULT = Path(__file__).resolve().parents[2] / "bench" / "results" / "scoreboard.json"
 
 #: Width (scenario seconds) of the sliding window of arrivals that must reach 95% success for ``recovery_95``.
 RECOVERY_WINDOW = 5.0
@@ -239,6 +247,39 @@ def scenario_table(summary: Mapping[str, Mapping[str, Mapping[str, float | None]
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def load_result(path: str | Path | None = None) -> dict[str, Any]:
+    """A scoreboard result from its JSON file (default :data:`RESULT`); "never" figures come back as ``inf``."""
+    data: dict[str, Any] = json.loads(Path(path or RESULT).read_text())
+    return data
+
+
+def markdown_report(result: Mapping[str, Any], *, charts: str | None = None) -> str:
+    """The whole scoreboard in Markdown: per scenario its table (and chart, when ``charts`` is the folder or URL
+    prefix holding ``scoreboard-<scenario>.png``), then the settings, the overhead and the targets."""
+    meta = result.get("meta", {})
+    parts = [
+        f"{meta.get('repetitions', '?')} repetition(s), time scale {meta.get('time_scale', '?')}, "
+        f"{meta.get('rate', '?')} logical calls per scenario second, measured {meta.get('date', '?')} on "
+        f"{meta.get('cpus', '?')} CPUs (python {meta.get('python', '?')}) by `{meta.get('command', '?')}`. "
+        "Each cell: median (min-max) over the repetitions."
+    ]
+    for name, data in result["scenarios"].items():
+        parts.append(f"### {name}\n\n{data.get('description', '')}")
+        if charts is not None:
+            parts.append(f"![{name}: success vs partner load]({charts.rstrip('/')}/scoreboard-{name}.png)")
+        parts.append(scenario_table(data["summary"]))
+    lines = []
+    for name, policy in result["policies"].items():
+        lines.append(f"- **{name}**: " + ", ".join(f"`{k}={v}`" for k, v in policy["settings"].items()))
+    parts.append("### Settings (durations in scenario seconds)\n\n" + "\n".join(lines))
+    if "overhead" in result:
+        parts.append("### Overhead\n\n```\n" + result["overhead"]["text"] + "\n```")
+    rows = ["| target | figure | met |", "|---|---|---|"]
+    rows += [f"| {r['target']} | {r['figure']} | {'yes' if r['met'] else '**no**'} |" for r in result["targets"]]
+    parts.append("### Targets\n\n" + "\n".join(rows))
+    return "\n\n".join(parts) + "\n"
 
 
 def check_targets(result: Mapping[str, Any]) -> list[dict[str, Any]]:
