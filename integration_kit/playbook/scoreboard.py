@@ -409,11 +409,16 @@ def _fmt(value: float | None, kind: str) -> str:
 
 
 def plot_scenario(result: Mapping[str, Any], scenario: str, ax: Any = None) -> Figure:
-    """Success rate against partner load per logical call, one point per policy (median, min-max bars)."""
+    """Success rate against partner load per logical call, one point per policy (median, min-max bars).
+
+    integration_kit's points are stars and are labelled on the chart; every policy is in the legend, outside the
+    axes so that it never covers a point.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        fig.subplots_adjust(left=0.08, right=0.7, bottom=0.12, top=0.9)
     else:
         fig = ax.figure
     summary = result["scenarios"][scenario]["summary"]
@@ -423,21 +428,22 @@ def plot_scenario(result: Mapping[str, Any], scenario: str, ax: Any = None) -> F
         if s["median"] is None or a["median"] is None:
             continue
         x, y = a["median"], 100 * s["median"]
+        mine = name in ours
         ax.errorbar(
             x,
             y,
             xerr=[[x - a["min"]], [a["max"] - x]],
             yerr=[[y - 100 * s["min"]], [100 * s["max"] - y]],
-            fmt="*" if name in ours else "o",
-            markersize=12 if name in ours else 7,
+            fmt="*" if mine else "o",
+            markersize=14 if mine else 7,
             capsize=3,
             label=name,
         )
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        if mine:
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(8, -12), fontsize=8)
     ax.set_xlabel("partner load: requests received per logical call")
     ax.set_ylabel("success rate (%)")
-    ax.set_title(f"{scenario}: success vs partner load (up and left is better)")
+    ax.set_title(f"{scenario}: success vs partner load (up and left is better)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return fig
