@@ -7,9 +7,10 @@ Each bundled scenario (outage and recovery, brownout, rate limited, slow partner
 when ``data/scenarios/retry-storm.toml`` exists) is played by the flaky upstream
 (:func:`integration_kit.sim.upstream.serve_scenario`) in a subprocess, over real sockets on 127.0.0.1, ``time_scale``
 times faster than real time. The same open-loop load (Poisson arrivals at ``rate`` logical calls per scenario
-second, seeded, identical for every policy; each run bounded by the scenario's length and each call by its
-timeouts) goes through each policy of :data:`POLICIES`: no resilience, tenacity, stamina, httpx-retries,
-pybreaker, circuitbreaker, tenacity + pybreaker, integration_kit with its defaults and with a spec's settings.
+second, seeded, identical for every policy, on a bounded pool of threads; each run bounded by the scenario's
+length, each call by its timeouts, and a call that cannot start within the caller's deadline is abandoned) goes
+through each policy of :func:`policies`: no resilience, tenacity, stamina, httpx-retries, pybreaker,
+circuitbreaker, tenacity + pybreaker, integration_kit with its defaults and with a spec's settings.
 
 Every peer is configured as its documentation recommends, as close to integration_kit's defaults as its
 features allow (3 attempts, exponential backoff from 0.2 s with full jitter up to 20 s, a 30 s deadline where it
@@ -119,13 +120,8 @@ class Setup:
     scale: float
 
     def timeout(self) -> httpx.Timeout:
-        t = TIMEOUTS
-        return httpx.Timeout(
-            connect=t.connect / self.scale,
-            read=t.read / self.scale,  # type: ignore[operator]
-            write=t.write / self.scale,
-            pool=t.pool / self.scale,
-        )  # type: ignore[operator]
+        t = scaled_timeouts(TIMEOUTS, self.scale)
+        return httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
 
     def client(self, transport: httpx.BaseTransport | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=self.timeout(), transport=transport or CountingTransport())
@@ -447,10 +443,17 @@ def play(
                 return (time.monotonic() - origin) * scale
 
             records: list[CallRecord | None] = [None] * len(schedule)
+            abandoned: list[int] = []
 
             def one(index: int) -> None:
                 SENT.count = 0
                 start = now()
+                if start - schedule[index] > CALLER_DEADLINE:
+                    # every worker was busy for a whole deadline (a policy that serialises calls): the caller
+                    # gave up before the call could start; it failed, and took the deadline from its arrival
+                    records[index] = CallRecord(schedule[index], start, ok=False)
+                    abandoned.append(index)
+                    return
                 ok = False
                 try:
                     contender.call(f"c{index}")
@@ -478,7 +481,9 @@ def play(
         early_retries=int(stats.get("early_retries", 0)),
         deadline=contender.deadline,
     )
+    # calls that started more than 0.5 s after their arrival: every worker was busy (or the machine stalled)
     metrics["late_starts"] = float(sum(c.start - a > 0.5 for c, a in zip(calls, schedule, strict=True)))
+    metrics["abandoned"] = float(len(abandoned))
     return metrics
 
 

@@ -23,6 +23,8 @@ Definitions, per run:
   one, the caller's deadline), plus :data:`OVERRUN_SLACK`.
 - ``early_retries``: requests sent for a call before the Retry-After of that call's last 429 had passed, as the
   partner counted them.
+- ``abandoned`` (measured by the load, not here): calls that could not start within the caller's deadline
+  because every worker of the load was busy, as when a policy serialises calls; they count as failed.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ __all__ = [
     "OVERRUN_SLACK",
     "RECOVERY_WINDOW",
     "RESULT",
+    "TIE_LOAD",
+    "TIE_SUCCESS",
     "CallRecord",
     "bad_phases",
     "check_targets",
@@ -82,6 +86,7 @@ METRICS: dict[str, tuple[str, str, bool | None]] = {
     "recovery_95": ("95% ok after s", "s", False),
     "deadline_overruns": ("overruns", "n", False),
     "early_retries": ("early retries", "n", False),
+    "abandoned": ("abandoned", "n", False),
 }
 
 
@@ -199,8 +204,18 @@ def summarize(runs: Sequence[Mapping[str, float | None]]) -> dict[str, dict[str,
     return summary
 
 
+#: Differences smaller than these are ties when one policy is said to dominate another: half a point of success
+#: rate, and 0.02 requests per call of partner load (run-to-run noise on a shared machine is about that size).
+TIE_SUCCESS = 0.005
+TIE_LOAD = 0.02
+
+
 def dominating(summary: Mapping[str, Mapping[str, Any]], ours: str) -> list[str]:
-    """The policies whose median success is at least ours and median partner load at most ours, one strictly."""
+    """The policies at least as good as ``ours`` on both median success and median partner load, and better on one.
+
+    "At least as good" and "better" allow for noise: differences within :data:`TIE_SUCCESS` and :data:`TIE_LOAD`
+    are ties.
+    """
     mine = summary[ours]
     s0, a0 = mine["success_rate"]["median"], mine["amplification"]["median"]
     found = []
@@ -208,7 +223,8 @@ def dominating(summary: Mapping[str, Mapping[str, Any]], ours: str) -> list[str]
         s, a = figures["success_rate"]["median"], figures["amplification"]["median"]
         if name == ours or None in (s, a, s0, a0):
             continue
-        if s >= s0 and a <= a0 and (s > s0 or a < a0):
+        as_good = s >= s0 - TIE_SUCCESS and a <= a0 + TIE_LOAD
+        if as_good and (s > s0 + TIE_SUCCESS or a < a0 - TIE_LOAD):
             found.append(name)
     return found
 
