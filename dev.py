@@ -6,6 +6,7 @@
     python3 dev.py lint     # ruff, ruff format --check, mypy --strict, import-linter's layer contracts
     python3 dev.py bench    # the benchmarks under bench/
     python3 dev.py lab      # JupyterLab on notebooks/
+    python3 dev.py docs     # the documentation site (mkdocs) into site/; CI adds --strict
 
 The environment lives in .venv (override with INTEGRATION_KIT_VENV). It is created when missing and reinstalled
 when pyproject.toml changes, so the first run takes a few minutes and later runs start at once.
@@ -34,6 +35,7 @@ EXTRAS = {
     "lint": "dev,notebooks",
     "bench": "dev,bench",
     "lab": "notebooks,server",
+    "docs": "docs",
 }
 
 
@@ -80,6 +82,9 @@ def main(argv: list[str]) -> int:
     if job == "bench":
         scripts = rest or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))
         return max((run(PYTHON, s) for s in scripts), default=0)
+    if job == "docs":
+        os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+        return run(BIN / "mkdocs", "build", *rest)
     # Jupyter refuses to start as root (containers) unless told; the user chose to run as root.
     as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest else []
     return run(BIN / "jupyter", "lab", "notebooks", *as_root, *rest)

@@ -201,3 +201,18 @@ def test_simulation_predicts_a_live_run() -> None:
     assert report.amplification_gap <= 0.10, "\n".join(report.lines())
     assert report.success_gap <= 0.10, "\n".join(report.lines())
     assert report.agrees()
+
+
+def test_early_retries_are_requests_for_a_call_sent_before_its_retry_after_passed() -> None:
+    clock = ManualClock()
+    throttled = scenario({"duration": 100, "latency": 0.5, "errors": {"429": 1.0, "retry_after": 1.5}})
+    upstream = FlakyUpstream(throttled, clock=clock)
+    upstream.decide(call_id="a")  # 429 at t=0, sent at 0.5 with Retry-After: 2 (rounded up): not before 2.5
+    upstream.decide(call_id="b")
+    clock.advance(2.0)
+    upstream.decide(call_id="a")  # early by 0.5 s; the new hint says not before 2 + 0.5 + 2 = 4.5
+    upstream.decide()  # a request without a call id is never early
+    clock.advance(2.6)
+    upstream.decide(call_id="a")  # t=4.6: on time
+    upstream.decide(call_id="b")  # t=4.6: on time
+    assert upstream.stats()["early_retries"] == 1

@@ -9,6 +9,9 @@ likewise (:class:`ScaledClock`).
 
 ``GET /stats`` reports what the upstream received: requests in all, per scenario second, per answer, and the
 idempotency keys it saw (``Idempotency-Key`` header), for measuring load amplification and duplicate writes.
+A client that tags each logical call with an ``X-Call-Id`` header (the same value on every retry) also learns how
+many requests came *early*: sent for a call before the ``Retry-After`` of that call's last 429 had passed
+(``early_retries``; the hint counts from when the 429 was sent).
 
 Faults over real sockets, honestly:
 
@@ -53,6 +56,10 @@ __all__ = ["FlakyUpstream", "ScaledClock", "serve_app", "serve_scenario"]
 
 #: How long (real seconds) a hang may hold a connection when the client never gives up.
 MAX_HANG = 60.0
+#: The request header that names a logical call, so retries sent before its Retry-After are counted.
+CALL_ID_HEADER = "x-call-id"
+#: Slack (real seconds) before a retry counts as early: clock reads and float rounding, not client behaviour.
+EARLY_TOLERANCE = 0.002
 #: How long :func:`serve_scenario` waits for uvicorn to start or stop (real seconds).
 SERVER_TIMEOUT = 10.0
 
@@ -126,16 +133,20 @@ class FlakyUpstream:
             self._per_second: collections.Counter[int] = collections.Counter()
             self._answers: collections.Counter[str] = collections.Counter()
             self._keys: collections.Counter[str] = collections.Counter()
+            self._not_before: dict[str, float] = {}
+            self._early = 0
 
     def now(self) -> float:
         """Scenario seconds since the start."""
         return (self.clock.now() - self._started) * self.time_scale
 
-    def decide(self, idempotency_key: str | None = None) -> Decision:
-        """Draw the answer to a request arriving now, and count it."""
+    def decide(self, idempotency_key: str | None = None, call_id: str | None = None) -> Decision:
+        """Draw the answer to a request arriving now, and count it (``call_id``: see ``early_retries``)."""
         with self._lock:
             t = self.now()
             decision = self.scenario.decide(t, self._rng)
+            if call_id is not None:
+                self._check_early(call_id, t, decision)
             if decision.fault is FaultKind.REFUSE:
                 self._refused += 1
             else:
@@ -145,6 +156,15 @@ class FlakyUpstream:
                     self._keys[idempotency_key] += 1
             self._answers[str(decision.status) if decision.status else decision.fault.value] += 1
         return decision
+
+    def _check_early(self, call_id: str, t: float, decision: Decision) -> None:
+        """Count a request for ``call_id`` that came before its last Retry-After passed; remember a new hint."""
+        not_before = self._not_before.pop(call_id, None)
+        if not_before is not None and t < not_before - EARLY_TOLERANCE * self.time_scale:
+            self._early += 1
+        if decision.retry_after is not None:
+            # the hint is sent rounded up to whole seconds, after the sampled latency
+            self._not_before[call_id] = t + decision.latency + math.ceil(decision.retry_after)
 
     def stats(self) -> dict[str, Any]:
         """What the upstream received so far (the JSON of ``GET /stats``)."""
@@ -160,6 +180,7 @@ class FlakyUpstream:
                 "idempotency_keys_seen": len(self._keys),
                 "idempotency_keys": sorted(self._keys),
                 "duplicate_keys": sorted(k for k, n in self._keys.items() if n > 1),
+                "early_retries": self._early,
             }
 
     @property
@@ -234,12 +255,14 @@ class _Play:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         import anyio
 
-        key = None
+        key = call_id = None
         for name, value in scope["headers"]:
             if name == b"idempotency-key":
                 key = value.decode("latin-1")
+            elif name == _CALL_ID:
+                call_id = value.decode("latin-1")
         upstream = self.upstream
-        decision = upstream.decide(key)
+        decision = upstream.decide(key, call_id)
         fault = decision.fault
         if fault is FaultKind.HANG:
             with anyio.move_on_after(upstream.max_hang):
@@ -257,6 +280,9 @@ class _Play:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": decision.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+_CALL_ID = CALL_ID_HEADER.encode()
 
 
 async def _drop(send: Send) -> None:
