@@ -8,7 +8,12 @@ virtual time on one :class:`~integration_kit.clock.ManualClock`:
 
 - a ``Send`` draws the partner's answer from the scenario at that time: a response after its latency, a refused
   connection at once, a reset after its latency, a hang forever. An attempt whose latency passes its time limit,
-  ``min(timeouts.read, Send.timeout)``, ends as a ``READ_TIMEOUT`` at that limit;
+  ``min(timeouts.read, Send.timeout)``, ends as a ``READ_TIMEOUT`` at that limit. The draws of the *n*-th
+  request the partner receives are keyed by ``(seed, n)`` (:class:`~integration_kit.sim.keyed.KeyedRandom`), as
+  in the live upstream, so both give request *n* the same fate. When the scenario gives the partner a
+  :class:`~integration_kit.sim.capacity.Capacity`, the drawn latency is the request's service time and a FIFO
+  queue (:class:`~integration_kit.sim.capacity.ServerQueue`) adds the wait for capacity, or answers an overflow
+  when the queue is full; the partner keeps serving requests whose client has timed out;
 - a ``Wait`` resumes the call after that many seconds.
 
 Events go to a :class:`~integration_kit.events.Recorder` (the same events and frame columns as the clients), and
@@ -48,6 +53,8 @@ from integration_kit.policies.config import (
     Unset,
 )
 from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.sim.capacity import ServerQueue
+from integration_kit.sim.keyed import KeyedRandom
 from integration_kit.sim.scenarios import FAULT_ORDER, Scenario
 
 if TYPE_CHECKING:
@@ -72,6 +79,7 @@ class ServerView:
 
     per_second: tuple[int, ...]
     idempotency_keys: int = 0
+    overflowed: int = 0
 
     @property
     def received(self) -> int:
@@ -88,7 +96,11 @@ class ServerView:
         """Build from the live upstream's ``/stats`` JSON (``per_second`` maps a second to its count)."""
         counts = {int(k): int(v) for k, v in stats.get("per_second", {}).items()}
         size = max(counts, default=-1) + 1
-        return cls(tuple(counts.get(s, 0) for s in range(size)), int(stats.get("idempotency_keys_seen", 0)))
+        return cls(
+            tuple(counts.get(s, 0) for s in range(size)),
+            int(stats.get("idempotency_keys_seen", 0)),
+            int(stats.get("overflowed", 0)),
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """A DataFrame with columns ``second`` and ``received`` (pandas is imported here, lazily)."""
@@ -220,7 +232,7 @@ def simulate(
         seed=seed,
         duration=duration,
         recorder=recorder,
-        server=ServerView(tuple(loop.per_second[: loop.last_second + 1]), len(loop.keys_seen)),
+        server=ServerView(tuple(loop.per_second[: loop.last_second + 1]), len(loop.keys_seen), loop.overflowed),
         transitions=tuple(transitions),
         calls_started=loop.started,
         in_flight=loop.in_flight,
@@ -282,6 +294,7 @@ def _check(rate: float, duration: float, arrivals: str, workers: int, think_time
 
 _REFUSED = FAULT_ORDER.index("refused")
 _HANG = FAULT_ORDER.index("hang")
+_UNQUEUED = (_REFUSED, _HANG)  # faults that take none of the partner's capacity
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 _WORKER = Outcome(OutcomeKind.ERROR)  # heap marker: a worker starts its next call (never sent to an engine)
 
@@ -308,10 +321,18 @@ class _Loop:
         self.method = method
         self.target = target
         self.read_timeout = read_timeout
-        self.fault_rng = random.Random(f"{seed}/faults")
+        self.fault_rng = KeyedRandom(seed)  # keyed per request, as in the live upstream
         self.arrival_rng = random.Random(f"{seed}/arrivals")
         # Outcomes per phase, indexed by fault code + 1 (code -1 is a 200); they are immutable and shared.
         self.outcomes = [_phase_outcomes(c.retry_after) for c in scenario._compiled]
+        # Capacity per phase (None: unbounded), and the overflow answer of each.
+        self.capacities = [c.capacity for c in scenario._compiled]
+        self.overflows = [
+            None if c.capacity is None or c.capacity.overflow == "hang" else _status(int(c.capacity.overflow))
+            for c in scenario._compiled
+        ]
+        self.queue = ServerQueue(scenario.max_concurrency) if scenario.has_capacity else None
+        self.overflowed = 0
         self.per_second: list[int] = []
         self.last_second = -1
         self.keys_seen: set[str] = set()
@@ -348,6 +369,13 @@ class _Loop:
         last_end = 0.0
         inf = math.inf
         send_type = Send
+        rekey = fault_rng.rekey
+        received = 0  # requests that reached the partner so far: the key of the next one's draws
+        queue = self.queue
+        admit = queue.admit if queue is not None else None
+        capacities = self.capacities
+        overflows = self.overflows
+        overflowed = 0
 
         while heap:
             t, _, gen, value = pop(heap)
@@ -383,8 +411,24 @@ class _Loop:
             if type(action) is not send_type:
                 push(heap, (t + action.seconds, seq, gen, None))  # type: ignore[union-attr]
                 continue
+            rekey(received)
+            received += 1
             index, code, latency = draw(t, fault_rng)
             outcome = outcomes[index][code + 1]
+            if admit is not None and code not in _UNQUEUED:
+                capacity = capacities[index]
+                if capacity is not None:
+                    waited = admit(t, capacity, latency)
+                    if waited is None:  # the queue is full: the overflow answer, at once
+                        overflowed += 1
+                        overflow = overflows[index]
+                        if overflow is None:
+                            code = _HANG
+                        else:
+                            outcome = overflow
+                            latency = 0.0
+                    else:
+                        latency = waited
             if code == _REFUSED:
                 latency = 0.0  # refused at once, and never received
             else:
@@ -412,8 +456,14 @@ class _Loop:
                 gen.close()  # releases a hung call's bulkhead slot or half-open probe
         self.in_flight = sum(1 for entry in heap if entry[2] is not None)
         self.started = started
+        self.overflowed = overflowed
         self.end_time = last_end
         self.last_second = max((s for s, n in enumerate(per_second) if n), default=-1)
+
+
+def _status(status: int) -> Outcome:
+    """The outcome of an HTTP answer with ``status``."""
+    return Outcome(OutcomeKind.STATUS, status=status)
 
 
 def _phase_outcomes(retry_after: float | None) -> tuple[Outcome, ...]:
