@@ -66,7 +66,7 @@ Arrivals = Literal["poisson", "constant"]
 
 #: The breaker a simulation uses unless told otherwise: the foundation's defaults.
 DEFAULT_BREAKER = BreakerPolicy()
-#: The retry budget a simulation uses unless told otherwise: gRPC A6's figures.
+#: The retry budget a simulation uses unless told otherwise: the kit's defaults (gRPC A6 semantics).
 DEFAULT_BUDGET = BudgetPolicy()
 
 
