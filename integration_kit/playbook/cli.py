@@ -13,6 +13,7 @@ from integration_kit.clock import ManualClock
 from integration_kit.engine.call import CallEngine, Send, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
+from integration_kit.playbook.tune_cli import add_tune_parser, tune_command
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
@@ -122,7 +123,7 @@ def format_summary(summary: Summary) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 - one flat list of subcommands
     """Entry point of the ``integration-kit`` console script."""
     parser = argparse.ArgumentParser(prog="integration-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--time-scale", type=float, default=10.0, help="live mode: play the local upstream faster")
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
+    add_tune_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
@@ -169,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_command(args.name)
         if args.command == "run":
             return _run_command(args)
+        if args.command == "tune":
+            return tune_command(args)
     except ConfigurationError as exc:
         print(f"integration-kit: {exc}", file=sys.stderr)
         return 2

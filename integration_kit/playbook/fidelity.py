@@ -125,7 +125,7 @@ def compare(
     began = time.monotonic()
     with serve_scenario(scenario, seed=seed, time_scale=time_scale) as url:
         live_config = dataclasses.replace(base, base_url=url, timeouts=_scaled(base.timeouts, time_scale))
-        with ResilientClient(live_config, clock=clock, hooks=[recorder], rng=random.Random(seed)) as client:
+        with ResilientClient(live_config, clock=clock, hooks=[recorder], rng=random.Random(f"{seed}/engine")) as client:
             if client.breaker is not None:
                 client.breaker.add_listener(lambda t: transitions.append((t.old.value, t.new.value)))
             end = clock.now() + duration

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from integration_kit.events import CallFinished
-from integration_kit.playbook.tune import ScenarioFigures, scenario_figures
+from integration_kit.playbook.figures import ScenarioFigures, scenario_figures
 from integration_kit.sim.simulate import SimulationResult
 
 __all__ = ["overload_chart", "overload_series", "overload_table"]

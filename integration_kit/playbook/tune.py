@@ -1,228 +1,435 @@
-"""What one simulated run achieved, in the terms of an integration's objectives: a pure function of its events.
+"""Policy tuning in virtual time: search retry, budget, breaker and timeout settings with optuna over the simulator.
 
-:func:`scenario_figures` reads a :class:`~integration_kit.sim.simulate.SimulationResult` (its recorded events,
-the partner's per-second view and the scenario's phases) and returns :class:`ScenarioFigures`:
+:func:`tune` searches an integration's policies (:data:`SPACE`) over all of its scenarios, each candidate on
+several seeds, in the simulator, with a multi-objective NSGA-II search (optuna's ``NSGAIISampler``: Deb et al.,
+"A fast and elitist multiobjective genetic algorithm: NSGA-II", IEEE TEC 2002) that:
 
-- ``success_rate``: calls that succeeded over calls that ended (rejected calls count as failed);
-- ``p99_latency``: the 99th percentile of the duration of the calls that succeeded (seconds);
-- ``amplification``: the most attempts per call over any *bad* phase (attempts started in the phase over calls
-  started in it), or over the whole run when no phase is bad;
-- ``outage_load``: during *outage* phases, attempts the partner received over calls offered (0 with no outage);
-- ``recovery_time``: seconds from the end of the last bad phase until the calls started in a 5 s window first
-  reach 95 % success (``inf`` when they never do; 0 with no bad phase);
-- ``overloaded_at_end``: the partner still received more than its capacity allows, or calls still succeeded
-  less than 50 %, over the last 30 s of offered load (the symptom of a metastable failure).
+- minimises the **partner load** (attempts the partner received per call offered, the mean over the scenarios)
+  and the **p99 latency** of successful calls (the worst scenario);
+- treats the integration's **objectives** as constraints (a candidate is feasible when every scenario meets every
+  objective on every seed; see :func:`evaluate`).
 
-A phase is *bad* when at least 5 % of requests fail in it, it hangs, its median latency is over 1 s, or it gives
-the partner less capacity than the scenario's; it is an *outage* when at least 90 % of requests fail in it. The
-issue-11 objectives module will own these definitions at merge; this module is the one place the tuner reads them.
+Candidates are evaluated in batches in parallel processes (one per core by default); the batches are asked and
+told in a fixed order, so a search is deterministic for its ``seed`` whatever the number of processes. The spec's
+own settings and the kit's defaults are the first two candidates. The **recommendation** is the feasible
+candidate of least partner load (then p99) that also meets the objectives on seeds the search did not use; the
+:class:`TuneResult` holds the Pareto front, the recommendation's settings and its verdict per scenario, and
+:mod:`integration_kit.playbook.spec_edit` turns the settings into a TOML diff against the spec file.
+
+Objective thresholds come from the spec when it declares them (``spec.objectives_for(scenario)``, issue 11),
+else from :data:`DEFAULT_THRESHOLDS`; :func:`thresholds_for` is the one place that reads them.
 """
 
 from __future__ import annotations
 
-import bisect
+import concurrent.futures
+import dataclasses
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from integration_kit.events import AttemptStarted, CallFinished, percentile
-from integration_kit.sim.scenarios import Phase, Scenario
-from integration_kit.sim.simulate import SimulationResult
+from integration_kit.http.config import ClientConfig
+from integration_kit.playbook.figures import ScenarioFigures, scenario_figures
+from integration_kit.playbook.spec import IntegrationSpec, load_integration
+from integration_kit.sim.scenarios import Scenario
+from integration_kit.sim.simulate import simulate
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
-    "RECOVERY_SUCCESS",
-    "RECOVERY_WINDOW",
-    "ScenarioFigures",
-    "TargetRow",
-    "bad_phases",
-    "default_targets",
-    "scenario_figures",
-    "targets_of",
+    "DEFAULT_THRESHOLDS",
+    "SPACE",
+    "Candidate",
+    "Thresholds",
+    "TuneResult",
+    "evaluate",
+    "pareto_chart",
+    "thresholds_for",
+    "tune",
 ]
-
-#: The sliding window (seconds) and the success rate in it that count as recovered.
-RECOVERY_WINDOW = 5.0
-RECOVERY_SUCCESS = 0.95
-#: The share of failing requests that makes a phase bad, and an outage.
-BAD_ERRORS = 0.05
-OUTAGE_ERRORS = 0.9
-#: The tail of the run judged for overload (seconds).
-END_WINDOW = 30.0
 
 
 @dataclass(frozen=True, slots=True)
-class ScenarioFigures:
-    """One run's figures (see the module docstring for each definition)."""
+class Thresholds:
+    """What each scenario must achieve: ``success_rate`` (minimum, over calls started outside outage phases),
+    ``p99_latency`` (seconds, successful calls), ``amplification`` (maximum attempts per call over a bad phase),
+    ``outage_load`` (maximum partner load during an outage, relative to the offered load) and ``recovery_time``
+    (seconds after the last bad phase until 95 % success; see :mod:`integration_kit.playbook.figures`)."""
 
-    calls: int
-    success_rate: float
-    p99_latency: float
-    amplification: float
-    outage_load: float
-    recovery_time: float
-    overloaded_at_end: bool
-    partner_load: float  # attempts the partner received per call offered, over the run
-
-
-def _is_bad(phase: Phase, scenario: Scenario) -> bool:
-    errors = phase.errors
-    if errors.total >= BAD_ERRORS or errors.hang > 0:
-        return True
-    latency = phase.latency
-    median = latency.median if latency.kind == "lognormal" else latency.value if latency.kind == "constant" else 0
-    if median > 1.0:
-        return True
-    own, default = phase.capacity, scenario.capacity
-    if own is None or default is None:
-        return False
-    return (own.rate or math.inf) < (default.rate or math.inf) or (own.concurrency or math.inf) < (
-        default.concurrency or math.inf
-    )
+    success_rate: float = 0.85
+    p99_latency: float = 10.0
+    amplification: float = 2.0
+    outage_load: float = 0.25
+    recovery_time: float = 60.0
 
 
-def bad_phases(scenario: Scenario) -> list[tuple[float, float, bool]]:
-    """``(start, end, is_outage)`` of each bad phase of ``scenario``, in order (seconds)."""
-    found = []
-    start = 0.0
-    for phase in scenario.phases:
-        end = start + phase.duration
-        if _is_bad(phase, scenario):
-            found.append((start, end, phase.errors.total >= OUTAGE_ERRORS))
-        start = end
+#: Used when a spec declares no objectives. ``success_rate`` 85 % outside outages (a minute of 60 % 429s with a
+#: 2 s Retry-After inside a 5 s deadline allows about 89 %) and ``amplification`` 2.0 (the brownout target: 1.5);
+#: ``p99_latency`` 10 s is the default read timeout (a p99 at a timeout means calls hang); ``outage_load`` 0.25
+#: and ``recovery_time`` 60 s bound what an outage costs the partner and the callers.
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def thresholds_for(spec: IntegrationSpec, scenario: Scenario) -> Thresholds:
+    """The objectives ``scenario`` must meet for ``spec``: the spec's (``spec.objectives_for``) where it has
+    them, each missing figure from :data:`DEFAULT_THRESHOLDS`. The only function that reads spec objectives."""
+    resolve: Callable[[str], object] | None = getattr(spec, "objectives_for", None)
+    if resolve is None:
+        return DEFAULT_THRESHOLDS
+    declared = resolve(scenario.name)
+    values = {
+        f.name: v
+        for f in dataclasses.fields(Thresholds)
+        if isinstance(v := getattr(declared, f.name, None), (int, float)) and not isinstance(v, bool)
+    }
+    return dataclasses.replace(DEFAULT_THRESHOLDS, **values)
+
+
+def _violations(figures: ScenarioFigures, limit: Thresholds) -> dict[str, float]:
+    """How far ``figures`` miss each objective, relative to its threshold (<= 0: met)."""
+    recovery = figures.recovery_time if math.isfinite(figures.recovery_time) else 1e6
+    return {
+        "success_rate": limit.success_rate - figures.success_outside_outages,
+        "p99_latency": (figures.p99_latency - limit.p99_latency) / limit.p99_latency,
+        "amplification": (figures.amplification - limit.amplification) / limit.amplification,
+        "outage_load": figures.outage_load - limit.outage_load,
+        "recovery_time": (recovery - limit.recovery_time) / max(limit.recovery_time, 1.0),
+    }
+
+
+# --- the search space ------------------------------------------------------------------------------------------
+
+#: Each tuned setting: (policy, field, kind, low, high). Floats are searched on a log scale and rounded to three
+#: significant figures, so a recommendation reads cleanly in TOML.
+SPACE: tuple[tuple[str, str, str, float, float], ...] = (
+    ("retry", "max_attempts", "int", 1, 5),
+    ("retry", "base_delay", "float", 0.01, 2.0),
+    ("retry", "max_delay", "float", 0.5, 30.0),
+    ("budget", "max_tokens", "float", 5, 1000),
+    ("budget", "token_ratio", "float", 0.05, 2.0),
+    ("breaker", "failure_rate_threshold", "float", 0.2, 0.9),
+    ("breaker", "window_size", "int", 20, 400),
+    ("breaker", "minimum_calls", "int", 5, 100),
+    ("breaker", "wait_in_open", "float", 1.0, 60.0),
+    ("breaker", "wait_in_open_multiplier", "float", 1.0, 4.0),
+    ("breaker", "half_open_max_calls", "int", 1, 10),
+    ("timeouts", "read", "float", 0.2, 30.0),
+)
+
+Settings = dict[str, Any]  # "policy.field" -> value
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def _current(config: ClientConfig) -> Settings:
+    """The tuned settings as ``config`` has them (a switched-off policy has none)."""
+    found: Settings = {}
+    for policy, name, _, _, _ in SPACE:
+        holder = getattr(config, policy)
+        if holder is not None and getattr(holder, name) is not None:
+            found[f"{policy}.{name}"] = getattr(holder, name)
     return found
 
 
-def scenario_figures(result: SimulationResult) -> ScenarioFigures:
-    """The figures of ``result`` (see the module docstring)."""
-    scenario = result.scenario
-    calls = [e for e in result.recorder.of(CallFinished) if isinstance(e, CallFinished)]
-    starts = sorted((e.time - e.duration, e.ok) for e in calls)
-    start_times = [s for s, _ in starts]
-    attempts = sorted(e.time for e in result.recorder.of(AttemptStarted))
-    ended = len(calls)
-    succeeded = sum(1 for e in calls if e.ok)
-    durations = sorted(e.duration for e in calls if e.ok)
-    bad = bad_phases(scenario)
+def _apply(config: ClientConfig, settings: Mapping[str, Any]) -> ClientConfig:
+    """``config`` with ``settings`` applied (raises ValueError when they do not make a valid policy)."""
+    changes: dict[str, Any] = {}
+    for policy in ("retry", "budget", "breaker", "timeouts"):
+        holder = getattr(config, policy)
+        given = {k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith(f"{policy}.")}
+        if holder is not None and given:
+            changes[policy] = dataclasses.replace(holder, **given)
+    return dataclasses.replace(config, **changes)
 
-    def between(times: list[float], low: float, high: float) -> int:
-        return bisect.bisect_left(times, high) - bisect.bisect_left(times, low)
 
-    spans = [(s, e) for s, e, _ in bad] or [(0.0, result.duration)]
-    amplification = 0.0
-    for low, high in spans:
-        offered = between(start_times, low, high)
-        if offered:
-            amplification = max(amplification, between(attempts, low, high) / offered)
-    per_second = result.server.per_second
-    outage_load = 0.0
-    for low, high, outage in bad:
-        offered = between(start_times, low, high)
-        if outage and offered:
-            received = sum(per_second[int(low) : int(high)])
-            outage_load = max(outage_load, received / offered)
-    recovery = 0.0
-    if bad:
-        end = bad[-1][1]
-        recovery = math.inf
-        t = end
-        while t + RECOVERY_WINDOW <= max(result.duration, end + RECOVERY_WINDOW):
-            i, j = bisect.bisect_left(start_times, t), bisect.bisect_left(start_times, t + RECOVERY_WINDOW)
-            window = starts[i:j]
-            if window and sum(ok for _, ok in window) / len(window) >= RECOVERY_SUCCESS:
-                recovery = t - end
-                break
-            t += 1.0
-    tail_low = max(0.0, result.duration - END_WINDOW)
-    i = bisect.bisect_left(start_times, tail_low)
-    tail = starts[i:]
-    tail_success = sum(ok for _, ok in tail) / len(tail) if tail else 1.0
-    capacity = scenario.capacity_at(result.duration - 1)
-    tail_seconds = per_second[int(tail_low) : int(result.duration)]
-    tail_load = sum(tail_seconds) / len(tail_seconds) if tail_seconds else 0.0
-    over = capacity is not None and capacity.rate is not None and tail_load > capacity.rate
-    return ScenarioFigures(
-        calls=ended,
-        success_rate=succeeded / ended if ended else 1.0,
-        p99_latency=percentile(durations, 0.99) if durations else 0.0,
-        amplification=amplification,
-        outage_load=outage_load,
-        recovery_time=recovery,
-        overloaded_at_end=over or tail_success < 0.5,
-        partner_load=result.server.received / ended if ended else 0.0,
-    )
+def _suggest(trial: optuna.Trial, config: ClientConfig) -> Settings:
+    settings: Settings = {}
+    for policy, name, kind, low, high in SPACE:
+        if getattr(config, policy) is None:
+            continue
+        key = f"{policy}.{name}"
+        if kind == "int":
+            settings[key] = trial.suggest_int(key, int(low), int(high))
+        else:
+            settings[key] = _round(trial.suggest_float(key, low, high, log=True))
+    # Keep the combination valid: max_delay >= base_delay, minimum_calls <= window_size.
+    if "retry.max_delay" in settings:
+        settings["retry.max_delay"] = max(settings["retry.max_delay"], settings["retry.base_delay"])
+    if "breaker.minimum_calls" in settings:
+        settings["breaker.minimum_calls"] = min(settings["breaker.minimum_calls"], settings["breaker.window_size"])
+    return settings
+
+
+# --- evaluation (runs in worker processes) ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class TargetRow:
-    """One policy's figures on issue 12's three targets (worst over the seeds; see ``bench/defaults.py``)."""
+class Candidate:
+    """One evaluated set of settings: its figures per scenario (worst over the seeds) and the verdict."""
 
-    brownout_success: float
-    brownout_attempts: float
-    outage_load: float
-    outage_recovered_success: float
-    storm_recovered: bool
-    storm_recovery: float
+    number: int
+    settings: Settings
+    figures: Mapping[str, ScenarioFigures]
+    violations: Mapping[str, Mapping[str, float]]
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every scenario meets every objective."""
+        return all(v <= 0 for per in self.violations.values() for v in per.values())
+
+    @property
+    def partner_load(self) -> float:
+        """Attempts the partner received per call offered, the mean over the scenarios."""
+        return sum(f.partner_load for f in self.figures.values()) / max(1, len(self.figures))
+
+    @property
+    def p99_latency(self) -> float:
+        """The p99 latency of successful calls in the worst scenario (seconds)."""
+        return max((f.p99_latency for f in self.figures.values()), default=0.0)
 
 
-def _calls(result: SimulationResult, since: float = -math.inf, until: float = math.inf) -> list[CallFinished]:
-    """The calls of ``result`` that started in ``[since, until)``."""
-    return [
-        e
-        for e in result.recorder.of(CallFinished)
-        if isinstance(e, CallFinished) and since <= e.time - e.duration < until
-    ]
-
-
-def _success_from(result: SimulationResult, since: float) -> float:
-    calls = _calls(result, since)
-    return sum(e.ok for e in calls) / len(calls) if calls else 1.0
-
-
-def targets_of(policies: Mapping[str, Any], seeds: tuple[int, ...] = (1, 2, 3)) -> TargetRow:
-    """Issue 12's three targets for one set of simulator policy arguments (``retry``, ``budget``, ``breaker``)."""
-    from integration_kit.policies.config import BreakerPolicy
-    from integration_kit.sim.scenarios import load_scenario
-    from integration_kit.sim.simulate import DEFAULT_BREAKER, simulate
-
-    brownout, outage, storm = (load_scenario(n) for n in ("brownout", "outage-and-recovery", "retry-storm"))
-    breaker = policies.get("breaker", DEFAULT_BREAKER)
-    wait = breaker.wait_in_open if isinstance(breaker, BreakerPolicy) else 0.0
-    healthy_again = sum(p.duration for p in outage.phases[:2]) + outage.phases[2].ramp
-    rows = []
-    for seed in seeds:
-        brown = simulate(brownout, seed=seed, **policies)
-        b = scenario_figures(brown)
-        start, end, _ = bad_phases(brownout)[0]
-        in_phase = _calls(brown, start, end)
-        o = simulate(outage, seed=seed, **policies)
-        s = scenario_figures(simulate(storm, seed=seed, **policies))
-        rows.append(
-            TargetRow(
-                brownout_success=sum(e.ok for e in in_phase) / len(in_phase),
-                brownout_attempts=b.amplification,
-                outage_load=scenario_figures(o).outage_load,
-                outage_recovered_success=_success_from(o, healthy_again + wait + 1),
-                storm_recovered=not s.overloaded_at_end,
-                storm_recovery=s.recovery_time,
-            )
-        )
-    return TargetRow(
-        brownout_success=min(r.brownout_success for r in rows),
-        brownout_attempts=max(r.brownout_attempts for r in rows),
-        outage_load=max(r.outage_load for r in rows),
-        outage_recovered_success=min(r.outage_recovered_success for r in rows),
-        storm_recovered=all(r.storm_recovered for r in rows),
-        storm_recovery=max(r.storm_recovery for r in rows),
+def _worst(runs: Sequence[ScenarioFigures]) -> ScenarioFigures:
+    """The worst of each figure over several seeds."""
+    first = runs[0]
+    return dataclasses.replace(
+        first,
+        success_rate=min(r.success_rate for r in runs),
+        success_outside_outages=min(r.success_outside_outages for r in runs),
+        p99_latency=max(r.p99_latency for r in runs),
+        amplification=max(r.amplification for r in runs),
+        outage_load=max(r.outage_load for r in runs),
+        recovery_time=max(r.recovery_time for r in runs),
+        overloaded_at_end=any(r.overloaded_at_end for r in runs),
+        partner_load=sum(r.partner_load for r in runs) / len(runs),
     )
 
 
-def default_targets(seeds: tuple[int, ...] = (1, 2, 3)) -> dict[str, TargetRow]:
-    """The three targets for the naive policy, the defaults before issue 12 (A6's example budget) and today's."""
-    from integration_kit.policies.config import BudgetPolicy, RetryPolicy
+def evaluate(spec: IntegrationSpec, settings: Mapping[str, Any], seeds: Iterable[int]) -> Candidate:
+    """Simulate every scenario of ``spec`` with ``settings`` applied, on each seed, at the spec's exercise load.
 
-    return {
-        "naive": targets_of({"retry": RetryPolicy(max_attempts=3), "budget": None, "breaker": None}, seeds),
-        "old": targets_of({"budget": BudgetPolicy(max_tokens=10, token_ratio=0.1)}, seeds),
-        "new": targets_of({}, seeds),
-    }
+    The call's deadline is the spec's. Returns a :class:`Candidate` (``number`` -1) with the worst figures over the
+    seeds and how far each objective is missed.
+    """
+    config = _apply(spec.client, settings)
+    exercise = spec.exercise
+    figures: dict[str, ScenarioFigures] = {}
+    violations: dict[str, dict[str, float]] = {}
+    seeds = tuple(seeds)
+    for scenario in spec.scenarios:
+        runs = [
+            scenario_figures(
+                simulate(
+                    scenario,
+                    config=config,
+                    rate=exercise.rate,
+                    workers=exercise.workers,
+                    duration=exercise.duration,
+                    method=exercise.method,
+                    seed=seed,
+                )
+            )
+            for seed in seeds
+        ]
+        figures[scenario.name] = worst = _worst(runs)
+        violations[scenario.name] = _violations(worst, thresholds_for(spec, scenario))
+    return Candidate(-1, dict(settings), figures, violations)
+
+
+@lru_cache(maxsize=4)
+def _spec(source: str) -> IntegrationSpec:
+    return load_integration(Path(source) if source.endswith(".toml") else source)
+
+
+def _evaluate_in_worker(source: str, settings: Settings, seeds: tuple[int, ...]) -> Candidate:
+    return evaluate(_spec(source), settings, seeds)
+
+
+# --- the search ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """A finished search: every candidate, the Pareto front, the recommendation and its check on unseen seeds."""
+
+    spec: IntegrationSpec
+    seed: int
+    candidates: tuple[Candidate, ...]
+    front: tuple[Candidate, ...]
+    recommended: Candidate | None  # None: no candidate met the objectives on the unseen seeds
+    validation: Candidate | None  # the recommendation evaluated on the unseen seeds
+    current: Candidate  # the spec's own settings, evaluated like every candidate
+    seeds: tuple[int, ...]
+    validation_seeds: tuple[int, ...]
+
+    @property
+    def changes(self) -> Settings:
+        """The recommended settings that differ from the spec's (empty when none is recommended)."""
+        if self.recommended is None:
+            return {}
+        now = _current(self.spec.client)
+        return {k: v for k, v in self.recommended.settings.items() if now.get(k) != v}
+
+    def front_frame(self) -> pd.DataFrame:
+        """The Pareto front as a table: partner load, p99, feasible, then each setting."""
+        import pandas as pd
+
+        rows = [
+            {
+                "candidate": c.number,
+                "partner load": round(c.partner_load, 3),
+                "p99 s": round(c.p99_latency, 3),
+                "feasible": c.feasible,
+                **c.settings,
+            }
+            for c in self.front
+        ]
+        return pd.DataFrame(rows).set_index("candidate") if rows else pd.DataFrame()
+
+    def verdict_frame(self) -> pd.DataFrame:
+        """The recommendation on the unseen seeds: one row per scenario and objective, with pass or fail."""
+        import pandas as pd
+
+        chosen = self.validation or self.current
+        rows = []
+        for scenario, figures in chosen.figures.items():
+            limit = thresholds_for(self.spec, self.spec.scenario(scenario))
+            measured = {
+                "success_rate": figures.success_outside_outages,
+                "p99_latency": figures.p99_latency,
+                "amplification": figures.amplification,
+                "outage_load": figures.outage_load,
+                "recovery_time": figures.recovery_time,
+            }
+            for objective, value in measured.items():
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "objective": objective,
+                        "target": getattr(limit, objective),
+                        "measured": round(value, 4),
+                        "pass": chosen.violations[scenario][objective] <= 0,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+
+def _pareto(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The feasible candidates no other feasible one beats on both partner load and p99 (all when none is)."""
+    pool = [c for c in candidates if c.feasible] or list(candidates)
+    front = [
+        c
+        for c in pool
+        if not any(
+            o.partner_load <= c.partner_load
+            and o.p99_latency <= c.p99_latency
+            and (o.partner_load < c.partner_load or o.p99_latency < c.p99_latency)
+            for o in pool
+        )
+    ]
+    return sorted(front, key=lambda c: (c.partner_load, c.p99_latency, c.number))
+
+
+def tune(
+    spec: IntegrationSpec | str,
+    *,
+    trials: int = 100,
+    seed: int = 0,
+    seeds: int = 2,
+    validation_seeds: int = 3,
+    jobs: int | None = None,
+    batch: int = 10,
+    progress: Callable[[int, int], None] | None = None,
+) -> TuneResult:
+    """Search ``spec``'s policies (a spec or a bundled name/path) with ``trials`` candidates (see the module).
+
+    Each candidate runs every scenario on ``seeds`` seeds (``seed * 1000 + 1 ...``); the recommendation is checked
+    on ``validation_seeds`` others. ``jobs`` processes evaluate candidates (default: one per core), ``batch`` at a
+    time; ``progress(done, total)`` is called after each batch. Deterministic for ``seed``. Needs optuna.
+    """
+    import optuna
+
+    if isinstance(spec, str):
+        spec = _spec(spec)
+    source = str(spec.path) if spec.path is not None else spec.name
+    search_seeds = tuple(seed * 1000 + 1 + i for i in range(seeds))
+    unseen = tuple(seed * 1000 + 500 + i for i in range(validation_seeds))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.NSGAIISampler(population_size=max(4, min(20, trials // 3)), seed=seed)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    current = _current(spec.client)
+    study.enqueue_trial({k: v for k, v in current.items()}, skip_if_exists=True)
+    study.enqueue_trial(_current(ClientConfig(name=spec.name, base_url="http://127.0.0.1")), skip_if_exists=True)
+    jobs = jobs or os.cpu_count() or 1
+    candidates: list[Candidate] = []
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        while len(candidates) < trials:
+            asked = [study.ask() for _ in range(min(batch, trials - len(candidates)))]
+            settings = [_suggest(t, spec.client) for t in asked]
+            done = list(pool.map(_evaluate_in_worker, [source] * len(asked), settings, [search_seeds] * len(asked)))
+            for trial, result in zip(asked, done, strict=True):
+                candidate = dataclasses.replace(result, number=trial.number)
+                candidates.append(candidate)
+                for scenario, per in candidate.violations.items():  # NSGA-II ranks feasible candidates first
+                    for objective, value in per.items():
+                        trial.set_constraint(f"{scenario}/{objective}", value)
+                study.tell(trial, [candidate.partner_load, candidate.p99_latency])
+            if progress is not None:
+                progress(len(candidates), trials)
+        front = _pareto(candidates)
+        recommended = validation = None
+        ranked = sorted((c for c in candidates if c.feasible), key=lambda c: (c.partner_load, c.p99_latency, c.number))
+        for candidate in ranked[:5]:  # the best few feasible ones, until one holds on unseen seeds
+            checked = pool.submit(_evaluate_in_worker, source, candidate.settings, unseen).result()
+            if checked.feasible:
+                recommended, validation = candidate, checked
+                break
+        baseline = pool.submit(_evaluate_in_worker, source, current, unseen).result()
+    return TuneResult(
+        spec=spec,
+        seed=seed,
+        candidates=tuple(candidates),
+        front=tuple(front),
+        recommended=recommended,
+        validation=validation,
+        current=baseline,
+        seeds=search_seeds,
+        validation_seeds=unseen,
+    )
+
+
+def pareto_chart(result: TuneResult) -> Figure:
+    """Every candidate's partner load against its p99 (feasible ones coloured), the Pareto front as a line, the
+    spec's settings and the recommendation marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    ok = [c for c in result.candidates if c.feasible]
+    bad = [c for c in result.candidates if not c.feasible]
+    ax.scatter([c.partner_load for c in bad], [c.p99_latency for c in bad], s=12, c="0.7", label="misses objectives")
+    ax.scatter([c.partner_load for c in ok], [c.p99_latency for c in ok], s=16, c="tab:blue", label="meets objectives")
+    ax.plot(
+        [c.partner_load for c in result.front],
+        [c.p99_latency for c in result.front],
+        "-",
+        c="tab:orange",
+        label="Pareto front",
+    )
+    ax.scatter([result.current.partner_load], [result.current.p99_latency], marker="s", c="k", s=50, label="spec today")
+    if result.recommended is not None:
+        r = result.recommended
+        ax.scatter([r.partner_load], [r.p99_latency], marker="*", c="tab:red", s=160, label="recommended")
+    ax.set_xlabel("partner load (attempts received per call offered)")
+    ax.set_ylabel("p99 latency of successful calls (s, worst scenario)")
+    ax.set_title(f"{result.spec.name}: {len(result.candidates)} candidates", loc="left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return fig
