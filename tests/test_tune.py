@@ -73,7 +73,8 @@ def test_figures_of_an_outage_run() -> None:
     naive = scenario_figures(simulate(outage, rate=50, seed=1, retry=RetryPolicy(), budget=None, breaker=None))
     assert naive.outage_load > 2.5
     storm = scenario_figures(simulate(load_scenario("retry-storm"), seed=1, budget=None, breaker=None))
-    assert storm.overloaded_at_end and math.isinf(storm.recovery_time)
+    assert storm.overloaded_at_end
+    assert math.isinf(storm.recovery_time)
 
 
 def test_thresholds_come_from_the_spec_when_it_has_them(tiny: Path) -> None:
@@ -124,16 +125,20 @@ def test_tune_is_deterministic_and_recommends_settings_that_hold_on_unseen_seeds
     first = tune(spec, trials=8, seed=3, jobs=2, batch=4)
     again = tune(spec, trials=8, seed=3, jobs=1, batch=4)
     assert [c.settings for c in first.candidates] == [c.settings for c in again.candidates]
-    assert first.recommended is not None and first.validation is not None
+    assert first.recommended is not None
+    assert first.validation is not None
     assert first.validation.feasible
     assert set(first.validation_seeds).isdisjoint(first.seeds)
-    assert first.front and all(c.feasible for c in first.front)
+    assert first.front
+    assert all(c.feasible for c in first.front)
     table = first.verdict_frame()
-    assert set(table.scenario) == {"blip"} and table["pass"].all()
+    assert set(table.scenario) == {"blip"}
+    assert table["pass"].all()
     diff = settings_diff(tiny, first.changes)
     assert diff.startswith("--- a/tiny.toml")
     assert main(["tune", str(tiny), "--trials", "4", "--seed", "3", "--jobs", "1", "--write"]) == 0
     out = capsys.readouterr().out
-    assert "Pareto front" in out and "recommended: candidate" in out
+    assert "Pareto front" in out
+    assert "recommended: candidate" in out
     written = load_integration(tiny)  # still a valid spec after --write
     assert written.name == "tiny"
