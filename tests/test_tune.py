@@ -160,11 +160,8 @@ def test_the_tune_notebook_charts_a_search(tiny: Path, tmp_path: Path) -> None:
         progress_bar=False,
     )
     nb = nbformat.read(str(target), as_version=4)
-    texts = "\n".join(
-        o.get("text", "") or str(o.get("data", {}).get("text/plain", ""))
-        for c in nb.cells
-        for o in c.get("outputs", [])
-    )
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    texts = "\n".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "tiny: 4 candidates x 1 scenarios x 2 seeds" in texts
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert "success_rate" in texts  # the verdict table
