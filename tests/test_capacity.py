@@ -13,7 +13,7 @@ from integration_kit.clock import ManualClock
 from integration_kit.errors import ConfigurationError
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.sim.capacity import Capacity, ServerQueue
-from integration_kit.sim.keyed import KeyedRandom
+from integration_kit.sim.keyed import KeyedRandom, request_key
 from integration_kit.sim.scenarios import Scenario, load_scenario
 from integration_kit.sim.simulate import simulate
 from integration_kit.sim.upstream import FlakyUpstream, serve_scenario
@@ -113,9 +113,9 @@ def test_the_retry_storm_is_metastable_for_a_naive_retrier_only() -> None:
 
 
 def test_the_live_upstream_serves_through_a_real_bounded_queue() -> None:
-    # One slot, 0.3 s of service, one place in line: of three requests at once one is served, one waits for it
-    # (about 0.6 s in all), and the third finds the line full and gets a 503 at once.
-    tight = scenario({"concurrency": 1, "queue": 1}, latency=0.3)
+    # One slot, 1 s of service, one place in line: of three requests a moment apart one is served, one waits for
+    # it (about 2 s in all), and the third finds the line full and gets a 503 at once.
+    tight = scenario({"concurrency": 1, "queue": 1}, latency=1.0)
     with serve_scenario(tight, seed=3) as url, httpx.Client(base_url=url, timeout=5) as http:
         http.get("/stats")  # a warm connection pool is not needed, but the server is surely up
 
@@ -127,12 +127,12 @@ def test_the_live_upstream_serves_through_a_real_bounded_queue() -> None:
             return status, time.monotonic() - began
 
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            answers = list(pool.map(timed, [0.0, 0.05, 0.1]))
+            answers = list(pool.map(timed, [0.0, 0.2, 0.4]))
         stats = http.get("/stats").json()
     statuses = sorted(status for status, _ in answers)
     assert statuses == [200, 200, 503]
-    assert max(took for status, took in answers if status == 200) > 0.45
-    assert min(took for status, took in answers if status == 503) < 0.2
+    assert max(took for status, took in answers if status == 200) > 1.5
+    assert min(took for status, took in answers if status == 503) < 0.8
     assert stats["overflowed"] == 1
 
 
@@ -171,15 +171,28 @@ def test_simulator_and_upstream_give_request_n_the_same_fate() -> None:
     )
     clock = ManualClock()
     upstream = FlakyUpstream(faults, seed=11, clock=clock)
-    live = [upstream.decide() for _ in range(200)]
+    order = [(call, attempt) for call in range(1, 101) for attempt in (1, 2)]
+    random.Random(1).shuffle(order)  # any order of arrival: a request's fate is its own
+    live = {(call, attempt): upstream.decide(fault_key=str(call)) for call, attempt in sorted(order)}
     rng = KeyedRandom(11)
-    simulated = []
-    for n in range(200):
-        rng.rekey(n)
-        simulated.append(faults.decide(0.0, rng))
-    assert live == simulated
-    shuffled = list(range(200))
-    random.Random(1).shuffle(shuffled)
-    for n in shuffled[:20]:  # any order: request n's fate is its own
-        rng.rekey(n)
-        assert faults.decide(0.0, rng) == simulated[n]
+    for call, attempt in order:
+        rng.rekey(request_key(call, attempt))
+        assert faults.decide(0.0, rng) == live[call, attempt]
+    unkeyed = [upstream.decide() for _ in range(50)]  # without the header: keyed by arrival
+    assert len({d.latency for d in unkeyed}) == 50
+
+
+def test_the_fast_rekey_and_gauss_match_their_definitions() -> None:
+    one, two = KeyedRandom(3), KeyedRandom(3)
+    for call, attempt in [(1, 1), (1, 2), (77, 3), (10**9, 1)]:
+        one.rekey(request_key(call, attempt))
+        two.rekey_request(call, attempt)
+        assert one.random() == two.random()
+    normals = []
+    for key in range(20_000):
+        one.rekey(key)
+        normals.append(one.gauss())
+    mean = sum(normals) / len(normals)
+    variance = sum((x - mean) ** 2 for x in normals) / len(normals)
+    assert abs(mean) < 0.03
+    assert 0.95 < variance < 1.05

@@ -1,10 +1,12 @@
-"""Random draws keyed by a request's index, so two players of one scenario draw the same fate for request *n*.
+"""Random draws keyed by the request, so two players of one scenario draw the same fate for the same request.
 
-The simulator and the live upstream (:mod:`integration_kit.sim.upstream`) both number the requests the partner
-receives, 0, 1, 2, ... in the order they arrive, and draw request *n*'s fault and latency from a stream keyed by
-``(seed, n)`` alone. A request that arrives a little earlier or later in one of them, or an extra request in one,
-then no longer shifts every later draw (as one shared ``random.Random`` consumed in arrival order did), and the
-two runs draw the same outcome for the same request.
+A request is named by its logical call's number (1, 2, ... in the order calls start) and its attempt number
+(:func:`request_key`). The simulator draws each attempt's fault and latency from a stream keyed by
+``(seed, request_key(call, attempt))`` alone; the live upstream (:mod:`integration_kit.sim.upstream`) does the same
+when the client names the call in an ``X-Fault-Key`` header (the fidelity check does), and otherwise keys by the
+order of arrival (:func:`arrival_key`). A request that arrives a little earlier or later in one of them, or an extra
+request in one, then no longer shifts every later draw (as one shared ``random.Random`` consumed in arrival order
+did), and the two runs draw the same outcome for the same request.
 
 The stream is SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014;
 the generator ``java.util.SplittableRandom`` uses): the state steps by the golden-ratio increment and each output
@@ -14,15 +16,19 @@ that stream, so ``gauss()``, ``uniform()`` and the other methods that build on `
 
 from __future__ import annotations
 
+import math
 import random
 
-__all__ = ["KeyedRandom", "mix64"]
+__all__ = ["KeyedRandom", "arrival_key", "mix64", "request_key"]
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 _TO_UNIT = 1.0 / (1 << 53)
+_TO_UNIT32 = 1.0 / (1 << 32)
+_TWO_PI = 2.0 * math.pi
+_sqrt, _log, _cos = math.sqrt, math.log, math.cos
 
 
 def mix64(value: int) -> int:
@@ -31,6 +37,16 @@ def mix64(value: int) -> int:
     z = ((z ^ (z >> 30)) * _M1) & _MASK
     z = ((z ^ (z >> 27)) * _M2) & _MASK
     return z ^ (z >> 31)
+
+
+def request_key(call: int, attempt: int) -> int:
+    """The key of attempt ``attempt`` (1-based) of logical call number ``call`` (even keys)."""
+    return ((call << 16) | (attempt & 0xFFFF)) << 1
+
+
+def arrival_key(index: int) -> int:
+    """The key of the ``index``-th request to arrive (0-based), for a player that cannot name the call (odd keys)."""
+    return (index << 1) | 1
 
 
 class KeyedRandom(random.Random):
@@ -56,9 +72,17 @@ class KeyedRandom(random.Random):
         self.rekey(0)
 
     def rekey(self, key: int) -> None:
-        """Start the stream of ``key`` (a request's index): later draws depend on ``(seed, key)`` only."""
+        """Start the stream of ``key`` (see :func:`request_key`): later draws depend on ``(seed, key)`` only."""
         self._state = mix64(self._base ^ ((key + 1) * _M2 & _MASK))
         self.gauss_next = None  # gauss() keeps its second value; it belongs to the previous key
+
+    def rekey_request(self, call: int, attempt: int) -> None:
+        """``rekey(request_key(call, attempt))`` in one step (the simulator's hot path)."""
+        z = (self._base ^ ((((((call << 16) | (attempt & 0xFFFF)) << 1) + 1) * _M2) & _MASK)) & _MASK
+        z = ((z ^ (z >> 30)) * _M1) & _MASK
+        z = ((z ^ (z >> 27)) * _M2) & _MASK
+        self._state = z ^ (z >> 31)
+        self.gauss_next = None
 
     def random(self) -> float:
         """The next value in [0, 1) of the current key's stream (53 random bits)."""
@@ -66,3 +90,14 @@ class KeyedRandom(random.Random):
         z = ((state ^ (state >> 30)) * _M1) & _MASK
         z = ((z ^ (z >> 27)) * _M2) & _MASK
         return ((z ^ (z >> 31)) >> 11) * _TO_UNIT
+
+    def gauss(self, mu: float = 0.0, sigma: float = 1.0) -> float:
+        """A normal deviate from one step of the stream (Box-Muller on its two 32-bit halves; no value is kept
+        for the next call, unlike ``random.Random.gauss``)."""
+        self._state = state = (self._state + _GOLDEN) & _MASK
+        z = ((state ^ (state >> 30)) * _M1) & _MASK
+        z = ((z ^ (z >> 27)) * _M2) & _MASK
+        z ^= z >> 31
+        u1 = ((z >> 32) + 1) * _TO_UNIT32  # in (0, 1]: the logarithm is finite
+        u2 = (z & 0xFFFFFFFF) * _TO_UNIT32
+        return mu + sigma * _sqrt(-2.0 * _log(u1)) * _cos(_TWO_PI * u2)

@@ -8,9 +8,10 @@ virtual time on one :class:`~integration_kit.clock.ManualClock`:
 
 - a ``Send`` draws the partner's answer from the scenario at that time: a response after its latency, a refused
   connection at once, a reset after its latency, a hang forever. An attempt whose latency passes its time limit,
-  ``min(timeouts.read, Send.timeout)``, ends as a ``READ_TIMEOUT`` at that limit. The draws of the *n*-th
-  request the partner receives are keyed by ``(seed, n)`` (:class:`~integration_kit.sim.keyed.KeyedRandom`), as
-  in the live upstream, so both give request *n* the same fate. When the scenario gives the partner a
+  ``min(timeouts.read, Send.timeout)``, ends as a ``READ_TIMEOUT`` at that limit. The draws of attempt *a*
+  of call *n* (calls numbered in the order they start) are keyed by ``(seed, n, a)``
+  (:class:`~integration_kit.sim.keyed.KeyedRandom`), as in the live upstream given the call's number, so both
+  give the same request the same fate. When the scenario gives the partner a
   :class:`~integration_kit.sim.capacity.Capacity`, the drawn latency is the request's service time and a FIFO
   queue (:class:`~integration_kit.sim.capacity.ServerQueue`) adds the wait for capacity, or answers an overflow
   when the queue is full; the partner keeps serving requests whose client has timed out;
@@ -369,8 +370,8 @@ class _Loop:
         last_end = 0.0
         inf = math.inf
         send_type = Send
-        rekey = fault_rng.rekey
-        received = 0  # requests that reached the partner so far: the key of the next one's draws
+        rekey = fault_rng.rekey_request
+        numbers: dict[CallGenerator, int] = {}  # each call in flight -> its number (1, 2, ... in start order)
         queue = self.queue
         admit = queue.admit if queue is not None else None
         capacities = self.capacities
@@ -397,9 +398,11 @@ class _Loop:
                     worker_calls.add(gen)
                     value = None
                 started += 1
+                numbers[gen] = started
             try:
                 action = gen.send(value)
             except (StopIteration, IntegrationError):
+                del numbers[gen]
                 last_end = t
                 if worker_calls and gen in worker_calls:
                     worker_calls.discard(gen)
@@ -411,8 +414,7 @@ class _Loop:
             if type(action) is not send_type:
                 push(heap, (t + action.seconds, seq, gen, None))  # type: ignore[union-attr]
                 continue
-            rekey(received)
-            received += 1
+            rekey(numbers[gen], action.attempt)  # type: ignore[union-attr]  # = rekey(request_key(...))
             index, code, latency = draw(t, fault_rng)
             outcome = outcomes[index][code + 1]
             if admit is not None and code not in _UNQUEUED:

@@ -10,9 +10,10 @@ likewise (:class:`ScaledClock`).
 ``GET /stats`` reports what the upstream received: requests in all, per scenario second, per answer, and the
 idempotency keys it saw (``Idempotency-Key`` header), for measuring load amplification and duplicate writes.
 
-Request *n* (counted from 0 in arrival order, refusals included) draws its fault and latency from a stream keyed
-by ``(seed, n)`` (:class:`~integration_kit.sim.keyed.KeyedRandom`), exactly as the simulator does, so the two give
-the same request the same fate.
+A request that names its logical call in an ``X-Fault-Key: <call number>`` header draws its fault and latency from
+a stream keyed by ``(seed, call, attempt)``, the attempt being the count of requests with that key so far
+(:class:`~integration_kit.sim.keyed.KeyedRandom`), exactly as the simulator does, so the two give the same request
+the same fate; any other request is keyed by its order of arrival (refusals included).
 
 When the scenario gives the partner a :class:`~integration_kit.sim.capacity.Capacity`, requests go through a real
 bounded FIFO queue (:class:`_LiveQueue`): at most ``concurrency`` in service, starts paced at ``rate`` per scenario
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from integration_kit.clock import Clock, SystemClock
 from integration_kit.sim.capacity import Capacity
-from integration_kit.sim.keyed import KeyedRandom
+from integration_kit.sim.keyed import KeyedRandom, arrival_key, request_key
 from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ class FlakyUpstream:
         with self._lock:
             self._rng = KeyedRandom(self.seed)
             self._index = 0
+            self._attempts: collections.Counter[int] = collections.Counter()
             self._started = self.clock.now()
             self._received = 0
             self._refused = 0
@@ -145,15 +147,22 @@ class FlakyUpstream:
         """Scenario seconds since the start."""
         return (self.clock.now() - self._started) * self.time_scale
 
-    def decide(self, idempotency_key: str | None = None) -> Decision:
-        """Draw the answer to a request arriving now, and count it."""
-        return self._decide(idempotency_key)[0]
+    def decide(self, idempotency_key: str | None = None, fault_key: str | None = None) -> Decision:
+        """Draw the answer to a request arriving now, and count it; ``fault_key`` is its ``X-Fault-Key``."""
+        return self._decide(idempotency_key, fault_key)[0]
 
-    def _decide(self, idempotency_key: str | None = None) -> tuple[Decision, Capacity | None, float]:
+    def _decide(
+        self, idempotency_key: str | None = None, fault_key: str | None = None
+    ) -> tuple[Decision, Capacity | None, float]:
         """The answer to a request arriving now, the capacity in force, and the scenario time; counted."""
         with self._lock:
             t = self.now()
-            self._rng.rekey(self._index)
+            call = int(fault_key) if fault_key is not None and fault_key.isdigit() and len(fault_key) < 12 else None
+            if call is None:
+                self._rng.rekey(arrival_key(self._index))
+            else:
+                self._attempts[call] += 1
+                self._rng.rekey(request_key(call, self._attempts[call]))
             self._index += 1
             decision = self.scenario.decide(t, self._rng)
             if decision.fault is FaultKind.REFUSE:
@@ -217,12 +226,14 @@ class _Play:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         import anyio
 
-        key = None
+        key = fault_key = None
         for name, value in scope["headers"]:
             if name == b"idempotency-key":
                 key = value.decode("latin-1")
+            elif name == b"x-fault-key":
+                fault_key = value.decode("latin-1")
         upstream = self.upstream
-        decision, capacity, arrived = upstream._decide(key)
+        decision, capacity, arrived = upstream._decide(key, fault_key)
         if capacity is not None and decision.fault in (FaultKind.RESPOND, FaultKind.RESET):
             decision = await self._through_queue(decision, capacity, arrived)
         elif decision.fault is not FaultKind.REFUSE and decision.fault is not FaultKind.HANG:
