@@ -72,16 +72,16 @@ class KeyedRandom(random.Random):
         self.rekey(0)
 
     def rekey(self, key: int) -> None:
-        """Start the stream of ``key`` (see :func:`request_key`): later draws depend on ``(seed, key)`` only."""
-        self._state = mix64(self._base ^ ((key + 1) * _M2 & _MASK))
+        """Start the stream of ``key`` (see :func:`request_key`): later draws depend on ``(seed, key)`` only.
+
+        The stream's counter starts at ``base XOR (key + 1) * M2`` (``base`` is the mixed seed); every output
+        passes through the SplitMix64 finaliser, so neighbouring keys give unrelated values."""
+        self._state = self._base ^ ((key + 1) * _M2 & _MASK)
         self.gauss_next = None  # gauss() keeps its second value; it belongs to the previous key
 
     def rekey_request(self, call: int, attempt: int) -> None:
         """``rekey(request_key(call, attempt))`` in one step (the simulator's hot path)."""
-        z = (self._base ^ ((((((call << 16) | (attempt & 0xFFFF)) << 1) + 1) * _M2) & _MASK)) & _MASK
-        z = ((z ^ (z >> 30)) * _M1) & _MASK
-        z = ((z ^ (z >> 27)) * _M2) & _MASK
-        self._state = z ^ (z >> 31)
+        self._state = self._base ^ (((((call << 16) | (attempt & 0xFFFF)) << 1) + 1) * _M2 & _MASK)
         self.gauss_next = None
 
     def random(self) -> float:

@@ -363,7 +363,9 @@ class Scenario:
         The fault code indexes :data:`FAULT_ORDER`. This is the simulator's hot path: it
         builds no objects beyond the tuple.
         """
-        index = max(bisect.bisect_right(self._starts, t) - 1, 0)
+        index = bisect.bisect_right(self._starts, t) - 1
+        if index < 0:
+            index = 0
         phase = self._compiled[index]
         u = rng.random()
         since = t - phase.start

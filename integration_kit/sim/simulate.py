@@ -299,8 +299,9 @@ _UNQUEUED = (_REFUSED, _HANG)  # faults that take none of the partner's capacity
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 _WORKER = Outcome(OutcomeKind.ERROR)  # heap marker: a worker starts its next call (never sent to an engine)
 
-#: A heap entry: (virtual time, sequence number, the call to resume or None for a new call, what to send it).
-_Entry = tuple[float, int, CallGenerator | None, Outcome | None]
+#: A heap entry: (virtual time, sequence number, the call to resume or None for a new call, what to send it, the
+#: call's number: 1, 2, ... in start order, the key of its draws; 0 for a new call).
+_Entry = tuple[float, int, CallGenerator | None, Outcome | None, int]
 
 
 class _Loop:
@@ -348,10 +349,10 @@ class _Loop:
         pop = heapq.heappop
         seq = 0
         if rate > 0:
-            push(heap, (0.0, seq, None, None))
+            push(heap, (0.0, seq, None, None, 0))
         for _ in range(workers):
             seq += 1
-            push(heap, (0.0, seq, None, _WORKER))
+            push(heap, (0.0, seq, None, _WORKER, 0))
         poisson = arrivals == "poisson"
         arrived = 0
         expovariate = self.arrival_rng.expovariate
@@ -371,7 +372,6 @@ class _Loop:
         inf = math.inf
         send_type = Send
         rekey = fault_rng.rekey_request
-        numbers: dict[CallGenerator, int] = {}  # each call in flight -> its number (1, 2, ... in start order)
         queue = self.queue
         admit = queue.admit if queue is not None else None
         capacities = self.capacities
@@ -379,9 +379,9 @@ class _Loop:
         overflowed = 0
 
         while heap:
-            t, _, gen, value = pop(heap)
+            t, _, gen, value, number = pop(heap)
             if t == inf:
-                push(heap, (t, _, gen, value))
+                push(heap, (t, _, gen, value, number))
                 break  # only hung calls are left: they never end
             clock._now = t  # the loop owns this clock; ManualClock.set() would take its lock twice per event
             if gen is None:
@@ -391,30 +391,29 @@ class _Loop:
                     upcoming = t + expovariate(rate) if poisson else arrived / rate  # no drift from summing
                     if upcoming < duration:
                         seq += 1
-                        push(heap, (upcoming, seq, None, None))
+                        push(heap, (upcoming, seq, None, None, 0))
                     gen = call(method, target)
                 else:
                     gen = call(method, target)
                     worker_calls.add(gen)
                     value = None
                 started += 1
-                numbers[gen] = started
+                number = started
             try:
                 action = gen.send(value)
             except (StopIteration, IntegrationError):
-                del numbers[gen]
                 last_end = t
                 if worker_calls and gen in worker_calls:
                     worker_calls.discard(gen)
                     if t + think_time < duration:
                         seq += 1
-                        push(heap, (t + think_time, seq, None, _WORKER))
+                        push(heap, (t + think_time, seq, None, _WORKER, 0))
                 continue
             seq += 1
             if type(action) is not send_type:
-                push(heap, (t + action.seconds, seq, gen, None))  # type: ignore[union-attr]
+                push(heap, (t + action.seconds, seq, gen, None, number))  # type: ignore[union-attr]
                 continue
-            rekey(numbers[gen], action.attempt)  # type: ignore[union-attr]  # = rekey(request_key(...))
+            rekey(number, action.attempt)  # = rekey(request_key(number, attempt))
             index, code, latency = draw(t, fault_rng)
             outcome = outcomes[index][code + 1]
             if admit is not None and code not in _UNQUEUED:
@@ -451,9 +450,9 @@ class _Loop:
             if limit is not None and latency > limit:
                 latency = limit
                 outcome = _READ_TIMEOUT
-            push(heap, (t + latency, seq, gen, outcome))
+            push(heap, (t + latency, seq, gen, outcome, number))
 
-        for _, _, gen, _ in heap:
+        for _, _, gen, _, _ in heap:
             if gen is not None:
                 gen.close()  # releases a hung call's bulkhead slot or half-open probe
         self.in_flight = sum(1 for entry in heap if entry[2] is not None)
