@@ -364,7 +364,7 @@ class Scenario:
         builds no objects beyond the tuple.
         """
         index = bisect.bisect_right(self._starts, t) - 1
-        if index < 0:
+        if index < 0:  # noqa: PLR1730 - a branch costs less than a max() call on this hot path
             index = 0
         phase = self._compiled[index]
         u = rng.random()
