@@ -165,3 +165,14 @@ def test_the_tune_notebook_charts_a_search(tiny: Path, tmp_path: Path) -> None:
     assert "tiny: 4 candidates x 1 scenarios x 2 seeds" in texts
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert "success_rate" in texts  # the verdict table
+
+
+def test_bounds_narrow_the_search_and_a_bad_bound_is_refused(tiny: Path) -> None:
+    spec = load_integration(tiny)
+    result = tune(spec, trials=4, seed=5, jobs=1, batch=4, bounds={"retry.max_attempts": (2, 2)})
+    assert {c.settings["retry.max_attempts"] for c in result.candidates} == {2}
+    with pytest.raises(ValueError, match=r"retry\.max_attempts must lie within"):
+        tune(spec, trials=2, bounds={"retry.max_attempts": (0, 9)})
+    with pytest.raises(ValueError, match="unknown setting"):
+        tune(spec, trials=2, bounds={"retry.nope": (1, 2)})
+    assert main(["tune", str(tiny), "--trials", "2", "--bound", "retry.max_attempts=two"]) == 2

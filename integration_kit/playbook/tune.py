@@ -107,7 +107,7 @@ def _violations(figures: ScenarioFigures, limit: Thresholds) -> dict[str, float]
 # --- the search space ------------------------------------------------------------------------------------------
 
 #: Each tuned setting: (policy, field, kind, low, high). Floats are searched on a log scale and rounded to three
-#: significant figures, so a recommendation reads cleanly in TOML.
+#: significant figures, so a recommendation reads cleanly in TOML; the jitter is searched too (:data:`JITTERS`).
 SPACE: tuple[tuple[str, str, str, float, float], ...] = (
     ("retry", "max_attempts", "int", 1, 5),
     ("retry", "base_delay", "float", 0.01, 2.0),
@@ -137,6 +137,8 @@ def _current(config: ClientConfig) -> Settings:
         holder = getattr(config, policy)
         if holder is not None and getattr(holder, name) is not None:
             found[f"{policy}.{name}"] = getattr(holder, name)
+    if config.retry.jitter in JITTERS:
+        found["retry.jitter"] = config.retry.jitter
     return found
 
 
@@ -151,16 +153,37 @@ def _apply(config: ClientConfig, settings: Mapping[str, Any]) -> ClientConfig:
     return dataclasses.replace(config, **changes)
 
 
-def _suggest(trial: optuna.Trial, config: ClientConfig) -> Settings:
+#: The backoff jitters searched (categorical): AWS's three randomised schedules.
+JITTERS: tuple[str, ...] = ("full", "equal", "decorrelated")
+
+
+def _bounds(bounds: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
+    """The search bounds: :data:`SPACE`'s, narrowed by ``bounds`` (which must stay inside them)."""
+    found = {f"{policy}.{name}": (low, high) for policy, name, _, low, high in SPACE}
+    for key, (low, high) in (bounds or {}).items():
+        if key not in found:
+            raise ValueError(f"tune: unknown setting {key!r} in bounds; expected one of {', '.join(found)}")
+        wide_low, wide_high = found[key]
+        if not wide_low <= low <= high <= wide_high:
+            raise ValueError(
+                f"tune: bounds for {key} must lie within [{wide_low:g}, {wide_high:g}], got [{low}, {high}]"
+            )
+        found[key] = (low, high)
+    return found
+
+
+def _suggest(trial: optuna.Trial, config: ClientConfig, bounds: Mapping[str, tuple[float, float]]) -> Settings:
     settings: Settings = {}
-    for policy, name, kind, low, high in SPACE:
+    for policy, name, kind, _, _ in SPACE:
         if getattr(config, policy) is None:
             continue
         key = f"{policy}.{name}"
+        low, high = bounds[key]
         if kind == "int":
             settings[key] = trial.suggest_int(key, int(low), int(high))
         else:
             settings[key] = _round(trial.suggest_float(key, low, high, log=True))
+    settings["retry.jitter"] = trial.suggest_categorical("retry.jitter", JITTERS)
     # Keep the combination valid: max_delay >= base_delay, minimum_calls <= window_size.
     if "retry.max_delay" in settings:
         settings["retry.max_delay"] = max(settings["retry.max_delay"], settings["retry.base_delay"])
@@ -345,6 +368,7 @@ def tune(
     seed: int = 0,
     seeds: int = 2,
     validation_seeds: int = 3,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
     jobs: int | None = None,
     batch: int = 10,
     progress: Callable[[int, int], None] | None = None,
@@ -352,11 +376,13 @@ def tune(
     """Search ``spec``'s policies (a spec or a bundled name/path) with ``trials`` candidates (see the module).
 
     Each candidate runs every scenario on ``seeds`` seeds (``seed * 1000 + 1 ...``); the recommendation is checked
-    on ``validation_seeds`` others. ``jobs`` processes evaluate candidates (default: one per core), ``batch`` at a
+    on ``validation_seeds`` others. ``bounds`` narrows the search (``{"retry.max_attempts": (2, 4)}``; each within
+    :data:`SPACE`'s, else ValueError). ``jobs`` processes evaluate candidates (default: one per core), ``batch`` at a
     time; ``progress(done, total)`` is called after each batch. Deterministic for ``seed``. Needs optuna.
     """
     import optuna
 
+    limits = _bounds(bounds)
     if isinstance(spec, str):
         spec = _spec(spec)
     source = str(spec.path) if spec.path is not None else spec.name
@@ -366,14 +392,16 @@ def tune(
     sampler = optuna.samplers.NSGAIISampler(population_size=max(4, min(20, trials // 3)), seed=seed)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     current = _current(spec.client)
-    study.enqueue_trial({k: v for k, v in current.items()}, skip_if_exists=True)
-    study.enqueue_trial(_current(ClientConfig(name=spec.name, base_url="http://127.0.0.1")), skip_if_exists=True)
+    defaults = _current(ClientConfig(name=spec.name, base_url="http://127.0.0.1"))
+    for start in (current, defaults):  # the spec's settings and the kit's defaults first, within the bounds
+        inside = {k: v for k, v in start.items() if k not in limits or limits[k][0] <= v <= limits[k][1]}
+        study.enqueue_trial(inside, skip_if_exists=True)
     jobs = jobs or os.cpu_count() or 1
     candidates: list[Candidate] = []
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
         while len(candidates) < trials:
             asked = [study.ask() for _ in range(min(batch, trials - len(candidates)))]
-            settings = [_suggest(t, spec.client) for t in asked]
+            settings = [_suggest(t, spec.client, limits) for t in asked]
             done = list(pool.map(_evaluate_in_worker, [source] * len(asked), settings, [search_seeds] * len(asked)))
             for trial, result in zip(asked, done, strict=True):
                 candidate = dataclasses.replace(result, number=trial.number)

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.spec import load_integration
 from integration_kit.playbook.spec_edit import settings_diff, write_settings
 from integration_kit.playbook.tune import tune
@@ -27,6 +28,25 @@ def add_tune_parser(sub: Any) -> None:
     tune_parser.add_argument("--seeds", type=int, default=2, help="simulation seeds per candidate (default 2)")
     tune_parser.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
     tune_parser.add_argument("--write", action="store_true", help="apply the recommended settings to the spec file")
+    tune_parser.add_argument(
+        "--bound",
+        action="append",
+        default=[],
+        metavar="SETTING=LOW:HIGH",
+        help="narrow one setting's range, e.g. retry.max_attempts=2:4 (repeatable)",
+    )
+
+
+def _parse_bounds(given: list[str]) -> dict[str, tuple[float, float]]:
+    bounds = {}
+    for item in given:
+        key, _, span = item.partition("=")
+        low, _, high = span.partition(":")
+        try:
+            bounds[key.strip()] = (float(low), float(high))
+        except ValueError:
+            raise ConfigurationError(f"--bound: expected SETTING=LOW:HIGH, got {item!r}") from None
+    return bounds
 
 
 def tune_command(args: argparse.Namespace) -> int:
@@ -40,7 +60,18 @@ def tune_command(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        result = tune(spec, trials=args.trials, seed=args.seed, seeds=args.seeds, jobs=args.jobs, progress=progress)
+        try:
+            result = tune(
+                spec,
+                trials=args.trials,
+                seed=args.seed,
+                seeds=args.seeds,
+                jobs=args.jobs,
+                bounds=_parse_bounds(args.bound),
+                progress=progress,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(f"\nPareto front ({len(result.front)} of {len(result.candidates)} candidates; seeds {result.seeds}):")
         print(result.front_frame().to_string())
