@@ -4,8 +4,9 @@
 the partner's per-second view and the scenario's phases) and returns :class:`ScenarioFigures`:
 
 - ``success_rate``: calls that succeeded over calls that ended (rejected calls count as failed);
-- ``success_outside_outages``: the same over the calls that started outside outage phases (an outage's own calls
-  cannot succeed whatever the policy);
+- ``success_outside_outages``: the same over the calls that started outside outage phases and outside the
+  ``grace`` seconds after each (an outage's own calls cannot succeed whatever the policy, and the recovery after
+  it is judged by ``recovery_time``);
 - ``p99_latency``: the 99th percentile of the duration of the calls that succeeded (seconds);
 - ``amplification``: the most attempts per call over any *bad* phase (attempts started in the phase over calls
   started in it), or over the whole run when no phase is bad;
@@ -86,8 +87,8 @@ def bad_phases(scenario: Scenario) -> list[tuple[float, float, bool]]:
     return found
 
 
-def scenario_figures(result: SimulationResult) -> ScenarioFigures:
-    """The figures of ``result`` (see the module docstring)."""
+def scenario_figures(result: SimulationResult, *, grace: float = 0.0) -> ScenarioFigures:
+    """The figures of ``result`` (see the module docstring; ``grace`` in seconds)."""
     scenario = result.scenario
     calls = [e for e in result.recorder.of(CallFinished) if isinstance(e, CallFinished)]
     starts = sorted((e.time - e.duration, e.ok) for e in calls)
@@ -134,7 +135,7 @@ def scenario_figures(result: SimulationResult) -> ScenarioFigures:
     tail_seconds = per_second[int(tail_low) : int(result.duration)]
     tail_load = sum(tail_seconds) / len(tail_seconds) if tail_seconds else 0.0
     over = capacity is not None and capacity.rate is not None and tail_load > capacity.rate
-    outages = [(low, high) for low, high, outage in bad if outage]
+    outages = [(low, high + grace) for low, high, outage in bad if outage]
     outside = [ok for start, ok in starts if not any(low <= start < high for low, high in outages)]
     return ScenarioFigures(
         calls=ended,

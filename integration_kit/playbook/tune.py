@@ -58,22 +58,24 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """What each scenario must achieve: ``success_rate`` (minimum, over calls started outside outage phases),
+    """What each scenario must achieve: ``success_rate`` (minimum, over calls started outside outage phases and
+    the ``recovery_time`` after each),
     ``p99_latency`` (seconds, successful calls), ``amplification`` (maximum attempts per call over a bad phase),
     ``outage_load`` (maximum partner load during an outage, relative to the offered load) and ``recovery_time``
     (seconds after the last bad phase until 95 % success; see :mod:`integration_kit.playbook.figures`)."""
 
-    success_rate: float = 0.85
+    success_rate: float = 0.75
     p99_latency: float = 10.0
     amplification: float = 2.0
     outage_load: float = 0.25
     recovery_time: float = 60.0
 
 
-#: Used when a spec declares no objectives. ``success_rate`` 85 % outside outages (a minute of 60 % 429s with a
-#: 2 s Retry-After inside a 5 s deadline allows about 89 %) and ``amplification`` 2.0 (the brownout target: 1.5);
-#: ``p99_latency`` 10 s is the default read timeout (a p99 at a timeout means calls hang); ``outage_load`` 0.25
-#: and ``recovery_time`` 60 s bound what an outage costs the partner and the callers.
+#: Used when a spec declares no objectives (issue 11 gives each bundled spec its own). ``success_rate`` 75 %
+#: outside outages: a minute of 60 % 429s with a 2 s Retry-After in a 5 s deadline allows about 89 %, a partner
+#: whose median latency nears a 3 s deadline far less; ``amplification`` 2.0 (the issue-12 brownout target is
+#: 1.5); ``p99_latency`` 10 s is the default read timeout (a p99 at a timeout means calls hang); ``outage_load``
+#: 0.25 and ``recovery_time`` 60 s bound what an outage costs the partner and the callers.
 DEFAULT_THRESHOLDS = Thresholds()
 
 
@@ -248,6 +250,7 @@ def evaluate(spec: IntegrationSpec, settings: Mapping[str, Any], seeds: Iterable
     violations: dict[str, dict[str, float]] = {}
     seeds = tuple(seeds)
     for scenario in spec.scenarios:
+        limit = thresholds_for(spec, scenario)
         runs = [
             scenario_figures(
                 simulate(
@@ -258,12 +261,13 @@ def evaluate(spec: IntegrationSpec, settings: Mapping[str, Any], seeds: Iterable
                     duration=exercise.duration,
                     method=exercise.method,
                     seed=seed,
-                )
+                ),
+                grace=limit.recovery_time,  # the recovery after an outage is judged by recovery_time alone
             )
             for seed in seeds
         ]
         figures[scenario.name] = worst = _worst(runs)
-        violations[scenario.name] = _violations(worst, thresholds_for(spec, scenario))
+        violations[scenario.name] = _violations(worst, limit)
     return Candidate(-1, dict(settings), figures, violations)
 
 
