@@ -186,7 +186,12 @@ def _suggest(trial: optuna.Trial, config: ClientConfig, bounds: Mapping[str, tup
         else:
             settings[key] = _round(trial.suggest_float(key, low, high, log=True))
     settings["retry.jitter"] = trial.suggest_categorical("retry.jitter", JITTERS)
-    # Keep the combination valid: max_delay >= base_delay, minimum_calls <= window_size.
+    # Keep the combination valid: max_delay >= base_delay, minimum_calls <= window_size; and sensible: no backoff
+    # or read timeout longer than the deadline (the checklist's "deadline shorter than the retry schedule").
+    if config.deadline is not None:
+        for key in ("retry.max_delay", "retry.base_delay", "timeouts.read"):
+            if key in settings:
+                settings[key] = min(settings[key], _round(config.deadline))
     if "retry.max_delay" in settings:
         settings["retry.max_delay"] = max(settings["retry.max_delay"], settings["retry.base_delay"])
     if "breaker.minimum_calls" in settings:
