@@ -23,7 +23,7 @@ def main() -> None:
     # simulator has no such cost); a modest scale and a think time well above it keep that distortion small.
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--think-time", type=float, default=0.5)
-    parser.add_argument("--rate", type=float, default=5.0, help="open-loop calls per scenario second (0: workers)")
+    parser.add_argument("--rate", type=float, default=10.0, help="open-loop calls per scenario second (0: workers)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scenario", action="append", help="only these scenarios (repeatable)")
