@@ -200,9 +200,9 @@ class BreakerPolicy:
     that is set applies.
 
     Defaults follow resilience4j (``failureRateThreshold`` 50 %, count-based window) except ``window_size=200``
-    (resilience4j: 100; in the simulator a window of 100 attempts reaches 50 % failures by chance in a random 30 %
-    brownout at 100 calls/s in about one run in five, and the breaker then flaps for the rest of the brownout; with
-    200 that takes a 6-sigma run, see ``docs/defaults.md``), ``minimum_calls=20`` (resilience4j: 100; so a
+    (resilience4j: 100; in the simulator a window of 100 attempts now and then reaches 50 % failures by chance in a
+    random 30 % brownout at 100 calls/s, and the breaker then flaps for the rest of the brownout; with 200 that
+    takes a 6-sigma run, see ``docs/defaults.md``), ``minimum_calls=20`` (resilience4j: 100; so a
     low-traffic integration can trip at all), ``wait_in_open=30`` s
     (resilience4j: 60 s, Hystrix: 5 s; a partner outage rarely heals faster) and ``half_open_max_calls=3``
     (resilience4j: 10; fewer probes hit a recovering partner). ``wait_in_open`` grows by
