@@ -2,8 +2,7 @@
 
 The stated tolerance: the same sequence of breaker transitions, and success rate and load amplification within
 10 % (relative) of each other (:meth:`FidelityReport.agrees`). Both sides offer the same open-loop load (10
-calls per scenario second, evenly spaced: at that rate the default breaker's transitions fall well inside the
-scenarios' phases, away from the boundaries where a few milliseconds of live overhead could move them) and draw
+calls per scenario second, evenly spaced, 4 for outage-and-recovery: see ``fidelity.FIDELITY_RATES``) and draw
 each attempt's fate from the same keyed stream. Live runs are time-scaled 10x, so each takes a tenth of its
 scenario's length.
 """
@@ -12,19 +11,18 @@ from __future__ import annotations
 
 import pytest
 
-from integration_kit.playbook.fidelity import compare
+from integration_kit.playbook.fidelity import compare, fidelity_rate
 from integration_kit.sim.scenarios import Scenario, bundled_scenarios
 
 pytestmark = pytest.mark.slow
 
 TOLERANCE = 0.10
-RATE = 10.0
 TIME_SCALE = 10.0
 
 
 @pytest.mark.parametrize("name", sorted(bundled_scenarios()))
 def test_every_bundled_scenario_agrees(name: str) -> None:
-    report = compare(bundled_scenarios()[name], seed=1, rate=RATE, time_scale=TIME_SCALE)
+    report = compare(bundled_scenarios()[name], seed=1, rate=fidelity_rate(name), time_scale=TIME_SCALE)
     assert report.simulated.calls == report.live.calls  # the same open-loop arrivals
     assert report.agrees(TOLERANCE), "\n".join(report.lines())
 
