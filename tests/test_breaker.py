@@ -147,7 +147,8 @@ def test_reaching_minimum_calls_with_a_success_can_trip() -> None:
 
 
 def test_rate_below_threshold_stays_closed() -> None:
-    breaker, _, _ = make(failure_rate_threshold=0.5, minimum_calls=10)
+    # window_size pinned (the default went from 100 to 200 in issue 12)
+    breaker, _, _ = make(failure_rate_threshold=0.5, minimum_calls=10, window_size=100)
     for _ in range(50):
         succeed(breaker, 3)
         fail(breaker, 2)

@@ -11,12 +11,26 @@ from hypothesis import strategies as st
 from integration_kit.policies.budget import BudgetStats, RetryBudget
 from integration_kit.policies.config import BudgetPolicy
 
+#: gRPC A6's example figures, the defaults before issue 12 (the mechanics tests below keep using them).
+A6_EXAMPLE = BudgetPolicy(max_tokens=10, token_ratio=0.1)
+
 
 def test_fresh_budget_is_full_and_allows_retries() -> None:
+    # Defaults changed deliberately in issue 12 (from A6's example 10 / 0.1): see docs/defaults.md.
     budget = RetryBudget()
-    assert budget.tokens == 10.0
-    assert budget.policy == BudgetPolicy()
+    assert budget.tokens == 100.0
+    assert budget.policy == BudgetPolicy(max_tokens=100, token_ratio=0.5)
     assert budget.can_retry() is True
+
+
+def test_default_budget_keeps_retries_below_a_third_failing_and_stops_them_above() -> None:
+    brownout, outage = RetryBudget(), RetryBudget()
+    for i in range(3000):  # 30 % of attempts failing: the bucket stays full enough
+        brownout.record_failure() if i % 10 < 3 else brownout.record_success()
+        assert brownout.can_retry()
+    for i in range(1000):  # 40 % failing: it drains and retries stop
+        outage.record_failure() if i % 5 < 2 else outage.record_success()
+    assert not outage.can_retry()
 
 
 def test_a6_threshold_is_strictly_more_than_half() -> None:
@@ -86,7 +100,7 @@ def test_disabled_budget_always_allows_but_keeps_count() -> None:
 
 
 def test_stats_count_outcomes_and_answers() -> None:
-    budget = RetryBudget()
+    budget = RetryBudget(A6_EXAMPLE)
     budget.record_success()
     for _ in range(6):
         budget.record_failure()
@@ -104,7 +118,7 @@ def test_stats_is_frozen() -> None:
 
 
 def test_reset_refills_and_zeroes() -> None:
-    budget = RetryBudget()
+    budget = RetryBudget(A6_EXAMPLE)
     for _ in range(8):
         budget.record_failure()
     budget.record_success()
@@ -123,7 +137,7 @@ def test_fractional_max_tokens_reads_back_exactly_when_full() -> None:
 
 
 def test_repr_names_tokens_and_policy() -> None:
-    assert "tokens=10.0" in repr(RetryBudget())
+    assert "tokens=100.0" in repr(RetryBudget())
 
 
 def test_counters_exact_under_eight_threads() -> None:

@@ -21,7 +21,7 @@ from integration_kit.sim.scenarios import (
     load_scenario,
 )
 
-BUNDLED = {"brownout", "flapping", "outage-and-recovery", "rate-limited", "slow-partner", "steady"}
+BUNDLED = {"brownout", "flapping", "outage-and-recovery", "rate-limited", "retry-storm", "slow-partner", "steady"}
 
 
 def one_phase(**phase: Any) -> dict[str, Any]:

@@ -48,7 +48,9 @@ class DownStore(MemoryStore):
 @pytest.mark.parametrize("fail_open", [True, False])
 def test_an_unreachable_store_falls_back_to_the_local_bucket_or_refuses(fail_open: bool) -> None:
     notices: list[StoreUnreachable] = []
-    budget = RetryBudget(store=DownStore(), fail_open=fail_open, on_store_error=notices.append)
+    # gRPC A6's example figures pinned (10 tokens: ten failures empty it); the defaults changed in issue 12
+    policy = BudgetPolicy(max_tokens=10, token_ratio=0.1)
+    budget = RetryBudget(policy, store=DownStore(), fail_open=fail_open, on_store_error=notices.append)
     budget.record_failure()
     assert budget.can_retry() is fail_open
     for _ in range(9):

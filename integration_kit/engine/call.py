@@ -318,10 +318,10 @@ class CallEngine:
                             attempt,
                             method,
                             target,
-                            outcome.kind.value,
+                            outcome.kind._value_,  # the enum's value without its descriptor (hot path)
                             status,
                             duration,
-                            verdict.value,
+                            verdict._value_,
                         )
                     )
                 if verdict is Verdict.SUCCESS:

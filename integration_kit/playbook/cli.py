@@ -21,6 +21,7 @@ from integration_kit.engine.call import CallEngine, Send, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
 from integration_kit.playbook.spec import MAX_DURATION, MAX_RATE, MAX_WORKERS
+from integration_kit.playbook.tune_cli import add_tune_parser, tune_command
 from integration_kit.playbook.webhook_cli import (
     add_webhook_commands,
     check_webhook_spec,
@@ -229,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_telemetry_commands(sub)
     add_webhook_commands(sub)
     _add_gate_and_clean(sub, run)
+    add_tune_parser(sub)
     return parser
 
 
@@ -509,6 +511,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "alerts": _telemetry_command,
     "dashboard": _telemetry_command,
     "webhooks": webhook_command,
+    "tune": tune_command,
 }
 
 

@@ -7,8 +7,10 @@ Semantics are those of gRPC's retry throttling (proposal A6, "gRPC Retry Design"
     failure:  tokens = max(0, tokens - 1)
     a retry is allowed  <=>  tokens > max_tokens / 2
 
-With the defaults (``max_tokens=10``, ``token_ratio=0.1``) five failures in a row without a success stop all
-retries, and each missing token takes ten successes to come back. Unlike a per-call ``max_attempts``, the budget
+With gRPC A6's example figures (``max_tokens=10``, ``token_ratio=0.1``) five failures in a row without a success
+stop all retries, and each missing token takes ten successes to come back; the kit's defaults
+(``max_tokens=100``, ``token_ratio=0.5``, see :class:`~integration_kit.policies.config.BudgetPolicy`) stop them
+once more than a third of attempts fail. Unlike a per-call ``max_attempts``, the budget
 is shared by every call of a client, which bounds the load the client adds when a partner is already failing.
 Finagle's ``RetryBudget`` (``com.twitter.finagle.service.RetryBudget``) takes the same view, with retries as a
 percentage of requests; A6's bucket is used here because it needs no clock and is the same figure on every

@@ -31,6 +31,10 @@ Latency kinds: ``constant`` (``value``), ``uniform`` (``low``, ``high``), ``logn
 ``empirical`` (``samples``, resampled uniformly); a bare number is a constant. Error keys: ``"500"``, ``"502"``,
 ``"503"``, ``"504"``, ``"429"``, ``refused``, ``reset``, ``hang``, and ``retry_after`` (seconds sent with a 429,
 default 1; ``-1`` sends no header).
+
+A scenario or a phase may also give the partner a finite ``capacity`` (requests per second and/or concurrency, a
+bounded queue, what overflows get; see :mod:`integration_kit.sim.capacity`): a phase's capacity wins over the
+scenario's. Errors and latency then depend on the load the partner receives, retries included.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.sim.capacity import Capacity
 
 __all__ = [
     "FAULT_ORDER",
+    "Capacity",
     "SCENARIO_DIR",
     "Decision",
     "ErrorMix",
@@ -239,6 +245,7 @@ class Phase:
     """A stretch of ``duration`` seconds with one latency distribution and one error mix.
 
     ``ramp`` seconds (at most ``duration``) at the start of the phase blend in linearly from the previous phase.
+    ``capacity`` bounds what the partner serves in this phase (``None``: the scenario's capacity, if any).
     """
 
     duration: float
@@ -246,6 +253,7 @@ class Phase:
     errors: ErrorMix = field(default_factory=ErrorMix)
     ramp: float = 0.0
     name: str = ""
+    capacity: Capacity | None = None
 
     def __post_init__(self) -> None:
         _number("duration", self.duration, strict=True)
@@ -263,15 +271,20 @@ class _Compiled(NamedTuple):
     probabilities: tuple[float, ...]
     latency: Latency
     retry_after: float | None
+    capacity: Capacity | None
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """A named sequence of phases; :meth:`decide` samples what the partner does at a given time."""
+    """A named sequence of phases; :meth:`decide` samples what the partner does at a given time.
+
+    ``capacity`` bounds what the partner serves in every phase that gives none of its own (``None``: unbounded).
+    """
 
     name: str
     phases: tuple[Phase, ...]
     description: str = ""
+    capacity: Capacity | None = None
     _starts: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
     _compiled: tuple[_Compiled, ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -297,6 +310,7 @@ class Scenario:
                     probabilities,
                     phase.latency,
                     phase.errors.retry_after,
+                    phase.capacity if phase.capacity is not None else self.capacity,
                 )
             )
             starts.append(start)
@@ -308,6 +322,20 @@ class Scenario:
     def duration(self) -> float:
         """The sum of the phases' durations (seconds)."""
         return math.fsum(p.duration for p in self.phases)
+
+    @property
+    def has_capacity(self) -> bool:
+        """Whether any phase bounds the partner's capacity."""
+        return any(c.capacity is not None for c in self._compiled)
+
+    @property
+    def max_concurrency(self) -> int:
+        """The largest ``concurrency`` of any phase's capacity (1 when none gives one)."""
+        return max((c.capacity.concurrency or 1 for c in self._compiled if c.capacity is not None), default=1)
+
+    def capacity_at(self, t: float) -> Capacity | None:
+        """The capacity in force at time ``t`` (``None``: unbounded)."""
+        return self._compiled[self.phase_index(t)].capacity
 
     def phase_index(self, t: float) -> int:
         """The index of the phase in force at time ``t`` (the last phase goes on forever)."""
@@ -335,7 +363,9 @@ class Scenario:
         The fault code indexes :data:`FAULT_ORDER`. This is the simulator's hot path: it
         builds no objects beyond the tuple.
         """
-        index = max(bisect.bisect_right(self._starts, t) - 1, 0)
+        index = bisect.bisect_right(self._starts, t) - 1
+        if index < 0:  # noqa: PLR1730 - a branch costs less than a max() call on this hot path
+            index = 0
         phase = self._compiled[index]
         u = rng.random()
         since = t - phase.start
@@ -434,7 +464,7 @@ class _Loader:
             raise self.error(_join(path, exc.path), exc.reason) from None
 
     def scenario(self, data: Mapping[str, Any], name: str | None) -> Scenario:
-        data = self.table("", data, ("name", "description", "phases"))
+        data = self.table("", data, ("name", "description", "phases", "capacity"))
         phases = data.get("phases")
         if not isinstance(phases, list) or not phases:
             raise self.error("phases", "must be a non-empty array of tables ([[phases]])")
@@ -442,12 +472,13 @@ class _Loader:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise self.error("description", f"must be a string, got {description!r}")
+        capacity = self.capacity("capacity", data["capacity"]) if "capacity" in data else None
         return self.build(  # type: ignore[no-any-return]
-            "", Scenario, name=data.get("name", name), phases=built, description=description
+            "", Scenario, name=data.get("name", name), phases=built, description=description, capacity=capacity
         )
 
     def phase(self, path: str, data: object) -> Phase:
-        table = self.table(path, data, ("name", "duration", "latency", "errors", "ramp"))
+        table = self.table(path, data, ("name", "duration", "latency", "errors", "ramp", "capacity"))
         if "duration" not in table:
             raise self.error(f"{path}.duration", "is required")
         kwargs: dict[str, Any] = {"duration": table["duration"], "ramp": table.get("ramp", 0.0)}
@@ -459,7 +490,17 @@ class _Loader:
             kwargs["latency"] = self.latency(f"{path}.latency", table["latency"])
         if "errors" in table:
             kwargs["errors"] = self.errors(f"{path}.errors", table["errors"])
+        if "capacity" in table:
+            kwargs["capacity"] = self.capacity(f"{path}.capacity", table["capacity"])
         return self.build(path, Phase, **kwargs)  # type: ignore[no-any-return]
+
+    def capacity(self, path: str, data: object) -> Capacity:
+        table = self.table(path, data, ("rate", "concurrency", "queue", "overflow"))
+        try:
+            return Capacity(**table)
+        except ValueError as exc:
+            field_name, _, reason = str(exc).partition(": ")
+            raise self.error(_join(path, field_name), reason) from None
 
     def latency(self, path: str, data: object) -> Latency:
         if isinstance(data, (int, float)) and not isinstance(data, bool):

@@ -8,7 +8,13 @@ virtual time on one :class:`~integration_kit.clock.ManualClock`:
 
 - a ``Send`` draws the partner's answer from the scenario at that time: a response after its latency, a refused
   connection at once, a reset after its latency, a hang forever. An attempt whose latency passes its time limit,
-  ``min(timeouts.read, Send.timeout)``, ends as a ``READ_TIMEOUT`` at that limit;
+  ``min(timeouts.read, Send.timeout)``, ends as a ``READ_TIMEOUT`` at that limit. The draws of attempt *a*
+  of call *n* (calls numbered in the order they start) are keyed by ``(seed, n, a)``
+  (:class:`~integration_kit.sim.keyed.KeyedRandom`), as in the live upstream given the call's number, so both
+  give the same request the same fate. When the scenario gives the partner a
+  :class:`~integration_kit.sim.capacity.Capacity`, the drawn latency is the request's service time and a FIFO
+  queue (:class:`~integration_kit.sim.capacity.ServerQueue`) adds the wait for capacity, or answers an overflow
+  when the queue is full; the partner keeps serving requests whose client has timed out;
 - a ``Wait`` resumes the call after that many seconds.
 
 Events go to a :class:`~integration_kit.events.Recorder` (the same events and frame columns as the clients), and
@@ -48,6 +54,8 @@ from integration_kit.policies.config import (
     Unset,
 )
 from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.sim.capacity import ServerQueue
+from integration_kit.sim.keyed import KeyedRandom
 from integration_kit.sim.scenarios import FAULT_ORDER, Scenario
 
 if TYPE_CHECKING:
@@ -59,7 +67,7 @@ Arrivals = Literal["poisson", "constant"]
 
 #: The breaker a simulation uses unless told otherwise: the foundation's defaults.
 DEFAULT_BREAKER = BreakerPolicy()
-#: The retry budget a simulation uses unless told otherwise: gRPC A6's figures.
+#: The retry budget a simulation uses unless told otherwise: the kit's defaults (gRPC A6 semantics).
 DEFAULT_BUDGET = BudgetPolicy()
 
 
@@ -72,6 +80,7 @@ class ServerView:
 
     per_second: tuple[int, ...]
     idempotency_keys: int = 0
+    overflowed: int = 0
 
     @property
     def received(self) -> int:
@@ -88,7 +97,11 @@ class ServerView:
         """Build from the live upstream's ``/stats`` JSON (``per_second`` maps a second to its count)."""
         counts = {int(k): int(v) for k, v in stats.get("per_second", {}).items()}
         size = max(counts, default=-1) + 1
-        return cls(tuple(counts.get(s, 0) for s in range(size)), int(stats.get("idempotency_keys_seen", 0)))
+        return cls(
+            tuple(counts.get(s, 0) for s in range(size)),
+            int(stats.get("idempotency_keys_seen", 0)),
+            int(stats.get("overflowed", 0)),
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """A DataFrame with columns ``second`` and ``received`` (pandas is imported here, lazily)."""
@@ -220,7 +233,7 @@ def simulate(
         seed=seed,
         duration=duration,
         recorder=recorder,
-        server=ServerView(tuple(loop.per_second[: loop.last_second + 1]), len(loop.keys_seen)),
+        server=ServerView(tuple(loop.per_second[: loop.last_second + 1]), len(loop.keys_seen), loop.overflowed),
         transitions=tuple(transitions),
         calls_started=loop.started,
         in_flight=loop.in_flight,
@@ -282,11 +295,13 @@ def _check(rate: float, duration: float, arrivals: str, workers: int, think_time
 
 _REFUSED = FAULT_ORDER.index("refused")
 _HANG = FAULT_ORDER.index("hang")
+_UNQUEUED = (_REFUSED, _HANG)  # faults that take none of the partner's capacity
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 _WORKER = Outcome(OutcomeKind.ERROR)  # heap marker: a worker starts its next call (never sent to an engine)
 
-#: A heap entry: (virtual time, sequence number, the call to resume or None for a new call, what to send it).
-_Entry = tuple[float, int, CallGenerator | None, Outcome | None]
+#: A heap entry: (virtual time, sequence number, the call to resume or None for a new call, what to send it, the
+#: call's number: 1, 2, ... in start order, the key of its draws; 0 for a new call).
+_Entry = tuple[float, int, CallGenerator | None, Outcome | None, int]
 
 
 class _Loop:
@@ -308,10 +323,18 @@ class _Loop:
         self.method = method
         self.target = target
         self.read_timeout = read_timeout
-        self.fault_rng = random.Random(f"{seed}/faults")
+        self.fault_rng = KeyedRandom(seed)  # keyed per request, as in the live upstream
         self.arrival_rng = random.Random(f"{seed}/arrivals")
         # Outcomes per phase, indexed by fault code + 1 (code -1 is a 200); they are immutable and shared.
         self.outcomes = [_phase_outcomes(c.retry_after) for c in scenario._compiled]
+        # Capacity per phase (None: unbounded), and the overflow answer of each.
+        self.capacities = [c.capacity for c in scenario._compiled]
+        self.overflows = [
+            None if c.capacity is None or c.capacity.overflow == "hang" else _status(int(c.capacity.overflow))
+            for c in scenario._compiled
+        ]
+        self.queue = ServerQueue(scenario.max_concurrency) if scenario.has_capacity else None
+        self.overflowed = 0
         self.per_second: list[int] = []
         self.last_second = -1
         self.keys_seen: set[str] = set()
@@ -326,10 +349,10 @@ class _Loop:
         pop = heapq.heappop
         seq = 0
         if rate > 0:
-            push(heap, (0.0, seq, None, None))
+            push(heap, (0.0, seq, None, None, 0))
         for _ in range(workers):
             seq += 1
-            push(heap, (0.0, seq, None, _WORKER))
+            push(heap, (0.0, seq, None, _WORKER, 0))
         poisson = arrivals == "poisson"
         arrived = 0
         expovariate = self.arrival_rng.expovariate
@@ -348,11 +371,17 @@ class _Loop:
         last_end = 0.0
         inf = math.inf
         send_type = Send
+        rekey = fault_rng.rekey_request
+        queue = self.queue
+        admit = queue.admit if queue is not None else None
+        capacities = self.capacities
+        overflows = self.overflows
+        overflowed = 0
 
         while heap:
-            t, _, gen, value = pop(heap)
+            t, _, gen, value, number = pop(heap)
             if t == inf:
-                push(heap, (t, _, gen, value))
+                push(heap, (t, _, gen, value, number))
                 break  # only hung calls are left: they never end
             clock._now = t  # the loop owns this clock; ManualClock.set() would take its lock twice per event
             if gen is None:
@@ -362,13 +391,14 @@ class _Loop:
                     upcoming = t + expovariate(rate) if poisson else arrived / rate  # no drift from summing
                     if upcoming < duration:
                         seq += 1
-                        push(heap, (upcoming, seq, None, None))
+                        push(heap, (upcoming, seq, None, None, 0))
                     gen = call(method, target)
                 else:
                     gen = call(method, target)
                     worker_calls.add(gen)
                     value = None
                 started += 1
+                number = started
             try:
                 action = gen.send(value)
             except (StopIteration, IntegrationError):
@@ -377,14 +407,29 @@ class _Loop:
                     worker_calls.discard(gen)
                     if t + think_time < duration:
                         seq += 1
-                        push(heap, (t + think_time, seq, None, _WORKER))
+                        push(heap, (t + think_time, seq, None, _WORKER, 0))
                 continue
             seq += 1
             if type(action) is not send_type:
-                push(heap, (t + action.seconds, seq, gen, None))  # type: ignore[union-attr]
+                push(heap, (t + action.seconds, seq, gen, None, number))  # type: ignore[union-attr]
                 continue
+            rekey(number, action.attempt)  # = rekey(request_key(number, attempt))
             index, code, latency = draw(t, fault_rng)
             outcome = outcomes[index][code + 1]
+            if admit is not None and code not in _UNQUEUED:
+                capacity = capacities[index]
+                if capacity is not None:
+                    waited = admit(t, capacity, latency)
+                    if waited is None:  # the queue is full: the overflow answer, at once
+                        overflowed += 1
+                        overflow = overflows[index]
+                        if overflow is None:
+                            code = _HANG
+                        else:
+                            outcome = overflow
+                            latency = 0.0
+                    else:
+                        latency = waited
             if code == _REFUSED:
                 latency = 0.0  # refused at once, and never received
             else:
@@ -405,15 +450,21 @@ class _Loop:
             if limit is not None and latency > limit:
                 latency = limit
                 outcome = _READ_TIMEOUT
-            push(heap, (t + latency, seq, gen, outcome))
+            push(heap, (t + latency, seq, gen, outcome, number))
 
-        for _, _, gen, _ in heap:
+        for _, _, gen, _, _ in heap:
             if gen is not None:
                 gen.close()  # releases a hung call's bulkhead slot or half-open probe
         self.in_flight = sum(1 for entry in heap if entry[2] is not None)
         self.started = started
+        self.overflowed = overflowed
         self.end_time = last_end
         self.last_second = max((s for s, n in enumerate(per_second) if n), default=-1)
+
+
+def _status(status: int) -> Outcome:
+    """The outcome of an HTTP answer with ``status``."""
+    return Outcome(OutcomeKind.STATUS, status=status)
 
 
 def _phase_outcomes(retry_after: float | None) -> tuple[Outcome, ...]:

@@ -13,6 +13,17 @@ A client that tags each logical call with an ``X-Call-Id`` header (the same valu
 many requests came *early*: sent for a call before the ``Retry-After`` of that call's last 429 had passed
 (``early_retries``; the hint counts from when the 429 was sent).
 
+A request that names its logical call in an ``X-Fault-Key: <call number>`` header draws its fault and latency from
+a stream keyed by ``(seed, call, attempt)``, the attempt being the count of requests with that key so far
+(:class:`~integration_kit.sim.keyed.KeyedRandom`), exactly as the simulator does, so the two give the same request
+the same fate; any other request is keyed by its order of arrival (refusals included).
+
+When the scenario gives the partner a :class:`~integration_kit.sim.capacity.Capacity`, requests go through a real
+bounded FIFO queue (:class:`_LiveQueue`): at most ``concurrency`` in service, starts paced at ``rate`` per scenario
+second, at most ``queue`` waiting; a request that finds the queue full is answered the ``overflow`` status at once
+(or hangs). The drawn latency is the service time, and a request whose client has gone is still served to its end,
+as a real overloaded server does. ``/stats`` counts the overflows.
+
 Faults over real sockets, honestly:
 
 - *reset*: the upstream starts a response (status line and headers promising a body) and then closes the
@@ -36,7 +47,6 @@ import collections
 import contextlib
 import logging
 import math
-import random
 import socket
 import threading
 import time
@@ -44,6 +54,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.clock import Clock, SystemClock
+from integration_kit.sim.capacity import Capacity
+from integration_kit.sim.keyed import KeyedRandom, arrival_key, request_key
 from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 
 if TYPE_CHECKING:
@@ -98,7 +110,7 @@ class ScaledClock:
 class FlakyUpstream:
     """A scenario played over HTTP: :attr:`app` is the ASGI app; :meth:`stats` what it has received so far.
 
-    Decisions are drawn from ``random.Random(seed)`` in the order requests arrive; the scenario's clock starts at
+    Request *n*'s decision is drawn from a stream keyed by ``(seed, n)``; the scenario's clock starts at
     construction or at :meth:`restart`. ``clock`` (default: the system's monotonic clock) tells real time; a
     :class:`~integration_kit.clock.ManualClock` lets a test step through the phases.
     """
@@ -126,10 +138,14 @@ class FlakyUpstream:
     def restart(self) -> None:
         """Start the scenario again from time 0 with fresh statistics and a freshly seeded generator."""
         with self._lock:
-            self._rng = random.Random(self.seed)
+            self._rng = KeyedRandom(self.seed)
+            self._index = 0
+            self._attempts: collections.Counter[int] = collections.Counter()
             self._started = self.clock.now()
             self._received = 0
             self._refused = 0
+            self._overflowed = 0
+            self._queue = _LiveQueue()
             self._per_second: collections.Counter[int] = collections.Counter()
             self._answers: collections.Counter[str] = collections.Counter()
             self._keys: collections.Counter[str] = collections.Counter()
@@ -140,10 +156,26 @@ class FlakyUpstream:
         """Scenario seconds since the start."""
         return (self.clock.now() - self._started) * self.time_scale
 
-    def decide(self, idempotency_key: str | None = None, call_id: str | None = None) -> Decision:
-        """Draw the answer to a request arriving now, and count it (``call_id``: see ``early_retries``)."""
+    def decide(
+        self, idempotency_key: str | None = None, fault_key: str | None = None, call_id: str | None = None
+    ) -> Decision:
+        """Draw the answer to a request arriving now, and count it; ``fault_key`` is its ``X-Fault-Key``,
+        ``call_id`` its ``X-Call-Id`` (see ``early_retries``)."""
+        return self._decide(idempotency_key, fault_key, call_id)[0]
+
+    def _decide(
+        self, idempotency_key: str | None = None, fault_key: str | None = None, call_id: str | None = None
+    ) -> tuple[Decision, Capacity | None, float]:
+        """The answer to a request arriving now, the capacity in force, and the scenario time; counted."""
         with self._lock:
             t = self.now()
+            call = int(fault_key) if fault_key is not None and fault_key.isdigit() and len(fault_key) < 12 else None
+            if call is None:
+                self._rng.rekey(arrival_key(self._index))
+            else:
+                self._attempts[call] += 1
+                self._rng.rekey(request_key(call, self._attempts[call]))
+            self._index += 1
             decision = self.scenario.decide(t, self._rng)
             if call_id is not None:
                 self._check_early(call_id, t, decision)
@@ -155,7 +187,11 @@ class FlakyUpstream:
                 if idempotency_key is not None:
                     self._keys[idempotency_key] += 1
             self._answers[str(decision.status) if decision.status else decision.fault.value] += 1
-        return decision
+        return decision, self.scenario.capacity_at(t), t
+
+    def _count_overflow(self) -> None:
+        with self._lock:
+            self._overflowed += 1
 
     def _check_early(self, call_id: str, t: float, decision: Decision) -> None:
         """Count a request for ``call_id`` that came before its last Retry-After passed; remember a new hint."""
@@ -175,6 +211,7 @@ class FlakyUpstream:
                 "time_scale": self.time_scale,
                 "received": self._received,
                 "refused": self._refused,
+                "overflowed": self._overflowed,
                 "per_second": {str(s): n for s, n in sorted(self._per_second.items())},
                 "answers": dict(sorted(self._answers.items())),
                 "idempotency_keys_seen": len(self._keys),
@@ -255,22 +292,21 @@ class _Play:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         import anyio
 
-        key = call_id = None
-        for name, value in scope["headers"]:
-            if name == b"idempotency-key":
-                key = value.decode("latin-1")
-            elif name == _CALL_ID:
-                call_id = value.decode("latin-1")
+        read = {name: value.decode("latin-1") for name, value in scope["headers"] if name in _READ_HEADERS}
         upstream = self.upstream
-        decision = upstream.decide(key, call_id)
+        decision, capacity, arrived = upstream._decide(
+            read.get(b"idempotency-key"), read.get(b"x-fault-key"), read.get(_CALL_ID)
+        )
+        if capacity is not None and decision.fault in (FaultKind.RESPOND, FaultKind.RESET):
+            decision = await self._through_queue(decision, capacity, arrived)
+        elif decision.fault is not FaultKind.REFUSE and decision.fault is not FaultKind.HANG:
+            await anyio.sleep(decision.latency / upstream.time_scale)
         fault = decision.fault
         if fault is FaultKind.HANG:
             with anyio.move_on_after(upstream.max_hang):
                 while (await receive())["type"] != "http.disconnect":
                     pass
             return await _drop(send)
-        if fault is not FaultKind.REFUSE:
-            await anyio.sleep(decision.latency / upstream.time_scale)
         if fault is not FaultKind.RESPOND:
             return await _drop(send)
         headers = [(b"content-type", b"application/json")]
@@ -281,8 +317,72 @@ class _Play:
         await send({"type": "http.response.start", "status": decision.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _through_queue(self, decision: Decision, capacity: Capacity, arrived: float) -> Decision:
+        """Serve ``decision`` through the bounded queue; a full queue turns it into the overflow answer."""
+        upstream = self.upstream
+        if await upstream._queue.serve(upstream, capacity, arrived, decision.latency):
+            return decision
+        upstream._count_overflow()
+        if capacity.overflow == "hang":
+            return Decision(FaultKind.HANG, 0, math.inf, None)
+        return Decision(FaultKind.RESPOND, int(capacity.overflow), 0.0, None)
+
+
+class _LiveQueue:
+    """A real bounded FIFO queue in front of the partner's capacity (one per upstream run, on its event loop).
+
+    A request takes a service slot when one is free (``concurrency``) and no one is waiting before it, else it
+    waits in line; starts are paced ``1 / rate`` scenario seconds apart. A request that finds ``queue`` others
+    waiting is turned away. The service itself is a sleep of the drawn latency.
+    """
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self.line: collections.deque[Any] = collections.deque()  # anyio.Event per waiting request
+        self.pacing = 0  # requests holding a slot but waiting for their paced start (they count as waiting)
+        self.next_start = 0.0  # scenario time of the next start the rate allows
+
+    async def serve(self, upstream: FlakyUpstream, capacity: Capacity, arrived: float, service: float) -> bool:
+        """Queue, be served for ``service`` scenario seconds, leave; ``False`` if the queue was full."""
+        import anyio
+
+        waiting = len(self.line) + self.pacing
+        if capacity.queue is not None and waiting >= capacity.queue:
+            return False
+        limit = capacity.concurrency
+        if limit is not None and (self.busy >= limit or self.line):
+            event = anyio.Event()
+            self.line.append(event)
+            await event.wait()  # the slot is handed over by the request that leaves it
+        else:
+            self.busy += 1
+        try:
+            if capacity.rate is not None:
+                start = max(upstream.now(), self.next_start)
+                self.next_start = start + capacity.interval
+                pause = start - upstream.now()
+                if pause > 0:
+                    self.pacing += 1
+                    try:
+                        await anyio.sleep(pause / upstream.time_scale)
+                    finally:
+                        self.pacing -= 1
+            await anyio.sleep(service / upstream.time_scale)
+        finally:
+            self._leave(limit)
+        return True
+
+    def _leave(self, limit: int | None) -> None:
+        if limit is not None and self.line and self.busy <= limit:
+            self.line.popleft().set()  # hand the slot to the next in line
+        else:
+            self.busy -= 1
+
 
 _CALL_ID = CALL_ID_HEADER.encode()
+#: The request headers the upstream reads: the idempotency key it counts, the client's fault key (so live and
+#: simulated runs draw the same fates) and the call id (to count requests sent before a Retry-After had passed).
+_READ_HEADERS = frozenset({b"idempotency-key", b"x-fault-key", _CALL_ID})
 
 
 async def _drop(send: Send) -> None:

@@ -1,0 +1,148 @@
+"""What one simulated run achieved, in the terms of an integration's objectives, straight from its events.
+
+The verdict's :mod:`integration_kit.playbook.figures` measures a recorded run through pandas frames, per phase;
+this module computes the same kind of figures from a :class:`~integration_kit.sim.simulate.SimulationResult`'s
+events without building a frame, which the tuner needs (hundreds of runs a minute). Both classify a phase with
+:func:`integration_kit.playbook.figures.classify_phase`, so "bad phase" and "outage" mean the same thing in the
+verdict and in the search.
+
+:func:`scenario_figures` reads a :class:`~integration_kit.sim.simulate.SimulationResult` (its recorded events,
+the partner's per-second view and the scenario's phases) and returns :class:`ScenarioFigures`:
+
+- ``success_rate``: calls that succeeded over calls that ended (rejected calls count as failed);
+- ``success_outside_outages``: the same over the calls that started outside outage phases and outside the
+  ``grace`` seconds after each (an outage's own calls cannot succeed whatever the policy, and the recovery after
+  it is judged by ``recovery_time``);
+- ``p99_latency``: the 99th percentile of the duration of the calls that succeeded (seconds);
+- ``amplification``: the most attempts per call over any *bad* phase (attempts started in the phase over calls
+  started in it), or over the whole run when no phase is bad;
+- ``outage_load``: during *outage* phases, attempts the partner received over calls offered (0 with no outage);
+- ``recovery_time``: seconds from the end of the last bad phase until the calls started in a 5 s window first
+  reach 95 % success (``inf`` when they never do; 0 with no bad phase, or when the run ends in it);
+- ``overloaded_at_end``: the partner still received more than its capacity allows, or calls still succeeded
+  less than 50 %, over the last 30 s of offered load (the symptom of a metastable failure).
+
+A phase is *bad* when :func:`~integration_kit.playbook.figures.classify_phase` calls it degraded or an outage,
+when it hangs, or when it gives the partner less capacity than the scenario's; it is an *outage* when
+``classify_phase`` says so. The recovery window and threshold are the verdict's too.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from integration_kit.events import AttemptStarted, CallFinished, percentile
+from integration_kit.playbook.figures import RECOVERED_SUCCESS, RECOVERY_WINDOW, classify_phase
+from integration_kit.sim.scenarios import Phase, Scenario
+from integration_kit.sim.simulate import SimulationResult
+
+__all__ = ["RECOVERY_SUCCESS", "RECOVERY_WINDOW", "ScenarioFigures", "bad_phases", "scenario_figures"]
+
+#: The success rate in the recovery window that counts as recovered (the verdict's figure).
+RECOVERY_SUCCESS = RECOVERED_SUCCESS
+#: The tail of the run judged for overload (seconds).
+END_WINDOW = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioFigures:
+    """One run's figures (see the module docstring for each definition)."""
+
+    calls: int
+    success_rate: float
+    success_outside_outages: float
+    p99_latency: float
+    amplification: float
+    outage_load: float
+    recovery_time: float
+    overloaded_at_end: bool
+    partner_load: float  # attempts the partner received per call offered, over the run
+
+
+def _is_bad(phase: Phase, scenario: Scenario) -> bool:
+    """A phase the verdict calls degraded or an outage, or one that gives the partner less capacity."""
+    if classify_phase(phase) != "healthy" or phase.errors.hang > 0:
+        return True
+    own, default = phase.capacity, scenario.capacity
+    if own is None or default is None:
+        return False
+    return (own.rate or math.inf) < (default.rate or math.inf) or (own.concurrency or math.inf) < (
+        default.concurrency or math.inf
+    )
+
+
+def bad_phases(scenario: Scenario) -> list[tuple[float, float, bool]]:
+    """``(start, end, is_outage)`` of each bad phase of ``scenario``, in order (seconds)."""
+    found = []
+    start = 0.0
+    for phase in scenario.phases:
+        end = start + phase.duration
+        if _is_bad(phase, scenario):
+            found.append((start, end, classify_phase(phase) == "outage"))
+        start = end
+    return found
+
+
+def scenario_figures(result: SimulationResult, *, grace: float = 0.0) -> ScenarioFigures:
+    """The figures of ``result`` (see the module docstring; ``grace`` in seconds)."""
+    scenario = result.scenario
+    calls = [e for e in result.recorder.of(CallFinished) if isinstance(e, CallFinished)]
+    starts = sorted((e.time - e.duration, e.ok) for e in calls)
+    start_times = [s for s, _ in starts]
+    attempts = sorted(e.time for e in result.recorder.of(AttemptStarted))
+    ended = len(calls)
+    succeeded = sum(1 for e in calls if e.ok)
+    durations = sorted(e.duration for e in calls if e.ok)
+    bad = bad_phases(scenario)
+
+    def between(times: list[float], low: float, high: float) -> int:
+        return bisect.bisect_left(times, high) - bisect.bisect_left(times, low)
+
+    spans = [(s, e) for s, e, _ in bad] or [(0.0, result.duration)]
+    amplification = 0.0
+    for low, high in spans:
+        offered = between(start_times, low, high)
+        if offered:
+            amplification = max(amplification, between(attempts, low, high) / offered)
+    per_second = result.server.per_second
+    outage_load = 0.0
+    for low, high, outage in bad:
+        offered = between(start_times, low, high)
+        if outage and offered:
+            received = sum(per_second[int(low) : int(high)])
+            outage_load = max(outage_load, received / offered)
+    recovery = 0.0
+    if bad and bad[-1][1] < result.duration:
+        end = bad[-1][1]
+        recovery = math.inf
+        t = end
+        while t + RECOVERY_WINDOW <= max(result.duration, end + RECOVERY_WINDOW):
+            i, j = bisect.bisect_left(start_times, t), bisect.bisect_left(start_times, t + RECOVERY_WINDOW)
+            window = starts[i:j]
+            if window and sum(ok for _, ok in window) / len(window) >= RECOVERY_SUCCESS:
+                recovery = t - end
+                break
+            t += 1.0
+    tail_low = max(0.0, result.duration - END_WINDOW)
+    i = bisect.bisect_left(start_times, tail_low)
+    tail = starts[i:]
+    tail_success = sum(ok for _, ok in tail) / len(tail) if tail else 1.0
+    capacity = scenario.capacity_at(result.duration - 1)
+    tail_seconds = per_second[int(tail_low) : int(result.duration)]
+    tail_load = sum(tail_seconds) / len(tail_seconds) if tail_seconds else 0.0
+    over = capacity is not None and capacity.rate is not None and tail_load > capacity.rate
+    outages = [(low, high + grace) for low, high, outage in bad if outage]
+    outside = [ok for start, ok in starts if not any(low <= start < high for low, high in outages)]
+    return ScenarioFigures(
+        calls=ended,
+        success_rate=succeeded / ended if ended else 1.0,
+        success_outside_outages=sum(outside) / len(outside) if outside else 1.0,
+        p99_latency=percentile(durations, 0.99) if durations else 0.0,
+        amplification=amplification,
+        outage_load=outage_load,
+        recovery_time=recovery,
+        overloaded_at_end=over or tail_success < 0.5,
+        partner_load=result.server.received / ended if ended else 0.0,
+    )

@@ -1,0 +1,92 @@
+"""``integration-kit tune NAME``: run :func:`~integration_kit.playbook.tune.tune` and print what it found.
+
+Prints a progress bar on the console (stderr), the Pareto front, the recommendation's verdict per scenario on
+unseen seeds, and the recommended settings as a diff against the spec file; ``--write`` then applies the diff.
+Exit status: 0 when a recommendation meets every objective, 1 when none does, 2 for a bad spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.spec import load_integration
+from integration_kit.playbook.spec_edit import settings_diff, write_settings
+from integration_kit.playbook.tune import tune
+
+__all__ = ["add_tune_parser", "tune_command"]
+
+
+def add_tune_parser(sub: Any) -> None:
+    """Add the ``tune`` subcommand to the CLI's subparsers ``sub``."""
+    tune_parser = sub.add_parser("tune", help="search the integration's policies in the simulator (optuna, NSGA-II)")
+    tune_parser.add_argument("name", help="an integration in data/integrations, or the path of a spec (.toml)")
+    tune_parser.add_argument("--trials", type=int, default=100, help="candidates to evaluate (default 100)")
+    tune_parser.add_argument("--seed", type=int, default=0, help="the search's seed (the same seed, the same result)")
+    tune_parser.add_argument("--seeds", type=int, default=2, help="simulation seeds per candidate (default 2)")
+    tune_parser.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
+    tune_parser.add_argument("--write", action="store_true", help="apply the recommended settings to the spec file")
+    tune_parser.add_argument(
+        "--bound",
+        action="append",
+        default=[],
+        metavar="SETTING=LOW:HIGH",
+        help="narrow one setting's range, e.g. retry.max_attempts=2:4 (repeatable)",
+    )
+
+
+def _parse_bounds(given: list[str]) -> dict[str, tuple[float, float]]:
+    bounds = {}
+    for item in given:
+        key, _, span = item.partition("=")
+        low, _, high = span.partition(":")
+        try:
+            bounds[key.strip()] = (float(low), float(high))
+        except ValueError:
+            raise ConfigurationError(f"--bound: expected SETTING=LOW:HIGH, got {item!r}") from None
+    return bounds
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    """Run the ``tune`` subcommand with parsed ``args`` (see :func:`integration_kit.playbook.cli.main`)."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    spec = load_integration(args.name)
+    with tqdm(total=args.trials, desc=f"tune {spec.name}", unit="candidate", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        try:
+            result = tune(
+                spec,
+                trials=args.trials,
+                seed=args.seed,
+                seeds=args.seeds,
+                jobs=args.jobs,
+                bounds=_parse_bounds(args.bound),
+                progress=progress,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(f"\nPareto front ({len(result.front)} of {len(result.candidates)} candidates; seeds {result.seeds}):")
+        print(result.front_frame().to_string())
+        if result.recommended is None:
+            print("\nno candidate met every objective on the unseen seeds; the spec as it is:")
+            print(result.verdict_frame().to_string(index=False))
+            return 1
+        print(f"\nrecommended: candidate {result.recommended.number}; on unseen seeds {result.validation_seeds}:")
+        print(result.verdict_frame().to_string(index=False))
+    changes = result.changes
+    if spec.path is None or not changes:
+        print("\nthe spec already has the recommended settings" if not changes else "")
+        return 0
+    print("\n" + settings_diff(spec.path, changes))
+    if args.write:
+        write_settings(spec.path, changes)
+        print(f"wrote {spec.path}")
+    return 0
