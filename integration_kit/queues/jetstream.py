@@ -194,7 +194,9 @@ class JetStreamBroker:
             if self._sub is None:
                 self._sub = await js.pull_subscribe_bind(self.durable, stream=self.stream)
             raws = await self._sub.fetch(batch=max_messages, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):  # no message in time (builtin: an OSError, so first)
+            if self._nc is None or not self._nc.is_connected:
+                raise self._unavailable(ConnectionError("not connected"), "consume") from None
             return []
         except _CONNECTION_ERRORS as exc:
             raise self._unavailable(exc, "consume") from exc

@@ -46,6 +46,7 @@ _CONNECTION_ERRORS = (
     aiormq.exceptions.ChannelInvalidStateError,
     ConnectionError,
     OSError,
+    RuntimeError,  # aiormq raises a bare RuntimeError("... closed") when a channel is opened on a dead connection
 )
 
 
