@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from queue_servers import amqp_available, nats_url, unique_name
+from queue_servers import amqp_available, nats_storage, nats_url, unique_name
 
 from integration_kit.queues.broker import Broker, Topology
 from integration_kit.queues.jetstream import JetStreamBroker
@@ -42,6 +42,7 @@ class BrokerEnv:
         if self.kind == "rabbitmq":
             return RabbitMQBroker(topology, url or self.url, prefetch=prefetch, **options)  # type: ignore[arg-type]
         options.setdefault("ack_wait", 5.0)
+        options.setdefault("storage", nats_storage())
         return JetStreamBroker(topology, url or self.url, prefetch=prefetch, **options)  # type: ignore[arg-type]
 
     def proxy(self) -> FaultProxy:
@@ -66,9 +67,9 @@ def broker_env(request: pytest.FixtureRequest) -> BrokerEnv:
 
 
 @contextlib.asynccontextmanager
-async def session(env: BrokerEnv, topology: Topology) -> AsyncIterator[Broker]:
+async def session(env: BrokerEnv, topology: Topology, **options: object) -> AsyncIterator[Broker]:
     """Declare ``topology`` through a direct adapter, yield that adapter, then delete the topology."""
-    admin = env.make(topology)
+    admin = env.make(topology, **options)
     try:
         await admin.declare()
         yield admin

@@ -22,7 +22,16 @@ from redis_server import free_port, stop
 
 from integration_kit.queues.rabbitmq import amqp_url
 
-__all__ = ["amqp_available", "nats_url", "pg_dsn", "running_nats", "unique_name", "unavailable"]
+__all__ = [
+    "amqp_available",
+    "nats_storage",
+    "nats_url",
+    "nats_version",
+    "pg_dsn",
+    "running_nats",
+    "unique_name",
+    "unavailable",
+]
 
 PG_DSN = os.environ.get("INTEGRATION_KIT_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -66,6 +75,28 @@ def running_nats(store: Path, timeout: float = 10.0) -> tuple[subprocess.Popen[b
     return process, f"nats://127.0.0.1:{port}", port
 
 
+def nats_version() -> tuple[int, int]:
+    """The (major, minor) version of the ``nats-server`` on PATH, (0, 0) when unknown."""
+    binary = shutil.which("nats-server")
+    if binary is None:
+        return (0, 0)
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
+    digits = out.rsplit("v", 1)[-1].strip().split(".")
+    try:
+        return (int(digits[0]), int(digits[1]))
+    except (ValueError, IndexError):
+        return (0, 0)
+
+
+def nats_storage() -> str:
+    """The stream storage the tests use: ``file``, except ``memory`` on nats-server < 2.10.
+
+    nats-server 2.9's file store redelivered another message's content in place of a message nak-ed with a delay
+    (the nak-ed one was lost); ``test_file_storage_redelivers_the_nakked_message`` shows it on newer servers.
+    """
+    return "file" if nats_version() >= (2, 10) else "memory"
+
+
 @pytest.fixture(scope="session")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a private JetStream-enabled nats-server for this test session."""
@@ -89,7 +120,7 @@ def amqp_available() -> str:
 
     try:
         asyncio.run(probe())
-    except Exception as exc:  # noqa: BLE001 - any failure means "no broker"
+    except Exception as exc:
         unavailable(f"RabbitMQ not reachable at INTEGRATION_KIT_AMQP_URL or the default ({type(exc).__name__})")
     return url
 
@@ -102,6 +133,6 @@ def pg_dsn() -> str:
 
         with psycopg.connect(PG_DSN, connect_timeout=3):
             pass
-    except Exception as exc:  # noqa: BLE001 - any failure means "no database"
+    except Exception as exc:
         unavailable(f"PostgreSQL not reachable at {PG_DSN} ({type(exc).__name__})")
     return PG_DSN

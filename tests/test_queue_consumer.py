@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections import Counter
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session
+from queue_servers import nats_version
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import PoisonMessage
@@ -37,42 +37,51 @@ async def until(predicate: object, timeout: float = 10.0) -> None:
 
 
 def test_retry_then_success_poison_and_exhausted_attempts(broker_env: BrokerEnv) -> None:
-    async def body() -> None:
-        topology = broker_env.topology(retry_delays=(0.2, 0.3), max_attempts=3)
-        async with session(broker_env, topology) as broker:
-            effects: Counter[bytes] = Counter()
-            calls: Counter[bytes] = Counter()
-            log: list[object] = []
+    run(lambda: retry_poison_and_exhausted(broker_env, {}))
 
-            async def handler(message: Message) -> None:
-                calls[message.body] += 1
-                log.append((message.body, message.attempt, message.message_id[:6]))
-                if message.body == b"poison":
-                    raise PoisonMessage("cannot decode")
-                if message.body == b"doomed" or (message.body == b"flaky" and message.attempt == 1):
-                    raise ConnectionError("downstream reset")
-                effects[message.body] += 1
 
-            bodies = [b"ok1", b"flaky", b"poison", b"doomed", b"ok2"]
-            await broker.publish([Message(b) for b in bodies], timeout=5)
-            consumer = Consumer(broker, handler, concurrency=4, fetch_timeout=0.2)
-            task = asyncio.create_task(consumer.run())
-            with contextlib.suppress(AssertionError):
-                await until(lambda: consumer.stats.dead_lettered == 2 and consumer.stats.handled == 3)
-            consumer.stop()
-            stats = await task
-            assert effects == {b"ok1": 1, b"ok2": 1, b"flaky": 1}, f"{broker_env.kind} {log} {effects} {stats}"
-            assert calls[b"poison"] == 1  # dead-lettered at once
-            assert calls[b"doomed"] == 3  # max_attempts deliveries
-            assert stats.retried == 3  # flaky once, doomed twice
-            letters = {m.body: m for m in await broker.dead_letters()}
-            assert set(letters) == {b"poison", b"doomed"}
-            assert letters[b"poison"].dead_reason == "poison: PoisonMessage: cannot decode"
-            doomed = letters[b"doomed"]
-            assert doomed.dead_reason is not None and doomed.dead_reason.startswith("attempts exhausted (3)")
-            assert [h.attempt for h in doomed.history] == [1, 2, 3]
+@pytest.mark.skipif(nats_version() < (2, 10), reason="nats-server < 2.10: its file store loses nak-ed messages")
+def test_file_storage_redelivers_the_nakked_message(nats_url: str) -> None:
+    env = BrokerEnv("jetstream", nats_url)
+    for _ in range(3):  # the 2.9 defect showed in about one run in four
+        run(lambda: retry_poison_and_exhausted(env, {"storage": "file"}))
 
-    run(body)
+
+async def retry_poison_and_exhausted(broker_env: BrokerEnv, options: dict[str, object]) -> None:
+    """Five messages: two good, one flaky (fails once), one poison, one that always fails."""
+    topology = broker_env.topology(retry_delays=(0.2, 0.3), max_attempts=3)
+    async with session(broker_env, topology, **options) as broker:
+        effects: Counter[bytes] = Counter()
+        calls: Counter[bytes] = Counter()
+        log: list[object] = []
+
+        async def handler(message: Message) -> None:
+            calls[message.body] += 1
+            log.append((message.body, message.attempt, message.message_id[:6]))
+            if message.body == b"poison":
+                raise PoisonMessage("cannot decode")
+            if message.body == b"doomed" or (message.body == b"flaky" and message.attempt == 1):
+                raise ConnectionError("downstream reset")
+            effects[message.body] += 1
+
+        bodies = [b"ok1", b"flaky", b"poison", b"doomed", b"ok2"]
+        await broker.publish([Message(b) for b in bodies], timeout=5)
+        consumer = Consumer(broker, handler, concurrency=4, fetch_timeout=0.2)
+        task = asyncio.create_task(consumer.run())
+        await until(lambda: consumer.stats.dead_lettered == 2 and consumer.stats.handled == 3)
+        consumer.stop()
+        stats = await task
+        assert effects == {b"ok1": 1, b"ok2": 1, b"flaky": 1}
+        assert calls[b"poison"] == 1  # dead-lettered at once
+        assert calls[b"doomed"] == 3  # max_attempts deliveries
+        assert stats.retried == 3  # flaky once, doomed twice
+        letters = {m.body: m for m in await broker.dead_letters()}
+        assert set(letters) == {b"poison", b"doomed"}
+        assert letters[b"poison"].dead_reason == "poison: PoisonMessage: cannot decode"
+        doomed = letters[b"doomed"]
+        assert doomed.dead_reason is not None
+        assert doomed.dead_reason.startswith("attempts exhausted (3)")
+        assert [h.attempt for h in doomed.history] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("inbox_kind", ["store", "sqlite"])
@@ -133,7 +142,8 @@ def test_consumer_pauses_while_the_breaker_is_open_and_resumes_on_the_probe(brok
             consumer.stop()
             stats = await task
             assert breaker.state is CircuitState.CLOSED
-            assert stats.pauses == 1 and stats.handled == 5
+            assert stats.pauses == 1
+            assert stats.handled == 5
 
     run(body)
 
@@ -186,7 +196,8 @@ def test_shutdown_past_the_grace_requeues_what_is_still_running(broker_env: Brok
             await started.wait()
             consumer.stop()
             stats = await task
-            assert stats.requeued == 1 and stats.handled == 0
+            assert stats.requeued == 1
+            assert stats.handled == 0
             rest = Consumer(broker, lambda m: asyncio.sleep(0), fetch_timeout=0.2)
             await asyncio.wait_for(rest.run(max_messages=1), 20)
             assert rest.stats.handled == 1

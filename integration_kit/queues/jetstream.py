@@ -20,6 +20,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal
 
 import nats
 import nats.errors
@@ -58,6 +59,11 @@ class JetStreamBroker:
     ``prefetch`` is the consumer's ``max_ack_pending`` (default 32); ``ack_wait`` (seconds, default 30) is how
     long JetStream waits for an ack before redelivering (a crashed consumer's messages come back after it);
     ``duplicate_window`` (seconds, default 120, JetStream's own default) is how long publishes are deduplicated.
+    ``storage`` is the streams' storage, ``"file"`` (durable, the default) or ``"memory"``.
+
+    Use nats-server 2.10 or later with file storage: in our runs nats-server 2.9.10's file store redelivered
+    another message's content in place of a message ``nak``-ed with a delay, so the ``nak``-ed one was lost
+    (``tests/test_queue_consumer.py`` shows it; 2.15 does not do it).
     """
 
     def __init__(
@@ -68,6 +74,7 @@ class JetStreamBroker:
         prefetch: int = 32,
         ack_wait: float = 30.0,
         duplicate_window: float = 120.0,
+        storage: Literal["file", "memory"] = "file",
         connect_timeout: float = 5.0,
     ) -> None:
         if prefetch < 1:
@@ -78,6 +85,7 @@ class JetStreamBroker:
         self.prefetch = prefetch
         self.ack_wait = ack_wait
         self.duplicate_window = duplicate_window
+        self.storage = api.StorageType.FILE if storage == "file" else api.StorageType.MEMORY
         self.connect_timeout = connect_timeout
         self._url = url
         self.stream = topology.name
@@ -137,9 +145,9 @@ class JetStreamBroker:
                 name=self.stream,
                 subjects=[f"{self.stream}.msg.>"],
                 duplicate_window=self.duplicate_window,
-                storage=api.StorageType.FILE,
+                storage=self.storage,
             )
-            await js.add_stream(name=self.dead_stream, subjects=[self.dead_subject], storage=api.StorageType.FILE)
+            await js.add_stream(name=self.dead_stream, subjects=[self.dead_subject], storage=self.storage)
             await js.add_consumer(
                 self.stream,
                 api.ConsumerConfig(
