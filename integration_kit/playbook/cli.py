@@ -17,6 +17,7 @@ from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
 from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.queues import cli as queues_cli
 from integration_kit.sim.scenarios import load_scenario
 
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--time-scale", type=float, default=10.0, help="live mode: play the local upstream faster")
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
+    queues = sub.add_parser("queues", help="message queues: list and re-drive dead letters")
+    queues_cli.add_arguments(queues)
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
@@ -169,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_command(args.name)
         if args.command == "run":
             return _run_command(args)
+        if args.command == "queues":
+            return queues_cli.run(args)
     except ConfigurationError as exc:
         print(f"integration-kit: {exc}", file=sys.stderr)
         return 2

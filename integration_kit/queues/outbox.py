@@ -32,7 +32,7 @@ from integration_kit.clock import Clock, SystemClock
 from integration_kit.errors import ConfigurationError, StoreUnavailable
 from integration_kit.queues.message import Message
 
-__all__ = ["Outbox", "OutboxRow", "PostgresOutbox", "SQLiteOutbox"]
+__all__ = ["Outbox", "OutboxRow", "PostgresOutbox", "SQLiteOutbox", "in_key_order"]
 
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
