@@ -370,6 +370,10 @@ def run_playbook(
     is still rendered from what ran.
     """
     spec = load_integration(integration)  # validates the name and the spec before any kernel starts
+    if getattr(spec, "kind", "") == "queue":  # queue integrations run in-process (playbook.queue_spec)
+        from integration_kit.playbook.queue_spec import run_queue
+
+        return run_queue(spec, mode=mode, out=out or DEFAULT_OUT, seed=seed, strict=strict, run_id=run_id)  # type: ignore[arg-type]
     if mode == "live" and base_url is not None and spec.client.auth is not None:
         spec.client.auth.load()  # a missing secret fails here, naming the variable, before any kernel starts
     folder = Path(out) if out is not None else DEFAULT_OUT

@@ -287,6 +287,10 @@ def load_integration(name: str | Path, *, directory: str | Path | None = None) -
             known = ", ".join(integration_names(folder)) or "none"
             raise ConfigurationError(f"no integration named {text!r} in {folder} (available: {known})")
     data = read_toml(path, "spec")
+    if data.get("kind") == "queue":  # a queue integration has its own spec (playbook.queue_spec)
+        from integration_kit.playbook.queue_spec import QueueSpec
+
+        return QueueSpec.from_mapping(data, source=str(path), path=path)  # type: ignore[return-value]
     return IntegrationSpec.from_mapping(data, source=str(path), path=path)
 
 
