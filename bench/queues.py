@@ -28,17 +28,17 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from queue_servers import nats_storage, running_nats  # noqa: E402
-from redis_server import stop  # noqa: E402
+from queue_servers import nats_storage, running_nats
+from redis_server import stop
 
-from integration_kit.queues.broker import Broker, Topology  # noqa: E402
-from integration_kit.queues.consumer import Consumer  # noqa: E402
-from integration_kit.queues.jetstream import JetStreamBroker  # noqa: E402
-from integration_kit.queues.message import Message  # noqa: E402
-from integration_kit.queues.outbox import SQLiteOutbox  # noqa: E402
-from integration_kit.queues.publisher import Publisher  # noqa: E402
-from integration_kit.queues.rabbitmq import RabbitMQBroker, amqp_url  # noqa: E402
-from integration_kit.queues.relay import OutboxRelay  # noqa: E402
+from integration_kit.queues.broker import Broker, Topology
+from integration_kit.queues.consumer import Consumer
+from integration_kit.queues.jetstream import JetStreamBroker
+from integration_kit.queues.message import Message
+from integration_kit.queues.outbox import SQLiteOutbox
+from integration_kit.queues.publisher import Publisher
+from integration_kit.queues.rabbitmq import RabbitMQBroker, amqp_url
+from integration_kit.queues.relay import OutboxRelay
 
 PREFETCH = 64
 

@@ -13,7 +13,7 @@ from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, 
 from queue_servers import nats_version
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import PoisonMessage
+from integration_kit.errors import CircuitOpenError, PoisonMessage
 from integration_kit.events import CircuitState
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy
@@ -201,5 +201,25 @@ def test_shutdown_past_the_grace_requeues_what_is_still_running(broker_env: Brok
             rest = Consumer(broker, lambda m: asyncio.sleep(0), fetch_timeout=0.2)
             await asyncio.wait_for(rest.run(max_messages=1), 20)
             assert rest.stats.handled == 1
+
+    run(body)
+
+
+def test_an_open_breaker_the_consumer_does_not_watch_is_a_delayed_retry(broker_env: BrokerEnv) -> None:
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology(retry_delays=(0.2,))) as broker:
+            seen: list[int] = []
+
+            async def handler(message: Message) -> None:
+                seen.append(message.attempt)
+                if message.attempt == 1:
+                    raise CircuitOpenError(breaker="warehouse", state=CircuitState.OPEN, opened_at=0.0, retry_at=1.0)
+
+            await broker.publish([Message(b"x")], timeout=5)
+            consumer = Consumer(broker, handler, fetch_timeout=0.2)
+            stats = await asyncio.wait_for(consumer.run(max_messages=2), 20)
+            assert seen == [1, 2]
+            assert stats.retried == 1
+            assert stats.handled == 1
 
     run(body)

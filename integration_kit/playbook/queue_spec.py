@@ -318,7 +318,33 @@ def _charts(results: Mapping[str, QueueResult], run_dir: Path) -> list[str]:
         fig.savefig(run_dir / file, dpi=80)
         plt.close(fig)
         names.append(file)
-    return names
+    fig, (redelivered, settled, latency) = plt.subplots(1, 3, figsize=(12, 3.5))
+    labels = list(results)
+    attempts = sorted({a for r in results.values() for a in r.redeliveries})
+    width = 0.8 / max(1, len(labels))
+    for i, (name, result) in enumerate(results.items()):
+        redelivered.bar(
+            [a + i * width for a in attempts], [result.redeliveries[a] for a in attempts], width, label=name
+        )
+    redelivered.set_title("redeliveries by attempt")
+    redelivered.set_xlabel("attempt")
+    redelivered.legend(fontsize="x-small")
+    x = range(len(labels))
+    settled.bar([i - 0.2 for i in x], [r.dead_poison + r.dead_good for r in results.values()], 0.4, label="dead")
+    settled.bar([i + 0.2 for i in x], [r.duplicates_suppressed for r in results.values()], 0.4, label="duplicates")
+    settled.set_title("dead letters, duplicates suppressed")
+    settled.set_xticks(list(x), labels, rotation=20, fontsize="x-small")
+    settled.legend(fontsize="x-small")
+    figures = [r.figures() for r in results.values()]
+    latency.bar([i - 0.2 for i in x], [f["latency_p50"] for f in figures], 0.4, label="p50")
+    latency.bar([i + 0.2 for i in x], [f["latency_p99"] for f in figures], 0.4, label="p99")
+    latency.set_title("end-to-end latency (s)")
+    latency.set_xticks(list(x), labels, rotation=20, fontsize="x-small")
+    latency.legend(fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(run_dir / "summary.png", dpi=80)
+    plt.close(fig)
+    return ["summary.png", *names]
 
 
 def _report(spec: QueueSpec, summary: Mapping[str, Any], images: list[str]) -> str:

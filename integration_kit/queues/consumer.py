@@ -225,21 +225,28 @@ class Consumer:
         except asyncio.CancelledError:
             await asyncio.shield(self._settle(delivery, "requeue"))
             raise
-        except CircuitOpenError:
-            await self._settle(delivery, "requeue")
+        except CircuitOpenError as exc:
+            if self.breaker is not None:
+                await self._settle(delivery, "requeue")  # the loop pauses on this breaker: no attempt used
+            else:  # an open breaker the consumer does not watch: an ordinary failed attempt
+                await self._failed(delivery, exc)
         except RequestInFlight as exc:
             await self._settle(delivery, "retry", delay=exc.retry_after, reason="in flight in another consumer")
         except self.poison as exc:
             await self._settle(delivery, "dead", reason=f"poison: {_reason(exc)}")
         except Exception as exc:  # the handler's failure is this attempt's outcome
-            topology = self.broker.topology
-            if message.attempt >= topology.max_attempts:
-                await self._settle(delivery, "dead", reason=f"attempts exhausted ({message.attempt}): {_reason(exc)}")
-            else:
-                delay = topology.delay_after(message.attempt)
-                await self._settle(delivery, "retry", delay=delay, reason=_reason(exc))
+            await self._failed(delivery, exc)
         else:
             await self._settle(delivery, "ack", duplicate=not ran)
+
+    async def _failed(self, delivery: Delivery, exc: Exception) -> None:
+        """A failed attempt: redeliver after the topology's delay, or dead-letter once attempts are used up."""
+        topology = self.broker.topology
+        attempt = delivery.message.attempt
+        if attempt >= topology.max_attempts:
+            await self._settle(delivery, "dead", reason=f"attempts exhausted ({attempt}): {_reason(exc)}")
+        else:
+            await self._settle(delivery, "retry", delay=topology.delay_after(attempt), reason=_reason(exc))
 
     async def _settle(
         self, delivery: Delivery, how: str, *, delay: float = 0.0, reason: str = "", duplicate: bool = False
