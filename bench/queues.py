@@ -3,7 +3,7 @@
     python3 dev.py bench bench/queues.py          (or: .venv/bin/python bench/queues.py [messages])
 
 For RabbitMQ (``INTEGRATION_KIT_AMQP_URL`` or the local server) and JetStream (a private ``nats-server -js`` on a
-free port, memory storage on nats-server < 2.10, whose file store loses nak-ed messages):
+free port, file storage):
 
 - relay: messages per second from a SQLite outbox to the broker, batches of 200, every message confirmed;
 - consumer: messages per second drained with manual acks at prefetch 64, by a bare client loop (aio-pika

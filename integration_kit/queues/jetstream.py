@@ -61,9 +61,9 @@ class JetStreamBroker:
     ``duplicate_window`` (seconds, default 120, JetStream's own default) is how long publishes are deduplicated.
     ``storage`` is the streams' storage, ``"file"`` (durable, the default) or ``"memory"``.
 
-    Use nats-server 2.10 or later with file storage: in our runs nats-server 2.9.10's file store redelivered
-    another message's content in place of a message ``nak``-ed with a delay, so the ``nak``-ed one was lost
-    (``tests/test_queue_consumer.py`` shows it; 2.15 does not do it).
+    Use nats-server 2.10 or later: in our runs nats-server 2.9.10 (Debian's package) sometimes redelivered another
+    message in place of a message ``nak``-ed with a delay while other messages were being acknowledged, so the
+    ``nak``-ed one was lost (file and memory storage alike; not seen with 2.15).
     """
 
     def __init__(
