@@ -114,6 +114,8 @@ class Consumer:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._failures = 0
         self._delay: float | None = None
+        self._min_batch = max(1, concurrency // 4)
+        self._room = asyncio.Event()  # set whenever a handler finishes
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -140,8 +142,8 @@ class Consumer:
                     continue  # paused
                 if max_messages is not None:
                     room = min(room, max_messages - self._settled() - len(self._in_flight))
-                if room <= 0:
-                    await self._wait_for_room()
+                if room <= 0 or (self._in_flight and room < self._min_batch):
+                    await self._wait_for_room()  # fetch in batches, not one message per finished handler
                     continue
                 await self._fetch(room)
         finally:
@@ -167,7 +169,7 @@ class Consumer:
         for delivery in deliveries:
             task = asyncio.create_task(self._handle(delivery))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._finished)
 
     def _settled(self) -> int:
         s = self.stats
@@ -195,9 +197,15 @@ class Consumer:
 
     async def _wait_for_room(self) -> None:
         if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=self.fetch_timeout, return_when=asyncio.FIRST_COMPLETED)
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), self.fetch_timeout)
         else:
             await self._sleep(self.pause_poll)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._room.set()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
