@@ -35,7 +35,7 @@ def make_broker(kind: str, url: str, name: str) -> Broker:
     if kind == "rabbitmq":
         return RabbitMQBroker(topology, url, prefetch=64, connect_timeout=1.0)
     storage = os.environ.get("IK_PROOF_NATS_STORAGE", "file")
-    return JetStreamBroker(topology, url, prefetch=64, ack_wait=3.0, connect_timeout=1.0, storage=storage)  # type: ignore[arg-type]
+    return JetStreamBroker(topology, url, prefetch=64, ack_wait=10.0, connect_timeout=1.0, storage=storage)  # type: ignore[arg-type]
 
 
 async def relay(broker: Broker, path: str) -> None:
