@@ -123,6 +123,7 @@ class JetStreamBroker:
                             allow_reconnect=True,
                             max_reconnect_attempts=-1,
                             reconnect_time_wait=0.2,
+                            reconnected_cb=self._reconnected,
                         )
                 except (TimeoutError, *_CONNECTION_ERRORS) as exc:
                     raise BrokerUnavailable(
@@ -131,6 +132,10 @@ class JetStreamBroker:
                 self._js = self._nc.jetstream()
                 self._sub = None
             return self._js
+
+    async def _reconnected(self) -> None:
+        """After nats-py reconnects, pull through a fresh subscription (the old one's pending pulls are gone)."""
+        self._sub = None
 
     def _unavailable(self, exc: BaseException, operation: str) -> QueueError:
         return BrokerUnavailable(f"{operation} failed: {type(exc).__name__}", destination=self.destination)
