@@ -5,6 +5,11 @@ IntegrationError                    every error: integration, method, redacted u
 ├── ConfigurationError (ValueError) a spec, config or secret is wrong; raised before any call
 ├── UnsafeRequest (ValueError)      refused before sending: plain http, another origin, CR/LF in a header
 ├── StoreUnavailable                a shared-state store (SQLite, Redis) could not be reached or failed
+├── QueueError                      a message broker, outbox or consumer failed (``destination`` names it)
+│   ├── PublishNotConfirmed (TransientError)  the broker nacked a publish or no confirm came in time
+│   ├── BrokerUnavailable (ConnectionFailed)  the broker could not be reached or the connection broke
+│   ├── MessageUnroutable (PermanentError)    ``mandatory`` publish returned: no queue or stream bound
+│   └── PoisonMessage (PermanentError)        a message that can never be handled (undecodable): dead-lettered
 ├── IdempotencyError                an idempotency key could not be honoured (server side)
 │   ├── RequestInFlight             the same key is executing elsewhere; ``retry_after`` seconds (HTTP 409)
 │   └── IdempotencyKeyReused        the key was first used with another request fingerprint (HTTP 422)
@@ -62,6 +67,7 @@ __all__ = [
     "AttemptRecord",
     "AuthError",
     "CertificateError",
+    "BrokerUnavailable",
     "BudgetExhausted",
     "BulkheadFull",
     "CallRejected",
@@ -81,8 +87,12 @@ __all__ = [
     "IntegrationError",
     "InvalidResponse",
     "PayloadTooLarge",
+    "MessageUnroutable",
     "PermanentError",
+    "PoisonMessage",
     "PoolTimeout",
+    "PublishNotConfirmed",
+    "QueueError",
     "RateLimitExceeded",
     "RateLimited",
     "ReadTimeout",
@@ -457,6 +467,33 @@ class BudgetExhausted(GaveUp):
 
 class DeadlineExceeded(GaveUp, builtins.TimeoutError):
     """The call's deadline passed, or the wait before the next attempt would have passed it."""
+
+
+class QueueError(IntegrationError):
+    """A message broker, outbox or consumer failed. ``destination`` names the exchange, queue or stream."""
+
+    def __init__(self, message: str, *, destination: str = "", **context: str | None) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.destination = destination
+
+
+class PublishNotConfirmed(QueueError, TransientError):
+    """The broker did not confirm a publish: a RabbitMQ ``basic.nack`` or a JetStream error, or no confirm in time.
+
+    The message may or may not be stored; publish it again with the same message id (consumers deduplicate).
+    """
+
+
+class BrokerUnavailable(QueueError, ConnectionFailed):
+    """The broker could not be reached, or the connection broke during an operation."""
+
+
+class MessageUnroutable(QueueError, PermanentError):
+    """A ``mandatory`` publish came back (``basic.return``) or no JetStream stream holds the subject."""
+
+
+class PoisonMessage(QueueError, PermanentError):
+    """A message that no retry can help (it cannot be decoded, or the handler says so): dead-lettered at once."""
 
 
 def error_for_status(

@@ -32,6 +32,7 @@ from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
 from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.queues import cli as queues_cli
 from integration_kit.sim.scenarios import load_scenario
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_webhook_commands(sub)
     _add_gate_and_clean(sub, run)
     add_tune_parser(sub)
+    queues_cli.add_arguments(sub.add_parser("queues", help="message queues: list and re-drive dead letters"))
     return parser
 
 
@@ -381,8 +383,11 @@ def _selected(args: argparse.Namespace) -> list[str]:
     names = integration_names() if args.all else [args.name]
     specs = {}
     for name in names:
-        if spec_kind(name) == "http":
+        kind = spec_kind(name)
+        if kind == "http":
             specs[name] = load_integration(name)
+        elif kind == "queue":
+            load_integration(name)  # a QueueSpec: validated here, its scenarios by its own runner
         else:
             check_webhook_spec(name, quiet=True)
     if args.scenario == "all":
@@ -512,6 +517,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dashboard": _telemetry_command,
     "webhooks": webhook_command,
     "tune": tune_command,
+    "queues": queues_cli.run,
 }
 
 

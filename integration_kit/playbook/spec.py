@@ -324,9 +324,16 @@ def load_integration(name: str | Path, *, directory: str | Path | None = None) -
             known = ", ".join(integration_names(folder)) or "none"
             raise ConfigurationError(f"no integration named {text!r} in {folder} (available: {known})")
     data = read_toml(path, "spec")
-    if data.get("kind", "http") != "http":
-        raise ConfigurationError(f"{path}: kind: {data.get('kind')!r} is not an HTTP spec (see spec_kind)")
-    spec = IntegrationSpec.from_mapping(data, source=str(path), path=path)
+    kind = data.get("kind", "http")
+    spec: IntegrationSpec
+    if kind == "queue":  # a queue integration has its own spec (playbook.queue_spec); the runner dispatches on it
+        from integration_kit.playbook.queue_spec import QueueSpec
+
+        spec = QueueSpec.from_mapping(data, source=str(path), path=path)  # type: ignore[assignment]
+    elif kind != "http":
+        raise ConfigurationError(f"{path}: kind: {kind!r} is not an HTTP spec nor a queue spec (see spec_kind)")
+    else:
+        spec = IntegrationSpec.from_mapping(data, source=str(path), path=path)
     if spec.name != path.stem:
         raise ConfigurationError(
             f"{path}: name: the spec's name {spec.name!r} must equal its file name {path.stem!r} "

@@ -1,0 +1,293 @@
+"""The consumer: manual acknowledgement after the handler, delayed retry, dead letters, inbox dedup, pause, shutdown.
+
+One delivery's path::
+
+    fetch (at most ``concurrency`` in flight, the broker's prefetch bounds the rest)
+      -> inbox: processed before?  yes -> ack (a duplicate suppressed)
+      -> handler(message)
+           returned                        -> ack
+           CircuitOpenError                -> requeue, no attempt used; the consumer pauses
+           poison (PermanentError, decode) -> dead letter at once
+           other error, attempts left      -> retry: redelivered after the topology's delay for this attempt
+           other error, attempts used up   -> dead letter, with the reason and the attempt history in headers
+
+**Pause.** With a ``breaker`` (the one guarding the handler's downstream), the consumer stops fetching while it
+is open, leaving messages on the broker instead of burning their attempts into the dead-letter queue, and lets
+one message through as the half-open probe; it resumes in full when the breaker closes.
+
+**Shutdown.** :meth:`Consumer.stop` (and SIGTERM/SIGINT after :meth:`Consumer.install_signal_handlers`) stops
+fetching, lets the handlers in flight finish for ``shutdown_grace`` seconds and acknowledges them, then cancels and
+requeues the rest. Nothing is lost; what was requeued after its effect is suppressed by the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from integration_kit.clock import Clock, SystemClock
+from integration_kit.errors import CircuitOpenError, IdempotencyKeyReused, PermanentError, QueueError, RequestInFlight
+from integration_kit.events import CircuitState
+from integration_kit.policies.breaker import CircuitBreaker
+from integration_kit.policies.config import RetryPolicy
+from integration_kit.policies.retry import backoff_delay
+from integration_kit.queues.broker import Broker, Delivery
+from integration_kit.queues.inbox import Handler, Inbox
+
+__all__ = ["DEFAULT_POISON", "Consumer", "ConsumerStats"]
+
+logger = logging.getLogger("integration_kit.queues")
+
+#: Errors that no retry can fix: the message is dead-lettered at once.
+DEFAULT_POISON: tuple[type[BaseException], ...] = (
+    PermanentError,
+    IdempotencyKeyReused,
+    UnicodeDecodeError,
+    json.JSONDecodeError,
+)
+
+#: Backoff while the broker is unreachable (reconnecting): 0.1 s doubling to 5 s, full jitter.
+RECONNECT = RetryPolicy(max_attempts=1_000_000, base_delay=0.1, max_delay=5.0)
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    """What a consumer did so far (counts of deliveries)."""
+
+    handled: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    requeued: int = 0
+    settle_errors: int = 0
+    broker_errors: int = 0
+    pauses: int = 0
+
+
+class Consumer:
+    """Consumes one :class:`~integration_kit.queues.broker.Broker`'s work queue with ``handler``.
+
+    ``handler`` is ``async (Message) -> None``; raising means the attempt failed. ``inbox`` deduplicates (see
+    :mod:`~integration_kit.queues.inbox`; ``None``: no dedup). ``concurrency`` bounds handlers in flight (default
+    8; keep the broker's prefetch at least this). ``breaker`` is the handler's downstream breaker, for pausing.
+    ``poison`` lists the exception types dead-lettered at once (default :data:`DEFAULT_POISON`).
+    ``fetch_timeout`` (seconds) is the longest a fetch waits, so :meth:`stop` takes effect within it.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        handler: Handler,
+        *,
+        inbox: Inbox | None = None,
+        concurrency: int = 8,
+        breaker: CircuitBreaker | None = None,
+        poison: Iterable[type[BaseException]] = DEFAULT_POISON,
+        fetch_timeout: float = 1.0,
+        shutdown_grace: float = 10.0,
+        pause_poll: float = 0.05,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"Consumer.concurrency must be >= 1, got {concurrency!r}")
+        self.broker = broker
+        self.handler = handler
+        self.inbox = inbox
+        self.concurrency = concurrency
+        self.breaker = breaker
+        self.poison = tuple(poison)
+        self.fetch_timeout = fetch_timeout
+        self.shutdown_grace = shutdown_grace
+        self.pause_poll = pause_poll
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.stats = ConsumerStats()
+        self.paused = False
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._failures = 0
+        self._delay: float | None = None
+        self._min_batch = max(1, concurrency // 4)
+        self._room = asyncio.Event()  # set whenever a handler finishes
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop fetching and shut down gracefully."""
+        self._stopping.set()
+
+    def install_signal_handlers(self, signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> None:
+        """Make SIGTERM and SIGINT call :meth:`stop` (on the running event loop)."""
+        loop = asyncio.get_running_loop()
+        for sig in signals:
+            loop.add_signal_handler(sig, self.stop)
+
+    async def run(self, *, max_messages: int | None = None) -> ConsumerStats:
+        """Consume until :meth:`stop` (or until ``max_messages`` deliveries were settled); return the stats."""
+        self._stopping.clear()
+        self._failures, self._delay = 0, None
+        try:
+            while not self._stopping.is_set():
+                if max_messages is not None and self._settled() >= max_messages:
+                    break
+                room = await self._admit(self.concurrency - len(self._in_flight))
+                if room < 0:
+                    continue  # paused
+                if max_messages is not None:
+                    room = min(room, max_messages - self._settled() - len(self._in_flight))
+                if room <= 0 or (self._in_flight and room < self._min_batch):
+                    await self._wait_for_room()  # fetch in batches, not one message per finished handler
+                    continue
+                await self._fetch(room)
+        finally:
+            await self._drain()
+        return self.stats
+
+    async def _fetch(self, room: int) -> None:
+        """Fetch up to ``room`` deliveries and start a handler for each; back off while the broker is down."""
+        try:
+            deliveries = await self.broker.fetch(room, timeout=self.fetch_timeout)
+        except QueueError as exc:
+            self._failures += 1
+            self.stats.broker_errors += 1
+            self._delay = backoff_delay(RECONNECT, self._failures, self.rng, self._delay)
+            logger.warning("consumer %s: %s; trying again in %.2fs", self.broker.destination, exc, self._delay)
+            await self._sleep(self._delay)
+            return
+        self._failures, self._delay = 0, None
+        if self._stopping.is_set():
+            for delivery in deliveries:
+                await self._settle(delivery, "requeue")
+            return
+        for delivery in deliveries:
+            task = asyncio.create_task(self._handle(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _settled(self) -> int:
+        s = self.stats
+        return s.handled + s.duplicates + s.retried + s.dead_lettered
+
+    async def _admit(self, room: int) -> int:
+        """How many deliveries the breaker lets the consumer fetch now; -1 after a pause (loop again)."""
+        breaker = self.breaker
+        if breaker is None:
+            return room
+        state = breaker.state
+        if state is CircuitState.OPEN or state is CircuitState.FORCED_OPEN:
+            if not self.paused:
+                self.paused = True
+                self.stats.pauses += 1
+                logger.info("consumer %s: paused, breaker %r is %s", self.broker.destination, breaker.name, state.value)
+            await self._sleep(self.pause_poll)
+            return -1
+        if state is CircuitState.HALF_OPEN:
+            return 1 if not self._in_flight else 0  # one message as the probe
+        if self.paused:
+            self.paused = False
+            logger.info("consumer %s: resumed, breaker %r closed", self.broker.destination, breaker.name)
+        return room
+
+    async def _wait_for_room(self) -> None:
+        if self._in_flight:
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), self.fetch_timeout)
+        else:
+            await self._sleep(self.pause_poll)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._room.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _drain(self) -> None:
+        """Let handlers in flight finish for ``shutdown_grace`` seconds, then cancel (and requeue) the rest."""
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=self.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    # -- one delivery -------------------------------------------------------------------------------------------
+
+    async def _handle(self, delivery: Delivery) -> None:
+        message = delivery.message
+        try:
+            if self.inbox is not None:
+                ran = await self.inbox.process(message, self.handler)
+            else:
+                await self.handler(message)
+                ran = True
+        except asyncio.CancelledError:
+            await asyncio.shield(self._settle(delivery, "requeue"))
+            raise
+        except CircuitOpenError as exc:
+            if self.breaker is not None:
+                await self._settle(delivery, "requeue")  # the loop pauses on this breaker: no attempt used
+            else:  # an open breaker the consumer does not watch: an ordinary failed attempt
+                await self._failed(delivery, exc)
+        except RequestInFlight as exc:
+            await self._settle(delivery, "retry", delay=exc.retry_after, reason="in flight in another consumer")
+        except self.poison as exc:
+            await self._settle(delivery, "dead", reason=f"poison: {_reason(exc)}")
+        except Exception as exc:  # the handler's failure is this attempt's outcome
+            await self._failed(delivery, exc)
+        else:
+            await self._settle(delivery, "ack", duplicate=not ran)
+
+    async def _failed(self, delivery: Delivery, exc: Exception) -> None:
+        """A failed attempt: redeliver after the topology's delay, or dead-letter once attempts are used up."""
+        topology = self.broker.topology
+        attempt = delivery.message.attempt
+        if attempt >= topology.max_attempts:
+            await self._settle(delivery, "dead", reason=f"attempts exhausted ({attempt}): {_reason(exc)}")
+        else:
+            await self._settle(delivery, "retry", delay=topology.delay_after(attempt), reason=_reason(exc))
+
+    async def _settle(
+        self, delivery: Delivery, how: str, *, delay: float = 0.0, reason: str = "", duplicate: bool = False
+    ) -> None:
+        broker = self.broker
+        try:
+            if how == "ack":
+                await broker.ack(delivery)
+            elif how == "requeue":
+                await broker.requeue(delivery)
+            elif how == "retry":
+                await broker.retry(delivery, delay=delay, reason=reason, now=self.clock.now())
+            else:
+                await broker.dead_letter(delivery, reason=reason, now=self.clock.now())
+        except QueueError as exc:
+            # The broker redelivers an unsettled message; the inbox suppresses it if its effect happened.
+            self.stats.settle_errors += 1
+            logger.warning("consumer %s: could not %s %r: %s", broker.destination, how, delivery, exc)
+            return
+        stats = self.stats
+        if how == "ack":
+            if duplicate:
+                stats.duplicates += 1
+            else:
+                stats.handled += 1
+        elif how == "requeue":
+            stats.requeued += 1
+        elif how == "retry":
+            stats.retried += 1
+        else:
+            stats.dead_lettered += 1
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,89 @@
+"""Queue integrations in the playbook: the spec kind, its validation, checklist, objectives and simulated run."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.design import checklist
+from integration_kit.playbook.queue_spec import QueueSpec, judge, queue_design_document
+from integration_kit.playbook.runner import run_playbook
+from integration_kit.playbook.spec import INTEGRATION_DIR, load_integration
+
+BUNDLED = INTEGRATION_DIR / "order-events-consumer.toml"
+
+
+def bundled() -> dict[str, Any]:
+    return tomllib.loads(BUNDLED.read_text())
+
+
+def test_the_bundled_queue_spec_loads_as_a_queue_spec() -> None:
+    spec = load_integration("order-events-consumer")
+    assert isinstance(spec, QueueSpec)
+    assert spec.topology.name == "order-events"
+    assert spec.topology.dead_letter == "order-events.dlq"
+    assert spec.objectives["lost"] == 0
+    assert spec.objectives["applied_twice"] == 0
+    assert all(item.passed for item in checklist(spec))  # type: ignore[arg-type]
+    assert "| dead-letter queue | order-events.dlq |" in queue_design_document(spec)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"colour": "blue"}, "colour"),
+        ({"objectives": {"lost": 3}}, "objectives.lost"),
+        ({"consumer": {"prefetch": 4, "concurrency": 16}}, "consumer.prefetch"),
+        ({"broker": {"kind": "kafka"}}, "broker.kind"),
+        ({"scenario": [{"name": "x", "rate": -1}]}, "scenario[0]"),
+        ({"scenario": [{"name": "x", "wind": 3}]}, "scenario[0].wind"),
+        ({"queue": {"name": "order events"}}, "queue"),
+    ],
+)
+def test_bad_specs_are_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
+    data = {**bundled(), **change}
+    with pytest.raises(ConfigurationError, match="spec.toml: " + re.escape(field)):
+        QueueSpec.from_mapping(data, source="spec.toml")
+
+
+def test_checklist_flags_a_consumer_without_inbox_or_pause() -> None:
+    data = bundled()
+    data["consumer"] = {**data["consumer"], "inbox": False, "pause_on_open_breaker": False, "outbox": False}
+    failed = {item.key for item in checklist(QueueSpec.from_mapping(data)) if not item.passed}  # type: ignore[arg-type]
+    assert failed == {"inbox", "pause", "outbox"}
+
+
+def test_the_simulated_run_meets_the_objectives_and_writes_the_report(tmp_path: Path) -> None:
+    run = run_playbook("order-events-consumer", out=tmp_path, run_id="r1")
+    assert run.ok, run.error
+    summary = json.loads((run.out_dir / "summary.json").read_text())
+    assert summary["ok"]
+    for figures in summary["scenarios"].values():
+        assert figures["lost"] == 0
+        assert figures["applied_twice"] == 0
+    assert summary["scenarios"]["warehouse-outage"]["pauses"] > 0
+    assert summary["scenarios"]["duplicates-and-crash"]["duplicates_suppressed"] > 0
+    assert (run.out_dir / "report.html").is_file()
+    assert (run.out_dir / "warehouse-outage-depth.png").is_file()
+
+
+def test_without_inbox_and_pause_the_objectives_fail(tmp_path: Path) -> None:
+    path = tmp_path / "careless" / "order-events-consumer.toml"  # a spec's file is named after it
+    path.parent.mkdir()
+    path.write_text(
+        BUNDLED.read_text()
+        .replace("inbox = true", "inbox = false")
+        .replace("pause_on_open_breaker = true", "pause_on_open_breaker = false")
+    )
+    run = run_playbook(str(path), out=tmp_path, run_id="r2")
+    assert not run.ok
+    verdicts = {
+        o.figure: o.met for o in judge(load_integration(str(path)), run.summary["scenarios"]["duplicates-and-crash"])
+    }  # type: ignore[arg-type]
+    assert verdicts["applied_twice"] is False

@@ -1,0 +1,55 @@
+"""The virtual-time queue model: deterministic, and each pattern shows the effect it exists for."""
+
+from __future__ import annotations
+
+import pytest
+
+from integration_kit.queues.sim import QueueScenario, QueueSettings, simulate_queue
+
+
+def test_same_seed_same_result() -> None:
+    scenario = QueueScenario("steady", duration=30, rate=40, failure_rate=0.05, poison_rate=0.02)
+    assert simulate_queue(scenario, seed=3).figures() == simulate_queue(scenario, seed=3).figures()
+
+
+def test_poison_goes_to_the_dead_letter_queue_and_nothing_is_lost() -> None:
+    f = simulate_queue(QueueScenario("p", duration=60, rate=50, failure_rate=0.05, poison_rate=0.01), seed=1).figures()
+    assert f["lost"] == 0
+    assert f["applied_twice"] == 0
+    assert f["dead_poison"] == f["poison"] > 0
+    assert f["dead_good"] == 0
+    assert f["redeliveries"] > 0
+
+
+def test_the_outbox_keeps_messages_through_a_broker_outage_direct_publishing_loses_them() -> None:
+    scenario = QueueScenario("outage", duration=120, rate=20, broker_outage=(30, 90))
+    with_outbox = simulate_queue(scenario, QueueSettings(outbox=True), seed=1).figures()
+    without = simulate_queue(scenario, QueueSettings(outbox=False), seed=1).figures()
+    assert with_outbox["lost"] == 0
+    assert without["lost"] > 0
+
+
+def test_pausing_on_an_open_breaker_keeps_good_messages_out_of_the_dead_letter_queue() -> None:
+    scenario = QueueScenario("downstream", duration=180, rate=20, downstream_outage=(30, 150))
+    paused = simulate_queue(scenario, QueueSettings(pause_on_open_breaker=True), seed=2).figures()
+    drained = simulate_queue(scenario, QueueSettings(pause_on_open_breaker=False), seed=2).figures()
+    assert paused["dead_good"] == 0
+    assert paused["pauses"] > 0
+    assert drained["dead_good"] > 0
+
+
+def test_the_inbox_suppresses_duplicates_from_republishing_and_a_crash() -> None:
+    scenario = QueueScenario("dups", duration=60, rate=30, duplicate_rate=0.05, consumer_crash_at=30)
+    with_inbox = simulate_queue(scenario, QueueSettings(inbox=True), seed=4).figures()
+    without = simulate_queue(scenario, QueueSettings(inbox=False), seed=4).figures()
+    assert with_inbox["applied_twice"] == 0
+    assert with_inbox["duplicates_suppressed"] > 0
+    assert without["applied_twice"] > 0
+
+
+@pytest.mark.parametrize(
+    "bad", [{"rate": 0}, {"poison_rate": 1.5}, {"broker_outage": (50, 10)}, {"processing_time": float("nan")}]
+)
+def test_bad_scenarios_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        QueueScenario("bad", **bad)  # type: ignore[arg-type]
