@@ -6,6 +6,7 @@ much time) and :class:`Wait` (pause this long), and is sent back an
 successful outcome, or raises the error the call ends with. The order of the checks for one call::
 
     rate limit -> bulkhead -> [ deadline -> breaker -> attempt -> classify -> breaker/budget record
+                                -> keyed 409 with Retry-After ("in flight") made transient
                                 -> retry decision (attempts, safety, Retry-After/backoff, deadline) -> budget
                                 -> wait ] ...
 
@@ -297,6 +298,11 @@ class CallEngine:
                         budget.record_failure()
                     else:
                         budget.record_success()
+                if verdict is Verdict.REJECTED and key is not None and _in_flight(outcome):
+                    # An idempotency server's "in flight" 409: an earlier attempt of this key still runs. The
+                    # partner is healthy (breaker and budget saw a refusal), and the key makes it safe to ask again
+                    # after its Retry-After, when the first attempt's stored response will be replayed.
+                    verdict = Verdict.TRANSIENT
                 status = outcome.status
                 if hooks:
                     now = clock.now()
@@ -421,6 +427,11 @@ class _Call(NamedTuple):
     attempt: int
     status: int | None
     history: list[AttemptRecord]
+
+
+def _in_flight(outcome: Outcome) -> bool:
+    """Whether ``outcome`` is an idempotency server's "request in flight" answer: 409 with a Retry-After."""
+    return outcome.status == 409 and outcome.retry_after is not None
 
 
 _KIND_ERRORS: dict[OutcomeKind, type[AttemptError]] = {

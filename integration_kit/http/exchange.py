@@ -110,7 +110,7 @@ class Exchange:
         if 200 <= status < 300:
             return Outcome(OutcomeKind.STATUS, status=status, value=response)
         core = self.core
-        retry_after = retry_after_seconds(response) if status in (429, 503) else None
+        retry_after = retry_after_seconds(response) if status in (409, 429, 503) else None
         snippet = response.content.decode("utf-8", "replace")[:SNIPPET_CHARS]
         error = error_for_status(
             status,

@@ -1,0 +1,145 @@
+"""The engine at its edges, on a ManualClock: a call exactly at its deadline, the deadline inside the bulkhead and
+rate-limiter queues, the Retry-After floor, and a keyed 409 "in flight". Each test pins a comparison that a
+one-character mutation (``>=`` to ``>``, a dropped ``max``) would change."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+import pytest
+
+from integration_kit.clock import ManualClock
+from integration_kit.engine.call import CallEngine, Send, run_sync
+from integration_kit.errors import BulkheadFull, ClientError, DeadlineExceeded, RateLimitExceeded
+from integration_kit.policies.config import Limits, RetryPolicy
+from integration_kit.policies.outcome import Outcome, OutcomeKind, Verdict
+from integration_kit.policies.retry import decide_retry
+
+OK = Outcome(OutcomeKind.STATUS, status=200)
+S503 = Outcome(OutcomeKind.STATUS, status=503)
+ONCE_A_SECOND = RetryPolicy(max_attempts=5, base_delay=1.0, jitter="none", multiplier=1.0)
+
+
+class Driver:
+    """Hands out scripted outcomes; each attempt takes ``latency`` and each wait ``oversleep`` more than asked."""
+
+    def __init__(self, clock: ManualClock, outcomes: Iterable[Outcome], latency: float = 0.0, oversleep: float = 0.0):
+        self.clock = clock
+        self.outcomes = list(outcomes)
+        self.latency = latency
+        self.oversleep = oversleep
+        self.sends: list[Send] = []
+        self.waits: list[float] = []
+
+    def send(self, action: Send) -> Outcome:
+        self.sends.append(action)
+        self.clock.advance(self.latency)
+        return self.outcomes.pop(0)
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(seconds + self.oversleep)
+
+
+def run(engine: CallEngine, driver: Driver, method: str = "GET", **kw: object) -> Outcome:
+    return run_sync(engine.call(method, "/x", **kw), driver.send, driver.sleep)  # type: ignore[arg-type]
+
+
+def test_an_attempt_that_would_start_exactly_at_the_deadline_is_not_sent() -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=ONCE_A_SECOND, deadline=2.0, clock=clock, rng=random.Random(0))
+    driver = Driver(clock, [S503, OK], latency=0.5, oversleep=0.5)  # 0.5 + wait 1.0 (+0.5 late) = exactly 2.0
+    with pytest.raises(DeadlineExceeded):
+        run(engine, driver)
+    assert [s.attempt for s in driver.sends] == [1]  # no attempt with 0 s left
+    assert clock.now() == 2.0
+
+
+def test_a_retry_whose_wait_ends_exactly_at_the_deadline_is_not_scheduled() -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=ONCE_A_SECOND, deadline=1.5, clock=clock, rng=random.Random(0))
+    driver = Driver(clock, [S503, OK], latency=0.5)  # 0.5 elapsed + 1.0 wait = 1.5: at the deadline
+    with pytest.raises(DeadlineExceeded):
+        run(engine, driver)
+    assert driver.waits == []
+    clock = ManualClock()
+    engine = CallEngine(retry=ONCE_A_SECOND, deadline=1.5001, clock=clock, rng=random.Random(0))
+    driver = Driver(clock, [S503, OK], latency=0.5)
+    assert run(engine, driver) is OK  # just inside it: retried
+    assert driver.waits == [1.0]
+
+
+def test_the_rate_limiter_queue_stops_at_the_deadline() -> None:
+    clock = ManualClock()
+    limits = Limits(rate=1.0, burst=1, max_wait=10.0)
+    engine = CallEngine(limits=limits, deadline=1.0, clock=clock, rng=random.Random(0))
+    first = Driver(clock, [OK])
+    assert run(engine, first) is OK  # takes the only token
+    queued = Driver(clock, [OK])
+    with pytest.raises(RateLimitExceeded):  # the next token comes in exactly 1.0 s: at the deadline, refused
+        run(engine, queued)
+    assert queued.sends == []
+    assert queued.waits == []
+    clock = ManualClock()
+    engine = CallEngine(limits=limits, deadline=1.0001, clock=clock, rng=random.Random(0))
+    run(engine, Driver(clock, [OK]))
+    patient = Driver(clock, [OK])
+    assert run(engine, patient) is OK
+    assert patient.waits == [pytest.approx(1.0)]
+
+
+def test_the_bulkhead_queue_stops_at_the_deadline() -> None:
+    clock = ManualClock()
+    engine = CallEngine(limits=Limits(max_concurrent=1, max_wait=10.0), deadline=0.02, clock=clock)
+    holder = engine.call("GET", "/held")
+    assert isinstance(next(holder), Send)  # holds the only slot
+    queued = Driver(clock, [OK])
+    with pytest.raises(BulkheadFull):
+        run(engine, queued)
+    assert queued.sends == []
+    assert sum(queued.waits) == pytest.approx(0.02)  # queued exactly until the deadline, no longer
+    holder.close()
+    assert run(engine, Driver(clock, [OK])) is OK  # the slot came back
+
+
+def test_a_negative_retry_after_is_floored_at_zero() -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay=5.0, jitter="none")
+    decision = decide_retry(
+        policy,
+        attempt=1,
+        outcome=Outcome(OutcomeKind.STATUS, status=503, retry_after=-30.0),
+        verdict=Verdict.TRANSIENT,
+        safe_to_repeat=True,
+        elapsed=0.0,
+        deadline=10.0,
+        rng=random.Random(0),
+    )
+    assert (decision.retry, decision.delay, decision.reason) == (True, 0.0, "retry_after")
+
+
+def test_a_keyed_409_with_retry_after_is_waited_out_and_retried() -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none"), clock=clock)
+    in_flight = Outcome(OutcomeKind.STATUS, status=409, retry_after=2.0)
+    driver = Driver(clock, [in_flight, OK])
+    assert run(engine, driver, "POST", idempotency_key="k") is OK
+    assert driver.waits == [2.0]
+    assert [s.idempotency_key for s in driver.sends] == ["k", "k"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "kw"),
+    [
+        (Outcome(OutcomeKind.STATUS, status=409, retry_after=2.0), {"idempotent": True}),  # no key
+        (Outcome(OutcomeKind.STATUS, status=409), {"idempotency_key": "k"}),  # no Retry-After: a real conflict
+        (Outcome(OutcomeKind.STATUS, status=422, retry_after=2.0), {"idempotency_key": "k"}),  # not a 409
+    ],
+)
+def test_other_refusals_are_not_retried(outcome: Outcome, kw: dict[str, object]) -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none"), clock=clock)
+    driver = Driver(clock, [outcome, OK])
+    with pytest.raises(ClientError):
+        run(engine, driver, "POST", **kw)
+    assert len(driver.sends) == 1
