@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
+from redis_server import redis_url
 
-from integration_kit import BudgetPolicy, MemoryStore, RetryBudget, SQLiteStore
+from integration_kit import BudgetPolicy, MemoryStore, RedisStore, RetryBudget, SQLiteStore
 from integration_kit.errors import StoreUnavailable
 from integration_kit.events import StoreUnreachable
 from integration_kit.stores import Store
 
+__all__ = ["redis_url"]  # the fixture, re-exported so pytest finds it here
 
-@pytest.fixture(params=["memory", "sqlite"])
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "redis":  # a private redis-server (tests/redis_server.py), a fresh prefix per test
+        return RedisStore(request.getfixturevalue("redis_url"), prefix=f"test:{uuid.uuid4().hex}:")
     return MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "budget.db")
 
 
@@ -55,3 +61,27 @@ def test_an_unreachable_store_falls_back_to_the_local_bucket_or_refuses(fail_ope
         budget.record_failure()
     assert not budget.can_retry()  # the local bucket is empty either way
     assert [n.fallback for n in notices] == ["open" if fail_open else "closed"]
+
+
+# -- pinned by mutation testing (tests/mutation.py) ---------------------------------------------------------------
+
+
+def test_the_shared_bucket_is_named_for_every_process_alike(store: Store) -> None:
+    """The key is the contract between processes (and versions): ``budget:<name>``, ``default`` by default."""
+    budget = RetryBudget(BudgetPolicy(max_tokens=10), store=store)
+    budget.record_failure()
+    assert store.get("budget:default") == b"9000000"  # micro-tokens
+    budget.record_success()
+    assert store.get("budget:default") == b"9100000"
+    assert RetryBudget(BudgetPolicy(max_tokens=10), store=store).tokens == 9.1  # another process reads the same
+
+
+def test_the_default_is_to_fail_open() -> None:
+    budget = RetryBudget(store=DownStore())
+    budget.record_failure()
+    assert budget.can_retry() is True  # the local bucket (9 tokens) decides while the store is down
+
+
+def test_a_store_that_is_not_a_store_is_refused() -> None:
+    with pytest.raises(TypeError, match="store must be a Store, got dict"):
+        RetryBudget(store={})  # type: ignore[arg-type]
