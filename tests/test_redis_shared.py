@@ -86,9 +86,7 @@ def dead_redis_store() -> RedisStore:
 
 
 @pytest.mark.parametrize("operation", sorted(OPERATIONS))
-def test_a_dead_redis_gives_store_unavailable_for_every_operation(
-    dead_redis_store: RedisStore, operation: str
-) -> None:
+def test_a_dead_redis_gives_store_unavailable_for_every_operation(dead_redis_store: RedisStore, operation: str) -> None:
     with pytest.raises(StoreUnavailable) as caught:
         OPERATIONS[operation](dead_redis_store)
     assert caught.value.store == dead_redis_store.name
