@@ -34,7 +34,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "limits": ("policies/limits.py", ("tests/test_limits.py", *_PURE)),
     "breaker.state": ("policies/breaker/state.py", ("tests/test_breaker.py",)),
     "breaker.windows": ("policies/breaker/windows.py", ("tests/test_breaker.py",)),
-    "breaker.breaker": ("policies/breaker/breaker.py", ("tests/test_breaker.py", "tests/test_engine.py")),
+    "breaker.breaker": (
+        "policies/breaker/breaker.py",
+        ("tests/test_breaker.py", "tests/test_shared_breaker.py", "tests/test_engine.py"),
+    ),
     "breaker.shared": ("policies/breaker/shared.py", ("tests/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/test_events.py", "tests/test_decorator.py")),
     "http.exchange": (
@@ -61,6 +64,55 @@ EQUIVALENT: dict[str, str] = {
     ),
     "integration_kit.policies.budget.xǁRetryBudgetǁrecord_failure__mutmut_10": (
         "tokens > 0 -> tokens >= 0: at tokens == 0 both branches give 0"
+    ),
+    "integration_kit.policies.breaker.state.xǁPermitǁrecord_success__mutmut_3": (
+        "failed=False -> failed=None: the flag is only ever tested for truth"
+    ),
+    "integration_kit.policies.breaker.windows.xǁCountWindowǁ__init____mutmut_4": (
+        "ring of 0s -> ring of 1s: a slot is read only after it was written (calls == size)"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ__init____mutmut_14": (
+        "no newest second: None -> '': both differ from every int second, so the first record opens a bucket"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ__init____mutmut_15": (
+        "the newest index is read only when a bucket is open, and the first record opens one"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ__init____mutmut_16": (
+        "the newest index is read only when a bucket is open, and the first record opens one"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁexpire__mutmut_11": (
+        "forgetting the newest second when buckets remain only makes the next record reopen the same bucket; "
+        "keeping it when none remain matters only for a clock that goes back a whole window (ours are monotonic)"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁexpire__mutmut_12": (
+        "no newest second: None -> '': both differ from every int second"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_5": (
+        "second < newest -> second <= newest: when equal, second is set to the value it already has"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_16": (
+        "not remembering the newest second only makes each record reopen its (existing) bucket: slower, same counts"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁclear__mutmut_3": (
+        "no newest second: None -> '': both differ from every int second"
+    ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_drop__mutmut_7": (
+        "an empty bucket's second None -> '': both differ from every int second it is compared with"
+    ),
+    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁ__init____mutmut_41": (
+        "with no slow_call_duration no call is slow, so the slow-rate threshold is never reached either way"
+    ),
+    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁtry_acquire__mutmut_1": (
+        "skipping the CLOSED fast path: _admit() hands out the same permit (slower, same result)"
+    ),
+    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁacquire__mutmut_1": (
+        "skipping the CLOSED fast path: _admit() hands out the same permit (slower, same result)"
+    ),
+    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁ_record_closed__mutmut_11": (
+        "a count window ignores the time it is given"
+    ),
+    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁ_record_closed__mutmut_12": (
+        "a count window ignores the time it is given"
     ),
 }
 
