@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutmut"
 
-_PURE = ("tests/test_engine.py", "tests/test_engine_edges.py")
+_PURE = ("tests/test_engine.py", "tests/test_engine_edges.py", "tests/test_engine_events.py")
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "retry": ("policies/retry.py", ("tests/test_retry.py", *_PURE)),

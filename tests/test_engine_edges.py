@@ -10,8 +10,16 @@ from collections.abc import Iterable
 import pytest
 
 from integration_kit.clock import ManualClock
-from integration_kit.engine.call import CallEngine, Send, run_sync
-from integration_kit.errors import BulkheadFull, ClientError, DeadlineExceeded, RateLimitExceeded
+from integration_kit.engine.call import CallEngine, Send, Wait, run_sync
+from integration_kit.errors import (
+    BulkheadFull,
+    ClientError,
+    DeadlineExceeded,
+    RateLimitExceeded,
+    ReadTimeout,
+    RetriesExhausted,
+    ServerError,
+)
 from integration_kit.policies.config import Limits, RetryPolicy
 from integration_kit.policies.outcome import Outcome, OutcomeKind, Verdict
 from integration_kit.policies.retry import decide_retry
@@ -143,3 +151,88 @@ def test_other_refusals_are_not_retried(outcome: Outcome, kw: dict[str, object])
     with pytest.raises(ClientError):
         run(engine, driver, "POST", **kw)
     assert len(driver.sends) == 1
+
+
+def test_a_wait_in_the_rate_limiter_queue_is_taken_from_the_first_attempts_time() -> None:
+    clock = ManualClock(100.0)
+    engine = CallEngine(limits=Limits(rate=2.0, burst=1, max_wait=1.0), deadline=1.0, clock=clock)
+    run(engine, Driver(clock, [OK]))  # takes the only token
+    queued = Driver(clock, [OK])
+    assert run(engine, queued) is OK
+    assert queued.waits == [pytest.approx(0.5)]
+    assert queued.sends[0].timeout == pytest.approx(0.5)  # not the whole second: half of it was spent queueing
+
+
+def test_a_wait_in_the_bulkhead_queue_is_taken_from_the_first_attempts_time() -> None:
+    clock = ManualClock(100.0)
+    engine = CallEngine(limits=Limits(max_concurrent=1, max_wait=1.0), deadline=1.0, clock=clock)
+    holder = engine.call("GET", "/held")
+    next(holder)
+    queued = engine.call("GET", "/queued")
+    for _ in range(10):  # 10 polls of 5 ms
+        assert isinstance(next(queued) if _ == 0 else queued.send(None), Wait)
+        clock.advance(0.005)
+    holder.close()  # the slot comes free after 50 ms in the queue
+    action = queued.send(None)
+    assert isinstance(action, Send)
+    assert action.timeout == pytest.approx(0.95)
+    queued.close()
+
+
+def test_the_bulkhead_queue_stops_after_max_wait_on_any_clock() -> None:
+    clock = ManualClock(1000.0)  # not 0: a sum where a difference belongs shows
+    engine = CallEngine(limits=Limits(max_concurrent=1, max_wait=0.02), clock=clock)
+    holder = engine.call("GET", "/held")
+    next(holder)
+    queued = Driver(clock, [OK])
+    with pytest.raises(BulkheadFull):
+        run(engine, queued)
+    assert sum(queued.waits) == pytest.approx(0.02)
+    holder.close()
+
+
+def test_a_rate_limited_call_may_wait_exactly_max_wait() -> None:
+    clock = ManualClock(100.0)
+    engine = CallEngine(limits=Limits(rate=1.0, burst=1, max_wait=1.0), clock=clock)
+    run(engine, Driver(clock, [OK]))
+    patient = Driver(clock, [OK])
+    assert run(engine, patient) is OK
+    assert patient.waits == [pytest.approx(1.0)]
+
+
+def test_waits_in_the_rate_limiter_queue_add_up_to_max_wait() -> None:
+    """A call whose token is taken by others twice has waited 2 s; with max_wait 2.5 the third wait is refused."""
+    clock = ManualClock(100.0)
+    engine = CallEngine(limits=Limits(rate=1.0, burst=1, max_wait=2.5), clock=clock)
+    limiter = engine.rate_limiter
+    assert limiter is not None
+    assert limiter.try_acquire() == 0  # the only token
+    starved = engine.call("GET", "/starved")
+    assert next(starved) == Wait(pytest.approx(1.0))  # waited 1 s
+    clock.advance(1.0)
+    assert limiter.try_acquire() == 0  # another caller takes the token first
+    assert starved.send(None) == Wait(pytest.approx(1.0))  # waited 2 s
+    clock.advance(1.0)
+    assert limiter.try_acquire() == 0  # and again
+    with pytest.raises(RateLimitExceeded):  # a third second would pass max_wait
+        starved.send(None)
+
+
+def test_retry_true_false_or_a_policy_per_call() -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=RetryPolicy(max_attempts=3, base_delay=0.0, jitter="none"), clock=clock)
+    assert run(engine, Driver(clock, [S503, OK]), retry=True) is OK
+    with pytest.raises(ServerError):
+        run(engine, Driver(clock, [S503, OK]), retry=False)
+    two = RetryPolicy(max_attempts=2, base_delay=0.0, jitter="none")
+    with pytest.raises(RetriesExhausted):
+        run(engine, Driver(clock, [S503, S503, OK]), retry=two)
+
+
+def test_the_idempotent_override() -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=RetryPolicy(max_attempts=3, base_delay=0.0, jitter="none"), clock=clock)
+    timeout = Outcome(OutcomeKind.READ_TIMEOUT)
+    with pytest.raises(ReadTimeout):  # GET declared unsafe to repeat: not retried after the server may have seen it
+        run(engine, Driver(clock, [timeout, OK]), "GET", idempotent=False)
+    assert run(engine, Driver(clock, [timeout, OK]), "POST", idempotent=True) is OK

@@ -77,6 +77,9 @@ logger = logging.getLogger("integration_kit")
 
 #: How often a call queued for a bulkhead slot looks again (seconds).
 BULKHEAD_POLL = 0.005
+#: A queue wait shorter than this (seconds) is not waited: added to a clock reading of about 1000 s or more, it
+#: would not move the clock, and the queue would poll forever.
+_TICK = 1e-6
 
 
 class Send(NamedTuple):
@@ -228,7 +231,7 @@ class CallEngine:
             queued_since = clock.now()
             while not bulkhead.try_acquire():
                 left = self.limits.max_wait - (clock.now() - queued_since)
-                if left <= 0 or (limit is not None and clock.now() - start >= limit):
+                if left <= _TICK or (limit is not None and clock.now() - start >= limit):
                     full = BulkheadFull(f"{bulkhead.max_concurrent} calls already in flight")
                     raise self._reject(
                         _Call(method, target, call_id, start, attempt, status, history), full, "bulkhead_full"
@@ -239,7 +242,8 @@ class CallEngine:
         classifier = self.classifier
         last_error: AttemptError | None = None
         previous_delay: float | None = None
-        began = start
+        # The first attempt begins after any wait in the admission queues: that wait is part of the deadline.
+        began = start if self.rate_limiter is None and bulkhead is None else clock.now()
         try:
             while True:
                 attempt += 1
