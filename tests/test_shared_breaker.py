@@ -151,3 +151,100 @@ def test_an_unreachable_store_fails_open_or_closed_and_says_so_once(fail_open: b
 def test_the_store_must_be_a_store(clock: ManualClock) -> None:
     with pytest.raises(TypeError):
         CircuitBreaker(POLICY, store=object())  # type: ignore[arg-type]
+
+
+# -- pinned by mutation testing (tests/mutation.py) ---------------------------------------------------------------
+
+
+def test_two_processes_see_the_same_life_of_the_breaker(store: Store, clock: ManualClock) -> None:
+    """Every transition, time and count as each process sees it, through a trip, a failed probe (a longer wait),
+    a close, and forced open, disabled and reset by the other process."""
+    seen_a: list[Transition] = []
+    seen_b: list[Transition] = []
+    a = CircuitBreaker(POLICY, name="partner", clock=clock, store=store, listeners=[seen_a.append])
+    b = CircuitBreaker(POLICY, name="partner", clock=clock, store=store, listeners=[seen_b.append])
+
+    def view(breaker: CircuitBreaker) -> tuple[object, ...]:
+        m = breaker.metrics()
+        return breaker.state.value, breaker.opened_at, breaker.retry_at, m.trips, m.rejected
+
+    _fail(a, 3)
+    clock.advance(1)
+    assert b.try_acquire() is None
+    assert view(a) == ("open", 1000.0, 1010.0, 1, 0)
+    assert view(b) == ("open", 1001.0, 1011.0, 1, 1)  # b's own estimate, from when it read the trip
+    clock.advance(9)
+    probe = b.try_acquire()
+    assert probe is not None
+    assert probe.is_probe is True
+    assert view(b) == ("half_open", 1001.0, 1010.0, 1, 1)
+    probe.record_failure(0.01)
+    assert view(a) == ("open", 1010.0, 1030.0, 2, 0)  # the wait doubled: 20 s
+    assert view(b) == ("open", 1010.0, 1030.0, 2, 1)
+    clock.advance(19.9)
+    assert a.try_acquire() is None
+    clock.advance(0.1)
+    probes = [a.try_acquire(), b.try_acquire()]
+    assert all(p is not None and p.is_probe for p in probes)
+    for p in probes:
+        assert p is not None
+        p.record_success(0.01)
+    assert view(a) == ("closed", None, None, 2, 1)
+    clock.advance(1)
+    b.force_open()
+    assert view(a) == ("forced_open", 1031.0, None, 2, 1)
+    b.disable()
+    assert view(a)[:3] == ("disabled", None, None)
+    b.reset()
+    assert view(a)[:3] == ("closed", None, None)
+    expected = [
+        ("closed", "open", "consecutive_failures 3"),
+        ("open", "half_open", "wait_elapsed"),
+        ("half_open", "open", "probe_failed"),
+        ("open", "half_open", "wait_elapsed"),
+        ("half_open", "closed", "probes_succeeded"),
+        ("closed", "forced_open", "forced"),
+        ("forced_open", "disabled", "disabled"),
+        ("disabled", "closed", "reset"),
+    ]
+    assert [(t.breaker, t.old.value, t.new.value, t.reason) for t in seen_b] == [("partner", *e) for e in expected]
+    assert [t.time for t in seen_b] == [1001.0, 1010.0, 1010.0, 1030.0, 1030.0, 1031.0, 1031.0, 1031.0]
+    # a was not looking while b probed and reopened: it sees OPEN -> OPEN as no transition, and goes on from there
+    assert [(t.old.value, t.new.value, t.reason, t.time) for t in seen_a] == [
+        ("closed", "open", "consecutive_failures 3", 1000.0),
+        ("open", "half_open", "wait_elapsed", 1030.0),
+        ("half_open", "closed", "probes_succeeded", 1030.0),
+        ("closed", "forced_open", "forced", 1031.0),
+        ("forced_open", "disabled", "disabled", 1031.0),
+        ("disabled", "closed", "reset", 1031.0),
+    ]
+    # The record other processes (and other versions of the kit) read: compact JSON, one line.
+    assert store.get("breaker:partner") == b'["closed",8,0,0.0,"reset"]'
+
+
+def test_a_slow_probe_reopens_for_every_process(store: Store, clock: ManualClock) -> None:
+    policy = BreakerPolicy(failure_threshold=1, failure_rate_threshold=None, wait_in_open=10, slow_call_duration=2.0)
+    seen: list[Transition] = []
+    a = CircuitBreaker(policy, name="slow", clock=clock, store=store)
+    b = CircuitBreaker(policy, name="slow", clock=clock, store=store, listeners=[seen.append])
+    _fail(a)
+    clock.advance(10)
+    probe = a.try_acquire()
+    assert probe is not None
+    probe.record_success(2.0)  # exactly the slow duration: slow
+    assert b.state is CircuitState.OPEN
+    assert seen[-1].reason == "probe_slow"
+
+
+def test_a_permit_records_once_in_shared_mode(store: Store, clock: ManualClock) -> None:
+    a, _, _ = _pair(store, clock)
+    permit = a.acquire()
+    assert permit.is_probe is False
+    permit.record_success(0.01)
+    with pytest.raises(RuntimeError, match="already used; a permit records one outcome"):
+        permit.record_failure(0.01)
+
+
+def test_a_store_that_is_not_a_store_is_named(clock: ManualClock) -> None:
+    with pytest.raises(TypeError, match="store must be a Store, got dict"):
+        CircuitBreaker(POLICY, store={})  # type: ignore[arg-type]
