@@ -114,6 +114,48 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁ_record_closed__mutmut_12": (
         "a count window ignores the time it is given"
     ),
+    "integration_kit.engine.call.xǁCallEngineǁcall__mutmut_2": (
+        "'CALL' -> 'call': the method is upper-cased on the next line"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_33": (
+        "status None -> None: no attempt was made before the rate limiter refuses"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_76": (
+        "status None -> None: no attempt was made before the bulkhead refuses"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_34": (
+        "history [] -> None: with_context() leaves the attempts empty either way"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_77": (
+        "history [] -> None: with_context() leaves the attempts empty either way"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_58": (
+        "left <= 1e-6 -> left < 1e-6: differs only at exactly one microsecond left"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_98": (
+        "reading the clock when nothing waited gives the start time again (an optimisation)"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_107": (
+        "reading the clock for attempt 1 gives the time already taken after admission"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_10": (
+        "every error given a cause here is new and has none, so 'and' and 'or' agree"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_17": (
+        "an error's status always comes from the call's last outcome: the fallback is equal"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_22": (
+        "an error's status always comes from the call's last outcome: the fallback is equal"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_23": (
+        "an error's status always comes from the call's last outcome: the fallback is equal"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_reject__mutmut_12": (
+        "the only caller that passes a cause also raises 'from' it"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_reject__mutmut_15": (
+        "the only caller that passes a cause also raises 'from' it"
+    ),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.

@@ -4,6 +4,7 @@ one-character mutation (``>=`` to ``>``, a dropped ``max``) would change."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable
 
@@ -20,6 +21,7 @@ from integration_kit.errors import (
     RetriesExhausted,
     ServerError,
 )
+from integration_kit.events import Recorder
 from integration_kit.policies.config import Limits, RetryPolicy
 from integration_kit.policies.outcome import Outcome, OutcomeKind, Verdict
 from integration_kit.policies.retry import decide_retry
@@ -55,13 +57,35 @@ def run(engine: CallEngine, driver: Driver, method: str = "GET", **kw: object) -
 
 
 def test_an_attempt_that_would_start_exactly_at_the_deadline_is_not_sent() -> None:
-    clock = ManualClock()
-    engine = CallEngine(retry=ONCE_A_SECOND, deadline=2.0, clock=clock, rng=random.Random(0))
+    clock = ManualClock(100.0)
+    recorder = Recorder()
+    engine = CallEngine(
+        name="partner", retry=ONCE_A_SECOND, deadline=2.0, clock=clock, rng=random.Random(0), hooks=[recorder]
+    )
     driver = Driver(clock, [S503, OK], latency=0.5, oversleep=0.5)  # 0.5 + wait 1.0 (+0.5 late) = exactly 2.0
-    with pytest.raises(DeadlineExceeded):
+    with pytest.raises(DeadlineExceeded) as caught:
         run(engine, driver)
     assert [s.attempt for s in driver.sends] == [1]  # no attempt with 0 s left
-    assert clock.now() == 2.0
+    assert clock.now() == 102.0
+    error = caught.value
+    assert error.message == "deadline of 2.0s passed"
+    assert isinstance(error.last_error, ServerError)
+    assert error.__cause__ is error.last_error
+    assert (error.integration, error.method, error.url) == ("partner", "GET", "/x")
+    assert [a.attempt for a in error.attempts] == [1]
+    finished = recorder.events[-1]
+    assert dataclasses.astuple(finished) == (
+        102.0,
+        "partner",
+        1,
+        "GET",
+        "/x",
+        False,
+        "DeadlineExceeded",
+        503,
+        1,
+        2.0,
+    )  # one attempt was made, not two
 
 
 def test_a_retry_whose_wait_ends_exactly_at_the_deadline_is_not_scheduled() -> None:
@@ -236,3 +260,14 @@ def test_the_idempotent_override() -> None:
     with pytest.raises(ReadTimeout):  # GET declared unsafe to repeat: not retried after the server may have seen it
         run(engine, Driver(clock, [timeout, OK]), "GET", idempotent=False)
     assert run(engine, Driver(clock, [timeout, OK]), "POST", idempotent=True) is OK
+
+
+def test_decorrelated_jitter_starts_from_the_base_delay() -> None:
+    clock = ManualClock()
+    policy = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=100.0, jitter="decorrelated")
+    engine = CallEngine(retry=policy, clock=clock, rng=random.Random(0))
+    driver = Driver(clock, [S503, S503, OK])
+    assert run(engine, driver) is OK
+    first, second = driver.waits
+    assert 1.0 <= first <= 3.0  # uniform(base, 3 * base)
+    assert 1.0 <= second <= 3.0 * first  # uniform(base, 3 * previous)

@@ -230,7 +230,7 @@ def test_a_failing_hook_is_logged_with_the_event_kind(caplog: pytest.LogCaptureF
         "call_finished",
     ]
     assert messages[0].getMessage().startswith("integration_kit: hook <function")
-    assert all(r.exc_info is not None for r in messages)
+    assert all(r.exc_info and r.exc_info[0] is RuntimeError for r in messages)
 
 
 def test_an_error_outcome_keeps_its_own_error_and_the_status_of_the_call() -> None:
@@ -263,6 +263,8 @@ def test_errors_built_from_outcomes(outcome: Outcome, verdict: Verdict, kind: ty
     assert type(error) is kind
     assert error.message == message
     assert error.__cause__ is outcome.error
+    if kind is UpstreamError:
+        assert error.status == (outcome.status or 0)  # type: ignore[attr-defined]
 
 
 def test_a_status_error_carries_the_retry_after_hint() -> None:

@@ -254,8 +254,8 @@ class CallEngine:
                     remaining = limit - (began - start)
                     if remaining <= 0:
                         late = DeadlineExceeded(f"deadline of {limit}s passed", last_error=last_error)
-                        raise self._fail(
-                            _Call(method, target, call_id, start, attempt, status, history), late, last_error
+                        raise self._fail(  # attempt - 1: this one was never sent
+                            _Call(method, target, call_id, start, attempt - 1, status, history), late, last_error
                         )
                 permit: Permit | None = None
                 if breaker is not None:
