@@ -16,10 +16,12 @@ from integration_kit.errors import (
     BulkheadFull,
     ClientError,
     DeadlineExceeded,
+    IntegrationError,
     RateLimitExceeded,
     ReadTimeout,
     RetriesExhausted,
     ServerError,
+    UpstreamError,
 )
 from integration_kit.events import Recorder
 from integration_kit.policies.config import Limits, RetryPolicy
@@ -271,3 +273,96 @@ def test_decorrelated_jitter_starts_from_the_base_delay() -> None:
     first, second = driver.waits
     assert 1.0 <= first <= 3.0  # uniform(base, 3 * base)
     assert 1.0 <= second <= 3.0 * first  # uniform(base, 3 * previous)
+
+
+# -- pinned by mutation testing (tests/mutation.py) ---------------------------------------------------------------
+
+
+def test_decorrelated_waits_grow_from_the_previous_wait() -> None:
+    policy = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=1000.0, jitter="decorrelated")
+    third_waits = []
+    for seed in range(10):
+        clock = ManualClock()
+        driver = Driver(clock, [S503, S503, S503, OK])
+        run(CallEngine(retry=policy, clock=clock, rng=random.Random(seed)), driver)
+        third_waits.append(driver.waits[2])
+    assert max(third_waits) > 3.0  # from uniform(1, 3 * previous), not uniform(1, 3) each time
+
+
+def test_a_zero_wait_is_not_a_wait() -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=RetryPolicy(max_attempts=3, base_delay=0.0, jitter="none"), clock=clock)
+    driver = Driver(clock, [S503, S503, OK])
+    assert run(engine, driver) is OK
+    assert driver.waits == []
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [Outcome(OutcomeKind.STATUS, status=300), Outcome(OutcomeKind.ERROR, status=200)],
+    ids=["3xx", "an error with a 2xx status"],
+)
+def test_only_a_2xx_status_or_a_plain_success_succeeds(outcome: Outcome) -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=RetryPolicy.disabled(), clock=clock)
+    with pytest.raises(IntegrationError):
+        run(engine, Driver(clock, [outcome]))
+
+
+def test_the_calls_retry_policy_decides_which_statuses_are_transient() -> None:
+    clock = ManualClock()
+    policy = RetryPolicy(max_attempts=2, base_delay=0.0, jitter="none", retry_on_status=frozenset({418}))
+    engine = CallEngine(retry=policy, clock=clock)
+    assert run(engine, Driver(clock, [Outcome(OutcomeKind.STATUS, status=418), OK])) is OK
+    with pytest.raises(UpstreamError):  # 503 is not in this policy's list: a failure, not retried
+        run(engine, Driver(clock, [S503, OK]))
+
+
+def test_the_budget_hears_successes_and_failures_apart() -> None:
+    from integration_kit.policies.budget import RetryBudget
+
+    clock = ManualClock()
+    budget = RetryBudget()
+    engine = CallEngine(retry=RetryPolicy.disabled(), budget=budget, clock=clock)
+    run(engine, Driver(clock, [OK]))
+    assert budget.tokens == 10.0
+    with pytest.raises(ClientError):
+        run(engine, Driver(clock, [Outcome(OutcomeKind.STATUS, status=404)]))
+    assert budget.tokens == 10.0  # a refusal is not a failure
+    with pytest.raises(UpstreamError):
+        run(engine, Driver(clock, [Outcome(OutcomeKind.STATUS, status=501)]))
+    assert budget.tokens == 9.0
+
+
+def test_a_single_failed_attempt_raises_its_own_error_without_a_cause() -> None:
+    clock = ManualClock()
+    engine = CallEngine(retry=RetryPolicy.disabled(), clock=clock)
+    with pytest.raises(ServerError) as caught:
+        run(engine, Driver(clock, [S503]))
+    assert caught.value.__cause__ is None
+
+
+def test_budget_and_deadline_errors_say_why_and_carry_the_last_error() -> None:
+    from integration_kit.errors import BudgetExhausted
+    from integration_kit.policies.budget import RetryBudget
+    from integration_kit.policies.config import BudgetPolicy
+
+    clock = ManualClock()
+    engine = CallEngine(retry=ONCE_A_SECOND, budget=RetryBudget(BudgetPolicy(max_tokens=2)), clock=clock)
+    with pytest.raises(BudgetExhausted) as budget:
+        run(engine, Driver(clock, [S503, OK]))
+    assert budget.value.message == "retry budget exhausted"
+    assert isinstance(budget.value.last_error, ServerError)
+    engine = CallEngine(retry=ONCE_A_SECOND, deadline=1.0, clock=clock)
+    with pytest.raises(DeadlineExceeded) as late:
+        run(engine, Driver(clock, [S503, OK], latency=0.5))
+    assert late.value.message == "the next attempt could not start before the deadline of 1.0s"
+    assert isinstance(late.value.last_error, ServerError)
+
+
+def test_the_driver_must_answer_a_send_with_an_outcome() -> None:
+    engine = CallEngine(clock=ManualClock())
+    calls = engine.call("GET", "/x")
+    next(calls)
+    with pytest.raises(RuntimeError, match=r"^the driver must send an Outcome after a Send action$"):
+        calls.send(None)
