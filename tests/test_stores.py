@@ -186,6 +186,7 @@ def _race(spec: tuple[str, str, str], keys: int) -> int:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.timeout(120)  # a process pool, waited for up to 60 s
 def test_claims_are_atomic_across_processes(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     where = str(tmp_path / "race.db") if kind == "sqlite" else request.getfixturevalue("redis_url")
     prefix = f"race:{uuid.uuid4().hex}:"
