@@ -156,6 +156,52 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.engine.call.xǁCallEngineǁ_reject__mutmut_15": (
         "the only caller that passes a cause also raises 'from' it"
     ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_133": (
+        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_334": (
+        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_395": (
+        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_432": (
+        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_153": (
+        "the cause of a circuit-open rejection: the raise names it with 'from' as well"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_157": (
+        "the cause of a circuit-open rejection: the raise names it with 'from' as well"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_191": ("recorded False -> None: only tested for truth"),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_241": (
+        "recorded True -> None/False: release() after a recorded outcome is a no-op"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_242": (
+        "recorded True -> None/False: release() after a recorded outcome is a no-op"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_194": (
+        "the prebuilt first Send equals Send(1, None, None) (an optimisation)"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_216": (
+        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_217": (
+        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_221": (
+        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_222": (
+        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_223": (
+        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
+    ),
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_224": (
+        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
+    ),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.
@@ -209,6 +255,17 @@ def run(name: str, minutes: float) -> dict[str, int] | None:
     return counts
 
 
+def last_counts(name: str) -> dict[str, int] | None:
+    """The counts of the last run of ``name``, if there was one."""
+    mutmut = Path(sys.executable).parent / "mutmut"
+    if not (WORK / name / "mutants").exists():
+        return None
+    subprocess.run([mutmut, "export-cicd-stats"], cwd=WORK / name, check=False, capture_output=True)
+    stats = WORK / name / "mutants" / "mutmut-cicd-stats.json"
+    counts: dict[str, int] = json.loads(stats.read_text())
+    return counts
+
+
 def survivors(name: str) -> list[str]:
     """The names of the mutants of ``name`` that survived its last run."""
     mutmut = Path(sys.executable).parent / "mutmut"
@@ -227,10 +284,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="dev.py mutate", description=__doc__.split("\n")[0])
     parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help="modules to mutate (default: all)")
     parser.add_argument("--minutes", type=float, default=15.0, help="time bound per module (default: 15)")
+    parser.add_argument("--report", action="store_true", help="only print the table of the last runs")
     args = parser.parse_args(argv)
     rows = []
     for name in args.modules or list(TARGETS):
-        counts = run(name, args.minutes)
+        counts = last_counts(name) if args.report else run(name, args.minutes)
         rows.append((name, counts))
     header = f"{'module':<20} {'killed':>7} {'survived':>9} {'equivalent':>11} {'timeout':>8} {'no tests':>9}"
     print(f"\n{header} {'survival':>9} {'unexplained':>12}")
