@@ -65,6 +65,9 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.budget.xǁRetryBudgetǁrecord_failure__mutmut_10": (
         "tokens > 0 -> tokens >= 0: at tokens == 0 both branches give 0"
     ),
+    "integration_kit.policies.budget.xǁRetryBudgetǁ_shared_tokens__mutmut_8": (
+        "fail closed reads -1 -> -2: any negative count refuses the retry and reads as 0 tokens"
+    ),
     "integration_kit.policies.breaker.state.xǁPermitǁrecord_success__mutmut_3": (
         "failed=False -> failed=None: the flag is only ever tested for truth"
     ),

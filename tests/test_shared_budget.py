@@ -85,3 +85,24 @@ def test_the_default_is_to_fail_open() -> None:
 def test_a_store_that_is_not_a_store_is_refused() -> None:
     with pytest.raises(TypeError, match="store must be a Store, got dict"):
         RetryBudget(store={})  # type: ignore[arg-type]
+
+
+def test_the_shared_bucket_is_clamped_in_the_store(store: Store) -> None:
+    budget = RetryBudget(BudgetPolicy(max_tokens=10), store=store, name="clamp")
+    budget.record_success()
+    assert store.get("budget:clamp") == b"10000000"  # full stays full
+    for _ in range(12):
+        budget.record_failure()
+    assert store.get("budget:clamp") == b"0"  # never below empty
+    budget.record_success()
+    assert budget.tokens == 0.1  # so one success gives back a tenth at once, not a tenth of a debt
+
+
+def test_a_first_read_from_a_down_store_is_reported_and_fails_open_or_closed() -> None:
+    for fail_open in (True, False):
+        notices: list[StoreUnreachable] = []
+        budget = RetryBudget(store=DownStore(), fail_open=fail_open, on_store_error=notices.append)
+        assert budget.can_retry() is fail_open  # the very first store operation is this read
+        assert budget.tokens == (10.0 if fail_open else 0.0)
+        (notice,) = notices
+        assert (notice.integration, notice.store, notice.operation) == ("budget 'default'", "down", "get")
