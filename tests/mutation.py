@@ -93,6 +93,10 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_5": (
         "second < newest -> second <= newest: when equal, second is set to the value it already has"
     ),
+    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_14": (
+        "not noting a bucket's second only lists the second again in the active queue; both listings leave in "
+        "the same expire, and the second _drop subtracts the zeros the first one left (memory, not counts)"
+    ),
     "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_16": (
         "not remembering the newest second only makes each record reopen its (existing) bucket: slower, same counts"
     ),
