@@ -209,6 +209,30 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_224": (
         "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
     ),
+    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_5": (
+        "the record of an empty store is CLOSED at generation 0, like a fresh breaker: no transition reads its wait"
+    ),
+    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_14": (
+        "the record of an empty store is CLOSED at generation 0, like a fresh breaker: no transition reads its wait"
+    ),
+    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_6": (
+        "the record of an empty store never yields a transition, so its reason is never read"
+    ),
+    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_15": (
+        "the record of an empty store never yields a transition, so its reason is never read"
+    ),
+    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_16": (
+        "the record of an empty store never yields a transition, so its reason is never read"
+    ),
+    "integration_kit.policies.breaker.shared.xǁSharedRecordǁencode__mutmut_7": (
+        "the record is a JSON array: the key separator is never written"
+    ),
+    "integration_kit.policies.breaker.shared.xǁSharedModeǁ_admit_shared__mutmut_28": (
+        "an unrecorded permit's generation -1 -> None: neither matches a real generation (>= 0)"
+    ),
+    "integration_kit.policies.breaker.shared.xǁSharedModeǁ_admit_shared__mutmut_34": (
+        "an unrecorded permit's generation -1 -> -2: neither matches a real generation (>= 0)"
+    ),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.

@@ -994,7 +994,8 @@ def test_a_failing_listener_is_logged_with_the_transition(caplog: pytest.LogCapt
     (record,) = [r for r in caplog.records if "listener" in r.getMessage()]
     assert record.getMessage().startswith("circuit 'partner': listener <function")
     assert record.getMessage().endswith("failed on closed -> open")
-    assert record.exc_info is not None
+    assert record.exc_info
+    assert record.exc_info[0] is RuntimeError
 
 
 def test_the_defaults_fail_open_and_refuse_what_is_not_a_policy() -> None:

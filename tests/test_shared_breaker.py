@@ -248,3 +248,74 @@ def test_a_permit_records_once_in_shared_mode(store: Store, clock: ManualClock) 
 def test_a_store_that_is_not_a_store_is_named(clock: ManualClock) -> None:
     with pytest.raises(TypeError, match="store must be a Store, got dict"):
         CircuitBreaker(POLICY, store={})  # type: ignore[arg-type]
+
+
+def test_the_keys_a_shared_breaker_keeps_and_when_they_expire(store: Store, clock: ManualClock) -> None:
+    """The store's layout is read by every process (and every version of the kit): pinned, with its TTLs."""
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    assert store.get("breaker:partner:wait") == b"1"  # lives for the open wait
+    clock.advance(10)
+    probe = b.try_acquire()
+    assert probe is not None
+    assert store.get("breaker:partner") == b'["half_open",2,1,0.0,"wait_elapsed"]'
+    assert store.get("breaker:partner:probe:2:0") == b"1"  # one slot per probe, for one wait_in_open
+    probe.record_success(0.01)
+    assert store.get("breaker:partner:ok:2") == b"1"  # probe successes, for one max_wait_in_open
+    clock.advance(10)
+    assert store.get("breaker:partner:probe:2:0") is None
+    clock.advance(POLICY.max_wait_in_open)
+    assert store.get("breaker:partner:ok:2") is None
+    a.force_open()
+    assert store.get("breaker:partner:wait") is None  # forced open has no wait
+
+
+def test_a_trip_after_a_close_starts_from_the_first_wait_again(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    clock.advance(10)
+    b.acquire().record_failure(0.01)  # a failed probe: the wait doubles to 20
+    clock.advance(20)
+    probes = [a.acquire(), b.acquire()]
+    for p in probes:
+        p.record_success(0.01)
+    assert a.state is CircuitState.CLOSED
+    assert store.get("breaker:partner") == b'["closed",5,0,0.0,"probes_succeeded"]'
+    _fail(b, 3)
+    assert b.retry_at is not None
+    assert b.opened_at is not None
+    assert b.retry_at - b.opened_at == 10.0  # consecutive trips were reset by the close
+
+
+def test_rejections_are_counted_and_name_the_state(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    for _ in range(3):
+        assert b.try_acquire() is None
+    with pytest.raises(CircuitOpenError) as caught:
+        b.acquire()
+    assert caught.value.state is CircuitState.OPEN
+    assert b.metrics().rejected == 4
+
+
+def test_a_shared_permit_can_be_given_back(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    clock.advance(10)
+    probe = b.acquire()
+    probe.release()  # cancelled: counts nothing
+    assert probe.done
+    assert b.state is CircuitState.HALF_OPEN
+
+
+def test_a_fail_open_permit_is_not_a_probe_and_owner_is_named(clock: ManualClock) -> None:
+    store = FlakyStore(clock=clock)
+    notices: list[StoreUnreachable] = []
+    breaker = CircuitBreaker(POLICY, name="p", clock=clock, store=store, on_store_error=notices.append)
+    store.down = True
+    permit = breaker.try_acquire()
+    assert permit is not None
+    assert permit.is_probe is False
+    permit.record_success(0.01)
+    assert breaker.metrics().probes_in_flight == 0
+    assert notices[0].integration == "breaker 'p'"
