@@ -235,7 +235,7 @@ def test_a_retried_post_through_the_client_executes_once(served: tuple[Service, 
             waits.append((event.reason, event.delay))
             if event.reason == "retry_after":  # the first attempt may finish now; the retry comes after it
                 service.gate.set()
-                service.wait_finished("/orders")
+                service.wait_finished("/orders", 2)  # attempt 1 (stored) and attempt 2 (the 409), both done
 
     config = ClientConfig(
         name="orders",
