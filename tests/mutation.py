@@ -339,7 +339,9 @@ def main(argv: list[str]) -> int:
     for name in args.modules or list(TARGETS):
         counts = last_counts(name) if args.report else run(name, args.minutes)
         rows.append((name, counts))
-    header = f"{'module':<20} {'killed':>7} {'survived':>9} {'equivalent':>11} {'timeout':>8} {'no tests':>9}"
+    header = (
+        f"{'module':<20} {'mutants':>8} {'killed':>7} {'survived':>9} {'equivalent':>11} {'timeout':>8} {'no tests':>9}"
+    )
     print(f"\n{header} {'survival':>9} {'unexplained':>12}")
     gaps: list[str] = []
     for name, c in rows:
@@ -351,7 +353,7 @@ def main(argv: list[str]) -> int:
         gaps += [m for m in alive if m not in EQUIVALENT]
         real = c["survived"] - len(equivalent)
         print(
-            f"{name:<20} {c['killed']:>7} {c['survived']:>9} {len(equivalent):>11} {c['timeout']:>8} "
+            f"{name:<20} {c['total']:>8} {c['killed']:>7} {c['survived']:>9} {len(equivalent):>11} {c['timeout']:>8} "
             f"{c['no_tests']:>9} {survival(c['killed'], c['survived'], c['timeout']):>9} "
             f"{survival(c['killed'], real, c['timeout']):>12}"
         )
