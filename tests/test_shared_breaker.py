@@ -319,3 +319,13 @@ def test_a_fail_open_permit_is_not_a_probe_and_owner_is_named(clock: ManualClock
     permit.record_success(0.01)
     assert breaker.metrics().probes_in_flight == 0
     assert notices[0].integration == "breaker 'p'"
+
+
+def test_forcing_open_removes_the_open_wait(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    assert store.get("breaker:partner:wait") == b"1"
+    b.force_open()  # while the wait still runs: it must not turn HALF_OPEN when the wait ends
+    assert store.get("breaker:partner:wait") is None
+    clock.advance(60)
+    assert a.state is CircuitState.FORCED_OPEN
