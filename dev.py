@@ -5,6 +5,7 @@
     python3 dev.py test     # set up, then run the test suite
     python3 dev.py lint     # ruff, ruff format --check, mypy --strict, import-linter's layer contracts
     python3 dev.py bench    # the benchmarks under bench/
+    python3 dev.py mutate   # mutation testing with mutmut, one module at a time (tests/mutation.py)
     python3 dev.py lab      # JupyterLab on notebooks/
     python3 dev.py docs     # the documentation site (mkdocs) into site/; CI adds --strict
 
@@ -34,6 +35,7 @@ EXTRAS = {
     "test": "dev,notebooks",
     "lint": "dev,notebooks",
     "bench": "dev,bench",
+    "mutate": "dev,notebooks,mutate",
     "lab": "notebooks,server",
     "docs": "docs",
 }
@@ -79,6 +81,8 @@ def main(argv: list[str]) -> int:
             or run(BIN / "mypy", "--strict", "integration_kit")
             or run(BIN / "lint-imports")
         )
+    if job == "mutate":
+        return run(PYTHON, "tests/mutation.py", *rest)
     if job == "bench":
         scripts = rest or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))
         return max((run(PYTHON, s) for s in scripts), default=0)

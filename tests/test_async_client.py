@@ -53,7 +53,9 @@ async def test_the_deadline_is_a_hard_bound_even_when_the_transport_ignores_time
         started = time.monotonic()
         with pytest.raises(DeadlineExceeded):
             await client.get("/x")
-        assert time.monotonic() - started < deadline + 0.1
+        # Without the clipping it would take the 10 s (30 s) timeouts. A bound that holds on a loaded 2-core machine;
+    # the overshoot itself (milliseconds) is measured by bench/deadline.py.
+    assert time.monotonic() - started < deadline + 1.0
 
 
 async def test_cancelling_a_call_frees_its_bulkhead_slot_and_breaker_probe() -> None:

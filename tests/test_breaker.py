@@ -847,3 +847,167 @@ def test_counts_stay_exact_under_threads() -> None:
     m = breaker.metrics()
     assert (m.calls, m.failures, m.slow_calls) == (threads * per_thread, threads * per_thread // 4, 0)
     assert m.state is CLOSED
+
+
+# -- pinned by mutation testing (tests/mutation.py) ---------------------------------------------------------------
+
+
+def test_a_clock_that_steps_back_counts_in_the_newest_bucket_once() -> None:
+    window = TimeWindow(3)
+    window.record(5.5, failed=True, slow=False)
+    window.record(4.2, failed=False, slow=False)  # one second back: counted in the bucket of second 5
+    assert (window.calls, window.failures) == (2, 1)
+    window.expire(8.0)  # second 5 leaves the window once, with both outcomes
+    assert (window.calls, window.failures) == (0, 0)
+    window.record(8.1, failed=False, slow=False)
+    assert window.calls == 1
+
+
+def test_a_permit_says_what_it_is_and_whether_it_was_used() -> None:
+    breaker = CircuitBreaker(BreakerPolicy(), name="partner", clock=ManualClock())
+    permit = breaker.acquire()
+    assert permit.done is False
+    assert repr(permit).startswith("<Permit call breaker='partner'")
+    permit.record_success(0.01)
+    assert permit.done is True
+    assert "done=True" in repr(permit)
+    clock = ManualClock()
+    probe_breaker = CircuitBreaker(
+        BreakerPolicy(failure_threshold=1, failure_rate_threshold=None, wait_in_open=1.0), clock=clock
+    )
+    probe_breaker.acquire().record_failure(0.01)
+    clock.advance(1.0)
+    assert repr(probe_breaker.acquire()).startswith("<Permit probe ")
+
+
+def test_a_failure_rate_above_the_minimum_still_trips_a_count_window() -> None:
+    policy = BreakerPolicy(failure_rate_threshold=0.5, window_size=10, minimum_calls=4, wait_in_open=5.0)
+    breaker = CircuitBreaker(policy, clock=ManualClock())
+    for _ in range(4):
+        breaker.acquire().record_success(0.01)
+    for _ in range(3):
+        breaker.acquire().record_failure(0.01)
+    assert breaker.state is CircuitState.CLOSED  # 3 of 7
+    breaker.acquire().record_failure(0.01)
+    assert breaker.state is CircuitState.OPEN  # 4 of 8: the rate reached 0.5 past the minimum
+
+
+def test_a_slow_call_rate_above_the_minimum_still_trips_a_count_window() -> None:
+    policy = BreakerPolicy(
+        failure_rate_threshold=None,
+        slow_call_duration=1.0,
+        slow_call_rate_threshold=0.5,
+        window_size=10,
+        minimum_calls=2,
+    )
+    breaker = CircuitBreaker(policy, clock=ManualClock())
+    breaker.acquire().record_success(0.01)
+    breaker.acquire().record_success(0.01)
+    breaker.acquire().record_success(1.0)  # exactly the slow duration is slow
+    assert breaker.state is CircuitState.CLOSED  # 1 of 3
+    breaker.acquire().record_success(2.0)
+    assert breaker.state is CircuitState.OPEN  # 2 of 4 slow, though every call succeeded
+
+
+def test_a_time_window_waits_for_minimum_calls_even_above_its_size_in_seconds() -> None:
+    policy = BreakerPolicy(window_type="time", window_size=5, minimum_calls=10, failure_rate_threshold=0.5)
+    breaker = CircuitBreaker(policy, clock=ManualClock())
+    for _ in range(9):
+        breaker.acquire().record_failure(0.01)
+    assert breaker.state is CircuitState.CLOSED  # 9 calls < 10, whatever the window's 5 seconds
+    breaker.acquire().record_failure(0.01)
+    assert breaker.state is CircuitState.OPEN
+
+
+def test_a_probe_exactly_at_the_slow_duration_is_slow() -> None:
+    clock = ManualClock()
+    policy = BreakerPolicy(failure_threshold=1, failure_rate_threshold=None, slow_call_duration=2.0, wait_in_open=1.0)
+    breaker = CircuitBreaker(policy, clock=clock)
+    breaker.acquire().record_failure(0.01)
+    clock.advance(1.0)
+    breaker.acquire().record_success(2.0)
+    assert breaker.state is CircuitState.OPEN
+
+
+def test_call_measures_the_duration_on_the_breakers_clock() -> None:
+    clock = ManualClock(1000.0)
+    policy = BreakerPolicy(
+        failure_rate_threshold=None, slow_call_duration=5.0, slow_call_rate_threshold=0.5, minimum_calls=1
+    )
+    breaker = CircuitBreaker(policy, clock=clock)
+    assert breaker.call(lambda: "fast") == "fast"
+    with pytest.raises(ValueError):
+        breaker.call(_raise_value_error)
+    assert breaker.metrics().slow_calls == 0  # 0 s each, not 1000 + 1000
+    assert breaker.state is CircuitState.CLOSED
+
+
+def _raise_value_error() -> None:
+    raise ValueError("boom")
+
+
+def test_permits_report_their_kind_and_generation() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(
+        BreakerPolicy(failure_threshold=1, failure_rate_threshold=None, wait_in_open=1.0), clock=clock
+    )
+    first = breaker.acquire()
+    assert first.is_probe is False
+    assert "generation=0" in repr(first)
+    first.record_failure(0.01)  # CLOSED -> OPEN: generation 1
+    clock.advance(1.0)
+    probe = breaker.acquire()  # OPEN -> HALF_OPEN: generation 2
+    assert probe.is_probe is True
+    assert "generation=2" in repr(probe)
+
+
+def test_forcing_open_keeps_the_first_opening_time_and_disabling_clears_it() -> None:
+    clock = ManualClock(10.0)
+    seen: list[Transition] = []
+    breaker = CircuitBreaker(
+        BreakerPolicy(failure_threshold=1, failure_rate_threshold=None), clock=clock, listeners=[seen.append]
+    )
+    breaker.force_open()
+    assert (breaker.opened_at, breaker.retry_at) == (10.0, None)
+    assert seen[-1].time == 10.0
+    clock.advance(5)
+    breaker.force_open()
+    assert breaker.opened_at == 10.0  # forced open since 10, not since the second order
+    breaker.reset()
+    breaker.acquire().record_failure(0.01)
+    assert breaker.opened_at == 15.0
+    assert breaker.retry_at is not None
+    breaker.disable()
+    assert (breaker.opened_at, breaker.retry_at) == (None, None)
+    assert seen[-1].time == 15.0
+
+
+def test_a_failing_listener_is_logged_with_the_transition(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(t: Transition) -> None:
+        raise RuntimeError("listener bug")
+
+    breaker = CircuitBreaker(
+        BreakerPolicy(failure_threshold=1, failure_rate_threshold=None), name="partner", clock=ManualClock()
+    )
+    breaker.add_listener(broken)
+    with caplog.at_level(logging.WARNING, logger="integration_kit"):
+        breaker.acquire().record_failure(0.01)
+    (record,) = [r for r in caplog.records if "listener" in r.getMessage()]
+    assert record.getMessage().startswith("circuit 'partner': listener <function")
+    assert record.getMessage().endswith("failed on closed -> open")
+    assert record.exc_info
+    assert record.exc_info[0] is RuntimeError
+
+
+def test_the_defaults_fail_open_and_refuse_what_is_not_a_policy() -> None:
+    from integration_kit import MemoryStore
+    from integration_kit.errors import StoreUnavailable
+
+    class Down(MemoryStore):
+        def get(self, key: str) -> bytes | None:
+            raise StoreUnavailable("refused", store="down", operation="get")
+
+    breaker = CircuitBreaker(BreakerPolicy(), name="p", clock=ManualClock(), store=Down())
+    assert breaker.try_acquire() is not None  # fail_open=True by default
+    with pytest.raises(TypeError, match="policy must be a BreakerPolicy, got dict"):
+        CircuitBreaker({})  # type: ignore[arg-type]

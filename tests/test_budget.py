@@ -241,3 +241,27 @@ def test_matches_a6_reference_model(max_tokens: int, ratio_milli: int, ops: list
     stats = budget.stats()
     assert (stats.successes, stats.failures) == (sum(ops), len(ops) - sum(ops))
     assert (stats.retries_allowed, stats.retries_refused) == (allowed, refused)
+
+
+# -- pinned by mutation testing (tests/mutation.py): micro-token edges -------------------------------------------
+
+
+def test_a_ratio_below_a_micro_token_still_gives_one_back() -> None:
+    budget = RetryBudget(BudgetPolicy(max_tokens=10, token_ratio=1e-9))
+    budget.record_failure()
+    budget.record_success()
+    assert budget.tokens == pytest.approx(9.000001, abs=1e-9)  # one micro-token, never zero: the bucket refills
+
+
+def test_a_bucket_below_a_micro_token_holds_one() -> None:
+    budget = RetryBudget(BudgetPolicy(max_tokens=1e-9, token_ratio=1e-9))
+    budget.record_failure()
+    assert budget.tokens == 0.0
+    budget.record_success()
+    assert budget.tokens == 1e-9  # full again after one micro-token: it reads as max_tokens
+
+
+def test_a_failure_leaves_the_last_micro_token() -> None:
+    budget = RetryBudget(BudgetPolicy(max_tokens=1.000001))
+    budget.record_failure()
+    assert budget.tokens == pytest.approx(1e-6, abs=1e-12)

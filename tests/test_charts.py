@@ -198,8 +198,13 @@ def test_the_dashboard_has_every_chart(run: SimulationResult, frame: pd.DataFram
 
 @pytest.mark.parametrize("empty", [pd.DataFrame(columns=list(FRAME_COLUMNS)), pd.DataFrame()], ids=["columns", "bare"])
 def test_an_empty_frame_gives_empty_valid_figures(empty: pd.DataFrame, tmp_path: Path) -> None:
-    for draw, _ in FIGURES.values():
-        assert isinstance(draw(empty, None), Figure)
+    for name, (draw, _) in FIGURES.items():
+        fig = draw(empty, None)
+        (ax,) = fig.axes
+        assert ax.get_title(), name  # titled and labelled like a full one ...
+        # ... with no data drawn (reference lines such as axhline live in axes coordinates, not data ones)
+        drawn = [line for line in ax.get_lines() if line.get_transform() == ax.transData and len(line.get_xdata())]
+        assert drawn == [], name
     # the dashboard draws every chart again: saving it renders each of them empty
     assert charts.save(charts.dashboard(empty), tmp_path / "dashboard.png").stat().st_size > 0
     assert charts.latency_percentiles(empty).empty

@@ -184,7 +184,9 @@ def test_a_hanging_server_never_outlives_the_deadline(connect: Connect, upstream
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         client.get("/hang")
-    assert time.monotonic() - started < deadline + 0.1
+    # Without the clipping it would take the 10 s (30 s) timeouts. A bound that holds on a loaded 2-core machine;
+    # the overshoot itself (milliseconds) is measured by bench/deadline.py.
+    assert time.monotonic() - started < deadline + 1.0
 
 
 def test_per_call_overrides(connect: Connect, upstream: Upstream) -> None:
@@ -197,7 +199,7 @@ def test_per_call_overrides(connect: Connect, upstream: Upstream) -> None:
     started = time.monotonic()
     with pytest.raises(ReadTimeout):
         client.get("/x", timeout=0.2, retry=False)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 1.5  # the configured read timeout is 2 s: the override applied
 
 
 # -- the circuit breaker ------------------------------------------------------------------------------------------

@@ -132,3 +132,20 @@ def test_wall_clock_reads_epoch_seconds_and_sleeps_like_the_system_clock() -> No
     assert isinstance(clock, SystemClock)
     assert abs(clock.now() - time.time()) < 1.0
     assert repr(clock) == "WallClock()"
+
+
+# -- pinned by mutation testing (tests/mutation.py) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"), [(200, Verdict.SUCCESS), (299, Verdict.SUCCESS), (300, Verdict.REJECTED)]
+)
+def test_classify_the_2xx_edges(status: int, verdict: Verdict) -> None:
+    assert classify(Outcome(OutcomeKind.STATUS, status=status)) is verdict
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"), [(499, Verdict.REJECTED), (500, Verdict.FAILURE), (501, Verdict.FAILURE)]
+)
+def test_a_5xx_outside_retry_on_status_is_a_failure_from_500(status: int, verdict: Verdict) -> None:
+    assert classify(Outcome(OutcomeKind.STATUS, status=status), frozenset()) is verdict

@@ -12,10 +12,12 @@ GUIDES = Path(__file__).resolve().parent.parent / "notebooks" / "guides"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)
 def test_guides_pass_nbval() -> None:
     assert sorted(GUIDES.glob("*.ipynb")), f"no guides under {GUIDES}"
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", str(GUIDES), "-p", "no:cacheprovider", "-q"],
+        # A notebook's cells run in order: pytest-randomly (on for the suite) must not shuffle them.
+        [sys.executable, "-m", "pytest", "--nbval", str(GUIDES), "-p", "no:cacheprovider", "-p", "no:randomly", "-q"],
         cwd=GUIDES.parent.parent,
         capture_output=True,
         text=True,

@@ -138,7 +138,9 @@ def test_records_expire_after_the_ttl(guard: IdempotencyGuard, clock: ManualCloc
     assert isinstance(claim, Claim)
     guard.complete(claim, b"r")
     clock.advance(3599)
-    assert isinstance(guard.begin("k", "other-is-refused-until-expiry" if False else "fp"), IdempotencyRecord)
+    assert isinstance(guard.begin("k", "fp"), IdempotencyRecord)  # still replayed just before the ttl
+    with pytest.raises(IdempotencyKeyReused):  # and another request is still refused with it
+        guard.begin("k", "new-payload")
     clock.advance(2)
     assert isinstance(guard.begin("k", "new-payload"), Claim)
 

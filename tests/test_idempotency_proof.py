@@ -66,6 +66,7 @@ def _prove_exactly_once(base_url: str, store: Store, keys: list[str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(180)  # uvicorn workers and client processes, waited for up to 60 s each
 def test_exactly_once_with_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "orders.db"
     keys = [f"order-{uuid.uuid4().hex}" for _ in range(KEYS)]
@@ -78,6 +79,7 @@ def test_exactly_once_with_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.redis
+@pytest.mark.timeout(180)  # uvicorn workers and client processes, waited for up to 60 s each
 def test_exactly_once_with_redis(redis_url: str) -> None:
     prefix = f"proof:{uuid.uuid4().hex}:"
     keys = [f"order-{uuid.uuid4().hex}" for _ in range(KEYS)]

@@ -219,3 +219,13 @@ def test_rate_limiter_waiting_the_advised_time_is_enough(rate: float, burst: int
             assert wait <= 1 / rate * (1 + 1e-9)
             clock.advance(wait)
             assert limiter.try_acquire() == 0.0
+
+
+# -- pinned by mutation testing (tests/mutation.py) ---------------------------------------------------------------
+
+
+def test_misuse_is_named() -> None:
+    with pytest.raises(RuntimeError, match=r"^Bulkhead\.release\(\) called with no slot held$"):
+        Bulkhead(1).release()
+    with pytest.raises(TypeError, match=r"RateLimiter\.clock must be a Clock, got str"):
+        RateLimiter(1.0, 1, clock="now")  # type: ignore[arg-type]

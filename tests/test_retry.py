@@ -193,3 +193,38 @@ def test_tiny_base_and_huge_attempt_number_is_capped_not_an_overflow() -> None:
     # found by hypothesis: cap / base overflows to inf, and multiplier ** n overflows the float range
     policy = RetryPolicy(base_delay=1.1125369292536007e-308, max_delay=2.0, jitter="none")
     assert backoff_delay(policy, 1025, random.Random(0)) == 2.0
+
+
+# -- pinned by mutation testing (tests/mutation.py): each kills a mutant that survived the tests above ------------
+
+
+def test_a_zero_base_delay_stays_zero_at_any_attempt() -> None:
+    policy = RetryPolicy(base_delay=0.0, multiplier=2.0, max_delay=30.0, jitter="none")
+    assert backoff_delay(policy, 10_000, random.Random(0)) == 0.0  # not the cap an overflow would give
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("999999999999", 999999999999.0), ("1000000000000", float("inf")), ("9" * 400, float("inf"))],
+)
+def test_delta_seconds_past_twelve_digits_are_infinite(value: str, expected: float) -> None:
+    assert parse_retry_after(value, NOW) == expected  # 12 digits is 31,000 years; longer never overflows a float
+
+
+def test_an_http_date_is_measured_from_an_aware_now_in_any_zone() -> None:
+    from datetime import timedelta, timezone
+
+    now = datetime(2024, 1, 1, 14, 0, 0, tzinfo=timezone(timedelta(hours=2)))  # 12:00 UTC
+    assert parse_retry_after("Mon, 01 Jan 2024 12:00:30 GMT", now) == 30.0
+
+
+@pytest.mark.parametrize("verdict", [Verdict.FAILURE, Verdict.REJECTED])
+def test_a_non_transient_decision_says_why_and_waits_nothing(verdict: Verdict) -> None:
+    assert _decide(S503, verdict) == (False, 0.0, f"not_retryable:{verdict.value}")
+
+
+def test_the_decision_passes_the_previous_delay_to_decorrelated_jitter() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=1000.0, jitter="decorrelated")
+    delays = {_decide(S503, policy=policy, previous_delay=100.0, rng=random.Random(seed))[1] for seed in range(20)}
+    assert max(delays) > 3.0  # from [1, 300], not from [1, 3] as without the previous delay
+    assert all(1.0 <= d <= 300.0 for d in delays)

@@ -81,8 +81,12 @@ def test_unknown_name_lists_the_available_ones() -> None:
 def test_validation_names_the_source_the_field_and_the_reason(
     data: dict[str, Any], field: str | None, reason: str | None
 ) -> None:
-    if field is None:
-        Scenario.from_mapping(data, source="spec.toml")  # valid: the defaults fill the phase in
+    if field is None:  # valid: the defaults fill the phase in
+        (phase,) = Scenario.from_mapping(data, source="spec.toml").phases
+        assert phase.duration == 10
+        assert phase.latency == Latency.constant(0.02)
+        assert phase.errors.total == 0.0
+        assert phase.ramp == 0.0
         return
     with pytest.raises(ConfigurationError, match=rf"^spec\.toml: {field}.*{reason}"):
         Scenario.from_mapping(data, source="spec.toml")

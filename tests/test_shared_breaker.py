@@ -151,3 +151,181 @@ def test_an_unreachable_store_fails_open_or_closed_and_says_so_once(fail_open: b
 def test_the_store_must_be_a_store(clock: ManualClock) -> None:
     with pytest.raises(TypeError):
         CircuitBreaker(POLICY, store=object())  # type: ignore[arg-type]
+
+
+# -- pinned by mutation testing (tests/mutation.py) ---------------------------------------------------------------
+
+
+def test_two_processes_see_the_same_life_of_the_breaker(store: Store, clock: ManualClock) -> None:
+    """Every transition, time and count as each process sees it, through a trip, a failed probe (a longer wait),
+    a close, and forced open, disabled and reset by the other process."""
+    seen_a: list[Transition] = []
+    seen_b: list[Transition] = []
+    a = CircuitBreaker(POLICY, name="partner", clock=clock, store=store, listeners=[seen_a.append])
+    b = CircuitBreaker(POLICY, name="partner", clock=clock, store=store, listeners=[seen_b.append])
+
+    def view(breaker: CircuitBreaker) -> tuple[object, ...]:
+        m = breaker.metrics()
+        return breaker.state.value, breaker.opened_at, breaker.retry_at, m.trips, m.rejected
+
+    _fail(a, 3)
+    clock.advance(1)
+    assert b.try_acquire() is None
+    assert view(a) == ("open", 1000.0, 1010.0, 1, 0)
+    assert view(b) == ("open", 1001.0, 1011.0, 1, 1)  # b's own estimate, from when it read the trip
+    clock.advance(9)
+    probe = b.try_acquire()
+    assert probe is not None
+    assert probe.is_probe is True
+    assert view(b) == ("half_open", 1001.0, 1010.0, 1, 1)
+    probe.record_failure(0.01)
+    assert view(a) == ("open", 1010.0, 1030.0, 2, 0)  # the wait doubled: 20 s
+    assert view(b) == ("open", 1010.0, 1030.0, 2, 1)
+    clock.advance(19.9)
+    assert a.try_acquire() is None
+    clock.advance(0.1)
+    probes = [a.try_acquire(), b.try_acquire()]
+    assert all(p is not None and p.is_probe for p in probes)
+    for p in probes:
+        assert p is not None
+        p.record_success(0.01)
+    assert view(a) == ("closed", None, None, 2, 1)
+    clock.advance(1)
+    b.force_open()
+    assert view(a) == ("forced_open", 1031.0, None, 2, 1)
+    b.disable()
+    assert view(a)[:3] == ("disabled", None, None)
+    b.reset()
+    assert view(a)[:3] == ("closed", None, None)
+    expected = [
+        ("closed", "open", "consecutive_failures 3"),
+        ("open", "half_open", "wait_elapsed"),
+        ("half_open", "open", "probe_failed"),
+        ("open", "half_open", "wait_elapsed"),
+        ("half_open", "closed", "probes_succeeded"),
+        ("closed", "forced_open", "forced"),
+        ("forced_open", "disabled", "disabled"),
+        ("disabled", "closed", "reset"),
+    ]
+    assert [(t.breaker, t.old.value, t.new.value, t.reason) for t in seen_b] == [("partner", *e) for e in expected]
+    assert [t.time for t in seen_b] == [1001.0, 1010.0, 1010.0, 1030.0, 1030.0, 1031.0, 1031.0, 1031.0]
+    # a was not looking while b probed and reopened: it sees OPEN -> OPEN as no transition, and goes on from there
+    assert [(t.old.value, t.new.value, t.reason, t.time) for t in seen_a] == [
+        ("closed", "open", "consecutive_failures 3", 1000.0),
+        ("open", "half_open", "wait_elapsed", 1030.0),
+        ("half_open", "closed", "probes_succeeded", 1030.0),
+        ("closed", "forced_open", "forced", 1031.0),
+        ("forced_open", "disabled", "disabled", 1031.0),
+        ("disabled", "closed", "reset", 1031.0),
+    ]
+    # The record other processes (and other versions of the kit) read: compact JSON, one line.
+    assert store.get("breaker:partner") == b'["closed",8,0,0.0,"reset"]'
+
+
+def test_a_slow_probe_reopens_for_every_process(store: Store, clock: ManualClock) -> None:
+    policy = BreakerPolicy(failure_threshold=1, failure_rate_threshold=None, wait_in_open=10, slow_call_duration=2.0)
+    seen: list[Transition] = []
+    a = CircuitBreaker(policy, name="slow", clock=clock, store=store)
+    b = CircuitBreaker(policy, name="slow", clock=clock, store=store, listeners=[seen.append])
+    _fail(a)
+    clock.advance(10)
+    probe = a.try_acquire()
+    assert probe is not None
+    probe.record_success(2.0)  # exactly the slow duration: slow
+    assert b.state is CircuitState.OPEN
+    assert seen[-1].reason == "probe_slow"
+
+
+def test_a_permit_records_once_in_shared_mode(store: Store, clock: ManualClock) -> None:
+    a, _, _ = _pair(store, clock)
+    permit = a.acquire()
+    assert permit.is_probe is False
+    permit.record_success(0.01)
+    with pytest.raises(RuntimeError, match="already used; a permit records one outcome"):
+        permit.record_failure(0.01)
+
+
+def test_a_store_that_is_not_a_store_is_named(clock: ManualClock) -> None:
+    with pytest.raises(TypeError, match="store must be a Store, got dict"):
+        CircuitBreaker(POLICY, store={})  # type: ignore[arg-type]
+
+
+def test_the_keys_a_shared_breaker_keeps_and_when_they_expire(store: Store, clock: ManualClock) -> None:
+    """The store's layout is read by every process (and every version of the kit): pinned, with its TTLs."""
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    assert store.get("breaker:partner:wait") == b"1"  # lives for the open wait
+    clock.advance(10)
+    probe = b.try_acquire()
+    assert probe is not None
+    assert store.get("breaker:partner") == b'["half_open",2,1,0.0,"wait_elapsed"]'
+    assert store.get("breaker:partner:probe:2:0") == b"1"  # one slot per probe, for one wait_in_open
+    probe.record_success(0.01)
+    assert store.get("breaker:partner:ok:2") == b"1"  # probe successes, for one max_wait_in_open
+    clock.advance(10)
+    assert store.get("breaker:partner:probe:2:0") is None
+    clock.advance(POLICY.max_wait_in_open)
+    assert store.get("breaker:partner:ok:2") is None
+    a.force_open()
+    assert store.get("breaker:partner:wait") is None  # forced open has no wait
+
+
+def test_a_trip_after_a_close_starts_from_the_first_wait_again(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    clock.advance(10)
+    b.acquire().record_failure(0.01)  # a failed probe: the wait doubles to 20
+    clock.advance(20)
+    probes = [a.acquire(), b.acquire()]
+    for p in probes:
+        p.record_success(0.01)
+    assert a.state is CircuitState.CLOSED
+    assert store.get("breaker:partner") == b'["closed",5,0,0.0,"probes_succeeded"]'
+    _fail(b, 3)
+    assert b.retry_at is not None
+    assert b.opened_at is not None
+    assert b.retry_at - b.opened_at == 10.0  # consecutive trips were reset by the close
+
+
+def test_rejections_are_counted_and_name_the_state(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    for _ in range(3):
+        assert b.try_acquire() is None
+    with pytest.raises(CircuitOpenError) as caught:
+        b.acquire()
+    assert caught.value.state is CircuitState.OPEN
+    assert b.metrics().rejected == 4
+
+
+def test_a_shared_permit_can_be_given_back(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    clock.advance(10)
+    probe = b.acquire()
+    probe.release()  # cancelled: counts nothing
+    assert probe.done
+    assert b.state is CircuitState.HALF_OPEN
+
+
+def test_a_fail_open_permit_is_not_a_probe_and_owner_is_named(clock: ManualClock) -> None:
+    store = FlakyStore(clock=clock)
+    notices: list[StoreUnreachable] = []
+    breaker = CircuitBreaker(POLICY, name="p", clock=clock, store=store, on_store_error=notices.append)
+    store.down = True
+    permit = breaker.try_acquire()
+    assert permit is not None
+    assert permit.is_probe is False
+    permit.record_success(0.01)
+    assert breaker.metrics().probes_in_flight == 0
+    assert notices[0].integration == "breaker 'p'"
+
+
+def test_forcing_open_removes_the_open_wait(store: Store, clock: ManualClock) -> None:
+    a, b, _ = _pair(store, clock)
+    _fail(a, 3)
+    assert store.get("breaker:partner:wait") == b"1"
+    b.force_open()  # while the wait still runs: it must not turn HALF_OPEN when the wait ends
+    assert store.get("breaker:partner:wait") is None
+    clock.advance(60)
+    assert a.state is CircuitState.FORCED_OPEN

@@ -20,9 +20,9 @@ from integration_kit.policies.breaker import Transition
 __all__ = ["redis_url"]
 
 PROCESSES = 4
-WAIT = 0.4
+WAIT = 1.0  # long enough that a process stalled on a loaded 2-core machine still lands in the right window
 POLICY = BreakerPolicy(failure_threshold=3, failure_rate_threshold=None, wait_in_open=WAIT, half_open_max_calls=2)
-RUN = 2.2  # seconds of load: about five wait periods
+RUN = 4.5  # seconds of load: about four wait periods
 
 
 def _worker(url: str, prefix: str, barrier: Any, results: Any) -> None:
@@ -52,6 +52,7 @@ def _worker(url: str, prefix: str, barrier: Any, results: Any) -> None:
 
 @pytest.mark.slow
 @pytest.mark.redis
+@pytest.mark.timeout(120)
 def test_four_processes_share_one_breaker(redis_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)

@@ -22,10 +22,20 @@ __all__ = ["redis_url"]  # the fixture, re-exported so pytest finds it here
 
 @dataclass
 class Backend:
-    """A store under test and a way to let ``seconds`` pass for its expiry."""
+    """A store under test, a short TTL for it (seconds) and a way to let that TTL pass for its expiry.
+
+    ``short`` is 50 ms on a ManualClock; on Redis, whose own timers expire keys, it is a real second, so that a
+    stalled test process (a loaded 2-core machine) cannot see a key expire between two steps meant to be inside
+    its TTL.
+    """
 
     store: Store
-    advance: Callable[[float], object]
+    wait: Callable[[float], object]
+    short: float = 0.05
+
+    def advance(self) -> None:
+        """Let more than ``short`` seconds pass."""
+        self.wait(self.short * 1.2)
 
 
 def _make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
@@ -35,8 +45,8 @@ def _make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     if kind == "sqlite":
         return Backend(SQLiteStore(tmp_path / "state.db", clock=clock), clock.advance)
     url = request.getfixturevalue("redis_url")
-    # Redis expires keys on its own timers: real time has to pass (TTLs in these tests are tens of milliseconds).
-    return Backend(RedisStore(url, prefix=f"test:{uuid.uuid4().hex}:"), lambda s: time.sleep(s + 0.02))
+    # Redis expires keys on its own timers: real time has to pass.
+    return Backend(RedisStore(url, prefix=f"test:{uuid.uuid4().hex}:"), lambda s: time.sleep(s + 0.02), short=1.0)
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
@@ -67,9 +77,9 @@ def test_add_claims_only_once(store: Store) -> None:
 
 def test_ttl_expires_a_key_and_frees_the_claim(backend: Backend) -> None:
     store = backend.store
-    assert store.add("k", b"lease", ttl=0.05)
+    assert store.add("k", b"lease", ttl=backend.short)
     store.set("forever", b"x")
-    backend.advance(0.06)
+    backend.advance()
     assert store.get("k") is None
     assert store.get("forever") == b"x"
     assert store.add("k", b"again", ttl=10)
@@ -89,8 +99,8 @@ def test_compare_and_set(store: Store) -> None:
 
 def test_compare_and_set_sets_a_ttl_and_sees_expired_keys_as_absent(backend: Backend) -> None:
     store = backend.store
-    assert store.compare_and_set("k", None, b"a", ttl=0.05)
-    backend.advance(0.06)
+    assert store.compare_and_set("k", None, b"a", ttl=backend.short)
+    backend.advance()
     assert not store.compare_and_set("k", b"a", b"b")
     assert store.compare_and_set("k", None, b"b")
 
@@ -105,11 +115,11 @@ def test_delete(store: Store) -> None:
 def test_expire(backend: Backend) -> None:
     store = backend.store
     assert not store.expire("missing", 1)
-    store.set("k", b"v", ttl=0.05)
+    store.set("k", b"v", ttl=backend.short)
     assert store.expire("k", None)  # persist
     store.set("j", b"v")
-    assert store.expire("j", 0.05)
-    backend.advance(0.06)
+    assert store.expire("j", backend.short)
+    backend.advance()
     assert store.get("k") == b"v"
     assert store.get("j") is None
 
@@ -122,9 +132,9 @@ def test_increment_clamps_and_reads_back_as_digits(backend: Backend) -> None:
     assert store.increment("tokens", -3, initial=10, minimum=0, maximum=10) == 7
     assert store.increment("tokens", 100, minimum=0, maximum=10) == 10
     assert store.increment("tokens", -100, minimum=0, maximum=10) == 0
-    assert store.increment("short", 1, ttl=0.05) == 1
+    assert store.increment("short", 1, ttl=backend.short) == 1
     assert store.increment("short", 1, ttl=100) == 2  # the ttl of creation stays
-    backend.advance(0.06)
+    backend.advance()
     assert store.get("short") is None
     assert store.increment("short", 1) == 1
 
@@ -176,6 +186,7 @@ def _race(spec: tuple[str, str, str], keys: int) -> int:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.timeout(120)  # a process pool, waited for up to 60 s
 def test_claims_are_atomic_across_processes(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     where = str(tmp_path / "race.db") if kind == "sqlite" else request.getfixturevalue("redis_url")
     prefix = f"race:{uuid.uuid4().hex}:"

@@ -6,6 +6,7 @@ much time) and :class:`Wait` (pause this long), and is sent back an
 successful outcome, or raises the error the call ends with. The order of the checks for one call::
 
     rate limit -> bulkhead -> [ deadline -> breaker -> attempt -> classify -> breaker/budget record
+                                -> keyed 409 with Retry-After ("in flight") made transient
                                 -> retry decision (attempts, safety, Retry-After/backoff, deadline) -> budget
                                 -> wait ] ...
 
@@ -76,6 +77,9 @@ logger = logging.getLogger("integration_kit")
 
 #: How often a call queued for a bulkhead slot looks again (seconds).
 BULKHEAD_POLL = 0.005
+#: A queue wait shorter than this (seconds) is not waited: added to a clock reading of about 1000 s or more, it
+#: would not move the clock, and the queue would poll forever.
+_TICK = 1e-6
 
 
 class Send(NamedTuple):
@@ -229,7 +233,7 @@ class CallEngine:
             queued_since = clock.now()
             while not bulkhead.try_acquire():
                 left = self.limits.max_wait - (clock.now() - queued_since)
-                if left <= 0 or (limit is not None and clock.now() - start >= limit):
+                if left <= _TICK or (limit is not None and clock.now() - start >= limit):
                     full = BulkheadFull(f"{bulkhead.max_concurrent} calls already in flight")
                     raise self._reject(
                         _Call(method, target, call_id, start, attempt, status, history), full, "bulkhead_full"
@@ -252,8 +256,8 @@ class CallEngine:
                     remaining = limit - (began - start)
                     if remaining <= 0:
                         late = DeadlineExceeded(f"deadline of {limit}s passed", last_error=last_error)
-                        raise self._fail(
-                            _Call(method, target, call_id, start, attempt, status, history), late, last_error
+                        raise self._fail(  # attempt - 1: this one was never sent
+                            _Call(method, target, call_id, start, attempt - 1, status, history), late, last_error
                         )
                 permit: Permit | None = None
                 if breaker is not None:
@@ -307,6 +311,11 @@ class CallEngine:
                         budget.record_failure()
                     else:
                         budget.record_success()
+                if verdict is Verdict.REJECTED and key is not None and _in_flight(outcome):
+                    # An idempotency server's "in flight" 409: an earlier attempt of this key still runs. The
+                    # partner is healthy (breaker and budget saw a refusal), and the key makes it safe to ask again
+                    # after its Retry-After, when the first attempt's stored response will be replayed.
+                    verdict = Verdict.TRANSIENT
                 status = outcome.status
                 if hooks:
                     now = clock.now()
@@ -431,6 +440,11 @@ class _Call(NamedTuple):
     attempt: int
     status: int | None
     history: list[AttemptRecord]
+
+
+def _in_flight(outcome: Outcome) -> bool:
+    """Whether ``outcome`` is an idempotency server's "request in flight" answer: 409 with a Retry-After."""
+    return outcome.status == 409 and outcome.retry_after is not None
 
 
 _KIND_ERRORS: dict[OutcomeKind, type[AttemptError]] = {

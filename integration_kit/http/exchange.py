@@ -154,7 +154,7 @@ class Exchange:
         if 200 <= status < 300:
             return Outcome(OutcomeKind.STATUS, status=status, value=response)
         core = self.core
-        retry_after = retry_after_seconds(response) if status in (429, 503) else None
+        retry_after = retry_after_seconds(response) if status in (409, 429, 503) else None
         secrets = [*core._secrets, *self._query_secrets()]
         # Masked before truncation, so a secret cut by the truncation cannot survive as a prefix.
         snippet = redact_text(response.content[:SNIPPET_BYTES].decode("utf-8", "replace"), secrets)[:SNIPPET_CHARS]

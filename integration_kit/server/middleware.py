@@ -6,6 +6,7 @@ See :mod:`integration_kit.server.idempotency` for the semantics (the table of an
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ from integration_kit.server.idempotency import (
 )
 from integration_kit.stores.base import Store
 
-__all__ = ["IdempotencyMiddleware"]
+__all__ = ["IdempotencyMiddleware", "KeyScope", "credential_scope"]
 
 _R = TypeVar("_R")
 
@@ -47,6 +48,19 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+#: Who is calling, from the ASGI scope: a string naming the caller (hashed before use), or ``None`` for anonymous.
+KeyScope = Callable[[Scope], "str | bytes | None"]
+
+
+def credential_scope(scope: Scope) -> bytes | None:
+    """The default :data:`KeyScope`: the request's ``Authorization`` header value, or ``None`` when it has none."""
+    values = [v for n, v in scope.get("headers", ()) if n.lower() == b"authorization"]
+    return b"\n".join(values) if values else None
+
+
+class _Disconnected(Exception):
+    """The client went away before its request body arrived whole."""
+
 
 class IdempotencyMiddleware:
     """Pure ASGI middleware that gives ``methods`` requests carrying an ``Idempotency-Key`` exactly-once effect.
@@ -59,7 +73,18 @@ class IdempotencyMiddleware:
     truncated body would be wrong and executing again would break exactly-once.
 
     Errors are ``application/problem+json`` (RFC 9457). If the store is unreachable the request is not executed
-    (503), because exactly-once could not be promised.
+    (503), because exactly-once could not be promised. A request whose body did not arrive whole (the client
+    disconnected before ``Content-Length`` bytes, ``http.disconnect``) is never executed and claims nothing, so
+    the client's retry with the whole body executes normally.
+
+    **Keys are scoped to the caller.** ``key_scope`` is given the ASGI scope and names the caller (a string or
+    bytes, or ``None`` for an anonymous request); the SHA-256 of that name is part of the stored key, so two
+    callers using the same key never see each other's requests or responses (the IETF draft lets a server scope
+    keys; Stripe scopes them to the account). The default, :func:`credential_scope`, is the ``Authorization``
+    header value when there is one. Pass a callable reading your own authentication (for example
+    ``lambda scope: scope["user"].id``, or a tenant header your gateway sets) to scope by account rather than by
+    credential, so a rotated token keeps its keys; ``key_scope=None`` shares keys between all callers (only for a
+    single trusted caller). Anonymous requests share one scope.
     """
 
     def __init__(
@@ -75,6 +100,7 @@ class IdempotencyMiddleware:
         header: str = "Idempotency-Key",
         retry_after: float = 1.0,
         clock: Clock | None = None,
+        key_scope: KeyScope | None = credential_scope,
     ) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 0:
             raise ValueError(f"IdempotencyMiddleware: max_body_bytes must be an int >= 0, got {max_body_bytes!r}")
@@ -84,6 +110,7 @@ class IdempotencyMiddleware:
         self.required = required
         self.max_body_bytes = max_body_bytes
         self.header = header.lower().encode("latin-1")
+        self.key_scope = key_scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection event."""
@@ -99,7 +126,14 @@ class IdempotencyMiddleware:
             detail = "expected one quoted string or token of 1-255 characters" if values else "this request needs one"
             await _problem(send, 400, "Idempotency-Key missing or invalid", detail)
             return
-        body = await _read_body(receive, self.max_body_bytes)
+        await self._keyed(scope, receive, send, key)
+
+    async def _keyed(self, scope: Scope, receive: Receive, send: Send, key: str) -> None:
+        """Read the whole body, then claim, replay or refuse ``key`` for this caller."""
+        try:
+            body = await _read_body(receive, self.max_body_bytes)
+        except _Disconnected:
+            return  # a partial body is never executed; nothing was claimed, and nobody is left to answer
         if body is None:
             await _problem(send, 413, "Request body too large", f"the limit is {self.max_body_bytes} bytes")
             return
@@ -108,13 +142,14 @@ class IdempotencyMiddleware:
             target += b"?" + scope["query_string"]
         fingerprint = request_fingerprint(scope["method"], target.decode("latin-1"), body)
         try:
-            begun = await store_call(self.guard.store, self.guard.begin, key, fingerprint)
+            begun = await store_call(self.guard.store, self.guard.begin, self._scoped(scope, key), fingerprint)
         except RequestInFlight as exc:
             retry = str(max(1, round(exc.retry_after)))
-            await _problem(send, 409, "Request in flight", str(exc), [(b"retry-after", retry.encode())])
+            detail = f"a request with idempotency key {key!r} is in flight"  # the caller's key, not the scoped one
+            await _problem(send, 409, "Request in flight", detail, [(b"retry-after", retry.encode())])
             return
-        except IdempotencyKeyReused as exc:
-            await _problem(send, 422, "Idempotency-Key reused", str(exc))
+        except IdempotencyKeyReused:
+            await _problem(send, 422, "Idempotency-Key reused", f"key {key!r} was used with a different request")
             return
         except StoreUnavailable:
             await _problem(send, 503, "Idempotency store unavailable", "retry later", [(b"retry-after", b"1")])
@@ -123,6 +158,14 @@ class IdempotencyMiddleware:
             await self._replay(begun, send)
             return
         await self._execute(scope, receive, send, body, begun)
+
+    def _scoped(self, scope: Scope, key: str) -> str:
+        """``<sha256 of the caller>/<key>``, or ``-/<key>`` for an anonymous caller: the first ``/`` separates them."""
+        caller = self.key_scope(scope) if self.key_scope is not None else None
+        if caller is None:
+            return "-/" + key
+        name = caller.encode() if isinstance(caller, str) else caller
+        return hashlib.sha256(name).hexdigest() + "/" + key
 
     async def _replay(self, record: IdempotencyRecord, send: Send) -> None:
         if not record.result:  # completed, but its response was too large to store
@@ -200,13 +243,13 @@ class _ResponseRecorder:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or ``None`` once it passes ``limit`` bytes."""
+    """The whole request body, or ``None`` once it passes ``limit`` bytes; raises ``_Disconnected`` if cut short."""
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -1,0 +1,256 @@
+"""IdempotencyMiddleware against a real uvicorn server: truncated uploads, keys scoped to the caller, replay
+hygiene, and the resilient client and the middleware together (a retried POST executes once)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from asgi_server import serve_in_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from integration_kit import IdempotencyMiddleware, ManualClock, MemoryStore, Recorder, ResilientClient
+from integration_kit.events import AttemptFinished, RetryScheduled
+from integration_kit.http.config import ClientConfig
+from integration_kit.policies.config import RetryPolicy, Timeouts
+from integration_kit.server.idempotency import REPLAYED_HEADER
+
+WAIT = 10.0  # the longest any event in these tests is waited for (a bound, not a sleep)
+
+
+@dataclass
+class Service:
+    """An order service under the middleware; ``finished`` counts requests the middleware has fully handled."""
+
+    store: MemoryStore = field(default_factory=lambda: MemoryStore(clock=ManualClock(0.0)))
+    effects: Counter[str] = field(default_factory=Counter)
+    bodies: list[bytes] = field(default_factory=list)
+    finished: Counter[str] = field(default_factory=Counter)
+    done: threading.Condition = field(default_factory=threading.Condition)
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def asgi(self, **options: Any) -> Any:
+        async def create(request: Request) -> Response:
+            body = await request.body()
+            self.bodies.append(body)
+            key = request.headers.get("idempotency-key", "-")
+            self.effects[key] += 1
+            n = self.effects[key]
+            if request.query_params.get("hold"):
+                await anyio.to_thread.run_sync(self.gate.wait, WAIT)
+            if request.query_params.get("cookie"):
+                response = JSONResponse({"n": n}, status_code=201)
+                response.set_cookie("session", f"s{n}")
+                return response
+            if request.query_params.get("fail"):
+                return JSONResponse({"n": n}, status_code=503)
+            if request.query_params.get("chunks"):
+
+                async def parts() -> AsyncIterator[bytes]:
+                    for i in range(4):
+                        yield f"part{i}-run{n};".encode()
+
+                return StreamingResponse(parts(), media_type="text/plain")
+            return JSONResponse({"n": n, "body": body.decode()}, status_code=201, headers={"x-run": str(n)})
+
+        guarded = IdempotencyMiddleware(
+            Starlette(routes=[Route("/{path:path}", create, methods=["POST"])]),
+            store=self.store,
+            clock=ManualClock(0.0),
+            **options,
+        )
+
+        async def outer(scope: Any, receive: Any, send: Any) -> None:
+            try:
+                await guarded(scope, receive, send)
+            finally:
+                if scope["type"] == "http":
+                    with self.done:
+                        self.finished[scope["path"]] += 1
+                        self.done.notify_all()
+
+        return outer
+
+    def wait_finished(self, path: str, count: int = 1) -> None:
+        with self.done:
+            assert self.done.wait_for(lambda: self.finished[path] >= count, WAIT), f"{path} never finished"
+
+
+def _serve(service: Service, **options: Any) -> Iterator[tuple[Service, str]]:
+    with serve_in_thread(service.asgi(**options)) as url:
+        yield service, url
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Service, str]]:
+    yield from _serve(Service())
+
+
+# -- issue 10, item 2: a body that did not arrive whole is never executed ------------------------------------
+
+
+def _truncated_upload(url: str, path: str, key: str, body: bytes, sent: int) -> None:
+    """Declare ``len(body)`` bytes, send ``sent`` of them, and disconnect (what a dying client does)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=WAIT) as sock:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Idempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[:sent])
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(WAIT)
+        with contextlib.suppress(OSError):  # reset by the server, or timed out: either way it did not answer
+            sock.recv(1)
+
+
+def test_a_truncated_upload_is_never_executed_and_its_retry_runs(served: tuple[Service, str]) -> None:
+    service, url = served
+    body = b'{"item": "book", "quantity": 2, "note": "gift-wrap"}'[:51]
+    assert len(body) == 51
+    _truncated_upload(url, "/orders", "cut-1", body, sent=25)
+    service.wait_finished("/orders")  # the middleware has seen the request and its disconnect through
+    assert service.effects["cut-1"] == 0
+    assert service.bodies == []
+    with httpx.Client(base_url=url, timeout=WAIT) as http:
+        retry = http.post("/orders", content=body, headers={"idempotency-key": "cut-1"})
+    assert retry.status_code == 201  # not 422: nothing was stored for the partial body
+    assert retry.json() == {"n": 1, "body": body.decode()}
+    assert service.effects["cut-1"] == 1
+
+
+# -- issue 10, item 12: keys are scoped to the caller --------------------------------------------------------
+
+
+def _post(url: str, key: str, *, auth: str | None = None, path: str = "/orders", **headers: str) -> httpx.Response:
+    if auth is not None:
+        headers["authorization"] = auth
+    with httpx.Client(base_url=url, timeout=WAIT) as http:
+        return http.post(path, content=b'{"item":"book"}', headers={"idempotency-key": key, **headers})
+
+
+def test_two_callers_with_one_key_never_see_each_others_response(served: tuple[Service, str]) -> None:
+    service, url = served
+    alice = _post(url, "order-1", auth="Bearer alice-token")
+    bob = _post(url, "order-1", auth="Bearer bob-token")
+    assert alice.status_code == bob.status_code == 201
+    assert REPLAYED_HEADER not in bob.headers  # executed for bob, not alice's response replayed
+    assert service.effects["order-1"] == 2
+    again = _post(url, "order-1", auth="Bearer alice-token")
+    assert again.headers[REPLAYED_HEADER] == "true"
+    assert again.content == alice.content
+    anonymous = _post(url, "order-1")
+    assert REPLAYED_HEADER not in anonymous.headers
+    assert service.effects["order-1"] == 3
+    assert _post(url, "order-1").headers[REPLAYED_HEADER] == "true"  # anonymous callers share one scope
+
+
+def test_the_key_scope_is_configurable() -> None:
+    def tenant(scope: Any) -> str | None:
+        values = [v for n, v in scope["headers"] if n == b"x-tenant"]
+        return values[0].decode() if values else None
+
+    for service, url in _serve(Service(), key_scope=tenant):
+        first = _post(url, "k", auth="Bearer old-token", **{"x-tenant": "acme"})
+        rotated = _post(url, "k", auth="Bearer new-token", **{"x-tenant": "acme"})
+        assert rotated.headers[REPLAYED_HEADER] == "true"  # scoped by account: a rotated token keeps its keys
+        assert rotated.content == first.content
+        other = _post(url, "k", auth="Bearer new-token", **{"x-tenant": "globex"})
+        assert REPLAYED_HEADER not in other.headers
+        assert service.effects["k"] == 2
+    for service, url in _serve(Service(), key_scope=None):
+        _post(url, "k", auth="Bearer a")
+        assert _post(url, "k", auth="Bearer b").headers[REPLAYED_HEADER] == "true"  # shared: one trusted caller
+        assert service.effects["k"] == 1
+
+
+def test_the_default_scope_is_the_authorization_header() -> None:
+    from integration_kit.server.middleware import credential_scope
+
+    assert credential_scope({"headers": [(b"authorization", b"Bearer x"), (b"accept", b"*/*")]}) == b"Bearer x"
+    assert credential_scope({"headers": [(b"Authorization", b"Basic y")]}) == b"Basic y"
+    assert credential_scope({"headers": [(b"accept", b"*/*")]}) is None
+
+
+# -- issue 17, item 4: replay hygiene --------------------------------------------------------------------------
+
+
+def test_set_cookie_and_date_are_not_stored_for_replay(served: tuple[Service, str]) -> None:
+    _, url = served
+    first = _post(url, "cookie-1", path="/orders?cookie=1")
+    assert first.headers["set-cookie"].startswith("session=s1")
+    assert "date" in first.headers  # uvicorn's own
+    again = _post(url, "cookie-1", path="/orders?cookie=1")
+    assert again.headers[REPLAYED_HEADER] == "true"
+    assert "set-cookie" not in again.headers  # one client's session is never handed to a replay
+    assert again.json() == first.json()
+    dates = [v for n, v in again.headers.multi_items() if n == "date"]
+    assert len(dates) == 1  # uvicorn's own for the replay, no stored one besides it
+
+
+def test_a_stored_5xx_is_replayed(served: tuple[Service, str]) -> None:
+    service, url = served
+    first = _post(url, "fail-1", path="/orders?fail=1")
+    again = _post(url, "fail-1", path="/orders?fail=1")
+    assert first.status_code == again.status_code == 503
+    assert again.headers[REPLAYED_HEADER] == "true"
+    assert again.json() == first.json() == {"n": 1}
+    assert service.effects["fail-1"] == 1
+
+
+def test_a_multi_chunk_streamed_response_is_stored_whole(served: tuple[Service, str]) -> None:
+    service, url = served
+    first = _post(url, "chunks-1", path="/orders?chunks=1")
+    again = _post(url, "chunks-1", path="/orders?chunks=1")
+    assert first.text == "part0-run1;part1-run1;part2-run1;part3-run1;"
+    assert again.text == first.text
+    assert again.headers[REPLAYED_HEADER] == "true"
+    assert service.effects["chunks-1"] == 1
+
+
+# -- issue 17, item 3: the client and the middleware together --------------------------------------------------
+
+
+def test_a_retried_post_through_the_client_executes_once(served: tuple[Service, str]) -> None:
+    """Attempt 1 executes but its answer is late (read timeout); attempt 2 finds it in flight (409, Retry-After 1);
+    the client waits that Retry-After (the decision for keyed calls) and attempt 3 gets the stored response."""
+    service, url = served
+    service.gate.clear()
+    recorder = Recorder()
+    waits: list[tuple[str, float]] = []
+
+    def on_retry(event: object) -> None:
+        if isinstance(event, RetryScheduled):
+            waits.append((event.reason, event.delay))
+            if event.reason == "retry_after":  # the first attempt may finish now; the retry comes after it
+                service.gate.set()
+                service.wait_finished("/orders", 2)  # attempt 1 (stored) and attempt 2 (the 409), both done
+
+    config = ClientConfig(
+        name="orders",
+        base_url=url,
+        timeouts=Timeouts(connect=WAIT, read=0.3, write=WAIT, pool=WAIT),
+        retry=RetryPolicy(max_attempts=4, base_delay=0.01, jitter="none"),
+        deadline=None,
+        breaker=None,
+        budget=None,
+        idempotency_methods=frozenset({"POST"}),
+    )
+    with ResilientClient(config, clock=ManualClock(), hooks=[recorder, on_retry]) as client:
+        response = client.post("/orders?hold=1", json={"item": "book"})
+    assert response.status_code == 201
+    assert response.headers[REPLAYED_HEADER] == "true"
+    assert waits == [("backoff", 0.01), ("retry_after", 1.0)]
+    assert sum(service.effects.values()) == 1  # three attempts, one execution
+    assert [e.status for e in recorder.of(AttemptFinished)] == [None, 409, 201]  # type: ignore[attr-defined]
