@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from redis_server import redis_url, running_redis, stop
 
-from integration_kit import BreakerPolicy, CircuitBreaker, CircuitState, RedisStore, RetryBudget
+from integration_kit import BreakerPolicy, BudgetPolicy, CircuitBreaker, CircuitState, RedisStore, RetryBudget
 from integration_kit.errors import StoreUnavailable
 from integration_kit.events import StoreUnreachable
 from integration_kit.stores import Store
@@ -56,7 +56,8 @@ def test_a_shared_breaker_trips_probes_and_closes_across_processes(redis_url: st
 
 def test_a_shared_budget_on_redis_is_spent_by_every_process(redis_url: str) -> None:
     store = _store(redis_url)
-    a, b = RetryBudget(store=store, name="svc"), RetryBudget(store=store, name="svc")
+    policy = BudgetPolicy(max_tokens=10, token_ratio=0.1)  # gRPC A6's example figures
+    a, b = RetryBudget(policy, store=store, name="svc"), RetryBudget(policy, store=store, name="svc")
     for _ in range(5):
         a.record_failure()
     assert b.tokens == 5.0

@@ -70,16 +70,18 @@ def test_an_unreachable_store_falls_back_to_the_local_bucket_or_refuses(fail_ope
 
 def test_the_shared_bucket_is_named_for_every_process_alike(store: Store) -> None:
     """The key is the contract between processes (and versions): ``budget:<name>``, ``default`` by default."""
-    budget = RetryBudget(BudgetPolicy(max_tokens=10), store=store)
+    budget = RetryBudget(BudgetPolicy(max_tokens=10, token_ratio=0.1), store=store)
     budget.record_failure()
     assert store.get("budget:default") == b"9000000"  # micro-tokens
     budget.record_success()
     assert store.get("budget:default") == b"9100000"
-    assert RetryBudget(BudgetPolicy(max_tokens=10), store=store).tokens == 9.1  # another process reads the same
+    assert (
+        RetryBudget(BudgetPolicy(max_tokens=10, token_ratio=0.1), store=store).tokens == 9.1
+    )  # another process reads the same
 
 
 def test_the_default_is_to_fail_open() -> None:
-    budget = RetryBudget(store=DownStore())
+    budget = RetryBudget(BudgetPolicy(max_tokens=10, token_ratio=0.1), store=DownStore())
     budget.record_failure()
     assert budget.can_retry() is True  # the local bucket (9 tokens) decides while the store is down
 
@@ -90,7 +92,7 @@ def test_a_store_that_is_not_a_store_is_refused() -> None:
 
 
 def test_the_shared_bucket_is_clamped_in_the_store(store: Store) -> None:
-    budget = RetryBudget(BudgetPolicy(max_tokens=10), store=store, name="clamp")
+    budget = RetryBudget(BudgetPolicy(max_tokens=10, token_ratio=0.1), store=store, name="clamp")
     budget.record_success()
     assert store.get("budget:clamp") == b"10000000"  # full stays full
     for _ in range(12):
@@ -105,6 +107,6 @@ def test_a_first_read_from_a_down_store_is_reported_and_fails_open_or_closed() -
         notices: list[StoreUnreachable] = []
         budget = RetryBudget(store=DownStore(), fail_open=fail_open, on_store_error=notices.append)
         assert budget.can_retry() is fail_open  # the very first store operation is this read
-        assert budget.tokens == (10.0 if fail_open else 0.0)
+        assert budget.tokens == (budget.policy.max_tokens if fail_open else 0.0)
         (notice,) = notices
         assert (notice.integration, notice.store, notice.operation) == ("budget 'default'", "down", "get")
