@@ -25,7 +25,14 @@ from typing import Any
 from integration_kit.clock import Clock, WallClock
 from integration_kit.stores.sqlite import SQLiteStore
 
-__all__ = ["AttemptLogEntry", "DeliveryStore", "DueDelivery", "EndpointState", "SQLiteDeliveryStore"]
+__all__ = [
+    "AttemptLogEntry",
+    "DeliveryStore",
+    "DueDelivery",
+    "EndpointState",
+    "SQLiteDeliveryStore",
+    "record_parameters",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_messages (
@@ -202,36 +209,15 @@ class SQLiteDeliveryStore(DeliveryStore):
 
         ``counted=False`` reschedules without counting an attempt (a breaker or bulkhead refused it locally).
         """
-        state = {"delivered": "delivered", "failed": "failed", "disabled": "disabled"}.get(entry.outcome, "pending")
+        log_row, update_row = record_parameters(entry, next_attempt_at=next_attempt_at, counted=counted)
         with self._transaction("webhooks.record") as db:
             if counted:
-                db.execute(
-                    "INSERT INTO webhook_attempt_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        entry.message_id,
-                        entry.endpoint_id,
-                        entry.attempt,
-                        entry.at,
-                        entry.status,
-                        entry.latency,
-                        entry.outcome,
-                        entry.error,
-                    ),
-                )
+                db.execute("INSERT INTO webhook_attempt_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", log_row)
             db.execute(
                 "UPDATE webhook_deliveries SET state = ?, attempts = attempts + ?, next_attempt_at = ?, "
                 "claimed_until = 0, last_status = ?, last_error = ?, finished_at = ? "
                 "WHERE message_id = ? AND endpoint_id = ?",
-                (
-                    state,
-                    int(counted),
-                    next_attempt_at if next_attempt_at is not None else entry.at,
-                    entry.status,
-                    entry.error,
-                    None if state == "pending" else entry.at,
-                    entry.message_id,
-                    entry.endpoint_id,
-                ),
+                update_row,
             )
 
     def endpoint(self, endpoint_id: str) -> EndpointState:
@@ -339,3 +325,32 @@ class SQLiteDeliveryStore(DeliveryStore):
 
     def __repr__(self) -> str:
         return f"SQLiteDeliveryStore({self.store.name!r})"
+
+
+def record_parameters(
+    entry: AttemptLogEntry, *, next_attempt_at: float | None, counted: bool
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The parameters of :meth:`DeliveryStore.record`'s two statements, for every backend alike: the attempt-log
+    row, and the delivery update (state, attempts added, next attempt, last status and error, finished at, key)."""
+    state = {"delivered": "delivered", "failed": "failed", "disabled": "disabled"}.get(entry.outcome, "pending")
+    log_row = (
+        entry.message_id,
+        entry.endpoint_id,
+        entry.attempt,
+        entry.at,
+        entry.status,
+        entry.latency,
+        entry.outcome,
+        entry.error,
+    )
+    update_row = (
+        state,
+        int(counted),
+        next_attempt_at if next_attempt_at is not None else entry.at,
+        entry.status,
+        entry.error,
+        None if state == "pending" else entry.at,
+        entry.message_id,
+        entry.endpoint_id,
+    )
+    return log_row, update_row

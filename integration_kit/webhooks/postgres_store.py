@@ -22,7 +22,13 @@ from typing import Any
 
 from integration_kit.clock import Clock, WallClock
 from integration_kit.errors import ConfigurationError, StoreUnavailable
-from integration_kit.webhooks.delivery_store import AttemptLogEntry, DeliveryStore, DueDelivery, EndpointState
+from integration_kit.webhooks.delivery_store import (
+    AttemptLogEntry,
+    DeliveryStore,
+    DueDelivery,
+    EndpointState,
+    record_parameters,
+)
 
 __all__ = ["PostgresDeliveryStore"]
 
@@ -119,37 +125,16 @@ class PostgresDeliveryStore(DeliveryStore):
 
     def record(self, entry: AttemptLogEntry, *, next_attempt_at: float | None = None, counted: bool = True) -> None:
         """Log an attempt and move its delivery on."""
-        state = {"delivered": "delivered", "failed": "failed", "disabled": "disabled"}.get(entry.outcome, "pending")
+        log_row, update_row = record_parameters(entry, next_attempt_at=next_attempt_at, counted=counted)
         s = self._schema
         with self._transaction("webhooks.record") as db:
             if counted:
-                db.execute(
-                    f"INSERT INTO {s}.webhook_attempt_log VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        entry.message_id,
-                        entry.endpoint_id,
-                        entry.attempt,
-                        entry.at,
-                        entry.status,
-                        entry.latency,
-                        entry.outcome,
-                        entry.error,
-                    ),
-                )
+                db.execute(f"INSERT INTO {s}.webhook_attempt_log VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", log_row)
             db.execute(
                 f"UPDATE {s}.webhook_deliveries SET state = %s, attempts = attempts + %s, next_attempt_at = %s, "
                 "claimed_until = 0, last_status = %s, last_error = %s, finished_at = %s "
                 "WHERE message_id = %s AND endpoint_id = %s",
-                (
-                    state,
-                    int(counted),
-                    next_attempt_at if next_attempt_at is not None else entry.at,
-                    entry.status,
-                    entry.error,
-                    None if state == "pending" else entry.at,
-                    entry.message_id,
-                    entry.endpoint_id,
-                ),
+                update_row,
             )
 
     def endpoint(self, endpoint_id: str) -> EndpointState:
