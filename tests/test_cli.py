@@ -61,11 +61,38 @@ def test_simulate_reports_configuration_errors(
     assert message in capsys.readouterr().err
 
 
-def test_list_shows_the_bundled_integrations(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_the_bundled_integrations_of_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for name in ("payments", "catalog", "shipping"):
-        assert name in out
+        assert f"\n{name:<12} " in "\n" + out
+    assert "order-events-consumer [queue] " in out
+    assert "github-events [webhook-in] " in out
+    assert "order-events [webhook-out] " in out
+
+
+@pytest.mark.parametrize(("name", "kind"), [("order-events-consumer", "queue"), ("github-events", "webhook-in")])
+def test_check_runs_the_checklist_of_every_kind(name: str, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", name]) == 0
+    out = capsys.readouterr().out
+    assert f"{name} ({kind}): " in out
+    assert "[x] " in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["alerts", "order-events-consumer"],
+        ["dashboard", "github-events"],
+        ["tune", "order-events-consumer", "--trials", "2"],
+        ["simulate", "--integration", "order-events", "--scenario", "steady"],
+    ],
+)
+def test_http_only_commands_refuse_other_kinds_in_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "spec, and this needs an HTTP spec" in err
+    assert "Traceback" not in err
 
 
 def test_check_passes_for_a_bundled_spec_and_fails_for_a_bare_one(

@@ -11,10 +11,16 @@ from typing import Any
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.design import checklist
-from integration_kit.playbook.queue_spec import QueueSpec, judge, queue_design_document
+from integration_kit.playbook.queue_spec import (
+    QueueSpec,
+    judge,
+    load_queue_spec,
+    queue_checklist,
+    queue_design_document,
+)
 from integration_kit.playbook.runner import run_playbook
 from integration_kit.playbook.spec import INTEGRATION_DIR, load_integration
+from integration_kit.playbook.specs import load_spec, spec_checklist
 
 BUNDLED = INTEGRATION_DIR / "order-events-consumer.toml"
 
@@ -24,14 +30,19 @@ def bundled() -> dict[str, Any]:
 
 
 def test_the_bundled_queue_spec_loads_as_a_queue_spec() -> None:
-    spec = load_integration("order-events-consumer")
+    spec = load_spec("order-events-consumer")
     assert isinstance(spec, QueueSpec)
     assert spec.topology.name == "order-events"
     assert spec.topology.dead_letter == "order-events.dlq"
     assert spec.objectives["lost"] == 0
     assert spec.objectives["applied_twice"] == 0
-    assert all(item.passed for item in checklist(spec))  # type: ignore[arg-type]
+    assert all(item.passed for item in spec_checklist(spec))
     assert "| dead-letter queue | order-events.dlq |" in queue_design_document(spec)
+
+
+def test_a_queue_spec_is_refused_where_an_http_spec_is_needed() -> None:
+    with pytest.raises(ConfigurationError, match="'order-events-consumer' is a 'queue' spec, and this needs an HTTP"):
+        load_integration("order-events-consumer")
 
 
 @pytest.mark.parametrize(
@@ -55,7 +66,7 @@ def test_bad_specs_are_refused_naming_the_field(change: dict[str, Any], field: s
 def test_checklist_flags_a_consumer_without_inbox_or_pause() -> None:
     data = bundled()
     data["consumer"] = {**data["consumer"], "inbox": False, "pause_on_open_breaker": False, "outbox": False}
-    failed = {item.key for item in checklist(QueueSpec.from_mapping(data)) if not item.passed}  # type: ignore[arg-type]
+    failed = {item.key for item in queue_checklist(QueueSpec.from_mapping(data)) if not item.passed}
     assert failed == {"inbox", "pause", "outbox"}
 
 
@@ -83,7 +94,6 @@ def test_without_inbox_and_pause_the_objectives_fail(tmp_path: Path) -> None:
     )
     run = run_playbook(str(path), out=tmp_path, run_id="r2")
     assert not run.ok
-    verdicts = {
-        o.figure: o.met for o in judge(load_integration(str(path)), run.summary["scenarios"]["duplicates-and-crash"])
-    }  # type: ignore[arg-type]
+    figures = run.summary["scenarios"]["duplicates-and-crash"]
+    verdicts = {o.figure: o.met for o in judge(load_queue_spec(str(path)), figures)}
     assert verdicts["applied_twice"] is False

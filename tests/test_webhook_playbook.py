@@ -36,7 +36,7 @@ def test_kinds_dispatch_and_the_http_specs_are_untouched() -> None:
     assert spec_kind("order-events") == "webhook-out"
     assert spec_kind("payments") == "http"
     assert set(bundled_integrations()) == {"catalog", "payments", "shipping"}
-    with pytest.raises(ConfigurationError, match="not an HTTP spec"):
+    with pytest.raises(ConfigurationError, match="'github-events' is a 'webhook-in' spec, and this needs an HTTP spec"):
         load_integration("github-events")
 
 

@@ -22,12 +22,7 @@ from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Recorder, Summary
 from integration_kit.playbook.spec import MAX_DURATION, MAX_RATE, MAX_WORKERS
 from integration_kit.playbook.tune_cli import add_tune_parser, tune_command
-from integration_kit.playbook.webhook_cli import (
-    add_webhook_commands,
-    check_webhook_spec,
-    list_webhook_specs,
-    webhook_command,
-)
+from integration_kit.playbook.webhook_cli import add_webhook_commands, webhook_command
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
@@ -294,27 +289,29 @@ def _telemetry_command(args: argparse.Namespace) -> int:
 
 
 def _list_command() -> int:
-    from integration_kit.playbook.spec import bundled_integrations
+    """``list``: every spec in data/integrations, HTTP ones first, the others with their kind."""
+    from integration_kit.playbook.spec import integration_names
+    from integration_kit.playbook.specs import load_spec
 
-    for name, spec in bundled_integrations().items():
+    specs = [load_spec(name) for name in integration_names()]
+    for spec in sorted(specs, key=lambda spec: spec.kind != "http"):
         scenarios = ", ".join(s.name for s in spec.scenarios)
-        print(f"{name:<12} {spec.description}\n{'':<12} scenarios: {scenarios}")
-    list_webhook_specs()
+        kind = "" if spec.kind == "http" else f"[{spec.kind}] "
+        print(f"{spec.name:<12} {kind}{spec.description}\n{'':<12} scenarios: {scenarios}")
     return 0
 
 
 def _check_command(name: str) -> int:
-    from integration_kit.playbook.design import checklist
-    from integration_kit.playbook.spec import load_integration, spec_kind
+    """``check``: print the checklist of a spec of any kind; 1 when an item fails."""
+    from integration_kit.playbook.specs import load_spec, spec_checklist
 
-    if spec_kind(name) != "http":
-        return check_webhook_spec(name)
-    spec = load_integration(name)
-    items = checklist(spec)
+    spec = load_spec(name)
+    items = spec_checklist(spec)
     for item in items:
         print(f"{item.mark} {item.title}: {item.detail}")
     failed = [item for item in items if not item.passed]
-    print(f"\n{spec.name}: {len(items) - len(failed)}/{len(items)} checklist items pass")
+    kind = "" if spec.kind == "http" else f" ({spec.kind})"
+    print(f"\n{spec.name}{kind}: {len(items) - len(failed)}/{len(items)} checklist items pass")
     return 1 if failed else 0
 
 
@@ -375,21 +372,18 @@ def _add_gate_and_clean(sub: Any, run: argparse.ArgumentParser) -> None:
 def _selected(args: argparse.Namespace) -> list[str]:
     """The integrations ``run`` will play, each spec (and ``--scenario``) validated before any notebook starts.
 
-    HTTP specs are loaded here; webhook specs are checked by their own loader (their runner validates the scenario).
-    With ``--all`` and one ``--scenario``, only the HTTP integrations that have that scenario are kept.
+    Every spec is loaded here (any kind); a queue or webhook spec's runner validates its scenario. With ``--all``
+    and one ``--scenario``, only the HTTP integrations that have that scenario are kept.
     """
-    from integration_kit.playbook.spec import integration_names, load_integration, spec_kind
+    from integration_kit.playbook.spec import IntegrationSpec, integration_names
+    from integration_kit.playbook.specs import load_spec
 
     names = integration_names() if args.all else [args.name]
     specs = {}
     for name in names:
-        kind = spec_kind(name)
-        if kind == "http":
-            specs[name] = load_integration(name)
-        elif kind == "queue":
-            load_integration(name)  # a QueueSpec: validated here, its scenarios by its own runner
-        else:
-            check_webhook_spec(name, quiet=True)
+        spec = load_spec(name)
+        if isinstance(spec, IntegrationSpec):
+            specs[name] = spec
     if args.scenario == "all":
         return names
     if not args.all:

@@ -54,10 +54,6 @@ class CheckItem:
 
 def checklist(spec: IntegrationSpec) -> list[CheckItem]:
     """Check ``spec`` against the integration checklist, one :class:`CheckItem` per rule."""
-    if getattr(spec, "kind", "") == "queue":  # a queue integration has its own checklist (playbook.queue_spec)
-        from integration_kit.playbook.queue_spec import queue_checklist
-
-        return queue_checklist(spec)  # type: ignore[arg-type]
     c = spec.client
     parts = urlsplit(c.base_url)
     host = parts.hostname or ""

@@ -30,6 +30,7 @@ __all__ = [
     "Objective",
     "QueueSpec",
     "judge",
+    "load_queue_spec",
     "queue_checklist",
     "queue_design_document",
     "run_queue",
@@ -90,6 +91,8 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
     unknown = sorted(set(data) - known)
     if unknown:
         raise fail(unknown[0], f"unknown field (expected one of {', '.join(sorted(known))})")
+    if data.get("kind") != "queue":
+        raise fail("kind", f"must be 'queue' for a queue spec, got {data.get('kind', 'http')!r}")
     name = data.get("name")
     if not isinstance(name, str) or not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
         raise fail("name", f"must be lower-case letters, digits, '-' or '_', got {name!r}")
@@ -168,6 +171,17 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
         scenarios=tuple(scenarios),
         path=path,
     )
+
+
+def load_queue_spec(name: str | Path, *, directory: str | Path | None = None) -> QueueSpec:
+    """Load and validate a queue spec by name (``data/integrations/<name>.toml``) or by path.
+
+    Raises :class:`~integration_kit.errors.ConfigurationError` for a bad or unknown name (see
+    :func:`~integration_kit.playbook.spec.spec_path`), an invalid spec or one of another kind.
+    """
+    from integration_kit.playbook.spec import read_spec
+
+    return read_spec(name, QueueSpec.from_mapping, directory=directory)
 
 
 def queue_checklist(spec: QueueSpec) -> list[CheckItem]:

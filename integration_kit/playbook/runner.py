@@ -413,11 +413,12 @@ def run_playbook(
         return run_webhook_playbook(
             integration, scenario=scenario, mode=mode, time_scale=time_scale, out=out, seed=seed, run_id=run_id
         )
-    spec = load_integration(integration)  # validates the name and the spec before any kernel starts
-    if getattr(spec, "kind", "") == "queue":  # queue integrations run in-process (playbook.queue_spec)
-        from integration_kit.playbook.queue_spec import run_queue
+    if spec_kind(integration) == "queue":  # queue integrations run in-process (playbook.queue_spec)
+        from integration_kit.playbook.queue_spec import load_queue_spec, run_queue
 
-        return run_queue(spec, mode=mode, out=out or DEFAULT_OUT, seed=seed, strict=strict, run_id=run_id)  # type: ignore[arg-type]
+        queue = load_queue_spec(integration)
+        return run_queue(queue, mode=mode, out=out or DEFAULT_OUT, seed=seed, strict=strict, run_id=run_id)
+    spec = load_integration(integration)  # validates the name and the spec before any kernel starts
     _scenarios(spec, scenario)  # an unknown --scenario fails here, naming the ones there are
     if mode == "live" and base_url is not None and spec.client.auth is not None:
         spec.client.auth.load()  # a missing secret fails here, naming the variable, before any kernel starts

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
@@ -28,15 +28,25 @@ __all__ = [
     "FallbackKind",
     "IntegrationSpec",
     "bundled_integrations",
+    "read_spec",
     "integration_names",
     "load_integration",
     "spec_kind",
+    "spec_path",
 ]
 
 #: Where integration specs live (the repository's ``data/integrations``).
 INTEGRATION_DIR = SCENARIO_DIR.parent / "integrations"
 
 FallbackKind = Literal["none", "static", "cache", "queue"]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Named)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -146,6 +156,11 @@ class IntegrationSpec:
     path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     objective_set: ObjectiveSet = field(default_factory=ObjectiveSet)
+
+    @property
+    def kind(self) -> Literal["http"]:
+        """Always ``"http"``: the ``kind`` of the spec (see :mod:`integration_kit.playbook.specs`)."""
+        return "http"
 
     @property
     def objectives(self) -> Objectives:
@@ -304,42 +319,61 @@ def integration_names(directory: str | Path | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.toml"))
 
 
-def load_integration(name: str | Path, *, directory: str | Path | None = None) -> IntegrationSpec:
-    """Load and validate an integration by name (``<directory>/<name>.toml``) or by the path of a TOML file.
+def spec_path(name: str | Path, *, directory: str | Path | None = None) -> Path:
+    """The file of a spec given by name (``<directory>/<name>.toml``, default :data:`INTEGRATION_DIR`) or by the
+    path of a TOML file.
 
     A name must be a plain name: anything that tries to leave the directory (``../x``, an absolute path without
-    ``.toml``) is refused.
+    ``.toml``) is refused. Raises :class:`~integration_kit.errors.ConfigurationError` for a bad or unknown name.
     """
     folder = Path(directory) if directory is not None else INTEGRATION_DIR
     text = str(name)
     if text.endswith(".toml"):
-        path = Path(text)
-    else:
-        if not _NAME.match(text):
-            raise ConfigurationError(
-                f"{text!r} is not an integration name (lower-case letters, digits, '-' and '_' only)"
-            )
-        path = folder / f"{text}.toml"
-        if not path.is_file():
-            known = ", ".join(integration_names(folder)) or "none"
-            raise ConfigurationError(f"no integration named {text!r} in {folder} (available: {known})")
-    data = read_toml(path, "spec")
-    kind = data.get("kind", "http")
-    spec: IntegrationSpec
-    if kind == "queue":  # a queue integration has its own spec (playbook.queue_spec); the runner dispatches on it
-        from integration_kit.playbook.queue_spec import QueueSpec
+        return Path(text)
+    if not _NAME.match(text):
+        raise ConfigurationError(f"{text!r} is not an integration name (lower-case letters, digits, '-' and '_' only)")
+    path = folder / f"{text}.toml"
+    if not path.is_file():
+        known = ", ".join(integration_names(folder)) or "none"
+        raise ConfigurationError(f"no integration named {text!r} in {folder} (available: {known})")
+    return path
 
-        spec = QueueSpec.from_mapping(data, source=str(path), path=path)  # type: ignore[assignment]
-    elif kind != "http":
-        raise ConfigurationError(f"{path}: kind: {kind!r} is not an HTTP spec nor a queue spec (see spec_kind)")
-    else:
-        spec = IntegrationSpec.from_mapping(data, source=str(path), path=path)
+
+def read_spec(name: str | Path, build: Callable[..., S], *, directory: str | Path | None = None) -> S:
+    """Read the spec file named ``name`` (see :func:`spec_path`) and build it with
+    ``build(data, source=..., path=...)`` (a spec class's ``from_mapping``); the spec's ``name`` must equal its
+    file name.
+
+    Raises :class:`~integration_kit.errors.ConfigurationError` for a bad name, unreadable TOML, an invalid spec
+    (from ``build``) or a name that differs from the file's.
+    """
+    path = spec_path(name, directory=directory)
+    spec = build(read_toml(path, "spec"), source=str(path), path=path)
     if spec.name != path.stem:
         raise ConfigurationError(
             f"{path}: name: the spec's name {spec.name!r} must equal its file name {path.stem!r} "
             f"(rename the file to {spec.name}.toml or set name = {path.stem!r})"
         )
     return spec
+
+
+def _http_spec(data: Mapping[str, Any], *, source: str, path: Path) -> IntegrationSpec:
+    kind = data.get("kind", "http")
+    if kind != "http":
+        raise ConfigurationError(
+            f'{source}: kind: {path.stem!r} is a {kind!r} spec, and this needs an HTTP spec (kind = "http")'
+        )
+    return IntegrationSpec.from_mapping(data, source=source, path=path)
+
+
+def load_integration(name: str | Path, *, directory: str | Path | None = None) -> IntegrationSpec:
+    """Load and validate an HTTP integration by name (``<directory>/<name>.toml``) or by the path of a TOML file.
+
+    Raises :class:`~integration_kit.errors.ConfigurationError` for a bad name (see :func:`spec_path`), an invalid
+    spec, or a spec of another kind (a queue or webhook spec: :func:`integration_kit.playbook.specs.load_spec`
+    loads any kind).
+    """
+    return read_spec(name, _http_spec, directory=directory)
 
 
 def bundled_integrations(directory: str | Path | None = None) -> dict[str, IntegrationSpec]:

@@ -17,7 +17,7 @@ from integration_kit.errors import ConfigurationError
 from integration_kit.server.inbox import SQLiteInbox
 from integration_kit.server.webhook_processor import Handler, WebhookProcessor
 
-__all__ = ["add_webhook_commands", "check_webhook_spec", "list_webhook_specs", "webhook_command"]
+__all__ = ["add_webhook_commands", "webhook_command"]
 
 
 def add_webhook_commands(sub: Any) -> None:
@@ -67,29 +67,3 @@ def _import_handler(target: str) -> Handler:
     if not callable(handler):
         raise ConfigurationError(f"--handler {target!r} is not callable")
     return handler  # type: ignore[no-any-return]
-
-
-def check_webhook_spec(name: str, *, quiet: bool = False) -> int:
-    """``integration-kit check`` for a webhook spec: validate it and print its checklist; 1 when an item fails."""
-    from integration_kit.playbook.webhook_spec import load_webhook_spec, webhook_checklist
-
-    spec = load_webhook_spec(name)
-    items = webhook_checklist(spec)
-    failed = [item for item in items if not item.passed]
-    if not quiet:
-        for item in items:
-            print(f"{item.mark} {item.title}: {item.detail}")
-        print(f"\n{spec.name} ({spec.kind}): {len(items) - len(failed)}/{len(items)} checklist items pass")
-    return 1 if failed else 0
-
-
-def list_webhook_specs() -> None:
-    """``integration-kit list``: the webhook specs in data/integrations, after the HTTP ones."""
-    from integration_kit.playbook.spec import integration_names, spec_kind
-    from integration_kit.playbook.webhook_spec import load_webhook_spec
-
-    for name in integration_names():
-        if spec_kind(name) in ("webhook-in", "webhook-out"):
-            spec = load_webhook_spec(name)
-            scenarios = ", ".join(s.name for s in spec.scenarios)
-            print(f"{name:<12} [{spec.kind}] {spec.description}\n{'':<12} scenarios: {scenarios}")

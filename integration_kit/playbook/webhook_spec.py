@@ -424,12 +424,11 @@ def webhook_design_document(spec: WebhookSpec) -> str:
 
 
 def load_webhook_spec(name: str | Path, *, directory: str | Path | None = None) -> WebhookSpec:
-    """Load and validate a webhook spec by name (``data/integrations/<name>.toml``) or by path."""
-    from integration_kit.playbook.spec import INTEGRATION_DIR
-    from integration_kit.sim.scenarios import read_toml
+    """Load and validate a webhook spec by name (``data/integrations/<name>.toml``) or by path.
 
-    text = str(name)
-    path = Path(text) if text.endswith(".toml") else Path(directory or INTEGRATION_DIR) / f"{text}.toml"
-    if not text.endswith(".toml") and (not text.replace("-", "").replace("_", "").isalnum() or not path.is_file()):
-        raise ConfigurationError(f"no webhook integration named {text!r} in {path.parent}")
-    return WebhookSpec.from_mapping(read_toml(path, "spec"), source=str(path), path=path)
+    Raises :class:`~integration_kit.errors.ConfigurationError` for a bad or unknown name (see
+    :func:`~integration_kit.playbook.spec.spec_path`), an invalid spec or one of another kind.
+    """
+    from integration_kit.playbook.spec import read_spec
+
+    return read_spec(name, WebhookSpec.from_mapping, directory=directory)
