@@ -19,7 +19,10 @@ from integration_kit.errors import GaveUp, IntegrationError
 SLACK = 0.5
 
 #: The same with 200 calls in flight: httpcore's pool assigns queued requests in O(connections x requests) on
-#: the event loop (about 3 s of CPU for 200 calls, profiled), which a shared 2-core machine feels.
+#: the event loop (about 3 s of CPU for 200 calls, profiled), which a shared 2-core machine feels. On top of it
+#: the test allows the worst lateness of a 10 ms timer measured meanwhile (``LagProbe``): no deadline can fire
+#: sooner than the machine runs timers (seen: 3.3 s at load 7 on 2 cores). A deadline the kit ignored would end
+#: the second wave of 100 calls (queued behind httpx's 100 connections) near 3.8 s with the timers on time.
 CROWD_SLACK = 1.0
 
 
@@ -70,8 +73,8 @@ def test_a_cross_origin_redirect_is_followed_without_the_credential(
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_200_concurrent_calls_never_end_past_the_deadline(running: Servers, mode: str) -> None:
     """200 calls to a server that answers after 1.9 s, deadline 2.0 s: none ends (or succeeds) long after it."""
-    ended = crowd(running, mode)
+    ended, lag = crowd(running, mode)
     assert len(ended) == 200
     latest = max(e.elapsed for e in ended)
-    assert latest <= 2.0 + CROWD_SLACK, latest
+    assert latest <= 2.0 + CROWD_SLACK + lag, (latest, lag)
     assert all(isinstance(e.error, IntegrationError) for e in ended if e.error is not None)
