@@ -233,6 +233,17 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.breaker.shared.xǁSharedModeǁ_admit_shared__mutmut_34": (
         "an unrecorded permit's generation -1 -> -2: neither matches a real generation (>= 0)"
     ),
+    "integration_kit.policies.breaker.shared.xǁSharedModeǁ_share__mutmut_14": (
+        "the expected value of the first compare-and-set, None -> '': only _publish reads it, for a permit of the "
+        "current generation, and that permit's admission read the store and set it first"
+    ),
+    **{
+        f"integration_kit.policies.breaker.shared.xǁSharedModeǁ_propose_trip__mutmut_{n}": (
+            "the proposed trip only carries its reason to _publish; the transition listeners get is built by "
+            "_adopt once the compare-and-set wins, so its name, old state, new state and time are never read"
+        )
+        for n in (1, 2, 3, 5)
+    },
     "integration_kit.policies.outcome.x_classify__mutmut_6": (
         "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
     ),
