@@ -5,10 +5,15 @@ before the server thread starts, so clients can connect at once: there is no wai
 
 ``connect`` is parametrised over the sync client and the async client on asyncio and on trio (the async one
 driven through an anyio blocking portal), so one scenario body tests all three.
+
+Under ``INTEGRATION_KIT_HYPOTHESIS_PROFILE=mutation`` (set by ``python3 dev.py mutate``), hypothesis neither times
+examples nor fails its too-slow health check: mutmut's coverage tracing on a loaded machine trips both, and a
+mutation sweep must fail on mutants only.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,10 +23,15 @@ from typing import Any
 import pytest
 import uvicorn
 from anyio.from_thread import start_blocking_portal
+from hypothesis import HealthCheck, settings
 from scripted_upstream import Connect, PortalClient, Upstream
 
 from integration_kit import AsyncResilientClient, ResilientClient
 from integration_kit.http.config import ClientConfig
+
+settings.register_profile("mutation", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+if os.environ.get("INTEGRATION_KIT_HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["INTEGRATION_KIT_HYPOTHESIS_PROFILE"])
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ Afterwards it prints, per module, the mutants killed, survived, timed out and wi
 ``survived / (killed + survived + timeout)``; ``docs/reliability.md`` records the last figures. Lines whose
 mutants are equivalent (no behaviour can tell them apart) carry ``# pragma: no mutate`` with the reason beside it.
 Survivors are listed with ``mutmut results`` and shown with ``mutmut show NAME`` inside ``.mutmut/<module>/``.
+``--only GLOB`` mutates only the functions whose mutant names match (``'*_answered*'``, ``'*xǁBodyǁ*'``): a module
+whose tests run real servers costs seconds per mutant, so a time-bounded sweep starts with its guarantees.
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutmut"
 
 _PURE = ("tests/test_engine.py", "tests/test_engine_edges.py", "tests/test_engine_events.py")
+_HTTP = (
+    "tests/test_client.py",
+    "tests/test_client_guarantees.py",
+    "tests/test_async_client.py",
+    "tests/faults/test_hardening.py",
+)
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "retry": ("policies/retry.py", ("tests/test_retry.py", *_PURE)),
@@ -40,14 +49,8 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "breaker.shared": ("policies/breaker/shared.py", ("tests/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/test_events.py", "tests/test_decorator.py")),
-    "http.exchange": (
-        "http/exchange.py",
-        ("tests/test_client.py", "tests/test_client_guarantees.py", "tests/test_async_client.py"),
-    ),
-    "http.client": (
-        "http/client.py",
-        ("tests/test_client.py", "tests/test_client_guarantees.py", "tests/test_async_client.py"),
-    ),
+    "http.exchange": ("http/exchange.py", _HTTP),
+    "http.client": ("http/client.py", _HTTP),
     "server.idempotency": ("server/idempotency.py", ("tests/test_idempotency.py",)),
     "server.middleware": ("server/middleware.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),
 }
@@ -124,25 +127,25 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.engine.call.xǁCallEngineǁcall__mutmut_2": (
         "'CALL' -> 'call': the method is upper-cased on the next line"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_33": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_35": (
         "status None -> None: no attempt was made before the rate limiter refuses"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_76": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_80": (
         "status None -> None: no attempt was made before the bulkhead refuses"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_34": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_36": (
         "history [] -> None: with_context() leaves the attempts empty either way"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_77": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_81": (
         "history [] -> None: with_context() leaves the attempts empty either way"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_58": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_62": (
         "left <= 1e-6 -> left < 1e-6: differs only at exactly one microsecond left"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_98": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_105": (
         "reading the clock when nothing waited gives the start time again (an optimisation)"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_107": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_110": (
         "reading the clock for attempt 1 gives the time already taken after admission"
     ),
     "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_10": (
@@ -163,52 +166,53 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.engine.call.xǁCallEngineǁ_reject__mutmut_15": (
         "the only caller that passes a cause also raises 'from' it"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_133": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_136": (
         "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_334": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_355": (
         "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_395": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_416": (
         "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_432": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_453": (
         "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_153": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_156": (
         "the cause of a circuit-open rejection: the raise names it with 'from' as well"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_157": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_160": (
         "the cause of a circuit-open rejection: the raise names it with 'from' as well"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_191": ("recorded False -> None: only tested for truth"),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_241": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_262": (
         "recorded True -> None/False: release() after a recorded outcome is a no-op"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_242": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_263": (
         "recorded True -> None/False: release() after a recorded outcome is a no-op"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_194": (
+    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_197": (
         "the prebuilt first Send equals Send(1, None, None) (an optimisation)"
     ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_216": (
-        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_217": (
-        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_221": (
-        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_222": (
-        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_223": (
-        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_224": (
-        "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
-    ),
+    **{
+        f"integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_{n}": (
+            "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
+        )
+        for n in (237, 238, 243, 244, 245)
+    },
+    **{
+        f"integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_{n}": (
+            "queued False -> None/True, or reading the clock anyway: with nothing queued no Wait was yielded, so "
+            "the clock still reads the call's start (reading it is what the flag saves)"
+        )
+        for n in (10, 11)
+    },
+    **{
+        f"integration_kit.engine.call.x_{driver}__mutmut_10": (
+            "continue -> break after gen.throw(): the engine ends the call on every refusal it is thrown, so throw() "
+            "always raises and the statement after it is never reached"
+        )
+        for driver in ("run_sync", "run_async")
+    },
     "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_5": (
         "the record of an empty store is CLOSED at generation 0, like a fresh breaker: no transition reads its wait"
     ),
@@ -233,6 +237,17 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.breaker.shared.xǁSharedModeǁ_admit_shared__mutmut_34": (
         "an unrecorded permit's generation -1 -> -2: neither matches a real generation (>= 0)"
     ),
+    "integration_kit.policies.breaker.shared.xǁSharedModeǁ_share__mutmut_14": (
+        "the expected value of the first compare-and-set, None -> '': only _publish reads it, for a permit of the "
+        "current generation, and that permit's admission read the store and set it first"
+    ),
+    **{
+        f"integration_kit.policies.breaker.shared.xǁSharedModeǁ_propose_trip__mutmut_{n}": (
+            "the proposed trip only carries its reason to _publish; the transition listeners get is built by "
+            "_adopt once the compare-and-set wins, so its name, old state, new state and time are never read"
+        )
+        for n in (1, 2, 3, 5)
+    },
     "integration_kit.policies.outcome.x_classify__mutmut_6": (
         "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
     ),
@@ -283,13 +298,15 @@ def prepare(name: str) -> Path:
     return work
 
 
-def run(name: str, minutes: float) -> dict[str, int] | None:
-    """Run mutmut on ``name`` for at most ``minutes``; its counts, or ``None`` if it ran out of time."""
+def run(name: str, minutes: float, only: Sequence[str] = ()) -> dict[str, int] | None:
+    """Run mutmut on ``name`` for at most ``minutes`` (only the mutants matching a glob of ``only``, if given);
+    its counts, or ``None`` if it ran out of time."""
     work = prepare(name)
     mutmut = Path(sys.executable).parent / "mutmut"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "INTEGRATION_KIT_HYPOTHESIS_PROFILE": "mutation"}
     print(f"== {name}: mutating integration_kit/{TARGETS[name][0]} (at most {minutes:g} min)", flush=True)
-    process = subprocess.Popen([mutmut, "run", "--max-children", "1"], cwd=work, env=env, start_new_session=True)
+    command = [mutmut, "run", "--max-children", "1", *only]
+    process = subprocess.Popen(command, cwd=work, env=env, start_new_session=True)
     try:
         process.wait(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
@@ -334,10 +351,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help="modules to mutate (default: all)")
     parser.add_argument("--minutes", type=float, default=15.0, help="time bound per module (default: 15)")
     parser.add_argument("--report", action="store_true", help="only print the table of the last runs")
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB", help="mutant names to run (repeatable)")
     args = parser.parse_args(argv)
     rows = []
     for name in args.modules or list(TARGETS):
-        counts = last_counts(name) if args.report else run(name, args.minutes)
+        counts = last_counts(name) if args.report else run(name, args.minutes, args.only)
         rows.append((name, counts))
     header = (
         f"{'module':<20} {'mutants':>8} {'killed':>7} {'survived':>9} {'equivalent':>11} {'timeout':>8} {'no tests':>9}"

@@ -12,10 +12,11 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import pytest
 
 from integration_kit.clock import ManualClock
-from integration_kit.engine.call import CallEngine, Send, error_for_outcome, run_sync
+from integration_kit.engine.call import CallEngine, Send, error_for_outcome, run_async, run_sync
 from integration_kit.errors import (
     AttemptRecord,
     ConnectError,
@@ -23,6 +24,7 @@ from integration_kit.errors import (
     IntegrationError,
     RateLimited,
     ReadTimeout,
+    UnsafeRequest,
     UpstreamError,
 )
 from integration_kit.events import BreakerTransition, Recorder
@@ -38,7 +40,7 @@ T = "/orders/1"
 
 
 def run(
-    outcomes: list[Outcome],
+    outcomes: list[Outcome | Exception],
     method: str = "GET",
     engine_kw: dict[str, Any] | None = None,
     call_kw: dict[str, Any] | None = None,
@@ -56,7 +58,10 @@ def run(
 
     def send(action: Send) -> Outcome:
         clock.advance(0.25)
-        return pending.pop(0)
+        outcome = pending.pop(0)
+        if isinstance(outcome, Exception):  # the driver refuses to go on (an unsafe redirect)
+            raise outcome
+        return outcome
 
     error = None
     try:
@@ -112,6 +117,51 @@ def test_a_refusal_ends_the_call_with_the_clients_error() -> None:
         [(1, "status", 404, 0.25, "ClientError")],
         "NoneType",
     )
+
+
+def test_a_driver_refusing_mid_call_ends_it_with_its_own_error_and_the_calls_context() -> None:
+    """The client refuses to follow an unsafe redirect on the second attempt: that error ends the call, with the
+    call's context and its call-finished event (the status of the last answer seen: 503)."""
+    cause = ValueError("redirect to plain http")
+    refusal = UnsafeRequest("refused a redirect to plain http")
+    refusal.__cause__ = cause
+    events, error, _ = run([S503, refusal])
+    assert error is refusal
+    assert error.__cause__ is cause
+    assert events == [
+        ("AttemptStarted", 100.0, "partner", 1, 1, "GET", T, None, None),
+        ("AttemptFinished", 100.25, "partner", 1, 1, "GET", T, "status", 503, 0.25, "transient"),
+        ("RetryScheduled", 100.25, "partner", 1, 1, 1.0, "backoff"),
+        ("AttemptStarted", 101.25, "partner", 1, 2, "GET", T, None, None),
+        ("CallFinished", 101.5, "partner", 1, "GET", T, False, "UnsafeRequest", 503, 2, 1.5),
+    ]
+    assert _context(error) == (
+        "UnsafeRequest",
+        "partner",
+        "GET",
+        T,
+        [(1, "status", 503, 0.25, "ServerError")],
+        "ValueError",
+    )
+
+
+def test_the_async_driver_ends_the_call_with_a_refusal_too() -> None:
+    clock = ManualClock(100.0)
+    recorder = Recorder()
+    engine = CallEngine(name="partner", clock=clock, hooks=[recorder])
+    refusal = UnsafeRequest("refused a redirect to plain http")
+
+    async def send(action: Send) -> Outcome:
+        raise refusal
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    with pytest.raises(UnsafeRequest) as caught:
+        anyio.run(run_async, engine.call("POST", T), send, sleep)
+    assert caught.value is refusal
+    assert (refusal.integration, refusal.method, refusal.url) == ("partner", "POST", T)
+    assert [type(e).__name__ for e in recorder.events] == ["AttemptStarted", "CallFinished"]
 
 
 def test_the_deadline_ends_the_call_before_a_retry_that_could_not_finish() -> None:

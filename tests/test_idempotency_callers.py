@@ -39,6 +39,7 @@ class Service:
     finished: Counter[str] = field(default_factory=Counter)
     done: threading.Condition = field(default_factory=threading.Condition)
     gate: threading.Event = field(default_factory=threading.Event)
+    held: threading.Event = field(default_factory=threading.Event)  # a ?hold=1 request is waiting at the gate
 
     def asgi(self, **options: Any) -> Any:
         async def create(request: Request) -> Response:
@@ -48,6 +49,7 @@ class Service:
             self.effects[key] += 1
             n = self.effects[key]
             if request.query_params.get("hold"):
+                self.held.set()
                 await anyio.to_thread.run_sync(self.gate.wait, WAIT)
             if request.query_params.get("cookie"):
                 response = JSONResponse({"n": n}, status_code=201)
@@ -254,3 +256,102 @@ def test_a_retried_post_through_the_client_executes_once(served: tuple[Service, 
     assert waits == [("backoff", 0.01), ("retry_after", 1.0)]
     assert sum(service.effects.values()) == 1  # three attempts, one execution
     assert [e.status for e in recorder.of(AttemptFinished)] == [None, 409, 201]  # type: ignore[attr-defined]
+
+
+# -- the answers a client acts on: problem documents, limits at their edges, the key header ------------------------
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    """The RFC 9457 document of a refusal, after checking its framing."""
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    document: dict[str, Any] = response.json()
+    assert document["type"] == "about:blank"
+    assert document["status"] == response.status_code
+    return document
+
+
+def _titled(response: httpx.Response) -> tuple[int, str, str]:
+    document = _problem(response)
+    return response.status_code, document["title"], document["detail"]
+
+
+def test_every_refusal_is_a_problem_document_that_names_the_callers_key() -> None:
+    """400, 409 (in flight; not replayable), 413 and 422, each with its title and detail; the detail quotes the key
+    the caller sent, never the stored key (which holds a hash of the caller's credential)."""
+    service = Service()
+    with serve_in_thread(service.asgi(required=True, max_body_bytes=40, retry_after=2.6)) as url:
+        with httpx.Client(base_url=url, timeout=WAIT) as http:
+            missing = http.post("/orders", content=b"{}")
+            assert _titled(missing) == (400, "Idempotency-Key missing or invalid", "this request needs one")
+            assert "retry-after" not in missing.headers
+            invalid = http.post("/orders", content=b"{}", headers={"idempotency-key": "two words"})
+            detail = "expected one quoted string or token of 1-255 characters"
+            assert _titled(invalid) == (400, "Idempotency-Key missing or invalid", detail)
+        assert _titled(_big(url, 41)) == (413, "Request body too large", "the limit is 40 bytes")
+        assert service.effects["big"] == 0
+        assert _post(url, "k-422", auth="Bearer secret-token").status_code == 201
+        with httpx.Client(base_url=url, timeout=WAIT) as http:
+            changed = http.post(
+                "/orders", content=b"{}", headers={"idempotency-key": '"k-422"', "authorization": "Bearer secret-token"}
+            )
+        assert _titled(changed) == (422, "Idempotency-Key reused", "key 'k-422' was used with a different request")
+        service.gate.clear()
+        first = threading.Thread(target=_post, args=(url, "k-409"), kwargs={"path": "/orders?hold=1"})
+        first.start()
+        try:
+            assert service.held.wait(WAIT)
+            in_flight = _post(url, "k-409", path="/orders?hold=1")
+        finally:
+            service.gate.set()
+            first.join(WAIT)
+        detail = "a request with idempotency key 'k-409' is in flight"
+        assert _titled(in_flight) == (409, "Request in flight", detail)
+        assert in_flight.headers["retry-after"] == "3"  # whole seconds, rounded: 2.6 s
+        assert _post(url, "chunks", path="/orders?chunks=1").status_code == 200  # 44 bytes: passed on, not stored
+        unreplayable = _post(url, "chunks", path="/orders?chunks=1")
+        detail = "the original response was too large to store"
+        assert _titled(unreplayable) == (409, "Response not replayable", detail)
+        assert "retry-after" not in unreplayable.headers
+        assert service.effects["chunks"] == 1
+
+
+def _big(url: str, size: int) -> httpx.Response:
+    with httpx.Client(base_url=url, timeout=WAIT) as http:
+        return http.post("/orders", content=b"x" * size, headers={"idempotency-key": "big"})
+
+
+def test_bodies_exactly_at_the_limit_are_executed_and_stored() -> None:
+    """A request of exactly ``max_body_bytes`` is executed; a response of exactly that size is stored and replayed."""
+    service = Service()
+    body = b"y" * 23  # the app answers {"n":1,"body":"yyy..."}: 17 + 23 = 40 bytes
+    with serve_in_thread(service.asgi(max_body_bytes=40)) as url, httpx.Client(base_url=url, timeout=WAIT) as http:
+        first = http.post("/orders", content=body, headers={"idempotency-key": "edge"})
+        assert first.status_code == 201
+        assert len(first.content) == 40
+        again = http.post("/orders", content=body, headers={"idempotency-key": "edge"})
+        full = http.post("/orders", content=b"z" * 40, headers={"idempotency-key": "full"})
+    assert again.status_code == 201
+    assert again.headers[REPLAYED_HEADER] == "true"
+    assert again.content == first.content
+    assert full.status_code == 201
+    assert service.effects == Counter({"edge": 1, "full": 1})
+
+
+def test_a_configured_key_header_is_the_one_guarded() -> None:
+    service = Service()
+    with serve_in_thread(service.asgi(header="X-Request-Token")) as url:
+        first = _post(url, "ignored", **{"x-request-token": "t-1"})
+        again = _post(url, "ignored-too", **{"x-request-token": "t-1"})
+        plain = [_post(url, "p-1"), _post(url, "p-1")]  # Idempotency-Key is not this service's header
+    assert again.headers[REPLAYED_HEADER] == "true"
+    assert again.content == first.content
+    assert all(REPLAYED_HEADER not in r.headers for r in plain)
+    assert service.effects == Counter({"ignored": 1, "p-1": 2})
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.5, "10"])
+def test_max_body_bytes_must_be_a_whole_number_of_bytes(value: Any) -> None:
+    with pytest.raises(ValueError, match=f"max_body_bytes must be an int >= 0, got {value!r}"):
+        IdempotencyMiddleware(Starlette(), store=MemoryStore(), max_body_bytes=value)
+    assert IdempotencyMiddleware(Starlette(), store=MemoryStore(), max_body_bytes=0).max_body_bytes == 0

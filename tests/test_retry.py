@@ -189,6 +189,16 @@ def test_a_wait_ending_past_the_deadline_is_not_scheduled() -> None:
     assert _decide(hinted, elapsed=4.0, deadline=10.0)[0] is True
 
 
+def test_the_edges_of_the_hint_cap_and_the_deadline() -> None:
+    """A hint exactly at ``max_retry_after`` is honoured; a wait ending exactly at the deadline is not scheduled
+    (there would be no time left to send), whether the wait is a hint or a backoff."""
+    at_cap = Outcome(OutcomeKind.STATUS, status=429, retry_after=2.0)
+    assert _decide(at_cap, policy=RetryPolicy(max_retry_after=2.0)) == (True, 2.0, "retry_after")
+    assert _decide(at_cap, elapsed=8.0, deadline=10.0) == (False, 2.0, "retry_after_past_deadline")
+    assert _decide(S503, elapsed=9.0, deadline=10.0) == (False, 1.0, "deadline")
+    assert _decide(S503, elapsed=8.5, deadline=10.0) == (True, 1.0, "backoff")
+
+
 def test_tiny_base_and_huge_attempt_number_is_capped_not_an_overflow() -> None:
     # found by hypothesis: cap / base overflows to inf, and multiplier ** n overflows the float range
     policy = RetryPolicy(base_delay=1.1125369292536007e-308, max_delay=2.0, jitter="none")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from integration_kit import BreakerPolicy, CircuitBreaker, CircuitState, ManualClock, MemoryStore, SQLiteStore
 from integration_kit.errors import CircuitOpenError, StoreUnavailable
 from integration_kit.events import StoreUnreachable
-from integration_kit.policies.breaker import Transition
+from integration_kit.policies.breaker import Permit, Transition
 from integration_kit.stores import Store
 
 POLICY = BreakerPolicy(
@@ -117,14 +118,37 @@ def test_manual_control_applies_to_every_process(store: Store, clock: ManualCloc
 
 
 class FlakyStore(MemoryStore):
-    """A memory store that can be switched off."""
+    """A memory store that can be switched off: while ``down``, every operation fails as a dead server's would."""
 
     down = False
 
-    def get(self, key: str) -> bytes | None:
+    def _check(self, operation: str) -> None:
         if self.down:
-            raise StoreUnavailable("connection refused", store="flaky", operation="get")
+            raise StoreUnavailable("connection refused", store="flaky", operation=operation)
+
+    def get(self, key: str) -> bytes | None:
+        self._check("get")
         return super().get(key)
+
+    def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        self._check("set")
+        super().set(key, value, ttl=ttl)
+
+    def add(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
+        self._check("add")
+        return super().add(key, value, ttl=ttl)
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes | None, *, ttl: float | None = None
+    ) -> bool:
+        self._check("compare_and_set")
+        return super().compare_and_set(key, expected, value, ttl=ttl)
+
+    def _increment(
+        self, key: str, delta: int, initial: int, minimum: int | None, maximum: int | None, ttl: float | None
+    ) -> int:
+        self._check("increment")
+        return super()._increment(key, delta, initial, minimum, maximum, ttl)
 
 
 @pytest.mark.parametrize("fail_open", [True, False])
@@ -329,3 +353,143 @@ def test_forcing_open_removes_the_open_wait(store: Store, clock: ManualClock) ->
     assert store.get("breaker:partner:wait") is None
     clock.advance(60)
     assert a.state is CircuitState.FORCED_OPEN
+
+
+# -- store outages met after admission, and races between two store calls (pinned by tests/mutation.py) ------------
+
+
+def test_an_outage_met_while_recording_is_reported_and_the_call_goes_on(clock: ManualClock) -> None:
+    """The store dies between admission and the outcome: the trip it would publish is lost, the caller never sees
+    the store's error, and the outage is reported once with the operation that met it."""
+    store = FlakyStore(clock=clock)
+    notices: list[StoreUnreachable] = []
+    breaker = CircuitBreaker(POLICY, name="p", clock=clock, store=store, on_store_error=notices.append)
+    permits = [breaker.acquire() for _ in range(3)]
+    store.down = True
+    for permit in permits:
+        permit.record_failure(0.01)  # the third trips the local window; publishing the trip fails
+    assert [(n.integration, n.store, n.operation, n.fallback) for n in notices] == [
+        ("breaker 'p'", "flaky", "set", "open")
+    ]
+    store.down = False
+    assert breaker.state is CircuitState.CLOSED  # nothing reached the store
+
+
+def test_reading_the_state_during_an_outage_gives_the_last_known_state(clock: ManualClock) -> None:
+    store = FlakyStore(clock=clock)
+    notices: list[StoreUnreachable] = []
+    a = CircuitBreaker(POLICY, name="p", clock=clock, store=store, on_store_error=notices.append)
+    _fail(a, 3)
+    store.down = True
+    assert a.state is CircuitState.OPEN
+    assert a.metrics().trips == 1
+    assert [(n.store, n.operation) for n in notices] == [("flaky", "get")]
+
+
+def test_failing_closed_during_an_outage_raises_circuit_open(clock: ManualClock) -> None:
+    store = FlakyStore(clock=clock)
+    breaker = CircuitBreaker(POLICY, name="p", clock=clock, store=store, fail_open=False)
+    store.down = True
+    with pytest.raises(CircuitOpenError) as caught:
+        breaker.acquire()
+    assert caught.value.state is CircuitState.OPEN
+    assert caught.value.breaker == "p"
+    assert breaker.metrics().rejected == 1
+
+
+def test_outcomes_admitted_during_an_outage_are_not_recorded_at_any_generation(clock: ManualClock) -> None:
+    """A fail-open permit belongs to no generation, not even the current one (here 1, after a reset)."""
+    store = FlakyStore(clock=clock)
+    breaker = CircuitBreaker(POLICY, name="p", clock=clock, store=store)
+    breaker.reset()  # the shared record: CLOSED at generation 1
+    store.down = True
+    for _ in range(3):
+        permit = breaker.acquire()
+        permit.record_failure(0.01)
+    m = breaker.metrics()
+    assert (m.calls, m.failures, m.consecutive_failures) == (0, 0, 0)
+    store.down = False
+    assert breaker.state is CircuitState.CLOSED
+    assert store.get("breaker:p") == b'["closed",1,0,0.0,"reset"]'
+
+
+class RacingStore(MemoryStore):
+    """A memory store that runs ``meanwhile`` once, just before (or after) its next ``operation``: what another
+    process or thread did between two of the breaker's store calls, as a deterministic interleaving."""
+
+    _pending: tuple[str, bool, Callable[[], object]] | None = None
+
+    def race(self, operation: str, meanwhile: Callable[[], object], *, after: bool = False) -> None:
+        self._pending = (operation, after, meanwhile)
+
+    def _step(self, operation: str, after: bool) -> None:
+        if self._pending is not None and self._pending[:2] == (operation, after):
+            meanwhile = self._pending[2]
+            self._pending = None
+            meanwhile()
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes | None, *, ttl: float | None = None
+    ) -> bool:
+        self._step("compare_and_set", False)
+        replaced = super().compare_and_set(key, expected, value, ttl=ttl)
+        self._step("compare_and_set", True)
+        return replaced
+
+    def delete(self, key: str) -> bool:
+        self._step("delete", False)
+        return super().delete(key)
+
+
+def test_a_process_that_loses_the_move_to_half_open_follows_the_winner(clock: ManualClock) -> None:
+    """a and b both see the wait elapse; b writes HALF_OPEN between a's read and a's compare-and-set. a must read
+    b's record again (not start a second episode) and take the other probe slot of b's episode."""
+    store = RacingStore(clock=clock)
+    a, b, seen = _pair(store, clock)
+    _fail(a, 3)
+    clock.advance(10)
+    b_probe: list[Permit | None] = []
+    store.race("compare_and_set", lambda: b_probe.append(b.try_acquire()))
+    a_probe = a.try_acquire()
+    assert b_probe[0] is not None
+    assert b_probe[0].is_probe
+    assert a_probe is not None
+    assert a_probe.is_probe
+    assert a.try_acquire() is None  # both slots of the one episode are taken
+    assert store.get("breaker:partner") == b'["half_open",2,1,0.0,"wait_elapsed"]'
+    assert [(t.new, t.reason) for t in seen] == [
+        (CircuitState.OPEN, "consecutive_failures 3"),
+        (CircuitState.HALF_OPEN, "wait_elapsed"),
+    ]
+
+
+ONE_STRIKE = BreakerPolicy(failure_threshold=1, failure_rate_threshold=None, wait_in_open=10, half_open_max_calls=1)
+
+
+def test_a_call_admitted_while_a_close_is_published_can_trip_the_breaker(clock: ManualClock) -> None:
+    """One breaker, two threads: a call is admitted after the close reached the store but before the closing
+    thread updated its mirror. When that call fails, its trip must still win the compare-and-set."""
+    store = RacingStore(clock=clock)
+    breaker = CircuitBreaker(ONE_STRIKE, name="p", clock=clock, store=store)
+    _fail(breaker)
+    clock.advance(10)
+    probe = breaker.acquire()
+    admitted: list[Permit] = []
+    store.race("compare_and_set", lambda: admitted.append(breaker.acquire()), after=True)
+    probe.record_success(0.01)  # closes the breaker; the other thread's call is admitted in between
+    assert store.get("breaker:p") == b'["closed",3,0,0.0,"probes_succeeded"]'  # (reading .state would resync)
+    admitted[0].record_failure(0.01)
+    assert breaker.state is CircuitState.OPEN
+    assert store.get("breaker:p") == b'["open",4,1,10.0,"consecutive_failures 1"]'
+
+
+def test_a_call_admitted_while_a_reset_is_written_can_trip_the_breaker(clock: ManualClock) -> None:
+    store = RacingStore(clock=clock)
+    breaker = CircuitBreaker(ONE_STRIKE, name="p", clock=clock, store=store)
+    _fail(breaker)
+    admitted: list[Permit] = []
+    store.race("delete", lambda: admitted.append(breaker.acquire()))  # after the reset is written
+    breaker.reset()
+    admitted[0].record_failure(0.01)
+    assert breaker.state is CircuitState.OPEN
+    assert store.get("breaker:p") == b'["open",3,1,10.0,"consecutive_failures 1"]'

@@ -214,7 +214,11 @@ class SharedMode:
             self._emit(transition)
 
     def _adopt(self, raw: bytes | None, record: SharedRecord) -> Transition | None:
-        """Make the local mirror follow the shared ``record``; the transition to emit, if the state changed."""
+        """Make the local mirror follow the shared ``record``; the transition to emit, if the state changed.
+
+        The mirror holds what admission, errors and metrics read. The consecutive trips (which set the next wait)
+        stay in the record and the probe successes in the store's counter, so they are not copied here.
+        """
         self._seen = raw
         core = self._core
         if record.generation == core.generation and record.state is core.state:
@@ -224,13 +228,11 @@ class SharedMode:
         transition = self._move(core, record.state, record.reason, now)
         core.generation = record.generation
         core.closed_generation = None
-        core.consecutive_trips = record.trips
         if record.state is _OPEN:
             core.trips += 1
             core.opened_at = now
             core.retry_at = now + record.wait
         elif record.state is _HALF_OPEN:
-            core.probe_successes = 0
             core.retry_at = now
         elif record.state is _FORCED_OPEN:
             core.opened_at = now
