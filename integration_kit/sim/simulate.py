@@ -355,7 +355,8 @@ class _Loop:
             push(heap, (0.0, seq, None, _WORKER, 0))
         poisson = arrivals == "poisson"
         arrived = 0
-        expovariate = self.arrival_rng.expovariate
+        arrival_random = self.arrival_rng.random
+        log = math.log
         draw = self.scenario.draw
         fault_rng = self.fault_rng
         outcomes = self.outcomes
@@ -388,7 +389,8 @@ class _Loop:
                 # A new call: an open-loop arrival (scheduling the next) or a worker's next call.
                 if value is None:
                     arrived += 1
-                    upcoming = t + expovariate(rate) if poisson else arrived / rate  # no drift from summing
+                    # ``t + expovariate(rate)`` spelt out (random.Random's own formula): one frame less per call
+                    upcoming = t + -log(1.0 - arrival_random()) / rate if poisson else arrived / rate
                     if upcoming < duration:
                         seq += 1
                         push(heap, (upcoming, seq, None, None, 0))
