@@ -155,6 +155,7 @@ class CallEngine:
         self._single = RetryPolicy.disabled()
         self._ids = itertools.count(1)
         self._direct = _direct_hook(self.hooks)
+        self._guarded: Hook = self.emit  # bound once, not per call
         if breaker is not None:
             breaker.add_listener(self._on_transition)
 
@@ -213,7 +214,7 @@ class CallEngine:
         hooks = self.hooks
         # The recorder alone (the simulator's case) is called directly: it cannot fail, so it needs no guard.
         direct = self._direct
-        emit = direct if direct is not None and len(hooks) == 1 and hooks[0] is direct else self.emit
+        emit = direct if direct is not None and len(hooks) == 1 and hooks[0] is direct else self._guarded
         name = self.name
         call_id = next(self._ids)
         start = clock.now()
