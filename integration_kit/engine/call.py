@@ -102,6 +102,11 @@ Action = Send | Wait
 _FIRST = Send(1, None, None)  # the first attempt of a call with no deadline and no key: built once
 _SUCCESS = OutcomeKind.SUCCESS
 _STATUS = OutcomeKind.STATUS
+# Enum members as module constants: ``Verdict.X`` goes through EnumType.__getattr__'s slow lookup (CPython 3.11)
+_PASSED = Verdict.SUCCESS
+_TRANSIENT = Verdict.TRANSIENT
+_FAILED = Verdict.FAILURE
+_REJECTED = Verdict.REJECTED
 CallGenerator = Generator[Action, Outcome | None, Outcome]
 
 
@@ -300,13 +305,13 @@ class CallEngine:
                     if classifier is None:
                         kind = outcome.kind
                         if kind is _SUCCESS or (kind is _STATUS and 200 <= (outcome.status or 0) < 300):
-                            verdict = Verdict.SUCCESS
+                            verdict = _PASSED
                         else:
                             verdict = classify(outcome, policy.retry_on_status)
                     else:
                         verdict = classifier(outcome)
                     if permit is not None:
-                        if verdict is Verdict.TRANSIENT or verdict is Verdict.FAILURE:
+                        if verdict is _TRANSIENT or verdict is _FAILED:
                             permit.record_failure(duration)
                         else:
                             permit.record_success(duration)
@@ -314,17 +319,17 @@ class CallEngine:
                 finally:
                     if permit is not None and not recorded:
                         permit.release()  # cancelled or broken driver: free a half-open slot, count nothing
-                failed = verdict is Verdict.TRANSIENT or verdict is Verdict.FAILURE
+                failed = verdict is _TRANSIENT or verdict is _FAILED
                 if budget is not None:
                     if failed:
                         budget.record_failure()
                     else:
                         budget.record_success()
-                if verdict is Verdict.REJECTED and key is not None and _in_flight(outcome):
+                if verdict is _REJECTED and key is not None and _in_flight(outcome):
                     # An idempotency server's "in flight" 409: an earlier attempt of this key still runs. The
                     # partner is healthy (breaker and budget saw a refusal), and the key makes it safe to ask again
                     # after its Retry-After, when the first attempt's stored response will be replayed.
-                    verdict = Verdict.TRANSIENT
+                    verdict = _TRANSIENT
                 status = outcome.status
                 if hooks:
                     emit(
@@ -341,7 +346,7 @@ class CallEngine:
                             verdict._value_,
                         )
                     )
-                if verdict is Verdict.SUCCESS:
+                if verdict is _PASSED:
                     if hooks:
                         emit(
                             CallFinished(
@@ -359,9 +364,9 @@ class CallEngine:
                         )
                     return outcome
                 error = error_for_outcome(outcome, verdict)
-                history.append(AttemptRecord(attempt, outcome.kind.value, status, duration, type(error).__name__))
+                history.append(AttemptRecord(attempt, outcome.kind._value_, status, duration, type(error).__name__))
                 last_error = error
-                if verdict is Verdict.REJECTED:
+                if verdict is _REJECTED:
                     raise self._fail(_Call(method, target, call_id, start, attempt, status, history), error)
                 decision = decide_retry(
                     policy,
@@ -479,10 +484,8 @@ def error_for_outcome(outcome: Outcome, verdict: Verdict) -> AttemptError:
     """The error an outcome ends a call with: the driver's own when it gave one, else one built from the outcome."""
     if isinstance(outcome.error, AttemptError):
         return outcome.error
-    if outcome.kind is OutcomeKind.STATUS and outcome.status is not None:
-        error = error_for_status(
-            outcome.status, retryable=verdict is Verdict.TRANSIENT, retry_after=outcome.retry_after
-        )
+    if outcome.kind is _STATUS and outcome.status is not None:
+        error = error_for_status(outcome.status, retryable=verdict is _TRANSIENT, retry_after=outcome.retry_after)
     elif outcome.kind in _KIND_ERRORS:
         error = _KIND_ERRORS[outcome.kind](outcome.kind.value.replace("_", " "))
     else:

@@ -415,7 +415,8 @@ class _Loop:
             if type(action) is not send_type:
                 push(heap, (t + action.seconds, seq, gen, None, number))  # type: ignore[union-attr]
                 continue
-            rekey(number, action.attempt)  # = rekey(request_key(number, attempt))
+            attempt, limit, key = action  # a Send (unpacked at once: NamedTuple attributes are slow to read)
+            rekey(number, attempt)  # = rekey(request_key(number, attempt))
             index, code, latency = draw(t, fault_rng)
             outcome = outcomes[index][code + 1]
             if admit is not None and code not in _UNQUEUED:
@@ -443,10 +444,8 @@ class _Loop:
                 except IndexError:
                     per_second.extend([0] * (second + 1 - len(per_second)))
                     per_second[second] += 1
-                key = action.idempotency_key
                 if key is not None:
                     keys_seen.add(key)
-            limit = action.timeout
             if read_timeout is not None and (limit is None or read_timeout < limit):
                 limit = read_timeout
             if limit is not None and latency > limit:
