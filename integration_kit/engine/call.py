@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
 import random
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
 from typing import NamedTuple
 

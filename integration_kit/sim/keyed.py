@@ -153,7 +153,8 @@ class KeyedRandom(random.Random):
         base = _lane_constant(self._base)
         first = (base ^ (keys * _M2 & _LANES)) + _GOLDEN_LANES & _LANES
         second = first + _GOLDEN_LANES & _LANES
-        self._prepared = list(zip(_unpack(second), _unpack(_mix_lanes(second)), _unpack(_mix_lanes(first)), strict=True))
+        outputs = _unpack(second), _unpack(_mix_lanes(second)), _unpack(_mix_lanes(first))
+        self._prepared = list(zip(*outputs, strict=True))
         self._first_call = call
 
     def random(self) -> float:
