@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the side-by-side measurement")
     parser.add_argument("--instructions", action="store_true", help="with --against: count instructions too")
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind on the PATH (apt-get install valgrind)")
     if args.against:
         compare(args.against, args.rounds, args.hours * 3600, args.rate, args.seed, args.instructions)
         return
