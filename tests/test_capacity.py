@@ -13,7 +13,7 @@ from integration_kit.clock import ManualClock
 from integration_kit.errors import ConfigurationError
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.sim.capacity import Capacity, ServerQueue
-from integration_kit.sim.keyed import KeyedRandom, request_key
+from integration_kit.sim.keyed import BLOCK, KeyedRandom, request_key
 from integration_kit.sim.scenarios import Scenario, load_scenario
 from integration_kit.sim.simulate import simulate
 from integration_kit.sim.upstream import FlakyUpstream, serve_scenario
@@ -196,3 +196,21 @@ def test_the_fast_rekey_and_gauss_match_their_definitions() -> None:
     variance = sum((x - mean) ** 2 for x in normals) / len(normals)
     assert abs(mean) < 0.03
     assert 0.95 < variance < 1.05
+
+
+def test_first_attempts_prepared_in_blocks_draw_what_rekey_draws() -> None:
+    """rekey_request prepares first attempts BLOCK at a time; every value must be the one rekey() gives, whatever
+    the order of calls (in a block, past it, before it: a late first attempt), the attempt and the draws taken."""
+    picks = random.Random(2)
+    calls = [*range(1, 2 * BLOCK + 50), 5, 3 * BLOCK, 7, 2**47 - 1, 2**47, 2**64 + 9]
+    for seed in (0, 11, 2**40):
+        fast, slow = KeyedRandom(seed), KeyedRandom(seed)
+        for call in calls:
+            for attempt in (1, 2) if picks.random() < 0.2 else (1,):
+                fast.rekey_request(call, attempt)
+                slow.rekey(request_key(call, attempt))
+                for _ in range(picks.randrange(0, 5)):  # 0 to 4 draws: past the two prepared outputs too
+                    if picks.random() < 0.5:
+                        assert fast.random() == slow.random(), (seed, call, attempt)
+                    else:
+                        assert fast.gauss() == slow.gauss(), (seed, call, attempt)

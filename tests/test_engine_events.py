@@ -6,6 +6,7 @@ a ManualClock at 100 s (not 0, so a sum where a difference belongs shows), attem
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -341,3 +342,48 @@ def test_attempt_records_name_each_attempts_error() -> None:
         AttemptRecord(1, "status", 503, 0.25, "ServerError"),
         AttemptRecord(2, "status", 404, 0.25, "ClientError"),
     )
+
+
+def test_the_recorder_alone_is_called_directly_and_records_the_same_events(caplog: pytest.LogCaptureFixture) -> None:
+    """A Recorder's own append as the only hook skips emit()'s guard (it cannot fail): same events, same order;
+    another hook, added by add_hook or appended to ``hooks``, brings the guard back for every hook."""
+
+    def events_of(hook_of: Callable[[Recorder], Any]) -> list[tuple[Any, ...]]:
+        clock = ManualClock(100.0)
+        recorder = Recorder()
+        breaker = CircuitBreaker(BreakerPolicy(failure_threshold=2), name="partner", clock=clock)
+        engine = CallEngine(
+            name="partner",
+            clock=clock,
+            rng=random.Random(0),
+            retry=RetryPolicy(max_attempts=3, base_delay=1.0, jitter="none"),
+            breaker=breaker,
+            budget=RetryBudget(BudgetPolicy()),
+            hooks=[hook_of(recorder)],
+        )
+        outcomes = [S503, OK, S503, S503]
+
+        def send(action: Send) -> Outcome:
+            clock.advance(0.25)
+            return outcomes.pop(0)
+
+        for _ in range(2):
+            with contextlib.suppress(IntegrationError):
+                run_sync(engine.call("GET", T), send, clock.sleep)
+        return [(type(e).__name__, *dataclasses.astuple(e)) for e in recorder.events]
+
+    guarded = events_of(lambda recorder: recorder)
+    assert "BreakerTransition" in {e[0] for e in guarded}
+    assert events_of(lambda recorder: recorder.append) == guarded
+
+    def broken(event: object) -> None:
+        raise RuntimeError("hook bug")
+
+    clock = ManualClock(100.0)
+    recorder = Recorder()
+    engine = CallEngine(clock=clock, hooks=[recorder.append])
+    engine.hooks.append(broken)  # not through add_hook: still guarded
+    with caplog.at_level(logging.WARNING, logger="integration_kit"):
+        run_sync(engine.call(), lambda action: OK, clock.sleep)
+    assert len(recorder) == 3
+    assert len([r for r in caplog.records if "hook bug" in str(r.exc_info[1] if r.exc_info else "")]) == 3

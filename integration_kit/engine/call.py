@@ -20,6 +20,7 @@ import itertools
 import logging
 import random
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
 from typing import NamedTuple
 
@@ -101,6 +102,11 @@ Action = Send | Wait
 _FIRST = Send(1, None, None)  # the first attempt of a call with no deadline and no key: built once
 _SUCCESS = OutcomeKind.SUCCESS
 _STATUS = OutcomeKind.STATUS
+# Enum members as module constants: ``Verdict.X`` goes through EnumType.__getattr__'s slow lookup (CPython 3.11)
+_PASSED = Verdict.SUCCESS
+_TRANSIENT = Verdict.TRANSIENT
+_FAILED = Verdict.FAILURE
+_REJECTED = Verdict.REJECTED
 CallGenerator = Generator[Action, Outcome | None, Outcome]
 
 
@@ -153,12 +159,15 @@ class CallEngine:
         )
         self._single = RetryPolicy.disabled()
         self._ids = itertools.count(1)
+        self._direct = _direct_hook(self.hooks)
+        self._guarded: Hook = self.emit  # bound once, not per call
         if breaker is not None:
             breaker.add_listener(self._on_transition)
 
     def add_hook(self, hook: Hook) -> None:
         """Send every later event to ``hook`` as well."""
         self.hooks.append(hook)
+        self._direct = _direct_hook(self.hooks)
 
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every hook; a hook that raises is logged and skipped, never breaks the call."""
@@ -208,6 +217,10 @@ class CallEngine:
     ) -> CallGenerator:
         clock = self.clock
         hooks = self.hooks
+        # The recorder alone (the simulator's case) is called directly: it cannot fail, so it needs no guard.
+        direct = self._direct
+        emit = direct if direct is not None and len(hooks) == 1 and hooks[0] is direct else self._guarded
+        name = self.name
         call_id = next(self._ids)
         start = clock.now()
         attempt = 0
@@ -271,8 +284,8 @@ class CallEngine:
                             "circuit_open",
                             last_error,
                         ) from last_error
-                if hooks:
-                    self.emit(AttemptStarted(clock.now(), self.name, call_id, attempt, method, target, remaining, key))
+                if hooks:  # ``began`` is this instant's reading: nothing has waited since
+                    emit(AttemptStarted(began, name, call_id, attempt, method, target, remaining, key))
                 recorded = False
                 try:
                     try:
@@ -285,19 +298,20 @@ class CallEngine:
                         raise self._fail(
                             _Call(method, target, call_id, start, attempt, status, history), refused
                         ) from refused.__cause__
-                    duration = clock.now() - began
+                    now = clock.now()  # one reading for the attempt's end, its events and the retry decision
+                    duration = now - began
                     if outcome is None:
                         raise RuntimeError("the driver must send an Outcome after a Send action")
                     if classifier is None:
                         kind = outcome.kind
                         if kind is _SUCCESS or (kind is _STATUS and 200 <= (outcome.status or 0) < 300):
-                            verdict = Verdict.SUCCESS
+                            verdict = _PASSED
                         else:
                             verdict = classify(outcome, policy.retry_on_status)
                     else:
                         verdict = classifier(outcome)
                     if permit is not None:
-                        if verdict is Verdict.TRANSIENT or verdict is Verdict.FAILURE:
+                        if verdict is _TRANSIENT or verdict is _FAILED:
                             permit.record_failure(duration)
                         else:
                             permit.record_success(duration)
@@ -305,24 +319,23 @@ class CallEngine:
                 finally:
                     if permit is not None and not recorded:
                         permit.release()  # cancelled or broken driver: free a half-open slot, count nothing
-                failed = verdict is Verdict.TRANSIENT or verdict is Verdict.FAILURE
+                failed = verdict is _TRANSIENT or verdict is _FAILED
                 if budget is not None:
                     if failed:
                         budget.record_failure()
                     else:
                         budget.record_success()
-                if verdict is Verdict.REJECTED and key is not None and _in_flight(outcome):
+                if verdict is _REJECTED and key is not None and _in_flight(outcome):
                     # An idempotency server's "in flight" 409: an earlier attempt of this key still runs. The
                     # partner is healthy (breaker and budget saw a refusal), and the key makes it safe to ask again
                     # after its Retry-After, when the first attempt's stored response will be replayed.
-                    verdict = Verdict.TRANSIENT
+                    verdict = _TRANSIENT
                 status = outcome.status
                 if hooks:
-                    now = clock.now()
-                    self.emit(
+                    emit(
                         AttemptFinished(
                             now,
-                            self.name,
+                            name,
                             call_id,
                             attempt,
                             method,
@@ -333,12 +346,12 @@ class CallEngine:
                             verdict._value_,
                         )
                     )
-                if verdict is Verdict.SUCCESS:
+                if verdict is _PASSED:
                     if hooks:
-                        self.emit(
+                        emit(
                             CallFinished(
                                 now,
-                                self.name,
+                                name,
                                 call_id,
                                 method,
                                 target,
@@ -351,9 +364,9 @@ class CallEngine:
                         )
                     return outcome
                 error = error_for_outcome(outcome, verdict)
-                history.append(AttemptRecord(attempt, outcome.kind.value, status, duration, type(error).__name__))
+                history.append(AttemptRecord(attempt, outcome.kind._value_, status, duration, type(error).__name__))
                 last_error = error
-                if verdict is Verdict.REJECTED:
+                if verdict is _REJECTED:
                     raise self._fail(_Call(method, target, call_id, start, attempt, status, history), error)
                 decision = decide_retry(
                     policy,
@@ -361,7 +374,7 @@ class CallEngine:
                     outcome=outcome,
                     verdict=verdict,
                     safe_to_repeat=safe,
-                    elapsed=clock.now() - start,
+                    elapsed=now - start,
                     deadline=limit,
                     rng=self.rng,
                     previous_delay=previous_delay,
@@ -382,14 +395,14 @@ class CallEngine:
                     )
                 if budget is not None and not budget.can_retry():
                     if hooks:
-                        self.emit(BudgetDepleted(clock.now(), self.name, call_id, attempt, budget.tokens))
+                        emit(BudgetDepleted(now, name, call_id, attempt, budget.tokens))
                     raise self._fail(
                         _Call(method, target, call_id, start, attempt, status, history),
                         BudgetExhausted("retry budget exhausted", last_error=error),
                         error,
                     )
                 if hooks:
-                    self.emit(RetryScheduled(clock.now(), self.name, call_id, attempt, decision.delay, decision.reason))
+                    emit(RetryScheduled(now, name, call_id, attempt, decision.delay, decision.reason))
                 previous_delay = decision.delay
                 if decision.delay > 0:
                     yield Wait(decision.delay)
@@ -442,6 +455,16 @@ class _Call(NamedTuple):
     history: list[AttemptRecord]
 
 
+def _direct_hook(hooks: list[Hook]) -> Hook | None:
+    """The only hook, when it is a deque's own ``append`` (a :class:`~integration_kit.events.Recorder`'s), which
+    cannot fail: the engine then calls it without :meth:`CallEngine.emit`'s guard. ``None`` otherwise."""
+    if len(hooks) == 1:
+        hook = hooks[0]
+        if isinstance(getattr(hook, "__self__", None), deque) and getattr(hook, "__name__", None) == "append":
+            return hook
+    return None
+
+
 def _in_flight(outcome: Outcome) -> bool:
     """Whether ``outcome`` is an idempotency server's "request in flight" answer: 409 with a Retry-After."""
     return outcome.status == 409 and outcome.retry_after is not None
@@ -461,10 +484,8 @@ def error_for_outcome(outcome: Outcome, verdict: Verdict) -> AttemptError:
     """The error an outcome ends a call with: the driver's own when it gave one, else one built from the outcome."""
     if isinstance(outcome.error, AttemptError):
         return outcome.error
-    if outcome.kind is OutcomeKind.STATUS and outcome.status is not None:
-        error = error_for_status(
-            outcome.status, retryable=verdict is Verdict.TRANSIENT, retry_after=outcome.retry_after
-        )
+    if outcome.kind is _STATUS and outcome.status is not None:
+        error = error_for_status(outcome.status, retryable=verdict is _TRANSIENT, retry_after=outcome.retry_after)
     elif outcome.kind in _KIND_ERRORS:
         error = _KIND_ERRORS[outcome.kind](outcome.kind.value.replace("_", " "))
     else:

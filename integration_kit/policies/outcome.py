@@ -103,17 +103,26 @@ def classify(outcome: Outcome, retry_on_status: Collection[int] = _DEFAULT_TRANS
     timeouts are transient; anything else is a failure.
     """
     kind = outcome.kind
-    if kind is OutcomeKind.SUCCESS:
-        return Verdict.SUCCESS
-    if kind is OutcomeKind.STATUS:
+    if kind is _KIND_SUCCESS:
+        return _PASSED
+    if kind is _KIND_STATUS:
         status = outcome.status or 0
         if 200 <= status < 300:
-            return Verdict.SUCCESS
+            return _PASSED
         if status in retry_on_status:
-            return Verdict.TRANSIENT
+            return _TRANSIENT
         if status >= 500:
-            return Verdict.FAILURE
-        return Verdict.REJECTED
+            return _FAILED
+        return _REJECTED
     if kind in _TRANSIENT_KINDS:
-        return Verdict.TRANSIENT
-    return Verdict.FAILURE
+        return _TRANSIENT
+    return _FAILED
+
+
+# Members as module constants for the hot path: ``Verdict.X`` goes through EnumType.__getattr__ (CPython 3.11).
+_KIND_SUCCESS = OutcomeKind.SUCCESS
+_KIND_STATUS = OutcomeKind.STATUS
+_PASSED = Verdict.SUCCESS
+_TRANSIENT = Verdict.TRANSIENT
+_FAILED = Verdict.FAILURE
+_REJECTED = Verdict.REJECTED

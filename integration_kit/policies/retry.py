@@ -27,6 +27,9 @@ from integration_kit.policies.outcome import Outcome, Verdict
 __all__ = ["RetryDecision", "backoff_delay", "decide_retry", "is_idempotent", "parse_retry_after"]
 
 
+_TRANSIENT = Verdict.TRANSIENT  # a module constant: ``Verdict.X`` goes through EnumType.__getattr__ (CPython 3.11)
+
+
 def backoff_delay(policy: RetryPolicy, retry_number: int, rng: random.Random, previous: float | None = None) -> float:
     """The wait before retry number ``retry_number`` (1-based), always within ``[0, policy.max_delay]``."""
     cap = policy.max_delay
@@ -140,7 +143,7 @@ def decide_retry(
     deadline (reason ``retry_after_past_deadline``); the call then fails with the attempt's own error, a
     :class:`~integration_kit.errors.RateLimited` carrying ``retry_after``, so the caller can schedule the call.
     """
-    if verdict is not Verdict.TRANSIENT:
+    if verdict is not _TRANSIENT:
         return RetryDecision(False, 0.0, f"not_retryable:{verdict.value}")
     if not safe_to_repeat and outcome.may_have_been_processed:
         return RetryDecision(False, 0.0, "unsafe_to_repeat")

@@ -366,16 +366,16 @@ class Scenario:
         index = bisect.bisect_right(self._starts, t) - 1
         if index < 0:  # noqa: PLR1730 - a branch costs less than a max() call on this hot path
             index = 0
-        phase = self._compiled[index]
+        start, ramp, cumulative, total, _, latency_of, _, _ = self._compiled[index]  # one unpack, no attribute reads
         u = rng.random()
-        since = t - phase.start
-        if since < phase.ramp:
-            return self._draw_ramped(index, since / phase.ramp, u, rng)
-        latency = phase.latency.sample(rng)
-        if u >= phase.total:
+        since = t - start
+        if since < ramp:
+            return self._draw_ramped(index, since / ramp, u, rng)
+        latency = latency_of.sample(rng)
+        if u >= total:
             return index, -1, latency
         code = 0
-        for threshold in phase.cumulative:
+        for threshold in cumulative:
             if u < threshold:
                 break
             code += 1
