@@ -25,6 +25,11 @@ the partner's per-second view and the scenario's phases) and returns :class:`Sce
 A phase is *bad* when :func:`~integration_kit.playbook.figures.classify_phase` calls it degraded or an outage,
 when it hangs, or when it gives the partner less capacity than the scenario's; it is an *outage* when
 ``classify_phase`` says so. The recovery window and threshold are the verdict's too.
+
+:func:`verdict_figures` goes one step further for the tuner: it computes the verdict's own
+:class:`~integration_kit.playbook.figures.ScenarioFigures` (what :func:`~integration_kit.playbook.figures.measure`
+gives for the same run, field for field) from the result's events with numpy and no frame, so
+:func:`~integration_kit.playbook.verdict.judge` judges a candidate exactly as the gate judges a run.
 """
 
 from __future__ import annotations
@@ -33,12 +38,22 @@ import bisect
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from integration_kit.events import AttemptStarted, CallFinished, percentile
+from integration_kit.playbook import figures as verdict_measures
 from integration_kit.playbook.figures import RECOVERED_SUCCESS, RECOVERY_WINDOW, classify_phase
 from integration_kit.sim.scenarios import Phase, Scenario
 from integration_kit.sim.simulate import SimulationResult
 
-__all__ = ["RECOVERY_SUCCESS", "RECOVERY_WINDOW", "ScenarioFigures", "bad_phases", "scenario_figures"]
+__all__ = [
+    "RECOVERY_SUCCESS",
+    "RECOVERY_WINDOW",
+    "ScenarioFigures",
+    "bad_phases",
+    "scenario_figures",
+    "verdict_figures",
+]
 
 #: The success rate in the recovery window that counts as recovered (the verdict's figure).
 RECOVERY_SUCCESS = RECOVERED_SUCCESS
@@ -145,4 +160,98 @@ def scenario_figures(result: SimulationResult, *, grace: float = 0.0) -> Scenari
         recovery_time=recovery,
         overloaded_at_end=over or tail_success < 0.5,
         partner_load=result.server.received / ended if ended else 0.0,
+    )
+
+
+def verdict_figures(result: SimulationResult, *, deadline: float | None) -> verdict_measures.ScenarioFigures:
+    """The verdict's figures of ``result`` (``deadline`` in seconds, the spec's; ``None``: no overruns), equal to
+    ``figures.measure(result.to_frame(), result.server.to_frame(), result.scenario, deadline=deadline)``
+    without building either frame (see the module docstring)."""
+    starts_l: list[float] = []
+    durations_l: list[float] = []
+    oks_l: list[bool] = []
+    ids_l: list[int] = []
+    attempts_l: list[float] = []
+    refusals_l: list[float] = []
+    rejected_ids: set[int] = set()
+    for event in result.recorder.events:
+        kind = event.kind
+        if kind == "attempt_started":
+            attempts_l.append(event.time)
+        elif kind == "call_finished":
+            duration = event.duration  # type: ignore[attr-defined]
+            starts_l.append(event.time - duration)
+            durations_l.append(duration)
+            oks_l.append(event.ok)  # type: ignore[attr-defined]
+            ids_l.append(event.call_id)
+        elif kind == "call_rejected":
+            rejected_ids.add(event.call_id)
+        elif kind == "budget_exhausted":
+            refusals_l.append(event.time)
+    starts = np.asarray(starts_l, dtype=float)
+    durations = np.asarray(durations_l, dtype=float)
+    oks = np.asarray(oks_l, dtype=bool)
+    rejected = np.fromiter((i in rejected_ids for i in ids_l), dtype=bool, count=len(ids_l))
+    attempt_times = np.sort(np.asarray(attempts_l, dtype=float))
+    refusal_times = np.sort(np.asarray(refusals_l, dtype=float))
+    order = np.argsort(starts, kind="stable")
+    sorted_starts = starts[order]
+    ok_sum = np.concatenate(([0], np.cumsum(oks[order], dtype=np.int64)))
+    run_length = max(1.0, math.ceil(float(starts.max()))) if starts.size else 0.0
+    per_second = np.asarray(result.server.per_second, dtype=np.int64)
+    received_sum = np.concatenate(([0], np.cumsum(per_second)))
+    scenario = result.scenario
+
+    def count(times: np.ndarray, low: float, high: float) -> int:
+        return int(np.searchsorted(times, high, "left") - np.searchsorted(times, low, "left"))
+
+    def received(low: float, high: float) -> int:  # the verdict reads whole seconds: floor(low) <= s < high
+        first = min(max(0, math.floor(low)), per_second.size)
+        last = per_second.size if math.isinf(high) else min(max(first, math.ceil(high)), per_second.size)
+        return int(received_sum[last] - received_sum[first])
+
+    def recovery(after: float) -> float:  # figures.recovery_time over the sorted starts
+        i = int(np.searchsorted(sorted_starts, after, "left"))
+        later = sorted_starts[i:]
+        if later.size == 0:
+            return math.inf
+        ends = np.searchsorted(later, later + RECOVERY_WINDOW, side="left")
+        counts = ends - np.arange(later.size)
+        rates = (ok_sum[i + ends] - ok_sum[i : i + later.size]) / np.maximum(counts, 1)
+        fits = later + RECOVERY_WINDOW <= run_length + 1e-9
+        good = np.flatnonzero((rates >= RECOVERED_SUCCESS) & fits)
+        return float(later[good[0]] - after) if good.size else math.inf
+
+    phases = []
+    judged = np.zeros(starts.size, dtype=bool)
+    windows = verdict_measures.phase_windows(scenario, run_length)
+    for window in windows:
+        last = window.index == len(scenario.phases) - 1 or window.end >= run_length
+        high = math.inf if last else window.end
+        in_phase = (starts >= window.start) & (starts < high)
+        if window.kind != "outage":
+            judged |= in_phase
+        phases.append(
+            verdict_measures.PhaseFigures(
+                window=window,
+                calls=int(in_phase.sum()),
+                succeeded=int(oks[in_phase].sum()),
+                attempts=count(attempt_times, window.start, high),
+                received=received(window.start, high),
+                budget_refusals=count(refusal_times, window.start, high),
+                recovery_time=recovery(window.end) if window.bad and window.followed else None,
+            )
+        )
+    completed = durations[~rejected]
+    overruns = 0 if deadline is None else int((durations > deadline + verdict_measures.DEADLINE_TOLERANCE).sum())
+    return verdict_measures.ScenarioFigures(
+        scenario=scenario.name,
+        calls=int(starts.size),
+        judged_calls=int(judged.sum()),
+        judged_succeeded=int(oks[judged].sum()),
+        attempts=int(attempt_times.size),
+        p99_latency=float(np.percentile(completed, 99)) if completed.size else math.nan,
+        deadline_overruns=overruns,
+        budget_refusals=int(refusal_times.size),
+        phases=tuple(phases),
     )

@@ -24,7 +24,7 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
 
 
 def toml_value(value: Any) -> str:
-    """``value`` as a TOML literal (bool, int, float, string)."""
+    """``value`` as a TOML literal (bool, int, float, string, or a list of them)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -33,6 +33,8 @@ def toml_value(value: Any) -> str:
         return repr(value) if value != int(value) else f"{value:.1f}"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     raise TypeError(f"toml_value: cannot write a {type(value).__name__}")
 
 

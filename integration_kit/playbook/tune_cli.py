@@ -33,20 +33,30 @@ def add_tune_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="SETTING=LOW:HIGH",
-        help="narrow one setting's range, e.g. retry.max_attempts=2:4 (repeatable)",
+        help="narrow one setting's range beyond the spec's [tune] table, e.g. retry.max_attempts=2:4 or "
+        "retry.jitter=full,equal (repeatable)",
     )
 
 
-def _parse_bounds(given: list[str]) -> dict[str, tuple[float, float]]:
-    bounds = {}
+def _parse_bounds(given: list[str]) -> dict[str, tuple[Any, ...]]:
+    """``SETTING=LOW:HIGH`` (numbers; integers stay integers) or ``SETTING=A,B`` (choices, e.g. a jitter)."""
+    bounds: dict[str, tuple[Any, ...]] = {}
     for item in given:
         key, _, span = item.partition("=")
+        if ":" not in span:
+            bounds[key.strip()] = tuple(c.strip() for c in span.split(",") if c.strip())
+            continue
         low, _, high = span.partition(":")
         try:
-            bounds[key.strip()] = (float(low), float(high))
+            bounds[key.strip()] = (_number(low), _number(high))
         except ValueError:
             raise ConfigurationError(f"--bound: expected SETTING=LOW:HIGH, got {item!r}") from None
     return bounds
+
+
+def _number(text: str) -> float:
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 def tune_command(args: argparse.Namespace) -> int:
@@ -60,18 +70,15 @@ def tune_command(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        try:
-            result = tune(
-                spec,
-                trials=args.trials,
-                seed=args.seed,
-                seeds=args.seeds,
-                jobs=args.jobs,
-                bounds=_parse_bounds(args.bound),
-                progress=progress,
-            )
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from None
+        result = tune(
+            spec,
+            trials=args.trials,
+            seed=args.seed,
+            seeds=args.seeds,
+            jobs=args.jobs,
+            bounds=_parse_bounds(args.bound),
+            progress=progress,
+        )
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(f"\nPareto front ({len(result.front)} of {len(result.candidates)} candidates; seeds {result.seeds}):")
         print(result.front_frame().to_string())
