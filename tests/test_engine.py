@@ -391,7 +391,10 @@ def test_a_status_the_breaker_ignores_counts_neither_way(ignored: frozenset[int]
 def test_a_half_open_probe_answered_with_an_ignored_status_frees_its_slot() -> None:
     clock = ManualClock()
     policy = BreakerPolicy(
-        failure_threshold=1, failure_rate_threshold=None, wait_in_open=1.0, half_open_max_calls=1,
+        failure_threshold=1,
+        failure_rate_threshold=None,
+        wait_in_open=1.0,
+        half_open_max_calls=1,
         ignore_statuses=frozenset({429}),
     )
     breaker = CircuitBreaker(policy, name="partner", clock=clock)

@@ -199,7 +199,8 @@ def test_a_tune_table_narrows_the_search(tiny: Path) -> None:
     tiny.write_text(
         SPEC.replace(
             "[exercise]",
-            '[tune]\nretry.max_attempts = [2, 3]\nretry.jitter = ["full"]\nretry.base_delay = [0.05, 0.5]\n\n[exercise]',
+            '[tune]\nretry.max_attempts = [2, 3]\nretry.jitter = ["full"]\n'
+            "retry.base_delay = [0.05, 0.5]\n\n[exercise]",
         )
     )
     spec = load_integration(tiny)

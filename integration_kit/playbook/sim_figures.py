@@ -167,65 +167,13 @@ def verdict_figures(result: SimulationResult, *, deadline: float | None) -> verd
     """The verdict's figures of ``result`` (``deadline`` in seconds, the spec's; ``None``: no overruns), equal to
     ``figures.measure(result.to_frame(), result.server.to_frame(), result.scenario, deadline=deadline)``
     without building either frame (see the module docstring)."""
-    starts_l: list[float] = []
-    durations_l: list[float] = []
-    oks_l: list[bool] = []
-    ids_l: list[int] = []
-    attempts_l: list[float] = []
-    refusals_l: list[float] = []
-    rejected_ids: set[int] = set()
-    for event in result.recorder.events:
-        kind = event.kind
-        if kind == "attempt_started":
-            attempts_l.append(event.time)
-        elif kind == "call_finished":
-            duration = event.duration  # type: ignore[attr-defined]
-            starts_l.append(event.time - duration)
-            durations_l.append(duration)
-            oks_l.append(event.ok)  # type: ignore[attr-defined]
-            ids_l.append(event.call_id)
-        elif kind == "call_rejected":
-            rejected_ids.add(event.call_id)
-        elif kind == "budget_exhausted":
-            refusals_l.append(event.time)
-    starts = np.asarray(starts_l, dtype=float)
-    durations = np.asarray(durations_l, dtype=float)
-    oks = np.asarray(oks_l, dtype=bool)
-    rejected = np.fromiter((i in rejected_ids for i in ids_l), dtype=bool, count=len(ids_l))
-    attempt_times = np.sort(np.asarray(attempts_l, dtype=float))
-    refusal_times = np.sort(np.asarray(refusals_l, dtype=float))
-    order = np.argsort(starts, kind="stable")
-    sorted_starts = starts[order]
-    ok_sum = np.concatenate(([0], np.cumsum(oks[order], dtype=np.int64)))
+    run = _RunArrays.of(result)
+    starts, oks = run.starts, run.oks
     run_length = max(1.0, math.ceil(float(starts.max()))) if starts.size else 0.0
-    per_second = np.asarray(result.server.per_second, dtype=np.int64)
-    received_sum = np.concatenate(([0], np.cumsum(per_second)))
     scenario = result.scenario
-
-    def count(times: np.ndarray, low: float, high: float) -> int:
-        return int(np.searchsorted(times, high, "left") - np.searchsorted(times, low, "left"))
-
-    def received(low: float, high: float) -> int:  # the verdict reads whole seconds: floor(low) <= s < high
-        first = min(max(0, math.floor(low)), per_second.size)
-        last = per_second.size if math.isinf(high) else min(max(first, math.ceil(high)), per_second.size)
-        return int(received_sum[last] - received_sum[first])
-
-    def recovery(after: float) -> float:  # figures.recovery_time over the sorted starts
-        i = int(np.searchsorted(sorted_starts, after, "left"))
-        later = sorted_starts[i:]
-        if later.size == 0:
-            return math.inf
-        ends = np.searchsorted(later, later + RECOVERY_WINDOW, side="left")
-        counts = ends - np.arange(later.size)
-        rates = (ok_sum[i + ends] - ok_sum[i : i + later.size]) / np.maximum(counts, 1)
-        fits = later + RECOVERY_WINDOW <= run_length + 1e-9
-        good = np.flatnonzero((rates >= RECOVERED_SUCCESS) & fits)
-        return float(later[good[0]] - after) if good.size else math.inf
-
     phases = []
     judged = np.zeros(starts.size, dtype=bool)
-    windows = verdict_measures.phase_windows(scenario, run_length)
-    for window in windows:
+    for window in verdict_measures.phase_windows(scenario, run_length):
         last = window.index == len(scenario.phases) - 1 or window.end >= run_length
         high = math.inf if last else window.end
         in_phase = (starts >= window.start) & (starts < high)
@@ -236,22 +184,101 @@ def verdict_figures(result: SimulationResult, *, deadline: float | None) -> verd
                 window=window,
                 calls=int(in_phase.sum()),
                 succeeded=int(oks[in_phase].sum()),
-                attempts=count(attempt_times, window.start, high),
-                received=received(window.start, high),
-                budget_refusals=count(refusal_times, window.start, high),
-                recovery_time=recovery(window.end) if window.bad and window.followed else None,
+                attempts=_count(run.attempt_times, window.start, high),
+                received=run.received(window.start, high),
+                budget_refusals=_count(run.refusal_times, window.start, high),
+                recovery_time=run.recovery(window.end, run_length) if window.bad and window.followed else None,
             )
         )
-    completed = durations[~rejected]
-    overruns = 0 if deadline is None else int((durations > deadline + verdict_measures.DEADLINE_TOLERANCE).sum())
+    completed = run.durations[~run.rejected]
+    tolerance = verdict_measures.DEADLINE_TOLERANCE
     return verdict_measures.ScenarioFigures(
         scenario=scenario.name,
         calls=int(starts.size),
         judged_calls=int(judged.sum()),
         judged_succeeded=int(oks[judged].sum()),
-        attempts=int(attempt_times.size),
+        attempts=int(run.attempt_times.size),
         p99_latency=float(np.percentile(completed, 99)) if completed.size else math.nan,
-        deadline_overruns=overruns,
-        budget_refusals=int(refusal_times.size),
+        deadline_overruns=0 if deadline is None else int((run.durations > deadline + tolerance).sum()),
+        budget_refusals=int(run.refusal_times.size),
         phases=tuple(phases),
     )
+
+
+def _count(times: np.ndarray, low: float, high: float) -> int:
+    """How many of the sorted ``times`` fall in ``[low, high)``."""
+    return int(np.searchsorted(times, high, "left") - np.searchsorted(times, low, "left"))
+
+
+@dataclass(frozen=True, slots=True)
+class _RunArrays:
+    """One run's calls (start, duration, ok, rejected: one entry per finished call), its sorted attempt and
+    budget-refusal times, and the partner's cumulative count per second."""
+
+    starts: np.ndarray
+    durations: np.ndarray
+    oks: np.ndarray
+    rejected: np.ndarray
+    attempt_times: np.ndarray
+    refusal_times: np.ndarray
+    sorted_starts: np.ndarray
+    ok_sum: np.ndarray  # successes among the calls in start order, cumulative (0 first)
+    received_sum: np.ndarray  # attempts the partner received up to each second, cumulative (0 first)
+
+    @classmethod
+    def of(cls, result: SimulationResult) -> _RunArrays:
+        starts: list[float] = []
+        durations: list[float] = []
+        oks: list[bool] = []
+        ids: list[int] = []
+        attempts: list[float] = []
+        refusals: list[float] = []
+        rejected_ids: set[int] = set()
+        for event in result.recorder.events:
+            kind = event.kind
+            if kind == "attempt_started":
+                attempts.append(event.time)
+            elif kind == "call_finished":
+                duration = event.duration  # type: ignore[attr-defined]
+                starts.append(event.time - duration)
+                durations.append(duration)
+                oks.append(event.ok)  # type: ignore[attr-defined]
+                ids.append(event.call_id)
+            elif kind == "call_rejected":
+                rejected_ids.add(event.call_id)
+            elif kind == "budget_exhausted":
+                refusals.append(event.time)
+        start_array = np.asarray(starts, dtype=float)
+        ok_array = np.asarray(oks, dtype=bool)
+        order = np.argsort(start_array, kind="stable")
+        return cls(
+            starts=start_array,
+            durations=np.asarray(durations, dtype=float),
+            oks=ok_array,
+            rejected=np.fromiter((i in rejected_ids for i in ids), dtype=bool, count=len(ids)),
+            attempt_times=np.sort(np.asarray(attempts, dtype=float)),
+            refusal_times=np.sort(np.asarray(refusals, dtype=float)),
+            sorted_starts=start_array[order],
+            ok_sum=np.concatenate(([0], np.cumsum(ok_array[order], dtype=np.int64))),
+            received_sum=np.concatenate(([0], np.cumsum(np.asarray(result.server.per_second, dtype=np.int64)))),
+        )
+
+    def received(self, low: float, high: float) -> int:
+        """Attempts the partner received in the whole seconds ``floor(low) <= s < high`` (the verdict's reading)."""
+        seconds = self.received_sum.size - 1
+        first = min(max(0, math.floor(low)), seconds)
+        last = seconds if math.isinf(high) else min(max(first, math.ceil(high)), seconds)
+        return int(self.received_sum[last] - self.received_sum[first])
+
+    def recovery(self, after: float, run_length: float) -> float:
+        """:func:`~integration_kit.playbook.figures.recovery_time` over the sorted call starts."""
+        i = int(np.searchsorted(self.sorted_starts, after, "left"))
+        later = self.sorted_starts[i:]
+        if later.size == 0:
+            return math.inf
+        ends = np.searchsorted(later, later + RECOVERY_WINDOW, side="left")
+        counts = ends - np.arange(later.size)
+        rates = (self.ok_sum[i + ends] - self.ok_sum[i : i + later.size]) / np.maximum(counts, 1)
+        fits = later + RECOVERY_WINDOW <= run_length + 1e-9
+        good = np.flatnonzero((rates >= RECOVERED_SUCCESS) & fits)
+        return float(later[good[0]] - after) if good.size else math.inf

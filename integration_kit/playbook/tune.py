@@ -136,9 +136,13 @@ def _suggest(trial: optuna.Trial, config: ClientConfig, bounds: Mapping[str, Bou
         else:
             value = trial.suggest_float(dim.key, span[0], span[1], log=dim.log)
             settings[dim.key] = min(max(_round(value), span[0]), span[1])
-    # Keep the combination valid: max_delay >= base_delay, minimum_calls <= a count window, the open wait's cap
-    # >= the wait; and sensible: no backoff or read timeout longer than the deadline (the checklist's "deadline
-    # shorter than the retry schedule").
+    return _keep_valid(settings, config)
+
+
+def _keep_valid(settings: Settings, config: ClientConfig) -> Settings:
+    """``settings`` made valid (max_delay >= base_delay, minimum_calls <= a count window, the open wait's cap >=
+    the wait) and sensible: no backoff or read timeout longer than the deadline (the checklist's "deadline
+    shorter than the retry schedule")."""
     if config.deadline is not None:
         for key in ("retry.max_delay", "retry.base_delay", "timeouts.read"):
             if key in settings:
@@ -467,8 +471,8 @@ def tune(
                 result = seen[key]
                 candidate = dataclasses.replace(result, number=trial.number)
                 candidates.append(candidate)
-                for key, value in candidate.constraints(names).items():  # NSGA-II ranks feasible ones first
-                    trial.set_constraint(key, value)
+                for name, value in candidate.constraints(names).items():  # NSGA-II ranks feasible ones first
+                    trial.set_constraint(name, value)
                 study.tell(trial, [candidate.partner_load, candidate.p99_latency])
             if progress is not None:
                 progress(len(candidates), trials)

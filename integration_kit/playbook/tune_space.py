@@ -146,7 +146,9 @@ def _range(name: str, dim: Dimension, value: Sequence[Any], kit: Bounds) -> Boun
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
         raise ConfigurationError(f"{name}: expected low <= high, got [{low}, {high}]")
     if not kit[0] <= low <= high <= kit[1]:
-        raise ConfigurationError(f"{name}: must lie within the kit's bounds [{kit[0]:g}, {kit[1]:g}], got [{low}, {high}]")
+        raise ConfigurationError(
+            f"{name}: must lie within the kit's bounds [{kit[0]:g}, {kit[1]:g}], got [{low}, {high}]"
+        )
     return (low, high)
 
 
