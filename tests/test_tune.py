@@ -160,29 +160,6 @@ def test_tune_is_deterministic_and_recommends_settings_that_hold_on_unseen_seeds
     assert written.name == "tiny"
 
 
-@pytest.mark.slow
-def test_the_tune_notebook_charts_a_search(tiny: Path, tmp_path: Path) -> None:
-    import nbformat
-    import papermill as pm
-
-    from integration_kit.playbook.runner import NOTEBOOK_DIR, REPO_ROOT
-
-    target = tmp_path / "04_tune.ipynb"
-    pm.execute_notebook(
-        str(NOTEBOOK_DIR / "04_tune.ipynb"),
-        str(target),
-        parameters={"integration": str(tiny), "trials": 4, "seed": 1, "jobs": 1},
-        cwd=str(REPO_ROOT),
-        progress_bar=False,
-    )
-    nb = nbformat.read(str(target), as_version=4)
-    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
-    texts = "\n".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", "")) for o in outputs)
-    assert "tiny: 4 candidates x 1 scenarios x 2 seeds" in texts
-    assert any("image/png" in o.get("data", {}) for o in outputs)
-    assert "success_rate" in texts  # the verdict table
-
-
 def test_bounds_narrow_the_search_and_a_bad_bound_is_refused(tiny: Path) -> None:
     spec = load_integration(tiny)
     result = tune(spec, trials=4, seed=5, jobs=1, batch=4, bounds={"retry.max_attempts": (2, 2)})
