@@ -14,19 +14,20 @@ from typing import Any
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.spec import load_integration
 from integration_kit.playbook.spec_edit import settings_diff, write_settings
-from integration_kit.playbook.tune import tune
+from integration_kit.playbook.tune import SAMPLERS, tune
 
 __all__ = ["add_tune_parser", "tune_command"]
 
 
 def add_tune_parser(sub: Any) -> None:
     """Add the ``tune`` subcommand to the CLI's subparsers ``sub``."""
-    tune_parser = sub.add_parser("tune", help="search the integration's policies in the simulator (optuna, NSGA-II)")
+    tune_parser = sub.add_parser("tune", help="search the integration's policies in the simulator (optuna: TPE or NSGA-II)")
     tune_parser.add_argument("name", help="an integration in data/integrations, or the path of a spec (.toml)")
     tune_parser.add_argument("--trials", type=int, default=100, help="candidates to evaluate (default 100)")
     tune_parser.add_argument("--seed", type=int, default=0, help="the search's seed (the same seed, the same result)")
     tune_parser.add_argument("--seeds", type=int, default=2, help="simulation seeds per candidate (default 2)")
     tune_parser.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
+    tune_parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="optuna's sampler (default tpe)")
     tune_parser.add_argument("--write", action="store_true", help="apply the recommended settings to the spec file")
     tune_parser.add_argument(
         "--bound",
@@ -76,6 +77,7 @@ def tune_command(args: argparse.Namespace) -> int:
             seed=args.seed,
             seeds=args.seeds,
             jobs=args.jobs,
+            sampler=args.sampler,
             bounds=_parse_bounds(args.bound),
             progress=progress,
         )
