@@ -21,7 +21,9 @@ __all__ = ["add_tune_parser", "tune_command"]
 
 def add_tune_parser(sub: Any) -> None:
     """Add the ``tune`` subcommand to the CLI's subparsers ``sub``."""
-    tune_parser = sub.add_parser("tune", help="search the integration's policies in the simulator (optuna: TPE or NSGA-II)")
+    tune_parser = sub.add_parser(
+        "tune", help="search the integration's policies in the simulator (optuna: TPE or NSGA-II)"
+    )
     tune_parser.add_argument("name", help="an integration in data/integrations, or the path of a spec (.toml)")
     tune_parser.add_argument("--trials", type=int, default=100, help="candidates to evaluate (default 100)")
     tune_parser.add_argument("--seed", type=int, default=0, help="the search's seed (the same seed, the same result)")
