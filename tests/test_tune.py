@@ -16,7 +16,7 @@ from integration_kit.playbook.runner import exercise, simulate_integration
 from integration_kit.playbook.sim_figures import bad_phases, scenario_figures, verdict_figures
 from integration_kit.playbook.spec import load_integration
 from integration_kit.playbook.spec_edit import apply_settings, settings_diff, write_settings
-from integration_kit.playbook.tune import OBJECTIVES, evaluate, search_bounds, tune
+from integration_kit.playbook.tune import OBJECTIVES, TuneResult, evaluate, search_bounds, tune
 from integration_kit.playbook.tune_space import TIME_WINDOW_BOUNDS
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.sim.scenarios import load_scenario
@@ -139,8 +139,22 @@ def test_tune_is_deterministic_and_recommends_settings_that_hold_on_unseen_seeds
 ) -> None:
     spec = load_integration(tiny)
     first = tune(spec, trials=8, seed=3, jobs=2, batch=4)
-    again = tune(spec, trials=8, seed=3, jobs=1, batch=4)
+    again = tune(spec, trials=8, seed=3, jobs=1, batch=4)  # one process or two: the same search
     assert [c.settings for c in first.candidates] == [c.settings for c in again.candidates]
+
+    def figures(result: TuneResult) -> list[object]:  # measured values hold NaN (nothing to measure): not ==
+        return [(c.partner_load, c.p99_latency, [s.violations for s in c.scores.values()]) for c in result.candidates]
+
+    assert figures(first) == figures(again)
+    assert first.recommended is not None and again.recommended is not None
+    assert (first.recommended.number, first.recommended.settings) == (
+        again.recommended.number,
+        again.recommended.settings,
+    )
+    nsga = tune(spec, trials=8, seed=3, jobs=2, batch=4, sampler="nsga2")
+    assert [c.settings for c in nsga.candidates] == [
+        c.settings for c in tune(spec, trials=8, seed=3, jobs=1, batch=4, sampler="nsga2").candidates
+    ]
     assert first.recommended is not None
     assert first.validation is not None
     assert first.validation.feasible
