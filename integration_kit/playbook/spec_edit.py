@@ -75,8 +75,12 @@ def _set(lines: list[str], table: str, key: str, literal: str) -> list[str]:
             last_key = i
         m = pattern.match(lines[i])
         if m:
-            comment = m.group(3) or ""
-            return [*lines[:i], f"{m.group(1)}{key} = {literal}{comment}", *lines[i + 1 :]]
+            setting = f"{m.group(1)}{key} = {literal}"
+            comment = (m.group(3) or "").lstrip()
+            if comment:  # the comment stays in its column while the new value fits before it
+                column = len(lines[i]) - len(comment)
+                setting = setting.ljust(column - 1) + " " + comment
+            return [*lines[:i], setting, *lines[i + 1 :]]
     return [*lines[: last_key + 1], f"{key} = {literal}", *lines[last_key + 1 :]]
 
 
