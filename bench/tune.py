@@ -4,15 +4,18 @@ all scenarios x 2 seeds in <= 60 s on a 2-core machine).
     python3 dev.py bench bench/tune.py                  # or: .venv/bin/python bench/tune.py [payments] [--trials N]
     .venv/bin/python bench/tune.py catalog --compare    # the same search without the early stop, side by side
 
-Prints the wall time, candidates per second, the scenario runs simulated (an infeasible candidate stops at its
-first failed run; a repeated candidate is not run again) against the runs a full evaluation of every candidate
-would take, and what was recommended. Figures vary with the machine's load: compare the two lines of one run.
+Prints the wall time, candidates per second, the CPU seconds of every process (divided by the processes: about
+the wall time the search would take with the cores to itself), the scenario runs simulated (an infeasible
+candidate stops at its first failed run; a repeated candidate is not run again) against the runs a full evaluation
+of every candidate would take, and what was recommended. Figures vary with the machine's load: compare the two
+lines of one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 from integration_kit.playbook.spec import load_integration
@@ -36,15 +39,22 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     for stop_early in (True, False) if args.compare else (True,):
-        began = time.perf_counter()
+        began, cpu_before = time.perf_counter(), _cpu()
         result = tune(spec, trials=args.trials, seed=args.seed, seeds=args.seeds, jobs=args.jobs, stop_early=stop_early)
-        wall = time.perf_counter() - began
+        wall, cpu = time.perf_counter() - began, _cpu() - cpu_before  # the pool's workers are reaped by now
         label = "early stop" if stop_early else "full runs "
         print(
-            f"  {label}  {wall:6.1f} s  {args.trials / wall:5.2f} candidates/s  runs simulated {_runs(result):5d}"
-            f"  feasible {sum(c.feasible for c in result.candidates):3d}  recommended "
+            f"  {label}  {wall:6.1f} s wall  {args.trials / wall:5.2f} candidates/s  CPU {cpu:6.1f} s "
+            f"(/{args.jobs} = {cpu / args.jobs:5.1f} s)  runs simulated {_runs(result):4d}  feasible "
+            f"{sum(c.feasible for c in result.candidates):3d}  recommended "
             f"{'none' if result.recommended is None else result.recommended.number}"
         )
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its reaped children (the worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _runs(result: TuneResult) -> int:
