@@ -167,7 +167,9 @@ def test_tune_is_deterministic_and_recommends_settings_that_hold_on_unseen_seeds
     diff = settings_diff(tiny, first.changes)
     assert diff.startswith("--- a/tiny.toml")
     assert main(["tune", str(tiny), "--trials", "4", "--seed", "3", "--jobs", "1", "--write"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "tune tiny: 100%" in captured.err  # the progress bar, on stderr
     assert "Pareto front" in out
     assert "recommended: candidate" in out
     written = load_integration(tiny)  # still a valid spec after --write
