@@ -478,7 +478,7 @@ def tune(
             settings = [_suggest(t, spec.client, limits) for t in asked]
             order = _order(spec, candidates)
             keys = [tuple(sorted(s.items())) for s in settings]
-            fresh = {k: s for k, s in zip(keys, settings, strict=True) if k not in seen}  # NSGA-II repeats itself
+            fresh = {k: s for k, s in zip(keys, settings, strict=True) if k not in seen}  # samplers repeat themselves
             evaluated = pool.map(
                 _evaluate_in_worker,
                 fresh.values(),
@@ -491,7 +491,7 @@ def tune(
                 result = seen[key]
                 candidate = dataclasses.replace(result, number=trial.number)
                 candidates.append(candidate)
-                for name, value in candidate.constraints(names).items():  # NSGA-II ranks feasible ones first
+                for name, value in candidate.constraints(names).items():  # feasible ones rank first
                     trial.set_constraint(name, value)
                 study.tell(trial, [candidate.partner_load, candidate.p99_latency])
             if progress is not None:
