@@ -146,7 +146,8 @@ def test_tune_is_deterministic_and_recommends_settings_that_hold_on_unseen_seeds
         return [(c.partner_load, c.p99_latency, [s.violations for s in c.scores.values()]) for c in result.candidates]
 
     assert figures(first) == figures(again)
-    assert first.recommended is not None and again.recommended is not None
+    assert first.recommended is not None
+    assert again.recommended is not None
     assert (first.recommended.number, first.recommended.settings) == (
         again.recommended.number,
         again.recommended.settings,
