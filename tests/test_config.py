@@ -58,6 +58,8 @@ def test_timeouts_coerce_from_simpler_values() -> None:
         (lambda: BreakerPolicy(minimum_calls=0), "BreakerPolicy.minimum_calls"),
         (lambda: BreakerPolicy(slow_call_duration=-1), "BreakerPolicy.slow_call_duration"),
         (lambda: BreakerPolicy(slow_call_rate_threshold=0), "BreakerPolicy.slow_call_rate_threshold"),
+        (lambda: BreakerPolicy(ignore_statuses=frozenset({200})), "BreakerPolicy.ignore_statuses must hold HTTP"),
+        (lambda: BreakerPolicy(ignore_statuses="429"), "BreakerPolicy.ignore_statuses must be a collection"),
         (lambda: BreakerPolicy(wait_in_open=0), "BreakerPolicy.wait_in_open"),
         (lambda: BreakerPolicy(wait_in_open_multiplier=0.5), "BreakerPolicy.wait_in_open_multiplier"),
         (lambda: BreakerPolicy(wait_in_open=60, max_wait_in_open=30), "BreakerPolicy.max_wait_in_open"),

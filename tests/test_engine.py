@@ -17,6 +17,7 @@ from integration_kit.errors import (
     ClientError,
     ConnectError,
     DeadlineExceeded,
+    RateLimited,
     RateLimitExceeded,
     ReadTimeout,
     RetriesExhausted,
@@ -364,3 +365,46 @@ def test_async_driver_runs_the_same_engine(backend: str) -> None:
     assert anyio.run(main, backend=backend) is OK
     assert rec.summary().attempts == 2
     assert clock.now() == pytest.approx(1.2)
+
+
+S429 = Outcome(OutcomeKind.STATUS, status=429, retry_after=0.5)
+
+
+@pytest.mark.parametrize(("ignored", "trips"), [(frozenset(), True), (frozenset({429}), False)])
+def test_a_status_the_breaker_ignores_counts_neither_way(ignored: frozenset[int], trips: bool) -> None:
+    clock = ManualClock()
+    policy = BreakerPolicy(failure_threshold=3, failure_rate_threshold=None, ignore_statuses=ignored)
+    breaker = CircuitBreaker(policy, name="partner", clock=clock)
+    engine, _ = make(clock, breaker=breaker, retry=RetryPolicy(max_attempts=1))
+    for _ in range(3):
+        with pytest.raises(RateLimited):
+            drive(engine, Script(clock, [S429]))
+    assert (breaker.state is CircuitState.OPEN) is trips
+    if ignored:
+        assert breaker.metrics().calls == 0  # a 503 still counts: only the listed statuses are left out
+        for _ in range(3):
+            with pytest.raises(ServerError):
+                drive(engine, Script(clock, [S503]))
+        assert breaker.state is CircuitState.OPEN
+
+
+def test_a_half_open_probe_answered_with_an_ignored_status_frees_its_slot() -> None:
+    clock = ManualClock()
+    policy = BreakerPolicy(
+        failure_threshold=1,
+        failure_rate_threshold=None,
+        wait_in_open=1.0,
+        half_open_max_calls=1,
+        ignore_statuses=frozenset({429}),
+    )
+    breaker = CircuitBreaker(policy, name="partner", clock=clock)
+    engine, _ = make(clock, breaker=breaker, retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(ServerError):
+        drive(engine, Script(clock, [S503]))
+    assert breaker.state is CircuitState.OPEN
+    clock.advance(1.0)
+    with pytest.raises(RateLimited):  # the probe meets a 429: the breaker neither closes nor reopens
+        drive(engine, Script(clock, [S429]))
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert drive(engine, Script(clock, [OK])) is OK  # the slot was freed: the next call probes, and closes it
+    assert breaker.state is CircuitState.CLOSED

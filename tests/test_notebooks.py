@@ -17,6 +17,8 @@ from integration_kit.playbook.runner import NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, 
 
 pytestmark = pytest.mark.slow
 
+TUNE_NOTEBOOK = "04_tune.ipynb"  # not a stage of `integration-kit run`: run on its own
+
 
 def execute(notebook: str, out: Path, **parameters: object) -> nbformat.NotebookNode:
     target = out / notebook
@@ -41,7 +43,7 @@ def outputs(nb: nbformat.NotebookNode) -> str:
 
 
 def test_every_notebook_has_one_tagged_parameters_cell_with_typed_defaults() -> None:
-    for name in NOTEBOOKS:
+    for name in (*NOTEBOOKS, TUNE_NOTEBOOK):
         nb = nbformat.read(str(NOTEBOOK_DIR / name), as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, name
@@ -49,6 +51,16 @@ def test_every_notebook_has_one_tagged_parameters_cell_with_typed_defaults() -> 
             assert ": " in line.split("=")[0], f"{name}: untyped parameter {line!r}"
             assert "#" in line, f"{name}: undocumented parameter {line!r}"
         assert not any("def " in c.source for c in nb.cells if c.cell_type == "code"), f"{name} defines a function"
+
+
+def test_tune_notebook_charts_a_search_and_its_verdict(tmp_path: Path) -> None:
+    nb = execute(TUNE_NOTEBOOK, tmp_path, integration="shipping", trials=4, seed=1, seeds=1, jobs=1)
+    text = outputs(nb)
+    assert "shipping: 4 candidates x 2 scenarios x 1 seeds" in text
+    assert "recommended: candidate 0" in text  # the spec's own settings meet its objectives
+    assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))  # the front
+    assert "deadline_overruns" in text  # the verdict table, every objective the gate checks
+    assert "outage-and-recovery" in text
 
 
 def test_design_stage_renders_the_document_and_writes_it(tmp_path: Path) -> None:

@@ -90,6 +90,12 @@ def test_minimal_spec_takes_defaults(tmp_path: Path) -> None:
             "window_size",
         ),
         (
+            'name = "a"\ndescription="x"\nbase_url="https://a.example"\nscenarios=["steady"]\n[breaker]\n'
+            "ignore_statuses=[200]",
+            "breaker",
+            "ignore_statuses",
+        ),
+        (
             'name = "a"\ndescription="x"\nbase_url="https://a.example"\nscenarios=["steady"]\n[fallback]\nkind="magic"',
             "fallback",
             "kind",

@@ -6,6 +6,7 @@ much time) and :class:`Wait` (pause this long), and is sent back an
 successful outcome, or raises the error the call ends with. The order of the checks for one call::
 
     rate limit -> bulkhead -> [ deadline -> breaker -> attempt -> classify -> breaker/budget record
+                                (a status in the breaker's ignore_statuses: not recorded by the breaker)
                                 -> keyed 409 with Retry-After ("in flight") made transient
                                 -> retry decision (attempts, safety, Retry-After/backoff, deadline) -> budget
                                 -> wait ] ...
@@ -254,6 +255,7 @@ class CallEngine:
                 queued = True
                 yield Wait(min(BULKHEAD_POLL, left))
         breaker = self.breaker
+        ignored = breaker.policy.ignore_statuses if breaker is not None else None
         budget = self.budget
         classifier = self.classifier
         last_error: AttemptError | None = None
@@ -311,7 +313,9 @@ class CallEngine:
                     else:
                         verdict = classifier(outcome)
                     if permit is not None:
-                        if verdict is _TRANSIENT or verdict is _FAILED:
+                        if ignored and outcome.status in ignored:
+                            permit.release()  # the policy's ignore_statuses: neither a failure nor a success
+                        elif verdict is _TRANSIENT or verdict is _FAILED:
                             permit.record_failure(duration)
                         else:
                             permit.record_success(duration)

@@ -127,6 +127,16 @@ class ClientConfig:
         params = frozenset(p.lower() for p in _strings(owner, "redact_query_params", self.redact_query_params))
         object.__setattr__(self, "redact_query_params", params)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle support (the tuner's worker processes get a spec once): ``headers`` as a plain dict."""
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["headers"] = dict(self.headers)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, MappingProxyType(value) if name == "headers" else value)
+
     def _check_base_url(self) -> None:
         from integration_kit.http.redact import redact_url
 

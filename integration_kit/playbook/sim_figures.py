@@ -25,6 +25,11 @@ the partner's per-second view and the scenario's phases) and returns :class:`Sce
 A phase is *bad* when :func:`~integration_kit.playbook.figures.classify_phase` calls it degraded or an outage,
 when it hangs, or when it gives the partner less capacity than the scenario's; it is an *outage* when
 ``classify_phase`` says so. The recovery window and threshold are the verdict's too.
+
+:func:`verdict_figures` goes one step further for the tuner: it computes the verdict's own
+:class:`~integration_kit.playbook.figures.ScenarioFigures` (what :func:`~integration_kit.playbook.figures.measure`
+gives for the same run, field for field) from the result's events with numpy and no frame, so
+:func:`~integration_kit.playbook.verdict.judge` judges a candidate exactly as the gate judges a run.
 """
 
 from __future__ import annotations
@@ -33,12 +38,22 @@ import bisect
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from integration_kit.events import AttemptStarted, CallFinished, percentile
+from integration_kit.playbook import figures as verdict_measures
 from integration_kit.playbook.figures import RECOVERED_SUCCESS, RECOVERY_WINDOW, classify_phase
 from integration_kit.sim.scenarios import Phase, Scenario
 from integration_kit.sim.simulate import SimulationResult
 
-__all__ = ["RECOVERY_SUCCESS", "RECOVERY_WINDOW", "ScenarioFigures", "bad_phases", "scenario_figures"]
+__all__ = [
+    "RECOVERY_SUCCESS",
+    "RECOVERY_WINDOW",
+    "ScenarioFigures",
+    "bad_phases",
+    "scenario_figures",
+    "verdict_figures",
+]
 
 #: The success rate in the recovery window that counts as recovered (the verdict's figure).
 RECOVERY_SUCCESS = RECOVERED_SUCCESS
@@ -146,3 +161,124 @@ def scenario_figures(result: SimulationResult, *, grace: float = 0.0) -> Scenari
         overloaded_at_end=over or tail_success < 0.5,
         partner_load=result.server.received / ended if ended else 0.0,
     )
+
+
+def verdict_figures(result: SimulationResult, *, deadline: float | None) -> verdict_measures.ScenarioFigures:
+    """The verdict's figures of ``result`` (``deadline`` in seconds, the spec's; ``None``: no overruns), equal to
+    ``figures.measure(result.to_frame(), result.server.to_frame(), result.scenario, deadline=deadline)``
+    without building either frame (see the module docstring)."""
+    run = _RunArrays.of(result)
+    starts, oks = run.starts, run.oks
+    run_length = max(1.0, math.ceil(float(starts.max()))) if starts.size else 0.0
+    scenario = result.scenario
+    phases = []
+    judged = np.zeros(starts.size, dtype=bool)
+    for window in verdict_measures.phase_windows(scenario, run_length):
+        last = window.index == len(scenario.phases) - 1 or window.end >= run_length
+        high = math.inf if last else window.end
+        in_phase = (starts >= window.start) & (starts < high)
+        if window.kind != "outage":
+            judged |= in_phase
+        phases.append(
+            verdict_measures.PhaseFigures(
+                window=window,
+                calls=int(in_phase.sum()),
+                succeeded=int(oks[in_phase].sum()),
+                attempts=_count(run.attempt_times, window.start, high),
+                received=run.received(window.start, high),
+                budget_refusals=_count(run.refusal_times, window.start, high),
+                recovery_time=run.recovery(window.end, run_length) if window.bad and window.followed else None,
+            )
+        )
+    completed = run.durations[~run.rejected]
+    tolerance = verdict_measures.DEADLINE_TOLERANCE
+    return verdict_measures.ScenarioFigures(
+        scenario=scenario.name,
+        calls=int(starts.size),
+        judged_calls=int(judged.sum()),
+        judged_succeeded=int(oks[judged].sum()),
+        attempts=int(run.attempt_times.size),
+        p99_latency=float(np.percentile(completed, 99)) if completed.size else math.nan,
+        deadline_overruns=0 if deadline is None else int((run.durations > deadline + tolerance).sum()),
+        budget_refusals=int(run.refusal_times.size),
+        phases=tuple(phases),
+    )
+
+
+def _count(times: np.ndarray, low: float, high: float) -> int:
+    """How many of the sorted ``times`` fall in ``[low, high)``."""
+    return int(np.searchsorted(times, high, "left") - np.searchsorted(times, low, "left"))
+
+
+@dataclass(frozen=True, slots=True)
+class _RunArrays:
+    """One run's calls (start, duration, ok, rejected: one entry per finished call), its sorted attempt and
+    budget-refusal times, and the partner's cumulative count per second."""
+
+    starts: np.ndarray
+    durations: np.ndarray
+    oks: np.ndarray
+    rejected: np.ndarray
+    attempt_times: np.ndarray
+    refusal_times: np.ndarray
+    sorted_starts: np.ndarray
+    ok_sum: np.ndarray  # successes among the calls in start order, cumulative (0 first)
+    received_sum: np.ndarray  # attempts the partner received up to each second, cumulative (0 first)
+
+    @classmethod
+    def of(cls, result: SimulationResult) -> _RunArrays:
+        starts: list[float] = []
+        durations: list[float] = []
+        oks: list[bool] = []
+        ids: list[int] = []
+        attempts: list[float] = []
+        refusals: list[float] = []
+        rejected_ids: set[int] = set()
+        for event in result.recorder.events:
+            kind = event.kind
+            if kind == "attempt_started":
+                attempts.append(event.time)
+            elif kind == "call_finished":
+                duration = event.duration  # type: ignore[attr-defined]
+                starts.append(event.time - duration)
+                durations.append(duration)
+                oks.append(event.ok)  # type: ignore[attr-defined]
+                ids.append(event.call_id)
+            elif kind == "call_rejected":
+                rejected_ids.add(event.call_id)
+            elif kind == "budget_exhausted":
+                refusals.append(event.time)
+        start_array = np.asarray(starts, dtype=float)
+        ok_array = np.asarray(oks, dtype=bool)
+        order = np.argsort(start_array, kind="stable")
+        return cls(
+            starts=start_array,
+            durations=np.asarray(durations, dtype=float),
+            oks=ok_array,
+            rejected=np.fromiter((i in rejected_ids for i in ids), dtype=bool, count=len(ids)),
+            attempt_times=np.sort(np.asarray(attempts, dtype=float)),
+            refusal_times=np.sort(np.asarray(refusals, dtype=float)),
+            sorted_starts=start_array[order],
+            ok_sum=np.concatenate(([0], np.cumsum(ok_array[order], dtype=np.int64))),
+            received_sum=np.concatenate(([0], np.cumsum(np.asarray(result.server.per_second, dtype=np.int64)))),
+        )
+
+    def received(self, low: float, high: float) -> int:
+        """Attempts the partner received in the whole seconds ``floor(low) <= s < high`` (the verdict's reading)."""
+        seconds = self.received_sum.size - 1
+        first = min(max(0, math.floor(low)), seconds)
+        last = seconds if math.isinf(high) else min(max(first, math.ceil(high)), seconds)
+        return int(self.received_sum[last] - self.received_sum[first])
+
+    def recovery(self, after: float, run_length: float) -> float:
+        """:func:`~integration_kit.playbook.figures.recovery_time` over the sorted call starts."""
+        i = int(np.searchsorted(self.sorted_starts, after, "left"))
+        later = self.sorted_starts[i:]
+        if later.size == 0:
+            return math.inf
+        ends = np.searchsorted(later, later + RECOVERY_WINDOW, side="left")
+        counts = ends - np.arange(later.size)
+        rates = (self.ok_sum[i + ends] - self.ok_sum[i : i + later.size]) / np.maximum(counts, 1)
+        fits = later + RECOVERY_WINDOW <= run_length + 1e-9
+        good = np.flatnonzero((rates >= RECOVERED_SUCCESS) & fits)
+        return float(later[good[0]] - after) if good.size else math.inf

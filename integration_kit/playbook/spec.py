@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, TypeVar, get_args
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
 from integration_kit.playbook.objectives import Objectives, ObjectiveSet, objectives_from_spec
+from integration_kit.playbook.tune_space import Bounds, bounds_from_table, narrow
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario, load_scenario, read_toml
 
 __all__ = [
@@ -72,6 +73,7 @@ CLIENT_KEYS: tuple[str, ...] = (
 _TOP_KEYS = frozenset({"name", "description", "protocol", "owner", "fallback", "scenarios", "scenario", "exercise"})
 _TOP_KEYS |= {"kind"}  # "http" (the default); other kinds are loaded by their own modules (see spec_kind)
 _TOP_KEYS = _TOP_KEYS | {"objectives", "scenario_objectives"}  # the verdict's targets (playbook/objectives.py)
+_TOP_KEYS = _TOP_KEYS | {"tune"}  # bounds that narrow `integration-kit tune`'s search (playbook/tune_space.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,9 @@ class IntegrationSpec:
     path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     objective_set: ObjectiveSet = field(default_factory=ObjectiveSet)
+    #: The ``[tune]`` table, checked: each searched setting's bounds (``(low, high)`` or the choices), the kit's
+    #: own for the settings the table does not name (:func:`~integration_kit.playbook.tune_space.narrow`).
+    tune_bounds: Mapping[str, Bounds] = field(default_factory=dict)
 
     @property
     def kind(self) -> Literal["http"]:
@@ -236,7 +241,15 @@ def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, pat
         path=path,
         sources=sources,
         objective_set=objectives_from_spec(data, tuple(s.name for s in scenarios), source),
+        tune_bounds=_tune_bounds(client, data.get("tune", {}), source),
     )
+
+
+def _tune_bounds(client: ClientConfig, table: object, source: str) -> dict[str, Bounds]:
+    try:
+        return narrow(client, bounds_from_table(table, where="tune"), where="tune")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}: {exc}") from None
 
 
 def _texts(data: Mapping[str, Any], fail: Any) -> dict[str, str]:

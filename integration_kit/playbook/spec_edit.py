@@ -24,7 +24,7 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
 
 
 def toml_value(value: Any) -> str:
-    """``value`` as a TOML literal (bool, int, float, string)."""
+    """``value`` as a TOML literal (bool, int, float, string, or a list of them)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -33,6 +33,8 @@ def toml_value(value: Any) -> str:
         return repr(value) if value != int(value) else f"{value:.1f}"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     raise TypeError(f"toml_value: cannot write a {type(value).__name__}")
 
 
@@ -73,8 +75,12 @@ def _set(lines: list[str], table: str, key: str, literal: str) -> list[str]:
             last_key = i
         m = pattern.match(lines[i])
         if m:
-            comment = m.group(3) or ""
-            return [*lines[:i], f"{m.group(1)}{key} = {literal}{comment}", *lines[i + 1 :]]
+            setting = f"{m.group(1)}{key} = {literal}"
+            comment = (m.group(3) or "").lstrip()
+            if comment:  # the comment stays in its column while the new value fits before it
+                column = len(lines[i]) - len(comment)
+                setting = setting.ljust(column - 1) + " " + comment
+            return [*lines[:i], setting, *lines[i + 1 :]]
     return [*lines[: last_key + 1], f"{key} = {literal}", *lines[last_key + 1 :]]
 
 

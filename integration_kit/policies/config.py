@@ -67,6 +67,17 @@ def _fraction(owner: str, name: str, value: float | None, *, allow_none: bool = 
         raise _fail(owner, name, value, "must be a fraction in (0, 1]")
 
 
+def _statuses(owner: str, name: str, value: object, low: int = 100) -> frozenset[int]:
+    """``value`` as a frozenset of HTTP statuses (``low``-599), else the error naming the field."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
+        raise _fail(owner, name, value, "must be a collection of HTTP statuses")
+    statuses = frozenset(value)
+    for status in statuses:
+        if isinstance(status, bool) or not isinstance(status, int) or not low <= status <= 599:
+            raise _fail(owner, name, status, f"must hold HTTP statuses ({low}-599)")
+    return statuses
+
+
 def _choice(owner: str, name: str, value: object, allowed: tuple[object, ...]) -> None:
     if value not in allowed:
         raise _fail(owner, name, value, f"must be one of {', '.join(map(repr, allowed))}")
@@ -149,13 +160,7 @@ class RetryPolicy:
         if self.max_delay < self.base_delay:
             raise _fail("RetryPolicy", "max_delay", self.max_delay, f"must be >= base_delay ({self.base_delay!r})")
         _choice("RetryPolicy", "jitter", self.jitter, get_args(Jitter))
-        if isinstance(self.retry_on_status, (str, bytes)) or not isinstance(self.retry_on_status, Collection):
-            raise _fail("RetryPolicy", "retry_on_status", self.retry_on_status, "must be a collection of HTTP statuses")
-        statuses = frozenset(self.retry_on_status)
-        for status in statuses:
-            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-                raise _fail("RetryPolicy", "retry_on_status", status, "must hold HTTP statuses (100-599)")
-        object.__setattr__(self, "retry_on_status", statuses)
+        object.__setattr__(self, "retry_on_status", _statuses("RetryPolicy", "retry_on_status", self.retry_on_status))
         if not isinstance(self.respect_retry_after, bool):
             raise _fail("RetryPolicy", "respect_retry_after", self.respect_retry_after, "must be a bool")
         _non_negative("RetryPolicy", "max_retry_after", self.max_retry_after)
@@ -213,6 +218,13 @@ class BreakerPolicy:
     (resilience4j: 60 s, Hystrix: 5 s; a partner outage rarely heals faster) and ``half_open_max_calls=3``
     (resilience4j: 10; fewer probes hit a recovering partner). ``wait_in_open`` grows by
     ``wait_in_open_multiplier`` on each consecutive re-trip, capped at ``max_wait_in_open``.
+
+    ``ignore_statuses`` (HTTP statuses, 400-599) are left out of the window: an attempt answered with one counts
+    neither as a failure nor as a success, and a probe answered with one frees its slot (resilience4j's
+    ``ignoreExceptions``). ``[429]`` keeps a partner's throttling from opening the breaker: a 429 says the partner
+    is up and asks us to wait, which ``Retry-After`` and the retry budget already do. Default: empty, so every
+    transient status counts as a failure, as before; a throttling partner then needs a ``failure_rate_threshold``
+    above its 429 rate.
     """
 
     failure_threshold: int | None = None
@@ -226,9 +238,11 @@ class BreakerPolicy:
     wait_in_open_multiplier: float = 1.0
     max_wait_in_open: float = 300.0
     half_open_max_calls: int = 3
+    ignore_statuses: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         owner = "BreakerPolicy"
+        object.__setattr__(self, "ignore_statuses", _statuses(owner, "ignore_statuses", self.ignore_statuses, 400))
         _int_at_least(owner, "failure_threshold", self.failure_threshold, 1, allow_none=True)
         _fraction(owner, "failure_rate_threshold", self.failure_rate_threshold, allow_none=True)
         _choice(owner, "window_type", self.window_type, get_args(WindowType))
