@@ -17,6 +17,7 @@ from integration_kit.errors import CircuitOpenError, PoisonMessage
 from integration_kit.events import CircuitState
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy
+from integration_kit.queues.broker import Broker, Delivery
 from integration_kit.queues.consumer import Consumer
 from integration_kit.queues.inbox import SQLiteInbox, StoreInbox
 from integration_kit.queues.message import Message
@@ -217,5 +218,43 @@ def test_an_open_breaker_the_consumer_does_not_watch_is_a_delayed_retry(broker_e
             assert seen == [1, 2]
             assert stats.retried == 1
             assert stats.handled == 1
+
+    run(body)
+
+
+class OverDelivering:
+    """A broker that hands a fetch one delivery more than asked (a broken adapter; nats-py's fetch once did)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.inner = broker
+        self.topology = broker.topology
+        self.destination = broker.destination
+
+    async def fetch(self, max_messages: int, *, timeout: float) -> list[Delivery]:
+        return await self.inner.fetch(max_messages + 1, timeout=timeout)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.timeout(30)
+def test_more_deliveries_than_the_concurrency_wait_for_room_instead_of_spinning(broker_env: BrokerEnv) -> None:
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology()) as broker:
+            await broker.publish([Message(f"m{i}".encode()) for i in range(6)], timeout=5)
+            running = 0
+            most = 0
+
+            async def handler(message: Message) -> None:
+                nonlocal running, most
+                running += 1
+                most = max(most, running)
+                await asyncio.sleep(0.05)
+                running -= 1
+
+            consumer = Consumer(OverDelivering(broker), handler, concurrency=2, fetch_timeout=0.2)  # type: ignore[arg-type]
+            stats = await asyncio.wait_for(consumer.run(max_messages=6), 20)
+            assert stats.handled == 6
+            assert most == 3  # the one extra delivery ran; the loop then waited for room
 
     run(body)

@@ -137,9 +137,9 @@ class Consumer:
             while not self._stopping.is_set():
                 if max_messages is not None and self._settled() >= max_messages:
                     break
-                room = await self._admit(self.concurrency - len(self._in_flight))
-                if room < 0:
-                    continue  # paused
+                room = await self._admit(max(0, self.concurrency - len(self._in_flight)))
+                if room is None:
+                    continue  # paused: _admit waited
                 if max_messages is not None:
                     room = min(room, max_messages - self._settled() - len(self._in_flight))
                 if room <= 0 or (self._in_flight and room < self._min_batch):
@@ -175,8 +175,8 @@ class Consumer:
         s = self.stats
         return s.handled + s.duplicates + s.retried + s.dead_lettered
 
-    async def _admit(self, room: int) -> int:
-        """How many deliveries the breaker lets the consumer fetch now; -1 after a pause (loop again)."""
+    async def _admit(self, room: int) -> int | None:
+        """How many deliveries the breaker lets the consumer fetch now; ``None`` after a pause (loop again)."""
         breaker = self.breaker
         if breaker is None:
             return room
@@ -187,7 +187,7 @@ class Consumer:
                 self.stats.pauses += 1
                 logger.info("consumer %s: paused, breaker %r is %s", self.broker.destination, breaker.name, state.value)
             await self._sleep(self.pause_poll)
-            return -1
+            return None
         if state is CircuitState.HALF_OPEN:
             return 1 if not self._in_flight else 0  # one message as the probe
         if self.paused:
