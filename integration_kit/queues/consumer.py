@@ -50,6 +50,7 @@ from integration_kit.events import (
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.policies.retry import backoff_delay
+from integration_kit.queues._eager import start_eagerly
 from integration_kit.queues.broker import Broker, Delivery
 from integration_kit.queues.inbox import Handler, Inbox
 
@@ -199,9 +200,10 @@ class Consumer:
                 await self._settle(delivery, "requeue", received, reason="shutdown")
             return
         for delivery in deliveries:
-            task = asyncio.create_task(self._handle(delivery, received))
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
+            task = start_eagerly(self._handle(delivery, received))  # a handler that never waits needs no task
+            if task is not None:
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
 
     def _settled(self) -> int:
         s = self.stats

@@ -225,10 +225,11 @@ class JetStreamBroker:
         return [self._delivery(surplus.popleft()) for _ in range(min(max_messages, len(surplus)))]
 
     def _delivery(self, raw: Msg) -> Delivery:
-        delivered = raw.metadata.num_delivered
-        message = Message.from_wire(
-            raw.data, dict(raw.headers or {}), key=raw.subject.rsplit(".", 1)[-1], message_id=None
-        )
+        # The ack subject: $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>. Read
+        # the count from it; nats-py's metadata (a datetime per message) only for its other forms (with a domain).
+        tokens = raw.reply.split(".")
+        delivered = int(tokens[4]) if len(tokens) == 9 else raw.metadata.num_delivered
+        message = Message.from_wire(raw.data, raw.headers or {}, key=raw.subject.rsplit(".", 1)[-1], message_id=None)
         if delivered > 1 or message.attempt > 1:
             message = replace(
                 message,
