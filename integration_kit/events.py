@@ -34,9 +34,18 @@ __all__ = [
     "BreakerTransition",
     "BudgetDepleted",
     "CallFinished",
+    "ConsumerPaused",
+    "ConsumerResumed",
+    "DuplicateSuppressed",
     "Event",
     "Hook",
     "LoggingHook",
+    "MessageAcked",
+    "MessageDeadLettered",
+    "MessageEvent",
+    "MessageReceived",
+    "MessageRequeued",
+    "MessageRetried",
     "Recorder",
     "RejectedCall",
     "RetryScheduled",
@@ -44,6 +53,7 @@ __all__ = [
     "StructuredLogger",
     "Summary",
     "WebhookEndpointDisabled",
+    "emit",
 ]
 
 
@@ -172,6 +182,85 @@ class WebhookEndpointDisabled(Event):
     failing_since: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class MessageEvent(Event):
+    """Fields of every queue consumer event: the ``queue`` (the broker's destination), the message's id and the
+    delivery's ``attempt`` (1 for the first). ``integration`` is the consumer's name; ``call_id`` is 0."""
+
+    kind: ClassVar[str] = "message"
+    queue: str
+    message_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived(MessageEvent):
+    """The consumer took a delivery from the broker (``redelivered``: the broker delivered it before)."""
+
+    kind: ClassVar[str] = "message_received"
+    redelivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAcked(MessageEvent):
+    """The handler returned and the delivery was acknowledged, ``duration`` seconds after it was received."""
+
+    kind: ClassVar[str] = "message_acked"
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateSuppressed(MessageEvent):
+    """The inbox had processed this message id: acknowledged without running the handler."""
+
+    kind: ClassVar[str] = "duplicate_suppressed"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRetried(MessageEvent):
+    """The attempt failed (``reason``): the broker redelivers the message after ``delay`` seconds."""
+
+    kind: ClassVar[str] = "message_retried"
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeadLettered(MessageEvent):
+    """The message went to the dead-letter queue for ``reason`` (poison, or its attempts used up)."""
+
+    kind: ClassVar[str] = "message_dead_lettered"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRequeued(MessageEvent):
+    """The delivery went back to the broker unhandled, no attempt used: ``reason`` is "circuit_open" (the consumer
+    pauses) or "shutdown" (fetched while stopping, or still running past the grace)."""
+
+    kind: ClassVar[str] = "message_requeued"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerPaused(Event):
+    """The consumer of ``queue`` stopped fetching: the handler's downstream breaker ``breaker`` is open."""
+
+    kind: ClassVar[str] = "consumer_paused"
+    queue: str
+    breaker: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerResumed(Event):
+    """The consumer of ``queue`` fetches again (breaker ``breaker`` closed) after ``paused_for`` seconds."""
+
+    kind: ClassVar[str] = "consumer_resumed"
+    queue: str
+    breaker: str
+    paused_for: float
+
+
 for _cls in (
     Event,
     AttemptStarted,
@@ -183,6 +272,15 @@ for _cls in (
     StoreUnreachable,
     CallFinished,
     WebhookEndpointDisabled,
+    MessageEvent,
+    MessageReceived,
+    MessageAcked,
+    DuplicateSuppressed,
+    MessageRetried,
+    MessageDeadLettered,
+    MessageRequeued,
+    ConsumerPaused,
+    ConsumerResumed,
 ):
     fast_frozen_init(_cls)
 
@@ -191,6 +289,15 @@ class Hook(Protocol):
     """Anything that takes an event. Hooks run on the caller's thread and must be quick."""
 
     def __call__(self, event: Event) -> None: ...
+
+
+def emit(hooks: Iterable[Hook], event: Event) -> None:
+    """Hand ``event`` to every hook; a hook that raises is logged and skipped, never breaks the caller."""
+    for hook in hooks:
+        try:
+            hook(event)
+        except Exception:
+            logger.warning("integration_kit: hook %r failed on %s", hook, event.kind, exc_info=True)
 
 
 class AttemptWrapper(Protocol):
@@ -233,6 +340,10 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "store",
     "operation",
     "fallback",
+    "queue",
+    "message_id",
+    "redelivered",
+    "paused_for",
 )
 
 

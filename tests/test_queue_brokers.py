@@ -6,6 +6,8 @@ a broker.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
 import pytest
@@ -14,6 +16,7 @@ from redis_server import free_port
 
 from integration_kit.errors import BrokerUnavailable, MessageUnroutable, RetriesExhausted
 from integration_kit.queues.broker import Broker, Delivery
+from integration_kit.queues.jetstream import JetStreamBroker
 from integration_kit.queues.message import Message
 from integration_kit.queues.publisher import Publisher
 
@@ -179,5 +182,36 @@ def test_publisher_gives_up_while_the_broker_refuses_connections(broker_env: Bro
                     await publisher.publish(Message(b"x"))
                 assert isinstance(info.value.last_error, BrokerUnavailable)
                 await broker.close()
+
+    run(body)
+
+
+def test_fetch_never_returns_more_than_asked_even_after_late_deliveries(broker_env: BrokerEnv) -> None:
+    """JetStream: a pull answered after its fetch timed out lands in the subscription and nats-py's next ``fetch``
+    returns it on top of what was asked. The adapter keeps the extra for later calls (the consumer's concurrency
+    relies on the bound; exceeding it once starved the event loop, the JetStream proof's stall)."""
+
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology()) as broker:
+            await broker.publish([Message(f"m{i}".encode()) for i in range(10)], timeout=5)
+            if isinstance(broker, JetStreamBroker):
+                assert await broker.fetch(1, timeout=1) != []  # binds the pull subscription
+                sub = broker._sub
+                assert sub is not None
+                # A pull request nobody waits for, as a fetch that timed out leaves behind (nats-py internals).
+                await sub._nc.publish(sub._nms, json.dumps({"batch": 9, "no_wait": True}).encode(), sub._deliver)
+                deadline = time.monotonic() + 5
+                while sub.pending_msgs < 9 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)  # the messages are in flight on loopback: nothing to step
+                assert sub.pending_msgs == 9
+            seen: list[bytes] = []
+            deadline = time.monotonic() + 10
+            while len(seen) < 10 and time.monotonic() < deadline:
+                batch = await broker.fetch(2, timeout=0.3)
+                assert len(batch) <= 2
+                for delivery in batch:
+                    seen.append(delivery.message.body)
+                    await broker.ack(delivery)
+            assert sorted(seen) == sorted(f"m{i}".encode() for i in range(10))
 
     run(body)

@@ -14,9 +14,21 @@ from queue_servers import NATS_NAK_DEFECT, nats_version
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import CircuitOpenError, PoisonMessage
-from integration_kit.events import CircuitState
+from integration_kit.events import (
+    CircuitState,
+    ConsumerPaused,
+    ConsumerResumed,
+    DuplicateSuppressed,
+    MessageAcked,
+    MessageDeadLettered,
+    MessageReceived,
+    MessageRequeued,
+    MessageRetried,
+    Recorder,
+)
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy
+from integration_kit.queues.broker import Broker, Delivery
 from integration_kit.queues.consumer import Consumer
 from integration_kit.queues.inbox import SQLiteInbox, StoreInbox
 from integration_kit.queues.message import Message
@@ -61,8 +73,11 @@ async def retry_poison_and_exhausted(broker_env: BrokerEnv, options: dict[str, o
             effects[message.body] += 1
 
         bodies = [b"ok1", b"flaky", b"poison", b"doomed", b"ok2"]
-        await broker.publish([Message(b) for b in bodies], timeout=5)
-        consumer = Consumer(broker, handler, concurrency=4, fetch_timeout=0.2)
+        messages = [Message(b) for b in bodies]
+        ids = {m.message_id: m.body for m in messages}
+        await broker.publish(messages, timeout=5)
+        recorder = Recorder()
+        consumer = Consumer(broker, handler, concurrency=4, fetch_timeout=0.2, name="orders", hooks=[recorder])
         task = asyncio.create_task(consumer.run())
         await until(lambda: consumer.stats.dead_lettered == 2 and consumer.stats.handled == 3)
         consumer.stop()
@@ -78,6 +93,18 @@ async def retry_poison_and_exhausted(broker_env: BrokerEnv, options: dict[str, o
         assert doomed.dead_reason is not None
         assert doomed.dead_reason.startswith("attempts exhausted (3)")
         assert [h.attempt for h in doomed.history] == [1, 2, 3]
+        # The events tell the same story, message by message.
+        events = recorder.events
+        assert {(e.integration, e.queue) for e in events} == {("orders", broker.destination)}  # type: ignore[attr-defined]
+        received = Counter(ids[e.message_id] for e in recorder.of(MessageReceived))  # type: ignore[attr-defined]
+        assert received == calls
+        acked = recorder.of(MessageAcked)
+        assert sorted(ids[e.message_id] for e in acked) == [b"flaky", b"ok1", b"ok2"]  # type: ignore[attr-defined]
+        assert all(e.duration >= 0 for e in acked)  # type: ignore[attr-defined]
+        retried = [(ids[e.message_id], e.attempt, e.delay) for e in recorder.of(MessageRetried)]  # type: ignore[attr-defined]
+        assert sorted(retried) == [(b"doomed", 1, 0.2), (b"doomed", 2, 0.3), (b"flaky", 1, 0.2)]
+        dead = {ids[e.message_id]: e.reason for e in recorder.of(MessageDeadLettered)}  # type: ignore[attr-defined]
+        assert dead == {b"poison": letters[b"poison"].dead_reason, b"doomed": doomed.dead_reason}
 
 
 @pytest.mark.parametrize("inbox_kind", ["store", "sqlite"])
@@ -94,7 +121,8 @@ def test_inbox_suppresses_a_republished_message(broker_env: BrokerEnv, inbox_kin
             await broker.publish([message], timeout=5)
             await broker.publish([message], timeout=5)  # a producer retry after a lost confirm
             await broker.publish([Message(b"other")], timeout=5)
-            consumer = Consumer(broker, handler, inbox=inbox, fetch_timeout=0.2)
+            recorder = Recorder()
+            consumer = Consumer(broker, handler, inbox=inbox, fetch_timeout=0.2, hooks=[recorder])
             task = asyncio.create_task(consumer.run())
             await until(lambda: consumer.stats.handled == 2)
             await asyncio.sleep(0.3)  # let a second copy, where the broker kept one, arrive
@@ -104,6 +132,8 @@ def test_inbox_suppresses_a_republished_message(broker_env: BrokerEnv, inbox_kin
             assert sum(effects.values()) == 2
             # RabbitMQ stores both copies (the inbox drops one); JetStream drops the copy at publish (Nats-Msg-Id).
             assert stats.duplicates == (1 if broker_env.kind == "rabbitmq" else 0)
+            suppressed = recorder.of(DuplicateSuppressed)
+            assert [e.message_id for e in suppressed] == [message.message_id] * stats.duplicates  # type: ignore[attr-defined]
 
     run(body)
 
@@ -127,7 +157,8 @@ def test_consumer_pauses_while_the_breaker_is_open_and_resumes_on_the_probe(brok
                 permit.record_success(0.0)
 
             await broker.publish([Message(f"m{i}".encode()) for i in range(5)], timeout=5)
-            consumer = Consumer(broker, handler, breaker=breaker, fetch_timeout=0.2)
+            recorder = Recorder()
+            consumer = Consumer(broker, handler, breaker=breaker, fetch_timeout=0.2, clock=clock, hooks=[recorder])
             task = asyncio.create_task(consumer.run())
             await until(lambda: consumer.paused)
             await asyncio.sleep(0.5)
@@ -140,6 +171,12 @@ def test_consumer_pauses_while_the_breaker_is_open_and_resumes_on_the_probe(brok
             assert breaker.state is CircuitState.CLOSED
             assert stats.pauses == 1
             assert stats.handled == 5
+            paused, resumed = recorder.of(ConsumerPaused, ConsumerResumed)
+            assert isinstance(paused, ConsumerPaused)
+            assert paused.breaker == "downstream"
+            assert isinstance(resumed, ConsumerResumed)
+            assert resumed.paused_for == 10  # on the consumer's clock
+            assert recorder.of(MessageRequeued) == []  # paused before fetching: nothing taken, nothing given back
 
     run(body)
 
@@ -187,13 +224,18 @@ def test_shutdown_past_the_grace_requeues_what_is_still_running(broker_env: Brok
                 await asyncio.Event().wait()
 
             await broker.publish([Message(b"slow")], timeout=5)
-            consumer = Consumer(broker, stuck, fetch_timeout=0.2, shutdown_grace=0.2)
+            recorder = Recorder()
+            consumer = Consumer(broker, stuck, fetch_timeout=0.2, shutdown_grace=0.2, hooks=[recorder])
             task = asyncio.create_task(consumer.run())
             await started.wait()
             consumer.stop()
             stats = await task
             assert stats.requeued == 1
             assert stats.handled == 0
+            assert [(e.kind, getattr(e, "reason", None)) for e in recorder.events] == [
+                ("message_received", None),
+                ("message_requeued", "shutdown"),
+            ]
             rest = Consumer(broker, lambda m: asyncio.sleep(0), fetch_timeout=0.2)
             await asyncio.wait_for(rest.run(max_messages=1), 20)
             assert rest.stats.handled == 1
@@ -217,5 +259,43 @@ def test_an_open_breaker_the_consumer_does_not_watch_is_a_delayed_retry(broker_e
             assert seen == [1, 2]
             assert stats.retried == 1
             assert stats.handled == 1
+
+    run(body)
+
+
+class OverDelivering:
+    """A broker that hands a fetch one delivery more than asked (a broken adapter; nats-py's fetch once did)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.inner = broker
+        self.topology = broker.topology
+        self.destination = broker.destination
+
+    async def fetch(self, max_messages: int, *, timeout: float) -> list[Delivery]:
+        return await self.inner.fetch(max_messages + 1, timeout=timeout)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.timeout(30)
+def test_more_deliveries_than_the_concurrency_wait_for_room_instead_of_spinning(broker_env: BrokerEnv) -> None:
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology()) as broker:
+            await broker.publish([Message(f"m{i}".encode()) for i in range(6)], timeout=5)
+            running = 0
+            most = 0
+
+            async def handler(message: Message) -> None:
+                nonlocal running, most
+                running += 1
+                most = max(most, running)
+                await asyncio.sleep(0.05)
+                running -= 1
+
+            consumer = Consumer(OverDelivering(broker), handler, concurrency=2, fetch_timeout=0.2)  # type: ignore[arg-type]
+            stats = await asyncio.wait_for(consumer.run(max_messages=6), 20)
+            assert stats.handled == 6
+            assert most == 3  # the one extra delivery ran; the loop then waited for room
 
     run(body)

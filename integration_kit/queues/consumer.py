@@ -30,13 +30,27 @@ import random
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from integration_kit.clock import Clock, SystemClock
 from integration_kit.errors import CircuitOpenError, IdempotencyKeyReused, PermanentError, QueueError, RequestInFlight
-from integration_kit.events import CircuitState
+from integration_kit.events import (
+    CircuitState,
+    ConsumerPaused,
+    ConsumerResumed,
+    DuplicateSuppressed,
+    Hook,
+    MessageAcked,
+    MessageDeadLettered,
+    MessageReceived,
+    MessageRequeued,
+    MessageRetried,
+    emit,
+)
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.policies.retry import backoff_delay
+from integration_kit.queues._eager import start_eagerly
 from integration_kit.queues.broker import Broker, Delivery
 from integration_kit.queues.inbox import Handler, Inbox
 
@@ -78,6 +92,11 @@ class Consumer:
     8; keep the broker's prefetch at least this). ``breaker`` is the handler's downstream breaker, for pausing.
     ``poison`` lists the exception types dead-lettered at once (default :data:`DEFAULT_POISON`).
     ``fetch_timeout`` (seconds) is the longest a fetch waits, so :meth:`stop` takes effect within it.
+
+    ``hooks`` receive the consumer's events (:class:`~integration_kit.events.MessageReceived`, ``MessageAcked``,
+    ``DuplicateSuppressed``, ``MessageRetried``, ``MessageDeadLettered``, ``MessageRequeued``, ``ConsumerPaused``,
+    ``ConsumerResumed``), with ``name`` as their integration (default: the topology's name); none are built
+    without hooks.
     """
 
     def __init__(
@@ -94,6 +113,8 @@ class Consumer:
         pause_poll: float = 0.05,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        name: str | None = None,
+        hooks: Iterable[Hook] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"Consumer.concurrency must be >= 1, got {concurrency!r}")
@@ -108,8 +129,11 @@ class Consumer:
         self.pause_poll = pause_poll
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        self.name = name or broker.topology.name
+        self.hooks: list[Hook] = list(hooks)
         self.stats = ConsumerStats()
         self.paused = False
+        self._paused_at = 0.0
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._failures = 0
@@ -137,9 +161,9 @@ class Consumer:
             while not self._stopping.is_set():
                 if max_messages is not None and self._settled() >= max_messages:
                     break
-                room = await self._admit(self.concurrency - len(self._in_flight))
-                if room < 0:
-                    continue  # paused
+                room = await self._admit(max(0, self.concurrency - len(self._in_flight)))
+                if room is None:
+                    continue  # paused: _admit waited
                 if max_messages is not None:
                     room = min(room, max_messages - self._settled() - len(self._in_flight))
                 if room <= 0 or (self._in_flight and room < self._min_batch):
@@ -162,21 +186,31 @@ class Consumer:
             await self._sleep(self._delay)
             return
         self._failures, self._delay = 0, None
+        received = self.clock.now()
+        if self.hooks:
+            destination = self.broker.destination
+            for delivery in deliveries:
+                m = delivery.message
+                emit(
+                    self.hooks,
+                    MessageReceived(received, self.name, 0, destination, m.message_id, m.attempt, delivery.redelivered),
+                )
         if self._stopping.is_set():
             for delivery in deliveries:
-                await self._settle(delivery, "requeue")
+                await self._settle(delivery, "requeue", received, reason="shutdown")
             return
         for delivery in deliveries:
-            task = asyncio.create_task(self._handle(delivery))
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
+            task = start_eagerly(self._handle(delivery, received))  # a handler that never waits needs no task
+            if task is not None:
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
 
     def _settled(self) -> int:
         s = self.stats
         return s.handled + s.duplicates + s.retried + s.dead_lettered
 
-    async def _admit(self, room: int) -> int:
-        """How many deliveries the breaker lets the consumer fetch now; -1 after a pause (loop again)."""
+    async def _admit(self, room: int) -> int | None:
+        """How many deliveries the breaker lets the consumer fetch now; ``None`` after a pause (loop again)."""
         breaker = self.breaker
         if breaker is None:
             return room
@@ -185,14 +219,21 @@ class Consumer:
             if not self.paused:
                 self.paused = True
                 self.stats.pauses += 1
+                self._paused_at = now = self.clock.now()
                 logger.info("consumer %s: paused, breaker %r is %s", self.broker.destination, breaker.name, state.value)
+                if self.hooks:
+                    emit(self.hooks, ConsumerPaused(now, self.name, 0, self.broker.destination, breaker.name))
             await self._sleep(self.pause_poll)
-            return -1
+            return None
         if state is CircuitState.HALF_OPEN:
             return 1 if not self._in_flight else 0  # one message as the probe
         if self.paused:
             self.paused = False
             logger.info("consumer %s: resumed, breaker %r closed", self.broker.destination, breaker.name)
+            if self.hooks:
+                now = self.clock.now()
+                event = ConsumerResumed(now, self.name, 0, self.broker.destination, breaker.name, now - self._paused_at)
+                emit(self.hooks, event)
         return room
 
     async def _wait_for_room(self) -> None:
@@ -222,7 +263,7 @@ class Consumer:
 
     # -- one delivery -------------------------------------------------------------------------------------------
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery, received: float) -> None:
         message = delivery.message
         try:
             if self.inbox is not None:
@@ -231,34 +272,43 @@ class Consumer:
                 await self.handler(message)
                 ran = True
         except asyncio.CancelledError:
-            await asyncio.shield(self._settle(delivery, "requeue"))
+            await asyncio.shield(self._settle(delivery, "requeue", received, reason="shutdown"))
             raise
         except CircuitOpenError as exc:
-            if self.breaker is not None:
-                await self._settle(delivery, "requeue")  # the loop pauses on this breaker: no attempt used
+            if self.breaker is not None:  # the loop pauses on this breaker: no attempt used
+                await self._settle(delivery, "requeue", received, reason="circuit_open")
             else:  # an open breaker the consumer does not watch: an ordinary failed attempt
-                await self._failed(delivery, exc)
+                await self._failed(delivery, received, exc)
         except RequestInFlight as exc:
-            await self._settle(delivery, "retry", delay=exc.retry_after, reason="in flight in another consumer")
+            reason = "in flight in another consumer"
+            await self._settle(delivery, "retry", received, delay=exc.retry_after, reason=reason)
         except self.poison as exc:
-            await self._settle(delivery, "dead", reason=f"poison: {_reason(exc)}")
+            await self._settle(delivery, "dead", received, reason=f"poison: {_reason(exc)}")
         except Exception as exc:  # the handler's failure is this attempt's outcome
-            await self._failed(delivery, exc)
+            await self._failed(delivery, received, exc)
         else:
-            await self._settle(delivery, "ack", duplicate=not ran)
+            await self._settle(delivery, "ack", received, duplicate=not ran)
 
-    async def _failed(self, delivery: Delivery, exc: Exception) -> None:
+    async def _failed(self, delivery: Delivery, received: float, exc: Exception) -> None:
         """A failed attempt: redeliver after the topology's delay, or dead-letter once attempts are used up."""
         topology = self.broker.topology
         attempt = delivery.message.attempt
         if attempt >= topology.max_attempts:
-            await self._settle(delivery, "dead", reason=f"attempts exhausted ({attempt}): {_reason(exc)}")
+            await self._settle(delivery, "dead", received, reason=f"attempts exhausted ({attempt}): {_reason(exc)}")
         else:
-            await self._settle(delivery, "retry", delay=topology.delay_after(attempt), reason=_reason(exc))
+            await self._settle(delivery, "retry", received, delay=topology.delay_after(attempt), reason=_reason(exc))
 
     async def _settle(
-        self, delivery: Delivery, how: str, *, delay: float = 0.0, reason: str = "", duplicate: bool = False
+        self,
+        delivery: Delivery,
+        how: _Settlement,
+        received: float,
+        *,
+        delay: float = 0.0,
+        reason: str = "",
+        duplicate: bool = False,
     ) -> None:
+        """Settle ``delivery`` one way (``received``: when it was fetched), count it and emit its event."""
         broker = self.broker
         try:
             if how == "ack":
@@ -286,6 +336,25 @@ class Consumer:
             stats.retried += 1
         else:
             stats.dead_lettered += 1
+        if self.hooks:
+            emit(self.hooks, self._settled_event(delivery, how, received, delay, reason, duplicate))
+
+    def _settled_event(
+        self, delivery: Delivery, how: _Settlement, received: float, delay: float, reason: str, duplicate: bool
+    ) -> MessageAcked | DuplicateSuppressed | MessageRequeued | MessageRetried | MessageDeadLettered:
+        m = delivery.message
+        now = self.clock.now()
+        head = (now, self.name, 0, self.broker.destination, m.message_id, m.attempt)
+        if how == "ack":
+            return DuplicateSuppressed(*head) if duplicate else MessageAcked(*head, now - received)
+        if how == "requeue":
+            return MessageRequeued(*head, reason)
+        if how == "retry":
+            return MessageRetried(*head, delay, reason)
+        return MessageDeadLettered(*head, reason)
+
+
+_Settlement = Literal["ack", "requeue", "retry", "dead"]
 
 
 def _reason(exc: BaseException) -> str:

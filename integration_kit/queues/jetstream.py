@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
@@ -59,7 +59,9 @@ class JetStreamBroker:
     ``prefetch`` is the consumer's ``max_ack_pending`` (default 32); ``ack_wait`` (seconds, default 30) is how
     long JetStream waits for an ack before redelivering (a crashed consumer's messages come back after it);
     ``duplicate_window`` (seconds, default 120, JetStream's own default) is how long publishes are deduplicated.
-    ``storage`` is the streams' storage, ``"file"`` (durable, the default) or ``"memory"``.
+    ``storage`` is the streams' storage, ``"file"`` (durable, the default) or ``"memory"``. ``confirm_timeout``
+    (seconds, default 10) bounds the wait for a PubAck when the caller gives no timeout (a dead letter, a re-drive):
+    nats-py never fails a PubAck future whose reply was lost with a cut connection.
 
     Use nats-server 2.10 or later: in our runs nats-server 2.9.10 (Debian's package) sometimes redelivered another
     message in place of a message ``nak``-ed with a delay while other messages were being acknowledged, so the
@@ -76,6 +78,7 @@ class JetStreamBroker:
         duplicate_window: float = 120.0,
         storage: Literal["file", "memory"] = "file",
         connect_timeout: float = 5.0,
+        confirm_timeout: float = 10.0,
     ) -> None:
         if prefetch < 1:
             raise ValueError(f"JetStreamBroker.prefetch must be >= 1, got {prefetch!r}")
@@ -87,6 +90,7 @@ class JetStreamBroker:
         self.duplicate_window = duplicate_window
         self.storage = api.StorageType.FILE if storage == "file" else api.StorageType.MEMORY
         self.connect_timeout = connect_timeout
+        self.confirm_timeout = confirm_timeout
         self._url = url
         self.stream = topology.name
         self.dead_stream = topology.dead_letter.replace(".", "_")
@@ -95,6 +99,7 @@ class JetStreamBroker:
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
+        self._surplus: deque[Msg] = deque()  # delivered beyond what a fetch asked for, handed out next
         self._histories: OrderedDict[str, tuple[FailedAttempt, ...]] = OrderedDict()
         self._lock = asyncio.Lock()
 
@@ -123,7 +128,6 @@ class JetStreamBroker:
                             allow_reconnect=True,
                             max_reconnect_attempts=-1,
                             reconnect_time_wait=0.2,
-                            reconnected_cb=self._reconnected,
                         )
                 except (TimeoutError, *_CONNECTION_ERRORS) as exc:
                     raise BrokerUnavailable(
@@ -131,11 +135,8 @@ class JetStreamBroker:
                     ) from exc
                 self._js = self._nc.jetstream()
                 self._sub = None
+                self._surplus.clear()  # bound to the closed connection: JetStream redelivers them after ack_wait
             return self._js
-
-    async def _reconnected(self) -> None:
-        """After nats-py reconnects, pull through a fresh subscription (the old one's pending pulls are gone)."""
-        self._sub = None
 
     def _unavailable(self, exc: BaseException, operation: str) -> QueueError:
         return BrokerUnavailable(f"{operation} failed: {type(exc).__name__}", destination=self.destination)
@@ -182,7 +183,7 @@ class JetStreamBroker:
     async def _send(self, items: Sequence[tuple[str, Message, str]], timeout: float | None) -> None:
         try:
             js = await self._jetstream()
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(self.confirm_timeout if timeout is None else timeout):
                 futures = []
                 for subject, message, msg_id in items:
                     headers = message.wire_headers()
@@ -201,25 +202,34 @@ class JetStreamBroker:
     # -- consuming ----------------------------------------------------------------------------------------------
 
     async def fetch(self, max_messages: int, *, timeout: float) -> list[Delivery]:
-        """Pull up to ``max_messages`` from the durable consumer, waiting at most ``timeout`` seconds."""
-        try:
-            js = await self._jetstream()
-            if self._sub is None:
-                self._sub = await js.pull_subscribe_bind(self.durable, stream=self.stream)
-            raws = await self._sub.fetch(batch=max_messages, timeout=timeout)
-        except (TimeoutError, nats.errors.TimeoutError):  # no message in time (builtin: an OSError, so first)
-            if self._nc is None or not self._nc.is_connected:
-                raise self._unavailable(ConnectionError("not connected"), "consume") from None
-            return []
-        except _CONNECTION_ERRORS as exc:
-            raise self._unavailable(exc, "consume") from exc
-        return [self._delivery(raw) for raw in raws]
+        """Pull up to ``max_messages`` from the durable consumer, waiting at most ``timeout`` seconds.
+
+        One pull subscription serves the connection's lifetime (nats-py re-subscribes it after a reconnect).
+        nats-py's ``fetch`` also hands back whatever earlier pull requests delivered after their fetch had
+        timed out, so it can return more than asked: the extra messages are kept here and returned first by the
+        next calls, never more than ``max_messages`` at a time (the consumer's concurrency relies on it).
+        """
+        if not self._surplus:
+            try:
+                js = await self._jetstream()
+                if self._sub is None:
+                    self._sub = await js.pull_subscribe_bind(self.durable, stream=self.stream)
+                self._surplus.extend(await self._sub.fetch(batch=max_messages, timeout=timeout))
+            except (TimeoutError, nats.errors.TimeoutError):  # no message in time (builtin: an OSError, so first)
+                if self._nc is None or not self._nc.is_connected:
+                    raise self._unavailable(ConnectionError("not connected"), "consume") from None
+                return []
+            except (*_CONNECTION_ERRORS, nats.js.errors.APIError) as exc:  # APIError: a status such as 409
+                raise self._unavailable(exc, "consume") from exc
+        surplus = self._surplus
+        return [self._delivery(surplus.popleft()) for _ in range(min(max_messages, len(surplus)))]
 
     def _delivery(self, raw: Msg) -> Delivery:
-        delivered = raw.metadata.num_delivered
-        message = Message.from_wire(
-            raw.data, dict(raw.headers or {}), key=raw.subject.rsplit(".", 1)[-1], message_id=None
-        )
+        # The ack subject: $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>. Read
+        # the count from it; nats-py's metadata (a datetime per message) only for its other forms (with a domain).
+        tokens = raw.reply.split(".")
+        delivered = int(tokens[4]) if len(tokens) == 9 else raw.metadata.num_delivered
+        message = Message.from_wire(raw.data, raw.headers or {}, key=raw.subject.rsplit(".", 1)[-1], message_id=None)
         if delivered > 1 or message.attempt > 1:
             message = replace(
                 message,
@@ -304,6 +314,7 @@ class JetStreamBroker:
         """Close the connection (unacknowledged deliveries come back after ``ack_wait``)."""
         nc = self._nc
         self._nc = self._js = self._sub = None
+        self._surplus.clear()
         if nc is not None and not nc.is_closed:
             try:
                 await nc.close()

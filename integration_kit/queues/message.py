@@ -36,7 +36,7 @@ DEAD_REASON_HEADER = "x-ik-dead-reason"
 #: The message's routing key, kept while it travels through retry and dead-letter queues.
 KEY_HEADER = "x-ik-key"
 
-_OWN = (MESSAGE_ID_HEADER, ATTEMPT_HEADER, HISTORY_HEADER, DEAD_REASON_HEADER, KEY_HEADER)
+_OWN = frozenset((MESSAGE_ID_HEADER, ATTEMPT_HEADER, HISTORY_HEADER, DEAD_REASON_HEADER, KEY_HEADER))
 #: Headers the brokers add themselves (RabbitMQ's dead-lettering record, JetStream's ``Nats-*``): not the app's.
 _BROKER_PREFIXES = ("x-death", "x-first-death-", "x-last-death-", "nats-")
 #: A reason kept in headers is cut to this many characters (headers are not a place for tracebacks).
@@ -122,28 +122,35 @@ class Message:
         ``message_id`` is the broker's own id, used when the kit's header is missing (a message published by
         another producer); failing both, the message gets a fresh id (it cannot be deduplicated).
         """
-        text = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in headers.items()}
-        mid = text.get(MESSAGE_ID_HEADER) or message_id or new_message_id()
-        try:
-            attempt = max(1, int(text.get(ATTEMPT_HEADER, "1")))
-        except ValueError:
-            attempt = 1
+        own: dict[str, str] = {}
+        app: dict[str, str] = {}
+        for k, v in headers.items():  # one pass: this runs for every delivery
+            name = k if type(k) is str else str(k)
+            value = v if type(v) is str else v.decode() if isinstance(v, bytes) else str(v)
+            if name in _OWN:
+                own[name] = value
+            elif not name.lower().startswith(_BROKER_PREFIXES):
+                app[name] = value
+        attempt = 1
+        if (text := own.get(ATTEMPT_HEADER, "1")) != "1":
+            try:
+                attempt = max(1, int(text))
+            except ValueError:
+                attempt = 1
         history: tuple[FailedAttempt, ...] = ()
-        raw = text.get(HISTORY_HEADER)
-        if raw:
+        if raw := own.get(HISTORY_HEADER):
             try:
                 history = tuple(
                     FailedAttempt(int(h["attempt"]), str(h["reason"]), float(h["at"])) for h in json.loads(raw)
                 )
             except (ValueError, TypeError, KeyError):
                 history = ()
-        app = {k: v for k, v in text.items() if k not in _OWN and not k.lower().startswith(_BROKER_PREFIXES)}
         return cls(
-            body=body,
-            key=text.get(KEY_HEADER) or key,
-            message_id=mid,
-            headers=app,
-            attempt=attempt,
-            history=history,
-            dead_reason=text.get(DEAD_REASON_HEADER),
+            body,
+            own.get(KEY_HEADER) or key,
+            own.get(MESSAGE_ID_HEADER) or message_id or new_message_id(),
+            app,
+            attempt,
+            history,
+            own.get(DEAD_REASON_HEADER),
         )

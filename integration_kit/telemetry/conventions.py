@@ -14,12 +14,16 @@ Metrics (OpenTelemetry name, unit, instrument; the Prometheus name is :func:`pro
 ``integration_kit.breaker.transitions``     {transition}  counter, by the state entered
 ``integration_kit.breaker.state``           1          observable gauge: 1 for the current state, 0 for the others
 ``integration_kit.budget.tokens``           {token}    observable gauge: the retry budget's tokens
+``integration_kit.queue.received``          {message}  counter, deliveries a queue consumer took
+``integration_kit.queue.settled``           {message}  counter, by ``integration_kit.queue.outcome``
+``integration_kit.queue.pauses``            {pause}    counter, consumer pauses on an open downstream breaker
 ==========================================  =========  ===========================================================
 
 Every metric has ``integration_kit.integration``. Label sets are bounded: the method (unknown ones become
 ``_OTHER``, as the conventions say), the server's address and port (the client pins one origin per integration),
 the status code, the error type (a status code or an outcome kind), the call's outcome (``success`` or an error
-class name), and ``url.template`` only when a ``route`` function maps targets to templates. Never a raw URL.
+class name), a queue delivery's outcome (``acked``, ``duplicate``, ``retried``, ``dead_lettered``, ``requeued``),
+and ``url.template`` only when a ``route`` function maps targets to templates. Never a raw URL.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from integration_kit.events import AttemptFinished, CallFinished, Event
 __all__ = [
     "ATTEMPT_BUCKETS",
     "CALL_DURATION_BUCKETS",
+    "COUNTERS",
     "DURATION_BUCKETS",
     "METRICS",
     "EventMetrics",
@@ -80,6 +85,7 @@ REFUSAL = "integration_kit.retry.refusal"
 REJECTION = "integration_kit.rejection.reason"
 BREAKER_STATE = "integration_kit.breaker.state"
 BUDGET_TOKENS = "integration_kit.budget.tokens"
+QUEUE_OUTCOME = "integration_kit.queue.outcome"
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
 
@@ -111,6 +117,9 @@ DEADLINES = MetricSpec("integration_kit.deadline.exceeded", "{call}", "counter",
 TRANSITIONS = MetricSpec("integration_kit.breaker.transitions", "{transition}", "counter", "Breaker transitions.")
 BREAKER = MetricSpec("integration_kit.breaker.state", "1", "gauge", "Circuit breaker state (1: current state).")
 BUDGET = MetricSpec("integration_kit.budget.tokens", "{token}", "gauge", "Retry budget tokens left.")
+QUEUE_RECEIVED = MetricSpec("integration_kit.queue.received", "{message}", "counter", "Deliveries consumed.")
+QUEUE_SETTLED = MetricSpec("integration_kit.queue.settled", "{message}", "counter", "Deliveries settled, by outcome.")
+QUEUE_PAUSES = MetricSpec("integration_kit.queue.pauses", "{pause}", "counter", "Consumer pauses (breaker open).")
 
 #: Every metric, in the order of the module docstring.
 METRICS: tuple[MetricSpec, ...] = (
@@ -124,7 +133,29 @@ METRICS: tuple[MetricSpec, ...] = (
     TRANSITIONS,
     BREAKER,
     BUDGET,
+    QUEUE_RECEIVED,
+    QUEUE_SETTLED,
+    QUEUE_PAUSES,
 )
+#: The counters, with the attributes of each (in this order; :meth:`EventMetrics.count` passes them so).
+COUNTERS: dict[MetricSpec, tuple[str, ...]] = {
+    RETRIES_SCHEDULED: (INTEGRATION, RETRY_REASON),
+    RETRIES_REFUSED: (INTEGRATION, REFUSAL),
+    CALLS_REJECTED: (INTEGRATION, REJECTION),
+    DEADLINES: (INTEGRATION,),
+    TRANSITIONS: (INTEGRATION, BREAKER_STATE),
+    QUEUE_RECEIVED: (INTEGRATION,),
+    QUEUE_SETTLED: (INTEGRATION, QUEUE_OUTCOME),
+    QUEUE_PAUSES: (INTEGRATION,),
+}
+#: The queue consumer's settling events, and the ``integration_kit.queue.outcome`` each counts as.
+_SETTLED = {
+    "message_acked": "acked",
+    "duplicate_suppressed": "duplicate",
+    "message_retried": "retried",
+    "message_dead_lettered": "dead_lettered",
+    "message_requeued": "requeued",
+}
 
 
 def prometheus_name(name: str, unit: str, instrument: str) -> str:
@@ -233,6 +264,16 @@ class EventMetrics(ABC):
             self.count(RETRIES_REFUSED, {INTEGRATION: e.integration, REFUSAL: "budget"})
         elif kind == "breaker_transition":
             self.count(TRANSITIONS, {INTEGRATION: e.integration, BREAKER_STATE: e.new})
+        else:
+            self._queue(kind, e.integration)
+
+    def _queue(self, kind: str, integration: str) -> None:
+        if kind == "message_received":
+            self.count(QUEUE_RECEIVED, {INTEGRATION: integration})
+        elif (outcome := _SETTLED.get(kind)) is not None:
+            self.count(QUEUE_SETTLED, {INTEGRATION: integration, QUEUE_OUTCOME: outcome})
+        elif kind == "consumer_paused":
+            self.count(QUEUE_PAUSES, {INTEGRATION: integration})
 
     def _attempt(self, e: AttemptFinished) -> None:
         template = self.route(e.target) if self.route is not None else None

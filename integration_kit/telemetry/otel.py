@@ -146,7 +146,7 @@ class OpenTelemetryHook(c.EventMetrics):
         )
         self._counters = {
             spec.name: meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
-            for spec in (c.RETRIES_SCHEDULED, c.RETRIES_REFUSED, c.CALLS_REJECTED, c.DEADLINES, c.TRANSITIONS)
+            for spec in c.COUNTERS
         }
         meter.create_observable_gauge(
             c.BREAKER.name, [self._observe_breakers], unit=c.BREAKER.unit, description=c.BREAKER.description

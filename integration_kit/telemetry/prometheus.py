@@ -46,13 +46,6 @@ _CALL_ATTRIBUTES = (c.INTEGRATION, c.METHOD, c.CALL_OUTCOME, c.URL_TEMPLATE)
 #: Label names of the per-attempt histogram and of the per-call histograms, in order.
 ATTEMPT_LABELS = tuple(_L(a) for a in _ATTEMPT_ATTRIBUTES)
 CALL_LABELS = tuple(_L(a) for a in _CALL_ATTRIBUTES)
-_COUNTER_LABELS = {
-    c.RETRIES_SCHEDULED.name: (c.INTEGRATION, c.RETRY_REASON),
-    c.RETRIES_REFUSED.name: (c.INTEGRATION, c.REFUSAL),
-    c.CALLS_REJECTED.name: (c.INTEGRATION, c.REJECTION),
-    c.DEADLINES.name: (c.INTEGRATION,),
-    c.TRANSITIONS.name: (c.INTEGRATION, c.BREAKER_STATE),
-}
 
 
 class _Instrumentable(Protocol):
@@ -90,9 +83,8 @@ class PrometheusHook(c.EventMetrics):
             _base(c.ATTEMPTS), c.ATTEMPTS.description, CALL_LABELS, registry=self.registry, buckets=c.ATTEMPT_BUCKETS
         )
         self._counters = {
-            name: Counter(_base(spec), spec.description, [_L(a) for a in _COUNTER_LABELS[name]], registry=self.registry)
-            for spec in (c.RETRIES_SCHEDULED, c.RETRIES_REFUSED, c.CALLS_REJECTED, c.DEADLINES, c.TRANSITIONS)
-            for name in [spec.name]
+            spec.name: Counter(_base(spec), spec.description, [_L(a) for a in labels], registry=self.registry)
+            for spec, labels in c.COUNTERS.items()
         }
         self._engines = _Engines()
         self.registry.register(self._engines)

@@ -1,0 +1,262 @@
+"""Queue scenarios live: a :class:`~integration_kit.queues.sim.QueueScenario` played against a real broker.
+
+The simulator (:mod:`integration_kit.queues.sim`) predicts; this checks the prediction on RabbitMQ or JetStream,
+through a :class:`~integration_kit.queues.proxy.FaultProxy`, in compressed time (``time_scale`` real seconds per
+scenario second). The same parts as production: messages are written to a SQLite outbox in application
+transactions, an :class:`~integration_kit.queues.relay.OutboxRelay` publishes them with confirms, a
+:class:`~integration_kit.queues.consumer.Consumer` with a transactional
+:class:`~integration_kit.queues.inbox.SQLiteInbox` applies them (each effect a row in a SQLite table: counted,
+never guessed). The scenario's faults:
+
+- ``broker_outage``: the proxy refuses and cuts every connection for the window (relay and consumer reconnect);
+- ``poison_rate``: messages that are not JSON (dead-lettered at once);
+- ``failure_rate``: a first attempt that fails (redelivered after the topology's delay);
+- ``duplicate_rate``: a message written to the outbox twice with the same id (as a relay killed before marking);
+- ``downstream_outage``: the handler's downstream fails for the window behind a breaker; with
+  ``pause_on_open_breaker`` the consumer pauses, otherwise the failures use up attempts (dead letters);
+- ``consumer_crash_at``: the consumer's connection is dropped with deliveries in flight, and a new one starts.
+
+The result is a :class:`~integration_kit.queues.sim.QueueResult`, judged like a simulated one: ``lost`` and
+``applied_twice`` must be 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from integration_kit.engine.call import CallEngine
+from integration_kit.errors import PoisonMessage
+from integration_kit.events import MessageDeadLettered, MessageRetried, Recorder
+from integration_kit.policies.breaker import CircuitBreaker
+from integration_kit.policies.config import BreakerPolicy, RetryPolicy
+from integration_kit.queues.broker import Broker
+from integration_kit.queues.consumer import Consumer
+from integration_kit.queues.inbox import Handler, SQLiteInbox
+from integration_kit.queues.message import Message
+from integration_kit.queues.outbox import SQLiteOutbox
+from integration_kit.queues.proxy import FaultProxy
+from integration_kit.queues.publisher import Publisher
+from integration_kit.queues.relay import OutboxRelay
+from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings
+
+__all__ = ["play_live"]
+
+logger = logging.getLogger("integration_kit.playbook")
+
+#: The relay's and the consumer's waits in a compressed run (seconds): short, so outages end visibly.
+_FAST = RetryPolicy(max_attempts=1_000_000, base_delay=0.05, max_delay=0.5)
+
+
+async def play_live(
+    scenario: QueueScenario,
+    settings: QueueSettings,
+    *,
+    proxy: FaultProxy,
+    connect: Callable[[], Broker],
+    admin: Broker,
+    folder: Path,
+    time_scale: float = 0.05,
+    max_messages: int = 400,
+    drain: float = 30.0,
+    seed: int = 0,
+) -> QueueResult:
+    """Play ``scenario`` live and return what happened.
+
+    ``connect()`` builds a broker adapter whose URL points at ``proxy`` (its topology declared by the caller, with
+    the retry delays and ack wait already scaled); ``admin`` is a direct adapter (not through the proxy) that reads
+    the dead letters at the end; ``folder`` holds the SQLite outbox and effects databases.
+    ``scenario.rate * scenario.duration`` messages (at most ``max_messages``) arrive evenly over
+    ``duration * time_scale`` seconds; then the run waits up to ``drain`` seconds for every good message's effect.
+    Raises ``ValueError`` for a ``time_scale`` or ``max_messages`` that is not positive.
+    """
+    if not time_scale > 0 or max_messages < 1:
+        raise ValueError(f"play_live needs time_scale > 0 and max_messages >= 1, got {time_scale!r}, {max_messages!r}")
+    run = _LiveRun(scenario, settings, proxy, connect, folder, time_scale, random.Random(seed))
+    messages = min(max_messages, max(1, round(scenario.rate * scenario.duration)))
+    await run.play(messages, drain)
+    logger.info("live %s: reading the dead letters", scenario.name)
+    return run.result_with(await admin.dead_letters(limit=10 * messages))
+
+
+class _LiveRun:
+    def __init__(
+        self,
+        scenario: QueueScenario,
+        settings: QueueSettings,
+        proxy: FaultProxy,
+        connect: Callable[[], Broker],
+        folder: Path,
+        scale: float,
+        rng: random.Random,
+    ) -> None:
+        self.s, self.settings, self.proxy, self.connect, self.scale, self.rng = (
+            scenario,
+            settings,
+            proxy,
+            connect,
+            scale,
+            rng,
+        )
+        self.outbox = SQLiteOutbox(folder / "outbox.db")
+        self.effects = folder / "effects.db"
+        self.recorder = Recorder()
+        self.breaker = CircuitBreaker(
+            BreakerPolicy(
+                failure_threshold=settings.breaker_failures,
+                failure_rate_threshold=None,
+                wait_in_open=settings.breaker_wait * scale,
+                half_open_max_calls=1,
+            ),
+            name="downstream",
+        )
+        self.result = QueueResult(scenario.name)
+        self.good: set[str] = set()
+        self.start = 0.0
+        self.consumers: list[Consumer] = []
+
+    def now(self) -> float:
+        """Scenario seconds since the start."""
+        return (time.monotonic() - self.start) / self.scale
+
+    def _in(self, window: tuple[float, float] | None) -> bool:
+        return window is not None and window[0] <= self.now() < window[1]
+
+    async def play(self, messages: int, drain: float) -> None:
+        db = sqlite3.connect(self.effects)
+        with db:
+            db.execute("CREATE TABLE IF NOT EXISTS effects (message_id TEXT NOT NULL, latency REAL NOT NULL)")
+        db.close()
+        self.start = time.monotonic()
+        relay_broker = self.connect()
+        engine = CallEngine(name="live-relay", retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.5))
+        relay = OutboxRelay(
+            self.outbox, Publisher(relay_broker, engine=engine, confirm_timeout=2.0), poll_interval=0.05, backoff=_FAST
+        )
+        tasks = [asyncio.create_task(relay.run()), asyncio.create_task(self._produce(messages))]
+        if self.s.broker_outage is not None:
+            tasks.append(asyncio.create_task(self._outage(*self.s.broker_outage)))
+        consumer, consumer_broker, consuming = self._consume()
+        if self.s.consumer_crash_at is not None:
+            await self._sleep_until(self.s.consumer_crash_at)
+            logger.info("live %s: the consumer crashes", self.s.name)
+            await consumer_broker.close()  # a crash: in-flight deliveries are never acknowledged
+            consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consuming
+            consumer, consumer_broker, consuming = self._consume()
+            logger.info("live %s: a new consumer started", self.s.name)
+        await self._sleep_until(self.s.duration)
+        logger.info("live %s: arrivals over, draining", self.s.name)
+        deadline = time.monotonic() + drain
+        while (self.outbox.pending() or self._settled() < len(self.good)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # a straggling duplicate would be applied by now
+        logger.info("live %s: stopping", self.s.name)
+        consumer.stop()
+        relay.stop()
+        await consuming
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for broker in (relay_broker, consumer_broker):
+            await broker.close()
+        self.outbox.close()
+
+    def _consume(self) -> tuple[Consumer, Broker, asyncio.Task[object]]:
+        broker = self.connect()
+        inbox = SQLiteInbox(self.effects, consumer="live")
+        consumer = Consumer(
+            broker,
+            self._handler(inbox),
+            inbox=inbox,
+            concurrency=self.settings.concurrency,
+            breaker=self.breaker if self.settings.pause_on_open_breaker else None,
+            fetch_timeout=0.2,
+            hooks=[self.recorder],
+        )
+        self.consumers.append(consumer)
+        return consumer, broker, asyncio.create_task(consumer.run())
+
+    def _handler(self, inbox: SQLiteInbox) -> Handler:
+        async def handle(message: Message) -> None:
+            try:
+                payload = json.loads(message.body)
+            except ValueError as exc:
+                raise PoisonMessage("not an order event") from exc
+            if message.attempt == 1 and payload["fails"]:
+                raise ConnectionError("the first attempt failed")
+            permit = self.breaker.acquire()  # CircuitOpenError while the downstream's breaker is open
+            if self._in(self.s.downstream_outage):
+                permit.record_failure(0.0)
+                raise ConnectionError("downstream unavailable")
+            permit.record_success(0.0)
+            inbox.connection.execute(
+                "INSERT INTO effects (message_id, latency) VALUES (?, ?)",
+                (message.message_id, self.now() - payload["t"]),
+            )
+
+        return handle
+
+    async def _produce(self, messages: int) -> None:
+        app = sqlite3.connect(self.outbox.path, isolation_level=None)
+        try:
+            for n in range(messages):
+                await self._sleep_until(n * self.s.duration / messages)
+                poison = self.rng.random() < self.s.poison_rate
+                fails = self.rng.random() < self.s.failure_rate
+                body = b"\xff not json" if poison else json.dumps({"n": n, "t": self.now(), "fails": fails}).encode()
+                message = Message(body, key=f"k{n % 8}")
+                copies = 2 if self.rng.random() < self.s.duplicate_rate else 1
+                app.execute("BEGIN")
+                for _ in range(copies):  # the same id twice: as a relay killed between publish and mark
+                    self.outbox.add(app, message)
+                app.execute("COMMIT")
+                self.result.messages += 1
+                if poison:
+                    self.result.poison += 1
+                else:
+                    self.good.add(message.message_id)
+        finally:
+            app.close()
+
+    async def _outage(self, start: float, end: float) -> None:
+        await self._sleep_until(start)
+        self.proxy.refuse()
+        await self._sleep_until(end)
+        self.proxy.heal()
+
+    async def _sleep_until(self, at: float) -> None:
+        await asyncio.sleep(max(0.0, (at - self.now()) * self.scale))
+
+    def _settled(self) -> int:
+        """Good messages applied or dead-lettered so far."""
+        with sqlite3.connect(self.effects, timeout=30) as db:
+            applied = int(db.execute("SELECT COUNT(DISTINCT message_id) FROM effects").fetchone()[0])
+        dead = {e.message_id for e in self.recorder.of(MessageDeadLettered)}  # type: ignore[attr-defined]
+        return applied + len(dead & self.good)
+
+    def result_with(self, letters: list[Message]) -> QueueResult:
+        """The run's result, given the dead letters."""
+        r = self.result
+        with sqlite3.connect(self.effects, timeout=30) as db:
+            rows = db.execute("SELECT message_id, COUNT(*), MIN(latency) FROM effects GROUP BY message_id").fetchall()
+        r.applied = sum(1 for mid, _, _ in rows if mid in self.good)
+        r.applied_twice = sum(1 for _, count, _ in rows if count > 1)
+        r.latencies = [latency for _, _, latency in rows]
+        dead = {m.message_id for m in letters}
+        r.dead_good = len(dead & self.good)
+        r.dead_poison = len(dead - self.good)
+        r.lost = len(self.good - {mid for mid, _, _ in rows} - dead)  # neither applied nor dead-lettered (as sim's)
+        r.duplicates_suppressed = sum(c.stats.duplicates for c in self.consumers)
+        r.pauses = sum(c.stats.pauses for c in self.consumers)
+        r.redeliveries = Counter(e.attempt + 1 for e in self.recorder.of(MessageRetried))  # type: ignore[attr-defined]
+        return r
