@@ -248,6 +248,61 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (1, 2, 3, 5)
     },
+    **{
+        f"integration_kit.server.middleware.{name}": "codec names are case-insensitive: 'LATIN-1' is 'latin-1'"
+        for name in (
+            "xǁIdempotencyMiddlewareǁ__init____mutmut_33",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_21",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_24",
+            "xǁIdempotencyMiddlewareǁ_keyed__mutmut_46",
+            "xǁ_ResponseRecorderǁsend__mutmut_19",
+            "xǁ_ResponseRecorderǁsend__mutmut_24",
+        )
+    },
+    **{
+        f"integration_kit.server.middleware.{name}": (
+            "ASGI's more_body defaults to False: a message without the key (or a falsy default) is the same"
+        )
+        for name in (
+            "x__problem__mutmut_39",
+            "x__problem__mutmut_40",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_44",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_45",
+            "xǁIdempotencyMiddlewareǁ_execute__mutmut_13",
+            "xǁIdempotencyMiddlewareǁ_execute__mutmut_14",
+            "xǁ_ResponseRecorderǁsend__mutmut_47",
+            "xǁ_ResponseRecorderǁsend__mutmut_49",
+        )
+    },
+    **{
+        f"integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ__init____mutmut_{n}": (
+            "the header name is lower-cased once, in __init__"
+        )
+        for n in (3, 4)
+    },
+    **{
+        f"integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ__init____mutmut_{n}": (
+            "the guard's clock only stamps a record's created and expires fields, which nothing reads: claims and "
+            "records expire by the store's TTL, on the store's clock"
+        )
+        for n in (18, 23)
+    },
+    "integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ_execute__mutmut_2": (
+        "replayed_body False -> None: only tested for truth"
+    ),
+    "integration_kit.server.middleware.xǁ_ResponseRecorderǁsend__mutmut_53": (
+        "finished True -> None: the claim is then released after it was completed, and release() is a "
+        "compare-and-set on the claim's own record, which completion replaced, so it changes nothing"
+    ),
+    **{
+        f"integration_kit.server.middleware.xǁ_ResponseRecorderǁ__init____mutmut_{n}": (
+            "ASGI sends http.response.start before any body, so the status is set before it is read"
+        )
+        for n in (4, 5)
+    },
+    "integration_kit.server.middleware.xǁ_ResponseRecorderǁ__init____mutmut_10": (
+        "finished False -> None: only tested for truth"
+    ),
     "integration_kit.policies.outcome.x_classify__mutmut_6": (
         "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
     ),

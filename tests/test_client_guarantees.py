@@ -39,6 +39,7 @@ from integration_kit.errors import (
     UnsafeRequest,
 )
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
+from integration_kit.server.idempotency import parse_idempotency_key
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
 
@@ -156,6 +157,19 @@ def test_a_post_with_an_idempotency_key_header_is_retried_after_a_read_timeout(
     response = client.post("/orders", json={}, headers={"idempotency-key": "bare-token"})
     assert response.status_code == 201
     assert [r.headers["idempotency-key"] for r in upstream.requests] == ['"bare-token"', '"bare-token"']
+
+
+def test_a_key_with_quotes_and_backslashes_is_sent_escaped_and_reads_back_whole(
+    connect: Connect, upstream: Upstream
+) -> None:
+    """The key goes out as an RFC 8941 sf-string (quotes and backslashes escaped), and the middleware's parser gives
+    the caller's key back: a key that did not survive the round trip would never match its replay."""
+    client = connect(config(upstream.base_url))
+    key = 'say "hi" \\ bye'
+    client.post("/orders", json={}, idempotency_key=key)
+    sent = upstream.requests[0].headers["idempotency-key"]
+    assert sent == '"say \\"hi\\" \\\\ bye"'
+    assert parse_idempotency_key(sent) == key
 
 
 @pytest.mark.parametrize("key", ["tab\there", "caf\u00e9", "bell\x07", ""])
