@@ -303,6 +303,21 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.server.middleware.xǁ_ResponseRecorderǁ__init____mutmut_10": (
         "finished False -> None: only tested for truth"
     ),
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
+            "a 200 sent down the error path still ends as a success: the engine decides by the status (the error "
+            "built for it is never read)"
+        )
+        for n in (5, 6)
+    },
+    "integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_35": "codec names are case-insensitive",
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
+            "the response kept on a failed outcome is never read: the clients' engine has no classifier, so only a "
+            "2xx outcome is returned and its value read"
+        )
+        for n in (63, 68)
+    },
     "integration_kit.policies.outcome.x_classify__mutmut_6": (
         "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
     ),

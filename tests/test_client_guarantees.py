@@ -24,20 +24,24 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from integration_kit import ClientConfig, ManualClock, ResilientClient
+from integration_kit import ClientConfig, ManualClock, Recorder, ResilientClient
 from integration_kit.errors import (
     BudgetExhausted,
     BulkheadFull,
     CallRejected,
     CertificateError,
     CircuitOpenError,
+    ClientError,
     DeadlineExceeded,
+    IntegrationError,
     RateLimitExceeded,
     ReadTimeout,
     RetriesExhausted,
     ServerError,
     UnsafeRequest,
 )
+from integration_kit.events import RetryScheduled
+from integration_kit.http.auth import HeaderAuth
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.server.idempotency import parse_idempotency_key
 
@@ -170,6 +174,77 @@ def test_a_key_with_quotes_and_backslashes_is_sent_escaped_and_reads_back_whole(
     sent = upstream.requests[0].headers["idempotency-key"]
     assert sent == '"say \\"hi\\" \\\\ bye"'
     assert parse_idempotency_key(sent) == key
+
+
+def test_a_configured_secret_query_parameter_is_masked_in_the_error(connect: Connect, upstream: Upstream) -> None:
+    """``redact_query_params`` names a parameter the default list does not know; a partner echoing its value in
+    a header or the body never puts it into the error."""
+    secret = "T-4711-private"
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled(), redact_query_params=frozenset({"ticket"})))
+    upstream.script(Reply(400, headers={"X-Echo": f"ticket={secret}"}, body=f'{{"error": "bad {secret}"}}'.encode()))
+    with pytest.raises(ClientError) as caught:
+        client.get("/lookup", params={"ticket": secret})
+    error = caught.value
+    assert secret not in error.body_snippet
+    assert secret not in error.headers["x-echo"]
+    assert secret not in str(error)
+    assert error.body_snippet.startswith('{"error": "bad ')
+
+
+def test_retry_after_is_read_on_409_429_and_503_only(connect: Connect, upstream: Upstream) -> None:
+    """A keyed POST answered 409 (in flight) waits its Retry-After; a 500 that sends one is retried after the
+    backoff."""
+    recorder = Recorder()
+    client = connect(config(upstream.base_url), clock=ManualClock(), hooks=[recorder])
+    upstream.script(Reply(409, headers={"Retry-After": "2"}), Reply(201))
+    assert client.post("/orders", json={}, idempotency_key="k-409").status_code == 201
+    upstream.script(*[Reply(500, headers={"Retry-After": "7"})] * 3)
+    with pytest.raises(RetriesExhausted) as caught:
+        client.get("/status")
+    assert isinstance(caught.value.__cause__, ServerError)
+    waits = [(e.reason, e.delay) for e in recorder.events if isinstance(e, RetryScheduled)]
+    assert waits == [("retry_after", 2.0), ("backoff", 0.1), ("backoff", 0.2)]
+
+
+def test_a_3xx_not_followed_is_an_error_with_its_snippet(connect: Connect, upstream: Upstream) -> None:
+    """Only a 2xx body is read whole under ``max_response_bytes``; a 300 is an error keeping a snippet."""
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled(), max_response_bytes=100))
+    upstream.script(Reply(300, body=b"choose one " * 50))
+    with pytest.raises(IntegrationError) as caught:
+        client.get("/choices")
+    assert getattr(caught.value, "status", None) == 300
+    assert getattr(caught.value, "body_snippet", None) == ("choose one " * 50)[:500]
+
+
+def test_an_error_body_that_is_not_utf8_or_is_cut_mid_character_keeps_its_snippet(
+    connect: Connect, upstream: Upstream
+) -> None:
+    """The snippet is decoded leniently: bytes that are not UTF-8, or a character cut by the 2048-byte read, never
+    turn the partner's 4xx or 5xx into an unusable response."""
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled()))
+    upstream.script(Reply(400, body="\u20ac".encode() * 1000))  # 3000 bytes: the 2048th byte is inside a euro sign
+    with pytest.raises(ClientError) as caught:
+        client.get("/euros")
+    assert caught.value.body_snippet == "\u20ac" * 500
+    upstream.script(Reply(500, body=b"\xff\xfe not utf-8"))
+    with pytest.raises(ServerError) as server:
+        client.get("/bytes")
+    assert server.value.body_snippet == "\ufffd\ufffd not utf-8"
+
+
+def test_a_header_named_like_the_credential_is_masked_in_the_error(
+    connect: Connect, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner that answers with a header of the credential's name (a rotated key, say) never puts its value in
+    the error, even when it is not the credential the client sent."""
+    monkeypatch.setenv("PARTNER_ID_KEY", "sent-credential")
+    auth = HeaderAuth(header="X-Partner-Id", env="PARTNER_ID_KEY")
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled(), auth=auth))
+    upstream.script(Reply(401, headers={"X-Partner-Id": "rotated-credential", "X-Request-Id": "r-9"}))
+    with pytest.raises(ClientError) as caught:
+        client.get("/me")
+    assert caught.value.headers["x-partner-id"] == "***"
+    assert caught.value.headers["x-request-id"] == "r-9"
 
 
 @pytest.mark.parametrize("key", ["tab\there", "caf\u00e9", "bell\x07", ""])
