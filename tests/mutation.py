@@ -311,6 +311,25 @@ EQUIVALENT: dict[str, str] = {
         for n in (5, 6)
     },
     "integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_35": "codec names are case-insensitive",
+    "integration_kit.http.exchange.xǁBodyǁcheck_deadline__mutmut_3": (
+        "monotonic() > expires -> >=: differs only when two float readings are equal to the last bit"
+    ),
+    **{
+        name: (
+            "redundant: the body check of the deadline is defence in depth; the deadline backend ends every socket "
+            "read at the attempt's expiry first (why the smoke set dropped body_read_deadline_removed), so the "
+            "check is reached past the expiry only by a process starved of CPU between two reads"
+        )
+        for name in (
+            "integration_kit.http.exchange.xǁBodyǁ__init____mutmut_6",
+            "integration_kit.http.exchange.xǁBodyǁ__init____mutmut_7",
+            "integration_kit.http.exchange.xǁExchangeǁreader__mutmut_10",
+        )
+    },
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁreader__mutmut_{n}": "strict -> None: only tested for truth"
+        for n in (8, 19)
+    },
     **{
         f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
             "the response kept on a failed outcome is never read: the clients' engine has no classifier, so only a "

@@ -206,6 +206,12 @@ def test_retry_after_is_read_on_409_429_and_503_only(connect: Connect, upstream:
     assert waits == [("retry_after", 2.0), ("backoff", 0.1), ("backoff", 0.2)]
 
 
+def test_no_response_limit_and_no_deadline_read_any_body(connect: Connect, upstream: Upstream) -> None:
+    client = connect(config(upstream.base_url, max_response_bytes=None, deadline=None))
+    upstream.script(Reply(stream_bytes=300_000))  # chunked, no Content-Length
+    assert len(client.get("/big").content) == 300_000
+
+
 def test_a_3xx_not_followed_is_an_error_with_its_snippet(connect: Connect, upstream: Upstream) -> None:
     """Only a 2xx body is read whole under ``max_response_bytes``; a 300 is an error keeping a snippet."""
     client = connect(config(upstream.base_url, retry=RetryPolicy.disabled(), max_response_bytes=100))
