@@ -337,6 +337,16 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (63, 68)
     },
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
+            "httpx.Headers.pop matches names case-insensitively: the name in another case is the same header"
+        )
+        for n in (4, 5, 7, 8, 10, 11)
+    },
+    "integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_6": (
+        "redundant: a caller cannot set Proxy-Authorization (http.safety refuses it as a routing header), and "
+        "httpx adds a proxy's credential in the transport, not on the request the hook sees"
+    ),
     "integration_kit.policies.outcome.x_classify__mutmut_6": (
         "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
     ),

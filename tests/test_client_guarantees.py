@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 import trustme
 import uvicorn
@@ -41,7 +42,7 @@ from integration_kit.errors import (
     UnsafeRequest,
 )
 from integration_kit.events import RetryScheduled
-from integration_kit.http.auth import HeaderAuth
+from integration_kit.http.auth import BearerAuth, HeaderAuth
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.server.idempotency import parse_idempotency_key
 
@@ -251,6 +252,44 @@ def test_a_header_named_like_the_credential_is_masked_in_the_error(
         client.get("/me")
     assert caught.value.headers["x-partner-id"] == "***"
     assert caught.value.headers["x-request-id"] == "r-9"
+
+
+def test_a_redirect_to_another_origin_carries_no_credential_of_any_kind(
+    connect: Connect, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bearer token and cookies stay with the origin; a refused plain-http redirect names
+    the integration and the method, with the configured secret parameters of its URL masked."""
+    monkeypatch.setenv("PARTNER_BEARER", "bearer-value")
+    cfg = config(
+        upstream.base_url,
+        auth=BearerAuth(env="PARTNER_BEARER"),
+        follow_redirects=True,
+        redact_query_params=frozenset({"ticket"}),
+    )
+    client = connect(cfg)
+    sent = {"Cookie": "session=s-1"}  # (Proxy-Authorization is refused on the way out: a routing header)
+    upstream.script(Reply(302, headers={"Location": f"http://localhost:{upstream.port}/landing"}))
+    echoed = client.get("/start", headers=sent).json()
+    assert echoed["path"] == "/landing"
+    assert {"authorization", "cookie"}.isdisjoint(echoed["headers"])
+    assert upstream.requests[0].headers["authorization"] == "Bearer bearer-value"  # the origin had them all
+    assert upstream.requests[0].headers["cookie"] == "session=s-1"
+    upstream.script(Reply(302, headers={"Location": "http://partner.example/landing?ticket=T-99"}))
+    with pytest.raises(UnsafeRequest, match=r"plain http: http://partner\.example/landing") as caught:
+        client.get("/start")
+    assert (caught.value.integration, caught.value.method) == ("partner", "GET")
+    assert "T-99" not in str(caught.value)
+
+
+def test_the_default_https_port_is_the_configured_origin() -> None:
+    """``https://partner.example`` is port 443: a URL that leaves the port out is the origin, another port is not.
+    (Pure URL logic: an ``httpx.MockTransport`` stands in for the partner, which is not on loopback.)"""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"port": request.url.port}))
+    with ResilientClient(config("https://partner.example"), transport=transport) as client:
+        assert client.get("https://partner.example/x").status_code == 200
+        assert client.get("https://partner.example:443/x").status_code == 200
+        with pytest.raises(UnsafeRequest, match="not under the configured origin"):
+            client.get("https://partner.example:8443/x")
 
 
 @pytest.mark.parametrize("key", ["tab\there", "caf\u00e9", "bell\x07", ""])
