@@ -282,7 +282,8 @@ def test_a_redirect_to_another_origin_carries_no_credential_of_any_kind(
 
 
 def test_the_default_https_port_is_the_configured_origin() -> None:
-    """``https://partner.example`` is port 443: a URL that leaves the port out is the origin, another port is not.
+    """``https://partner.example`` is port 443 (``http://localhost`` port 80): a URL that leaves the port out is the
+    origin, another port is not.
     (Pure URL logic: an ``httpx.MockTransport`` stands in for the partner, which is not on loopback.)"""
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"port": request.url.port}))
     with ResilientClient(config("https://partner.example"), transport=transport) as client:
@@ -290,6 +291,9 @@ def test_the_default_https_port_is_the_configured_origin() -> None:
         assert client.get("https://partner.example:443/x").status_code == 200
         with pytest.raises(UnsafeRequest, match="not under the configured origin"):
             client.get("https://partner.example:8443/x")
+    with ResilientClient(config("http://localhost"), transport=transport) as client:  # plain http: port 80
+        assert client.get("http://localhost/x").status_code == 200
+        assert client.get("http://localhost:80/x").status_code == 200
 
 
 @pytest.mark.parametrize("key", ["tab\there", "caf\u00e9", "bell\x07", ""])
