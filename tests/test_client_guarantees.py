@@ -299,9 +299,16 @@ def test_the_default_https_port_is_the_configured_origin() -> None:
 @pytest.mark.parametrize("key", ["tab\there", "caf\u00e9", "bell\x07", ""])
 def test_a_non_printable_key_is_refused_before_sending(connect: Connect, upstream: Upstream, key: str) -> None:
     client = connect(config(upstream.base_url))
-    with pytest.raises(UnsafeRequest, match="printable"):
+    with pytest.raises(UnsafeRequest, match="printable") as caught:
         client.post("/orders", json={}, idempotency_key=key)
+    assert (caught.value.integration, caught.value.method) == ("partner", "POST")
     assert upstream.count == 0
+
+
+def test_the_idempotency_key_argument_wins_over_a_key_header(connect: Connect, upstream: Upstream) -> None:
+    client = connect(config(upstream.base_url))
+    client.post("/orders", json={}, idempotency_key="from-argument", headers={"Idempotency-Key": "from-header"})
+    assert [r.headers["idempotency-key"] for r in upstream.requests] == ['"from-argument"']
 
 
 # -- 5. put, patch and delete ----------------------------------------------------------------------------------
