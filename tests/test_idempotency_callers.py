@@ -426,7 +426,11 @@ def test_a_raw_asgi_response_without_optional_keys_is_stored_whole() -> None:
         await send({"type": "http.response.body"})
 
     guarded = IdempotencyMiddleware(app, store=MemoryStore(clock=ManualClock(0.0)), clock=ManualClock(0.0))
-    with serve_in_thread(guarded) as url:
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:  # plainly ASGI 3 to uvicorn, even under mutmut
+        await guarded(scope, receive, send)
+
+    with serve_in_thread(served) as url:
         first = _post(url, "raw")
         again = _post(url, "raw")
     assert (first.status_code, first.content) == (202, b"accepted")
