@@ -343,6 +343,19 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (4, 5, 7, 8, 10, 11)
     },
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
+            "redundant with httpx, which drops Authorization on a redirect to another origin and Cookie on every "
+            "redirect (the cookie jar sets it again); the hook's own list matters for the credential's header"
+        )
+        for n in (3, 9)
+    },
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
+            "the refusal's integration and method: the engine fills both from the call when the refusal ends it"
+        )
+        for n in (24, 25, 27, 28)
+    },
     "integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_6": (
         "redundant: a caller cannot set Proxy-Authorization (http.safety refuses it as a routing header), and "
         "httpx adds a proxy's credential in the transport, not on the request the hook sees"
