@@ -290,6 +290,9 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ_execute__mutmut_2": (
         "replayed_body False -> None: only tested for truth"
     ),
+    "integration_kit.server.middleware.xǁ_ResponseRecorderǁsend__mutmut_54": (
+        "finished True -> False: as mutant 53, the completed claim is released, which changes nothing"
+    ),
     "integration_kit.server.middleware.xǁ_ResponseRecorderǁsend__mutmut_53": (
         "finished True -> None: the claim is then released after it was completed, and release() is a "
         "compare-and-set on the claim's own record, which completion replaced, so it changes nothing"

@@ -378,7 +378,8 @@ def test_a_refusal_is_sent_as_asgi_messages_with_lowercase_header_names() -> Non
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    guarded = IdempotencyMiddleware(app, store=MemoryStore(), required=True)
+    store = MemoryStore()
+    guarded = IdempotencyMiddleware(app, store=store, required=True, retry_after=2)
     anyio.run(guarded, {"type": "http", "method": "POST", "path": "/orders", "headers": []}, receive, send)
     start, body = sent
     assert start["type"] == "http.response.start"
@@ -386,6 +387,12 @@ def test_a_refusal_is_sent_as_asgi_messages_with_lowercase_header_names() -> Non
     length = str(len(body["body"])).encode()
     assert start["headers"] == [(b"content-type", b"application/problem+json"), (b"content-length", length)]
     assert body["type"] == "http.response.body"
+    sent.clear()  # in flight: another process holds the claim
+    IdempotencyGuard(store).begin("-/k", request_fingerprint("POST", "/orders", b""))
+    keyed = {"type": "http", "method": "POST", "path": "/orders", "headers": [(b"idempotency-key", b"k")]}
+    anyio.run(guarded, keyed, receive, send)
+    assert sent[0]["status"] == 409
+    assert sent[0]["headers"][2:] == [(b"retry-after", b"2")]
 
 
 def test_the_lease_and_the_ttl_given_are_the_ones_kept() -> None:
