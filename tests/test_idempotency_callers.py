@@ -365,6 +365,25 @@ def test_max_body_bytes_must_be_a_whole_number_of_bytes(value: Any) -> None:
     assert IdempotencyMiddleware(Starlette(), store=MemoryStore(), max_body_bytes=0).max_body_bytes == 0
 
 
+class LosingStore(MemoryStore):
+    """A memory store whose server goes away after the claim: every compare-and-set (complete, release) fails;
+    with ``claims=False`` it is down from the start (the claim, an ``add``, fails too)."""
+
+    def __init__(self, clock: ManualClock | None = None, *, claims: bool = True) -> None:
+        super().__init__(clock=clock)
+        self.claims = claims
+
+    def add(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
+        if not self.claims:
+            raise StoreUnavailable("connection refused", store="losing", operation="add")
+        return super().add(key, value, ttl=ttl)
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes | None, *, ttl: float | None = None
+    ) -> bool:
+        raise StoreUnavailable("connection lost", store="losing", operation="compare_and_set")
+
+
 def test_a_refusal_is_sent_as_asgi_messages_with_lowercase_header_names() -> None:
     """What an outer ASGI middleware sees (Starlette's ``Headers`` compares lowercase names byte for byte)."""
     sent: list[dict[str, Any]] = []
@@ -393,6 +412,10 @@ def test_a_refusal_is_sent_as_asgi_messages_with_lowercase_header_names() -> Non
     anyio.run(guarded, keyed, receive, send)
     assert sent[0]["status"] == 409
     assert sent[0]["headers"][2:] == [(b"retry-after", b"2")]
+    sent.clear()  # the store is down: 503, retry after a second
+    anyio.run(IdempotencyMiddleware(app, store=LosingStore(claims=False)), keyed, receive, send)
+    assert sent[0]["status"] == 503
+    assert sent[0]["headers"][2:] == [(b"retry-after", b"1")]
 
 
 def test_the_lease_and_the_ttl_given_are_the_ones_kept() -> None:
@@ -444,15 +467,6 @@ def test_a_raw_asgi_response_without_optional_keys_is_stored_whole() -> None:
     assert (again.status_code, again.content) == (202, b"accepted")
     assert again.headers[REPLAYED_HEADER] == "true"
     assert len(runs) == 1
-
-
-class LosingStore(MemoryStore):
-    """A memory store whose server goes away after the claim: every compare-and-set (complete, release) fails."""
-
-    def compare_and_set(
-        self, key: str, expected: bytes | None, value: bytes | None, *, ttl: float | None = None
-    ) -> bool:
-        raise StoreUnavailable("connection lost", store="losing", operation="compare_and_set")
 
 
 def test_a_store_lost_after_the_claim_costs_the_client_nothing() -> None:
