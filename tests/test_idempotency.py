@@ -301,6 +301,14 @@ def test_bodies_over_the_limit(http: httpx.Client, service: OrderService) -> Non
 def test_an_unreachable_store_answers_503_without_executing(http: httpx.Client, service: OrderService) -> None:
     response = _post(http, "no-store", path="/down/orders")
     assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Idempotency store unavailable",
+        "status": 503,
+        "detail": "retry later",
+    }
     assert service.effects["no-store"] == 0
 
 

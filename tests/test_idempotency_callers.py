@@ -4,6 +4,7 @@ hygiene, and the resilient client and the middleware together (a retried POST ex
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import socket
 import threading
 from collections import Counter
@@ -21,10 +22,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from integration_kit import IdempotencyMiddleware, ManualClock, MemoryStore, Recorder, ResilientClient
+from integration_kit.errors import StoreUnavailable
 from integration_kit.events import AttemptFinished, RetryScheduled
 from integration_kit.http.config import ClientConfig
 from integration_kit.policies.config import RetryPolicy, Timeouts
-from integration_kit.server.idempotency import REPLAYED_HEADER
+from integration_kit.server.idempotency import (
+    REPLAYED_HEADER,
+    IdempotencyGuard,
+    IdempotencyRecord,
+    request_fingerprint,
+)
 
 WAIT = 10.0  # the longest any event in these tests is waited for (a bound, not a sleep)
 
@@ -68,9 +75,7 @@ class Service:
 
         guarded = IdempotencyMiddleware(
             Starlette(routes=[Route("/{path:path}", create, methods=["POST"])]),
-            store=self.store,
-            clock=ManualClock(0.0),
-            **options,
+            **{"store": self.store, "clock": ManualClock(0.0), **options},
         )
 
         async def outer(scope: Any, receive: Any, send: Any) -> None:
@@ -183,6 +188,9 @@ def test_the_default_scope_is_the_authorization_header() -> None:
     assert credential_scope({"headers": [(b"authorization", b"Bearer x"), (b"accept", b"*/*")]}) == b"Bearer x"
     assert credential_scope({"headers": [(b"Authorization", b"Basic y")]}) == b"Basic y"
     assert credential_scope({"headers": [(b"accept", b"*/*")]}) is None
+    assert credential_scope({"type": "http"}) is None  # a scope without headers is anonymous, not an error
+    two = [(b"authorization", b"Bearer a"), (b"authorization", b"Bearer b")]
+    assert credential_scope({"headers": two}) == b"Bearer a\nBearer b"  # a byte no header value holds
 
 
 # -- issue 17, item 4: replay hygiene --------------------------------------------------------------------------
@@ -355,3 +363,156 @@ def test_max_body_bytes_must_be_a_whole_number_of_bytes(value: Any) -> None:
     with pytest.raises(ValueError, match=f"max_body_bytes must be an int >= 0, got {value!r}"):
         IdempotencyMiddleware(Starlette(), store=MemoryStore(), max_body_bytes=value)
     assert IdempotencyMiddleware(Starlette(), store=MemoryStore(), max_body_bytes=0).max_body_bytes == 0
+
+
+class LosingStore(MemoryStore):
+    """A memory store whose server goes away after the claim: every compare-and-set (complete, release) fails;
+    with ``claims=False`` it is down from the start (the claim, an ``add``, fails too)."""
+
+    def __init__(self, clock: ManualClock | None = None, *, claims: bool = True) -> None:
+        super().__init__(clock=clock)
+        self.claims = claims
+
+    def add(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
+        if not self.claims:
+            raise StoreUnavailable("connection refused", store="losing", operation="add")
+        return super().add(key, value, ttl=ttl)
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes | None, *, ttl: float | None = None
+    ) -> bool:
+        raise StoreUnavailable("connection lost", store="losing", operation="compare_and_set")
+
+
+def test_a_refusal_is_sent_as_asgi_messages_with_lowercase_header_names() -> None:
+    """What an outer ASGI middleware sees (Starlette's ``Headers`` compares lowercase names byte for byte)."""
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("a refused request never reaches the app")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    store = MemoryStore()
+    guarded = IdempotencyMiddleware(app, store=store, required=True, retry_after=2)
+    anyio.run(guarded, {"type": "http", "method": "POST", "path": "/orders", "headers": []}, receive, send)
+    start, body = sent
+    assert start["type"] == "http.response.start"
+    assert start["status"] == 400
+    length = str(len(body["body"])).encode()
+    assert start["headers"] == [(b"content-type", b"application/problem+json"), (b"content-length", length)]
+    assert body["type"] == "http.response.body"
+    sent.clear()  # in flight: another process holds the claim
+    IdempotencyGuard(store).begin("-/k", request_fingerprint("POST", "/orders", b""))
+    keyed = {"type": "http", "method": "POST", "path": "/orders", "headers": [(b"idempotency-key", b"k")]}
+    anyio.run(guarded, keyed, receive, send)
+    assert sent[0]["status"] == 409
+    assert sent[0]["headers"][2:] == [(b"retry-after", b"2")]
+    sent.clear()  # the store is down: 503, retry after a second
+    anyio.run(IdempotencyMiddleware(app, store=LosingStore(claims=False)), keyed, receive, send)
+    assert sent[0]["status"] == 503
+    assert sent[0]["headers"][2:] == [(b"retry-after", b"1")]
+
+
+def test_the_lease_and_the_ttl_given_are_the_ones_kept() -> None:
+    """On one injected clock: a claim older than ``lease`` lapses (a duplicate then executes, as documented), and a
+    stored response older than ``ttl`` is forgotten."""
+    clock = ManualClock(0.0)
+    service = Service(store=MemoryStore(clock=clock))
+    with serve_in_thread(service.asgi(clock=clock, lease=30, ttl=100)) as url:
+        service.gate.clear()
+        first = threading.Thread(target=_post, args=(url, "lease"), kwargs={"path": "/orders?hold=1"})
+        first.start()
+        try:
+            assert service.held.wait(WAIT)
+            assert _post(url, "lease", path="/orders?hold=1").status_code == 409
+            clock.advance(30)
+            assert _post(url, "lease", path="/orders").status_code == 201  # the claim lapsed: executed again
+        finally:
+            service.gate.set()
+            first.join(WAIT)
+        assert _post(url, "ttl").status_code == 201
+        clock.advance(99)
+        assert _post(url, "ttl").headers[REPLAYED_HEADER] == "true"
+        clock.advance(1)
+        assert REPLAYED_HEADER not in _post(url, "ttl").headers
+    assert service.effects == Counter({"lease": 2, "ttl": 2})
+
+
+def test_a_raw_asgi_response_without_optional_keys_is_stored_whole() -> None:
+    """ASGI makes ``headers``, ``body`` and ``more_body`` optional; a response that leaves them out is stored and
+    replayed exactly as sent."""
+    runs: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        runs.append(1)
+        await send({"type": "http.response.start", "status": 202})
+        await send({"type": "http.response.body", "body": b"accepted", "more_body": True})
+        await send({"type": "http.response.body"})
+
+    guarded = IdempotencyMiddleware(app, store=MemoryStore(clock=ManualClock(0.0)), clock=ManualClock(0.0))
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:  # plainly ASGI 3 to uvicorn, even under mutmut
+        await guarded(scope, receive, send)
+
+    with serve_in_thread(served) as url:
+        first = _post(url, "raw")
+        again = _post(url, "raw")
+    assert (first.status_code, first.content) == (202, b"accepted")
+    assert (again.status_code, again.content) == (202, b"accepted")
+    assert again.headers[REPLAYED_HEADER] == "true"
+    assert len(runs) == 1
+
+
+def test_a_store_lost_after_the_claim_costs_the_client_nothing() -> None:
+    """The response cannot be stored: the client still gets it whole; the key stays in flight until the lease
+    lapses (no second execution meanwhile)."""
+    service = Service(store=LosingStore(clock=ManualClock(0.0)))
+    with serve_in_thread(service.asgi()) as url:
+        first = _post(url, "lost")
+        again = _post(url, "lost")
+    assert first.status_code == 201
+    assert first.json() == {"n": 1, "body": '{"item":"book"}'}
+    assert again.status_code == 409
+    assert service.effects["lost"] == 1
+
+
+def test_an_app_error_is_not_masked_by_a_store_that_cannot_release_the_claim() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("the app failed")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing is sent")
+
+    guarded = IdempotencyMiddleware(app, store=LosingStore(clock=ManualClock(0.0)), clock=ManualClock(0.0))
+    scope = {"type": "http", "method": "POST", "path": "/orders", "headers": [(b"idempotency-key", b"k")]}
+    with pytest.raises(RuntimeError, match="the app failed"):
+        anyio.run(guarded, scope, receive, send)
+
+
+def test_the_fingerprint_covers_the_raw_target_as_sent() -> None:
+    """The path as sent (``%2F`` is not ``/``) and the query belong to the request; the fingerprint is
+    ``request_fingerprint(method, "<raw path>?<query>", body)``, so a guard in another process agrees with it."""
+    service = Service()
+    with serve_in_thread(service.asgi()) as url:
+        assert _post(url, "t-1", path="/files/a%2Fb").status_code == 201
+        assert _post(url, "t-1", path="/files/a/b").status_code == 422
+        assert _post(url, "t-2", path="/orders?x=1").status_code == 201
+        assert _post(url, "t-2", path="/other?x=1").status_code == 422
+        assert _post(url, "t-3", auth="Bearer x").status_code == 201
+    # The stored keys: "-/<key>" for an anonymous caller, "<sha256 of the caller>/<key>" otherwise.
+    guard = IdempotencyGuard(service.store, clock=ManualClock(0.0))
+    body = b'{"item":"book"}'
+    record = guard.begin("-/t-2", request_fingerprint("POST", "/orders?x=1", body))
+    assert isinstance(record, IdempotencyRecord)  # the stored response, not a fresh claim
+    caller = hashlib.sha256(b"Bearer x").hexdigest()
+    assert isinstance(guard.begin(f"{caller}/t-3", request_fingerprint("POST", "/orders", body)), IdempotencyRecord)
+    assert service.effects == Counter({"t-1": 1, "t-2": 1, "t-3": 1})

@@ -1,10 +1,12 @@
-"""A fixed set of ten mutants, each applied to a copy of the package, must each make its tests fail.
+"""A fixed set of twelve mutants, each applied to a copy of the package, must each make its tests fail.
 
-The first four survived the suite once (issue 17); the other six are the kind the core tests always caught. Each
-mutant is one exact text replacement in one module: if the code moves on and the text is gone, the test fails and
-says so, so the mutant is updated rather than silently skipped. The unmutated copy must pass the same tests, so a
-mutant "caught" by a broken copy does not count. ``python3 dev.py mutate`` runs the full mutmut sweep; this is the
-smoke test that keeps the suite's teeth between sweeps (about a minute).
+Three survived the suite once (issue 17) and five are the kind the core tests always caught (two more of the
+original ten became equivalent, see below); the last four survived the first full mutmut sweeps of the shared
+breaker, the engine's drivers and the idempotency middleware. Each mutant is one exact text replacement in one
+module: if the code moves on and the text is gone, the test fails and says so, so the mutant is updated rather
+than silently skipped. The unmutated copy must pass the same tests, so a mutant "caught" by a broken copy does not
+count. ``python3 dev.py mutate`` runs the full mutmut sweep; this is the smoke test that keeps the suite's teeth
+between sweeps (about a minute).
 """
 
 from __future__ import annotations
@@ -95,6 +97,35 @@ MUTANTS = [
         "            raise _Disconnected\n",
         "            break\n",
         ("tests/test_idempotency_callers.py::test_a_truncated_upload_is_never_executed_and_its_retry_runs",),
+    ),
+    # -- four the first full sweeps found (each survived until a test was written for it) -------------------------
+    Mutant(
+        "shared_breaker_loses_the_half_open_race_and_forgets_the_winner",
+        "policies/breaker/shared.py",
+        "            raw = store.get(self._key)\n            record = SharedRecord.decode(raw)",
+        "            raw = None\n            record = SharedRecord.decode(raw)",
+        ("tests/test_shared_breaker.py::test_a_process_that_loses_the_move_to_half_open_follows_the_winner",),
+    ),
+    Mutant(
+        "driver_refusal_not_thrown_into_the_engine",
+        "engine/call.py",
+        "outcome = send(action)\n                except IntegrationError as exc:",
+        "outcome = send(action)\n                except ZeroDivisionError as exc:",
+        ("tests/test_engine_events.py",),
+    ),
+    Mutant(
+        "idempotent_response_of_exactly_the_limit_not_stored",
+        "server/middleware.py",
+        "if self._size <= self._limit else None",
+        "if self._size < self._limit else None",
+        ("tests/test_idempotency_callers.py::test_bodies_exactly_at_the_limit_are_executed_and_stored",),
+    ),
+    Mutant(
+        "store_lost_after_the_claim_costs_the_client_its_answer",
+        "server/middleware.py",
+        "with contextlib.suppress(StoreUnavailable):  # unstored, the claim lapses",
+        "with contextlib.suppress():  # unstored, the claim lapses",
+        ("tests/test_idempotency_callers.py::test_a_store_lost_after_the_claim_costs_the_client_nothing",),
     ),
 ]
 
