@@ -38,18 +38,10 @@ def play(env: BrokerEnv, scenario: QueueScenario, settings: QueueSettings, folde
     return asyncio.run(body())
 
 
-#: Open, found at the deadline: on JetStream, after this scenario (outage, then a consumer crash), reading the dead
-#: letters timed out in 3 of 3 pytest runs (the JetStream API answered no request within 5 s, through the proxy or
-#: direct), while the same scenario passed run as a script (lost 0, applied twice 0, exactly the poison dead).
-JETSTREAM_DEAD_LETTERS_TIMEOUT = "JetStream: reading the dead letters after the crash scenario times out (open)"
-
-
 @pytest.mark.timeout(120)
 def test_broker_outage_poison_duplicates_and_a_crash_lose_nothing_and_apply_nothing_twice(
     broker_env: BrokerEnv, tmp_path: Path
 ) -> None:
-    if broker_env.kind == "jetstream":
-        pytest.xfail(JETSTREAM_DEAD_LETTERS_TIMEOUT)  # not run: it would hold CI for the whole timeout
     scenario = QueueScenario(
         "everything-at-once",
         duration=60,

@@ -148,10 +148,11 @@ class _LiveRun:
         if self.s.consumer_crash_at is not None:
             await self._sleep_until(self.s.consumer_crash_at)
             logger.info("live %s: the consumer crashes", self.s.name)
-            await consumer_broker.close()  # a crash: in-flight deliveries are never acknowledged
-            consuming.cancel()
+            consuming.cancel()  # a crash: the loop stops where it is and the connection drops at once,
+            await consumer_broker.close()  # so the deliveries in flight are never acknowledged
             with contextlib.suppress(asyncio.CancelledError):
                 await consuming
+            await consumer_broker.close()  # in case the cancelled loop reconnected before it stopped
             consumer, consumer_broker, consuming = self._consume()
             logger.info("live %s: a new consumer started", self.s.name)
         await self._sleep_until(self.s.duration)
