@@ -228,8 +228,8 @@ class _LiveRun:
         if self.s.consumer_crash_at is not None:
             await self._sleep_until(self.s.consumer_crash_at)
             logger.info("live %s: the consumer crashes", self.s.name)
-            consuming.cancel()  # a crash: the loop stops where it is and the connection drops at once,
-            await consumer_broker.close()  # so the deliveries in flight are never acknowledged
+            await consumer_broker.close()  # a crash: in-flight deliveries are never acknowledged
+            consuming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await consuming
             await consumer_broker.close()  # in case the cancelled loop reconnected before it stopped
