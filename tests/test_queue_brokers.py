@@ -215,3 +215,26 @@ def test_fetch_never_returns_more_than_asked_even_after_late_deliveries(broker_e
             assert sorted(seen) == sorted(f"m{i}".encode() for i in range(10))
 
     run(body)
+
+
+def test_a_fetch_cancelled_as_its_connection_closes_is_cancelled(broker_env: BrokerEnv) -> None:
+    """A consumer loop cancelled while its connection is closed (a crash) must stop. nats-py turns that
+    cancellation into ``ConnectionClosedError``; passed on as a broker error, the loop retried, reconnected and went
+    on as a zombie (after the live crash scenario the dead letters could no longer be read)."""
+
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology()) as admin:
+            broker = broker_env.make(admin.topology)
+            try:
+                assert await broker.fetch(1, timeout=0.2) == []  # connected, the pull subscription bound
+                fetching = asyncio.create_task(broker.fetch(1, timeout=30))
+                for _ in range(20):
+                    await asyncio.sleep(0)  # let the fetch reach its wait for a message (no real time passes)
+                fetching.cancel()
+                await broker.close()
+                with pytest.raises(asyncio.CancelledError):
+                    await fetching
+            finally:
+                await broker.close()
+
+    run(body)

@@ -4,12 +4,22 @@ effects are counted in SQLite (lost and applied twice must be 0)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import aio_pika
+import aio_pika.exceptions
+import nats
+import nats.js.errors
 import pytest
 from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, session
+from queue_servers import unique_name
+from redis_server import free_port
 
+from integration_kit.playbook import queue_live
+from integration_kit.playbook.cli import main
 from integration_kit.playbook.queue_live import play_live
+from integration_kit.playbook.runner import run_playbook
 from integration_kit.queues.broker import Broker
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings
 
@@ -38,18 +48,10 @@ def play(env: BrokerEnv, scenario: QueueScenario, settings: QueueSettings, folde
     return asyncio.run(body())
 
 
-#: Open, found at the deadline: on JetStream, after this scenario (outage, then a consumer crash), reading the dead
-#: letters timed out in 3 of 3 pytest runs (the JetStream API answered no request within 5 s, through the proxy or
-#: direct), while the same scenario passed run as a script (lost 0, applied twice 0, exactly the poison dead).
-JETSTREAM_DEAD_LETTERS_TIMEOUT = "JetStream: reading the dead letters after the crash scenario times out (open)"
-
-
 @pytest.mark.timeout(120)
 def test_broker_outage_poison_duplicates_and_a_crash_lose_nothing_and_apply_nothing_twice(
     broker_env: BrokerEnv, tmp_path: Path
 ) -> None:
-    if broker_env.kind == "jetstream":
-        pytest.xfail(JETSTREAM_DEAD_LETTERS_TIMEOUT)  # not run: it would hold CI for the whole timeout
     scenario = QueueScenario(
         "everything-at-once",
         duration=60,
@@ -88,3 +90,98 @@ def test_a_downstream_outage_pauses_the_consumer_or_drains_the_queue_into_the_dl
     else:
         assert figures["pauses"] == 0
         assert figures["dead_good"] > 0  # their attempts were used up against the open breaker
+
+
+SMALL_SPEC = """
+kind = "queue"
+name = "live-orders"
+description = "A small queue integration played live."
+owner = "tests"
+role = "both"
+
+[broker]
+kind = "{kind}"
+
+[queue]
+name = "live-orders"
+retry_delays = [2.0, 4.0]
+max_attempts = 3
+
+[consumer]
+prefetch = 8
+concurrency = 8
+ack_wait = 30.0
+
+[objectives]
+dead_good = 0
+
+[[scenario]]
+name = "outage-and-poison"
+duration = 40
+rate = 5
+failure_rate = 0.1
+poison_rate = 0.1
+broker_outage = [10, 20]
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_queue_spec_runs_live_on_its_broker_and_deletes_its_topology(
+    broker_env: BrokerEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "INTEGRATION_KIT_AMQP_URL" if broker_env.kind == "rabbitmq" else "INTEGRATION_KIT_NATS_URL", broker_env.url
+    )
+    path = tmp_path / "specs" / "live-orders.toml"
+    path.parent.mkdir()
+    path.write_text(SMALL_SPEC.format(kind=broker_env.kind))
+    suffix = unique_name("t")[2:]
+    monkeypatch.setattr(queue_live, "_unique", lambda: suffix)
+    run = run_playbook(str(path), mode="live", out=tmp_path / "runs", run_id="live")
+    assert run.ok, run.error
+    summary = json.loads((run.out_dir / "summary.json").read_text())
+    assert summary["mode"] == "live"
+    figures = summary["scenarios"]["outage-and-poison"]
+    assert figures["messages"] == 200
+    assert figures["lost"] == 0
+    assert figures["applied_twice"] == 0
+    assert figures["dead_poison"] == figures["poison"] > 0
+    assert figures["applied"] == 200 - figures["poison"]
+    assert figures["redeliveries"] > 0
+    assert "mode: live" in (run.out_dir / "report.html").read_text()
+    assert not asyncio.run(exists(broker_env, f"live_orders_live_{suffix}"))  # deleted by the run
+
+
+async def exists(env: BrokerEnv, name: str) -> bool:
+    """Whether the work queue (RabbitMQ) or stream (JetStream) ``name`` exists."""
+    if env.kind == "rabbitmq":
+        connection = await aio_pika.connect(env.url)
+        try:
+            channel = await connection.channel()
+            await channel.declare_queue(name, passive=True)
+            return True
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return False
+        finally:
+            await connection.close()
+    nc = await nats.connect(env.url)
+    try:
+        await nc.jetstream().stream_info(name)
+        return True
+    except nats.js.errors.NotFoundError:
+        return False
+    finally:
+        await nc.close()
+
+
+def test_live_mode_without_its_broker_is_a_clear_error_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INTEGRATION_KIT_AMQP_URL", f"amqp://guest:s3cret@127.0.0.1:{free_port()}/")
+    path = tmp_path / "specs" / "live-orders.toml"
+    path.parent.mkdir()
+    path.write_text(SMALL_SPEC.format(kind="rabbitmq"))
+    assert main(["run", str(path), "--mode", "live", "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "live mode needs its rabbitmq broker" in err
+    assert "s3cret" not in err

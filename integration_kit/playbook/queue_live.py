@@ -26,29 +26,36 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import sqlite3
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from integration_kit.engine.call import CallEngine
-from integration_kit.errors import PoisonMessage
+from integration_kit.errors import PoisonMessage, QueueError
 from integration_kit.events import MessageDeadLettered, MessageRetried, Recorder
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy, RetryPolicy
-from integration_kit.queues.broker import Broker
+from integration_kit.queues.broker import Broker, Topology
 from integration_kit.queues.consumer import Consumer
 from integration_kit.queues.inbox import Handler, SQLiteInbox
+from integration_kit.queues.jetstream import DEFAULT_NATS_URL, JetStreamBroker
 from integration_kit.queues.message import Message
 from integration_kit.queues.outbox import SQLiteOutbox
 from integration_kit.queues.proxy import FaultProxy
 from integration_kit.queues.publisher import Publisher
+from integration_kit.queues.rabbitmq import RabbitMQBroker, amqp_url
 from integration_kit.queues.relay import OutboxRelay
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings
 
-__all__ = ["play_live"]
+__all__ = ["play_live", "play_on_broker"]
 
 logger = logging.getLogger("integration_kit.playbook")
 
@@ -85,6 +92,79 @@ async def play_live(
     await run.play(messages, drain)
     logger.info("live %s: reading the dead letters", scenario.name)
     return run.result_with(await admin.dead_letters(limit=10 * messages))
+
+
+def play_on_broker(
+    kind: Literal["rabbitmq", "jetstream"],
+    topology: Topology,
+    scenario: QueueScenario,
+    settings: QueueSettings,
+    *,
+    folder: Path,
+    url: str | None = None,
+    time_scale: float = 0.05,
+    seed: int = 0,
+) -> QueueResult:
+    """Play ``scenario`` live on a broker (blocking): a uniquely named copy of ``topology`` is declared, played
+    through a fresh :class:`~integration_kit.queues.proxy.FaultProxy` with :func:`play_live`, and deleted.
+
+    ``kind`` picks the adapter; ``url`` defaults to ``INTEGRATION_KIT_AMQP_URL`` (else
+    ``amqp://guest:guest@127.0.0.1:5672/``) for RabbitMQ and ``INTEGRATION_KIT_NATS_URL`` (else
+    ``nats://127.0.0.1:4222``) for JetStream. The retry delays, the JetStream ack wait and the breaker wait are
+    scenario seconds, compressed by ``time_scale`` like the scenario. Raises
+    :class:`~integration_kit.errors.BrokerUnavailable` when the broker cannot be reached.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{topology.name.replace('.', '_').replace('-', '_')}_live_{_unique()}"
+    scaled = replace(
+        topology,
+        name=name,
+        dead_letter="",  # derived from the new name
+        retry_delays=tuple(d * time_scale for d in topology.retry_delays),
+    )
+    if kind == "rabbitmq":
+        broker_url = url or amqp_url()
+    else:
+        broker_url = url or os.environ.get("INTEGRATION_KIT_NATS_URL") or DEFAULT_NATS_URL
+    ack_wait = max(1.0, settings.ack_wait * time_scale)
+
+    def make(at: str, connect_timeout: float = 5.0) -> Broker:
+        if kind == "rabbitmq":
+            return RabbitMQBroker(scaled, at, connect_timeout=connect_timeout)
+        return JetStreamBroker(scaled, at, ack_wait=ack_wait, connect_timeout=connect_timeout)
+
+    async def body() -> QueueResult:
+        admin = make(broker_url)
+        try:
+            await admin.declare()
+            parts = urlsplit(broker_url)
+            with FaultProxy(parts.hostname or "127.0.0.1", parts.port or (5672 if kind == "rabbitmq" else 4222)) as p:
+                auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+                via = urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{p.port}"))
+                return await play_live(
+                    scenario,
+                    settings,
+                    proxy=p,
+                    connect=lambda: make(via, connect_timeout=1.0),
+                    admin=admin,
+                    folder=folder,
+                    time_scale=time_scale,
+                    seed=seed,
+                )
+        finally:
+            try:
+                await admin.delete()
+            except QueueError as exc:  # the broker went away: say what is left behind
+                logger.warning("live %s: could not delete the topology %s: %s", scenario.name, name, exc)
+            finally:
+                await admin.close()
+
+    return asyncio.run(body())
+
+
+def _unique() -> str:
+    """A suffix no other run uses (8 hex digits)."""
+    return uuid.uuid4().hex[:8]
 
 
 class _LiveRun:
@@ -152,6 +232,7 @@ class _LiveRun:
             consuming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await consuming
+            await consumer_broker.close()  # in case the cancelled loop reconnected before it stopped
             consumer, consumer_broker, consuming = self._consume()
             logger.info("live %s: a new consumer started", self.s.name)
         await self._sleep_until(self.s.duration)

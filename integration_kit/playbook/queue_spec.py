@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from integration_kit.errors import ConfigurationError
+from integration_kit.errors import BrokerUnavailable, ConfigurationError
 from integration_kit.playbook.design import CheckItem
 from integration_kit.queues.broker import Topology
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings, simulate_queue
@@ -260,18 +260,22 @@ def judge(spec: QueueSpec, figures: Mapping[str, float | int]) -> list[Objective
     return [Objective(k, v, float(figures[k]) if k in figures else None) for k, v in spec.objectives.items()]
 
 
-def run_queue_playbook(spec: QueueSpec, run_dir: Path, *, seed: int = 0) -> dict[str, Any]:
-    """Simulate every scenario, judge the objectives, write design.md, summary.json, charts and report.html.
+def run_queue_playbook(
+    spec: QueueSpec, run_dir: Path, *, seed: int = 0, play: Callable[[QueueScenario], QueueResult] | None = None
+) -> dict[str, Any]:
+    """Play every scenario, judge the objectives, write design.md, summary.json, charts and report.html.
 
-    Returns the summary (also in ``summary.json``): per scenario its figures and objectives, and ``ok``.
+    ``play`` plays one scenario; default: simulated in virtual time (:func:`~integration_kit.queues.sim.simulate_queue`
+    with ``seed``). Returns the summary (also in ``summary.json``): per scenario its figures and objectives, and ``ok``.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "design.md").write_text(queue_design_document(spec))
     results: dict[str, QueueResult] = {}
-    summary: dict[str, Any] = {"integration": spec.name, "kind": "queue", "scenarios": {}}
+    mode = "simulate" if play is None else "live"
+    summary: dict[str, Any] = {"integration": spec.name, "kind": "queue", "mode": mode, "scenarios": {}}
     ok = True
     for scenario in spec.scenarios:
-        result = simulate_queue(scenario, spec.settings, seed=seed)
+        result = play(scenario) if play is not None else simulate_queue(scenario, spec.settings, seed=seed)
         results[scenario.name] = result
         figures = result.figures()
         verdict = judge(spec, figures)
@@ -292,22 +296,52 @@ def run_queue_playbook(spec: QueueSpec, run_dir: Path, *, seed: int = 0) -> dict
 
 
 def run_queue(
-    spec: QueueSpec, *, mode: str, out: str | Path, seed: int, strict: bool, run_id: str | None
+    spec: QueueSpec,
+    *,
+    mode: str,
+    out: str | Path,
+    seed: int,
+    strict: bool,
+    run_id: str | None,
+    time_scale: float = 0.05,
 ) -> PlaybookRun:
-    """:func:`~integration_kit.playbook.runner.run_playbook` for a queue spec: simulated, into
-    ``<out>/<name>/<run id>/``; the run fails when an objective is not met (always: lost and applied twice must be 0).
-    ``strict`` also fails it on a checklist item."""
+    """:func:`~integration_kit.playbook.runner.run_playbook` for a queue spec, into ``<out>/<name>/<run id>/``;
+    the run fails when an objective is not met (always: lost and applied twice must be 0). ``strict`` also fails it
+    on a checklist item. ``mode`` ``"simulate"`` plays the scenarios in virtual time; ``"live"`` plays each on the
+    spec's broker (:func:`~integration_kit.playbook.queue_live.play_on_broker`: ``INTEGRATION_KIT_AMQP_URL`` or
+    ``INTEGRATION_KIT_NATS_URL``, a uniquely named topology created and deleted, time compressed by
+    ``time_scale``, default 0.05 real seconds per scenario second). Raises ``ConfigurationError`` for another mode,
+    also when the broker cannot be reached in live mode."""
     from integration_kit.playbook.runner import PlaybookRun, new_run_id
 
-    if mode != "simulate":
-        raise ConfigurationError(f"{spec.name}: queue integrations run in simulate mode (live: tests and bench/)")
+    if mode not in ("simulate", "live"):
+        raise ConfigurationError(f"{spec.name}: a queue integration runs in simulate or live mode, got {mode!r}")
     run_dir = Path(out) / spec.name / (run_id or new_run_id())
-    summary = run_queue_playbook(spec, run_dir, seed=seed)
+    play = _live_player(spec, run_dir, time_scale, seed) if mode == "live" else None
+    try:
+        summary = run_queue_playbook(spec, run_dir, seed=seed, play=play)
+    except BrokerUnavailable as exc:
+        raise ConfigurationError(f"{spec.name}: live mode needs its {spec.broker} broker: {exc}") from exc
     error = None if summary["ok"] else "objectives not met (see report.html)"
     failed = [item.key for item in queue_checklist(spec) if not item.passed]
     if strict and failed:
         error = f"checklist items failed: {', '.join(failed)}"
     return PlaybookRun(spec.name, run_dir, summary, run_dir / "report.html", error)
+
+
+def _live_player(
+    spec: QueueSpec, run_dir: Path, time_scale: float, seed: int
+) -> Callable[[QueueScenario], QueueResult]:
+    """Play one scenario live on the spec's broker, its SQLite files under ``<run_dir>/live/<scenario>/``."""
+    from integration_kit.playbook.queue_live import play_on_broker
+
+    def play(scenario: QueueScenario) -> QueueResult:
+        folder = run_dir / "live" / scenario.name
+        return play_on_broker(
+            spec.broker, spec.topology, scenario, spec.settings, folder=folder, time_scale=time_scale, seed=seed
+        )
+
+    return play
 
 
 def _charts(results: Mapping[str, QueueResult], run_dir: Path) -> list[str]:
@@ -375,6 +409,7 @@ def _report(spec: QueueSpec, summary: Mapping[str, Any], images: list[str]) -> s
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)}</title></head><body>"
         f"<h1>{html.escape(spec.name)}: {verdict}</h1><p>{html.escape(spec.description)}</p>"
+        f"<p>mode: {html.escape(str(summary.get('mode', 'simulate')))}</p>"
         "<table border='1'><tr><th>scenario</th><th>figure</th><th>value</th><th>objective</th><th></th></tr>"
         f"{body}</table>{pictures}<pre>{html.escape(queue_design_document(spec))}</pre></body></html>\n"
     )

@@ -205,6 +205,8 @@ class JetStreamBroker:
         """Pull up to ``max_messages`` from the durable consumer, waiting at most ``timeout`` seconds.
 
         One pull subscription serves the connection's lifetime (nats-py re-subscribes it after a reconnect).
+        A cancelled fetch raises ``asyncio.CancelledError``, also when the connection was closed meanwhile (nats-py
+        turns that cancellation into ``ConnectionClosedError``; passed on as such, the caller would retry).
         nats-py's ``fetch`` also hands back whatever earlier pull requests delivered after their fetch had
         timed out, so it can return more than asked: the extra messages are kept here and returned first by the
         next calls, never more than ``max_messages`` at a time (the consumer's concurrency relies on it).
@@ -220,6 +222,7 @@ class JetStreamBroker:
                     raise self._unavailable(ConnectionError("not connected"), "consume") from None
                 return []
             except (*_CONNECTION_ERRORS, nats.js.errors.APIError) as exc:  # APIError: a status such as 409
+                _reraise_cancellation(exc)
                 raise self._unavailable(exc, "consume") from exc
         surplus = self._surplus
         return [self._delivery(surplus.popleft()) for _ in range(min(max_messages, len(surplus)))]
@@ -320,3 +323,15 @@ class JetStreamBroker:
                 await nc.close()
             except _CONNECTION_ERRORS:
                 logger.debug("closing a broken NATS connection", exc_info=True)
+
+
+def _reraise_cancellation(exc: BaseException) -> None:
+    """Raise ``asyncio.CancelledError`` if the current task is being cancelled.
+
+    nats-py's ``Subscription.next_msg`` (under a pull ``fetch``) answers a cancellation with
+    ``ConnectionClosedError`` when the connection was closed meanwhile (a consumer stopped as its connection drops),
+    so the cancellation would be lost and the cancelled consumer would reconnect and go on fetching.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
