@@ -291,13 +291,14 @@ class Hook(Protocol):
     def __call__(self, event: Event) -> None: ...
 
 
-def emit(hooks: Iterable[Hook], event: Event) -> None:
-    """Hand ``event`` to every hook; a hook that raises is logged and skipped, never breaks the caller."""
+def emit(hooks: Iterable[Hook], event: Event, *, log: logging.Logger | None = None) -> None:
+    """Hand ``event`` to every hook; a hook that raises is logged (a warning on ``log``, default the
+    ``integration_kit`` logger) and skipped, never breaks the caller."""
     for hook in hooks:
         try:
             hook(event)
         except Exception:
-            logger.warning("integration_kit: hook %r failed on %s", hook, event.kind, exc_info=True)
+            (log or logger).warning("integration_kit: hook %r failed on %s", hook, event.kind, exc_info=True)
 
 
 class AttemptWrapper(Protocol):

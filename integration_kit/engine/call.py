@@ -18,7 +18,6 @@ The sync client, the async client and the simulator are thin drivers of the same
 from __future__ import annotations
 
 import itertools
-import logging
 import random
 import uuid
 from collections import deque
@@ -56,6 +55,7 @@ from integration_kit.events import (
     RejectedCall,
     RetryScheduled,
 )
+from integration_kit.events import emit as emit_event
 from integration_kit.policies.breaker import CircuitBreaker, Permit, Transition
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import IDEMPOTENT_METHODS, UNSET, Limits, RetryPolicy, Unset
@@ -74,8 +74,6 @@ __all__ = [
     "run_async",
     "run_sync",
 ]
-
-logger = logging.getLogger("integration_kit")
 
 #: How often a call queued for a bulkhead slot looks again (seconds).
 BULKHEAD_POLL = 0.005
@@ -172,11 +170,7 @@ class CallEngine:
 
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every hook; a hook that raises is logged and skipped, never breaks the call."""
-        for hook in self.hooks:
-            try:
-                hook(event)
-            except Exception:
-                logger.warning("integration_kit: hook %r failed on %s", hook, event.kind, exc_info=True)
+        emit_event(self.hooks, event)
 
     def _on_transition(self, t: Transition) -> None:
         if self.hooks:

@@ -48,7 +48,7 @@ from integration_kit.errors import (
     IntegrationError,
     UnsafeDestination,
 )
-from integration_kit.events import Event, Hook, RetryScheduled, WebhookEndpointDisabled
+from integration_kit.events import Event, Hook, RetryScheduled, WebhookEndpointDisabled, emit
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
@@ -351,11 +351,7 @@ class WebhookSender:
             )
 
     def _emit(self, event: Event) -> None:
-        for hook in self.hooks:
-            try:
-                hook(event)
-            except Exception:
-                logger.warning("integration_kit: hook %r failed on %s", hook, event.kind, exc_info=True)
+        emit(self.hooks, event, log=logger)
 
     def __repr__(self) -> str:
         return f"WebhookSender({self.store!r}, endpoints={sorted(self.endpoints)})"
