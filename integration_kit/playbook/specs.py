@@ -16,13 +16,15 @@ the others with a :class:`~integration_kit.errors.ConfigurationError` naming the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.design import CheckItem, checklist
-from integration_kit.playbook.queue_spec import QueueSpec, load_queue_spec, queue_checklist
-from integration_kit.playbook.spec import IntegrationSpec, load_integration, spec_kind
-from integration_kit.playbook.webhook_spec import WebhookSpec, load_webhook_spec, webhook_checklist
+from integration_kit.playbook.queue_spec import QueueSpec, queue_checklist
+from integration_kit.playbook.spec import IntegrationSpec, read_spec
+from integration_kit.playbook.webhook_spec import WebhookSpec, webhook_checklist
 
 __all__ = ["KINDS", "AnySpec", "load_spec", "spec_checklist"]
 
@@ -38,14 +40,19 @@ def load_spec(name: str | Path, *, directory: str | Path | None = None) -> AnySp
 
     Raises :class:`~integration_kit.errors.ConfigurationError` for an unknown name or kind, or an invalid spec.
     """
-    kind = spec_kind(name, directory=directory)
+    return read_spec(name, _build, directory=directory)
+
+
+def _build(data: Mapping[str, Any], *, source: str, path: Path) -> AnySpec:
+    """Build the spec class its ``kind`` names (the file is read once, by :func:`read_spec`)."""
+    kind = data.get("kind", "http")
     if kind == "http":
-        return load_integration(name, directory=directory)
+        return IntegrationSpec.from_mapping(data, source=source, path=path)
     if kind == "queue":
-        return load_queue_spec(name, directory=directory)
+        return QueueSpec.from_mapping(data, source=source, path=path)
     if kind in ("webhook-in", "webhook-out"):
-        return load_webhook_spec(name, directory=directory)
-    raise ConfigurationError(f"{name}: kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+        return WebhookSpec.from_mapping(data, source=source, path=path)
+    raise ConfigurationError(f"{source}: kind: must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
 def spec_checklist(spec: AnySpec) -> list[CheckItem]:
