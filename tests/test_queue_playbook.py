@@ -55,6 +55,9 @@ def test_a_queue_spec_is_refused_where_an_http_spec_is_needed() -> None:
         ({"scenario": [{"name": "x", "rate": -1}]}, "scenario[0]"),
         ({"scenario": [{"name": "x", "wind": 3}]}, "scenario[0].wind"),
         ({"queue": {"name": "order events"}}, "queue"),
+        ({"objectives": {"latncy_p99": 10}}, "objectives.latncy_p99"),
+        ({"scenario": [{"name": "x", "slow_consumer": [90, 30]}]}, "scenario[0]"),
+        ({"scenario": [{"name": "x", "backlog": "lots"}]}, "scenario[0]"),
     ],
 )
 def test_bad_specs_are_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
@@ -80,6 +83,9 @@ def test_the_simulated_run_meets_the_objectives_and_writes_the_report(tmp_path: 
         assert figures["applied_twice"] == 0
     assert summary["scenarios"]["warehouse-outage"]["pauses"] > 0
     assert summary["scenarios"]["duplicates-and-crash"]["duplicates_suppressed"] > 0
+    slow = summary["scenarios"]["slow-consumer-backlog"]
+    assert slow["max_depth"] >= 2000  # the backlog at the start, then the slow minute's growth
+    assert slow["max_lag"] > 10 > summary["scenarios"]["steady-with-poison"]["max_lag"]
     assert (run.out_dir / "report.html").is_file()
     assert (run.out_dir / "warehouse-outage-depth.png").is_file()
 

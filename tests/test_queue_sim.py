@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from integration_kit.queues.sim import QueueScenario, QueueSettings, simulate_queue
@@ -47,8 +49,46 @@ def test_the_inbox_suppresses_duplicates_from_republishing_and_a_crash() -> None
     assert without["applied_twice"] > 0
 
 
+def test_a_slow_consumer_builds_a_backlog_in_its_window_that_drains_after_it() -> None:
+    scenario = QueueScenario("slow", duration=180, rate=50, slow_consumer=(30, 90), slow_processing_time=0.5)
+    settings = QueueSettings(concurrency=16)  # 32 messages/s while slow, 320 otherwise
+    result = simulate_queue(scenario, settings, seed=1)
+    f = result.figures()
+    normal = simulate_queue(replace(scenario, slow_consumer=None), settings, seed=1).figures()
+    depth = {int(row["t"]): row["depth"] for row in result.series}
+    assert max(depth[t] for t in range(0, 30)) <= 5 < 500 < depth[89]  # about 18 more a second while slow
+    assert depth[89] == f["max_depth"] or depth[89] > 0.95 * f["max_depth"]
+    assert max(depth[t] for t in range(110, 180)) <= 5  # drained at 320 a second once the window ends
+    assert f["max_lag"] > 10 > normal["max_lag"]
+    assert f["latency_p99"] > 10 > normal["latency_p99"]
+    assert (f["lost"], f["applied_twice"], f["applied"]) == (0, 0, f["messages"])
+
+
+def test_a_backlog_waiting_at_the_start_is_applied_oldest_first() -> None:
+    scenario = QueueScenario("backlog", duration=60, rate=10, backlog=2000, poison_rate=0.01)
+    result = simulate_queue(scenario, QueueSettings(concurrency=16), seed=2)
+    f = result.figures()
+    assert f["messages"] > 2000
+    assert result.series[0]["depth"] == 2000 == f["max_depth"]
+    assert (f["lost"], f["dead_good"], f["dead_poison"]) == (0, 0, f["poison"])
+    assert f["applied"] == f["messages"] - f["poison"]
+    assert f["max_lag"] >= 5  # 2000 messages at 320 a second: the last waits about 6 s
+    assert max(row["depth"] for row in result.series if row["t"] >= 15) <= 5
+
+
 @pytest.mark.parametrize(
-    "bad", [{"rate": 0}, {"poison_rate": 1.5}, {"broker_outage": (50, 10)}, {"processing_time": float("nan")}]
+    "bad",
+    [
+        {"rate": 0},
+        {"poison_rate": 1.5},
+        {"broker_outage": (50, 10)},
+        {"processing_time": float("nan")},
+        {"slow_consumer": (90, 30)},
+        {"slow_processing_time": 0},
+        {"backlog": -1},
+        {"backlog": 1.5},
+        {"backlog": True},
+    ],
 )
 def test_bad_scenarios_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):

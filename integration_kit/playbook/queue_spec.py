@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from integration_kit.playbook.runner import PlaybookRun
 
 __all__ = [
+    "FIGURES",
     "Objective",
     "QueueSpec",
     "judge",
@@ -41,6 +42,9 @@ Role = Literal["publisher", "consumer", "both"]
 BrokerKind = Literal["rabbitmq", "jetstream"]
 
 _SETTINGS = {f.name for f in fields(QueueSettings)}
+#: The figures a queue run measures (:meth:`~integration_kit.queues.sim.QueueResult.figures`), each a possible
+#: objective; ``messages``, ``applied`` and ``poison`` are counts of the load, not objectives.
+FIGURES = tuple(k for k in QueueResult("").figures() if k not in ("messages", "applied", "poison"))
 _SCENARIO = {f.name for f in fields(QueueScenario)}
 
 
@@ -138,6 +142,8 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
     if not isinstance(given, Mapping):
         raise fail("objectives", "must be a table of figure = highest allowed value")
     for key, limit in given.items():
+        if key not in FIGURES:
+            raise fail(f"objectives.{key}", f"unknown figure (expected one of {', '.join(FIGURES)})")
         if not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit < 0:
             raise fail(f"objectives.{key}", f"must be a number >= 0, got {limit!r}")
         if key in ("lost", "applied_twice") and limit != 0:

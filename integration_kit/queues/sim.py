@@ -8,10 +8,11 @@ It is deterministic for a seed, needs no broker, and runs thousands of messages 
 
 What it models: Poisson arrivals; the outbox (messages wait in the database while the broker is down) or direct
 publishing (the publisher's retries give up during a long outage: the message is lost); a relay killed between
-publish and mark (the message is published twice); a broker outage (no publishing, no fetching); processing time;
-transient handler failures and poison messages; a downstream outage (the breaker opens, and the consumer either
-pauses or drains the queue into the dead-letter queue); a consumer crash (its in-flight deliveries come back after
-the ack wait, some after their effect happened).
+publish and mark (the message is published twice); a broker outage (no publishing, no fetching); processing time,
+and a slow consumer (a window in which each message takes longer, so a backlog builds and drains after it); a
+backlog already waiting when the run starts; transient handler failures and poison messages; a downstream outage
+(the breaker opens, and the consumer either pauses or drains the queue into the dead-letter queue); a consumer
+crash (its in-flight deliveries come back after the ack wait, some after their effect happened).
 """
 
 from __future__ import annotations
@@ -55,12 +56,23 @@ class QueueSettings:
 
 @dataclass(frozen=True, slots=True)
 class QueueScenario:
-    """One scenario: load, handler behaviour and faults (``*_outage`` are ``(start, end)`` in seconds)."""
+    """One scenario: load, handler behaviour and faults (``*_outage`` and ``slow_consumer`` are ``(start, end)``
+    in seconds).
+
+    ``rate`` is arrivals per second over ``duration`` seconds; ``backlog`` messages are already waiting when the run
+    starts (a consumer that was down over a deploy). ``processing_time`` is the mean seconds a handler takes
+    (exponentially distributed), and ``slow_processing_time`` its mean inside the ``slow_consumer`` window (a slow
+    downstream, a cold cache): when ``concurrency / slow_processing_time`` is below ``rate`` the queue grows.
+    Raises ``ValueError`` for a value out of range.
+    """
 
     name: str
     duration: float = 120.0
     rate: float = 50.0
     processing_time: float = 0.05
+    backlog: int = 0
+    slow_consumer: tuple[float, float] | None = None
+    slow_processing_time: float = 1.0
     failure_rate: float = 0.0
     poison_rate: float = 0.0
     duplicate_rate: float = 0.0
@@ -70,7 +82,7 @@ class QueueScenario:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("duration", "rate", "processing_time"):
+        for name in ("duration", "rate", "processing_time", "slow_processing_time"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -78,7 +90,9 @@ class QueueScenario:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value <= 1):
                 raise ValueError(f"{name} must be a fraction between 0 and 1, got {value!r}")
-        for name in ("broker_outage", "downstream_outage"):
+        if not (isinstance(self.backlog, int) and not isinstance(self.backlog, bool) and 0 <= self.backlog <= 1e6):
+            raise ValueError(f"backlog must be a whole number of messages from 0 to 1000000, got {self.backlog!r}")
+        for name in ("broker_outage", "downstream_outage", "slow_consumer"):
             window = getattr(self, name)
             if window is not None and not (len(window) == 2 and 0 <= window[0] < window[1]):
                 raise ValueError(f"{name} must be [start, end] seconds with start < end, got {window!r}")
@@ -124,6 +138,7 @@ class QueueResult:
             "latency_p50": pct(0.5),
             "latency_p99": pct(0.99),
             "max_depth": max((row["depth"] for row in self.series), default=0),
+            "max_lag": max((row["lag"] for row in self.series), default=0.0),
         }
 
 
@@ -179,6 +194,7 @@ class _Model:
 
     def run(self) -> QueueResult:
         s = self.s
+        self.ready.extend(self._new_message() for _ in range(s.backlog))  # on the broker when the run starts
         t = self.rng.expovariate(s.rate)
         while t < s.duration:
             self.at(t, "arrive")
@@ -206,11 +222,15 @@ class _Model:
 
     # -- producing ----------------------------------------------------------------------------------------------
 
-    def _arrive(self, _: _Msg | None) -> None:
+    def _new_message(self) -> _Msg:
         r = self.result
         msg = _Msg(r.messages, self.clock.now(), self.rng.random() < self.s.poison_rate)
         r.messages += 1
         r.poison += msg.poison
+        return msg
+
+    def _arrive(self, _: _Msg | None) -> None:
+        msg = self._new_message()
         if self.cfg.outbox:
             self.outbox.append(msg)
             return
@@ -266,7 +286,8 @@ class _Model:
                 self.paused = False
             msg = self.ready.pop(0)
             self.in_flight[id(msg)] = msg
-            self.at(now + self.rng.expovariate(1 / self.s.processing_time), "done", msg)
+            mean = self.s.slow_processing_time if self._in(self.s.slow_consumer, now) else self.s.processing_time
+            self.at(now + self.rng.expovariate(1 / mean), "done", msg)
 
     def _wake(self, _: _Msg | None) -> None:
         return None  # a chance to dispatch again (the breaker may be half-open now)
