@@ -92,6 +92,47 @@ def test_a_downstream_outage_pauses_the_consumer_or_drains_the_queue_into_the_dl
         assert figures["dead_good"] > 0  # their attempts were used up against the open breaker
 
 
+@pytest.mark.timeout(120)
+def test_a_slow_consumer_builds_a_backlog_that_drains_losing_nothing(broker_env: BrokerEnv, tmp_path: Path) -> None:
+    scenario = QueueScenario(
+        "slow-consumer-backlog",
+        duration=40,
+        rate=5,
+        backlog=40,  # drained in about a second at 40 a second
+        processing_time=0.2,
+        slow_consumer=(10, 25),  # 8 handlers at 4 s: 2 a second against 5 arriving, about 45 more waiting by t=25
+        slow_processing_time=4.0,
+    )
+    result = play(broker_env, scenario, QueueSettings(concurrency=8), tmp_path)
+    figures = result.figures()
+    assert figures["messages"] == 240
+    assert (figures["lost"], figures["applied_twice"], figures["applied"]) == (0, 0, 240)
+
+    def during(start: float, end: float, column: str) -> float:
+        return max(row[column] for row in result.series if start <= row["t"] < end)
+
+    assert during(0, 1, "depth") + during(0, 1, "outbox") + during(0, 1, "in_flight") >= 30  # the backlog
+    assert during(5, 10, "depth") <= 5  # drained before the slowdown
+    assert during(22, 26, "depth") >= 20  # the backlog the slow minute built
+    assert during(8, 28, "in_flight") >= 6  # slow handlers wait at once, outside the inbox's transaction
+    assert during(33, 40, "depth") <= 5  # drained again once handlers are fast
+    assert figures["max_lag"] >= 5
+
+
+def test_thinning_keeps_the_consumers_utilisation() -> None:
+    scenario = QueueScenario(
+        "big", duration=180, rate=50, backlog=2000, slow_consumer=(30, 90), slow_processing_time=0.5
+    )
+    plan = queue_live.thin(scenario, 400)
+    assert plan.arrivals + plan.backlog == pytest.approx(400, abs=1)
+    assert plan.arrivals / plan.backlog == pytest.approx(9000 / 2000, rel=0.05)
+    rate = plan.arrivals / scenario.duration
+    assert rate * plan.scenario.slow_processing_time == pytest.approx(50 * 0.5, rel=0.01)  # busy handlers, slow
+    assert rate * plan.scenario.processing_time == pytest.approx(50 * 0.05, rel=0.01)
+    small = QueueScenario("small", duration=40, rate=5)
+    assert queue_live.thin(small, 400) == queue_live.Thinned(small, 200, 0, 1.0)
+
+
 SMALL_SPEC = """
 kind = "queue"
 name = "live-orders"

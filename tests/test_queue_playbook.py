@@ -11,16 +11,21 @@ from typing import Any
 import pytest
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook import queue_live
+from integration_kit.playbook.cli import main
 from integration_kit.playbook.queue_spec import (
+    LIVE_TIME_SCALE,
     QueueSpec,
     judge,
     load_queue_spec,
     queue_checklist,
     queue_design_document,
+    run_queue,
 )
 from integration_kit.playbook.runner import run_playbook
 from integration_kit.playbook.spec import INTEGRATION_DIR, load_integration
 from integration_kit.playbook.specs import load_spec, spec_checklist
+from integration_kit.queues.sim import QueueResult, QueueScenario, simulate_queue
 
 BUNDLED = INTEGRATION_DIR / "order-events-consumer.toml"
 
@@ -103,3 +108,37 @@ def test_without_inbox_and_pause_the_objectives_fail(tmp_path: Path) -> None:
     figures = run.summary["scenarios"]["duplicates-and-crash"]
     verdicts = {o.figure: o.met for o in judge(load_queue_spec(str(path)), figures)}
     assert verdicts["applied_twice"] is False
+
+
+def test_run_plays_one_scenario_for_the_given_duration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "runs"
+    args = ["run", "order-events-consumer", "--scenario", "steady-with-poison", "--duration", "20", "--out", str(out)]
+    assert main(args) == 0
+    (run_dir,) = (out / "order-events-consumer").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert list(summary["scenarios"]) == ["steady-with-poison"]
+    assert 800 < summary["scenarios"]["steady-with-poison"]["messages"] < 1200  # 20 s at 50 a second, not 120 s
+    assert main(["run", "order-events-consumer", "--scenario", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no scenario 'nope'" in err
+    assert "slow-consumer-backlog" in err  # the ones there are
+    assert main(["run", "--all", "--scenario", "slow-consumer-backlog", "--out", str(out)]) == 0
+    assert "order-events-consumer" in capsys.readouterr().out  # --all keeps the queue spec that has it
+
+
+def test_live_runs_take_the_time_scale_as_times_faster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, float, int]] = []
+
+    def fake(kind: str, topology: object, scenario: QueueScenario, settings: object, **kw: Any) -> QueueResult:
+        seen.append((scenario.name, kw["time_scale"], kw["max_messages"]))  # the broker itself: tests/test_queue_live
+        return simulate_queue(scenario)
+
+    monkeypatch.setattr(queue_live, "play_on_broker", fake)
+    spec = load_queue_spec("order-events-consumer")
+    run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="a", scenario="broker-outage")
+    run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="b", scenario="broker-outage", time_scale=4)
+    assert seen == [("broker-outage", 1 / LIVE_TIME_SCALE, 400), ("broker-outage", 0.25, 400)]
+    with pytest.raises(ConfigurationError, match="time_scale must be a positive number"):
+        run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="c", time_scale=0)
+    with pytest.raises(ConfigurationError, match="duration must be a positive number"):
+        run_queue(spec, mode="simulate", out=tmp_path, seed=0, strict=False, run_id="d", duration=-1)

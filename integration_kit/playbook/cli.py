@@ -220,7 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="where runs go (default: out/ under the repository)")
     run.add_argument("--seed", type=_SEED, default=0)
     run.add_argument("--duration", type=_DURATION, help="scenario seconds per scenario (default: each scenario's)")
-    run.add_argument("--time-scale", type=_TIME_SCALE, default=10.0, help="live mode: play the local upstream faster")
+    run.add_argument(
+        "--time-scale",
+        type=_TIME_SCALE,
+        help="live mode: play scenario time this many times faster (default 10; 20 for queue specs)",
+    )
     run.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     run.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
     _add_telemetry_commands(sub)
@@ -373,22 +377,19 @@ def _selected(args: argparse.Namespace) -> list[str]:
     """The integrations ``run`` will play, each spec (and ``--scenario``) validated before any notebook starts.
 
     Every spec is loaded here (any kind); a queue or webhook spec's runner validates its scenario. With ``--all``
-    and one ``--scenario``, only the HTTP integrations that have that scenario are kept.
+    and one ``--scenario``, only the integrations (of any kind) that have that scenario are kept.
     """
     from integration_kit.playbook.spec import IntegrationSpec, integration_names
     from integration_kit.playbook.specs import load_spec
 
     names = integration_names() if args.all else [args.name]
-    specs = {}
-    for name in names:
-        spec = load_spec(name)
-        if isinstance(spec, IntegrationSpec):
-            specs[name] = spec
+    specs = {name: load_spec(name) for name in names}
     if args.scenario == "all":
         return names
     if not args.all:
-        if args.name in specs:
-            specs[args.name].scenario(args.scenario)  # raises, naming the scenarios there are
+        spec = specs[args.name]
+        if isinstance(spec, IntegrationSpec):
+            spec.scenario(args.scenario)  # raises, naming the scenarios there are
         return names
     kept = [name for name, spec in specs.items() if args.scenario in {s.name for s in spec.scenarios}]
     if not kept:

@@ -14,7 +14,19 @@ never guessed). The scenario's faults:
 - ``duplicate_rate``: a message written to the outbox twice with the same id (as a relay killed before marking);
 - ``downstream_outage``: the handler's downstream fails for the window behind a breaker; with
   ``pause_on_open_breaker`` the consumer pauses, otherwise the failures use up attempts (dead letters);
-- ``consumer_crash_at``: the consumer's connection is dropped with deliveries in flight, and a new one starts.
+- ``consumer_crash_at``: the consumer's connection is dropped with deliveries in flight, and a new one starts;
+- ``processing_time``, ``slow_consumer`` and ``slow_processing_time``: each handler waits that long (scenario
+  seconds, exponentially distributed) on its downstream call, outside the inbox's transaction
+  (``SQLiteInbox(transaction="effect")``), so ``concurrency`` handlers wait at once;
+- ``backlog``: messages written to the outbox in one transaction before the first arrival.
+
+A run is at most ``max_messages`` messages (400 by default, so a scenario takes seconds, not minutes). A bigger
+scenario is *thinned*: arrivals and backlog are cut by the same factor ``f`` and processing times stretched by
+``1 / f``, which keeps the consumer's utilisation (arrival rate x processing time / concurrency), and so when a
+backlog builds and how long it takes to drain, the scenario's; latencies then include the stretched processing time.
+``series`` samples, once a scenario second, ``depth`` (written and neither applied nor dead-lettered, less the
+outbox and the handlers in flight), ``outbox``, ``in_flight`` and ``lag`` (the age of the oldest message not yet
+applied or dead-lettered, the outbox included).
 
 The result is a :class:`~integration_kit.queues.sim.QueueResult`, judged like a simulated one: ``lost`` and
 ``applied_twice`` must be 0.
@@ -33,14 +45,21 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from integration_kit.engine.call import CallEngine
 from integration_kit.errors import PoisonMessage, QueueError
-from integration_kit.events import MessageDeadLettered, MessageRetried, Recorder
+from integration_kit.events import (
+    DuplicateSuppressed,
+    Event,
+    MessageAcked,
+    MessageDeadLettered,
+    MessageRetried,
+    Recorder,
+)
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy, RetryPolicy
 from integration_kit.queues.broker import Broker, Topology
@@ -55,7 +74,7 @@ from integration_kit.queues.rabbitmq import RabbitMQBroker, amqp_url
 from integration_kit.queues.relay import OutboxRelay
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings
 
-__all__ = ["play_live", "play_on_broker"]
+__all__ = ["Thinned", "play_live", "play_on_broker", "thin"]
 
 logger = logging.getLogger("integration_kit.playbook")
 
@@ -81,17 +100,44 @@ async def play_live(
     ``connect()`` builds a broker adapter whose URL points at ``proxy`` (its topology declared by the caller, with
     the retry delays and ack wait already scaled); ``admin`` is a direct adapter (not through the proxy) that reads
     the dead letters at the end; ``folder`` holds the SQLite outbox and effects databases.
-    ``scenario.rate * scenario.duration`` messages (at most ``max_messages``) arrive evenly over
-    ``duration * time_scale`` seconds; then the run waits up to ``drain`` seconds for every good message's effect.
-    Raises ``ValueError`` for a ``time_scale`` or ``max_messages`` that is not positive.
+    ``scenario.backlog`` messages wait at the start and ``scenario.rate * scenario.duration`` arrive evenly over
+    ``duration * time_scale`` seconds, thinned to ``max_messages`` in all (:func:`thin`); then the run waits up to
+    ``drain`` seconds for every good message's effect. Raises ``ValueError`` for a ``time_scale`` or
+    ``max_messages`` that is not positive.
     """
     if not time_scale > 0 or max_messages < 1:
         raise ValueError(f"play_live needs time_scale > 0 and max_messages >= 1, got {time_scale!r}, {max_messages!r}")
-    run = _LiveRun(scenario, settings, proxy, connect, folder, time_scale, random.Random(seed))
-    messages = min(max_messages, max(1, round(scenario.rate * scenario.duration)))
-    await run.play(messages, drain)
+    plan = thin(scenario, max_messages)
+    run = _LiveRun(plan.scenario, settings, proxy, connect, folder, time_scale, random.Random(seed))
+    await run.play(plan.arrivals, plan.backlog, drain)
     logger.info("live %s: reading the dead letters", scenario.name)
-    return run.result_with(await admin.dead_letters(limit=10 * messages))
+    return run.result_with(await admin.dead_letters(limit=10 * (plan.arrivals + plan.backlog)))
+
+
+@dataclass(frozen=True, slots=True)
+class Thinned:
+    """A scenario cut to a live run's size: ``arrivals`` and ``backlog`` messages, ``factor`` of the scenario's,
+    with the processing times of ``scenario`` stretched by ``1 / factor``."""
+
+    scenario: QueueScenario
+    arrivals: int
+    backlog: int
+    factor: float
+
+
+def thin(scenario: QueueScenario, max_messages: int) -> Thinned:
+    """Cut ``scenario`` to at most ``max_messages`` messages (arrivals and backlog alike), stretching its processing
+    times so the consumer's utilisation stays the scenario's; a scenario that fits is played whole (factor 1)."""
+    arrivals = scenario.rate * scenario.duration
+    factor = min(1.0, max_messages / (arrivals + scenario.backlog))
+    if factor == 1.0:
+        return Thinned(scenario, max(1, round(arrivals)), scenario.backlog, 1.0)
+    stretched = replace(
+        scenario,
+        processing_time=scenario.processing_time / factor,
+        slow_processing_time=scenario.slow_processing_time / factor,
+    )
+    return Thinned(stretched, max(1, round(arrivals * factor)), round(scenario.backlog * factor), factor)
 
 
 def play_on_broker(
@@ -104,6 +150,7 @@ def play_on_broker(
     url: str | None = None,
     time_scale: float = 0.05,
     seed: int = 0,
+    max_messages: int = 400,
 ) -> QueueResult:
     """Play ``scenario`` live on a broker (blocking): a uniquely named copy of ``topology`` is declared, played
     through a fresh :class:`~integration_kit.queues.proxy.FaultProxy` with :func:`play_live`, and deleted.
@@ -111,7 +158,8 @@ def play_on_broker(
     ``kind`` picks the adapter; ``url`` defaults to ``INTEGRATION_KIT_AMQP_URL`` (else
     ``amqp://guest:guest@127.0.0.1:5672/``) for RabbitMQ and ``INTEGRATION_KIT_NATS_URL`` (else
     ``nats://127.0.0.1:4222``) for JetStream. The retry delays, the JetStream ack wait and the breaker wait are
-    scenario seconds, compressed by ``time_scale`` like the scenario. Raises
+    scenario seconds, compressed by ``time_scale`` (real seconds per scenario second) like the scenario; at most
+    ``max_messages`` messages are played (:func:`thin`). Raises
     :class:`~integration_kit.errors.BrokerUnavailable` when the broker cannot be reached.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,6 +197,7 @@ def play_on_broker(
                     admin=admin,
                     folder=folder,
                     time_scale=time_scale,
+                    max_messages=max_messages,
                     seed=seed,
                 )
         finally:
@@ -187,6 +236,7 @@ class _LiveRun:
             rng,
         )
         self.outbox = SQLiteOutbox(folder / "outbox.db")
+        self.monitor = SQLiteOutbox(folder / "outbox.db")  # its own connection: the relay's runs in a thread
         self.effects = folder / "effects.db"
         self.recorder = Recorder()
         self.breaker = CircuitBreaker(
@@ -200,6 +250,8 @@ class _LiveRun:
         )
         self.result = QueueResult(scenario.name)
         self.good: set[str] = set()
+        self.created: dict[str, float] = {}  # scenario second each message was written, until it is settled
+        self.in_flight = 0  # handlers running
         self.start = 0.0
         self.consumers: list[Consumer] = []
 
@@ -210,7 +262,30 @@ class _LiveRun:
     def _in(self, window: tuple[float, float] | None) -> bool:
         return window is not None and window[0] <= self.now() < window[1]
 
-    async def play(self, messages: int, drain: float) -> None:
+    def _settled_hook(self, event: Event) -> None:
+        """Forget a message's age once it is applied or dead-lettered (a hook on the consumers)."""
+        if isinstance(event, (MessageAcked, DuplicateSuppressed, MessageDeadLettered)):
+            self.created.pop(event.message_id, None)
+
+    async def _sample(self) -> None:
+        """Once a scenario second: depth, outbox, in flight and lag into the result's series."""
+        while True:
+            now = self.now()
+            outbox = self.monitor.pending()
+            in_flight = self.in_flight
+            self.result.series.append(
+                {
+                    "t": now,
+                    "depth": float(max(0, len(self.created) - outbox - in_flight)),
+                    "outbox": float(outbox),
+                    "in_flight": float(in_flight),
+                    "lag": now - min(self.created.values(), default=now),
+                    "paused": float(any(c.paused for c in self.consumers[-1:])),
+                }
+            )
+            await self._sleep_until(int(now) + 1)
+
+    async def play(self, messages: int, backlog: int, drain: float) -> None:
         db = sqlite3.connect(self.effects)
         with db:
             db.execute("CREATE TABLE IF NOT EXISTS effects (message_id TEXT NOT NULL, latency REAL NOT NULL)")
@@ -221,7 +296,11 @@ class _LiveRun:
         relay = OutboxRelay(
             self.outbox, Publisher(relay_broker, engine=engine, confirm_timeout=2.0), poll_interval=0.05, backoff=_FAST
         )
-        tasks = [asyncio.create_task(relay.run()), asyncio.create_task(self._produce(messages))]
+        tasks = [
+            asyncio.create_task(relay.run()),
+            asyncio.create_task(self._produce(messages, backlog)),
+            asyncio.create_task(self._sample()),
+        ]
         if self.s.broker_outage is not None:
             tasks.append(asyncio.create_task(self._outage(*self.s.broker_outage)))
         consumer, consumer_broker, consuming = self._consume()
@@ -238,7 +317,7 @@ class _LiveRun:
         await self._sleep_until(self.s.duration)
         logger.info("live %s: arrivals over, draining", self.s.name)
         deadline = time.monotonic() + drain
-        while (self.outbox.pending() or self._settled() < len(self.good)) and time.monotonic() < deadline:
+        while (self.monitor.pending() or self._settled() < len(self.good)) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # a straggling duplicate would be applied by now
         logger.info("live %s: stopping", self.s.name)
@@ -251,10 +330,11 @@ class _LiveRun:
         for broker in (relay_broker, consumer_broker):
             await broker.close()
         self.outbox.close()
+        self.monitor.close()
 
     def _consume(self) -> tuple[Consumer, Broker, asyncio.Task[object]]:
         broker = self.connect()
-        inbox = SQLiteInbox(self.effects, consumer="live")
+        inbox = SQLiteInbox(self.effects, consumer="live", transaction="effect")
         consumer = Consumer(
             broker,
             self._handler(inbox),
@@ -262,7 +342,7 @@ class _LiveRun:
             concurrency=self.settings.concurrency,
             breaker=self.breaker if self.settings.pause_on_open_breaker else None,
             fetch_timeout=0.2,
-            hooks=[self.recorder],
+            hooks=[self.recorder, self._settled_hook],
         )
         self.consumers.append(consumer)
         return consumer, broker, asyncio.create_task(consumer.run())
@@ -276,38 +356,56 @@ class _LiveRun:
             if message.attempt == 1 and payload["fails"]:
                 raise ConnectionError("the first attempt failed")
             permit = self.breaker.acquire()  # CircuitOpenError while the downstream's breaker is open
-            if self._in(self.s.downstream_outage):
+            s = self.s
+            mean = s.slow_processing_time if self._in(s.slow_consumer) else s.processing_time
+            self.in_flight += 1
+            try:
+                await asyncio.sleep(self.rng.expovariate(1 / mean) * self.scale)  # the downstream call
+            finally:
+                self.in_flight -= 1
+            if self._in(s.downstream_outage):
                 permit.record_failure(0.0)
                 raise ConnectionError("downstream unavailable")
             permit.record_success(0.0)
-            inbox.connection.execute(
-                "INSERT INTO effects (message_id, latency) VALUES (?, ?)",
-                (message.message_id, self.now() - payload["t"]),
-            )
+            async with inbox.effect() as db:
+                db.execute(
+                    "INSERT INTO effects (message_id, latency) VALUES (?, ?)",
+                    (message.message_id, self.now() - payload["t"]),
+                )
 
         return handle
 
-    async def _produce(self, messages: int) -> None:
+    async def _produce(self, messages: int, backlog: int) -> None:
         app = sqlite3.connect(self.outbox.path, isolation_level=None)
         try:
+            app.execute("BEGIN")  # the backlog: written before the first arrival, in one transaction
+            for n in range(backlog):
+                self._write(app, n)
+            app.execute("COMMIT")
             for n in range(messages):
                 await self._sleep_until(n * self.s.duration / messages)
-                poison = self.rng.random() < self.s.poison_rate
-                fails = self.rng.random() < self.s.failure_rate
-                body = b"\xff not json" if poison else json.dumps({"n": n, "t": self.now(), "fails": fails}).encode()
-                message = Message(body, key=f"k{n % 8}")
-                copies = 2 if self.rng.random() < self.s.duplicate_rate else 1
                 app.execute("BEGIN")
-                for _ in range(copies):  # the same id twice: as a relay killed between publish and mark
-                    self.outbox.add(app, message)
+                self._write(app, backlog + n)
                 app.execute("COMMIT")
-                self.result.messages += 1
-                if poison:
-                    self.result.poison += 1
-                else:
-                    self.good.add(message.message_id)
         finally:
             app.close()
+
+    def _write(self, app: sqlite3.Connection, n: int) -> None:
+        """Write message ``n`` to the outbox in ``app``'s open transaction (twice, as a duplicate, at its rate)."""
+        now = self.now()
+        poison = self.rng.random() < self.s.poison_rate
+        fails = self.rng.random() < self.s.failure_rate
+        body = b"\xff not json" if poison else json.dumps({"n": n, "t": now, "fails": fails}).encode()
+        message = Message(body, key=f"k{n % 8}")
+        copies = 2 if self.rng.random() < self.s.duplicate_rate else 1
+        for _ in range(copies):  # the same id twice: as a relay killed between publish and mark
+            self.outbox.add(app, message)
+        self.created[message.message_id] = now
+        self.result.messages += 1
+        if poison:
+            self.result.poison += 1
+        else:
+            self.good.add(message.message_id)
 
     async def _outage(self, start: float, end: float) -> None:
         await self._sleep_until(start)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIGURES",
+    "LIVE_TIME_SCALE",
     "Objective",
     "QueueSpec",
     "judge",
@@ -301,6 +302,11 @@ def run_queue_playbook(
     return summary
 
 
+#: How many times faster than real time a live queue run plays its scenarios by default (20: a 3-minute scenario
+#: in 9 s); HTTP and webhook runs default to 10.
+LIVE_TIME_SCALE = 20.0
+
+
 def run_queue(
     spec: QueueSpec,
     *,
@@ -309,21 +315,31 @@ def run_queue(
     seed: int,
     strict: bool,
     run_id: str | None,
-    time_scale: float = 0.05,
+    time_scale: float | None = None,
+    scenario: str = "all",
+    duration: float | None = None,
+    max_messages: int = 400,
 ) -> PlaybookRun:
     """:func:`~integration_kit.playbook.runner.run_playbook` for a queue spec, into ``<out>/<name>/<run id>/``;
     the run fails when an objective is not met (always: lost and applied twice must be 0). ``strict`` also fails it
-    on a checklist item. ``mode`` ``"simulate"`` plays the scenarios in virtual time; ``"live"`` plays each on the
-    spec's broker (:func:`~integration_kit.playbook.queue_live.play_on_broker`: ``INTEGRATION_KIT_AMQP_URL`` or
-    ``INTEGRATION_KIT_NATS_URL``, a uniquely named topology created and deleted, time compressed by
-    ``time_scale``, default 0.05 real seconds per scenario second). Raises ``ConfigurationError`` for another mode,
-    also when the broker cannot be reached in live mode."""
+    on a checklist item. ``scenario`` picks one of the spec's scenarios (default all); ``duration`` (scenario
+    seconds) replaces each scenario's. ``mode`` ``"simulate"`` plays the scenarios in virtual time; ``"live"``
+    plays each on the spec's broker (:func:`~integration_kit.playbook.queue_live.play_on_broker`:
+    ``INTEGRATION_KIT_AMQP_URL`` or ``INTEGRATION_KIT_NATS_URL``, a uniquely named topology created and deleted),
+    ``time_scale`` times faster than real time (default :data:`LIVE_TIME_SCALE`), with at most ``max_messages``
+    messages per scenario (bigger scenarios are thinned: :func:`~integration_kit.playbook.queue_live.thin`).
+    Raises ``ConfigurationError`` for another mode, an unknown scenario, a duration or time scale that is not
+    positive, and when the broker cannot be reached in live mode."""
     from integration_kit.playbook.runner import PlaybookRun, new_run_id
 
     if mode not in ("simulate", "live"):
         raise ConfigurationError(f"{spec.name}: a queue integration runs in simulate or live mode, got {mode!r}")
+    spec = _chosen(spec, scenario, duration)
+    scale = LIVE_TIME_SCALE if time_scale is None else time_scale
+    if not scale > 0:
+        raise ConfigurationError(f"{spec.name}: time_scale must be a positive number, got {time_scale!r}")
     run_dir = Path(out) / spec.name / (run_id or new_run_id())
-    play = _live_player(spec, run_dir, time_scale, seed) if mode == "live" else None
+    play = _live_player(spec, run_dir, 1.0 / scale, seed, max_messages) if mode == "live" else None
     try:
         summary = run_queue_playbook(spec, run_dir, seed=seed, play=play)
     except BrokerUnavailable as exc:
@@ -335,8 +351,23 @@ def run_queue(
     return PlaybookRun(spec.name, run_dir, summary, run_dir / "report.html", error)
 
 
+def _chosen(spec: QueueSpec, scenario: str, duration: float | None) -> QueueSpec:
+    """``spec`` with only ``scenario`` (``"all"``: every one), each lasting ``duration`` seconds when given."""
+    scenarios = spec.scenarios
+    if scenario != "all":
+        scenarios = tuple(s for s in scenarios if s.name == scenario)
+        if not scenarios:
+            names = ", ".join(s.name for s in spec.scenarios)
+            raise ConfigurationError(f"{spec.name}: no scenario {scenario!r} (the spec has: {names})")
+    if duration is not None:
+        if not (isinstance(duration, (int, float)) and duration > 0):
+            raise ConfigurationError(f"{spec.name}: duration must be a positive number of seconds, got {duration!r}")
+        scenarios = tuple(replace(s, duration=float(duration)) for s in scenarios)
+    return replace(spec, scenarios=scenarios)
+
+
 def _live_player(
-    spec: QueueSpec, run_dir: Path, time_scale: float, seed: int
+    spec: QueueSpec, run_dir: Path, time_scale: float, seed: int, max_messages: int
 ) -> Callable[[QueueScenario], QueueResult]:
     """Play one scenario live on the spec's broker, its SQLite files under ``<run_dir>/live/<scenario>/``."""
     from integration_kit.playbook.queue_live import play_on_broker
@@ -344,7 +375,14 @@ def _live_player(
     def play(scenario: QueueScenario) -> QueueResult:
         folder = run_dir / "live" / scenario.name
         return play_on_broker(
-            spec.broker, spec.topology, scenario, spec.settings, folder=folder, time_scale=time_scale, seed=seed
+            spec.broker,
+            spec.topology,
+            scenario,
+            spec.settings,
+            folder=folder,
+            time_scale=time_scale,
+            seed=seed,
+            max_messages=max_messages,
         )
 
     return play

@@ -393,7 +393,7 @@ def run_playbook(
     out: str | Path | None = None,
     seed: int = 0,
     duration: float | None = None,
-    time_scale: float = 10.0,
+    time_scale: float | None = None,
     base_url: str | None = None,
     strict: bool = False,
     run_id: str | None = None,
@@ -401,7 +401,9 @@ def run_playbook(
 ) -> PlaybookRun:
     """Execute the three stage notebooks for ``integration`` with papermill into ``<out>/<name>/<run id>/``.
 
-    ``integration`` is a name in ``data/integrations`` or the path of a spec file (``*.toml``).
+    ``integration`` is a name in ``data/integrations`` or the path of a spec file (``*.toml``). ``time_scale``
+    (live mode) plays scenario time that many times faster than real time: default 10 for HTTP and webhook
+    specs, 20 for queue specs (:data:`~integration_kit.playbook.queue_spec.LIVE_TIME_SCALE`).
 
     Each executed notebook, the events, ``summary.json``, the chart PNGs and ``report.html`` end up in that
     folder. A notebook that fails stops the run: the result carries the failing cell and error, and the report
@@ -411,13 +413,30 @@ def run_playbook(
         from integration_kit.playbook.webhook_runner import run_webhook_playbook
 
         return run_webhook_playbook(
-            integration, scenario=scenario, mode=mode, time_scale=time_scale, out=out, seed=seed, run_id=run_id
+            integration,
+            scenario=scenario,
+            mode=mode,
+            time_scale=10.0 if time_scale is None else time_scale,
+            out=out,
+            seed=seed,
+            run_id=run_id,
         )
     if spec_kind(integration) == "queue":  # queue integrations run in-process (playbook.queue_spec)
         from integration_kit.playbook.queue_spec import load_queue_spec, run_queue
 
         queue = load_queue_spec(integration)
-        return run_queue(queue, mode=mode, out=out or DEFAULT_OUT, seed=seed, strict=strict, run_id=run_id)
+        return run_queue(
+            queue,
+            mode=mode,
+            out=out or DEFAULT_OUT,
+            seed=seed,
+            strict=strict,
+            run_id=run_id,
+            time_scale=time_scale,
+            scenario=scenario,
+            duration=duration,
+        )
+    time_scale = 10.0 if time_scale is None else time_scale
     spec = load_integration(integration)  # validates the name and the spec before any kernel starts
     _scenarios(spec, scenario)  # an unknown --scenario fails here, naming the ones there are
     if mode == "live" and base_url is not None and spec.client.auth is not None:
