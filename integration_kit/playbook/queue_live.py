@@ -23,10 +23,11 @@ never guessed). The scenario's faults:
 A run is at most ``max_messages`` messages (400 by default, so a scenario takes seconds, not minutes). A bigger
 scenario is *thinned*: arrivals and backlog are cut by the same factor ``f`` and processing times stretched by
 ``1 / f``, which keeps the consumer's utilisation (arrival rate x processing time / concurrency), and so when a
-backlog builds and how long it takes to drain, the scenario's; latencies then include the stretched processing time.
-``series`` samples, once a scenario second, ``depth`` (written and neither applied nor dead-lettered, less the
-outbox and the handlers in flight), ``outbox``, ``in_flight`` and ``lag`` (the age of the oldest message not yet
-applied or dead-lettered, the outbox included).
+backlog builds and how long it takes to drain, the scenario's; each latency has its own processing's stretch taken
+off, so it is comparable with the simulator's.
+``series`` samples, once a scenario second, ``depth`` (messages waiting on the broker for a handler, a delayed
+retry included), ``outbox`` (rows not sent yet), ``in_flight`` (handlers running) and ``lag`` (the age of the
+oldest message waiting for a handler; unlike the simulator's, it counts messages still in the outbox).
 
 The result is a :class:`~integration_kit.queues.sim.QueueResult`, judged like a simulated one: ``lost`` and
 ``applied_twice`` must be 0.
@@ -57,6 +58,7 @@ from integration_kit.events import (
     Event,
     MessageAcked,
     MessageDeadLettered,
+    MessageRequeued,
     MessageRetried,
     Recorder,
 )
@@ -109,6 +111,7 @@ async def play_live(
         raise ValueError(f"play_live needs time_scale > 0 and max_messages >= 1, got {time_scale!r}, {max_messages!r}")
     plan = thin(scenario, max_messages)
     run = _LiveRun(plan.scenario, settings, proxy, connect, folder, time_scale, random.Random(seed))
+    run.thinned = plan.factor
     await run.play(plan.arrivals, plan.backlog, drain)
     logger.info("live %s: reading the dead letters", scenario.name)
     return run.result_with(await admin.dead_letters(limit=10 * (plan.arrivals + plan.backlog)))
@@ -250,8 +253,10 @@ class _LiveRun:
         )
         self.result = QueueResult(scenario.name)
         self.good: set[str] = set()
-        self.created: dict[str, float] = {}  # scenario second each message was written, until it is settled
+        self.created: dict[str, float] = {}  # scenario second each message was written
+        self.waiting: set[str] = set()  # written, not in a handler, not applied or dead-lettered
         self.in_flight = 0  # handlers running
+        self.thinned = 1.0  # the thinning factor: processing times are stretched by 1 / thinned
         self.start = 0.0
         self.consumers: list[Consumer] = []
 
@@ -263,9 +268,11 @@ class _LiveRun:
         return window is not None and window[0] <= self.now() < window[1]
 
     def _settled_hook(self, event: Event) -> None:
-        """Forget a message's age once it is applied or dead-lettered (a hook on the consumers)."""
+        """Keep :attr:`waiting` (a hook on the consumers): a settled message leaves it, a retried one is back."""
         if isinstance(event, (MessageAcked, DuplicateSuppressed, MessageDeadLettered)):
-            self.created.pop(event.message_id, None)
+            self.waiting.discard(event.message_id)
+        elif isinstance(event, (MessageRetried, MessageRequeued)):
+            self.waiting.add(event.message_id)
 
     async def _sample(self) -> None:
         """Once a scenario second: depth, outbox, in flight and lag into the result's series."""
@@ -276,10 +283,10 @@ class _LiveRun:
             self.result.series.append(
                 {
                     "t": now,
-                    "depth": float(max(0, len(self.created) - outbox - in_flight)),
+                    "depth": float(max(0, len(self.waiting) - outbox)),
                     "outbox": float(outbox),
                     "in_flight": float(in_flight),
-                    "lag": now - min(self.created.values(), default=now),
+                    "lag": now - min((self.created[m] for m in self.waiting), default=now),
                     "paused": float(any(c.paused for c in self.consumers[-1:])),
                 }
             )
@@ -349,6 +356,7 @@ class _LiveRun:
 
     def _handler(self, inbox: SQLiteInbox) -> Handler:
         async def handle(message: Message) -> None:
+            self.waiting.discard(message.message_id)
             try:
                 payload = json.loads(message.body)
             except ValueError as exc:
@@ -360,7 +368,8 @@ class _LiveRun:
             mean = s.slow_processing_time if self._in(s.slow_consumer) else s.processing_time
             self.in_flight += 1
             try:
-                await asyncio.sleep(self.rng.expovariate(1 / mean) * self.scale)  # the downstream call
+                processing = self.rng.expovariate(1 / mean)
+                await asyncio.sleep(processing * self.scale)  # the downstream call
             finally:
                 self.in_flight -= 1
             if self._in(s.downstream_outage):
@@ -370,7 +379,7 @@ class _LiveRun:
             async with inbox.effect() as db:
                 db.execute(
                     "INSERT INTO effects (message_id, latency) VALUES (?, ?)",
-                    (message.message_id, self.now() - payload["t"]),
+                    (message.message_id, self.now() - payload["t"] - processing * (1 - self.thinned)),
                 )
 
         return handle
@@ -401,6 +410,7 @@ class _LiveRun:
         for _ in range(copies):  # the same id twice: as a relay killed between publish and mark
             self.outbox.add(app, message)
         self.created[message.message_id] = now
+        self.waiting.add(message.message_id)
         self.result.messages += 1
         if poison:
             self.result.poison += 1
