@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from integration_kit.queues.inbox import SQLiteInbox
+from integration_kit.clock import ManualClock
+from integration_kit.errors import RequestInFlight
+from integration_kit.queues.inbox import SQLiteInbox, StoreInbox
 from integration_kit.queues.message import Message
+from integration_kit.server.idempotency import Claim, IdempotencyGuard
+from integration_kit.stores import MemoryStore
 
 pytestmark = pytest.mark.queues
 
@@ -154,3 +158,47 @@ def test_effect_misuse_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="transaction='effect'"):
         asyncio.run(handler_mode.process(Message(b"y"), wrong_mode))
+
+
+def test_a_store_inbox_keeps_its_claim_while_a_handler_runs_past_the_lease() -> None:
+    inbox = StoreInbox(MemoryStore(), lease=0.6)  # renewed every 0.2 s
+    message = Message(b"slow")
+    runs: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(m: Message) -> None:
+        runs.append("first")
+        await release.wait()
+
+    async def second(m: Message) -> None:
+        runs.append("second")
+
+    async def body() -> None:
+        first = asyncio.create_task(inbox.process(message, slow))
+        await asyncio.sleep(1.2)  # twice the lease: without renewal the claim would have lapsed
+        with pytest.raises(RequestInFlight):
+            await inbox.process(message, second)
+        release.set()
+        assert await first is True
+        assert await inbox.process(message, second) is False  # recorded: a duplicate now
+
+    asyncio.run(body())
+    assert runs == ["first"]
+
+
+def test_renew_refuses_a_lapsed_claim() -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock)
+    guard = IdempotencyGuard(store, lease=1.0, clock=clock)
+    claim = guard.begin("k", "fp")
+    assert isinstance(claim, Claim)
+    clock.advance(0.9)
+    renewed = guard.renew(claim)
+    assert renewed is not None
+    clock.advance(0.9)  # 1.8 s after the claim: alive only because it was renewed
+    assert guard.renew(claim) is None  # the old claim is not the one stored any more
+    with pytest.raises(RequestInFlight):
+        guard.begin("k", "fp")
+    clock.advance(1.1)  # past the renewed lease
+    assert guard.renew(renewed) is None
+    assert isinstance(guard.begin("k", "fp"), Claim)  # lapsed: another executor may claim it

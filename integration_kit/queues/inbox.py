@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import contextvars
 import hashlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -47,6 +48,8 @@ __all__ = ["DEFAULT_INBOX_TTL", "Handler", "Inbox", "SQLiteInbox", "StoreInbox"]
 
 Handler = Callable[[Message], Awaitable[None]]
 _T = TypeVar("_T")
+
+logger = logging.getLogger("integration_kit.queues")
 
 #: How long a processed id is remembered (seconds): 7 days, longer than any broker keeps a redelivery around.
 DEFAULT_INBOX_TTL = 7 * 24 * 3600.0
@@ -67,8 +70,10 @@ class Inbox(Protocol):
 class StoreInbox:
     """An inbox on a :class:`~integration_kit.stores.Store`, keyed ``inbox:<consumer>:<message id>``.
 
-    ``lease`` (seconds, default 60) must exceed the longest handler run; ``ttl`` is how long a processed id is
-    remembered (default :data:`DEFAULT_INBOX_TTL`). A message id seen again with another body raises
+    ``lease`` (seconds, default 60) is how long a claim outlives a process that died holding it; while a handler
+    runs, its claim is renewed every third of the lease, so a handler slower than the lease still keeps other
+    consumers off its message. ``ttl`` is how long a processed id is remembered (default
+    :data:`DEFAULT_INBOX_TTL`). A message id seen again with another body raises
     :class:`~integration_kit.errors.IdempotencyKeyReused` (the consumer dead-letters it).
     """
 
@@ -88,18 +93,46 @@ class StoreInbox:
         return await asyncio.to_thread(fn, *args) if self._blocking else fn(*args)
 
     async def process(self, message: Message, handler: Handler) -> bool:
-        """Claim the id, run the handler, record the id as processed (see the module docstring)."""
+        """Claim the id, run the handler (renewing the claim), record the id as processed (see the module
+        docstring). Raises what the handler raises (the claim is released),
+        :class:`~integration_kit.errors.RequestInFlight` while another consumer holds the id, or
+        :class:`~integration_kit.errors.StoreUnavailable`."""
         fingerprint = hashlib.sha256(message.body).hexdigest()
         begun = await self._run(self.guard.begin, message.message_id, fingerprint)
         if not isinstance(begun, Claim):
             return False  # completed before: a duplicate
+        held = [begun]
+        renewing = asyncio.create_task(self._renew(held, message))
         try:
             await handler(message)
         except BaseException:
-            await asyncio.shield(self._run(self.guard.release, begun))
+            await asyncio.shield(self._stop(renewing))
+            await asyncio.shield(self._run(self.guard.release, held[0]))
             raise
-        await self._run(self.guard.complete, begun, b"")
+        await self._stop(renewing)
+        if not await self._run(self.guard.complete, held[0], b""):
+            logger.warning("inbox: the claim on %s lapsed before its handler finished", message.message_id)
         return True
+
+    @staticmethod
+    async def _stop(renewing: asyncio.Task[None]) -> None:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+
+    async def _renew(self, held: list[Claim], message: Message) -> None:
+        """Renew ``held[0]`` every third of the lease until cancelled; stop, warning, if it lapsed."""
+        while True:
+            await asyncio.sleep(self.guard.lease / 3)
+            try:
+                renewed = await self._run(self.guard.renew, held[0])
+            except StoreUnavailable as exc:
+                logger.warning("inbox: could not renew the claim on %s: %s", message.message_id, exc)
+                continue
+            if renewed is None:
+                logger.warning("inbox: the claim on %s lapsed while its handler ran", message.message_id)
+                return
+            held[0] = renewed
 
 
 _current: contextvars.ContextVar[sqlite3.Connection] = contextvars.ContextVar("ik_sqlite_inbox")

@@ -220,6 +220,19 @@ class IdempotencyGuard:
         )
         return self.store.compare_and_set(claim.key, claim.record, done.encode(), ttl=self.ttl)
 
+    def renew(self, claim: Claim) -> Claim | None:
+        """Extend a claim still held to ``lease`` seconds from now (a long execution keeps its key); return the
+        renewed claim, to use from then on, or ``None`` if the lease had lapsed (another executor may hold the key).
+        Raises :class:`~integration_kit.errors.StoreUnavailable` when the store fails."""
+        record = IdempotencyRecord.decode(claim.record)
+        expires = self.clock.now() + self.lease
+        renewed = IdempotencyRecord(
+            record.key, record.fingerprint, record.state, record.owner, record.created, expires
+        ).encode()
+        if self.store.compare_and_set(claim.key, claim.record, renewed, ttl=self.lease):
+            return Claim(claim.key, renewed)
+        return None
+
     def release(self, claim: Claim) -> bool:
         """Drop the claim without a result, so a retry may execute; ``False`` if it had lapsed already."""
         return self.store.compare_and_set(claim.key, claim.record, None)
