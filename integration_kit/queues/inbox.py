@@ -101,38 +101,64 @@ class StoreInbox:
         begun = await self._run(self.guard.begin, message.message_id, fingerprint)
         if not isinstance(begun, Claim):
             return False  # completed before: a duplicate
-        held = [begun]
-        renewing = asyncio.create_task(self._renew(held, message))
+        renewal = _Renewal(self, begun, message.message_id)  # a timer: a handler that never waits costs no task
         try:
             await handler(message)
         except BaseException:
-            await asyncio.shield(self._stop(renewing))
-            await asyncio.shield(self._run(self.guard.release, held[0]))
+            await asyncio.shield(renewal.stop())
+            await asyncio.shield(self._run(self.guard.release, renewal.claim))
             raise
-        await self._stop(renewing)
-        if not await self._run(self.guard.complete, held[0], b""):
+        await renewal.stop()
+        if not await self._run(self.guard.complete, renewal.claim, b""):
             logger.warning("inbox: the claim on %s lapsed before its handler finished", message.message_id)
         return True
 
-    @staticmethod
-    async def _stop(renewing: asyncio.Task[None]) -> None:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
 
-    async def _renew(self, held: list[Claim], message: Message) -> None:
-        """Renew ``held[0]`` every third of the lease until cancelled; stop, warning, if it lapsed."""
-        while True:
-            await asyncio.sleep(self.guard.lease / 3)
+class _Renewal:
+    """Renews a :class:`StoreInbox` claim every third of the lease while its handler runs; :attr:`claim` is the
+    latest. The first renewal is a timer, so a handler that finishes sooner costs neither a task nor a wait."""
+
+    __slots__ = ("busy", "claim", "handle", "inbox", "message_id", "stopped", "task")
+
+    def __init__(self, inbox: StoreInbox, claim: Claim, message_id: str) -> None:
+        self.inbox = inbox
+        self.claim = claim
+        self.message_id = message_id
+        self.task: asyncio.Task[None] | None = None
+        self.busy = False  # a renewal is at the store: let it finish, or the claim read after it may be stale
+        self.stopped = False
+        self.handle = asyncio.get_running_loop().call_later(inbox.guard.lease / 3, self._start)
+
+    def _start(self) -> None:
+        self.task = asyncio.ensure_future(self._renew())
+
+    async def _renew(self) -> None:
+        guard = self.inbox.guard
+        while not self.stopped:
+            self.busy = True
             try:
-                renewed = await self._run(self.guard.renew, held[0])
+                renewed = await self.inbox._run(guard.renew, self.claim)
             except StoreUnavailable as exc:
-                logger.warning("inbox: could not renew the claim on %s: %s", message.message_id, exc)
-                continue
-            if renewed is None:
-                logger.warning("inbox: the claim on %s lapsed while its handler ran", message.message_id)
-                return
-            held[0] = renewed
+                logger.warning("inbox: could not renew the claim on %s: %s", self.message_id, exc)
+            else:
+                if renewed is None:
+                    logger.warning("inbox: the claim on %s lapsed while its handler ran", self.message_id)
+                    return
+                self.claim = renewed
+            finally:
+                self.busy = False
+            if not self.stopped:
+                await asyncio.sleep(guard.lease / 3)
+
+    async def stop(self) -> None:
+        """Stop renewing (waiting for a renewal under way, so :attr:`claim` is the stored one)."""
+        self.stopped = True
+        self.handle.cancel()
+        if self.task is not None:
+            if not self.busy:
+                self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
 
 _current: contextvars.ContextVar[sqlite3.Connection] = contextvars.ContextVar("ik_sqlite_inbox")
