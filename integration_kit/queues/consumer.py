@@ -38,7 +38,7 @@ import logging
 import random
 import signal
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from integration_kit.clock import Clock, SystemClock
@@ -102,7 +102,7 @@ class _InFlight:
 
     delivery: Delivery
     since: float
-    settling: bool = field(default=False)
+    settling: bool = False
 
 
 class Consumer:
