@@ -238,3 +238,32 @@ def test_a_fetch_cancelled_as_its_connection_closes_is_cancelled(broker_env: Bro
                 await broker.close()
 
     run(body)
+
+
+def test_in_progress_holds_a_delivery_past_the_ack_deadline(broker_env: BrokerEnv) -> None:
+    """JetStream redelivers what stays unsettled for ``ack_wait`` (1 s here); ``in_progress`` restarts that timer,
+    so of two deliveries held 2.5 s only the one not kept in progress comes back. RabbitMQ has no per-delivery
+    deadline (``ack_deadline`` is ``None``, ``in_progress`` does nothing): neither comes back."""
+    jetstream = broker_env.kind == "jetstream"
+    options: dict[str, object] = {"ack_wait": 1.0} if jetstream else {}
+
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology(), **options) as broker:
+            assert broker.ack_deadline == (1.0 if jetstream else None)
+            await broker.publish([Message(b"kept"), Message(b"left")], timeout=5)
+            kept, left = await fetch_all(broker, 2)
+            assert (kept.message.body, left.message.body) == (b"kept", b"left")
+            back: list[Delivery] = []
+            hold_until = time.monotonic() + (2.5 if jetstream else 0.6)
+            while time.monotonic() < hold_until:
+                await broker.in_progress(kept)
+                came = await broker.fetch(2, timeout=0.3)  # also the wait between two progress acks
+                for delivery in came:
+                    await broker.ack(delivery)
+                back += came
+            assert [d.message.body for d in back] == ([b"left"] if jetstream else [])
+            await broker.ack(kept)
+            await broker.in_progress(kept)  # settled: nothing to extend, no error
+            assert await broker.fetch(1, timeout=1.5 if jetstream else 0.3) == []
+
+    run(body)

@@ -1,4 +1,5 @@
-"""The consumer against both brokers: delayed retry, dead letters, inbox dedup, pause on an open breaker, shutdown."""
+"""The consumer against both brokers: delayed retry, dead letters, inbox dedup, pause on an open breaker, shutdown,
+slow handlers past the broker's ack deadline."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, 
 from queue_servers import NATS_NAK_DEFECT, nats_version
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import CircuitOpenError, PoisonMessage
+from integration_kit.errors import BrokerUnavailable, CircuitOpenError, PoisonMessage
 from integration_kit.events import (
     CircuitState,
     ConsumerPaused,
@@ -297,5 +298,82 @@ def test_more_deliveries_than_the_concurrency_wait_for_room_instead_of_spinning(
             stats = await asyncio.wait_for(consumer.run(max_messages=6), 20)
             assert stats.handled == 6
             assert most == 3  # the one extra delivery ran; the loop then waited for room
+
+    run(body)
+
+
+def test_a_handler_slower_than_the_ack_deadline_runs_once_and_is_acked(broker_env: BrokerEnv) -> None:
+    """JetStream redelivers a delivery left unsettled for ``ack_wait`` (1 s here) even while its handler still runs
+    (3 s): without the consumer's in-progress acks a second and third run start beside the first. RabbitMQ has no
+    per-delivery deadline: the same kind of slow handler is acked once with no lease extension sent."""
+    jetstream = broker_env.kind == "jetstream"
+    slow = 3.0 if jetstream else 1.0
+    options: dict[str, object] = {"ack_wait": 1.0} if jetstream else {}
+
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology(), **options) as broker:
+            seen: list[int] = []
+
+            async def handler(message: Message) -> None:
+                seen.append(message.attempt)
+                await asyncio.sleep(slow)  # the slow work itself (bounded), not a wait for some state
+
+            await broker.publish([Message(b"slow")], timeout=5)
+            recorder = Recorder()
+            consumer = Consumer(broker, handler, concurrency=4, fetch_timeout=0.2, hooks=[recorder])
+            task = asyncio.create_task(consumer.run())
+            await until(lambda: consumer.stats.handled >= 1, timeout=slow + 10)
+            consumer.stop()
+            stats = await asyncio.wait_for(task, slow + 10)
+            assert seen == [1]  # one run: the broker never redelivered it
+            assert len(recorder.of(MessageReceived)) == 1
+            assert len(recorder.of(MessageAcked)) == stats.handled == 1
+            assert stats.retried == stats.requeued == stats.settle_errors == stats.lease_errors == 0
+            if jetstream:
+                assert stats.extended >= 2  # every third of ack_wait once the handler ran that long
+            else:
+                assert stats.extended == 0  # no deadline, no beats
+            assert await broker.fetch(1, timeout=1.5 if jetstream else 0.3) == []  # acked: nothing comes back
+
+    run(body)
+
+
+class LeaseRefused:
+    """A broker with a short ack deadline whose lease extensions all fail, as on a broken connection."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.inner = broker
+        self.topology = broker.topology
+        self.destination = broker.destination
+        self.ack_deadline = 0.3
+        self.tried: list[bytes] = []
+
+    async def in_progress(self, delivery: Delivery) -> None:
+        self.tried.append(delivery.message.body)
+        raise BrokerUnavailable("in_progress failed: ConnectionResetError", destination=self.destination)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_lease_extension_that_fails_is_counted_and_the_consumer_goes_on(broker_env: BrokerEnv) -> None:
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology()) as broker:
+            done: list[bytes] = []
+
+            async def handler(message: Message) -> None:
+                if message.body == b"slow":
+                    await asyncio.sleep(0.5)  # the slow work: longer than the 0.3 s deadline
+                done.append(message.body)
+
+            await broker.publish([Message(b"slow"), Message(b"quick")], timeout=5)
+            refusing = LeaseRefused(broker)
+            consumer = Consumer(refusing, handler, concurrency=4, fetch_timeout=0.2)  # type: ignore[arg-type]
+            stats = await asyncio.wait_for(consumer.run(max_messages=2), 20)
+            assert sorted(done) == [b"quick", b"slow"]
+            assert stats.handled == 2
+            assert set(refusing.tried) == {b"slow"}  # only the handler running past a third of the deadline
+            assert stats.lease_errors == len(refusing.tried) >= 2
+            assert stats.extended == 0
 
     run(body)

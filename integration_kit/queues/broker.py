@@ -1,8 +1,9 @@
 """The broker adapter contract: what the publisher, the relay and the consumer need from RabbitMQ or JetStream.
 
 An adapter only moves messages: it publishes and waits for the broker's confirm, fetches deliveries with a
-bounded prefetch, and settles each delivery one way (ack, delayed retry, dead letter, requeue). It never decides
-whether to retry: the engine (publishing) and the consumer (handling) do. Its errors are the kit's
+bounded prefetch, extends a delivery's lease while its handler runs (where the broker has an ack deadline), and
+settles each delivery one way (ack, delayed retry, dead letter, requeue). It never decides whether to retry: the
+engine (publishing) and the consumer (handling) do. Its errors are the kit's
 :class:`~integration_kit.errors.QueueError` family, translated at one boundary inside each adapter.
 
 Every adapter passes one contract suite (``tests/test_queue_brokers.py``), against a real broker.
@@ -75,6 +76,12 @@ class Broker(Protocol):
         """Where publishes go, for errors and events (no credentials)."""
         ...
 
+    @property
+    def ack_deadline(self) -> float | None:
+        """Seconds the broker waits for a delivery to be settled before it redelivers it (JetStream's
+        ``ack_wait``), or ``None`` when it has no such per-delivery deadline (RabbitMQ)."""
+        ...
+
     async def declare(self) -> None:
         """Create the work queue or stream, its retry path and its dead-letter queue, if missing."""
         ...
@@ -92,6 +99,13 @@ class Broker(Protocol):
         """Up to ``max_messages`` deliveries, waiting at most ``timeout`` seconds for the first one.
 
         The broker holds back at most ``prefetch`` unsettled deliveries for this consumer.
+        """
+        ...
+
+    async def in_progress(self, delivery: Delivery) -> None:
+        """The handler is still working on ``delivery``: restart the broker's ack timer (:attr:`ack_deadline`).
+
+        Does nothing where the broker has no ack deadline, or once the delivery was settled.
         """
         ...
 

@@ -15,6 +15,15 @@ One delivery's path::
 is open, leaving messages on the broker instead of burning their attempts into the dead-letter queue, and lets
 one message through as the half-open probe; it resumes in full when the breaker closes.
 
+**Slow handlers.** A broker with an ack deadline (:attr:`~integration_kit.queues.broker.Broker.ack_deadline`,
+JetStream's ``ack_wait``) redelivers a delivery left unsettled that long, even while its handler still runs: a
+second run starts beside the first, and each such redelivery burns an attempt. So while handlers are in flight, one
+background task per consumer wakes every third of the deadline and sends
+:meth:`~integration_kit.queues.broker.Broker.in_progress` for each delivery whose handler has been running at least
+that long, which restarts the broker's timer. A failure to send is logged and counted (``lease_errors``); the
+broker then redelivers as it would have anyway, and the inbox suppresses the copy if the first run's effect
+happened. A handler that finishes without waiting (eager start) never needs it. RabbitMQ has no ack deadline.
+
 **Shutdown.** :meth:`Consumer.stop` (and SIGTERM/SIGINT after :meth:`Consumer.install_signal_handlers`) stops
 fetching, lets the handlers in flight finish for ``shutdown_grace`` seconds and acknowledges them, then cancels and
 requeues the rest. Nothing is lost; what was requeued after its effect is suppressed by the inbox.
@@ -72,7 +81,8 @@ RECONNECT = RetryPolicy(max_attempts=1_000_000, base_delay=0.1, max_delay=5.0)
 
 @dataclass(slots=True)
 class ConsumerStats:
-    """What a consumer did so far (counts of deliveries)."""
+    """What a consumer did so far: counts of deliveries, and of lease extensions (``extended``: in-progress acks
+    sent for slow handlers; ``lease_errors``: those that failed)."""
 
     handled: int = 0
     duplicates: int = 0
@@ -82,6 +92,17 @@ class ConsumerStats:
     settle_errors: int = 0
     broker_errors: int = 0
     pauses: int = 0
+    extended: int = 0
+    lease_errors: int = 0
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A delivery whose handler runs in a task: since when (event-loop seconds), and whether it is being settled."""
+
+    delivery: Delivery
+    since: float
+    settling: bool = False
 
 
 class Consumer:
@@ -92,6 +113,9 @@ class Consumer:
     8; keep the broker's prefetch at least this). ``breaker`` is the handler's downstream breaker, for pausing.
     ``poison`` lists the exception types dead-lettered at once (default :data:`DEFAULT_POISON`).
     ``fetch_timeout`` (seconds) is the longest a fetch waits, so :meth:`stop` takes effect within it.
+    ``shutdown_grace`` (seconds, default 10) is how long :meth:`stop` lets handlers in flight finish.
+    Handlers running longer than a third of the broker's ``ack_deadline`` get their lease extended every third of it
+    (see the module's docstring); ``stats.extended`` counts those in-progress acks.
 
     ``hooks`` receive the consumer's events (:class:`~integration_kit.events.MessageReceived`, ``MessageAcked``,
     ``DuplicateSuppressed``, ``MessageRetried``, ``MessageDeadLettered``, ``MessageRequeued``, ``ConsumerPaused``,
@@ -135,7 +159,7 @@ class Consumer:
         self.paused = False
         self._paused_at = 0.0
         self._stopping = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], _InFlight] = {}
         self._failures = 0
         self._delay: float | None = None
         self._min_batch = max(1, concurrency // 4)
@@ -157,6 +181,10 @@ class Consumer:
         """Consume until :meth:`stop` (or until ``max_messages`` deliveries were settled); return the stats."""
         self._stopping.clear()
         self._failures, self._delay = 0, None
+        deadline = self.broker.ack_deadline
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"{self.broker!r}.ack_deadline must be positive seconds or None, got {deadline!r}")
+        leases = None if deadline is None else asyncio.create_task(self._keep_leases(deadline))
         try:
             while not self._stopping.is_set():
                 if max_messages is not None and self._settled() >= max_messages:
@@ -171,7 +199,12 @@ class Consumer:
                     continue
                 await self._fetch(room)
         finally:
-            await self._drain()
+            try:
+                await self._drain()  # handlers finishing in the grace still get their leases extended
+            finally:
+                if leases is not None:
+                    leases.cancel()
+                    await asyncio.wait([leases])
         return self.stats
 
     async def _fetch(self, room: int) -> None:
@@ -199,10 +232,12 @@ class Consumer:
             for delivery in deliveries:
                 await self._settle(delivery, "requeue", received, reason="shutdown")
             return
+        since = asyncio.get_running_loop().time()
         for delivery in deliveries:
-            task = start_eagerly(self._handle(delivery, received))  # a handler that never waits needs no task
+            in_flight = _InFlight(delivery, since)
+            task = start_eagerly(self._handle(in_flight, received))  # a handler that never waits needs no task
             if task is not None:
-                self._in_flight.add(task)
+                self._in_flight[task] = in_flight
                 task.add_done_callback(self._finished)
 
     def _settled(self) -> int:
@@ -245,8 +280,40 @@ class Consumer:
             await self._sleep(self.pause_poll)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         self._room.set()
+
+    async def _keep_leases(self, deadline: float) -> None:
+        """Every third of the broker's ack ``deadline`` (seconds), send an in-progress ack for each delivery whose
+        handler has been running at least that long; runs until cancelled (at the end of :meth:`run`).
+
+        The broker's timer runs in real time, so this reads the event loop's clock, not the consumer's ``clock``
+        (which stamps events and may be a test's manual clock).
+        """
+        period = deadline / 3
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            due = loop.time() - period
+            for in_flight in list(self._in_flight.values()):
+                if not in_flight.settling and in_flight.since <= due:  # settling may begin during an earlier send
+                    await self._extend(in_flight.delivery)
+
+    async def _extend(self, delivery: Delivery) -> None:
+        """Send one in-progress ack; a failure is logged and counted (the broker may then redeliver), never raised:
+        the beats for the other deliveries go on."""
+        destination = self.broker.destination
+        try:
+            await self.broker.in_progress(delivery)
+        except QueueError as exc:
+            self.stats.lease_errors += 1
+            logger.warning("consumer %s: could not extend the lease of %r: %s", destination, delivery, exc)
+            return
+        except Exception:  # an adapter's defect: keep beating for the other deliveries, and say so loudly
+            self.stats.lease_errors += 1
+            logger.exception("consumer %s: extending the lease of %r failed", destination, delivery)
+            return
+        self.stats.extended += 1
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -263,14 +330,18 @@ class Consumer:
 
     # -- one delivery -------------------------------------------------------------------------------------------
 
-    async def _handle(self, delivery: Delivery, received: float) -> None:
+    async def _handle(self, in_flight: _InFlight, received: float) -> None:
+        delivery = in_flight.delivery
         message = delivery.message
         try:
-            if self.inbox is not None:
-                ran = await self.inbox.process(message, self.handler)
-            else:
-                await self.handler(message)
-                ran = True
+            try:
+                if self.inbox is not None:
+                    ran = await self.inbox.process(message, self.handler)
+                else:
+                    await self.handler(message)
+                    ran = True
+            finally:
+                in_flight.settling = True  # from here on the delivery is settled below: its lease needs no more
         except asyncio.CancelledError:
             await asyncio.shield(self._settle(delivery, "requeue", received, reason="shutdown"))
             raise

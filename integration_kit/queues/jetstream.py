@@ -10,6 +10,10 @@ duplicate window (default 2 minutes): a publish retried after a lost PubAck stor
 attempt is ``nak``-ed with the retry delay (JetStream redelivers it after that long); the attempt is the
 consumer's delivery count (``num_delivered``), which also counts a requeue on pause or shutdown. The history of
 failures before a dead letter is what this process saw (JetStream cannot rewrite a stored message's headers).
+
+JetStream redelivers a delivery left unsettled for ``ack_wait`` seconds, even while its handler still runs;
+:meth:`JetStreamBroker.in_progress` sends the progress ack (``+WPI``) that restarts that timer, and the consumer
+sends it for every handler running longer than a third of ``ack_wait``.
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class JetStreamBroker:
     ) -> None:
         if prefetch < 1:
             raise ValueError(f"JetStreamBroker.prefetch must be >= 1, got {prefetch!r}")
+        if not ack_wait > 0:
+            raise ValueError(f"JetStreamBroker.ack_wait must be positive seconds, got {ack_wait!r}")
         if "." in topology.name:
             raise ValueError(f"a JetStream stream name has no dots, got {topology.name!r}")
         self.topology = topology
@@ -107,6 +113,11 @@ class JetStreamBroker:
     def destination(self) -> str:
         """``nats:<stream>``."""
         return f"nats:{self.stream}"
+
+    @property
+    def ack_deadline(self) -> float:
+        """``ack_wait`` (seconds): the durable consumer this adapter declares redelivers what stays unsettled longer."""
+        return self.ack_wait
 
     def __repr__(self) -> str:
         return f"<JetStreamBroker {self.destination}>"
@@ -259,10 +270,22 @@ class JetStreamBroker:
             self._histories.popitem(last=False)
         await self._settle(delivery, delay)
 
+    async def in_progress(self, delivery: Delivery) -> None:
+        """Send the progress ack (``+WPI``): JetStream restarts the delivery's ``ack_wait`` timer.
+
+        A delivery already settled is left alone (nats-py would send the progress ack all the same).
+        Raises :class:`~integration_kit.errors.BrokerUnavailable` when the connection is closed or broken.
+        """
+        raw = _msg(delivery)
+        if raw._ackd:  # nats-py's mark for a settled message (ack, nak, term); its in_progress does not check it
+            return
+        try:
+            await raw.in_progress()
+        except _CONNECTION_ERRORS as exc:
+            raise self._unavailable(exc, "in_progress") from exc
+
     async def _settle(self, delivery: Delivery, nak_delay: float | None) -> None:
-        raw = delivery.raw
-        if not isinstance(raw, Msg):
-            raise TypeError(f"not a JetStream delivery: {delivery!r}")
+        raw = _msg(delivery)
         try:
             if nak_delay is None:
                 await raw.ack()
@@ -323,6 +346,14 @@ class JetStreamBroker:
                 await nc.close()
             except _CONNECTION_ERRORS:
                 logger.debug("closing a broken NATS connection", exc_info=True)
+
+
+def _msg(delivery: Delivery) -> Msg:
+    """The nats-py message behind ``delivery``; ``TypeError`` for another adapter's delivery."""
+    raw = delivery.raw
+    if not isinstance(raw, Msg):
+        raise TypeError(f"not a JetStream delivery: {delivery!r}")
+    return raw
 
 
 def _reraise_cancellation(exc: BaseException) -> None:

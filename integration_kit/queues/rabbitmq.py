@@ -13,6 +13,13 @@ RabbitMQ dead-letters it back to the work queue through the default exchange. On
 avoids the head-of-line blocking of per-message TTLs in one queue. The original delivery is acknowledged only
 after the copy was confirmed, so a crash in between delivers the message twice, never zero times.
 
+RabbitMQ has no per-delivery ack deadline: a delivery stays with its consumer until it is settled or the channel
+closes. Its one limit is the broker-wide ``consumer_timeout`` (30 minutes by default), after which RabbitMQ closes
+the channel (``PRECONDITION_FAILED``) of a consumer still holding an unacknowledged delivery, and what it held
+goes back to the queue; a handler that may run longer needs that limit raised (broker-wide, or per queue with the
+``consumer-timeout`` policy on recent versions). So :attr:`RabbitMQBroker.ack_deadline` is ``None`` and
+:meth:`RabbitMQBroker.in_progress` does nothing.
+
 The connection is opened lazily and reopened by the next call after it broke (no robust connection: the
 publisher's engine and the consumer decide when to try again).
 """
@@ -94,6 +101,11 @@ class RabbitMQBroker:
     def destination(self) -> str:
         """``amqp:<exchange or queue>`` (no host, no credentials)."""
         return f"amqp:{self.exchange or self.topology.name}"
+
+    @property
+    def ack_deadline(self) -> None:
+        """``None``: RabbitMQ has no per-delivery ack deadline (only the broker-wide ``consumer_timeout``)."""
+        return None
 
     def __repr__(self) -> str:
         return f"<RabbitMQBroker {self.destination}>"
@@ -241,6 +253,9 @@ class RabbitMQBroker:
     async def ack(self, delivery: Delivery) -> None:
         """Acknowledge the delivery."""
         await self._settle(delivery, "ack")
+
+    async def in_progress(self, delivery: Delivery) -> None:
+        """Nothing to do: no ack timer runs for a RabbitMQ delivery (see the module's docstring)."""
 
     async def requeue(self, delivery: Delivery) -> None:
         """``basic.nack`` with requeue: the message goes back to the head of the work queue."""
