@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import aio_pika
 import aio_pika.abc
 import aiormq.exceptions
+from aio_pika.connection import make_url
 from aio_pika.exceptions import DeliveryError, PublishError
 
 from integration_kit.errors import BrokerUnavailable, MessageUnroutable, PublishNotConfirmed, QueueError
@@ -116,12 +117,20 @@ class RabbitMQBroker:
         async with self._lock:
             if self._connection is None or self._connection.is_closed:
                 self._reset()
+                # aio_pika.connect in two steps, so a connection that failed or was cancelled half-way is closed
+                # here, on this loop: left to the garbage collector (which may run in a worker thread), aio-pika's
+                # Connection.__del__ cannot close it ("coroutine 'Connection.close' was never awaited").
+                connection = aio_pika.Connection(make_url(self._url))
                 try:
-                    self._connection = await aio_pika.connect(self._url, timeout=self.connect_timeout)
-                except (TimeoutError, *_CONNECTION_ERRORS) as exc:
-                    raise BrokerUnavailable(
-                        f"cannot connect: {type(exc).__name__}", destination=self.destination
-                    ) from exc
+                    await connection.connect(timeout=self.connect_timeout)
+                    self._connection = connection
+                except BaseException as exc:
+                    await asyncio.shield(_close_quietly(connection))
+                    if isinstance(exc, (TimeoutError, *_CONNECTION_ERRORS)):
+                        raise BrokerUnavailable(
+                            f"cannot connect: {type(exc).__name__}", destination=self.destination
+                        ) from exc
+                    raise
             return self._connection
 
     async def _publisher(self) -> aio_pika.abc.AbstractChannel:
@@ -331,6 +340,14 @@ class RabbitMQBroker:
                 await connection.close()
             except _CONNECTION_ERRORS:
                 logger.debug("closing a broken RabbitMQ connection", exc_info=True)
+
+
+async def _close_quietly(connection: aio_pika.abc.AbstractConnection) -> None:
+    """Close a connection that failed to open (its own errors are not the caller's)."""
+    try:
+        await connection.close()
+    except Exception:  # best effort: the caller raises the connect error
+        logger.debug("closing a RabbitMQ connection that failed to open", exc_info=True)
 
 
 def _amqp_message(message: Message, expiration: float) -> aio_pika.Message:
