@@ -104,6 +104,7 @@ def test_requeue_gives_the_message_back(broker_env: BrokerEnv) -> None:
             [again] = await fetch_all(broker, 1)
             assert again.message.message_id == message.message_id
             assert again.redelivered
+            assert again.message.attempt == 1  # a requeue uses no attempt (JetStream counts it as a delivery)
             await broker.ack(again)
 
     run(body)

@@ -182,6 +182,54 @@ def test_consumer_pauses_while_the_breaker_is_open_and_resumes_on_the_probe(brok
     run(body)
 
 
+def test_failed_probes_during_a_long_outage_use_no_attempt(broker_env: BrokerEnv) -> None:
+    """Eight failed half-open probes with three attempts per message: no good message is dead-lettered."""
+
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology(retry_delays=(0.05,), max_attempts=3)) as broker:
+            clock = ManualClock()
+            breaker = CircuitBreaker(
+                BreakerPolicy(failure_threshold=1, failure_rate_threshold=None, wait_in_open=10, half_open_max_calls=1),
+                name="downstream",
+                clock=clock,
+            )
+            down = True
+            probes: list[int] = []
+            handled: list[bytes] = []
+
+            async def handler(message: Message) -> None:
+                permit = breaker.acquire()
+                if down:
+                    probes.append(message.attempt)
+                    permit.record_failure(0.0)  # the downstream is still down: the breaker opens again
+                    raise ConnectionError("warehouse unavailable")
+                permit.record_success(0.0)
+                handled.append(message.body)
+
+            await broker.publish([Message(b"a"), Message(b"b")], timeout=5)
+            recorder = Recorder()
+            consumer = Consumer(broker, handler, breaker=breaker, fetch_timeout=0.2, clock=clock, hooks=[recorder])
+            task = asyncio.create_task(consumer.run())
+            await until(lambda: len(probes) == 1)  # the first failure trips the breaker
+            for n in range(2, 9):
+                await until(lambda: consumer.paused)
+                clock.advance(10)  # half-open: one probe
+                await until(lambda n=n: len(probes) == n)  # type: ignore[misc]
+            down = False
+            await until(lambda: consumer.paused)
+            clock.advance(10)
+            await until(lambda: len(handled) == 2)
+            consumer.stop()
+            stats = await task
+            assert sorted(handled) == [b"a", b"b"]
+            assert stats.dead_lettered == stats.retried == 0  # no probe used an attempt
+            assert set(probes) == {1}
+            assert recorder.of(MessageDeadLettered) == []
+            assert len(recorder.of(MessageRequeued)) >= 8  # each failed probe (and what met the open breaker)
+
+    run(body)
+
+
 def test_graceful_shutdown_on_sigterm_finishes_in_flight_and_leaves_the_rest(broker_env: BrokerEnv) -> None:
     async def body() -> None:
         async with session(broker_env, broker_env.topology()) as broker:

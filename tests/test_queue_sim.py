@@ -93,3 +93,12 @@ def test_a_backlog_waiting_at_the_start_is_applied_oldest_first() -> None:
 def test_bad_scenarios_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         QueueScenario("bad", **bad)  # type: ignore[arg-type]
+
+
+def test_failed_probes_in_a_long_outage_dead_letter_no_good_message() -> None:
+    # Few messages and a long outage: about 60 half-open probes, 5 attempts per message.
+    scenario = QueueScenario("long-outage", duration=360, rate=0.2, downstream_outage=(10, 330))
+    f = simulate_queue(scenario, QueueSettings(pause_on_open_breaker=True), seed=3).figures()
+    assert f["pauses"] > 0
+    assert (f["dead_good"], f["lost"]) == (0, 0)
+    assert f["redeliveries"] <= 5  # only the failures that did not leave the breaker open used attempts

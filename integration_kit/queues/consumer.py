@@ -7,6 +7,7 @@ One delivery's path::
       -> handler(message)
            returned                        -> ack
            CircuitOpenError                -> requeue, no attempt used; the consumer pauses
+           failure leaving the breaker open -> the same (it tripped the breaker, or was the failed probe)
            poison (PermanentError, decode) -> dead letter at once
            other error, attempts left      -> retry: redelivered after the topology's delay for this attempt
            other error, attempts used up   -> dead letter, with the reason and the attempt history in headers
@@ -361,7 +362,17 @@ class Consumer:
             await self._settle(delivery, "ack", received, duplicate=not ran)
 
     async def _failed(self, delivery: Delivery, received: float, exc: Exception) -> None:
-        """A failed attempt: redeliver after the topology's delay, or dead-letter once attempts are used up."""
+        """A failed attempt: redeliver after the topology's delay, or dead-letter once attempts are used up.
+
+        A failure that leaves the watched breaker open (it tripped the breaker, or it was the failed half-open
+        probe) is the downstream's, not the message's: the delivery is requeued without using an attempt, as one
+        that met the open breaker. Otherwise a long outage would spend a probe message's attempts one probe at a
+        time (JetStream redelivers the same message first) and dead-letter good messages despite the pause.
+        """
+        breaker = self.breaker
+        if breaker is not None and breaker.state in (CircuitState.OPEN, CircuitState.FORCED_OPEN):
+            await self._settle(delivery, "requeue", received, reason="circuit_open")
+            return
         topology = self.broker.topology
         attempt = delivery.message.attempt
         if attempt >= topology.max_attempts:

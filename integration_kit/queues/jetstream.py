@@ -8,8 +8,9 @@ subjects ``orders.msg.>`` (a message's key becomes the last token, ``_`` when it
 Every publish carries ``Nats-Msg-Id`` = the message id, so JetStream drops a repeated publish within the stream's
 duplicate window (default 2 minutes): a publish retried after a lost PubAck stores the message once. A failed
 attempt is ``nak``-ed with the retry delay (JetStream redelivers it after that long); the attempt is the
-consumer's delivery count (``num_delivered``), which also counts a requeue on pause or shutdown. The history of
-failures before a dead letter is what this process saw (JetStream cannot rewrite a stored message's headers).
+consumer's delivery count (``num_delivered``) less the requeues (pause, shutdown) this process made of the message,
+which JetStream counts as deliveries. The history of failures before a dead letter, and the requeues, are what this
+process saw (JetStream cannot rewrite a stored message's headers): after a restart, earlier requeues count.
 
 JetStream redelivers a delivery left unsettled for ``ack_wait`` seconds, even while its handler still runs;
 :meth:`JetStreamBroker.in_progress` sends the progress ack (``+WPI``) that restarts that timer, and the consumer
@@ -107,6 +108,7 @@ class JetStreamBroker:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._surplus: deque[Msg] = deque()  # delivered beyond what a fetch asked for, handed out next
         self._histories: OrderedDict[str, tuple[FailedAttempt, ...]] = OrderedDict()
+        self._requeued: OrderedDict[str, int] = OrderedDict()  # requeues per message id: deliveries, not attempts
         self._lock = asyncio.Lock()
 
     @property
@@ -244,21 +246,32 @@ class JetStreamBroker:
         tokens = raw.reply.split(".")
         delivered = int(tokens[4]) if len(tokens) == 9 else raw.metadata.num_delivered
         message = Message.from_wire(raw.data, raw.headers or {}, key=raw.subject.rsplit(".", 1)[-1], message_id=None)
-        if delivered > 1 or message.attempt > 1:
+        attempt = delivered - self._requeued.get(message.message_id, 0)  # a requeue uses no attempt
+        if attempt > 1 or message.attempt > 1:
             message = replace(
                 message,
-                attempt=max(message.attempt, delivered),
+                attempt=max(message.attempt, attempt),
                 history=self._histories.get(message.message_id, message.history),
             )
         return Delivery(message, raw, redelivered=delivered > 1)
 
     async def ack(self, delivery: Delivery) -> None:
         """Acknowledge the delivery."""
-        self._histories.pop(delivery.message.message_id, None)
+        self._forget(delivery.message.message_id)
         await self._settle(delivery, None)
 
+    def _forget(self, message_id: str) -> None:
+        self._histories.pop(message_id, None)
+        self._requeued.pop(message_id, None)
+
     async def requeue(self, delivery: Delivery) -> None:
-        """``nak`` without delay: JetStream redelivers it at once (it counts as a delivery)."""
+        """``nak`` without delay: JetStream redelivers it at once. JetStream counts it as a delivery; this adapter
+        counts it off the attempt of the message's later deliveries (in this process's memory)."""
+        message_id = delivery.message.message_id
+        self._requeued[message_id] = self._requeued.get(message_id, 0) + 1
+        self._requeued.move_to_end(message_id)
+        while len(self._requeued) > MAX_HISTORIES:
+            self._requeued.popitem(last=False)
         await self._settle(delivery, 0.0)
 
     async def retry(self, delivery: Delivery, *, delay: float, reason: str, now: float) -> None:

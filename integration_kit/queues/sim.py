@@ -311,7 +311,9 @@ class _Model:
         failed = self._in(self.s.downstream_outage, now) or self.rng.random() < self.s.failure_rate
         if failed:
             permit.record_failure(0.0)
-            self._retry(msg, now)
+            # A failure that leaves the breaker open (it tripped it, or was the failed probe) uses no attempt when
+            # the consumer pauses: the Consumer requeues it as it does a message that met the open breaker.
+            self._retry(msg, now, open_breaker=self.breaker.state is CircuitState.OPEN)
             return
         permit.record_success(0.0)
         self.applied[msg.id] += 1
