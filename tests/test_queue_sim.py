@@ -88,6 +88,8 @@ def test_a_backlog_waiting_at_the_start_is_applied_oldest_first() -> None:
         {"backlog": -1},
         {"backlog": 1.5},
         {"backlog": True},
+        {"rate": 1e6, "duration": 1e6},  # a trillion messages: refused, not simulated for ever
+        {"rate": 5000, "duration": 200, "backlog": 1},
     ],
 )
 def test_bad_scenarios_are_refused(bad: dict[str, object]) -> None:

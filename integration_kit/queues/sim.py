@@ -20,8 +20,9 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import CircuitOpenError
@@ -29,7 +30,7 @@ from integration_kit.events import CircuitState
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy
 
-__all__ = ["QueueResult", "QueueScenario", "QueueSettings", "simulate_queue"]
+__all__ = ["MAX_MESSAGES", "QueueResult", "QueueScenario", "QueueSettings", "simulate_queue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,12 @@ class QueueScenario:
                 raise ValueError(f"{name} must be a fraction between 0 and 1, got {value!r}")
         if not (isinstance(self.backlog, int) and not isinstance(self.backlog, bool) and 0 <= self.backlog <= 1e6):
             raise ValueError(f"backlog must be a whole number of messages from 0 to 1000000, got {self.backlog!r}")
+        expected = self.rate * self.duration + self.backlog
+        if expected > MAX_MESSAGES:
+            raise ValueError(
+                f"rate x duration + backlog must be at most {MAX_MESSAGES:,} messages, got {expected:,.0f}: "
+                "shorten the scenario or lower its rate"
+            )
         for name in ("broker_outage", "downstream_outage", "slow_consumer"):
             window = getattr(self, name)
             if window is not None and not (len(window) == 2 and 0 <= window[0] < window[1]):
@@ -150,6 +157,12 @@ class _Msg:
     attempt: int = 1
 
 
+_created = attrgetter("created")
+
+#: The most messages one scenario may bring (``rate * duration + backlog``): a million simulate in 10 to 20 s.
+MAX_MESSAGES = 1_000_000
+
+
 def simulate_queue(
     scenario: QueueScenario, settings: QueueSettings | None = None, *, seed: int = 0, drain: float = 300.0
 ) -> QueueResult:
@@ -174,7 +187,7 @@ class _Model:
         )
         self.events: list[tuple[float, int, str, _Msg | None]] = []
         self.seq = 0
-        self.ready: list[_Msg] = []
+        self.ready: deque[_Msg] = deque()  # on the broker, in delivery order
         self.outbox: list[_Msg] = []
         self.in_flight: dict[int, _Msg] = {}
         self.scheduled = 0
@@ -284,7 +297,7 @@ class _Model:
                 if state is CircuitState.HALF_OPEN and self.in_flight:
                     return
                 self.paused = False
-            msg = self.ready.pop(0)
+            msg = self.ready.popleft()
             self.in_flight[id(msg)] = msg
             mean = self.s.slow_processing_time if self._in(self.s.slow_consumer, now) else self.s.processing_time
             self.at(now + self.rng.expovariate(1 / mean), "done", msg)
@@ -321,7 +334,7 @@ class _Model:
 
     def _retry(self, msg: _Msg, now: float, *, open_breaker: bool = False) -> None:
         if open_breaker and self.cfg.pause_on_open_breaker:
-            self.ready.insert(0, msg)  # requeued: no attempt used
+            self.ready.appendleft(msg)  # requeued: no attempt used
             return
         if msg.attempt >= self.cfg.max_attempts:
             self._dead(msg)
@@ -359,7 +372,7 @@ class _Model:
 
     def _sample(self, _: _Msg | None) -> None:
         now = self.clock.now()
-        oldest = min((m.created for m in self.ready), default=now)
+        oldest = min(map(_created, self.ready), default=now)
         self.result.series.append(
             {
                 "t": now,
