@@ -142,3 +142,14 @@ def test_live_runs_take_the_time_scale_as_times_faster(tmp_path: Path, monkeypat
         run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="c", time_scale=0)
     with pytest.raises(ConfigurationError, match="duration must be a positive number"):
         run_queue(spec, mode="simulate", out=tmp_path, seed=0, strict=False, run_id="d", duration=-1)
+
+
+def test_checklist_flags_consumers_that_cannot_keep_up() -> None:
+    data = bundled()
+    data["consumer"] = {**data["consumer"], "concurrency": 2}  # 2 handlers at 0.05 s: 40 a second against 50
+    (item,) = [i for i in queue_checklist(QueueSpec.from_mapping(data)) if i.key == "capacity"]
+    assert not item.passed
+    assert "40 a second against 50" in item.detail
+    data["role"] = "publisher"
+    (item,) = [i for i in queue_checklist(QueueSpec.from_mapping(data)) if i.key == "capacity"]
+    assert item.passed

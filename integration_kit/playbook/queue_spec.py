@@ -235,7 +235,23 @@ def queue_checklist(spec: QueueSpec) -> list[CheckItem]:
             s.pause_on_open_breaker or not consumes,
             "pause" if s.pause_on_open_breaker else "drain: a downstream outage fills the dead-letter queue",
         ),
+        _capacity(spec) if consumes else CheckItem("capacity", "Consumers keep up with arrivals", True, "no consumer"),
     ]
+
+
+def _capacity(spec: QueueSpec) -> CheckItem:
+    """Whether ``concurrency`` handlers at each scenario's normal ``processing_time`` apply messages faster than
+    they arrive (a slow-consumer window may fall behind: the backlog it builds must drain after it)."""
+    concurrency = spec.settings.concurrency
+    headroom = min(concurrency / (s.processing_time * s.rate) for s in spec.scenarios)
+    worst = min(spec.scenarios, key=lambda s: concurrency / (s.processing_time * s.rate))
+    return CheckItem(
+        "capacity",
+        "Consumers keep up with arrivals",
+        headroom > 1,
+        f"{concurrency} handlers at {worst.processing_time:g} s apply {concurrency / worst.processing_time:g} a second "
+        f"against {worst.rate:g} arriving in {worst.name!r} ({headroom:.1f}x)",
+    )
 
 
 def queue_design_document(spec: QueueSpec) -> str:
