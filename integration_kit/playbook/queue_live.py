@@ -25,9 +25,10 @@ scenario is *thinned*: arrivals and backlog are cut by the same factor ``f`` and
 ``1 / f``, which keeps the consumer's utilisation (arrival rate x processing time / concurrency), and so when a
 backlog builds and how long it takes to drain, the scenario's; each latency has its own processing's stretch taken
 off, so it is comparable with the simulator's.
-``series`` samples, once a scenario second, ``depth`` (messages waiting on the broker for a handler, a delayed
-retry included), ``outbox`` (rows not sent yet), ``in_flight`` (handlers running) and ``lag`` (the age of the
-oldest message waiting for a handler; unlike the simulator's, it counts messages still in the outbox).
+``series`` samples, once a scenario second (at most 20 times a real second), ``depth`` (messages waiting on the
+broker for a handler, a delayed retry included), ``outbox`` (rows not sent yet), ``in_flight`` (handlers running)
+and ``lag`` (the age of the oldest message waiting for a handler; unlike the simulator's, it counts messages still
+in the outbox).
 
 The result is a :class:`~integration_kit.queues.sim.QueueResult`, judged like a simulated one: ``lost`` and
 ``applied_twice`` must be 0.
@@ -290,7 +291,7 @@ class _LiveRun:
                     "paused": float(any(c.paused for c in self.consumers[-1:])),
                 }
             )
-            await self._sleep_until(int(now) + 1)
+            await self._sleep_until(max(int(now) + 1, now + 0.05 / self.scale))  # at most 20 samples a real second
 
     async def play(self, messages: int, backlog: int, drain: float) -> None:
         db = sqlite3.connect(self.effects)
