@@ -186,6 +186,8 @@ def test_a_queue_spec_runs_live_on_its_broker_and_deletes_its_topology(
     assert run.ok, run.error
     summary = json.loads((run.out_dir / "summary.json").read_text())
     assert summary["mode"] == "live"
+    assert summary["live"] == {"broker": broker_env.kind, "time_scale": 20.0, "max_messages": 400}
+    assert summary["scenarios"]["outage-and-poison"]["thinning"] == 1.0  # 200 messages: played whole
     figures = summary["scenarios"]["outage-and-poison"]
     assert figures["messages"] == 200
     assert figures["lost"] == 0

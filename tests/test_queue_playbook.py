@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ def test_a_queue_spec_is_refused_where_an_http_spec_is_needed() -> None:
         ({"scenario": [{"name": "x", "wind": 3}]}, "scenario[0].wind"),
         ({"queue": {"name": "order events"}}, "queue"),
         ({"objectives": {"latncy_p99": 10}}, "objectives.latncy_p99"),
+        ({"queue": {"name": "q", "max_attempt": 5}}, "queue.max_attempt"),  # a typo, not a silent default
+        ({"broker": {"kind": "rabbitmq", "routingkey": "x"}}, "broker.routingkey"),
+        ({"consumer": {"max_attempts": 3}}, "consumer.max_attempts"),  # the queue's setting, in the wrong table
         ({"scenario": [{"name": "x", "slow_consumer": [90, 30]}]}, "scenario[0]"),
         ({"scenario": [{"name": "x", "backlog": "lots"}]}, "scenario[0]"),
     ],
@@ -114,6 +118,25 @@ def test_run_plays_one_scenario_for_the_given_duration(tmp_path: Path, capsys: p
     out = tmp_path / "runs"
     args = ["run", "order-events-consumer", "--scenario", "steady-with-poison", "--duration", "20", "--out", str(out)]
     assert main(args) == 0
+    table = capsys.readouterr().out.splitlines()
+    header = next(line for line in table if "max lag s" in line)
+    assert header.split() == [
+        "integration",
+        "scenario",
+        "messages",
+        "lost",
+        "twice",
+        "dead",
+        "p99",
+        "s",
+        "max",
+        "lag",
+        "s",
+        "objectives",
+    ]
+    row = next(line.split() for line in table if line.startswith("order-events-consumer steady-with-poison"))
+    assert row[3:5] == ["0", "0"]  # lost, applied twice
+    assert row[-1] == "met"
     (run_dir,) = (out / "order-events-consumer").iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert list(summary["scenarios"]) == ["steady-with-poison"]
@@ -131,13 +154,21 @@ def test_live_runs_take_the_time_scale_as_times_faster(tmp_path: Path, monkeypat
 
     def fake(kind: str, topology: object, scenario: QueueScenario, settings: object, **kw: Any) -> QueueResult:
         seen.append((scenario.name, kw["time_scale"], kw["max_messages"]))  # the broker itself: tests/test_queue_live
-        return simulate_queue(scenario)
+        result = simulate_queue(scenario)
+        result.thinning = 0.25
+        return result
 
     monkeypatch.setattr(queue_live, "play_on_broker", fake)
     spec = load_queue_spec("order-events-consumer")
     run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="a", scenario="broker-outage")
     run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="b", scenario="broker-outage", time_scale=4)
     assert seen == [("broker-outage", 1 / LIVE_TIME_SCALE, 400), ("broker-outage", 0.25, 400)]
+    summary = json.loads((tmp_path / spec.name / "b" / "summary.json").read_text())
+    assert summary["live"] == {"broker": "rabbitmq", "time_scale": 4, "max_messages": 400}
+    assert summary["scenarios"]["broker-outage"]["thinning"] == 0.25
+    report = (tmp_path / spec.name / "b" / "report.html").read_text()
+    assert "mode: live on rabbitmq, 4 times faster than real time, at most 400 messages per scenario" in report
+    assert "broker-outage: 25.0% of its messages" in report
     with pytest.raises(ConfigurationError, match="time_scale must be a positive number"):
         run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="c", time_scale=0)
     with pytest.raises(ConfigurationError, match="duration must be a positive number"):
@@ -153,3 +184,16 @@ def test_checklist_flags_consumers_that_cannot_keep_up() -> None:
     data["role"] = "publisher"
     (item,) = [i for i in queue_checklist(QueueSpec.from_mapping(data)) if i.key == "capacity"]
     assert item.passed
+
+
+def test_live_mode_without_the_queues_extra_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "aio_pika", None)  # as if the queues extra were not installed
+    monkeypatch.delitem(sys.modules, "integration_kit.playbook.queue_live")
+    monkeypatch.delitem(sys.modules, "integration_kit.queues.rabbitmq", raising=False)
+    assert main(["run", "order-events-consumer", "--mode", "live", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "live mode needs the queues extra" in err
+    assert "pip install -e '.[queues]'" in err
+    assert "Traceback" not in err

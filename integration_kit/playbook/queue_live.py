@@ -115,7 +115,9 @@ async def play_live(
     run.thinned = plan.factor
     await run.play(plan.arrivals, plan.backlog, drain)
     logger.info("live %s: reading the dead letters", scenario.name)
-    return run.result_with(await admin.dead_letters(limit=10 * (plan.arrivals + plan.backlog)))
+    result = run.result_with(await admin.dead_letters(limit=10 * (plan.arrivals + plan.backlog)))
+    result.thinning = plan.factor
+    return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,9 @@ Role = Literal["publisher", "consumer", "both"]
 BrokerKind = Literal["rabbitmq", "jetstream"]
 
 _SETTINGS = {f.name for f in fields(QueueSettings)}
+_BROKER = {"kind", "exchange", "routing_key"}
+_QUEUE = {"name", "retry_delays", "max_attempts", "dead_letter"}
+_CONSUMER = (_SETTINGS - _QUEUE) | {"prefetch"}  # the retry schedule and attempts are the queue's
 #: The figures a queue run measures (:meth:`~integration_kit.queues.sim.QueueResult.figures`), each a possible
 #: objective; ``messages``, ``applied`` and ``poison`` are counts of the load, not objectives.
 FIGURES = tuple(k for k in QueueResult("").figures() if k not in ("messages", "applied", "poison"))
@@ -114,6 +117,14 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
     consumer = data.get("consumer", {})
     if not isinstance(queue, Mapping) or not isinstance(consumer, Mapping):
         raise fail("queue" if not isinstance(queue, Mapping) else "consumer", "must be a table")
+    for table, given, allowed in (
+        ("broker", broker, _BROKER),
+        ("queue", queue, _QUEUE),
+        ("consumer", consumer, _CONSUMER),
+    ):
+        extra = sorted(set(given) - allowed)
+        if extra:
+            raise fail(f"{table}.{extra[0]}", f"unknown field (expected one of {', '.join(sorted(allowed))})")
     try:
         topology = Topology(
             str(queue.get("name", "")),
@@ -125,9 +136,6 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
         raise fail("queue", str(exc)) from None
     if kind == "jetstream" and "." in topology.name:
         raise fail("queue.name", "a JetStream stream name has no dots")
-    extra = sorted(set(consumer) - _SETTINGS - {"prefetch"})
-    if extra:
-        raise fail(f"consumer.{extra[0]}", f"unknown field (expected one of {', '.join(sorted(_SETTINGS))})")
     prefetch = consumer.get("prefetch", 32)
     values = {k: v for k, v in consumer.items() if k != "prefetch"}
     values["retry_delays"] = topology.retry_delays
@@ -284,18 +292,27 @@ def judge(spec: QueueSpec, figures: Mapping[str, float | int]) -> list[Objective
 
 
 def run_queue_playbook(
-    spec: QueueSpec, run_dir: Path, *, seed: int = 0, play: Callable[[QueueScenario], QueueResult] | None = None
+    spec: QueueSpec,
+    run_dir: Path,
+    *,
+    seed: int = 0,
+    play: Callable[[QueueScenario], QueueResult] | None = None,
+    live: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Play every scenario, judge the objectives, write design.md, summary.json, charts and report.html.
 
     ``play`` plays one scenario; default: simulated in virtual time (:func:`~integration_kit.queues.sim.simulate_queue`
-    with ``seed``). Returns the summary (also in ``summary.json``): per scenario its figures and objectives, and ``ok``.
+    with ``seed``). ``live`` describes a live run for the summary and the report (broker, time scale, message cap).
+    Returns the summary (also in ``summary.json``): per scenario its figures, the share of its messages played
+    (``thinning``) and its objectives, and ``ok``.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "design.md").write_text(queue_design_document(spec))
     results: dict[str, QueueResult] = {}
     mode = "simulate" if play is None else "live"
     summary: dict[str, Any] = {"integration": spec.name, "kind": "queue", "mode": mode, "scenarios": {}}
+    if live is not None:
+        summary["live"] = dict(live)
     ok = True
     for scenario in spec.scenarios:
         result = play(scenario) if play is not None else simulate_queue(scenario, spec.settings, seed=seed)
@@ -309,6 +326,7 @@ def run_queue_playbook(
             "success_rate": figures["applied"] / max(1, figures["messages"] - figures["poison"]),
             "rejected": figures["dead_letters"],
             "amplification": (figures["messages"] + figures["redeliveries"]) / max(1, figures["messages"]),
+            "thinning": result.thinning,
             "objectives": [{"figure": o.figure, "limit": o.limit, "value": o.value, "met": o.met} for o in verdict],
         }
     summary["ok"] = ok
@@ -345,19 +363,28 @@ def run_queue(
     ``time_scale`` times faster than real time (default :data:`LIVE_TIME_SCALE`), with at most ``max_messages``
     messages per scenario (bigger scenarios are thinned: :func:`~integration_kit.playbook.queue_live.thin`).
     Raises ``ConfigurationError`` for another mode, an unknown scenario, a duration or time scale that is not
-    positive, and when the broker cannot be reached in live mode."""
+    positive, and in live mode without the ``queues`` extra installed or when the broker cannot be reached."""
     from integration_kit.playbook.runner import PlaybookRun, new_run_id
 
     if mode not in ("simulate", "live"):
         raise ConfigurationError(f"{spec.name}: a queue integration runs in simulate or live mode, got {mode!r}")
     spec = _chosen(spec, scenario, duration)
+    if mode == "live":
+        try:
+            import integration_kit.playbook.queue_live  # noqa: F401 - the brokers' clients, before any run starts
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"{spec.name}: live mode needs the queues extra (aio-pika, nats-py): "
+                f"pip install -e '.[queues]' ({exc.name or exc} is missing)"
+            ) from None
     scale = LIVE_TIME_SCALE if time_scale is None else time_scale
     if not scale > 0:
         raise ConfigurationError(f"{spec.name}: time_scale must be a positive number, got {time_scale!r}")
     run_dir = Path(out) / spec.name / (run_id or new_run_id())
     play = _live_player(spec, run_dir, 1.0 / scale, seed, max_messages) if mode == "live" else None
+    live = {"broker": spec.broker, "time_scale": scale, "max_messages": max_messages} if mode == "live" else None
     try:
-        summary = run_queue_playbook(spec, run_dir, seed=seed, play=play)
+        summary = run_queue_playbook(spec, run_dir, seed=seed, play=play, live=live)
     except BrokerUnavailable as exc:
         raise ConfigurationError(f"{spec.name}: live mode needs its {spec.broker} broker: {exc}") from exc
     error = None if summary["ok"] else "objectives not met (see report.html)"
@@ -460,16 +487,34 @@ def _report(spec: QueueSpec, summary: Mapping[str, Any], images: list[str]) -> s
     rows = []
     for name, figures in summary["scenarios"].items():
         for o in figures["objectives"]:
+            value = "-" if o["value"] is None else f"{o['value']:.4g}"
             rows.append(
                 f"<tr><td>{html.escape(name)}</td><td>{html.escape(o['figure'])}</td>"
-                f"<td>{o['value']}</td><td>&le; {o['limit']:g}</td><td>{'met' if o['met'] else 'NOT met'}</td></tr>"
+                f"<td>{value}</td><td>&le; {o['limit']:g}</td><td>{'met' if o['met'] else 'NOT met'}</td></tr>"
             )
+    mode = html.escape(str(summary.get("mode", "simulate")))
+    live = summary.get("live")
+    if live:
+        mode += (
+            f" on {html.escape(str(live['broker']))}, {live['time_scale']:g} times faster than real time, at most "
+            f"{live['max_messages']:,} messages per scenario"
+        )
+    thinned = [
+        f"{html.escape(name)}: {f['thinning']:.1%} of its messages"
+        for name, f in summary["scenarios"].items()
+        if f.get("thinning", 1.0) < 1.0
+    ]
+    if thinned:
+        mode += (
+            ". Thinned (arrivals and backlog cut, processing stretched, so utilisation, lag and latency are the "
+            "scenario's, while counts and depths are that share of it): " + "; ".join(thinned)
+        )
     body = "\n".join(rows)
     pictures = "\n".join(f'<p><img src="{html.escape(i)}" alt="{html.escape(i)}"></p>' for i in images)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)}</title></head><body>"
         f"<h1>{html.escape(spec.name)}: {verdict}</h1><p>{html.escape(spec.description)}</p>"
-        f"<p>mode: {html.escape(str(summary.get('mode', 'simulate')))}</p>"
+        f"<p>mode: {mode}</p><p>Latencies and lag in seconds.</p>"
         "<table border='1'><tr><th>scenario</th><th>figure</th><th>value</th><th>objective</th><th></th></tr>"
         f"{body}</table>{pictures}<pre>{html.escape(queue_design_document(spec))}</pre></body></html>\n"
     )

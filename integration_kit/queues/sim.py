@@ -107,7 +107,10 @@ class QueueScenario:
 
 @dataclass(slots=True)
 class QueueResult:
-    """What happened: counts, latencies and a once-a-second time series (``series`` rows are dicts)."""
+    """What happened: counts, latencies and a once-a-second time series (``series`` rows are dicts).
+
+    ``thinning`` is the share of the scenario's messages that were played (1.0 in the simulator; a live run of a big
+    scenario plays fewer, so its counts and depths are that share of the scenario's)."""
 
     scenario: str
     messages: int = 0
@@ -122,6 +125,7 @@ class QueueResult:
     latencies: list[float] = field(default_factory=list)
     pauses: int = 0
     series: list[dict[str, float]] = field(default_factory=list)
+    thinning: float = 1.0  # the share of the scenario's messages played (a live run may play fewer: queue_live.thin)
 
     def figures(self) -> dict[str, float | int]:
         """The headline numbers (what objectives are judged on)."""
