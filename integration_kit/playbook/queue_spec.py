@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, get_args
 
 from integration_kit.errors import BrokerUnavailable, ConfigurationError
 from integration_kit.playbook.design import CheckItem
@@ -102,7 +102,7 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
     if data.get("kind") != "queue":
         raise fail("kind", f"must be 'queue' for a queue spec, got {data.get('kind', 'http')!r}")
     name = data.get("name")
-    if not isinstance(name, str) or not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
+    if not _is_name(name):
         raise fail("name", f"must be lower-case letters, digits, '-' or '_', got {name!r}")
     role = data.get("role", "both")
     if role not in get_args(Role):
@@ -161,16 +161,23 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
     raw = data.get("scenario", [])
     if not isinstance(raw, list) or not raw:
         raise fail("scenario", "list at least one [[scenario]] to exercise the integration against")
-    scenarios = []
+    scenarios: list[QueueScenario] = []
     for i, entry in enumerate(raw):
         bad = sorted(set(entry) - _SCENARIO) if isinstance(entry, Mapping) else ["(not a table)"]
         if bad:
             raise fail(f"scenario[{i}].{bad[0]}", f"unknown field (expected one of {', '.join(sorted(_SCENARIO))})")
+        label = f"scenario[{i}]"
+        scenario_name = entry.get("name")
+        if not _is_name(scenario_name):  # it names the run's chart files
+            raise fail(f"{label}.name", f"must be lower-case letters, digits, '-' or '_', got {scenario_name!r}")
+        label += f" ({scenario_name})"
+        if any(s.name == scenario_name for s in scenarios):
+            raise fail(f"{label}.name", "another scenario has this name")
         try:
             values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
             scenarios.append(QueueScenario(**values))
         except (ValueError, TypeError) as exc:
-            raise fail(f"scenario[{i}]", str(exc)) from None
+            raise fail(label, str(exc)) from None
     return QueueSpec(
         name=name,
         description=str(data.get("description", "")).strip(),
@@ -185,6 +192,17 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
         objectives=objectives,
         scenarios=tuple(scenarios),
         path=path,
+    )
+
+
+def _is_name(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a spec or scenario name: 1 to 64 lower-case ASCII letters, digits, '-' or '_'."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 64
+        and value.isascii()
+        and value.replace("-", "").replace("_", "").isalnum()
+        and value == value.lower()
     )
 
 
