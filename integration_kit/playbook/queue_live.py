@@ -111,8 +111,7 @@ async def play_live(
     if not time_scale > 0 or max_messages < 1:
         raise ValueError(f"play_live needs time_scale > 0 and max_messages >= 1, got {time_scale!r}, {max_messages!r}")
     plan = thin(scenario, max_messages)
-    run = _LiveRun(plan.scenario, settings, proxy, connect, folder, time_scale, random.Random(seed))
-    run.thinned = plan.factor
+    run = _LiveRun(plan.scenario, settings, proxy, connect, folder, time_scale, random.Random(seed), plan.factor)
     await run.play(plan.arrivals, plan.backlog, drain)
     logger.info("live %s: reading the dead letters", scenario.name)
     result = run.result_with(await admin.dead_letters(limit=10 * (plan.arrivals + plan.backlog)))
@@ -232,6 +231,7 @@ class _LiveRun:
         folder: Path,
         scale: float,
         rng: random.Random,
+        thinned: float,
     ) -> None:
         self.s, self.settings, self.proxy, self.connect, self.scale, self.rng = (
             scenario,
@@ -259,7 +259,7 @@ class _LiveRun:
         self.created: dict[str, float] = {}  # scenario second each message was written
         self.waiting: set[str] = set()  # written, not in a handler, not applied or dead-lettered
         self.in_flight = 0  # handlers running
-        self.thinned = 1.0  # the thinning factor: processing times are stretched by 1 / thinned
+        self.thinned = thinned  # the thinning factor: processing times are stretched by 1 / thinned
         self.start = 0.0
         self.consumers: list[Consumer] = []
 

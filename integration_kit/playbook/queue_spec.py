@@ -16,10 +16,11 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from integration_kit.errors import BrokerUnavailable, ConfigurationError
 from integration_kit.playbook.design import CheckItem
+from integration_kit.playbook.spec import is_name, read_spec
 from integration_kit.queues.broker import Topology
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings, simulate_queue
 
@@ -102,7 +103,7 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
     if data.get("kind") != "queue":
         raise fail("kind", f"must be 'queue' for a queue spec, got {data.get('kind', 'http')!r}")
     name = data.get("name")
-    if not _is_name(name):
+    if not is_name(name):
         raise fail("name", f"must be lower-case letters, digits, '-' or '_', got {name!r}")
     role = data.get("role", "both")
     if role not in get_args(Role):
@@ -168,7 +169,7 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
             raise fail(f"scenario[{i}].{bad[0]}", f"unknown field (expected one of {', '.join(sorted(_SCENARIO))})")
         label = f"scenario[{i}]"
         scenario_name = entry.get("name")
-        if not _is_name(scenario_name):  # it names the run's chart files
+        if not is_name(scenario_name):  # it names the run's chart files
             raise fail(f"{label}.name", f"must be lower-case letters, digits, '-' or '_', got {scenario_name!r}")
         label += f" ({scenario_name})"
         if any(s.name == scenario_name for s in scenarios):
@@ -195,25 +196,12 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
     )
 
 
-def _is_name(value: object) -> TypeGuard[str]:
-    """Whether ``value`` is a spec or scenario name: 1 to 64 lower-case ASCII letters, digits, '-' or '_'."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= 64
-        and value.isascii()
-        and value.replace("-", "").replace("_", "").isalnum()
-        and value == value.lower()
-    )
-
-
 def load_queue_spec(name: str | Path, *, directory: str | Path | None = None) -> QueueSpec:
     """Load and validate a queue spec by name (``data/integrations/<name>.toml``) or by path.
 
     Raises :class:`~integration_kit.errors.ConfigurationError` for a bad or unknown name (see
     :func:`~integration_kit.playbook.spec.spec_path`), an invalid spec or one of another kind.
     """
-    from integration_kit.playbook.spec import read_spec
-
     return read_spec(name, QueueSpec.from_mapping, directory=directory)
 
 

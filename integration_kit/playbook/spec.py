@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, get_args
+from typing import Any, Literal, Protocol, TypeGuard, TypeVar, get_args
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
@@ -31,6 +31,7 @@ __all__ = [
     "bundled_integrations",
     "read_spec",
     "integration_names",
+    "is_name",
     "load_integration",
     "spec_kind",
     "spec_path",
@@ -50,6 +51,13 @@ class _Named(Protocol):
 S = TypeVar("S", bound=_Named)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def is_name(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is an integration or scenario name: 1 to 64 lower-case letters, digits, '-' or '_',
+    starting with a letter or digit (names become file names, so nothing else)."""
+    return isinstance(value, str) and _NAME.match(value) is not None
+
 
 #: Spec keys that are ``ClientConfig`` fields, in the order the design document lists them.
 CLIENT_KEYS: tuple[str, ...] = (
@@ -206,7 +214,7 @@ def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, pat
     if unknown:
         raise fail(unknown[0], f"unknown field (expected one of {', '.join(sorted(_TOP_KEYS | set(CLIENT_KEYS)))})")
     name = data.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not is_name(name):
         raise fail("name", f"must be lower-case letters, digits, '-' or '_' (at most 64), got {name!r}")
     texts = _texts(data, fail)
     client_values = {k: data[k] for k in CLIENT_KEYS if k in data}

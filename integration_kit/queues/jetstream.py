@@ -25,7 +25,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 import nats
 import nats.errors
@@ -44,7 +44,9 @@ logger = logging.getLogger("integration_kit.queues")
 
 #: The local server on NATS' standard port.
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
-#: How many message histories a process keeps for dead letters (oldest forgotten first).
+_V = TypeVar("_V")
+
+#: How many message histories (for dead letters) and requeue counts a process keeps (oldest forgotten first).
 MAX_HISTORIES = 10_000
 
 _CONNECTION_ERRORS = (
@@ -268,19 +270,13 @@ class JetStreamBroker:
         """``nak`` without delay: JetStream redelivers it at once. JetStream counts it as a delivery; this adapter
         counts it off the attempt of the message's later deliveries (in this process's memory)."""
         message_id = delivery.message.message_id
-        self._requeued[message_id] = self._requeued.get(message_id, 0) + 1
-        self._requeued.move_to_end(message_id)
-        while len(self._requeued) > MAX_HISTORIES:
-            self._requeued.popitem(last=False)
+        _remember(self._requeued, message_id, self._requeued.get(message_id, 0) + 1)
         await self._settle(delivery, 0.0)
 
     async def retry(self, delivery: Delivery, *, delay: float, reason: str, now: float) -> None:
         """``nak`` with ``delay``: JetStream redelivers it after that many seconds."""
         failed = delivery.message.failed(reason, now)
-        self._histories[failed.message_id] = failed.history
-        self._histories.move_to_end(failed.message_id)
-        while len(self._histories) > MAX_HISTORIES:
-            self._histories.popitem(last=False)
+        _remember(self._histories, failed.message_id, failed.history)
         await self._settle(delivery, delay)
 
     async def in_progress(self, delivery: Delivery) -> None:
@@ -367,6 +363,14 @@ def _msg(delivery: Delivery) -> Msg:
     if not isinstance(raw, Msg):
         raise TypeError(f"not a JetStream delivery: {delivery!r}")
     return raw
+
+
+def _remember(memory: OrderedDict[str, _V], message_id: str, value: _V) -> None:
+    """Keep ``value`` for ``message_id``, forgetting the oldest entries beyond :data:`MAX_HISTORIES`."""
+    memory[message_id] = value
+    memory.move_to_end(message_id)
+    while len(memory) > MAX_HISTORIES:
+        memory.popitem(last=False)
 
 
 def _reraise_cancellation(exc: BaseException) -> None:

@@ -90,6 +90,7 @@ class RabbitMQBroker:
         self.connect_timeout = connect_timeout
         self._url = url or amqp_url()
         self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._closing: set[asyncio.Future[None]] = set()  # broken connections being closed
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self._consume_channel: aio_pika.abc.AbstractChannel | None = None
         self._buffer: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
@@ -149,8 +150,9 @@ class RabbitMQBroker:
         if self._connection is not None and not self._connection.is_closed:
             connection = self._connection
             self._reset()
-            task = asyncio.ensure_future(connection.close())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            closing = asyncio.ensure_future(_close_quietly(connection))
+            self._closing.add(closing)  # held until done: the loop keeps only a weak reference to a task
+            closing.add_done_callback(self._closing.discard)
         else:
             self._reset()
         return BrokerUnavailable(f"{operation} failed: {type(exc).__name__}", destination=self.destination)
@@ -336,18 +338,16 @@ class RabbitMQBroker:
         connection = self._connection
         self._reset()
         if connection is not None and not connection.is_closed:
-            try:
-                await connection.close()
-            except _CONNECTION_ERRORS:
-                logger.debug("closing a broken RabbitMQ connection", exc_info=True)
+            await _close_quietly(connection)
 
 
 async def _close_quietly(connection: aio_pika.abc.AbstractConnection) -> None:
-    """Close a connection that failed to open (its own errors are not the caller's)."""
+    """Close a connection that is broken, or failed to open: its errors are logged, not raised (the caller has
+    its own error to report, or none)."""
     try:
         await connection.close()
-    except Exception:  # best effort: the caller raises the connect error
-        logger.debug("closing a RabbitMQ connection that failed to open", exc_info=True)
+    except _CONNECTION_ERRORS:
+        logger.debug("closing a broken RabbitMQ connection", exc_info=True)
 
 
 def _amqp_message(message: Message, expiration: float) -> aio_pika.Message:
