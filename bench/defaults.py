@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from integration_kit.playbook.targets import default_targets
+from integration_kit.research.targets import default_targets
 
 
 def main() -> None:

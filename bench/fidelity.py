@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from integration_kit.playbook.fidelity import compare, fidelity_rate
+from integration_kit.research.fidelity import compare, fidelity_rate
 from integration_kit.sim.scenarios import bundled_scenarios
 
 

@@ -4,7 +4,7 @@
     python3 dev.py bench bench/scoreboard.py --quick    # smoke run, under a minute (CI runs it)
 
 Each bundled scenario (outage and recovery, brownout, rate limited, slow partner, flapping, and the retry storm
-when ``data/scenarios/retry-storm.toml`` exists) is played by the flaky upstream
+when `the bundled `retry-storm` scenario` exists) is played by the flaky upstream
 (:func:`integration_kit.sim.upstream.serve_scenario`) in a subprocess, over real sockets on 127.0.0.1, ``time_scale``
 times faster than real time. The same open-loop load (Poisson arrivals at ``rate`` logical calls per scenario
 second, seeded, identical for every policy, on a bounded pool of threads; each run bounded by the scenario's
@@ -20,7 +20,7 @@ runs on a :class:`~integration_kit.sim.upstream.ScaledClock`, as the playbook's 
 
 Runs are interleaved (each repetition plays every scenario for every policy, in a rotated order), and each
 figure is the median and min-max over the repetitions. The figures are defined in
-:mod:`integration_kit.playbook.scoreboard`. The same command then measures the overhead: the engine's in-process
+:mod:`integration_kit.research.scoreboard`. The same command then measures the overhead: the engine's in-process
 cost (``bench/policies.py``) and the loopback client cost against raw httpx (``bench/overhead.py``).
 
 Output: a Markdown table per scenario, the settings, the overhead and the targets on stdout; a JSON file
@@ -61,8 +61,8 @@ from httpx_retries import Retry, RetryTransport
 
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
-from integration_kit.playbook.live import scaled_timeouts
-from integration_kit.playbook.scoreboard import (
+from integration_kit.playbook.kinds.http.live import scaled_timeouts
+from integration_kit.research.scoreboard import (
     CallRecord,
     check_targets,
     markdown_report,
@@ -70,7 +70,7 @@ from integration_kit.playbook.scoreboard import (
     run_metrics,
     summarize,
 )
-from integration_kit.playbook.spec import load_integration
+from integration_kit.playbook.kinds.http.spec import load_integration
 from integration_kit.policies.config import Timeouts
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario
 from integration_kit.sim.upstream import CALL_ID_HEADER, ScaledClock, serve_scenario

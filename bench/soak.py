@@ -3,7 +3,7 @@
     python3 dev.py bench bench/soak.py              # 32 threads + 256 async tasks for 60 s
     .venv/bin/python bench/soak.py --duration 10    # the short form (tests/faults/test_soak.py runs it)
 
-The upstream plays ``data/scenarios/brownout.toml`` (healthy, 30 % transient errors and resets, healthy again)
+The upstream plays `the bundled `brownout` scenario` (healthy, 30 % transient errors and resets, healthy again)
 on 127.0.0.1 in its own process (so it does not compete for the clients' GIL), its 180 scenario seconds
 compressed into the run. Every call has a deadline; one
 ``ResilientClient`` is shared by the threads and one ``AsyncResilientClient`` by the tasks. The run checks:

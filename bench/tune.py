@@ -18,8 +18,8 @@ import os
 import resource
 import time
 
-from integration_kit.playbook.spec import load_integration
-from integration_kit.playbook.tune import TuneResult, tune
+from integration_kit.playbook.kinds.http.spec import load_integration
+from integration_kit.playbook.tune.study import TuneResult, tune
 
 
 def main() -> None:

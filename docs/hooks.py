@@ -39,7 +39,7 @@ def on_files(files: Files, config: Any) -> Files:
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     if MARKER not in markdown:
         return markdown
-    from integration_kit.playbook.scoreboard import RESULT, load_result, markdown_report
+    from integration_kit.research.scoreboard import RESULT, load_result, markdown_report
 
     if not RESULT.is_file():
         return markdown.replace(MARKER, "*No result yet: run the scoreboard, commit `bench/results/scoreboard.json`.*")

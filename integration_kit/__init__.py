@@ -5,6 +5,7 @@ bulkheads and rate limits, idempotency keys, redaction, typed errors and events,
 that the sync client, the async client and the simulator all drive. See README.md.
 """
 
+from integration_kit import _moved
 from integration_kit.clock import Clock, ManualClock, SystemClock
 from integration_kit.engine.call import CallEngine
 from integration_kit.engine.decorator import resilient
@@ -24,6 +25,8 @@ from integration_kit.sim.scenarios import Scenario, load_scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
 from integration_kit.stores import MemoryStore, RedisStore, SQLiteStore
 from integration_kit.webhooks.sender import WebhookSender
+
+_moved.install()  # the 0.2 import paths of moved modules keep working for one release
 
 __all__ = [
     "AsyncResilientClient",

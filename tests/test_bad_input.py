@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from integration_kit import ClientConfig
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook import cli
-from integration_kit.playbook.spec import IntegrationSpec, load_integration
+from integration_kit.playbook.cli import app as cli
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts, build
 from integration_kit.sim.scenarios import Scenario, load_scenario
 

@@ -13,7 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from integration_kit.events import FRAME_COLUMNS
-from integration_kit.playbook import charts
+from integration_kit.playbook.kinds.http import charts
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy
 from integration_kit.sim.scenarios import Scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
@@ -215,7 +215,7 @@ def test_an_empty_frame_gives_empty_valid_figures(empty: pd.DataFrame, tmp_path:
 
 
 def test_phases_are_shaded_and_named_on_every_time_axis(run: SimulationResult, frame: pd.DataFrame) -> None:
-    from integration_kit.playbook.figures import phase_windows
+    from integration_kit.playbook.kinds.http.figures import phase_windows
 
     phases = phase_windows(OUTAGE)
     fig = charts.dashboard(frame, run.server.to_frame(), phases=phases)

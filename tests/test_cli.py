@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from integration_kit.events import FRAME_COLUMNS
-from integration_kit.playbook.cli import main, run_simulation
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.cli.simulate import run_simulation
 
 
 def test_demo_still_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,7 +40,7 @@ def test_simulate_is_deterministic_for_a_seed() -> None:
 
 
 def test_simulate_with_an_integration_uses_its_policies() -> None:
-    from integration_kit.playbook.spec import load_integration
+    from integration_kit.playbook.kinds.http.spec import load_integration
 
     spec = load_integration("payments")
     result = run_simulation("brownout", integration="payments", seed=1, duration=30)
@@ -64,11 +65,12 @@ def test_simulate_reports_configuration_errors(
 def test_list_shows_the_bundled_integrations_of_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
+    width = len("order-events-consumer")  # names are aligned to the longest
     for name in ("payments", "catalog", "shipping"):
-        assert f"\n{name:<12} " in "\n" + out
-    assert "order-events-consumer [queue] " in out
-    assert "github-events [webhook-in] " in out
-    assert "order-events [webhook-out] " in out
+        assert f"\n{name:<{width}}  [http] " in "\n" + out
+    assert f"\n{'order-events-consumer':<{width}}  [queue] " in "\n" + out
+    assert f"\n{'github-events':<{width}}  [webhook-in] " in "\n" + out
+    assert f"\n{'order-events':<{width}}  [webhook-out] " in "\n" + out
 
 
 @pytest.mark.parametrize(("name", "kind"), [("order-events-consumer", "queue"), ("github-events", "webhook-in")])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integration_kit.playbook.targets import default_targets, targets_of
+from integration_kit.research.targets import default_targets, targets_of
 
 
 def test_the_defaults_win_both_ways() -> None:

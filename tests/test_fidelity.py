@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from integration_kit.playbook.fidelity import compare, fidelity_rate
+from integration_kit.research.fidelity import compare, fidelity_rate
 from integration_kit.sim.scenarios import Scenario, bundled_scenarios
 
 pytestmark = pytest.mark.slow

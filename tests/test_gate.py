@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from integration_kit.playbook.cli import main
-from integration_kit.playbook.spec import INTEGRATION_DIR
-from integration_kit.playbook.verdict import Verdict
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.project import Project
+from integration_kit.playbook.verdict.verdict import Verdict
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # papermill starts a kernel per stage
 
 
 def test_a_bundled_integration_with_an_unmeetable_objective_fails_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = (INTEGRATION_DIR / "payments.toml").read_text()
+    text = (Project.discover().integrations / "payments.toml").read_text()
     # The brownout: the default budget starves retries, and no budget makes a brownout 100% successful.
     text = text.replace("token_ratio = 1.0", "token_ratio = 0.1")
     text += "\n[scenario_objectives.brownout]\nsuccess_rate = 1.0\n"
@@ -52,7 +52,7 @@ def test_an_unknown_scenario_fails_before_any_notebook(tmp_path: Path, capsys: p
 
 
 def test_a_live_run_reports_its_load_model_and_keeps_progress_out_of_the_report(tmp_path: Path) -> None:
-    from integration_kit.playbook.runner import run_playbook
+    from integration_kit.playbook.run.runner import run_playbook
 
     run = run_playbook(
         "shipping", mode="live", scenario="outage-and-recovery", duration=20, time_scale=20, out=tmp_path

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.live import live_exercise, scaled_timeouts
-from integration_kit.playbook.runner import exercise
-from integration_kit.playbook.spec import load_integration
+from integration_kit.playbook.kinds.http.exercise import exercise
+from integration_kit.playbook.kinds.http.live import live_exercise, scaled_timeouts
+from integration_kit.playbook.kinds.http.spec import load_integration
 from integration_kit.policies.config import Timeouts
 from integration_kit.sim.scenarios import load_scenario
 from integration_kit.sim.upstream import serve_scenario

@@ -12,24 +12,27 @@ import nbformat
 import papermill as pm
 import pytest
 
-from integration_kit.playbook.cli import main
-from integration_kit.playbook.runner import NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, load_exercise, run_playbook
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.kinds.http.exercise import load_exercise
+from integration_kit.playbook.project import Project
+from integration_kit.playbook.run.runner import NOTEBOOKS, notebook_path, run_playbook
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # papermill starts a kernel per stage
 
 TUNE_NOTEBOOK = "04_tune.ipynb"  # not a stage of `integration-kit run`: run on its own
 
 
 def execute(notebook: str, out: Path, **parameters: object) -> nbformat.NotebookNode:
     target = out / notebook
-    pm.execute_notebook(
-        str(NOTEBOOK_DIR / notebook),
-        str(target),
-        parameters=parameters,
-        cwd=str(REPO_ROOT),
-        progress_bar=False,
-        log_output=False,
-    )
+    with notebook_path(notebook) as source:
+        pm.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters,
+            cwd=str(Project.discover().root),
+            progress_bar=False,
+            log_output=False,
+        )
     return nbformat.read(str(target), as_version=4)
 
 
@@ -44,7 +47,8 @@ def outputs(nb: nbformat.NotebookNode) -> str:
 
 def test_every_notebook_has_one_tagged_parameters_cell_with_typed_defaults() -> None:
     for name in (*NOTEBOOKS, TUNE_NOTEBOOK):
-        nb = nbformat.read(str(NOTEBOOK_DIR / name), as_version=4)
+        with notebook_path(name) as source:
+            nb = nbformat.read(str(source), as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, name
         for line in tagged[0].source.splitlines():

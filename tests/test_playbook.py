@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.design import enforce_checklist, failed_items, write_design
-from integration_kit.playbook.runner import exercise, load_exercise, resolve_out_dir, simulate_integration
-from integration_kit.playbook.spec import load_integration
+from integration_kit.playbook.kinds.http.design import failed_items
+from integration_kit.playbook.kinds.http.exercise import exercise, load_exercise, simulate_integration
+from integration_kit.playbook.kinds.http.spec import load_integration
+from integration_kit.playbook.project import Project
+from integration_kit.playbook.run.stages import open_stage
 
 
 def test_simulate_integration_uses_the_spec_policies() -> None:
@@ -63,14 +65,15 @@ def test_exercise_errors() -> None:
 def test_design_helpers(tmp_path: Path) -> None:
     spec = load_integration("payments")
     assert failed_items(spec) == []  # the bundled spec passes every item, so the strict mode lets it through
-    enforce_checklist(spec)
-    assert write_design(spec, tmp_path).read_text().startswith("# payments: integration design")
-    assert resolve_out_dir("payments", "") == resolve_out_dir("payments")
-    assert resolve_out_dir("payments", tmp_path) == tmp_path
+    stage = open_stage("payments", str(tmp_path))
+    stage.enforce_checklist()
+    assert stage.write_design().read_text().startswith("# payments: integration design")
+    assert open_stage("payments").out_dir == Project.discover().out / "payments" / "latest"
+    assert stage.out_dir == tmp_path
 
 
 def test_strict_checklist_names_failed_items(tmp_path: Path) -> None:
     path = tmp_path / "bare.toml"
     path.write_text('name = "bare"\ndescription = "x"\nbase_url = "https://bare.example"\nscenarios = ["steady"]\n')
     with pytest.raises(ConfigurationError, match=r"fails \d checklist item\(s\): Credentials come from"):
-        enforce_checklist(load_integration(str(path)))
+        open_stage(str(path), str(tmp_path)).enforce_checklist()

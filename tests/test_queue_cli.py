@@ -9,7 +9,7 @@ import pytest
 from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session
 from test_queue_brokers import fetch_all
 
-from integration_kit.playbook.cli import main
+from integration_kit.playbook.cli.app import main
 from integration_kit.queues.message import Message
 
 pytestmark = pytest.mark.queues

@@ -17,10 +17,10 @@ from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, sessi
 from queue_servers import unique_name
 from redis_server import free_port
 
-from integration_kit.playbook import queue_live
-from integration_kit.playbook.cli import main
-from integration_kit.playbook.queue_live import play_live
-from integration_kit.playbook.runner import run_playbook
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.kinds.queue import live as queue_live
+from integration_kit.playbook.kinds.queue.live import play_live
+from integration_kit.playbook.run.stages import open_stage
 from integration_kit.queues.broker import Broker
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings
 
@@ -182,9 +182,9 @@ def test_a_queue_spec_runs_live_on_its_broker_and_deletes_its_topology(
     path.write_text(SMALL_SPEC.format(kind=broker_env.kind))
     suffix = unique_name("t")[2:]
     monkeypatch.setattr(queue_live, "_unique", lambda: suffix)
-    run = run_playbook(str(path), mode="live", out=tmp_path / "runs", run_id="live")
-    assert run.ok, run.error
-    summary = json.loads((run.out_dir / "summary.json").read_text())
+    stage = open_stage(str(path), str(tmp_path / "run"))  # what the exercise notebook does, in this process
+    stage.exercise(mode="live").save(stage.out_dir)
+    summary = json.loads((stage.out_dir / "summary.json").read_text())
     assert summary["mode"] == "live"
     assert summary["live"] == {"broker": broker_env.kind, "time_scale": 20.0, "max_messages": 400}
     assert summary["scenarios"]["outage-and-poison"]["thinning"] == 1.0  # 200 messages: played whole
@@ -195,7 +195,10 @@ def test_a_queue_spec_runs_live_on_its_broker_and_deletes_its_topology(
     assert figures["dead_poison"] == figures["poison"] > 0
     assert figures["applied"] == 200 - figures["poison"]
     assert figures["redeliveries"] > 0
-    assert "mode: live" in (run.out_dir / "report.html").read_text()
+    verdict = stage.judge()
+    assert verdict.mode == "live"
+    assert verdict.passed, [c.describe() for c in verdict.failures]
+    assert verdict.load_model.startswith(f"on {broker_env.kind}, 20 times faster than real time")
     assert not asyncio.run(exists(broker_env, f"live_orders_live_{suffix}"))  # deleted by the run
 
 

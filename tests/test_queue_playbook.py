@@ -12,23 +12,25 @@ from typing import Any
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook import queue_live
-from integration_kit.playbook.cli import main
-from integration_kit.playbook.queue_spec import (
-    LIVE_TIME_SCALE,
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.kinds.http.spec import load_integration
+from integration_kit.playbook.kinds.protocol import ExerciseOptions
+from integration_kit.playbook.kinds.queue import live as queue_live
+from integration_kit.playbook.kinds.queue.exercise import LIVE_TIME_SCALE
+from integration_kit.playbook.kinds.queue.kind import QUEUE
+from integration_kit.playbook.kinds.queue.spec import (
     QueueSpec,
     judge,
     load_queue_spec,
     queue_checklist,
     queue_design_document,
-    run_queue,
 )
-from integration_kit.playbook.runner import run_playbook
-from integration_kit.playbook.spec import INTEGRATION_DIR, load_integration
-from integration_kit.playbook.specs import load_spec, spec_checklist
+from integration_kit.playbook.kinds.table import load_spec, spec_checklist
+from integration_kit.playbook.project import Project
+from integration_kit.playbook.run.runner import run_playbook
 from integration_kit.queues.sim import QueueResult, QueueScenario, simulate_queue
 
-BUNDLED = INTEGRATION_DIR / "order-events-consumer.toml"
+BUNDLED = Project.discover().integrations / "order-events-consumer.toml"
 
 
 def bundled() -> dict[str, Any]:
@@ -85,6 +87,8 @@ def test_checklist_flags_a_consumer_without_inbox_or_pause() -> None:
     assert failed == {"inbox", "pause", "outbox"}
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # papermill starts a kernel per stage
 def test_the_simulated_run_meets_the_objectives_and_writes_the_report(tmp_path: Path) -> None:
     run = run_playbook("order-events-consumer", out=tmp_path, run_id="r1")
     assert run.ok, run.error
@@ -99,9 +103,16 @@ def test_the_simulated_run_meets_the_objectives_and_writes_the_report(tmp_path: 
     assert slow["max_depth"] >= 2000  # the backlog at the start, then the slow minute's growth
     assert slow["max_lag"] > 10 > summary["scenarios"]["steady-with-poison"]["max_lag"]
     assert (run.out_dir / "report.html").is_file()
-    assert (run.out_dir / "warehouse-outage-depth.png").is_file()
+    assert (run.out_dir / "charts" / "warehouse-outage-dashboard.png").stat().st_size > 5000
+    assert run.verdict is not None
+    assert run.verdict.passed
+    assert run.verdict.kind == "queue"
+    for stage in ("01_design.ipynb", "02_exercise.ipynb", "03_charts.ipynb"):  # the same notebooks as every kind
+        assert (run.out_dir / stage).is_file(), stage
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # papermill starts a kernel per stage
 def test_without_inbox_and_pause_the_objectives_fail(tmp_path: Path) -> None:
     path = tmp_path / "careless" / "order-events-consumer.toml"  # a spec's file is named after it
     path.parent.mkdir()
@@ -111,12 +122,17 @@ def test_without_inbox_and_pause_the_objectives_fail(tmp_path: Path) -> None:
         .replace("pause_on_open_breaker = true", "pause_on_open_breaker = false")
     )
     run = run_playbook(str(path), out=tmp_path, run_id="r2")
-    assert not run.ok
+    assert run.ok, run.error
+    assert run.verdict is not None
+    assert not run.verdict.passed
+    assert "applied_twice" in {c.objective for c in run.verdict.failures}
     figures = run.summary["scenarios"]["duplicates-and-crash"]
     verdicts = {o.figure: o.met for o in judge(load_queue_spec(str(path)), figures)}
     assert verdicts["applied_twice"] is False
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # papermill starts a kernel per stage
 def test_run_plays_one_scenario_for_the_given_duration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "runs"
     args = ["run", "order-events-consumer", "--scenario", "steady-with-poison", "--duration", "20", "--out", str(out)]
@@ -163,19 +179,19 @@ def test_live_runs_take_the_time_scale_as_times_faster(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(queue_live, "play_on_broker", fake)
     spec = load_queue_spec("order-events-consumer")
-    run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="a", scenario="broker-outage")
-    run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="b", scenario="broker-outage", time_scale=4)
+    QUEUE.exercise(spec, ExerciseOptions("live", "broker-outage"), tmp_path / "a")
+    QUEUE.exercise(spec, ExerciseOptions("live", "broker-outage", time_scale=4), tmp_path / "b").save(tmp_path / "b")
     assert seen == [("broker-outage", 1 / LIVE_TIME_SCALE, 400), ("broker-outage", 0.25, 400)]
-    summary = json.loads((tmp_path / spec.name / "b" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["live"] == {"broker": "rabbitmq", "time_scale": 4, "max_messages": 400}
     assert summary["scenarios"]["broker-outage"]["thinning"] == 0.25
-    report = (tmp_path / spec.name / "b" / "report.html").read_text()
-    assert "mode: live on rabbitmq, 4 times faster than real time, at most 400 messages per scenario" in report
-    assert "broker-outage: 25.0% of its messages" in report
+    verdict = QUEUE.judge(spec, tmp_path / "b")
+    assert "on rabbitmq, 4 times faster than real time, at most 400 messages per scenario" in verdict.load_model
+    assert "broker-outage: 25.0% of its messages" in verdict.load_model
     with pytest.raises(ConfigurationError, match="time_scale must be a positive number"):
-        run_queue(spec, mode="live", out=tmp_path, seed=0, strict=False, run_id="c", time_scale=0)
+        QUEUE.preflight(spec, ExerciseOptions("live", time_scale=0))
     with pytest.raises(ConfigurationError, match="duration must be a positive number"):
-        run_queue(spec, mode="simulate", out=tmp_path, seed=0, strict=False, run_id="d", duration=-1)
+        QUEUE.preflight(spec, ExerciseOptions("simulate", duration=-1))
 
 
 def test_checklist_flags_consumers_that_cannot_keep_up() -> None:
@@ -193,10 +209,10 @@ def test_live_mode_without_the_queues_extra_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "aio_pika", None)  # as if the queues extra were not installed
-    monkeypatch.delitem(sys.modules, "integration_kit.playbook.queue_live")
+    monkeypatch.delitem(sys.modules, "integration_kit.playbook.kinds.queue.live")
     monkeypatch.delitem(sys.modules, "integration_kit.queues.rabbitmq", raising=False)
     assert main(["run", "order-events-consumer", "--mode", "live", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "live mode needs the queues extra" in err
-    assert "pip install -e '.[queues]'" in err
+    assert "pip install 'integration_kit[queues]'" in err
     assert "Traceback" not in err

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from integration_kit.playbook import cli
+from integration_kit.playbook.cli import app as cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text(encoding="utf-8")
@@ -121,8 +121,8 @@ def test_every_command_line_names_something_a_fresh_clone_has() -> None:
 def test_every_integration_kit_line_parses_and_dispatches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Each ``integration-kit ...`` line is a valid invocation; the long-running commands are stubbed here."""
     seen: list[str] = []
-    monkeypatch.setitem(cli._COMMANDS, "run", lambda args: seen.append("run") or 0)
-    monkeypatch.setitem(cli._COMMANDS, "serve", lambda args: seen.append("serve") or 0)
+    monkeypatch.setitem(cli.HANDLERS, "run", lambda args: seen.append("run") or 0)
+    monkeypatch.setitem(cli.HANDLERS, "serve", lambda args: seen.append("serve") or 0)
     monkeypatch.chdir(tmp_path)
     for words in _commands():
         if words[0].removeprefix(".venv/bin/") != "integration-kit":

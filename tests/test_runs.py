@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.cli import main
-from integration_kit.playbook.runs import clean_runs, run_folders
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.run.runs import clean_runs, run_folders
 
 
 def make_runs(out: Path, name: str, count: int) -> list[Path]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_kit.playbook.scoreboard import (
+from integration_kit.research.scoreboard import (
     CallRecord,
     bad_phases,
     check_targets,

@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.design import checklist, configuration_rows, design_document, failed_items
-from integration_kit.playbook.spec import IntegrationSpec, bundled_integrations, integration_names, load_integration
+from integration_kit.playbook.kinds.http.design import checklist, configuration_rows, design_document, failed_items
+from integration_kit.playbook.kinds.http.spec import (
+    IntegrationSpec,
+    bundled_integrations,
+    integration_names,
+    load_integration,
+)
 
 HEAD = 'name = "a"\ndescription="x"\nbase_url="https://a.example"\n'
 TAIL = 'description="x"\nbase_url="https://a.example"\nscenarios=["steady"]'

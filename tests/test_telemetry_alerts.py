@@ -160,8 +160,8 @@ def test_thresholds_out_of_range_are_refused(bad: dict[str, Any]) -> None:
 
 
 def test_the_cli_writes_rules_from_the_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from integration_kit.playbook.cli import main
-    from integration_kit.playbook.spec import load_integration
+    from integration_kit.playbook.cli.app import main
+    from integration_kit.playbook.kinds.http.spec import load_integration
 
     spec = load_integration("payments")
     out = tmp_path / "payments.rules.yml"

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook import verdict
-from integration_kit.playbook.cli import main
-from integration_kit.playbook.figures import measure
-from integration_kit.playbook.runner import exercise, simulate_integration
-from integration_kit.playbook.sim_figures import bad_phases, scenario_figures, verdict_figures
-from integration_kit.playbook.spec import load_integration
-from integration_kit.playbook.spec_edit import apply_settings, settings_diff, write_settings
-from integration_kit.playbook.tune import OBJECTIVES, TuneResult, evaluate, search_bounds, tune
-from integration_kit.playbook.tune_space import TIME_WINDOW_BOUNDS
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.kinds.http import judge as verdict
+from integration_kit.playbook.kinds.http.exercise import exercise, simulate_integration
+from integration_kit.playbook.kinds.http.figures import measure
+from integration_kit.playbook.kinds.http.sim_figures import bad_phases, scenario_figures, verdict_figures
+from integration_kit.playbook.kinds.http.spec import load_integration
+from integration_kit.playbook.kinds.http.tune_space import TIME_WINDOW_BOUNDS
+from integration_kit.playbook.tune.spec_edit import apply_settings, settings_diff, write_settings
+from integration_kit.playbook.tune.study import OBJECTIVES, TuneResult, evaluate, search_bounds, tune
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.sim.scenarios import load_scenario
 from integration_kit.sim.simulate import simulate

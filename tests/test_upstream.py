@@ -12,9 +12,9 @@ from integration_kit.clock import ManualClock
 from integration_kit.errors import CircuitOpenError, IntegrationError
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
-from integration_kit.playbook.fidelity import compare, relative_gap
 from integration_kit.policies.breaker import CircuitState
 from integration_kit.policies.config import BreakerPolicy, RetryPolicy
+from integration_kit.research.fidelity import compare, relative_gap
 from integration_kit.sim.scenarios import Scenario, load_scenario
 from integration_kit.sim.testing import AsyncFaultTransport, FaultTransport
 from integration_kit.sim.upstream import FlakyUpstream, ScaledClock, serve_scenario

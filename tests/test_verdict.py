@@ -14,14 +14,17 @@ import pytest
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import FRAME_COLUMNS
 from integration_kit.http.config import ClientConfig
-from integration_kit.playbook import findings as rules
-from integration_kit.playbook.figures import classify_phase, measure, phase_windows, recovery_time
-from integration_kit.playbook.findings import RunContext, find
-from integration_kit.playbook.objectives import Objectives
-from integration_kit.playbook.spec import IntegrationSpec, load_integration
-from integration_kit.playbook.verdict import Check, Verdict, evaluate, judge
+from integration_kit.playbook.kinds.http import findings as rules
+from integration_kit.playbook.kinds.http.exercise import exercise
+from integration_kit.playbook.kinds.http.figures import classify_phase, measure, phase_windows, recovery_time
+from integration_kit.playbook.kinds.http.findings import RunContext, find
+from integration_kit.playbook.kinds.http.judge import evaluate, judge
+from integration_kit.playbook.kinds.http.objectives import Objectives
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
+from integration_kit.playbook.project import Project
+from integration_kit.playbook.verdict.verdict import Check, Verdict
 from integration_kit.policies.config import BudgetPolicy
-from integration_kit.sim.scenarios import ErrorMix, Latency, Phase, Scenario, load_scenario
+from integration_kit.sim.scenarios import ErrorMix, Latency, Phase, Scenario, load_scenario, read_toml
 
 # -- building small event tables ---------------------------------------------------------------------------------
 
@@ -210,7 +213,11 @@ def test_judge_makes_one_check_per_objective_and_scope() -> None:
     assert by[("success_rate", "whole run")].passed
     assert by[("recovery_time", "phase 'down' 10-20 s")].measured == pytest.approx(0.0)
     assert not by[("deadline_overruns", "whole run")].measured
-    assert Check("s", "success_rate", "whole run", 0.9, 0.8).describe().endswith("80.0% < 90.0%  FAIL")
+    assert (
+        Check("s", "success_rate", "whole run", 0.9, 0.8, minimum=True, unit="ratio")
+        .describe()
+        .endswith("80.0% < 90.0%  FAIL")
+    )
 
 
 # -- findings: one test per rule ---------------------------------------------------------------------------------
@@ -305,17 +312,18 @@ def test_deadline_shorter_than_the_retry_schedule() -> None:
 
 @pytest.mark.parametrize("name", ["catalog", "payments", "shipping"])
 def test_bundled_specs_meet_their_own_objectives_in_the_simulator(name: str) -> None:
-    from integration_kit.playbook.runner import exercise
-
     spec = load_integration(name)
     result = exercise(spec)
     verdict = evaluate(spec, result.frame(), result.server_frame())
     assert verdict.passed, "\n".join(c.describe() for c in verdict.failures)
-    assert set(verdict.table().columns) == {s.name for s in spec.scenarios}
+    assert set(verdict.scenarios()) == {s.name for s in spec.scenarios}
 
 
 def test_verdict_round_trips_and_renders(tmp_path: Path) -> None:
-    checks = (Check("a", "success_rate", "whole run", 0.9, 0.8), Check("a", "recovery_time", "phase 'x'", 10, math.inf))
+    checks = (
+        Check("a", "success_rate", "whole run", 0.9, 0.8, minimum=True, unit="ratio"),
+        Check("a", "recovery_time", "phase 'x'", 10, math.inf, unit="s"),
+    )
     verdict = Verdict("demo", "simulate", "open-loop", checks, ())
     assert not verdict.passed
     assert len(verdict.failures) == 2
@@ -331,7 +339,7 @@ def test_verdict_round_trips_and_renders(tmp_path: Path) -> None:
 
 
 def test_setting_notes_read_comments_and_their_continuations(tmp_path: Path) -> None:
-    from integration_kit.playbook.notes import setting_notes
+    from integration_kit.playbook.kinds.http.notes import setting_notes
 
     path = tmp_path / "n.toml"
     path.write_text(
@@ -346,7 +354,7 @@ def test_setting_notes_read_comments_and_their_continuations(tmp_path: Path) -> 
 
 
 def test_design_document_gives_reasons_objectives_and_the_schedule_check(tmp_path: Path) -> None:
-    from integration_kit.playbook.design import checklist, design_document
+    from integration_kit.playbook.kinds.http.design import checklist, design_document
 
     doc = design_document(load_integration("payments"))
     assert "| Setting | Value | Source | Why |" in doc
@@ -361,11 +369,7 @@ def test_design_document_gives_reasons_objectives_and_the_schedule_check(tmp_pat
 
 def test_the_issues_payments_run_is_judged_in_plain_words() -> None:
     """The payments spec as it was before it was tuned: each problem the issue saw in its charts is said."""
-    from integration_kit.playbook.runner import exercise
-    from integration_kit.playbook.spec import INTEGRATION_DIR
-    from integration_kit.sim.scenarios import read_toml
-
-    data = read_toml(INTEGRATION_DIR / "payments.toml", "spec")
+    data = read_toml(Project.discover().integrations / "payments.toml", "spec")
     data["timeouts"]["read"] = 5.0
     data["retry"]["max_retry_after"] = 60.0
     data["budget"] = {"max_tokens": 10, "token_ratio": 0.1}

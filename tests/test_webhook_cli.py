@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_kit.playbook.cli import main
+from integration_kit.playbook.cli.app import main
 from integration_kit.server.inbox import InboxEvent, InboxState, SQLiteInbox
 
 HANDLED: list[str] = []

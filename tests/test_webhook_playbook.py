@@ -13,21 +13,23 @@ from typing import Any
 import pytest
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.cli import main
-from integration_kit.playbook.spec import INTEGRATION_DIR, bundled_integrations, load_integration, spec_kind
-from integration_kit.playbook.webhook_charts import outcome_table, webhook_dashboard
-from integration_kit.playbook.webhook_runner import run_webhook_playbook
-from integration_kit.playbook.webhook_sim import simulate_webhooks
-from integration_kit.playbook.webhook_spec import (
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.kinds.files import spec_kind
+from integration_kit.playbook.kinds.http.spec import bundled_integrations, load_integration
+from integration_kit.playbook.kinds.webhook.charts import outcome_table, webhook_dashboard
+from integration_kit.playbook.kinds.webhook.sim import simulate_webhooks
+from integration_kit.playbook.kinds.webhook.spec import (
     WebhookSpec,
     load_webhook_spec,
     webhook_checklist,
     webhook_design_document,
 )
+from integration_kit.playbook.project import Project
+from integration_kit.playbook.run.runner import run_playbook
 
 
 def raw(name: str) -> dict[str, Any]:
-    with (INTEGRATION_DIR / f"{name}.toml").open("rb") as fh:
+    with (Project.discover().integrations / f"{name}.toml").open("rb") as fh:
         return tomllib.load(fh)
 
 
@@ -143,20 +145,28 @@ def test_cli_check_and_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # papermill starts a kernel per stage
 def test_playbook_notebook_run_writes_summary_charts_and_report(tmp_path: Path) -> None:
-    run = run_webhook_playbook("order-events", out=tmp_path, scenario="endpoint-gone", run_id="r1")
+    run = run_playbook("order-events", out=tmp_path, scenario="endpoint-gone", run_id="r1")
     assert run.ok, run.error
-    summary = json.loads((tmp_path / "order-events" / "r1" / "summary.json").read_text())
+    folder = tmp_path / "order-events" / "r1"
+    summary = json.loads((folder / "summary.json").read_text())
     assert summary["ok"] is True
     assert summary["scenarios"]["endpoint-gone"]["lost"] == 0
-    assert (tmp_path / "order-events" / "r1" / "endpoint-gone.png").is_file()
+    assert (folder / "charts" / "endpoint-gone-dashboard.png").stat().st_size > 5000
+    assert run.verdict is not None
+    assert run.verdict.passed
+    assert run.verdict.kind == "webhook-out"
+    assert {c.objective for c in run.verdict.checks} >= {"events_lost", "payloads_per_event_id"}
+    for stage in ("01_design.ipynb", "02_exercise.ipynb", "03_charts.ipynb"):  # the same notebooks as every kind
+        assert (folder / stage).is_file(), stage
     assert run.report is not None
     assert run.report.is_file()
 
 
 @pytest.mark.slow
 def test_live_receiving_over_real_sockets() -> None:
-    from integration_kit.playbook.webhook_live import live_webhooks
+    from integration_kit.playbook.kinds.webhook.live import live_webhooks
 
     data = {**raw("github-events"), "receiver": {"scheme": "standard-webhooks", "secret_env": "HOOK_SECRET"}}
     data["scenario"] = [
@@ -184,7 +194,7 @@ def test_live_receiving_over_real_sockets() -> None:
 
 @pytest.mark.slow
 def test_live_sending_over_real_sockets() -> None:
-    from integration_kit.playbook.webhook_live import live_webhooks
+    from integration_kit.playbook.kinds.webhook.live import live_webhooks
 
     data = raw("order-events")
     data["scenario"] = [

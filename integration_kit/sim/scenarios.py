@@ -8,8 +8,8 @@ partner can degrade gradually rather than at a step. After its last phase a scen
 
 :meth:`Scenario.decide` answers, for a time and a seeded :class:`random.Random`, what the partner does with one
 request (a :class:`Decision`); it reads nothing else, so the simulator, the live upstream and the test transport
-play the same scenario the same way. Scenarios load from TOML (``data/scenarios/*.toml``, see
-:func:`load_scenario`) or from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec), and a
+play the same scenario the same way. Scenarios load from TOML (the bundled ones in
+``integration_kit/sim/bundled/*.toml``, a project's in its ``scenarios/`` folder; see :func:`load_scenario`) or from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec), and a
 mistake raises :class:`~integration_kit.errors.ConfigurationError` naming the file, the field and the reason::
 
     name = "outage-and-recovery"
@@ -68,8 +68,9 @@ __all__ = [
     "read_toml",
 ]
 
-#: Where :func:`load_scenario` looks for ``<name>.toml`` (the repository's ``data/scenarios``).
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "data" / "scenarios"
+#: The scenarios bundled with the package (package data): :func:`load_scenario` looks here after the folders it
+#: is given, so a project's own scenario of the same name wins.
+SCENARIO_DIR = Path(__file__).resolve().parent / "bundled"
 
 LatencyKind = Literal["constant", "uniform", "lognormal", "empirical"]
 
@@ -421,20 +422,29 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise ConfigurationError(f"{path}: the {what} is not UTF-8 text (byte {exc.start})") from None
 
 
-def load_scenario(name: str | Path, *, directory: str | Path | None = None) -> Scenario:
-    """A scenario by name (``<directory>/<name>.toml``, by default under :data:`SCENARIO_DIR`) or by file path."""
+def load_scenario(
+    name: str | Path, *, directory: str | Path | None = None, search: Sequence[str | Path] = ()
+) -> Scenario:
+    """A scenario by file path (``*.toml``) or by name: ``<directory>/<name>.toml`` when ``directory`` is given,
+    else the first ``<folder>/<name>.toml`` among ``search`` and then :data:`SCENARIO_DIR` (the bundled ones).
+
+    Raises :class:`~integration_kit.errors.ConfigurationError` naming the scenarios there are when none matches.
+    """
     path = Path(name)
-    if path.suffix != ".toml":
-        folder = Path(directory) if directory is not None else SCENARIO_DIR
-        path = folder / f"{name}.toml"
-        if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in folder.glob("*.toml"))) or "none"
-            raise ConfigurationError(f"{path}: no scenario named {str(name)!r} (available: {known})")
-    return Scenario.from_toml(path)
+    if path.suffix == ".toml":
+        return Scenario.from_toml(path)
+    folders = [Path(directory)] if directory is not None else [*(Path(f) for f in search), SCENARIO_DIR]
+    for folder in folders:
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return Scenario.from_toml(candidate)
+    known = ", ".join(sorted({p.stem for folder in folders for p in folder.glob("*.toml")})) or "none"
+    where = " or ".join(str(f) for f in folders)
+    raise ConfigurationError(f"no scenario named {str(name)!r} in {where} (available: {known})")
 
 
 def bundled_scenarios(directory: str | Path | None = None) -> dict[str, Scenario]:
-    """Every scenario in ``directory`` (default :data:`SCENARIO_DIR`), by name, sorted by name."""
+    """Every scenario in ``directory`` (default :data:`SCENARIO_DIR`, the bundled ones), by name, sorted by name."""
     folder = Path(directory) if directory is not None else SCENARIO_DIR
     found = (Scenario.from_toml(p) for p in sorted(folder.glob("*.toml")))
     return {s.name: s for s in sorted(found, key=lambda s: s.name)}

@@ -1,0 +1,117 @@
+"""Judging an HTTP integration's run: its figures per scenario and phase against the spec's objectives, and the
+findings rules (:mod:`~integration_kit.playbook.kinds.http.findings`).
+
+:func:`evaluate` measures each scenario run (:mod:`~integration_kit.playbook.kinds.http.figures`), checks the figures
+against the spec's objectives for that scenario (:func:`judge`, one
+:class:`~integration_kit.playbook.verdict.verdict.Check` per objective and scope) and runs the findings rules;
+:func:`judge_run` does it for a saved run folder and writes ``verdict.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from integration_kit.playbook.kinds.http.exercise import load_exercise
+from integration_kit.playbook.kinds.http.figures import ScenarioFigures, measure
+from integration_kit.playbook.kinds.http.findings import RunContext, find
+from integration_kit.playbook.kinds.http.objectives import Objectives
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec
+from integration_kit.playbook.verdict.verdict import Check, Finding, Unit, Verdict
+
+__all__ = ["UNITS", "evaluate", "judge", "judge_run"]
+
+#: How each objective is shown: a share (``ratio``), seconds (``s``), a factor (``x``) or a count.
+UNITS: dict[str, Unit] = {
+    "success_rate": "ratio",
+    "p99_latency": "s",
+    "recovery_time": "s",
+    "amplification": "x",
+    "outage_load": "x",
+    "deadline_overruns": "count",
+}
+
+
+def _check(scenario: str, objective: str, scope: str, target: float, measured: float) -> Check:
+    return Check(
+        scenario, objective, scope, target, measured, minimum=objective == "success_rate", unit=UNITS[objective]
+    )
+
+
+def judge(figures: ScenarioFigures, objectives: Objectives) -> list[Check]:
+    """The checks of one scenario run: each objective over the whole run and over the phases it applies to."""
+    name = figures.scenario
+    checks = [
+        _check(name, "success_rate", "whole run", objectives.success_rate, figures.success_rate),
+        _check(name, "p99_latency", "whole run", objectives.p99_latency, figures.p99_latency),
+        _check(name, "amplification", "whole run", objectives.amplification, figures.amplification),
+    ]
+    for phase in figures.phases:
+        scope = f"phase {phase.window.label!r} {phase.window.start:.0f}-{phase.window.end:.0f} s"
+        if phase.window.kind == "degraded":
+            checks.append(_check(name, "success_rate", scope, objectives.success_rate, phase.success_rate))
+        if phase.window.bad:
+            checks.append(_check(name, "amplification", scope, objectives.amplification, phase.amplification))
+        if phase.window.kind == "outage":
+            checks.append(_check(name, "outage_load", scope, objectives.outage_load, phase.load))
+        if phase.recovery_time is not None:
+            checks.append(_check(name, "recovery_time", scope, objectives.recovery_time, phase.recovery_time))
+    checks.append(
+        _check(name, "deadline_overruns", "whole run", float(Objectives.deadline_overruns), figures.deadline_overruns)
+    )
+    return checks
+
+
+def evaluate(
+    spec: IntegrationSpec,
+    events: pd.DataFrame,
+    server: pd.DataFrame | None,
+    *,
+    mode: str = "simulate",
+    load_model: str = "",
+    scenarios: Iterable[str] | None = None,
+) -> Verdict:
+    """Judge a run of ``spec``: ``events`` and ``server`` hold every scenario's rows with a ``scenario`` column
+    (as :meth:`~integration_kit.playbook.run.runner.ExerciseResult.frame` gives them)."""
+    names = list(scenarios) if scenarios is not None else list(dict.fromkeys(events["scenario"].astype(str)))
+    checks: list[Check] = []
+    findings: list[Finding] = []
+    for name in names:
+        scenario = spec.scenario(name)
+        frame = events[events["scenario"] == name]
+        view = server[server["scenario"] == name] if server is not None and "scenario" in server else None
+        objectives = spec.objectives_for(name)
+        figures = measure(frame, view, scenario, deadline=spec.client.deadline)
+        checks.extend(judge(figures, objectives))
+        ctx = RunContext(scenario, frame, view, figures, objectives, spec.client)
+        findings.extend(f for f in find(ctx) if f not in findings)
+    return Verdict(spec.name, mode, load_model, tuple(checks), tuple(_dedupe(findings)))
+
+
+def judge_run(spec: IntegrationSpec, out_dir: str | Path) -> Verdict:
+    """Evaluate a saved exercise (stage 02's run folder) and save ``verdict.json`` next to it."""
+    events, server, summary = load_exercise(out_dir)
+    verdict = evaluate(
+        spec,
+        events,
+        server,
+        mode=str(summary.get("mode", "simulate")),
+        load_model=str(summary.get("load_model", "")),
+        scenarios=list(summary.get("scenarios", {})),
+    )
+    verdict.save(out_dir)
+    return verdict
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """Spec-wide findings (no scenario) once, scenario findings as they are."""
+    seen: set[str] = set()
+    kept = []
+    for finding in findings:
+        key = finding.text if not finding.scenario else f"{finding.scenario}\0{finding.text}"
+        if key not in seen:
+            seen.add(key)
+            kept.append(finding)
+    return kept

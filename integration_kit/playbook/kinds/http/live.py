@@ -1,0 +1,235 @@
+"""Live runs: an integration's real client over real sockets, against the local flaky upstream or a real service.
+
+:func:`live_exercise` is the live half of the playbook's exercise stage. Without ``base_url`` it serves the
+scenario on 127.0.0.1 (:func:`~integration_kit.sim.upstream.serve_scenario`) ``time_scale`` times faster than real time,
+and gives the client a :class:`~integration_kit.sim.upstream.ScaledClock` and timeouts divided by ``time_scale``, so
+backoff, Retry-After and breaker waits happen in scenario seconds as in the simulator. With ``base_url`` it calls
+that service in real time, with the secret read from the spec's environment variable.
+
+Load is open-loop, as in the simulator: calls arrive at ``exercise.rate`` per scenario second (Poisson arrivals
+from the run's seed) whether or not earlier calls have finished, and a bounded pool of :func:`pool_size` threads
+serves them (sized from the rate and the deadline, so a partner that hangs until the deadline does not slow
+the arrivals). With ``exercise.workers`` set, load is closed-loop instead: that many threads each pace their
+calls so the whole offers about ``exercise.rate`` while calls are quick, and slow calls lower it, as callers
+blocked on a slow partner do. Every loop is bounded by the run's duration. Needs the ``server`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from integration_kit.clock import Clock, SystemClock
+from integration_kit.errors import IntegrationError
+from integration_kit.events import Recorder, Summary
+from integration_kit.http.client import ResilientClient
+from integration_kit.http.config import ClientConfig
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec
+from integration_kit.policies.config import Timeouts
+from integration_kit.sim.scenarios import Scenario
+from integration_kit.sim.upstream import ScaledClock, serve_scenario
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_WORKERS", "MAX_POOL", "LiveResult", "live_exercise", "pool_size", "scaled_timeouts"]
+
+#: Closed-loop callers some callers default to (open-loop is the live default now).
+DEFAULT_WORKERS = 8
+#: The most threads an open-loop live run starts.
+MAX_POOL = 256
+#: How often (real seconds) the progress callback hears about a live run.
+PROGRESS_INTERVAL = 0.25
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """A finished live run: the client-side events and summary, and what the partner received."""
+
+    summary: Summary
+    frame: pd.DataFrame
+    server: pd.DataFrame
+    upstream_received: int
+    transition_lines: tuple[str, ...]
+
+
+def scaled_timeouts(timeouts: Timeouts, time_scale: float) -> Timeouts:
+    """Each phase's timeout in real seconds for an upstream played ``time_scale`` times faster."""
+    return Timeouts(
+        **{
+            f.name: None if (v := getattr(timeouts, f.name)) is None else v / time_scale
+            for f in dataclasses.fields(timeouts)
+        }
+    )
+
+
+def live_exercise(
+    spec: IntegrationSpec,
+    scenario: Scenario,
+    *,
+    seed: int = 0,
+    duration: float | None = None,
+    time_scale: float = 10.0,
+    base_url: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> LiveResult:
+    """Run ``scenario`` live for ``duration`` scenario seconds (default: the spec's, else the scenario's)."""
+    import pandas as pd
+
+    length = duration if duration is not None else spec.exercise.duration or scenario.duration
+    with _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url) as (config, clock, stats):
+        recorder = Recorder()
+        lines: list[str] = []
+        with ResilientClient(config, clock=clock, hooks=[recorder], rng=random.Random(seed)) as client:
+            if client.engine.breaker is not None:
+                client.engine.breaker.add_listener(
+                    lambda t: lines.append(f"t={t.time - began:8.2f}s  {t.old.value} -> {t.new.value}  ({t.reason})")
+                )
+            began = clock.now()
+            _drive(client, spec, clock, began, length, scenario.name, progress, seed)
+        frame = recorder.to_frame()
+        if not frame.empty:
+            frame["time"] = frame["time"] - began
+        received, per_second = stats(frame)
+    server = pd.DataFrame({"second": list(range(len(per_second))), "received": per_second})
+    return LiveResult(recorder.summary(), frame, server, received, tuple(lines))
+
+
+def pool_size(spec: IntegrationSpec) -> int:
+    """Threads serving an open-loop live run: enough for every call in flight when each takes the whole deadline
+    (Little's law: ``rate * deadline``, else ``rate`` times the sum of the timeouts), at most :data:`MAX_POOL`."""
+    ex = spec.exercise
+    longest = spec.client.deadline
+    if longest is None:
+        t = spec.client.timeouts
+        longest = sum(v for v in (t.connect, t.read, t.write, t.pool) if v is not None) or 10.0
+    return max(1, min(MAX_POOL, math.ceil(ex.rate * longest)))
+
+
+def _drive(
+    client: Any,
+    spec: IntegrationSpec,
+    clock: Clock,
+    began: float,
+    length: float,
+    name: str,
+    progress: Callable[[str, float], None] | None,
+    seed: int = 0,
+) -> None:
+    if not spec.exercise.workers:
+        _drive_open_loop(client, spec, clock, began, length, name, progress, seed)
+    else:
+        _drive_closed_loop(client, spec, clock, began, length, name, progress)
+
+
+def _drive_open_loop(
+    client: Any,
+    spec: IntegrationSpec,
+    clock: Clock,
+    began: float,
+    length: float,
+    name: str,
+    progress: Callable[[str, float], None] | None,
+    seed: int,
+) -> None:
+    """Poisson arrivals at the spec's rate for ``length`` scenario seconds, each call run by a bounded pool."""
+    ex = spec.exercise
+    rng = random.Random(f"arrivals-{seed}")
+    end = began + length
+
+    def call() -> None:
+        with contextlib.suppress(IntegrationError):
+            client.request(ex.method, ex.path)
+
+    reported = began
+    with ThreadPoolExecutor(max_workers=pool_size(spec), thread_name_prefix="live") as pool:
+        arrival = began + rng.expovariate(ex.rate)
+        while arrival < end:
+            clock.sleep(arrival - clock.now())
+            pool.submit(call)
+            arrival += rng.expovariate(ex.rate)
+            if progress is not None and clock.now() - reported >= 1.0:
+                reported = clock.now()
+                progress(name, min(1.0, (reported - began) / length))
+    if progress is not None:
+        progress(name, 1.0)
+
+
+def _drive_closed_loop(
+    client: Any,
+    spec: IntegrationSpec,
+    clock: Clock,
+    began: float,
+    length: float,
+    name: str,
+    progress: Callable[[str, float], None] | None,
+) -> None:
+    ex = spec.exercise
+    workers = ex.workers or DEFAULT_WORKERS
+    spacing = workers / ex.rate if ex.rate > 0 else 0.0
+    end = began + length
+
+    def worker(index: int) -> None:
+        next_start = began + spacing * index / workers
+        while True:
+            clock.sleep(next_start - clock.now())
+            if clock.now() >= end:
+                return
+            with contextlib.suppress(IntegrationError):
+                client.request(ex.method, ex.path)
+            next_start = max(next_start + spacing, clock.now()) if spacing else clock.now()
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"live-{i}", daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(PROGRESS_INTERVAL / len(threads))
+        if progress is not None:
+            progress(name, min(1.0, (clock.now() - began) / length))
+    if progress is not None:
+        progress(name, 1.0)
+
+
+StatsReader = Callable[["pd.DataFrame"], tuple[int, list[int]]]
+
+
+@contextlib.contextmanager
+def _target(
+    spec: IntegrationSpec, scenario: Scenario, *, seed: int, time_scale: float, base_url: str | None
+) -> Iterator[tuple[ClientConfig, Clock, StatsReader]]:
+    """The client config, clock and a reader of the partner's view, for a local upstream or a real service."""
+    if base_url is not None:
+        yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view
+        return
+    with serve_scenario(scenario, seed=seed, time_scale=time_scale) as url:
+        config = dataclasses.replace(
+            spec.client, base_url=url, auth=None, timeouts=scaled_timeouts(spec.client.timeouts, time_scale)
+        )
+
+        def upstream_view(frame: pd.DataFrame) -> tuple[int, list[int]]:
+            stats = httpx.get(f"{url}/stats", timeout=5.0).json()
+            counts = {int(s): int(n) for s, n in stats["per_second"].items()}
+            last = max(counts, default=-1)
+            return int(stats["received"]), [counts.get(s, 0) for s in range(last + 1)]
+
+        yield config, ScaledClock(time_scale), upstream_view
+
+
+def _client_side_view(frame: pd.DataFrame) -> tuple[int, list[int]]:
+    """A real service's view is not ours to read: count the attempts the client sent, per second."""
+    if frame.empty:
+        return 0, []
+    started = frame[frame["event"] == "attempt_started"]
+    seconds = started["time"].astype(int).value_counts().sort_index()
+    last = int(seconds.index.max()) if len(seconds) else -1
+    return len(started), [int(seconds.get(s, 0)) for s in range(last + 1)]

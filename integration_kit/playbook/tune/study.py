@@ -1,0 +1,576 @@
+"""Policy tuning in virtual time: search retry, budget, breaker, timeout and limit settings with optuna over the
+simulator.
+
+:func:`tune` searches an integration's policies (:data:`~integration_kit.playbook.kinds.http.tune_space.SPACE`,
+within the bounds of the spec's ``[tune]`` table) over all of its scenarios, each candidate on several seeds, in the
+simulator, with a multi-objective, constrained optuna search that:
+
+- minimises the **partner load** (attempts the partner received per call offered, the mean over the scenarios)
+  and the **p99 latency** of completed calls (the worst scenario);
+- treats the integration's **objectives** as constraints (``Trial.set_constraint``), judged exactly as the gate
+  judges a run: each run's figures are the verdict's
+  (:func:`~integration_kit.playbook.kinds.http.sim_figures.verdict_figures`, equal to what ``integration-kit run``
+  measures) and :func:`~integration_kit.playbook.verdict.verdict.judge` checks them against
+  ``spec.objectives_for(scenario)``, per phase and over the whole run, ``deadline_overruns`` included. A
+  candidate is feasible when every check of every scenario passes on every seed.
+
+**Sampler.** ``"tpe"`` (the default): optuna's multi-objective TPE with constraints (Ozaki et al., "Multiobjective
+tree-structured Parzen estimator", JAIR 2022; c-TPE, Watanabe and Hutter, IJCAI 2023), multivariate, with a
+constant liar for the batches; optuna's documentation recommends it for budgets of 100-1000 trials, which is the
+tuner's. ``"nsga2"``: NSGA-II (Deb et al., IEEE TEC 2002), which needs far more trials: on the catalog spec as it
+was before ``ignore_statuses`` (knife-edge budget, 429s counted by the breaker), 100 trials found 1 feasible
+candidate with NSGA-II and 15 with TPE, and only TPE's recommendation held on the unseen seeds.
+
+**Early stop.** A candidate is infeasible as soon as one run fails a check, so :func:`evaluate` stops there
+(``stop_early``): the scenarios that failed most often so far run first, one seed after the other. The runs it
+skips count as a fixed violation (:data:`UNRUN_PENALTY` per scenario) so that, among infeasible candidates,
+NSGA-II prefers the ones that passed more. Every run is still seeded by (scenario, seed) alone, and the order is
+fixed before each batch from the results told so far, so the search is deterministic for its ``seed`` whatever
+the number of processes.
+
+Candidates are evaluated in batches by a pool of worker processes (one per
+core) that live for the whole search and load the spec once each. The spec's own settings and the kit's
+defaults are the first two candidates. The **recommendation** is the feasible candidate of least partner load
+(then p99) that also meets the objectives on seeds the search did not use (the best twelve are checked, four at a
+time; failing those, the spec's own settings when they hold: no change); the :class:`TuneResult` holds the
+Pareto front, the recommendation's settings and its verdict per scenario, and
+:mod:`integration_kit.playbook.tune.spec_edit` turns the settings into a TOML diff against the spec file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from integration_kit.errors import ConfigurationError
+from integration_kit.http.config import ClientConfig
+from integration_kit.playbook.kinds.http.judge import judge
+from integration_kit.playbook.kinds.http.sim_figures import verdict_figures
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
+from integration_kit.playbook.kinds.http.tune_space import SPACE, Bounds, narrow
+from integration_kit.playbook.verdict.verdict import Check
+from integration_kit.sim.simulate import simulate
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "OBJECTIVES",
+    "SAMPLERS",
+    "UNRUN_PENALTY",
+    "Candidate",
+    "ScenarioScore",
+    "TuneResult",
+    "evaluate",
+    "pareto_chart",
+    "search_bounds",
+    "tune",
+]
+
+#: The optuna samplers :func:`tune` offers (see the module docstring).
+SAMPLERS: tuple[str, ...] = ("tpe", "nsga2")
+#: The objectives a candidate is judged on, in the verdict's order (``deadline_overruns`` is always 0).
+OBJECTIVES: tuple[str, ...] = ("success_rate", "p99_latency", "amplification", "outage_load", "recovery_time")
+_CHECKED = (*OBJECTIVES, "deadline_overruns")
+#: The violation counted for each objective of a scenario that an early stop left unrun.
+UNRUN_PENALTY = 0.25
+#: Violations are relative misses; a never-recovering run would give infinity, which ranks nothing: cap them.
+_MAX_VIOLATION = 10.0
+
+Settings = dict[str, Any]  # "policy.field" -> value
+
+
+# --- settings and the search space -----------------------------------------------------------------------------
+
+
+def search_bounds(
+    spec: IntegrationSpec, bounds: Mapping[str, Sequence[Any]] | None = None, *, where: str = "bounds"
+) -> dict[str, Bounds]:
+    """The bounds searched for ``spec``: its ``[tune]`` table's (:attr:`IntegrationSpec.tune_bounds`, the kit's
+    where it names none), then ``bounds`` (``{"retry.max_attempts": (2, 4)}``, each within the kit's) on top.
+    Raises :class:`~integration_kit.errors.ConfigurationError` naming ``where.<setting>`` for a bad bound."""
+    found = dict(spec.tune_bounds) or narrow(spec.client, None)
+    if bounds:
+        checked = narrow(spec.client, bounds, where=where)
+        found.update({key: checked[key] for key in bounds})
+    return found
+
+
+def _current(config: ClientConfig) -> Settings:
+    """The searchable settings as ``config`` has them (choices as tuples, like the space's)."""
+    found: Settings = {}
+    for dim in SPACE:
+        holder = getattr(config, dim.policy)
+        value = None if holder is None else getattr(holder, dim.field)
+        if value is not None:
+            found[dim.key] = tuple(sorted(value)) if isinstance(value, frozenset) else value
+    return found
+
+
+def _apply(config: ClientConfig, settings: Mapping[str, Any]) -> ClientConfig:
+    """``config`` with ``settings`` applied (raises ValueError when they do not make a valid policy)."""
+    changes: dict[str, Any] = {}
+    for policy in ("retry", "budget", "breaker", "timeouts", "limits"):
+        holder = getattr(config, policy)
+        given = {k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith(f"{policy}.")}
+        if holder is not None and given:
+            changes[policy] = dataclasses.replace(holder, **given)
+    return dataclasses.replace(config, **changes)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def _label(choice: Any) -> Any:
+    """An optuna-storable stand-in for a choice (optuna keeps None, bools, numbers and strings only)."""
+    return str(list(choice)) if isinstance(choice, tuple) else choice
+
+
+def _suggest(trial: optuna.Trial, config: ClientConfig, bounds: Mapping[str, Bounds]) -> Settings:
+    settings: Settings = {}
+    for dim in SPACE:
+        if dim.key not in bounds:
+            continue
+        span = bounds[dim.key]
+        if dim.kind == "choice":
+            labels = {_label(c): c for c in span}
+            settings[dim.key] = labels[trial.suggest_categorical(dim.key, list(labels))]
+        elif dim.kind == "int":
+            settings[dim.key] = trial.suggest_int(dim.key, int(span[0]), int(span[1]), log=dim.log)
+        else:
+            value = trial.suggest_float(dim.key, span[0], span[1], log=dim.log)
+            settings[dim.key] = min(max(_round(value), span[0]), span[1])
+    return _keep_valid(settings, config)
+
+
+def _keep_valid(settings: Settings, config: ClientConfig) -> Settings:
+    """``settings`` made valid (max_delay >= base_delay, minimum_calls <= a count window, the open wait's cap >=
+    the wait) and sensible: no backoff or read timeout longer than the deadline (the checklist's "deadline
+    shorter than the retry schedule")."""
+    if config.deadline is not None:
+        for key in ("retry.max_delay", "retry.base_delay", "timeouts.read"):
+            if key in settings:
+                settings[key] = min(settings[key], _round(config.deadline))
+    if "retry.max_delay" in settings and "retry.base_delay" in settings:
+        settings["retry.max_delay"] = max(settings["retry.max_delay"], settings["retry.base_delay"])
+    breaker = config.breaker
+    if breaker is not None:
+        if breaker.window_type == "count" and "breaker.minimum_calls" in settings and "breaker.window_size" in settings:
+            settings["breaker.minimum_calls"] = min(settings["breaker.minimum_calls"], settings["breaker.window_size"])
+        wait = settings.get("breaker.wait_in_open", breaker.wait_in_open)
+        if breaker.max_wait_in_open < wait:
+            settings["breaker.max_wait_in_open"] = wait
+    return settings
+
+
+# --- evaluation (runs in worker processes) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioScore:
+    """One scenario's runs of a candidate: the worst check of each objective over the scopes and seeds run.
+
+    ``measured`` holds, per objective, the measurement of its worst check; ``violations`` how far that check
+    misses (relative to the target for a maximum, absolute for ``success_rate``; <= 0: met). ``partner_load`` is
+    the attempts the partner received per call offered (mean over the seeds), ``p99_latency`` the verdict's p99
+    (worst seed, seconds); ``seeds`` how many seeds ran (fewer when the candidate stopped early).
+    """
+
+    partner_load: float
+    p99_latency: float
+    measured: Mapping[str, float]
+    violations: Mapping[str, float]
+    seeds: int
+
+    @property
+    def passed(self) -> bool:
+        """Whether every objective was met on every seed run."""
+        return all(v <= 0 for v in self.violations.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One evaluated set of settings: its score per scenario run and whether every run was made."""
+
+    number: int
+    settings: Settings
+    scores: Mapping[str, ScenarioScore]
+    complete: bool  # False: stopped early, some scenarios or seeds were not run
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every scenario ran on every seed and met every objective."""
+        return self.complete and all(s.passed for s in self.scores.values())
+
+    @property
+    def partner_load(self) -> float:
+        """Attempts the partner received per call offered, the mean over the scenarios run."""
+        return sum(s.partner_load for s in self.scores.values()) / max(1, len(self.scores))
+
+    @property
+    def p99_latency(self) -> float:
+        """The p99 latency of completed calls in the worst scenario run (seconds)."""
+        return max((s.p99_latency for s in self.scores.values()), default=0.0)
+
+    def constraints(self, scenarios: Iterable[str]) -> dict[str, float]:
+        """NSGA-II's constraint values, one per scenario and objective (<= 0: met; an unrun scenario counts
+        :data:`UNRUN_PENALTY` per objective)."""
+        found = {}
+        for scenario in scenarios:
+            score = self.scores.get(scenario)
+            for objective in _CHECKED:
+                value = UNRUN_PENALTY if score is None else score.violations[objective]
+                found[f"{scenario}/{objective}"] = value
+        return found
+
+
+def _violation(check: Check) -> float:
+    """How far ``check`` misses its target (<= 0: met), relative to the target for a maximum, capped."""
+    margin = check.margin
+    if math.isinf(margin):
+        return -_MAX_VIOLATION if margin > 0 else _MAX_VIOLATION
+    miss = -margin if check.minimum else -margin / (check.target if check.target > 0 else 1.0)
+    return max(-_MAX_VIOLATION, min(_MAX_VIOLATION, miss))
+
+
+def _score(checks_per_seed: Sequence[list[Check]], loads: Sequence[float], p99s: Sequence[float]) -> ScenarioScore:
+    measured: dict[str, float] = {}
+    violations: dict[str, float] = {}
+    for objective in _CHECKED:
+        worst = None
+        for checks in checks_per_seed:
+            for check in checks:
+                if check.objective == objective and (worst is None or check.margin < worst.margin):
+                    worst = check
+        measured[objective] = math.nan if worst is None else worst.measured
+        violations[objective] = -_MAX_VIOLATION if worst is None else _violation(worst)
+    finite = [p for p in p99s if not math.isnan(p)]
+    return ScenarioScore(
+        partner_load=sum(loads) / len(loads),
+        p99_latency=max(finite, default=0.0),
+        measured=measured,
+        violations=violations,
+        seeds=len(checks_per_seed),
+    )
+
+
+def evaluate(
+    spec: IntegrationSpec,
+    settings: Mapping[str, Any],
+    seeds: Iterable[int],
+    *,
+    order: Sequence[str] | None = None,
+    stop_early: bool = False,
+) -> Candidate:
+    """Simulate every scenario of ``spec`` with ``settings`` applied, on each seed, at the spec's exercise load,
+    and judge each run as the gate does (``spec.objectives_for(scenario)``).
+
+    ``order`` gives the scenario names in the order to run them (default: the spec's). With ``stop_early`` the
+    evaluation ends at the first run that fails a check (the candidate is infeasible whatever the others do).
+    Returns a :class:`Candidate` (``number`` -1).
+    """
+    config = _apply(spec.client, settings)
+    exercise = spec.exercise
+    seeds = tuple(seeds)
+    names = list(order) if order is not None else [s.name for s in spec.scenarios]
+    scores: dict[str, ScenarioScore] = {}
+    complete = True
+    for name in names:
+        scenario = spec.scenario(name)
+        objectives = spec.objectives_for(name)
+        checks_per_seed: list[list[Check]] = []
+        loads: list[float] = []
+        p99s: list[float] = []
+        for seed in seeds:
+            result = simulate(
+                scenario,
+                config=config,
+                rate=exercise.rate,
+                workers=exercise.workers,
+                duration=exercise.duration,
+                method=exercise.method,
+                seed=seed,
+            )
+            figures = verdict_figures(result, deadline=config.deadline)
+            checks = judge(figures, objectives)
+            checks_per_seed.append(checks)
+            loads.append(sum(p.received for p in figures.phases) / figures.calls if figures.calls else 0.0)
+            p99s.append(figures.p99_latency)
+            if stop_early and not all(c.passed for c in checks):
+                break
+        scores[name] = score = _score(checks_per_seed, loads, p99s)
+        if stop_early and not score.passed:
+            break
+    complete = len(scores) == len(names) and all(s.seeds == len(seeds) for s in scores.values())
+    return Candidate(-1, dict(settings), scores, complete)
+
+
+_worker_spec: list[IntegrationSpec] = []  # the spec a worker process evaluates, set once by _start_worker
+
+
+def _load(source: str) -> IntegrationSpec:
+    return load_integration(Path(source) if source.endswith(".toml") else source)
+
+
+def _start_worker(spec: IntegrationSpec) -> None:
+    """The pool's initializer: the spec arrives once per worker process, not with every task."""
+    _worker_spec[:] = [spec]
+
+
+def _evaluate_in_worker(
+    settings: Settings, seeds: tuple[int, ...], order: tuple[str, ...] | None, stop_early: bool
+) -> Candidate:
+    return evaluate(_worker_spec[0], settings, seeds, order=order, stop_early=stop_early)
+
+
+# --- the search ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """A finished search: every candidate, the Pareto front, the recommendation and its check on unseen seeds."""
+
+    spec: IntegrationSpec
+    seed: int
+    candidates: tuple[Candidate, ...]
+    front: tuple[Candidate, ...]
+    recommended: Candidate | None  # None: no candidate met the objectives on the unseen seeds
+    validation: Candidate | None  # the recommendation evaluated on the unseen seeds
+    current: Candidate  # the spec's own settings, evaluated on the unseen seeds
+    seeds: tuple[int, ...]
+    validation_seeds: tuple[int, ...]
+    bounds: Mapping[str, Bounds] = dataclasses.field(default_factory=dict)
+
+    @property
+    def changes(self) -> Settings:
+        """The recommended settings that differ from the spec's (empty when none is recommended); choices as
+        lists, ready for :func:`~integration_kit.playbook.tune.spec_edit.write_settings`."""
+        if self.recommended is None:
+            return {}
+        now = _current(self.spec.client)
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in self.recommended.settings.items() if now.get(k) != v
+        }
+
+    def front_frame(self) -> pd.DataFrame:
+        """The Pareto front as a table: partner load, p99, feasible, then each setting."""
+        import pandas as pd
+
+        rows = [
+            {
+                "candidate": c.number,
+                "partner load": round(c.partner_load, 3),
+                "p99 s": round(c.p99_latency, 3),
+                "feasible": c.feasible,
+                **{k: _label(v) for k, v in c.settings.items()},
+            }
+            for c in self.front
+        ]
+        return pd.DataFrame(rows).set_index("candidate") if rows else pd.DataFrame()
+
+    def verdict_frame(self) -> pd.DataFrame:
+        """The recommendation (else the spec as it is) on the unseen seeds: one row per scenario and objective,
+        the worst measurement over the phases and seeds, with pass or fail."""
+        import pandas as pd
+
+        chosen = self.validation or self.current
+        rows = []
+        for scenario, score in chosen.scores.items():
+            objectives = self.spec.objectives_for(scenario)
+            for objective in _CHECKED:
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "objective": objective,
+                        "target": float(getattr(objectives, objective)),
+                        "measured": round(score.measured[objective], 4),
+                        "pass": score.violations[objective] <= 0,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+
+def _pareto(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The feasible candidates no other feasible one beats on both partner load and p99 (all when none is)."""
+    pool = [c for c in candidates if c.feasible] or list(candidates)
+    front = [
+        c
+        for c in pool
+        if not any(
+            o.partner_load <= c.partner_load
+            and o.p99_latency <= c.p99_latency
+            and (o.partner_load < c.partner_load or o.p99_latency < c.p99_latency)
+            for o in pool
+        )
+    ]
+    return sorted(front, key=lambda c: (c.partner_load, c.p99_latency, c.number))
+
+
+def _order(spec: IntegrationSpec, candidates: Sequence[Candidate]) -> tuple[str, ...]:
+    """The scenarios, those that failed most often so far first (then the spec's order): fixed per batch."""
+    names = [s.name for s in spec.scenarios]
+    failed = {n: sum(1 for c in candidates if n in c.scores and not c.scores[n].passed) for n in names}
+    return tuple(sorted(names, key=lambda n: (-failed[n], names.index(n))))
+
+
+def tune(
+    spec: IntegrationSpec | str,
+    *,
+    trials: int = 100,
+    seed: int = 0,
+    seeds: int = 2,
+    validation_seeds: int = 3,
+    bounds: Mapping[str, Sequence[Any]] | None = None,
+    jobs: int | None = None,
+    batch: int | None = None,
+    stop_early: bool = True,
+    sampler: str = "tpe",
+    progress: Callable[[int, int], None] | None = None,
+) -> TuneResult:
+    """Search ``spec``'s policies (a spec or a bundled name/path) with ``trials`` candidates (see the module).
+
+    Each candidate runs every scenario on ``seeds`` seeds (``seed * 1000 + 1 ...``), stopping at its first
+    failed run when ``stop_early``; the recommendation is checked on ``validation_seeds`` others, in full.
+    ``bounds`` narrows the search beyond the spec's ``[tune]`` table (:func:`search_bounds`; a bad bound raises
+    :class:`~integration_kit.errors.ConfigurationError`, a ValueError). ``jobs`` processes evaluate candidates
+    (default: one per core), ``batch`` at a time (default: a fifth of the trials, from 4 to 12: one NSGA-II
+    generation, or TPE's random start); ``sampler`` is ``"tpe"`` or ``"nsga2"`` (see the module);
+    ``progress(done, total)`` is called after each batch. Deterministic for ``seed``. Needs optuna.
+    """
+    import optuna
+
+    if isinstance(spec, str):
+        spec = _load(spec)
+    limits = search_bounds(spec, bounds)
+    search_seeds = tuple(seed * 1000 + 1 + i for i in range(seeds))
+    unseen = tuple(seed * 1000 + 500 + i for i in range(validation_seeds))
+    names = [s.name for s in spec.scenarios]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    population = max(4, min(12, trials // 5))
+    if sampler not in SAMPLERS:
+        raise ConfigurationError(f"tune: sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    chosen: optuna.samplers.BaseSampler = (
+        optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=population)
+        if sampler == "tpe"
+        else optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    )
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=chosen)
+    current = _current(spec.client)
+    defaults = _current(ClientConfig(name=spec.name, base_url="http://127.0.0.1"))
+    for start in (current, defaults):  # the spec's settings and the kit's defaults first, within the bounds
+        inside = {k: _label(v) for k, v in start.items() if k in limits and _within(v, limits[k])}
+        study.enqueue_trial(inside, skip_if_exists=True)
+    jobs = jobs or os.cpu_count() or 1
+    batch = batch or population
+    candidates: list[Candidate] = []
+    seen: dict[tuple[tuple[str, Any], ...], Candidate] = {}  # settings -> result: the same settings, the same runs
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(spec,)) as pool:
+        while len(candidates) < trials:
+            asked = [study.ask() for _ in range(min(batch, trials - len(candidates)))]
+            settings = [_suggest(t, spec.client, limits) for t in asked]
+            order = _order(spec, candidates)
+            keys = [tuple(sorted(s.items())) for s in settings]
+            fresh = {k: s for k, s in zip(keys, settings, strict=True) if k not in seen}  # samplers repeat themselves
+            evaluated = pool.map(
+                _evaluate_in_worker,
+                fresh.values(),
+                [search_seeds] * len(fresh),
+                [order] * len(fresh),
+                [stop_early] * len(fresh),
+            )
+            seen.update(zip(fresh, evaluated, strict=True))
+            for trial, key in zip(asked, keys, strict=True):
+                result = seen[key]
+                candidate = dataclasses.replace(result, number=trial.number)
+                candidates.append(candidate)
+                for name, value in candidate.constraints(names).items():  # feasible ones rank first
+                    trial.set_constraint(name, value)
+                study.tell(trial, [candidate.partner_load, candidate.p99_latency])
+            if progress is not None:
+                progress(len(candidates), trials)
+        front = _pareto(candidates)
+        baseline = pool.submit(_evaluate_in_worker, current, unseen, None, False)
+        recommended, validation = _recommend(pool, candidates, unseen)
+        current_check = baseline.result()
+        if recommended is None and candidates and candidates[0].settings == current and current_check.feasible:
+            recommended, validation = candidates[0], current_check  # the spec as it is holds: no change
+    return TuneResult(
+        spec=spec,
+        seed=seed,
+        candidates=tuple(candidates),
+        front=tuple(front),
+        recommended=recommended,
+        validation=validation,
+        current=current_check,
+        seeds=search_seeds,
+        validation_seeds=unseen,
+        bounds=limits,
+    )
+
+
+#: Feasible candidates checked on the unseen seeds at once, and how many such rounds before giving up.
+_SHORTLIST = 4
+_ROUNDS = 3
+
+
+def _recommend(
+    pool: concurrent.futures.ProcessPoolExecutor, candidates: Sequence[Candidate], unseen: tuple[int, ...]
+) -> tuple[Candidate | None, Candidate | None]:
+    """The feasible candidate of least partner load (then p99) that meets every objective on the ``unseen`` seeds,
+    and its evaluation there; ``(None, None)`` when none of the best few does. Checked a few at a time, in
+    parallel: the least loaded is the likeliest to sit on a constraint's edge and miss on another draw."""
+    ranked = sorted((c for c in candidates if c.feasible), key=lambda c: (c.partner_load, c.p99_latency, c.number))
+    for start in range(0, min(len(ranked), _SHORTLIST * _ROUNDS), _SHORTLIST):
+        shortlist = ranked[start : start + _SHORTLIST]
+        checks = [pool.submit(_evaluate_in_worker, c.settings, unseen, None, False) for c in shortlist]
+        for candidate, future in zip(shortlist, checks, strict=True):
+            checked = future.result()
+            if checked.feasible:
+                for later in checks:
+                    later.cancel()
+                return candidate, checked
+    return None, None
+
+
+def _within(value: Any, span: Bounds) -> bool:
+    if isinstance(value, (tuple, str)):
+        return value in span
+    return bool(span[0] <= value <= span[1])
+
+
+def pareto_chart(result: TuneResult) -> Figure:
+    """Every candidate's partner load against its p99 (feasible ones coloured), the Pareto front as a line, the
+    spec's settings and the recommendation marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    ok = [c for c in result.candidates if c.feasible]
+    bad = [c for c in result.candidates if not c.feasible]
+    ax.scatter([c.partner_load for c in bad], [c.p99_latency for c in bad], s=12, c="0.7", label="misses objectives")
+    ax.scatter([c.partner_load for c in ok], [c.p99_latency for c in ok], s=16, c="tab:blue", label="meets objectives")
+    ax.plot(
+        [c.partner_load for c in result.front],
+        [c.p99_latency for c in result.front],
+        "-",
+        c="tab:orange",
+        label="Pareto front",
+    )
+    ax.scatter([result.current.partner_load], [result.current.p99_latency], marker="s", c="k", s=50, label="spec today")
+    if result.recommended is not None:
+        r = result.recommended
+        ax.scatter([r.partner_load], [r.p99_latency], marker="*", c="tab:red", s=160, label="recommended")
+    ax.set_xlabel("partner load (attempts received per call offered)")
+    ax.set_ylabel("p99 latency of successful calls (s, worst scenario)")
+    ax.set_title(f"{result.spec.name}: {len(result.candidates)} candidates", loc="left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return fig
