@@ -18,10 +18,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from integration_kit.errors import BrokerUnavailable, ConfigurationError
+from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.design import CheckItem
 from integration_kit.playbook.spec import is_name, read_spec
 from integration_kit.queues.broker import Topology
+from integration_kit.queues.errors import BrokerUnavailable
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings, simulate_queue
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ An adapter only moves messages: it publishes and waits for the broker's confirm,
 bounded prefetch, extends a delivery's lease while its handler runs (where the broker has an ack deadline), and
 settles each delivery one way (ack, delayed retry, dead letter, requeue). It never decides whether to retry: the
 engine (publishing) and the consumer (handling) do. Its errors are the kit's
-:class:`~integration_kit.errors.QueueError` family, translated at one boundary inside each adapter.
+:class:`~integration_kit.queues.errors.QueueError` family, translated at one boundary inside each adapter.
 
 Every adapter passes one contract suite (``tests/test_queue_brokers.py``), against a real broker.
 """
@@ -67,7 +67,7 @@ class Delivery:
 @runtime_checkable
 class Broker(Protocol):
     """A message broker adapter for one :class:`Topology`. Every method may raise a
-    :class:`~integration_kit.errors.QueueError`; a broken connection is re-opened by the next call."""
+    :class:`~integration_kit.queues.errors.QueueError`; a broken connection is re-opened by the next call."""
 
     topology: Topology
 
@@ -89,9 +89,9 @@ class Broker(Protocol):
     async def publish(self, messages: Sequence[Message], *, timeout: float | None = None) -> None:
         """Publish ``messages`` in order and return once the broker confirmed every one.
 
-        Raises :class:`~integration_kit.errors.PublishNotConfirmed` (nacked or no confirm within ``timeout``
-        seconds), :class:`~integration_kit.errors.MessageUnroutable` or
-        :class:`~integration_kit.errors.BrokerUnavailable`; then any subset may have been stored.
+        Raises :class:`~integration_kit.queues.errors.PublishNotConfirmed` (nacked or no confirm within ``timeout``
+        seconds), :class:`~integration_kit.queues.errors.MessageUnroutable` or
+        :class:`~integration_kit.queues.errors.BrokerUnavailable`; then any subset may have been stored.
         """
         ...
 

@@ -18,8 +18,9 @@ import asyncio
 import json
 import sys
 
-from integration_kit.errors import ConfigurationError, QueueError
+from integration_kit.errors import ConfigurationError
 from integration_kit.queues.broker import Broker, Topology
+from integration_kit.queues.errors import QueueError
 from integration_kit.queues.message import Message
 
 __all__ = ["add_arguments", "run"]
