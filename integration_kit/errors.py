@@ -152,7 +152,31 @@ class IntegrationError(Exception):
 
 
 class ConfigurationError(IntegrationError, ValueError):
-    """A configuration, spec or secret is invalid or missing. Names the setting, never a secret's value."""
+    """A configuration, spec or secret is invalid or missing. Names the setting, never a secret's value.
+
+    ``field`` is the setting's path as the user wrote it (``retry.retry_on_status[0]``), relative to the table that
+    was being loaded, or ``None`` when no single setting is at fault; a loader that knows where that table sits
+    puts its key in front with :meth:`under`.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, **context: str | None) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.field = field
+
+    @property
+    def reason(self) -> str:
+        """The message without the field's path it may begin with, for a loader that names the path itself."""
+        return self.message.removeprefix(self.field).lstrip(": ") if self.field else self.message
+
+    def under(self, prefix: str) -> ConfigurationError:
+        """The same error with its ``field`` inside ``prefix`` (a table's key, or ``name[0]`` for an array's item):
+        ``under("retry")`` makes ``retry_on_status[0]`` ``retry.retry_on_status[0]``. The message is unchanged."""
+        field = prefix if not self.field else self.field if not prefix else _join(prefix, self.field)
+        error = ConfigurationError(
+            self.message, field=field, integration=self.integration, method=self.method, url=self.url
+        )
+        error.attempts = self.attempts
+        return error
 
 
 class UnsafeRequest(IntegrationError, ValueError):
@@ -352,6 +376,11 @@ class BudgetExhausted(GaveUp):
 
 class DeadlineExceeded(GaveUp, builtins.TimeoutError):
     """The call's deadline passed, or the wait before the next attempt would have passed it."""
+
+
+def _join(prefix: str, field: str) -> str:
+    """``prefix`` and ``field`` as one path: ``a`` + ``b`` is ``a.b``, ``a`` + ``[0]`` is ``a[0]``."""
+    return f"{prefix}{field}" if field.startswith("[") else f"{prefix}.{field}"
 
 
 _DEPRECATED_ALIASES = {"TimeoutError": "AttemptTimeout"}

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from integration_kit.errors import ConfigurationError
 from integration_kit.queues.message import Message
 
 __all__ = ["Broker", "Delivery", "Topology"]
@@ -37,11 +38,17 @@ class Topology:
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in " \t\r\n*>"):
-            raise ValueError(f"Topology.name must be a non-empty name without spaces or wildcards, got {self.name!r}")
-        if not self.retry_delays or any(not d > 0 for d in self.retry_delays):
-            raise ValueError(f"Topology.retry_delays must be positive seconds, got {self.retry_delays!r}")
+            message = f"Topology.name must be a non-empty name without spaces or wildcards, got {self.name!r}"
+            raise ConfigurationError(message, field="name")
+        for index, delay in enumerate(self.retry_delays):
+            if not delay > 0:
+                message = f"Topology.retry_delays must be positive seconds, got {self.retry_delays!r}"
+                raise ConfigurationError(message, field=f"retry_delays[{index}]")
+        if not self.retry_delays:
+            raise ConfigurationError("Topology.retry_delays must hold at least one wait", field="retry_delays")
         if self.max_attempts < 1:
-            raise ValueError(f"Topology.max_attempts must be >= 1, got {self.max_attempts!r}")
+            message = f"Topology.max_attempts must be >= 1, got {self.max_attempts!r}"
+            raise ConfigurationError(message, field="max_attempts")
         if not self.dead_letter:
             object.__setattr__(self, "dead_letter", f"{self.name}.dlq")
 

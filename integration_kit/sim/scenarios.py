@@ -394,12 +394,15 @@ class Scenario:
         return index, -1, latency
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<inline>", name: str | None = None) -> Scenario:
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, source: str = "<inline>", name: str | None = None, at: str = ""
+    ) -> Scenario:
         """Build a scenario from plain data (a parsed TOML table); ``source`` names it in errors.
 
-        ``name`` is used when the data has no ``name`` key (a file's stem, or the key of an inline table).
+        ``name`` is used when the data has no ``name`` key (a file's stem, or the key of an inline table). ``at``
+        is where the table sits in its file (``scenario[0]`` in a spec): errors name ``scenario[0].phases[1]``.
         """
-        return _Loader(source).scenario(data, name)
+        return _Loader(source, at).scenario(data, name)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Scenario:
@@ -443,11 +446,13 @@ def bundled_scenarios(directory: str | Path | None = None) -> dict[str, Scenario
 class _Loader:
     """Turns parsed TOML into scenario objects, translating every mistake into a ConfigurationError."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, at: str = "") -> None:
         self.source = source
+        self.at = at
 
     def error(self, path: str, reason: str) -> ConfigurationError:
-        return ConfigurationError(f"{self.source}: {path or 'scenario'}: {reason}")
+        where = _join(self.at, path)
+        return ConfigurationError(f"{self.source}: {where or 'scenario'}: {reason}", field=where or None)
 
     def table(self, path: str, value: object, allowed: Sequence[str]) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
