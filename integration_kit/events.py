@@ -209,7 +209,8 @@ class AttemptWrapper(Protocol):
     def wrap_attempt(self, headers: MutableMapping[str, str]) -> AbstractContextManager[None]: ...
 
 
-#: The columns of :meth:`Recorder.to_frame`, in order; a field an event does not have is left empty.
+#: The call's columns of :meth:`Recorder.to_frame`, first and in this order; a field an event does not have is left
+#: empty. A feature's events add their own fields after these (see :func:`events_to_frame`).
 FRAME_COLUMNS: tuple[str, ...] = (
     "event",
     "time",
@@ -235,10 +236,6 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "store",
     "operation",
     "fallback",
-    "queue",
-    "message_id",
-    "redelivered",
-    "paused_for",
 )
 
 
@@ -318,7 +315,7 @@ class Recorder:
 
 
 def event_row(event: Event) -> dict[str, Any]:
-    """One event as a flat dict of :data:`FRAME_COLUMNS` values."""
+    """One event as a flat dict: ``event`` (its kind) and each of its fields."""
     row: dict[str, Any] = {"event": event.kind}
     for f in fields(event):
         row[f.name] = getattr(event, f.name)
@@ -326,10 +323,15 @@ def event_row(event: Event) -> dict[str, Any]:
 
 
 def events_to_frame(events: Iterable[Event]) -> pd.DataFrame:
-    """A DataFrame with one row per event and the columns :data:`FRAME_COLUMNS`."""
+    """A DataFrame with one row per event: the columns :data:`FRAME_COLUMNS`, then the fields of any other event
+    (a feature's own, such as a queue consumer's ``queue`` and ``message_id``) in the order they are first seen."""
     import pandas as pd
 
-    return pd.DataFrame([event_row(e) for e in events], columns=list(FRAME_COLUMNS))
+    events = list(events)
+    columns = dict.fromkeys(FRAME_COLUMNS)
+    for kind in dict.fromkeys(type(e) for e in events):  # one look per class, not per event
+        columns.update(dict.fromkeys(f.name for f in fields(kind)))
+    return pd.DataFrame([event_row(e) for e in events], columns=list(columns))
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

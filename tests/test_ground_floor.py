@@ -26,7 +26,7 @@ from integration_kit.errors import (
     UnsafeRequest,
     WriteTimeout,
 )
-from integration_kit.events import Event, Recorder
+from integration_kit.events import FRAME_COLUMNS, Event, Recorder
 from integration_kit.queues import errors as queue_errors
 from integration_kit.queues import events as queue_events
 from integration_kit.server import errors as server_errors
@@ -90,8 +90,19 @@ def test_moved_events_are_recorded_like_the_calls() -> None:
     recorder(queue_events.MessageReceived(1.0, "orders", 0, queue="q", message_id="m1", attempt=1, redelivered=True))
     recorder(webhook_events.WebhookEndpointDisabled(2.0, "hooks", 0, endpoint="e", reason="gone", failing_since=None))
     assert [e.kind for e in recorder.of(Event)] == ["message_received", "webhook_endpoint_disabled"]
-    row = recorder.to_frame().iloc[0]
+    frame = recorder.to_frame()
+    row = frame.iloc[0]
     assert (row["queue"], row["message_id"], row["redelivered"]) == ("q", "m1", True)
+    assert frame.iloc[1]["endpoint"] == "e"
+    # the call's columns come first and name no feature's field; a feature's follow, in the order first seen
+    assert list(frame.columns[: len(FRAME_COLUMNS)]) == list(FRAME_COLUMNS)
+    assert list(frame.columns[len(FRAME_COLUMNS) :]) == [
+        "queue",
+        "message_id",
+        "redelivered",
+        "endpoint",
+        "failing_since",
+    ]
 
 
 def test_everything_the_package_exported_is_still_there() -> None:

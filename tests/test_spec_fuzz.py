@@ -100,8 +100,61 @@ def _spec_files() -> list[Path]:
     return sorted((DATA / "integrations").glob("*.toml"))
 
 
+#: An HTTP spec with the settings no bundled spec uses (headers, user agent, basic auth, a count breaker, the
+#: budget off, tune choices) and an inline scenario with every latency kind, ramps and a capacity.
+EVERY_FIELD = """\
+name = "every-field"
+description = "every setting a spec can hold"
+base_url = "https://api.partner.example/v1"
+deadline = 12.5
+user_agent = "orders/1.0"
+headers = { X-Client = "orders" }
+idempotency_methods = ["POST", "PATCH"]
+redact_query_params = ["session"]
+max_response_bytes = 65536
+follow_redirects = false
+verify = true
+allow_insecure_http = false
+budget = false
+scenarios = ["steady"]
+auth = { type = "basic", username_env = "PARTNER_USER", password_env = "PARTNER_PASSWORD" }
+timeouts = 2.5
+retry = { max_attempts = 3, jitter = "equal", retry_on_status = [502, 503], max_retry_after = 5.0 }
+breaker = { failure_threshold = 5, failure_rate_threshold = 0.5, ignore_statuses = [429], slow_call_duration = 2.0 }
+limits = { max_concurrent = 8, rate = 20.0, burst = 5, max_wait = 0.5 }
+objectives = { success_rate = 0.9, p99_latency = 4.0 }
+scenario_objectives = { odd = { amplification = 1.5 } }
+tune = { retry = { max_attempts = [2, 4], jitter = ["full", "equal"] }, breaker = { ignore_statuses = [[429]] } }
+fallback = { kind = "static", description = "a canned answer" }
+exercise = { method = "POST", path = "/orders", rate = 0, workers = 4, duration = 30.0 }
+
+[[scenario]]
+name = "odd"
+description = "every latency kind"
+capacity = { rate = 50, concurrency = 10, queue = 100 }
+
+[[scenario.phases]]
+name = "uniform"
+duration = 10
+latency = { kind = "uniform", low = 0.01, high = 0.2 }
+errors = { 429 = 0.1, retry_after = 2, refused = 0.01, reset = 0.01 }
+
+[[scenario.phases]]
+duration = 10
+ramp = 5
+latency = { kind = "empirical", samples = [0.01, 0.02, 0.5] }
+capacity = { rate = 10 }
+
+[[scenario.phases]]
+duration = 5
+latency = 0.05
+"""
+
+
 def _bundled() -> list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], object]]]:
-    found: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], object]]] = []
+    found: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], object]]] = [
+        ("every-field", tomllib.loads(EVERY_FIELD), lambda d: IntegrationSpec.from_mapping(d, source=SOURCE))
+    ]
     for path in _spec_files():
         data = tomllib.loads(path.read_text())
         loader = LOADERS[data.get("kind", "http")]
