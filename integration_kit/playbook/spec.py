@@ -20,6 +20,7 @@ from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
 from integration_kit.playbook.objectives import Objectives, ObjectiveSet, objectives_from_spec
 from integration_kit.playbook.tune_space import Bounds, bounds_from_table, narrow
+from integration_kit.policies.tables import check_table
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario, load_scenario, read_toml
 
 __all__ = [
@@ -278,7 +279,11 @@ def _sub(cls: type[Any], value: object, key: str, fail: Any) -> Any:
     if unknown := sorted(set(value) - allowed):
         raise fail(f"{key}.{unknown[0]}", f"unknown field (expected one of {', '.join(sorted(allowed))})")
     try:
+        check_table(cls, value, owner=key)
         return cls(**value)
+    except ConfigurationError as exc:
+        located = exc.under(key)
+        raise fail(located.field, located.reason) from None
     except (ValueError, TypeError) as exc:
         raise fail(key, str(exc)) from None
 
