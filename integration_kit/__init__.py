@@ -5,11 +5,13 @@ bulkheads and rate limits, idempotency keys, redaction, typed errors and events,
 that the sync client, the async client and the simulator all drive. See README.md.
 """
 
+import warnings
+
 from integration_kit import _moved
 from integration_kit.clock import Clock, ManualClock, SystemClock
 from integration_kit.engine.call import CallEngine
 from integration_kit.engine.decorator import resilient
-from integration_kit.errors import CircuitOpenError, IntegrationError
+from integration_kit.errors import AttemptTimeout, CircuitOpenError, IntegrationError
 from integration_kit.events import Recorder
 from integration_kit.http.auth import BasicAuth, BearerAuth, HeaderAuth
 from integration_kit.http.client import AsyncResilientClient, ResilientClient
@@ -66,3 +68,16 @@ __all__ = [
 ]
 
 __version__ = "0.2.0"
+
+
+def __getattr__(name: str) -> type[AttemptTimeout]:
+    """``TimeoutError``: a deprecated alias of :class:`~integration_kit.errors.AttemptTimeout`, with a warning."""
+    if name != "TimeoutError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        "integration_kit.TimeoutError is deprecated, use integration_kit.errors.AttemptTimeout "
+        "(it shadowed the builtin TimeoutError); the alias goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return AttemptTimeout

@@ -1,34 +1,17 @@
-"""Every exception integration_kit raises, in one tree.
+"""The call's exceptions, in one tree: every error a call through the engine can raise.
 
 ```
 IntegrationError                    every error: integration, method, redacted url, attempts
 ├── ConfigurationError (ValueError) a spec, config or secret is wrong; raised before any call
 ├── UnsafeRequest (ValueError)      refused before sending: plain http, another origin, CR/LF in a header
 ├── StoreUnavailable                a shared-state store (SQLite, Redis) could not be reached or failed
-├── QueueError                      a message broker, outbox or consumer failed (``destination`` names it)
-│   ├── PublishNotConfirmed (TransientError)  the broker nacked a publish or no confirm came in time
-│   ├── BrokerUnavailable (ConnectionFailed)  the broker could not be reached or the connection broke
-│   ├── MessageUnroutable (PermanentError)    ``mandatory`` publish returned: no queue or stream bound
-│   └── PoisonMessage (PermanentError)        a message that can never be handled (undecodable): dead-lettered
-├── IdempotencyError                an idempotency key could not be honoured (server side)
-│   ├── RequestInFlight             the same key is executing elsewhere; ``retry_after`` seconds (HTTP 409)
-│   └── IdempotencyKeyReused        the key was first used with another request fingerprint (HTTP 422)
-├── WebhookError                    a webhook could not be received or delivered
-│   ├── WebhookVerificationError    a delivery failed verification: answered 4xx, never processed
-│   │   ├── SignatureMissing        a required header (signature, id, timestamp) is absent
-│   │   ├── SignatureMalformed      a header cannot be parsed
-│   │   ├── TimestampOutsideTolerance  the signed timestamp is too old or too new (a replay)
-│   │   └── SignatureMismatch       no signature matches any active secret
-│   ├── PayloadTooLarge             the body passed the receiver's ``max_body_bytes`` (HTTP 413)
-│   ├── UnsafeDestination (UnsafeRequest)  a destination resolves to a refused address (SSRF guard)
-│   └── EndpointDisabled            deliveries to the endpoint stopped: it answered 410 or failed too long
 ├── CallRejected                    the call was not attempted
 │   ├── CircuitOpenError            the breaker is open: which breaker, since when, when a probe is allowed
 │   ├── BulkheadFull                too many concurrent calls
 │   └── RateLimitExceeded           the client-side rate limit has no token in time
 ├── AttemptError                    one attempt failed
 │   ├── TransientError              may succeed if tried again
-│   │   ├── TimeoutError            ConnectTimeout, ReadTimeout, WriteTimeout, PoolTimeout
+│   │   ├── AttemptTimeout          ConnectTimeout, ReadTimeout, WriteTimeout, PoolTimeout
 │   │   ├── ConnectionFailed        ConnectError (never sent), ConnectionLost (after sending)
 │   │   ├── ServerError             5xx with a retryable status
 │   │   └── RateLimited             429, with the Retry-After hint
@@ -48,13 +31,22 @@ IntegrationError                    every error: integration, method, redacted u
 ``ServerError``, ``RateLimited``, ``ClientError`` and ``UpstreamError``: each carries ``status``, redacted
 ``headers`` and a truncated ``body_snippet``; catch it to handle every non-2xx answer at once.
 
+Features own their errors, each under ``IntegrationError`` (so ``except IntegrationError`` catches every error
+of the kit) and drawn in its own module: :mod:`integration_kit.server.errors` (``IdempotencyError``,
+``WebhookError`` and the receiver's verification errors), :mod:`integration_kit.webhooks.errors` (the sender's,
+with the whole webhook tree) and :mod:`integration_kit.queues.errors` (``QueueError`` and its subclasses).
+
 Errors are translated from lower libraries at one boundary (the drivers) into the most specific class, with
 ``raise ... from exc``. Messages never hold secrets: URLs are redacted before they reach an error.
+
+``TimeoutError`` is a deprecated alias of :class:`AttemptTimeout` (it shadowed the builtin); it goes in the next
+release.
 """
 
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,9 +57,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AttemptError",
     "AttemptRecord",
+    "AttemptTimeout",
     "AuthError",
     "CertificateError",
-    "BrokerUnavailable",
     "BudgetExhausted",
     "BulkheadFull",
     "CallRejected",
@@ -79,39 +71,22 @@ __all__ = [
     "ConnectionFailed",
     "ConnectionLost",
     "DeadlineExceeded",
-    "EndpointDisabled",
     "GaveUp",
     "HTTPStatusError",
-    "IdempotencyError",
-    "IdempotencyKeyReused",
     "IntegrationError",
     "InvalidResponse",
-    "PayloadTooLarge",
-    "MessageUnroutable",
     "PermanentError",
-    "PoisonMessage",
     "PoolTimeout",
-    "PublishNotConfirmed",
-    "QueueError",
     "RateLimitExceeded",
     "RateLimited",
     "ReadTimeout",
-    "RequestInFlight",
     "ResponseTooLarge",
     "RetriesExhausted",
     "ServerError",
-    "SignatureMalformed",
-    "SignatureMismatch",
-    "SignatureMissing",
     "StoreUnavailable",
-    "TimeoutError",
-    "TimestampOutsideTolerance",
     "TransientError",
-    "UnsafeDestination",
     "UnsafeRequest",
     "UpstreamError",
-    "WebhookError",
-    "WebhookVerificationError",
     "WriteTimeout",
     "error_for_status",
 ]
@@ -177,7 +152,31 @@ class IntegrationError(Exception):
 
 
 class ConfigurationError(IntegrationError, ValueError):
-    """A configuration, spec or secret is invalid or missing. Names the setting, never a secret's value."""
+    """A configuration, spec or secret is invalid or missing. Names the setting, never a secret's value.
+
+    ``field`` is the setting's path as the user wrote it (``retry.retry_on_status[0]``), relative to the table that
+    was being loaded, or ``None`` when no single setting is at fault; a loader that knows where that table sits
+    puts its key in front with :meth:`under`.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, **context: str | None) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.field = field
+
+    @property
+    def reason(self) -> str:
+        """The message without the field's path it may begin with, for a loader that names the path itself."""
+        return self.message.removeprefix(self.field).lstrip(": ") if self.field else self.message
+
+    def under(self, prefix: str) -> ConfigurationError:
+        """The same error with its ``field`` inside ``prefix`` (a table's key, or ``name[0]`` for an array's item):
+        ``under("retry")`` makes ``retry_on_status[0]`` ``retry.retry_on_status[0]``. The message is unchanged."""
+        field = prefix if not self.field else self.field if not prefix else _join(prefix, self.field)
+        error = ConfigurationError(
+            self.message, field=field, integration=self.integration, method=self.method, url=self.url
+        )
+        error.attempts = self.attempts
+        return error
 
 
 class UnsafeRequest(IntegrationError, ValueError):
@@ -195,97 +194,6 @@ class StoreUnavailable(IntegrationError):
         super().__init__(f"store {store} unavailable during {operation}: {message}", **context)  # type: ignore[arg-type]
         self.store = store
         self.operation = operation
-
-
-class IdempotencyError(IntegrationError):
-    """An idempotency key could not be honoured for this request. ``key`` is the key."""
-
-    def __init__(self, message: str, *, key: str, **context: str | None) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        self.key = key
-
-
-class RequestInFlight(IdempotencyError):
-    """A request with the same key is still executing; try again after ``retry_after`` seconds (HTTP 409)."""
-
-    def __init__(self, message: str, *, key: str, retry_after: float, **context: str | None) -> None:
-        super().__init__(message, key=key, **context)
-        self.retry_after = retry_after
-
-
-class IdempotencyKeyReused(IdempotencyError):
-    """The key was first used with a different request (method, path or body): HTTP 422."""
-
-
-class WebhookError(IntegrationError):
-    """A webhook could not be received or delivered."""
-
-
-class WebhookVerificationError(WebhookError, ValueError):
-    """A delivery failed verification; it is answered with a 4xx and never processed.
-
-    ``scheme`` names the signature scheme and ``header`` the header at fault. Neither the message nor any attribute
-    holds a secret or a signature.
-    """
-
-    def __init__(self, message: str, *, scheme: str, header: str | None = None, **context: str | None) -> None:
-        super().__init__(f"{scheme}: {message}", **context)  # type: ignore[arg-type]
-        self.scheme = scheme
-        self.header = header
-
-
-class SignatureMissing(WebhookVerificationError):
-    """A header the scheme requires (signature, message id, timestamp) is absent or empty."""
-
-
-class SignatureMalformed(WebhookVerificationError):
-    """A header is present but cannot be parsed (no timestamp, bad base64, not a number, no known version)."""
-
-
-class TimestampOutsideTolerance(WebhookVerificationError):
-    """The signed timestamp is further from now than the tolerance: a replay or a badly wrong clock.
-
-    ``skew`` is how far (seconds, positive: in the past) and ``tolerance`` the allowed distance.
-    """
-
-    def __init__(self, message: str, *, scheme: str, header: str | None, skew: float, tolerance: float) -> None:
-        super().__init__(message, scheme=scheme, header=header)
-        self.skew = skew
-        self.tolerance = tolerance
-
-
-class SignatureMismatch(WebhookVerificationError):
-    """No signature in the header matches the body under any active secret: forged, altered or a wrong secret."""
-
-
-class PayloadTooLarge(WebhookError, ValueError):
-    """A webhook body passed ``limit`` bytes; it was refused (HTTP 413) before being verified or stored."""
-
-    def __init__(self, message: str, *, limit: int, **context: str | None) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        self.limit = limit
-
-
-class UnsafeDestination(WebhookError, UnsafeRequest):
-    """A webhook destination was refused before connecting (SSRF guard).
-
-    ``host`` is the host name and ``address`` the refused address (loopback, private, link-local, multicast,
-    reserved or a cloud metadata address), or ``None`` when the URL itself was refused (scheme, credentials).
-    """
-
-    def __init__(self, message: str, *, host: str, address: str | None = None, **context: str | None) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        self.host = host
-        self.address = address
-
-
-class EndpointDisabled(WebhookError):
-    """Deliveries to ``endpoint`` stopped: it answered 410 Gone, or kept failing past the allowed time."""
-
-    def __init__(self, message: str, *, endpoint: str, reason: str, **context: str | None) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        self.endpoint = endpoint
-        self.reason = reason
 
 
 class CallRejected(IntegrationError):
@@ -341,23 +249,24 @@ class TransientError(AttemptError):
     """A failure that may pass: retrying is reasonable when the request is safe to repeat."""
 
 
-class TimeoutError(TransientError, builtins.TimeoutError):  # noqa: A001 - mirrors the builtin on purpose
-    """An attempt ran out of time in one of its phases (also a builtin ``TimeoutError``)."""
+class AttemptTimeout(TransientError, builtins.TimeoutError):
+    """An attempt ran out of time in one of its phases (also a builtin ``TimeoutError``, so ``except
+    TimeoutError`` catches it). The whole call running out of time is :class:`DeadlineExceeded`."""
 
 
-class ConnectTimeout(TimeoutError):
+class ConnectTimeout(AttemptTimeout):
     """No connection within the connect timeout: the server never saw the request."""
 
 
-class ReadTimeout(TimeoutError):
+class ReadTimeout(AttemptTimeout):
     """No response within the read timeout: the server may have acted on the request."""
 
 
-class WriteTimeout(TimeoutError):
+class WriteTimeout(AttemptTimeout):
     """The request could not be sent within the write timeout."""
 
 
-class PoolTimeout(TimeoutError):
+class PoolTimeout(AttemptTimeout):
     """No pooled connection became free in time: the request never left."""
 
 
@@ -469,31 +378,27 @@ class DeadlineExceeded(GaveUp, builtins.TimeoutError):
     """The call's deadline passed, or the wait before the next attempt would have passed it."""
 
 
-class QueueError(IntegrationError):
-    """A message broker, outbox or consumer failed. ``destination`` names the exchange, queue or stream."""
-
-    def __init__(self, message: str, *, destination: str = "", **context: str | None) -> None:
-        super().__init__(message, **context)  # type: ignore[arg-type]
-        self.destination = destination
+def _join(prefix: str, field: str) -> str:
+    """``prefix`` and ``field`` as one path: ``a`` + ``b`` is ``a.b``, ``a`` + ``[0]`` is ``a[0]``."""
+    return f"{prefix}{field}" if field.startswith("[") else f"{prefix}.{field}"
 
 
-class PublishNotConfirmed(QueueError, TransientError):
-    """The broker did not confirm a publish: a RabbitMQ ``basic.nack`` or a JetStream error, or no confirm in time.
-
-    The message may or may not be stored; publish it again with the same message id (consumers deduplicate).
-    """
+_DEPRECATED_ALIASES = {"TimeoutError": "AttemptTimeout"}
 
 
-class BrokerUnavailable(QueueError, ConnectionFailed):
-    """The broker could not be reached, or the connection broke during an operation."""
-
-
-class MessageUnroutable(QueueError, PermanentError):
-    """A ``mandatory`` publish came back (``basic.return``) or no JetStream stream holds the subject."""
-
-
-class PoisonMessage(QueueError, PermanentError):
-    """A message that no retry can help (it cannot be decoded, or the handler says so): dead-lettered at once."""
+def __getattr__(name: str) -> type[IntegrationError]:
+    """The deprecated aliases (``TimeoutError``: :class:`AttemptTimeout`), each with a ``DeprecationWarning``."""
+    new = _DEPRECATED_ALIASES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"integration_kit.errors.{name} is deprecated, use integration_kit.errors.{new} "
+        "(it shadowed the builtin TimeoutError); the alias goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    cls: type[IntegrationError] = globals()[new]
+    return cls
 
 
 def error_for_status(

@@ -4,6 +4,10 @@ Every driver (sync client, async client, simulator) emits the same events from t
 a summary works on live and simulated runs alike. A hook is any callable taking an :class:`Event`. Targets in
 events are already redacted by the driver; events never hold a secret.
 
+These are the call's events. Features define their own :class:`Event` subclasses in their own packages and emit
+them to the same hooks: :mod:`integration_kit.webhooks.events` (``WebhookEndpointDisabled``) and
+:mod:`integration_kit.queues.events` (the consumer's ``Message*`` and ``Consumer*`` events).
+
 pandas is imported only by :meth:`Recorder.to_frame`.
 """
 
@@ -34,25 +38,15 @@ __all__ = [
     "BreakerTransition",
     "BudgetDepleted",
     "CallFinished",
-    "ConsumerPaused",
-    "ConsumerResumed",
-    "DuplicateSuppressed",
     "Event",
     "Hook",
     "LoggingHook",
-    "MessageAcked",
-    "MessageDeadLettered",
-    "MessageEvent",
-    "MessageReceived",
-    "MessageRequeued",
-    "MessageRetried",
     "Recorder",
     "RejectedCall",
     "RetryScheduled",
     "StoreUnreachable",
     "StructuredLogger",
     "Summary",
-    "WebhookEndpointDisabled",
     "emit",
 ]
 
@@ -171,96 +165,6 @@ class CallFinished(Event):
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookEndpointDisabled(Event):
-    """Webhook deliveries to ``endpoint`` stopped: ``reason`` is "gone" (it answered 410) or "failing" (it failed
-    for longer than the schedule's ``disable_after``); ``failing_since`` is when its failures began (or ``None``)."""
-
-    kind: ClassVar[str] = "webhook_endpoint_disabled"
-    endpoint: str
-    reason: str
-    failing_since: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageEvent(Event):
-    """Fields of every queue consumer event: the ``queue`` (the broker's destination), the message's id and the
-    delivery's ``attempt`` (1 for the first). ``integration`` is the consumer's name; ``call_id`` is 0."""
-
-    kind: ClassVar[str] = "message"
-    queue: str
-    message_id: str
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class MessageReceived(MessageEvent):
-    """The consumer took a delivery from the broker (``redelivered``: the broker delivered it before)."""
-
-    kind: ClassVar[str] = "message_received"
-    redelivered: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MessageAcked(MessageEvent):
-    """The handler returned and the delivery was acknowledged, ``duration`` seconds after it was received."""
-
-    kind: ClassVar[str] = "message_acked"
-    duration: float
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateSuppressed(MessageEvent):
-    """The inbox had processed this message id: acknowledged without running the handler."""
-
-    kind: ClassVar[str] = "duplicate_suppressed"
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRetried(MessageEvent):
-    """The attempt failed (``reason``): the broker redelivers the message after ``delay`` seconds."""
-
-    kind: ClassVar[str] = "message_retried"
-    delay: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MessageDeadLettered(MessageEvent):
-    """The message went to the dead-letter queue for ``reason`` (poison, or its attempts used up)."""
-
-    kind: ClassVar[str] = "message_dead_lettered"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRequeued(MessageEvent):
-    """The delivery went back to the broker unhandled, no attempt used: ``reason`` is "circuit_open" (the consumer
-    pauses) or "shutdown" (fetched while stopping, or still running past the grace)."""
-
-    kind: ClassVar[str] = "message_requeued"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerPaused(Event):
-    """The consumer of ``queue`` stopped fetching: the handler's downstream breaker ``breaker`` is open."""
-
-    kind: ClassVar[str] = "consumer_paused"
-    queue: str
-    breaker: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerResumed(Event):
-    """The consumer of ``queue`` fetches again (breaker ``breaker`` closed) after ``paused_for`` seconds."""
-
-    kind: ClassVar[str] = "consumer_resumed"
-    queue: str
-    breaker: str
-    paused_for: float
-
-
 for _cls in (
     Event,
     AttemptStarted,
@@ -271,16 +175,6 @@ for _cls in (
     BreakerTransition,
     StoreUnreachable,
     CallFinished,
-    WebhookEndpointDisabled,
-    MessageEvent,
-    MessageReceived,
-    MessageAcked,
-    DuplicateSuppressed,
-    MessageRetried,
-    MessageDeadLettered,
-    MessageRequeued,
-    ConsumerPaused,
-    ConsumerResumed,
 ):
     fast_frozen_init(_cls)
 
@@ -315,7 +209,8 @@ class AttemptWrapper(Protocol):
     def wrap_attempt(self, headers: MutableMapping[str, str]) -> AbstractContextManager[None]: ...
 
 
-#: The columns of :meth:`Recorder.to_frame`, in order; a field an event does not have is left empty.
+#: The call's columns of :meth:`Recorder.to_frame`, first and in this order; a field an event does not have is left
+#: empty. A feature's events add their own fields after these (see :func:`events_to_frame`).
 FRAME_COLUMNS: tuple[str, ...] = (
     "event",
     "time",
@@ -341,10 +236,6 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "store",
     "operation",
     "fallback",
-    "queue",
-    "message_id",
-    "redelivered",
-    "paused_for",
 )
 
 
@@ -424,7 +315,7 @@ class Recorder:
 
 
 def event_row(event: Event) -> dict[str, Any]:
-    """One event as a flat dict of :data:`FRAME_COLUMNS` values."""
+    """One event as a flat dict: ``event`` (its kind) and each of its fields."""
     row: dict[str, Any] = {"event": event.kind}
     for f in fields(event):
         row[f.name] = getattr(event, f.name)
@@ -432,10 +323,15 @@ def event_row(event: Event) -> dict[str, Any]:
 
 
 def events_to_frame(events: Iterable[Event]) -> pd.DataFrame:
-    """A DataFrame with one row per event and the columns :data:`FRAME_COLUMNS`."""
+    """A DataFrame with one row per event: the columns :data:`FRAME_COLUMNS`, then the fields of any other event
+    (a feature's own, such as a queue consumer's ``queue`` and ``message_id``) in the order they are first seen."""
     import pandas as pd
 
-    return pd.DataFrame([event_row(e) for e in events], columns=list(FRAME_COLUMNS))
+    events = list(events)
+    columns = dict.fromkeys(FRAME_COLUMNS)
+    for kind in dict.fromkeys(type(e) for e in events):  # one look per class, not per event
+        columns.update(dict.fromkeys(f.name for f in fields(kind)))
+    return pd.DataFrame([event_row(e) for e in events], columns=list(columns))
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

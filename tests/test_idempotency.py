@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from integration_kit import IdempotencyMiddleware, ManualClock, MemoryStore, RedisStore, SQLiteStore, idempotent
-from integration_kit.errors import IdempotencyKeyReused, RequestInFlight
+from integration_kit.server.errors import IdempotencyKeyReused, RequestInFlight
 from integration_kit.server.idempotency import (
     MAX_KEY_LENGTH,
     REPLAYED_HEADER,

@@ -15,7 +15,6 @@ import sys
 import time
 import venv
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -111,11 +110,11 @@ def test_a_new_project_from_the_installed_wheel_runs_the_gate(installed: Path, t
 
 
 @pytest.fixture
-def free_port() -> Iterator[int]:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    yield port
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def test_lab_opens_jupyterlab_on_the_project(installed: Path, tmp_path: Path, free_port: int) -> None:

@@ -14,8 +14,9 @@ import pytest
 from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session
 from redis_server import free_port
 
-from integration_kit.errors import BrokerUnavailable, MessageUnroutable, RetriesExhausted
+from integration_kit.errors import RetriesExhausted
 from integration_kit.queues.broker import Broker, Delivery
+from integration_kit.queues.errors import BrokerUnavailable, MessageUnroutable
 from integration_kit.queues.jetstream import JetStreamBroker
 from integration_kit.queues.message import Message
 from integration_kit.queues.publisher import Publisher

@@ -14,9 +14,14 @@ from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, 
 from queue_servers import NATS_NAK_DEFECT, nats_version
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import BrokerUnavailable, CircuitOpenError, PoisonMessage
-from integration_kit.events import (
-    CircuitState,
+from integration_kit.errors import CircuitOpenError
+from integration_kit.events import CircuitState, Recorder
+from integration_kit.policies.breaker import CircuitBreaker
+from integration_kit.policies.config import BreakerPolicy
+from integration_kit.queues.broker import Broker, Delivery
+from integration_kit.queues.consumer import Consumer
+from integration_kit.queues.errors import BrokerUnavailable, PoisonMessage
+from integration_kit.queues.events import (
     ConsumerPaused,
     ConsumerResumed,
     DuplicateSuppressed,
@@ -25,12 +30,7 @@ from integration_kit.events import (
     MessageReceived,
     MessageRequeued,
     MessageRetried,
-    Recorder,
 )
-from integration_kit.policies.breaker import CircuitBreaker
-from integration_kit.policies.config import BreakerPolicy
-from integration_kit.queues.broker import Broker, Delivery
-from integration_kit.queues.consumer import Consumer
 from integration_kit.queues.inbox import SQLiteInbox, StoreInbox
 from integration_kit.queues.message import Message
 from integration_kit.stores import MemoryStore

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import RequestInFlight
 from integration_kit.queues.inbox import SQLiteInbox, StoreInbox
 from integration_kit.queues.message import Message
+from integration_kit.server.errors import RequestInFlight
 from integration_kit.server.idempotency import Claim, IdempotencyGuard
 from integration_kit.stores import MemoryStore
 

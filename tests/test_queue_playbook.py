@@ -68,7 +68,7 @@ def test_a_queue_spec_is_refused_where_an_http_spec_is_needed() -> None:
         ({"broker": {"kind": "rabbitmq", "routingkey": "x"}}, "broker.routingkey"),
         ({"consumer": {"max_attempts": 3}}, "consumer.max_attempts"),  # the queue's setting, in the wrong table
         ({"scenario": [{"name": "../../escape"}]}, "scenario[0].name"),  # it names the chart files
-        ({"scenario": [{"name": "a"}, {"name": "a"}]}, "scenario[1] (a).name"),
+        ({"scenario": [{"name": "a"}, {"name": "a"}]}, "scenario[1].name"),
         ({"scenario": [{"rate": 5}]}, "scenario[0].name"),
         ({"scenario": [{"name": "x", "slow_consumer": [90, 30]}]}, "scenario[0]"),
         ({"scenario": [{"name": "x", "backlog": "lots"}]}, "scenario[0]"),

@@ -10,8 +10,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
 from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session
 
-from integration_kit.errors import PoisonMessage
 from integration_kit.queues.consumer import Consumer
+from integration_kit.queues.errors import PoisonMessage
 from integration_kit.queues.message import Message
 from integration_kit.telemetry import conventions as c
 from integration_kit.telemetry.otel import OpenTelemetryHook

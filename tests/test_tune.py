@@ -214,7 +214,7 @@ def test_a_tune_table_narrows_the_search(tiny: Path) -> None:
     ("table", "message"),
     [
         ("retry.max_attempts = [5, 2]", r"tune\.retry\.max_attempts: expected low <= high, got \[5, 2\]"),
-        ("retry.max_attempts = [2.5, 4]", r"tune\.retry\.max_attempts: expected \[low, high\], two integers"),
+        ("retry.max_attempts = [2.5, 4]", r"tune\.retry\.max_attempts\[0\]: expected \[low, high\], two integers"),
         ("retry.max_attempts = [1, 50]", r"tune\.retry\.max_attempts: must lie within the kit's bounds \[1, 5\]"),
         ("retry.max_attempts = 3", r"tune\.retry\.max_attempts: expected a list"),
         ("retry.base_delay = [0.1]", r"tune\.retry\.base_delay: expected \[low, high\], two numbers"),

@@ -141,7 +141,7 @@ def test_spec_objectives_with_per_scenario_overrides(tmp_path: Path) -> None:
     [
         ("[objectives]\nsucces_rate = 0.9\n", r"demo.toml: objectives.succes_rate: unknown field \(expected one of"),
         ("[objectives]\ndeadline_overruns = 3\n", "objectives.deadline_overruns: is always 0"),
-        ("[objectives]\nsuccess_rate = 2\n", "objectives: objectives.success_rate must be in"),
+        ("[objectives]\nsuccess_rate = 2\n", r"objectives\.success_rate: must be in"),
         ("[scenario_objectives.nope]\nsuccess_rate = 0.9\n", "scenario_objectives.nope: no such scenario"),
         ("[scenario_objectives.steady]\nfoo = 1\n", r"scenario_objectives.steady.foo: unknown field"),
     ],

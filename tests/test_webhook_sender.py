@@ -14,12 +14,14 @@ import pytest
 from asgi_server import serve_in_thread
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import ConfigurationError, UnsafeDestination
-from integration_kit.events import Event, RetryScheduled, WebhookEndpointDisabled
+from integration_kit.errors import ConfigurationError
+from integration_kit.events import Event, RetryScheduled
 from integration_kit.server.inbox import SQLiteInbox
 from integration_kit.server.signatures import StandardWebhooks
 from integration_kit.server.webhook_receiver import WebhookReceiver
 from integration_kit.webhooks.delivery_store import SQLiteDeliveryStore
+from integration_kit.webhooks.errors import UnsafeDestination
+from integration_kit.webhooks.events import WebhookEndpointDisabled
 from integration_kit.webhooks.schedule import SVIX_SCHEDULE, RetrySchedule
 from integration_kit.webhooks.sender import Endpoint, WebhookSender
 from integration_kit.webhooks.ssrf import is_refused_address, resolve_destination

@@ -16,16 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integration_kit.clock import ManualClock, WallClock
-from integration_kit.errors import (
-    ConfigurationError,
-    PayloadTooLarge,
-    SignatureMalformed,
-    SignatureMismatch,
-    SignatureMissing,
-    TimestampOutsideTolerance,
-    WebhookError,
-    WebhookVerificationError,
-)
+from integration_kit.errors import ConfigurationError
 from integration_kit.server.signatures import (
     GitHubSignature,
     HMACSignature,
@@ -33,6 +24,15 @@ from integration_kit.server.signatures import (
     StripeSignature,
     WebhookScheme,
     generate_standard_secret,
+)
+from integration_kit.webhooks.errors import (
+    PayloadTooLarge,
+    SignatureMalformed,
+    SignatureMismatch,
+    SignatureMissing,
+    TimestampOutsideTolerance,
+    WebhookError,
+    WebhookVerificationError,
 )
 
 NOW = 1_700_000_000

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.redact import Secret
+from integration_kit.policies.tables import check_table
 
 __all__ = ["Auth", "BasicAuth", "BearerAuth", "Credential", "HeaderAuth", "auth_from_mapping"]
 
@@ -38,7 +39,7 @@ class BearerAuth:
     env: str
 
     def __post_init__(self) -> None:
-        _check_env_name("BearerAuth.env", self.env)
+        _check_env_name("BearerAuth", "env", self.env)
 
     def load(self, environ: Mapping[str, str] | None = None) -> Credential:
         """Read the token (from ``os.environ`` unless ``environ`` is given)."""
@@ -55,8 +56,9 @@ class HeaderAuth:
 
     def __post_init__(self) -> None:
         if not isinstance(self.header, str) or not _HEADER_NAME.match(self.header):
-            raise ConfigurationError(f"HeaderAuth.header must be an HTTP header name, got {self.header!r}")
-        _check_env_name("HeaderAuth.env", self.env)
+            message = f"HeaderAuth.header must be an HTTP header name, got {self.header!r}"
+            raise ConfigurationError(message, field="header")
+        _check_env_name("HeaderAuth", "env", self.env)
 
     def load(self, environ: Mapping[str, str] | None = None) -> Credential:
         """Read the header value (from ``os.environ`` unless ``environ`` is given)."""
@@ -71,8 +73,8 @@ class BasicAuth:
     password_env: str
 
     def __post_init__(self) -> None:
-        _check_env_name("BasicAuth.username_env", self.username_env)
-        _check_env_name("BasicAuth.password_env", self.password_env)
+        _check_env_name("BasicAuth", "username_env", self.username_env)
+        _check_env_name("BasicAuth", "password_env", self.password_env)
 
     def load(self, environ: Mapping[str, str] | None = None) -> Credential:
         """Read both variables and encode them (from ``os.environ`` unless ``environ`` is given)."""
@@ -91,7 +93,11 @@ Auth = BearerAuth | HeaderAuth | BasicAuth
 
 
 def auth_from_mapping(values: Mapping[str, Any] | Auth | None) -> Auth | None:
-    """Build an auth setting from a spec's table: ``{"type": "bearer" | "header" | "basic", ...names}``."""
+    """Build an auth setting from a spec's table: ``{"type": "bearer" | "header" | "basic", ...names}``.
+
+    A :class:`ConfigurationError`'s ``field`` is relative to the table (``type``, ``env``); the caller puts
+    ``auth`` in front.
+    """
     if values is None or isinstance(values, (BearerAuth, HeaderAuth, BasicAuth)):
         return values
     if not isinstance(values, Mapping):
@@ -100,22 +106,23 @@ def auth_from_mapping(values: Mapping[str, Any] | Auth | None) -> Auth | None:
     kind = data.pop("type", None)
     classes: dict[str, type[Auth]] = {"bearer": BearerAuth, "header": HeaderAuth, "basic": BasicAuth}
     if not isinstance(kind, str) or kind not in classes:
-        raise ConfigurationError(f"auth.type must be one of 'bearer', 'header', 'basic', got {kind!r}")
+        raise ConfigurationError(f"auth.type must be one of 'bearer', 'header', 'basic', got {kind!r}", field="type")
     cls = classes[kind]
     valid = {f.name for f in fields(cls)}
     if unknown := sorted(str(key) for key in data if key not in valid):
         raise ConfigurationError(
-            f"auth.{unknown[0]}: unknown field (expected one of {', '.join(sorted({'type', *valid}))})"
+            f"auth.{unknown[0]}: unknown field (expected one of {', '.join(sorted({'type', *valid}))})",
+            field=unknown[0],
         )
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ConfigurationError(f"auth ({kind}): {exc}") from None
+    if missing := [f.name for f in fields(cls) if f.name not in data]:
+        raise ConfigurationError(f"auth.{missing[0]} is required for a {kind} auth", field=missing[0])
+    check_table(cls, data, owner=f"auth ({kind})")
+    return cls(**data)
 
 
-def _check_env_name(field: str, name: object) -> None:
+def _check_env_name(owner: str, field: str, name: object) -> None:
     if not isinstance(name, str) or not _ENV_NAME.match(name):
-        raise ConfigurationError(f"{field} must be an environment variable name, got {name!r}")
+        raise ConfigurationError(f"{owner}.{field} must be an environment variable name, got {name!r}", field=field)
 
 
 def _read(name: str, owner: str, environ: Mapping[str, str] | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -31,6 +31,7 @@ from integration_kit.policies.config import (
     _positive,
     build,
 )
+from integration_kit.policies.tables import check_table
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ClientConfig", "is_loopback"]
 
@@ -92,11 +93,11 @@ class ClientConfig:
     def _validate(self) -> None:
         owner = "ClientConfig"
         if not isinstance(self.name, str) or not self.name or not self.name.isprintable() or " " in self.name:
-            raise ConfigurationError(f"{owner}.name must be a non-empty name without spaces, got {self.name!r}")
+            raise _fail(owner, "name", self.name, "must be a non-empty name without spaces")
         try:
             object.__setattr__(self, "timeouts", Timeouts.coerce(self.timeouts))
         except ConfigurationError as exc:
-            raise ConfigurationError(f"{owner}.timeouts: {exc}") from None
+            raise ConfigurationError(f"{owner}.timeouts: {exc}", field=exc.under("timeouts").field) from None
         _positive(owner, "deadline", self.deadline, allow_none=True)
         policies: tuple[tuple[str, type, bool], ...] = (
             ("retry", RetryPolicy, False),
@@ -109,9 +110,11 @@ class ClientConfig:
             if not isinstance(value, cls) and not (optional and value is None):
                 raise ConfigurationError(
                     f"{owner}.{name} must be a {cls.__name__}{' or None' if optional else ''}, got "
-                    f"{type(value).__name__} (ClientConfig.from_mapping builds policies from mappings)"
+                    f"{type(value).__name__} (ClientConfig.from_mapping builds policies from mappings)",
+                    field=name,
                 )
-        object.__setattr__(self, "auth", auth_from_mapping(self.auth))
+        with _under("auth"):
+            object.__setattr__(self, "auth", auth_from_mapping(self.auth))
         _int_at_least(owner, "max_response_bytes", self.max_response_bytes, 1, allow_none=True)
         for name in ("follow_redirects", "allow_insecure_http"):
             if not isinstance(getattr(self, name), bool):
@@ -120,8 +123,8 @@ class ClientConfig:
         self._check_headers()
         self._check_verify()
         methods = frozenset(
-            _token(owner, "idempotency_methods", m).upper()
-            for m in _strings(owner, "idempotency_methods", self.idempotency_methods)
+            _token(owner, f"idempotency_methods[{i}]", m).upper()
+            for i, m in enumerate(_strings(owner, "idempotency_methods", self.idempotency_methods))
         )
         object.__setattr__(self, "idempotency_methods", methods)
         params = frozenset(p.lower() for p in _strings(owner, "redact_query_params", self.redact_query_params))
@@ -142,43 +145,49 @@ class ClientConfig:
 
         url = self.base_url
         if not isinstance(url, str):
-            raise ConfigurationError(f"ClientConfig.base_url must be a string, got {type(url).__name__}")
+            raise _fail("ClientConfig", "base_url", url, "must be a string")
         shown = redact_url(url)
         try:
             parts = urlsplit(url)
             host = parts.hostname
             parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError:
-            raise ConfigurationError(f"ClientConfig.base_url is not a valid URL: {shown!r}") from None
+            raise ConfigurationError(f"ClientConfig.base_url is not a valid URL: {shown!r}", field="base_url") from None
         if parts.scheme not in ("http", "https") or not host:
-            raise ConfigurationError(f"ClientConfig.base_url must be an absolute http(s) URL, got {shown!r}")
-        if parts.username is not None or parts.password is not None:
-            raise ConfigurationError(
-                f"ClientConfig.base_url must not hold credentials ({shown!r}): name an env var in auth= instead"
-            )
-        if parts.query or parts.fragment:
-            raise ConfigurationError(f"ClientConfig.base_url must not have a query or fragment, got {shown!r}")
-        if parts.scheme == "http" and not self.allow_insecure_http and not is_loopback(host):
-            raise ConfigurationError(
-                f"ClientConfig.base_url {shown!r} is plain http:// to a non-loopback host; use https:// "
+            problem = f"must be an absolute http(s) URL, got {shown!r}"
+        elif parts.username is not None or parts.password is not None:
+            problem = f"must not hold credentials ({shown!r}): name an env var in auth= instead"
+        elif parts.query or parts.fragment:
+            problem = f"must not have a query or fragment, got {shown!r}"
+        elif parts.scheme == "http" and not self.allow_insecure_http and not is_loopback(host):
+            problem = (
+                f"{shown!r} is plain http:// to a non-loopback host; use https:// "
                 "(or set allow_insecure_http=True, never in production)"
             )
+        else:
+            return
+        raise ConfigurationError(f"ClientConfig.base_url {problem}", field="base_url")
 
     def _check_headers(self) -> None:
         from integration_kit.http.redact import SECRET_HEADERS
 
         if not isinstance(self.headers, Mapping):
-            raise ConfigurationError(f"ClientConfig.headers must be a mapping, got {type(self.headers).__name__}")
-        headers = dict(self.headers)
-        if self.user_agent is not None:
-            headers.setdefault("User-Agent", self.user_agent)
-        for name, value in headers.items():
-            _token("ClientConfig", "headers", name)
+            raise _fail("ClientConfig", "headers", self.headers, "must be a mapping")
+        agent = self.user_agent
+        if agent is not None and (not isinstance(agent, str) or any(c in agent for c in "\r\n\0")):
+            raise _fail("ClientConfig", "user_agent", agent, "must be a string without CR, LF or NUL")
+        for name, value in self.headers.items():
+            if not isinstance(name, str):
+                raise _fail("ClientConfig", "headers", name, "must have string names")
+            _token("ClientConfig", f"headers.{name}", name)
             if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-                raise ConfigurationError(f"ClientConfig.headers[{name!r}] must be a str without CR, LF or NUL")
+                raise ConfigurationError(
+                    f"ClientConfig.headers[{name!r}] must be a str without CR, LF or NUL", field=f"headers.{name}"
+                )
             if name.lower() in SECRET_HEADERS:
                 raise ConfigurationError(
-                    f"ClientConfig.headers[{name!r}] is a credential header: name an env var in auth= instead"
+                    f"ClientConfig.headers[{name!r}] is a credential header: name an env var in auth= instead",
+                    field=f"headers.{name}",
                 )
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
 
@@ -187,13 +196,15 @@ class ClientConfig:
         if isinstance(verify, bool):
             return
         if not isinstance(verify, str) or not os.path.exists(verify):
-            raise ConfigurationError(f"ClientConfig.verify must be a bool or the path of a CA bundle, got {verify!r}")
+            raise _fail("ClientConfig", "verify", verify, "must be a bool or the path of a CA bundle")
         try:  # load it now: a file that is not a PEM bundle fails here, naming the field, not at the first call
             self.ssl_context()
         except (ssl.SSLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__
             raise ConfigurationError(
-                f"ClientConfig.verify: {verify!r} is not a usable CA bundle or directory of PEM certificates ({reason})"
+                f"ClientConfig.verify: {verify!r} is not a usable CA bundle or directory of PEM certificates "
+                f"({reason})",
+                field="verify",
             ) from None
 
     @property
@@ -220,19 +231,23 @@ class ClientConfig:
         """
         with _configuration_errors():
             data = _known_keys(cls, values)
+            check_table(cls, data)
             for name, policy in (("retry", RetryPolicy), ("limits", Limits)):
                 if name in data:
-                    data[name] = build(policy, data[name], field=f"ClientConfig.{name}")
+                    with _under(name):
+                        data[name] = build(policy, data[name], field=f"ClientConfig.{name}")
             for name, switchable in (("breaker", BreakerPolicy), ("budget", BudgetPolicy)):
                 if name in data:
                     value = data[name]
-                    data[name] = (
-                        None
-                        if value in (None, False)
-                        else build(switchable, None if value is True else value, field=f"ClientConfig.{name}")
-                    )
+                    with _under(name):
+                        data[name] = (
+                            None
+                            if value is None or value is False
+                            else build(switchable, None if value is True else value, field=f"ClientConfig.{name}")
+                        )
             if "auth" in data:
-                data["auth"] = auth_from_mapping(data["auth"])
+                with _under("auth"):
+                    data["auth"] = auth_from_mapping(data["auth"])
             for name in ("idempotency_methods", "redact_query_params"):
                 if name in data:
                     data[name] = frozenset(_strings("ClientConfig", name, data[name]))
@@ -275,6 +290,15 @@ class ClientConfig:
 
 
 @contextmanager
+def _under(prefix: str) -> Iterator[None]:
+    """A ConfigurationError raised inside names its field under ``prefix`` (the key the user wrote)."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise exc.under(prefix) from None
+
+
+@contextmanager
 def _configuration_errors() -> Iterator[None]:
     """Re-raise a policy's ValueError as the ConfigurationError a client's settings promise."""
     try:
@@ -299,13 +323,15 @@ def _strings(owner: str, name: str, values: object) -> list[str]:
     """``values`` as a list of strings; a lone string (``"POST"``) or anything else is an error naming the field."""
     if isinstance(values, str) or not isinstance(values, Collection):
         hint = f" (write [{values!r}])" if isinstance(values, str) else ""
-        raise ConfigurationError(f"{owner}.{name} must be a collection of strings{hint}, got {values!r}")
-    if not all(isinstance(v, str) for v in values):
-        raise ConfigurationError(f"{owner}.{name} must be a collection of strings, got {values!r}")
+        raise ConfigurationError(f"{owner}.{name} must be a collection of strings{hint}, got {values!r}", field=name)
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            where = f"{name}[{index}]" if isinstance(values, Sequence) else name
+            raise ConfigurationError(f"{owner}.{name} must be a collection of strings, got {values!r}", field=where)
     return list(values)
 
 
 def _token(owner: str, name: str, value: str) -> str:
     if not value or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value) or not value.isascii():
-        raise ConfigurationError(f"{owner}.{name}: {value!r} is not an HTTP token")
+        raise ConfigurationError(f"{owner}.{name}: {value!r} is not an HTTP token", field=name)
     return value

@@ -8,12 +8,13 @@ comes from.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.policies.tables import check_table
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -38,7 +39,7 @@ _T = TypeVar("_T")
 
 def _fail(owner: str, name: str, value: object, reason: str) -> ConfigurationError:
     """The error for a bad field: a :class:`ConfigurationError` (a ``ValueError``) naming owner, field and value."""
-    return ConfigurationError(f"{owner}.{name} {reason}, got {value!r}")
+    return ConfigurationError(f"{owner}.{name} {reason}, got {value!r}", field=name)
 
 
 def _positive(owner: str, name: str, value: float | None, *, allow_none: bool = False) -> None:
@@ -71,11 +72,11 @@ def _statuses(owner: str, name: str, value: object, low: int = 100) -> frozenset
     """``value`` as a frozenset of HTTP statuses (``low``-599), else the error naming the field."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
         raise _fail(owner, name, value, "must be a collection of HTTP statuses")
-    statuses = frozenset(value)
-    for status in statuses:
+    for index, status in enumerate(value):
         if isinstance(status, bool) or not isinstance(status, int) or not low <= status <= 599:
-            raise _fail(owner, name, status, f"must hold HTTP statuses ({low}-599)")
-    return statuses
+            where = f"{name}[{index}]" if isinstance(value, Sequence) else name  # a set has no order to point into
+            raise ConfigurationError(f"{owner}.{name} must hold HTTP statuses ({low}-599), got {status!r}", field=where)
+    return frozenset(value)
 
 
 def _choice(owner: str, name: str, value: object, allowed: tuple[object, ...]) -> None:
@@ -110,7 +111,9 @@ class Timeouts:
         if value is None:
             return cls()
         if isinstance(value, Mapping):
-            return cls(**_known_keys(cls, value))
+            values = _known_keys(cls, value)
+            check_table(cls, values)
+            return cls(**values)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             v = float(value)
             return cls(connect=v, read=v, write=v, pool=v)
@@ -264,7 +267,7 @@ class BreakerPolicy:
             raise _fail(owner, "max_wait_in_open", self.max_wait_in_open, "must be >= wait_in_open")
         _int_at_least(owner, "half_open_max_calls", self.half_open_max_calls, 1)
         if self.failure_threshold is None and self.failure_rate_threshold is None and self.slow_call_duration is None:
-            raise ValueError(
+            raise ConfigurationError(
                 "BreakerPolicy needs a trip condition: set failure_threshold, failure_rate_threshold "
                 "or slow_call_duration"
             )
@@ -298,7 +301,8 @@ def _known_keys(cls: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(str(key) for key in values if key not in names)
     if unknown:
         raise ConfigurationError(
-            f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(names))}"
+            f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(names))}",
+            field=unknown[0],
         )
     return dict(values)
 
@@ -306,7 +310,8 @@ def _known_keys(cls: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
 def build(cls: type[_T], values: Mapping[str, Any] | _T | None, *, field: str | None = None) -> _T:
     """Build a policy dataclass from a mapping (unknown keys are an error), pass an instance through, or default.
 
-    Raises :class:`ConfigurationError` naming ``field`` (default: the class) for anything else.
+    Raises :class:`ConfigurationError` naming ``field`` (default: the class) for anything else, and for a value of
+    the wrong type at any depth (:func:`~integration_kit.policies.tables.check_table`).
     """
     if values is None:
         return cls()
@@ -316,7 +321,9 @@ def build(cls: type[_T], values: Mapping[str, Any] | _T | None, *, field: str | 
         raise ConfigurationError(
             f"{field or cls.__name__}: expected a mapping or a {cls.__name__}, got {type(values).__name__}"
         )
-    return cls(**_known_keys(cls, values))
+    known = _known_keys(cls, values)
+    check_table(cls, known)
+    return cls(**known)
 
 
 class _Unset(Enum):

@@ -4,7 +4,7 @@ An adapter only moves messages: it publishes and waits for the broker's confirm,
 bounded prefetch, extends a delivery's lease while its handler runs (where the broker has an ack deadline), and
 settles each delivery one way (ack, delayed retry, dead letter, requeue). It never decides whether to retry: the
 engine (publishing) and the consumer (handling) do. Its errors are the kit's
-:class:`~integration_kit.errors.QueueError` family, translated at one boundary inside each adapter.
+:class:`~integration_kit.queues.errors.QueueError` family, translated at one boundary inside each adapter.
 
 Every adapter passes one contract suite (``tests/test_queue_brokers.py``), against a real broker.
 """
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from integration_kit.errors import ConfigurationError
 from integration_kit.queues.message import Message
 
 __all__ = ["Broker", "Delivery", "Topology"]
@@ -37,11 +38,17 @@ class Topology:
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in " \t\r\n*>"):
-            raise ValueError(f"Topology.name must be a non-empty name without spaces or wildcards, got {self.name!r}")
-        if not self.retry_delays or any(not d > 0 for d in self.retry_delays):
-            raise ValueError(f"Topology.retry_delays must be positive seconds, got {self.retry_delays!r}")
+            message = f"Topology.name must be a non-empty name without spaces or wildcards, got {self.name!r}"
+            raise ConfigurationError(message, field="name")
+        for index, delay in enumerate(self.retry_delays):
+            if not delay > 0:
+                message = f"Topology.retry_delays must be positive seconds, got {self.retry_delays!r}"
+                raise ConfigurationError(message, field=f"retry_delays[{index}]")
+        if not self.retry_delays:
+            raise ConfigurationError("Topology.retry_delays must hold at least one wait", field="retry_delays")
         if self.max_attempts < 1:
-            raise ValueError(f"Topology.max_attempts must be >= 1, got {self.max_attempts!r}")
+            message = f"Topology.max_attempts must be >= 1, got {self.max_attempts!r}"
+            raise ConfigurationError(message, field="max_attempts")
         if not self.dead_letter:
             object.__setattr__(self, "dead_letter", f"{self.name}.dlq")
 
@@ -67,7 +74,7 @@ class Delivery:
 @runtime_checkable
 class Broker(Protocol):
     """A message broker adapter for one :class:`Topology`. Every method may raise a
-    :class:`~integration_kit.errors.QueueError`; a broken connection is re-opened by the next call."""
+    :class:`~integration_kit.queues.errors.QueueError`; a broken connection is re-opened by the next call."""
 
     topology: Topology
 
@@ -89,9 +96,9 @@ class Broker(Protocol):
     async def publish(self, messages: Sequence[Message], *, timeout: float | None = None) -> None:
         """Publish ``messages`` in order and return once the broker confirmed every one.
 
-        Raises :class:`~integration_kit.errors.PublishNotConfirmed` (nacked or no confirm within ``timeout``
-        seconds), :class:`~integration_kit.errors.MessageUnroutable` or
-        :class:`~integration_kit.errors.BrokerUnavailable`; then any subset may have been stored.
+        Raises :class:`~integration_kit.queues.errors.PublishNotConfirmed` (nacked or no confirm within ``timeout``
+        seconds), :class:`~integration_kit.queues.errors.MessageUnroutable` or
+        :class:`~integration_kit.queues.errors.BrokerUnavailable`; then any subset may have been stored.
         """
         ...
 

@@ -43,26 +43,26 @@ from dataclasses import dataclass
 from typing import Literal
 
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.errors import CircuitOpenError, IdempotencyKeyReused, PermanentError, QueueError, RequestInFlight
-from integration_kit.events import (
-    CircuitState,
-    ConsumerPaused,
-    ConsumerResumed,
-    DuplicateSuppressed,
-    Hook,
-    MessageAcked,
-    MessageDeadLettered,
-    MessageReceived,
-    MessageRequeued,
-    MessageRetried,
-    emit,
-)
+from integration_kit.errors import CircuitOpenError, PermanentError
+from integration_kit.events import CircuitState, Hook, emit
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.policies.retry import backoff_delay
 from integration_kit.queues._eager import start_eagerly
 from integration_kit.queues.broker import Broker, Delivery
+from integration_kit.queues.errors import QueueError
+from integration_kit.queues.events import (
+    ConsumerPaused,
+    ConsumerResumed,
+    DuplicateSuppressed,
+    MessageAcked,
+    MessageDeadLettered,
+    MessageReceived,
+    MessageRequeued,
+    MessageRetried,
+)
 from integration_kit.queues.inbox import Handler, Inbox
+from integration_kit.server.errors import IdempotencyKeyReused, RequestInFlight
 
 __all__ = ["DEFAULT_POISON", "Consumer", "ConsumerStats"]
 
@@ -118,7 +118,7 @@ class Consumer:
     Handlers running longer than a third of the broker's ``ack_deadline`` get their lease extended every third of it
     (see the module's docstring); ``stats.extended`` counts those in-progress acks.
 
-    ``hooks`` receive the consumer's events (:class:`~integration_kit.events.MessageReceived`, ``MessageAcked``,
+    ``hooks`` receive the consumer's events (:class:`~integration_kit.queues.events.MessageReceived`, ``MessageAcked``,
     ``DuplicateSuppressed``, ``MessageRetried``, ``MessageDeadLettered``, ``MessageRequeued``, ``ConsumerPaused``,
     ``ConsumerResumed``), with ``name`` as their integration (default: the topology's name); none are built
     without hooks.

@@ -62,7 +62,7 @@ class Inbox(Protocol):
         """Run ``handler(message)`` unless this message id was processed; return whether it ran.
 
         Raises what the handler raises (the id is then not recorded), or
-        :class:`~integration_kit.errors.RequestInFlight` while another consumer holds the id.
+        :class:`~integration_kit.server.errors.RequestInFlight` while another consumer holds the id.
         """
         ...
 
@@ -74,7 +74,7 @@ class StoreInbox:
     runs, its claim is renewed every third of the lease, so a handler slower than the lease still keeps other
     consumers off its message. ``ttl`` is how long a processed id is remembered (default
     :data:`DEFAULT_INBOX_TTL`). A message id seen again with another body raises
-    :class:`~integration_kit.errors.IdempotencyKeyReused` (the consumer dead-letters it).
+    :class:`~integration_kit.server.errors.IdempotencyKeyReused` (the consumer dead-letters it).
     """
 
     def __init__(
@@ -95,7 +95,7 @@ class StoreInbox:
     async def process(self, message: Message, handler: Handler) -> bool:
         """Claim the id, run the handler (renewing the claim), record the id as processed (see the module
         docstring). Raises what the handler raises (the claim is released),
-        :class:`~integration_kit.errors.RequestInFlight` while another consumer holds the id, or
+        :class:`~integration_kit.server.errors.RequestInFlight` while another consumer holds the id, or
         :class:`~integration_kit.errors.StoreUnavailable`."""
         fingerprint = hashlib.sha256(message.body).hexdigest()
         begun = await self._run(self.guard.begin, message.message_id, fingerprint)

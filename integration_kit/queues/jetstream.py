@@ -34,8 +34,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from integration_kit.errors import BrokerUnavailable, MessageUnroutable, PublishNotConfirmed, QueueError
 from integration_kit.queues.broker import Delivery, Topology
+from integration_kit.queues.errors import BrokerUnavailable, MessageUnroutable, PublishNotConfirmed, QueueError
 from integration_kit.queues.message import FailedAttempt, Message
 
 __all__ = ["DEFAULT_NATS_URL", "JetStreamBroker"]
@@ -283,7 +283,7 @@ class JetStreamBroker:
         """Send the progress ack (``+WPI``): JetStream restarts the delivery's ``ack_wait`` timer.
 
         A delivery already settled is left alone (nats-py would send the progress ack all the same).
-        Raises :class:`~integration_kit.errors.BrokerUnavailable` when the connection is closed or broken.
+        Raises :class:`~integration_kit.queues.errors.BrokerUnavailable` when the connection is closed or broken.
         """
         raw = _msg(delivery)
         if raw._ackd:  # nats-py's mark for a settled message (ack, nak, term); its in_progress does not check it

@@ -23,11 +23,11 @@ import asyncio
 from collections.abc import Sequence
 
 from integration_kit.engine.call import CallEngine, Send, run_async
-from integration_kit.errors import BrokerUnavailable, PublishNotConfirmed, QueueError
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy, RetryPolicy
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.queues.broker import Broker
+from integration_kit.queues.errors import BrokerUnavailable, PublishNotConfirmed, QueueError
 from integration_kit.queues.message import Message
 
 __all__ = ["DEFAULT_CONFIRM_TIMEOUT", "Publisher", "default_publish_engine", "outcome_for"]
@@ -71,7 +71,7 @@ class Publisher:
     deadline, when shorter, bounds it further. :meth:`publish` returns once every message was confirmed, or raises
     the engine's error: :class:`~integration_kit.errors.RetriesExhausted`,
     :class:`~integration_kit.errors.DeadlineExceeded`, :class:`~integration_kit.errors.CircuitOpenError`, or the
-    attempt's own :class:`~integration_kit.errors.QueueError` when it is not retried.
+    attempt's own :class:`~integration_kit.queues.errors.QueueError` when it is not retried.
     """
 
     def __init__(

@@ -37,8 +37,8 @@ import aiormq.exceptions
 from aio_pika.connection import make_url
 from aio_pika.exceptions import DeliveryError, PublishError
 
-from integration_kit.errors import BrokerUnavailable, MessageUnroutable, PublishNotConfirmed, QueueError
 from integration_kit.queues.broker import Delivery, Topology
+from integration_kit.queues.errors import BrokerUnavailable, MessageUnroutable, PublishNotConfirmed, QueueError
 from integration_kit.queues.message import Message
 
 __all__ = ["DEFAULT_AMQP_URL", "RabbitMQBroker", "amqp_url"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import CircuitOpenError
+from integration_kit.errors import CircuitOpenError, ConfigurationError
 from integration_kit.events import CircuitState
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy
@@ -64,7 +64,8 @@ class QueueScenario:
     starts (a consumer that was down over a deploy). ``processing_time`` is the mean seconds a handler takes
     (exponentially distributed), and ``slow_processing_time`` its mean inside the ``slow_consumer`` window (a slow
     downstream, a cold cache): when ``concurrency / slow_processing_time`` is below ``rate`` the queue grows.
-    Raises ``ValueError`` for a value out of range.
+    Raises :class:`~integration_kit.errors.ConfigurationError` (a ``ValueError``) naming the field for a value out
+    of range.
     """
 
     name: str
@@ -86,23 +87,26 @@ class QueueScenario:
         for name in ("duration", "rate", "processing_time", "slow_processing_time"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+                raise ConfigurationError(f"{name} must be a positive number, got {value!r}", field=name)
         for name in ("failure_rate", "poison_rate", "duplicate_rate"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise ValueError(f"{name} must be a fraction between 0 and 1, got {value!r}")
+                raise ConfigurationError(f"{name} must be a fraction between 0 and 1, got {value!r}", field=name)
         if not (isinstance(self.backlog, int) and not isinstance(self.backlog, bool) and 0 <= self.backlog <= 1e6):
-            raise ValueError(f"backlog must be a whole number of messages from 0 to 1000000, got {self.backlog!r}")
+            message = f"backlog must be a whole number of messages from 0 to 1000000, got {self.backlog!r}"
+            raise ConfigurationError(message, field="backlog")
         expected = self.rate * self.duration + self.backlog
         if expected > MAX_MESSAGES:
-            raise ValueError(
+            raise ConfigurationError(
                 f"rate x duration + backlog must be at most {MAX_MESSAGES:,} messages, got {expected:,.0f}: "
                 "shorten the scenario or lower its rate"
             )
         for name in ("broker_outage", "downstream_outage", "slow_consumer"):
             window = getattr(self, name)
             if window is not None and not (len(window) == 2 and 0 <= window[0] < window[1]):
-                raise ValueError(f"{name} must be [start, end] seconds with start < end, got {window!r}")
+                at = name if len(window) != 2 else f"{name}[0]" if window[0] < 0 else f"{name}[1]"
+                message = f"{name} must be [start, end] seconds with start < end, got {window!r}"
+                raise ConfigurationError(message, field=at)
 
 
 @dataclass(slots=True)

@@ -46,7 +46,8 @@ from enum import Enum
 from typing import Any, ParamSpec, TypeVar
 
 from integration_kit.clock import Clock
-from integration_kit.errors import IdempotencyKeyReused, RequestInFlight, StoreUnavailable
+from integration_kit.errors import StoreUnavailable
+from integration_kit.server.errors import IdempotencyKeyReused, RequestInFlight
 from integration_kit.stores.base import Store, WallClock
 
 __all__ = [
@@ -161,8 +162,9 @@ class IdempotencyGuard:
     """The idempotency rules on a store, shared by :class:`IdempotencyMiddleware` and :func:`idempotent`.
 
     :meth:`begin` either hands out a :class:`Claim` (execute, then :meth:`complete` or :meth:`release`), returns
-    the completed :class:`IdempotencyRecord` to replay, or raises :class:`~integration_kit.errors.RequestInFlight`
-    or :class:`~integration_kit.errors.IdempotencyKeyReused`. Store failures raise
+    the completed :class:`IdempotencyRecord` to replay, or raises
+    :class:`~integration_kit.server.errors.RequestInFlight` or
+    :class:`~integration_kit.server.errors.IdempotencyKeyReused`. Store failures raise
     :class:`~integration_kit.errors.StoreUnavailable`. Operations block on the store's I/O; async callers run
     them in a worker thread when ``store.blocking``.
     """

@@ -41,9 +41,9 @@ def idempotent(
 
     ``key`` is a callable given the function's arguments, or the name of an attribute (or mapping item) of the
     first argument, e.g. ``key="message_id"``. ``fingerprint``, given the same arguments, tells a redelivery
-    from a different message that reuses a key (then :class:`~integration_kit.errors.IdempotencyKeyReused`); by
+    from a different message that reuses a key (then :class:`~integration_kit.server.errors.IdempotencyKeyReused`); by
     default keys are trusted. A duplicate while the first run is in flight raises
-    :class:`~integration_kit.errors.RequestInFlight` (a consumer should requeue it). Results are stored with
+    :class:`~integration_kit.server.errors.RequestInFlight` (a consumer should requeue it). Results are stored with
     ``dumps`` and returned from ``loads`` (JSON by default). An exception releases the key so a redelivery runs.
     """
     guard = IdempotencyGuard(store, ttl=ttl, lease=lease, clock=clock, namespace="idempotent:")

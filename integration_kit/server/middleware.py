@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any, TypeVar
 
 from integration_kit.clock import Clock
-from integration_kit.errors import IdempotencyKeyReused, RequestInFlight, StoreUnavailable
+from integration_kit.errors import StoreUnavailable
+from integration_kit.server.errors import IdempotencyKeyReused, RequestInFlight
 from integration_kit.server.idempotency import (
     DEFAULT_LEASE,
     DEFAULT_TTL,

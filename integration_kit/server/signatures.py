@@ -18,9 +18,9 @@ GitHubSignature     ``X-Hub-Signature-256: sha256=<hex>``            the body, h
 HMACSignature       any header, algorithm, hex or base64, prefix     the body (optionally with a timestamp header)
 ==================  ===============================================  ==============================================
 
-:meth:`~WebhookScheme.verify` raises only the :class:`~integration_kit.errors.WebhookVerificationError` family
+:meth:`~WebhookScheme.verify` raises only the :class:`~integration_kit.server.errors.WebhookVerificationError` family
 (missing header, malformed header, timestamp outside the tolerance, no matching signature) or
-:class:`~integration_kit.errors.PayloadTooLarge`, whatever the headers and body hold; messages never contain a
+:class:`~integration_kit.server.errors.PayloadTooLarge`, whatever the headers and body hold; messages never contain a
 secret or a signature. The default tolerance is 5 minutes (300 s), as the Standard Webhooks specification and
 Stripe's libraries use; the default body limit is 1 MiB (raise it for GitHub, which sends up to 25 MB).
 """
@@ -39,15 +39,15 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from integration_kit.clock import Clock, WallClock
-from integration_kit.errors import (
-    ConfigurationError,
+from integration_kit.errors import ConfigurationError
+from integration_kit.http.redact import Secret
+from integration_kit.server.errors import (
     PayloadTooLarge,
     SignatureMalformed,
     SignatureMismatch,
     SignatureMissing,
     TimestampOutsideTolerance,
 )
-from integration_kit.http.redact import Secret
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",

@@ -33,11 +33,11 @@ from typing import Any
 import anyio.to_thread
 
 from integration_kit.clock import Clock, WallClock
-from integration_kit.errors import (
+from integration_kit.errors import StoreUnavailable
+from integration_kit.server.errors import (
     PayloadTooLarge,
     SignatureMalformed,
     SignatureMissing,
-    StoreUnavailable,
     WebhookVerificationError,
 )
 from integration_kit.server.inbox import Inbox, InboxEvent

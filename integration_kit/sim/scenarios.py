@@ -9,8 +9,9 @@ partner can degrade gradually rather than at a step. After its last phase a scen
 :meth:`Scenario.decide` answers, for a time and a seeded :class:`random.Random`, what the partner does with one
 request (a :class:`Decision`); it reads nothing else, so the simulator, the live upstream and the test transport
 play the same scenario the same way. Scenarios load from TOML (the bundled ones in
-``integration_kit/sim/bundled/*.toml``, a project's in its ``scenarios/`` folder; see :func:`load_scenario`) or from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec), and a
-mistake raises :class:`~integration_kit.errors.ConfigurationError` naming the file, the field and the reason::
+``integration_kit/sim/bundled/*.toml``, a project's in its ``scenarios/`` folder; see :func:`load_scenario`) or
+from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec), and a mistake raises
+:class:`~integration_kit.errors.ConfigurationError` naming the file, the field and the reason::
 
     name = "outage-and-recovery"
     description = "healthy, a one-minute outage, then a gradual recovery"
@@ -395,12 +396,15 @@ class Scenario:
         return index, -1, latency
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<inline>", name: str | None = None) -> Scenario:
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, source: str = "<inline>", name: str | None = None, at: str = ""
+    ) -> Scenario:
         """Build a scenario from plain data (a parsed TOML table); ``source`` names it in errors.
 
-        ``name`` is used when the data has no ``name`` key (a file's stem, or the key of an inline table).
+        ``name`` is used when the data has no ``name`` key (a file's stem, or the key of an inline table). ``at``
+        is where the table sits in its file (``scenario[0]`` in a spec): errors name ``scenario[0].phases[1]``.
         """
-        return _Loader(source).scenario(data, name)
+        return _Loader(source, at).scenario(data, name)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Scenario:
@@ -453,11 +457,13 @@ def bundled_scenarios(directory: str | Path | None = None) -> dict[str, Scenario
 class _Loader:
     """Turns parsed TOML into scenario objects, translating every mistake into a ConfigurationError."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, at: str = "") -> None:
         self.source = source
+        self.at = at
 
     def error(self, path: str, reason: str) -> ConfigurationError:
-        return ConfigurationError(f"{self.source}: {path or 'scenario'}: {reason}")
+        where = _join(self.at, path)
+        return ConfigurationError(f"{self.source}: {where or 'scenario'}: {reason}", field=where or None)
 
     def table(self, path: str, value: object, allowed: Sequence[str]) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):

@@ -13,7 +13,7 @@ thread of :meth:`WebhookSender.start`) makes each due attempt:
    address it checked;
 3. its end is written to the store and the attempt log: ``delivered`` (2xx); ``disabled`` (410 Gone, or the
    endpoint has failed for longer than the schedule's ``disable_after``: a
-   :class:`~integration_kit.events.WebhookEndpointDisabled` event is emitted and its pending deliveries are
+   :class:`~integration_kit.webhooks.events.WebhookEndpointDisabled` event is emitted and its pending deliveries are
    parked); ``retry`` at the time the :class:`~integration_kit.webhooks.schedule.RetrySchedule` gives (a longer
    ``Retry-After`` is honoured); ``failed`` when the schedule is exhausted. A breaker or bulkhead refusal is not an
    attempt: the delivery is due again when the breaker allows a probe.
@@ -46,14 +46,15 @@ from integration_kit.errors import (
     ConfigurationError,
     GaveUp,
     IntegrationError,
-    UnsafeDestination,
 )
-from integration_kit.events import Event, Hook, RetryScheduled, WebhookEndpointDisabled, emit
+from integration_kit.events import Event, Hook, RetryScheduled, emit
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.server.signatures import StandardWebhooks
 from integration_kit.webhooks.delivery_store import AttemptLogEntry, DeliveryStore, DueDelivery
+from integration_kit.webhooks.errors import UnsafeDestination
+from integration_kit.webhooks.events import WebhookEndpointDisabled
 from integration_kit.webhooks.schedule import RetrySchedule
 from integration_kit.webhooks.ssrf import Resolver, resolve_destination
 
@@ -111,8 +112,8 @@ class GuardedTransport(httpx.BaseTransport):
     """An httpx transport that sends each request to the address the SSRF guard checked, resolving only once.
 
     The request's URL host is replaced by the checked IP address; the ``Host`` header and the TLS server name keep
-    the original name. An unsafe destination raises :class:`~integration_kit.errors.UnsafeDestination` before any
-    connection is made.
+    the original name. An unsafe destination raises :class:`~integration_kit.webhooks.errors.UnsafeDestination`
+    before any connection is made.
     """
 
     def __init__(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from integration_kit.errors import UnsafeDestination
+from integration_kit.webhooks.errors import UnsafeDestination
 
 __all__ = ["METADATA_ADDRESSES", "Destination", "Resolver", "is_refused_address", "resolve_destination"]
 

@@ -18,9 +18,10 @@ import asyncio
 import json
 import sys
 
-from integration_kit.errors import ConfigurationError, QueueError
+from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.cli.args import Command
 from integration_kit.queues.broker import Broker, Topology
+from integration_kit.queues.errors import QueueError
 from integration_kit.queues.message import Message
 
 __all__ = ["COMMANDS", "add_arguments", "run"]

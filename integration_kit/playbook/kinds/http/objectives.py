@@ -64,19 +64,17 @@ class Objectives:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"objectives.{f.name} must be a finite number, got {value!r}")
+                raise _bad(f.name, f"must be a finite number, got {value!r}")
             object.__setattr__(self, f.name, float(value))
         if not 0.0 <= self.success_rate <= 1.0:
-            raise ValueError(f"objectives.success_rate must be in [0, 1], got {self.success_rate!r}")
+            raise _bad("success_rate", f"must be in [0, 1], got {self.success_rate!r}")
         for name in ("p99_latency", "recovery_time"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"objectives.{name} must be > 0 seconds, got {getattr(self, name)!r}")
+                raise _bad(name, f"must be > 0 seconds, got {getattr(self, name)!r}")
         if self.amplification < 1.0:
-            raise ValueError(
-                f"objectives.amplification must be >= 1 (one attempt per call), got {self.amplification!r}"
-            )
+            raise _bad("amplification", f"must be >= 1 (one attempt per call), got {self.amplification!r}")
         if self.outage_load < 0:
-            raise ValueError(f"objectives.outage_load must be >= 0, got {self.outage_load!r}")
+            raise _bad("outage_load", f"must be >= 0, got {self.outage_load!r}")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -116,7 +114,7 @@ def objectives_from_spec(data: Mapping[str, Any], scenarios: tuple[str, ...], so
     """
 
     def fail(fieldname: str, reason: str) -> ConfigurationError:
-        return ConfigurationError(f"{source}: {fieldname}: {reason}")
+        return ConfigurationError(f"{source}: {fieldname}: {reason}", field=fieldname)
 
     declared: set[str] = set()
     table = data.get("objectives", {})
@@ -131,7 +129,7 @@ def objectives_from_spec(data: Mapping[str, Any], scenarios: tuple[str, ...], so
     for name, values in overrides.items():
         where = f"scenario_objectives.{name}"
         if name not in scenarios:
-            raise fail(where, f"no such scenario in this spec (it has: {', '.join(scenarios)})")
+            raise fail(where, f"no such scenario in this spec (its scenarios: {', '.join(scenarios)})")
         if not isinstance(values, Mapping):
             raise fail(where, f"must be a table, got {type(values).__name__}")
         per_scenario[name] = _build(defaults, values, where, fail)
@@ -144,8 +142,13 @@ def _build(base: Objectives, values: Mapping[str, Any], where: str, fail: Any) -
         raise fail(f"{where}.{problem[0]}", problem[1])
     try:
         return replace(base, **values)
-    except (ValueError, TypeError) as exc:
-        raise fail(where, str(exc)) from None
+    except ConfigurationError as exc:
+        raise fail(f"{where}.{exc.field}", exc.message.removeprefix(f"objectives.{exc.field} ")) from None
+
+
+def _bad(name: str, reason: str) -> ConfigurationError:
+    """The error for a bad objective ``name`` (a :class:`ConfigurationError`, so a ``ValueError``)."""
+    return ConfigurationError(f"objectives.{name} {reason}", field=name)
 
 
 def _bad_key(values: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -20,6 +20,7 @@ from integration_kit.http.config import ClientConfig
 from integration_kit.playbook.kinds.files import is_name, read_spec, scenario_search, spec_kind, spec_names
 from integration_kit.playbook.kinds.http.objectives import Objectives, ObjectiveSet, objectives_from_spec
 from integration_kit.playbook.kinds.http.tune_space import Bounds, bounds_from_table, narrow
+from integration_kit.policies.tables import check_table
 from integration_kit.sim.scenarios import Scenario, load_scenario
 
 __all__ = [
@@ -187,7 +188,7 @@ class IntegrationSpec:
 
 def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, path: Path | None) -> IntegrationSpec:
     def fail(fieldname: str, reason: str) -> ConfigurationError:
-        return ConfigurationError(f"{source}: {fieldname}: {reason}")
+        return ConfigurationError(f"{source}: {fieldname}: {reason}", field=fieldname)
 
     unknown = sorted(set(data) - _TOP_KEYS - set(CLIENT_KEYS))
     if unknown:
@@ -201,13 +202,10 @@ def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, pat
         raise fail("base_url", "is required")
     try:
         client = ClientConfig.from_mapping({"name": name, **client_values})
-    except ConfigurationError as exc:
-        where, _, reason = str(exc).partition(": ")
-        if where.startswith("auth.") and " " not in where:  # already names its field, e.g. auth.token
-            raise fail(where, reason) from None
-        raise fail(_field_of(exc, client_values), str(exc)) from None
-    except (ValueError, TypeError) as exc:
-        raise fail(_field_of(exc, client_values), str(exc)) from None
+    except ConfigurationError as exc:  # its field is the path as written (retry.retry_on_status[0]), or None
+        if exc.field is None:
+            raise ConfigurationError(f"{source}: {exc.message}") from None
+        raise fail(exc.field, exc.reason) from None
     fallback = _sub(Fallback, data.get("fallback"), "fallback", fail)
     exercise = _sub(ExerciseSettings, data.get("exercise"), "exercise", fail)
     scenarios = _scenarios(data, source, fail, scenario_search(path))
@@ -251,27 +249,6 @@ def _texts(data: Mapping[str, Any], fail: Any) -> dict[str, str]:
     return texts
 
 
-def _field_of(exc: BaseException, values: Mapping[str, Any]) -> str:
-    """The spec field a ClientConfig error is about (its message names ``ClientConfig.<field>`` or a policy)."""
-    message = str(exc)
-    for key in CLIENT_KEYS:
-        if f"ClientConfig.{key}" in message:
-            return key
-    owners = {
-        "RetryPolicy": "retry",
-        "BreakerPolicy": "breaker",
-        "BudgetPolicy": "budget",
-        "Limits": "limits",
-        "Timeouts": "timeouts",
-        "Auth": "auth",
-        "environment": "auth",
-    }
-    for owner, key in owners.items():
-        if owner in message:
-            return key
-    return next(iter(values), "spec")
-
-
 def _sub(cls: type[Any], value: object, key: str, fail: Any) -> Any:
     if value is None:
         return cls()
@@ -281,7 +258,11 @@ def _sub(cls: type[Any], value: object, key: str, fail: Any) -> Any:
     if unknown := sorted(set(value) - allowed):
         raise fail(f"{key}.{unknown[0]}", f"unknown field (expected one of {', '.join(sorted(allowed))})")
     try:
+        check_table(cls, value, owner=key)
         return cls(**value)
+    except ConfigurationError as exc:
+        located = exc.under(key)
+        raise fail(located.field, located.reason) from None
     except (ValueError, TypeError) as exc:
         raise fail(key, str(exc)) from None
 
@@ -289,7 +270,7 @@ def _sub(cls: type[Any], value: object, key: str, fail: Any) -> Any:
 def _scenarios(data: Mapping[str, Any], source: str, fail: Any, search: tuple[Path, ...]) -> tuple[Scenario, ...]:
     found: list[Scenario] = []
     names = data.get("scenarios", [])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list):
         raise fail("scenarios", "must be a list of bundled scenario names (define new ones in [[scenario]] tables)")
     for index, scenario_name in enumerate(names):
         if not is_name(scenario_name):
@@ -299,10 +280,10 @@ def _scenarios(data: Mapping[str, Any], source: str, fail: Any, search: tuple[Pa
         except ConfigurationError as exc:
             raise fail(f"scenarios[{index}]", str(exc)) from None
     inline = data.get("scenario", [])
-    if not isinstance(inline, list) or not all(isinstance(t, Mapping) for t in inline):
+    if not isinstance(inline, list):
         raise fail("scenario", "must be an array of tables ([[scenario]])")
-    for index, table in enumerate(inline):
-        found.append(Scenario.from_mapping(table, source=f"{source}: scenario[{index}]"))
+    for index, table in enumerate(inline):  # Scenario.from_mapping refuses an item that is not a table
+        found.append(Scenario.from_mapping(table, source=source, at=f"scenario[{index}]"))
     seen: set[str] = set()
     for s in found:
         if s.name in seen:

@@ -139,9 +139,12 @@ def bounds_from_table(table: object, *, where: str = "tune") -> dict[str, Sequen
 
 def _range(name: str, dim: Dimension, value: Sequence[Any], kit: Bounds) -> Bounds:
     numbers = (int,) if dim.kind == "int" else (int, float)
-    if len(value) != 2 or not all(isinstance(v, numbers) and not isinstance(v, bool) for v in value):
-        kind = "integers" if dim.kind == "int" else "numbers"
+    kind = "integers" if dim.kind == "int" else "numbers"
+    if len(value) != 2:
         raise ConfigurationError(f"{name}: expected [low, high], two {kind}, got {list(value)!r}")
+    for index, bound in enumerate(value):
+        if not isinstance(bound, numbers) or isinstance(bound, bool):
+            raise ConfigurationError(f"{name}[{index}]: expected [low, high], two {kind}, got {list(value)!r}")
     low, high = value
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
         raise ConfigurationError(f"{name}: expected low <= high, got [{low}, {high}]")

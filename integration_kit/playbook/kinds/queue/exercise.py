@@ -20,9 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from integration_kit.errors import BrokerUnavailable, ConfigurationError
+from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.kinds.queue.spec import QueueSpec, judge
+from integration_kit.queues.errors import BrokerUnavailable
 from integration_kit.queues.sim import QueueResult, simulate_queue
 
 __all__ = ["LIVE_TIME_SCALE", "MAX_MESSAGES", "SERIES_FILE", "SUMMARY_FILE", "QueueExercise", "load_run", "play"]

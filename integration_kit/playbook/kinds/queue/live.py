@@ -54,20 +54,19 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from integration_kit.engine.call import CallEngine
-from integration_kit.errors import BrokerUnavailable, PoisonMessage, QueueError
-from integration_kit.events import (
-    DuplicateSuppressed,
-    Event,
-    MessageAcked,
-    MessageDeadLettered,
-    MessageRequeued,
-    MessageRetried,
-    Recorder,
-)
+from integration_kit.events import Event, Recorder
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy, RetryPolicy
 from integration_kit.queues.broker import Broker, Topology
 from integration_kit.queues.consumer import Consumer
+from integration_kit.queues.errors import BrokerUnavailable, PoisonMessage, QueueError
+from integration_kit.queues.events import (
+    DuplicateSuppressed,
+    MessageAcked,
+    MessageDeadLettered,
+    MessageRequeued,
+    MessageRetried,
+)
 from integration_kit.queues.inbox import Handler, SQLiteInbox
 from integration_kit.queues.jetstream import DEFAULT_NATS_URL, JetStreamBroker
 from integration_kit.queues.message import Message
@@ -166,7 +165,7 @@ def play_on_broker(
     ``nats://127.0.0.1:4222``) for JetStream. The retry delays, the JetStream ack wait and the breaker wait are
     scenario seconds, compressed by ``time_scale`` (real seconds per scenario second) like the scenario; at most
     ``max_messages`` messages are played (:func:`thin`). Raises
-    :class:`~integration_kit.errors.BrokerUnavailable` when the broker cannot be reached.
+    :class:`~integration_kit.queues.errors.BrokerUnavailable` when the broker cannot be reached.
     """
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{topology.name.replace('.', '_').replace('-', '_')}_live_{_unique()}"

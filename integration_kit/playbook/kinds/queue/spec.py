@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.files import is_name, read_spec
 from integration_kit.playbook.kinds.protocol import CheckItem
+from integration_kit.policies.tables import check_table
 from integration_kit.queues.broker import Topology
 from integration_kit.queues.sim import QueueResult, QueueScenario, QueueSettings
 
@@ -84,7 +85,7 @@ class QueueSpec:
 
 def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec:  # noqa: C901, PLR0912, PLR0915 - one check per field
     def fail(name: str, reason: str) -> ConfigurationError:
-        return ConfigurationError(f"{source}: {name}: {reason}")
+        return ConfigurationError(f"{source}: {name}: {reason}", field=name)
 
     known = {"kind", "name", "description", "owner", "role", "broker", "queue", "consumer", "objectives", "scenario"}
     unknown = sorted(set(data) - known)
@@ -116,15 +117,20 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
         extra = sorted(set(given) - allowed)
         if extra:
             raise fail(f"{table}.{extra[0]}", f"unknown field (expected one of {', '.join(sorted(allowed))})")
+    for table, given, checked in (("consumer", consumer, QueueSettings), ("queue", queue, Topology)):
+        try:
+            check_table(checked, given, owner=table)
+        except ConfigurationError as exc:
+            raise fail(exc.under(table).field or table, exc.under(table).reason) from None
     try:
         topology = Topology(
-            str(queue.get("name", "")),
+            queue.get("name", ""),
             retry_delays=tuple(float(d) for d in queue.get("retry_delays", (1.0, 5.0, 30.0))),
-            max_attempts=int(queue.get("max_attempts", 5)),
-            dead_letter=str(queue.get("dead_letter", "")),
+            max_attempts=queue.get("max_attempts", 5),
+            dead_letter=queue.get("dead_letter", ""),
         )
-    except (ValueError, TypeError) as exc:
-        raise fail("queue", str(exc)) from None
+    except ConfigurationError as exc:
+        raise fail(exc.under("queue").field or "queue", exc.message) from None
     if kind == "jetstream" and "." in topology.name:
         raise fail("queue.name", "a JetStream stream name has no dots")
     prefetch = consumer.get("prefetch", 32)
@@ -161,14 +167,15 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
         scenario_name = entry.get("name")
         if not is_name(scenario_name):  # it names the run's chart files
             raise fail(f"{label}.name", f"must be lower-case letters, digits, '-' or '_', got {scenario_name!r}")
-        label += f" ({scenario_name})"
         if any(s.name == scenario_name for s in scenarios):
-            raise fail(f"{label}.name", "another scenario has this name")
+            raise fail(f"{label}.name", f"another scenario has this name ({scenario_name})")
         try:
+            check_table(QueueScenario, entry, owner=label)
             values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
             scenarios.append(QueueScenario(**values))
-        except (ValueError, TypeError) as exc:
-            raise fail(label, str(exc)) from None
+        except ConfigurationError as exc:
+            located = exc.under(label)
+            raise fail(located.field or label, f"{located.reason} (scenario {scenario_name!r})") from None
     return QueueSpec(
         name=name,
         description=str(data.get("description", "")).strip(),

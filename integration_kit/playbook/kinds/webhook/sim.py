@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from integration_kit.clock import Clock, ManualClock
-from integration_kit.errors import PayloadTooLarge, WebhookVerificationError
 from integration_kit.playbook.kinds.webhook.judge import checks_of
 from integration_kit.playbook.kinds.webhook.spec import SenderSettings, WebhookScenario, WebhookSpec
 from integration_kit.policies.config import RetryPolicy, Timeouts
@@ -43,6 +42,7 @@ from integration_kit.server.signatures import (
 )
 from integration_kit.server.webhook_processor import WebhookProcessor
 from integration_kit.webhooks.delivery_store import SQLiteDeliveryStore
+from integration_kit.webhooks.errors import PayloadTooLarge, WebhookVerificationError
 from integration_kit.webhooks.sender import DEFAULT_ENDPOINT_BREAKER, Endpoint, WebhookSender
 
 if TYPE_CHECKING:

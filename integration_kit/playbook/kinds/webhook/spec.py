@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.files import read_spec
 from integration_kit.playbook.kinds.protocol import CheckItem
+from integration_kit.policies.tables import check_table
 from integration_kit.server.inbox import DEFAULT_DEDUP_WINDOW
 from integration_kit.server.signatures import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE
 from integration_kit.webhooks.schedule import SVIX_SCHEDULE, RetrySchedule
@@ -47,19 +48,21 @@ MAX_SCHEDULE_SPAN = 3 * 86400.0
 def _number(owner: str, name: str, value: object, *, low: float = 0.0, strict: bool = True) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (value <= low if strict else value < low):  # type: ignore[operator]
-        raise ValueError(f"{owner}.{name} must be a number {'>' if strict else '>='} {low:g}, got {value!r}")
+        message = f"{owner}.{name} must be a number {'>' if strict else '>='} {low:g}, got {value!r}"
+        raise ConfigurationError(message, field=name)
 
 
 def _env_names(owner: str, value: object) -> tuple[str, ...]:
     names = (value,) if isinstance(value, str) else value
-    if (
-        not isinstance(names, (list, tuple))
-        or not names
-        or not all(isinstance(n, str) and n.isidentifier() for n in names)
-    ):
-        raise ValueError(f"{owner}.secret_env must name one or two environment variables, got {value!r}")
+    message = f"{owner}.secret_env must name one or two environment variables, got {value!r}"
+    if not isinstance(names, (list, tuple)) or not names:
+        raise ConfigurationError(message, field="secret_env")
+    for index, env in enumerate(names):
+        if not (isinstance(env, str) and env.isidentifier()):
+            raise ConfigurationError(message, field="secret_env" if isinstance(value, str) else f"secret_env[{index}]")
     if len(names) > 2:
-        raise ValueError(f"{owner}.secret_env holds at most two names (the secret and, during a rotation, the next)")
+        message = f"{owner}.secret_env holds at most two names (the secret and, during a rotation, the next)"
+        raise ConfigurationError(message, field="secret_env")
     return tuple(names)
 
 
@@ -77,9 +80,10 @@ class ReceiverSettings:
 
     def __post_init__(self) -> None:
         if self.scheme not in get_args(SchemeName):
-            raise ValueError(f"receiver.scheme must be one of {', '.join(get_args(SchemeName))}, got {self.scheme!r}")
+            choices = ", ".join(get_args(SchemeName))
+            raise ConfigurationError(f"receiver.scheme must be one of {choices}, got {self.scheme!r}", field="scheme")
         if self.inbox not in get_args(InboxKind):
-            raise ValueError(f"receiver.inbox must be sqlite or redis, got {self.inbox!r}")
+            raise ConfigurationError(f"receiver.inbox must be sqlite or redis, got {self.inbox!r}", field="inbox")
         object.__setattr__(self, "secret_env", _env_names("receiver", self.secret_env))
         _number("receiver", "tolerance", self.tolerance)
         _number("receiver", "dedup_window", self.dedup_window)
@@ -97,7 +101,8 @@ class HandlerSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ValueError(f"handler.max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+            message = f"handler.max_attempts must be an integer >= 1, got {self.max_attempts!r}"
+            raise ConfigurationError(message, field="max_attempts")
         _number("handler", "base_delay", self.base_delay, strict=False)
         _number("handler", "max_delay", self.max_delay)
         _number("handler", "deadline", self.deadline)
@@ -121,15 +126,22 @@ class SenderSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url.startswith(("https://", "http://")):
-            raise ValueError(f"sender.url must be an http(s) URL, got {self.url!r}")
+            raise ConfigurationError(f"sender.url must be an http(s) URL, got {self.url!r}", field="url")
         object.__setattr__(self, "secret_env", _env_names("sender", self.secret_env))
         object.__setattr__(self, "delays", tuple(self.delays))
-        self.schedule()  # validates the delays
+        for index, delay in enumerate(self.delays):
+            _number("sender", f"delays[{index}]", delay, strict=False)
+        _number("sender", "disable_after", self.disable_after)
+        try:
+            self.schedule()  # validates the delays
+        except ValueError as exc:
+            raise ConfigurationError(str(exc), field="delays") from None
         _number("sender", "timeout", self.timeout)
         _number("sender", "max_concurrent", self.max_concurrent)
         _number("sender", "breaker_failures", self.breaker_failures)
         if not isinstance(self.allow_private, bool):
-            raise ValueError(f"sender.allow_private must be a bool, got {self.allow_private!r}")
+            message = f"sender.allow_private must be a bool, got {self.allow_private!r}"
+            raise ConfigurationError(message, field="allow_private")
 
     def schedule(self) -> RetrySchedule:
         """The retry schedule these settings describe."""
@@ -168,25 +180,27 @@ class WebhookScenario:
 
     def __post_init__(self) -> None:
         owner = f"scenario {self.name!r}"
-        if not self.description.strip():
-            raise ValueError(f"{owner}: description must say what happens")
+        if not isinstance(self.description, str) or not self.description.strip():
+            raise ConfigurationError(f"{owner}: description must say what happens", field="description")
         _number(owner, "events", self.events)
         _number(owner, "rate", self.rate)
         _number(owner, "burst_factor", self.burst_factor)
         for name in ("duplicates", "replays", "forged", "handler_failure_rate", "failure_rate"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise ValueError(f"{owner}.{name} must be a fraction in [0, 1], got {value!r}")
+                raise ConfigurationError(f"{owner}.{name} must be a fraction in [0, 1], got {value!r}", field=name)
         if self.rotate_at is not None and not 0 < self.rotate_at < 1:
-            raise ValueError(f"{owner}.rotate_at must be a fraction in (0, 1), got {self.rotate_at!r}")
+            message = f"{owner}.rotate_at must be a fraction in (0, 1), got {self.rotate_at!r}"
+            raise ConfigurationError(message, field="rotate_at")
         if self.handler_outage is not None:
             object.__setattr__(self, "handler_outage", _window(owner, "handler_outage", self.handler_outage))
-        object.__setattr__(self, "down", tuple(_window(owner, "down", w) for w in self.down))
+        object.__setattr__(self, "down", tuple(_window(owner, f"down[{i}]", w) for i, w in enumerate(self.down)))
 
 
 def _window(owner: str, name: str, value: Any) -> tuple[float, float]:
     if not (isinstance(value, (list, tuple)) and len(value) == 2 and 0 <= value[0] < value[1]):
-        raise ValueError(f"{owner}.{name} windows must be [start, end] seconds with start < end, got {value!r}")
+        message = f"{owner}.{name} windows must be [start, end] seconds with start < end, got {value!r}"
+        raise ConfigurationError(message, field=name)
     return float(value[0]), float(value[1])
 
 
@@ -226,7 +240,7 @@ class WebhookSpec:
         """Build and validate a spec from parsed TOML; every error names ``source``, the field and the reason."""
 
         def fail(name: str, reason: str) -> ConfigurationError:
-            return ConfigurationError(f"{source}: {name}: {reason}")
+            return ConfigurationError(f"{source}: {name}: {reason}", field=name)
 
         kind = data.get("kind")
         if kind not in WEBHOOK_KINDS:
@@ -261,8 +275,10 @@ class WebhookSpec:
                 raise fail(key, f"a {kind} spec needs a [{key}] table")
             built[key] = _table(settings, value, key, fail)
         raw = data.get("scenario", [])
-        if not isinstance(raw, list) or not raw or not all(isinstance(t, Mapping) for t in raw):
+        if not isinstance(raw, list) or not raw:
             raise fail("scenario", "list at least one scenario in [[scenario]] tables")
+        if bad := [i for i, t in enumerate(raw) if not isinstance(t, Mapping)]:
+            raise fail(f"scenario[{bad[0]}]", f"must be a table ([[scenario]]), got {type(raw[bad[0]]).__name__}")
         scenarios = tuple(_table(WebhookScenario, t, f"scenario[{i}]", fail) for i, t in enumerate(raw))
         if len({s.name for s in scenarios}) != len(scenarios):
             raise fail("scenario", "scenario names must be unique")
@@ -289,11 +305,15 @@ def _table(cls: type[Any], value: object, key: str, fail: Any) -> Any:
     known = {f.name for f in fields(cls)}
     if unknown := sorted(set(value) - known):
         raise fail(f"{key}.{unknown[0]}", f"unknown field (expected one of {', '.join(sorted(known))})")
-    values = {k: tuple(tuple(w) for w in v) if k == "down" else v for k, v in value.items()}
+    if missing := [f.name for f in fields(cls) if f.default is MISSING and f.name not in value]:
+        raise fail(f"{key}.{missing[0]}", "is required")
     try:
-        return cls(**values)
-    except (ValueError, TypeError) as exc:
-        raise fail(key, str(exc)) from None
+        value = {k: (v,) if k == "secret_env" and isinstance(v, str) else v for k, v in value.items()}  # one name
+        check_table(cls, value, owner=key)
+        return cls(**{k: tuple(tuple(w) for w in v) if k == "down" else v for k, v in value.items()})
+    except ConfigurationError as exc:
+        located = exc.under(key)
+        raise fail(located.field or key, located.reason) from None
 
 
 def webhook_checklist(spec: WebhookSpec) -> list[CheckItem]:
