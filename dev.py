@@ -33,7 +33,7 @@ PYTHON_PATHS = ("integration_kit", "tests", "bench", "dev.py")
 
 EXTRAS = {
     "main": "notebooks,server",
-    "test": "dev,notebooks",
+    "test": "dev,notebooks,docs",  # docs: tests/test_docs_site.py builds the site
     "lint": "dev,notebooks",
     "bench": "dev,bench",
     "mutate": "dev,notebooks,mutate",
