@@ -4,7 +4,8 @@
     python3 dev.py main     # set up, then run the main job (the playbook gate; keeps the newest 5 runs)
     python3 dev.py test     # set up, then run the test suite
     python3 dev.py lint     # ruff, ruff format --check, mypy --strict, import-linter's layer contracts
-    python3 dev.py bench    # the benchmarks under bench/
+    python3 dev.py bench    # the benchmarks under bench/, one after another
+    python3 dev.py bench SCRIPT [ARGS...]   # one benchmark; ARGS go to it (bench/scoreboard.py --quick)
     python3 dev.py mutate   # mutation testing with mutmut, one module at a time (tests/mutation.py)
     python3 dev.py lab      # JupyterLab on notebooks/
     python3 dev.py docs     # the documentation site (mkdocs) into site/; CI adds --strict
@@ -32,7 +33,7 @@ PYTHON_PATHS = ("integration_kit", "tests", "bench", "dev.py")
 
 EXTRAS = {
     "main": "notebooks,server",
-    "test": "dev,notebooks",
+    "test": "dev,notebooks,docs",  # docs: tests/test_docs_site.py builds the site
     "lint": "dev,notebooks",
     "bench": "dev,bench",
     "mutate": "dev,notebooks,mutate",
@@ -49,13 +50,18 @@ def ensure_env(extras: str) -> None:
         print(f"creating {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
         subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()[:16]
-    stamp = VENV / f".installed-{digest}"
+    stamp = install_stamp(extras)
     if stamp.exists():
         return
     print(f"installing integration_kit[{extras}] into {VENV} ...", flush=True)
     subprocess.run([PYTHON, "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT, check=True)
     stamp.touch()
+
+
+def install_stamp(extras: str) -> Path:
+    """The file that says the package is installed with ``extras`` as ``pyproject.toml`` now stands."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()[:16]
+    return VENV / f".installed-{digest}"
 
 
 def run(*args: str | Path) -> int:
@@ -84,7 +90,9 @@ def main(argv: list[str]) -> int:
     if job == "mutate":
         return run(PYTHON, "tests/mutation.py", *rest)
     if job == "bench":
-        scripts = rest or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))
+        if rest:  # one script, and what follows is its own arguments (--quick reaches scoreboard.py)
+            return run(PYTHON, *rest)
+        scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))
         return max((run(PYTHON, s) for s in scripts), default=0)
     if job == "docs":
         os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")

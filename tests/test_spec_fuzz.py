@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from integration_kit.playbook.kinds.queue.spec import QueueSpec
-from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
-from integration_kit.playbook.kinds.table import load_spec
-from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
 
 from integration_kit import ClientConfig
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
+from integration_kit.playbook.kinds.queue.spec import QueueSpec
+from integration_kit.playbook.kinds.table import load_spec
+from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
 from integration_kit.sim.scenarios import Scenario
 
 DATA = Path(__file__).resolve().parent.parent / "data"

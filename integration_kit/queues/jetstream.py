@@ -15,6 +15,10 @@ process saw (JetStream cannot rewrite a stored message's headers): after a resta
 JetStream redelivers a delivery left unsettled for ``ack_wait`` seconds, even while its handler still runs;
 :meth:`JetStreamBroker.in_progress` sends the progress ack (``+WPI``) that restarts that timer, and the consumer
 sends it for every handler running longer than a third of ``ack_wait``.
+
+nats-py reports what goes wrong on a connection to its error callback, whose default logs an ERROR with a traceback
+(a connection cut by the network: ``UnexpectedEOF``); this adapter's callback logs one WARNING line per error, with
+the traceback at DEBUG, and the disconnection and reconnection at INFO.
 """
 
 from __future__ import annotations
@@ -34,13 +38,14 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from integration_kit.queues._client_log import report
 from integration_kit.queues.broker import Delivery, Topology
 from integration_kit.queues.errors import BrokerUnavailable, MessageUnroutable, PublishNotConfirmed, QueueError
 from integration_kit.queues.message import FailedAttempt, Message
 
 __all__ = ["DEFAULT_NATS_URL", "JetStreamBroker"]
 
-logger = logging.getLogger("integration_kit.queues")
+logger = logging.getLogger(__name__)
 
 #: The local server on NATS' standard port.
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -112,6 +117,7 @@ class JetStreamBroker:
         self._histories: OrderedDict[str, tuple[FailedAttempt, ...]] = OrderedDict()
         self._requeued: OrderedDict[str, int] = OrderedDict()  # requeues per message id: deliveries, not attempts
         self._lock = asyncio.Lock()
+        self._connecting = False  # while connecting, or between nats-py's disconnected and reconnected callbacks
 
     @property
     def destination(self) -> str:
@@ -135,6 +141,7 @@ class JetStreamBroker:
     async def _jetstream(self) -> JetStreamContext:
         async with self._lock:
             if self._nc is None or self._nc.is_closed or self._js is None:
+                self._connecting = True
                 try:
                     async with asyncio.timeout(self.connect_timeout * 2):  # nats-py retries forever otherwise
                         self._nc = await nats.connect(
@@ -143,15 +150,35 @@ class JetStreamBroker:
                             allow_reconnect=True,
                             max_reconnect_attempts=-1,
                             reconnect_time_wait=0.2,
+                            error_cb=self._on_error,
+                            disconnected_cb=self._on_disconnected,
+                            reconnected_cb=self._on_reconnected,
                         )
                 except (TimeoutError, *_CONNECTION_ERRORS) as exc:
                     raise BrokerUnavailable(
                         f"cannot connect: {type(exc).__name__}", destination=self.destination
                     ) from exc
+                self._connecting = False
                 self._js = self._nc.jetstream()
                 self._sub = None
                 self._surplus.clear()  # bound to the closed connection: JetStream redelivers them after ack_wait
             return self._js
+
+    async def _on_error(self, error: Exception) -> None:
+        # The error that dropped the connection is the event; failed attempts to connect are progress (one per
+        # reconnect_time_wait while the broker is away), and a first connection that fails raises to the caller.
+        if self._connecting:
+            report(logger, self.destination, "NATS connection attempt", error, level=logging.INFO)
+        else:
+            report(logger, self.destination, "NATS connection", error)
+
+    async def _on_disconnected(self) -> None:
+        self._connecting = True
+        logger.info("%s: disconnected, reconnecting", self.destination)
+
+    async def _on_reconnected(self) -> None:
+        self._connecting = False
+        logger.info("%s: reconnected", self.destination)
 
     def _unavailable(self, exc: BaseException, operation: str) -> QueueError:
         return BrokerUnavailable(f"{operation} failed: {type(exc).__name__}", destination=self.destination)

@@ -21,7 +21,9 @@ goes back to the queue; a handler that may run longer needs that limit raised (b
 :meth:`RabbitMQBroker.in_progress` does nothing.
 
 The connection is opened lazily and reopened by the next call after it broke (no robust connection: the
-publisher's engine and the consumer decide when to try again).
+publisher's engine and the consumer decide when to try again). What aiormq and aio-pika log about this adapter's
+connections (a lost connection comes with two chained tracebacks) is logged here instead, one WARNING line per
+event with the traceback at DEBUG (:mod:`integration_kit.queues._client_log`).
 """
 
 from __future__ import annotations
@@ -37,13 +39,27 @@ import aiormq.exceptions
 from aio_pika.connection import make_url
 from aio_pika.exceptions import DeliveryError, PublishError
 
+from integration_kit.queues._client_log import owned, take_over
 from integration_kit.queues.broker import Delivery, Topology
 from integration_kit.queues.errors import BrokerUnavailable, MessageUnroutable, PublishNotConfirmed, QueueError
 from integration_kit.queues.message import Message
 
 __all__ = ["DEFAULT_AMQP_URL", "RabbitMQBroker", "amqp_url"]
 
-logger = logging.getLogger("integration_kit.queues")
+logger = logging.getLogger(__name__)
+
+#: The loggers aiormq and aio-pika log a connection's events on (a filter acts on its own logger only).
+CLIENT_LOGGERS = (
+    "aiormq.connection",
+    "aiormq.connection.marshall",
+    "aiormq.channel",
+    "aio_pika.connection",
+    "aio_pika.channel",
+    "aio_pika.exchange",
+    "aio_pika.message",
+    "aio_pika.queue",
+)
+take_over(*CLIENT_LOGGERS)
 
 #: The local broker with RabbitMQ's default guest account (it only accepts guest from localhost).
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -123,7 +139,8 @@ class RabbitMQBroker:
                 # Connection.__del__ cannot close it ("coroutine 'Connection.close' was never awaited").
                 connection = aio_pika.Connection(make_url(self._url))
                 try:
-                    await connection.connect(timeout=self.connect_timeout)
+                    with owned(self.destination, logger):  # the connection's tasks log through this adapter
+                        await connection.connect(timeout=self.connect_timeout)
                     self._connection = connection
                 except BaseException as exc:
                     await asyncio.shield(_close_quietly(connection))
@@ -137,7 +154,8 @@ class RabbitMQBroker:
     async def _publisher(self) -> aio_pika.abc.AbstractChannel:
         if self._publish_channel is None or self._publish_channel.is_closed:
             connection = await self._connect()
-            self._publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            with owned(self.destination, logger):
+                self._publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         return self._publish_channel
 
     def _reset(self) -> None:
@@ -230,7 +248,8 @@ class RabbitMQBroker:
         if self._consume_channel is not None and not self._consume_channel.is_closed:
             return
         connection = await self._connect()
-        channel = await connection.channel()
+        with owned(self.destination, logger):
+            channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         queue = await channel.get_queue(self.topology.name, ensure=False)
         buffer = self._buffer
@@ -303,7 +322,9 @@ class RabbitMQBroker:
         letters: list[Message] = []
         try:
             connection = await self._connect()
-            async with connection.channel() as channel:
+            with owned(self.destination, logger):
+                channel = await connection.channel()
+            async with channel:  # opened above; closed (and what it holds requeued) on the way out
                 queue = await channel.get_queue(self.topology.dead_letter, ensure=False)
                 while len(letters) < limit:
                     raw = await queue.get(no_ack=False, fail=False)
@@ -319,7 +340,9 @@ class RabbitMQBroker:
         moved = 0
         try:
             connection = await self._connect()
-            async with connection.channel() as channel:
+            with owned(self.destination, logger):
+                channel = await connection.channel()
+            async with channel:  # opened above; closed (and what it holds requeued) on the way out
                 queue = await channel.get_queue(self.topology.dead_letter, ensure=False)
                 while moved < limit:
                     raw = await queue.get(no_ack=False, fail=False)

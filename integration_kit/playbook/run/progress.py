@@ -5,6 +5,10 @@ the report does not (ipykernel forwards everything a kernel writes, even to its 
 cell's outputs). So the exercise notebook reports progress to a small file (:func:`progress_to_file`) and the
 runner, in the parent process, draws the bar on its console while papermill executes the notebook
 (:class:`ConsoleProgress`). Interactive sessions use :func:`progress_bar`, a tqdm bar in the notebook itself.
+
+A bar is drawn only on a terminal. When standard error is a file or a pipe (CI, ``nohup``, ``2> run.log``) a bar
+would leave one frame per update in it (hundreds per run), so :class:`ConsoleProgress` writes one line per scenario
+instead, when the scenario ends.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -73,9 +78,11 @@ def read_progress(path: str | Path) -> dict[str, float]:
 
 
 class ConsoleProgress:
-    """While open, draws a tqdm bar on this process's standard error from a progress file written elsewhere.
+    """While open, shows on this process's standard error the progress recorded in a file written elsewhere.
 
-    ``total`` is the number of scenarios; the bar advances one percent per percent of a scenario.
+    ``total`` is the number of scenarios. On a terminal, a tqdm bar that advances one percent per percent of a
+    scenario; on anything else (``stream.isatty()`` false), one line per scenario as it ends, such as
+    ``live run: outage (2/3) done in 41.2 s``.
     """
 
     def __init__(self, path: str | Path, total: int, *, stream: Any = None, enabled: bool = True) -> None:
@@ -89,22 +96,17 @@ class ConsoleProgress:
     def __enter__(self) -> ConsoleProgress:
         if not self.enabled:
             return self
-        from tqdm import tqdm
-
-        bar = tqdm(total=100 * self.total, unit="%", desc="live run", file=self.stream, leave=False)
+        isatty = getattr(self.stream, "isatty", None)
+        view = (
+            _BarView(self.total, self.stream) if callable(isatty) and isatty() else _LineView(self.total, self.stream)
+        )
 
         def follow() -> None:
-            shown = 0
             while True:
                 stopping = self._stop.wait(POLL_INTERVAL)
-                done = read_progress(self.path)
-                now = int(sum(done.values()) * 100)
-                if done:
-                    bar.set_description(next(reversed(done)))
-                bar.update(max(0, now - shown))
-                shown = max(shown, now)
+                view.update(read_progress(self.path))
                 if stopping:
-                    bar.close()
+                    view.close()
                     return
 
         self._thread = threading.Thread(target=follow, name="console-progress", daemon=True)
@@ -117,3 +119,53 @@ class ConsoleProgress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+
+
+class _BarView:
+    """A tqdm bar over every scenario's percent (a terminal redraws it in place)."""
+
+    def __init__(self, total: int, stream: Any) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=100 * total, unit="%", desc="live run", file=stream, leave=False)
+        self._shown = 0
+
+    def update(self, done: dict[str, float]) -> None:
+        now = int(sum(done.values()) * 100)
+        if done:
+            self._bar.set_description(next(reversed(done)))
+        self._bar.update(max(0, now - self._shown))
+        self._shown = max(self._shown, now)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class _LineView:
+    """One line per scenario, written when it ends: it reached 100 %, the next one started, or the run stopped."""
+
+    def __init__(self, total: int, stream: Any) -> None:
+        self._total = total
+        self._stream = stream
+        self._began: dict[str, float] = {}  # scenario -> when it was first seen (monotonic seconds)
+        self._reported: set[str] = set()
+        self._last: dict[str, float] = {}
+
+    def update(self, done: dict[str, float]) -> None:
+        now = time.monotonic()
+        names = list(done)  # in the order the scenarios started
+        for index, name in enumerate(names):
+            self._began.setdefault(name, now)
+            if name not in self._reported and (done[name] >= 1.0 or index < len(names) - 1):
+                self._report(name, index, f"done in {now - self._began[name]:.1f} s")
+        self._last = done
+
+    def close(self) -> None:
+        for index, name in enumerate(self._last):
+            if name not in self._reported:
+                self._report(name, index, f"stopped at {self._last[name]:.0%}")
+
+    def _report(self, name: str, index: int, what: str) -> None:
+        self._reported.add(name)
+        self._stream.write(f"live run: {name} ({index + 1}/{self._total}) {what}\n")
+        self._stream.flush()
