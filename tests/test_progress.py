@@ -11,7 +11,7 @@ import io
 import re
 from pathlib import Path
 
-from integration_kit.playbook.progress import ConsoleProgress, _LineView, progress_to_file, read_progress
+from integration_kit.playbook.run.progress import ConsoleProgress, _LineView, progress_to_file, read_progress
 
 
 class _Terminal(io.StringIO):
