@@ -4,14 +4,14 @@ trio. The scenarios it shares with the sync client run in tests/test_client.py (
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import anyio
 import httpx
 import pytest
+from builders import client_config
 from scripted_upstream import Reply, Upstream
 
-from integration_kit import AsyncResilientClient, ClientConfig, ManualClock, Recorder
+from integration_kit import AsyncResilientClient, ManualClock, Recorder
 from integration_kit.errors import BulkheadFull, DeadlineExceeded, ServerError
 from integration_kit.policies.breaker import CircuitState
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
@@ -41,10 +41,7 @@ class Stalling(httpx.AsyncBaseTransport):
         raise AssertionError("unreachable")
 
 
-def config(**overrides: Any) -> ClientConfig:
-    values: dict[str, Any] = {"name": "partner", "base_url": "http://127.0.0.1:9", "breaker": None, "budget": None}
-    values.update(overrides)
-    return ClientConfig(**values)
+config = client_config
 
 
 async def test_the_deadline_is_a_hard_bound_even_when_the_transport_ignores_timeouts() -> None:

@@ -10,9 +10,9 @@ import time
 import traceback
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
 
 import pytest
+from builders import client_config
 from scripted_upstream import Connect, Reply, Upstream
 
 from integration_kit import BearerAuth, ClientConfig, HeaderAuth, ManualClock, Recorder
@@ -36,21 +36,7 @@ from integration_kit.events import AttemptStarted, LoggingHook, RetryScheduled
 from integration_kit.policies.breaker import CircuitState
 from integration_kit.policies.config import BreakerPolicy, RetryPolicy, Timeouts
 
-FAST = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
-
-
-def config(base_url: str, **overrides: Any) -> ClientConfig:
-    """A test integration: quick timeouts, deterministic backoff, breaker and budget off unless asked for."""
-    values: dict[str, Any] = {
-        "name": "partner",
-        "base_url": base_url,
-        "retry": FAST,
-        "timeouts": Timeouts(connect=1.0, read=2.0, write=2.0, pool=1.0),
-        "breaker": None,
-        "budget": None,
-    }
-    values.update(overrides)
-    return ClientConfig(**values)
+config = client_config
 
 
 # -- retries ------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import trustme
 import uvicorn
+from builders import client_config
 from redis_server import free_port
 from scripted_upstream import Connect, Reply, Upstream
 from starlette.applications import Starlette
@@ -46,20 +47,10 @@ from integration_kit.http.auth import BearerAuth, HeaderAuth
 from integration_kit.policies.config import BreakerPolicy, Limits, RetryPolicy, Timeouts
 from integration_kit.server.idempotency import parse_idempotency_key
 
-FAST = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
-
 
 def config(base_url: str, **overrides: Any) -> ClientConfig:
-    values: dict[str, Any] = {
-        "name": "partner",
-        "base_url": base_url,
-        "retry": FAST,
-        "timeouts": Timeouts(connect=2.0, read=5.0, write=2.0, pool=2.0),
-        "breaker": None,
-        "budget": None,
-    }
-    values.update(overrides)
-    return ClientConfig(**values)
+    """A test integration with a read timeout of 5 s: the guarantees are about deadlines, not a slow read."""
+    return client_config(base_url, **{"timeouts": Timeouts(connect=2.0, read=5.0, write=2.0, pool=2.0), **overrides})
 
 
 # -- a server of our own: a trickled body, a slow answer that counts concurrency -----------------------------

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import structlog
+from builders import client_config
 from scripted_upstream import Reply, Upstream
 
-from integration_kit import ClientConfig, ManualClock, ResilientClient
+from integration_kit import ManualClock, ResilientClient
 from integration_kit.events import LoggingHook
-from integration_kit.policies.config import RetryPolicy
 
 SEQUENCE = [
     "attempt_started",
@@ -25,9 +25,7 @@ SEQUENCE = [
 ]
 
 
-def config(base_url: str) -> ClientConfig:
-    retry = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
-    return ClientConfig(name="partner", base_url=base_url, retry=retry, breaker=None, budget=None)
+config = client_config
 
 
 def run(upstream: Upstream, hook: Any) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from builders import client_config
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -20,13 +21,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from scripted_upstream import Connect, Reply, Upstream
 
-from integration_kit import ClientConfig, ManualClock, ResilientClient
+from integration_kit import ManualClock, ResilientClient
 from integration_kit.errors import CircuitOpenError, DeadlineExceeded, ServerError
-from integration_kit.policies.config import BreakerPolicy, RetryPolicy, Timeouts
+from integration_kit.policies.config import BreakerPolicy, RetryPolicy
 from integration_kit.telemetry.conventions import DURATION_BUCKETS
 from integration_kit.telemetry.otel import OpenTelemetryHook
-
-FAST = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
 
 
 class Otel:
@@ -75,17 +74,7 @@ def otel() -> Iterator[Otel]:
     o.meter_provider.shutdown()
 
 
-def config(base_url: str, **overrides: Any) -> ClientConfig:
-    values: dict[str, Any] = {
-        "name": "partner",
-        "base_url": base_url,
-        "retry": FAST,
-        "timeouts": Timeouts(connect=1.0, read=2.0, write=2.0, pool=1.0),
-        "breaker": None,
-        "budget": None,
-    }
-    values.update(overrides)
-    return ClientConfig(**values)
+config = client_config
 
 
 def tree(spans: list[ReadableSpan]) -> tuple[ReadableSpan, list[ReadableSpan]]:

@@ -7,32 +7,24 @@ from typing import Any
 import httpx
 import pytest
 from asgi_server import serve_in_thread
+from builders import client_config
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from scripted_upstream import Reply, Upstream
 
 from integration_kit import ClientConfig, ManualClock, ResilientClient
 from integration_kit.errors import CircuitOpenError, ServerError
-from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPolicy, Timeouts
+from integration_kit.policies.config import BreakerPolicy, BudgetPolicy
 from integration_kit.sim.scenarios import Scenario
 from integration_kit.sim.upstream import serve_scenario
 from integration_kit.telemetry.conventions import METRICS
 from integration_kit.telemetry.prometheus import PrometheusHook
 
-FAST = RetryPolicy(max_attempts=3, base_delay=0.1, jitter="none")
-
 
 def config(base_url: str, **overrides: Any) -> ClientConfig:
-    values: dict[str, Any] = {
-        "name": "partner",
-        "base_url": base_url,
-        "retry": FAST,
-        "timeouts": Timeouts(connect=1.0, read=2.0, write=2.0, pool=1.0),
-        "breaker": BreakerPolicy(failure_threshold=2, failure_rate_threshold=None, wait_in_open=30.0),
-        "budget": BudgetPolicy(),
-    }
-    values.update(overrides)
-    return ClientConfig(**values)
+    """A test integration with its breaker (open after two failures) and budget on: they are what is measured."""
+    breaker = BreakerPolicy(failure_threshold=2, failure_rate_threshold=None, wait_in_open=30.0)
+    return client_config(base_url, **{"breaker": breaker, "budget": BudgetPolicy(), **overrides})
 
 
 def scrape(url: str, families: set[str] | None = None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
