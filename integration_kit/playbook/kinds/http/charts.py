@@ -4,9 +4,10 @@ Every chart reads an events DataFrame with :data:`~integration_kit.events.FRAME_
 the same for simulated and live runs) and, for load, optionally the partner's own count of the attempts it
 received (``ServerView.to_frame()``: columns ``second`` and ``received``). Each chart comes in two halves:
 
-- a pure function that computes the plotted numbers as a DataFrame (:func:`latency_percentiles`,
-  :func:`attempts_distribution`, :func:`breaker_states`, :func:`outcome_counts`, :func:`load_series`,
-  :func:`amplification_series`), so the numbers can be tested and tabulated;
+- a pure function that computes the plotted numbers as a DataFrame, in
+  :mod:`~integration_kit.playbook.kinds.http.series` (:func:`latency_percentiles`, :func:`attempts_distribution`,
+  :func:`breaker_states`, :func:`outcome_counts`, :func:`load_series`, :func:`amplification_series`, importable
+  from here too), so the numbers can be tested and tabulated;
 - a function that draws them and returns a :class:`matplotlib.figure.Figure` (:func:`latency_over_time`,
   :func:`attempts_per_call`, :func:`breaker_timeline`, :func:`outcome_rates`, :func:`upstream_load`,
   :func:`load_amplification`, and all of them at once in :func:`dashboard`). Pass ``ax`` to draw on an existing
@@ -34,8 +35,20 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from integration_kit.events import FRAME_COLUMNS
 from integration_kit.playbook.kinds.http.figures import PhaseWindow
+from integration_kit.playbook.kinds.http.series import (
+    PERCENTILES,
+    STATE_LEVELS,
+    _events,
+    _origin,
+    amplification_series,
+    attempts_distribution,
+    breaker_states,
+    latency_percentiles,
+    level_of,
+    load_series,
+    outcome_counts,
+)
 
 __all__ = [
     "PANELS",
@@ -57,153 +70,10 @@ __all__ = [
     "upstream_load",
 ]
 
-#: The height of each breaker state on :func:`breaker_timeline` (the three usual states are always labelled).
-STATE_LEVELS: dict[str, int] = {"disabled": -1, "closed": 0, "half_open": 1, "open": 2, "forced_open": 3}
-
-#: The percentiles of :func:`latency_percentiles`: column name and quantile.
-_PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 _OUTCOMES: tuple[tuple[str, str], ...] = (("success", "tab:green"), ("error", "tab:red"), ("rejected", "tab:gray"))
 _FIGSIZE = (8.0, 4.5)
 #: The size of breaker-state labels (points); a character is about 0.6 of it wide.
 _LABEL_POINTS = 7
-
-
-# -- the numbers ---------------------------------------------------------------------------------------------------
-
-
-def latency_percentiles(
-    frame: pd.DataFrame, bucket: float = 1.0, *, origin: float | None = None, completed_only: bool = False
-) -> pd.DataFrame:
-    """Call latency per time bucket: columns ``start``, ``calls``, ``p50``, ``p95``, ``p99`` (seconds).
-
-    Read from ``call_finished`` rows, bucketed by when the call ended. By default rejected calls count (they took
-    no time, which is what the caller saw, and the run's :class:`~integration_kit.events.Summary` counts them);
-    ``completed_only`` leaves out calls refused before reaching the network (a ``call_rejected`` row), so an
-    outage in which the breaker rejects everything does not look like the fastest time of the run.
-    Percentiles interpolate linearly, as numpy's default does. Buckets with no finished call are left out.
-    """
-    events = _events(frame)
-    calls = _rows(events, "call_finished")
-    if completed_only:
-        refused = set(_call_keys(_rows(events, "call_rejected")))
-        calls = calls[pd.Series([key not in refused for key in _call_keys(calls)], index=calls.index, dtype=bool)]
-    durations = calls["duration"].astype(float).groupby(_bucket_index(calls["time"], bucket, _origin(events, origin)))
-    table = pd.DataFrame({"calls": durations.size()})
-    for column, q in _PERCENTILES:
-        table[column] = durations.quantile(q)
-    return _with_start(table, ["calls", *(c for c, _ in _PERCENTILES)], bucket)
-
-
-def attempts_distribution(frame: pd.DataFrame) -> pd.DataFrame:
-    """How many logical calls made each number of attempts: columns ``attempts`` and ``calls``.
-
-    Read from ``call_finished`` rows; a call refused before reaching the network made 0 attempts. Every count
-    between the fewest and the most attempts seen has a row, zero if no call made that many.
-    """
-    calls = _rows(_events(frame), "call_finished")
-    if calls.empty:
-        return pd.DataFrame({"attempts": pd.Series(dtype="int64"), "calls": pd.Series(dtype="int64")})
-    counts = calls["attempts"].astype("int64").value_counts()
-    span = range(int(counts.index.min()), int(counts.index.max()) + 1)
-    counts = counts.reindex(span, fill_value=0)
-    return pd.DataFrame({"attempts": list(span), "calls": counts.to_numpy(dtype="int64")})
-
-
-def breaker_states(frame: pd.DataFrame, *, origin: float | None = None) -> pd.DataFrame:
-    """The breaker transitions in order: columns ``time`` (seconds since origin), ``breaker``, ``old``, ``new``,
-    ``reason`` and ``level`` (the new state's height in :data:`STATE_LEVELS`)."""
-    events = _events(frame)
-    rows = _rows(events, "breaker_transition")
-    table = pd.DataFrame(
-        {
-            "time": rows["time"].astype(float) - _origin(events, origin),
-            "breaker": rows["breaker"].astype(str),
-            "old": rows["old"].astype(str),
-            "new": rows["new"].astype(str),
-            "reason": rows["reason"].astype(str),
-            "level": rows["new"].map(_level).astype("int64"),
-        }
-    )
-    return table.reset_index(drop=True)
-
-
-def outcome_counts(frame: pd.DataFrame, bucket: float = 1.0, *, origin: float | None = None) -> pd.DataFrame:
-    """Calls ended per time bucket by fate: columns ``start``, ``success``, ``error``, ``rejected``.
-
-    A call is *rejected* when it ended unsuccessfully and was refused before reaching the network at some point
-    (a ``call_rejected`` row: circuit open, bulkhead full, rate limited); any other unsuccessful call is an
-    *error*. Every bucket from the first to the last in which a call ended has a row (zeros where none did).
-    """
-    events = _events(frame)
-    calls = _rows(events, "call_finished")
-    refused = set(_call_keys(_rows(events, "call_rejected")))
-    ok = calls["ok"].eq(True)
-    was_refused = pd.Series([key in refused for key in _call_keys(calls)], index=calls.index, dtype=bool)
-    fate = {"success": ok, "error": ~ok & ~was_refused, "rejected": ~ok & was_refused}
-    index = _bucket_index(calls["time"], bucket, _origin(events, origin))
-    table = pd.DataFrame({name: mask.astype("int64").groupby(index).sum() for name, mask in fate.items()})
-    return _with_start(table, [name for name, _ in _OUTCOMES], bucket, fill=True)
-
-
-def load_series(
-    frame: pd.DataFrame,
-    server_frame: pd.DataFrame | None = None,
-    bucket: float = 1.0,
-    *,
-    origin: float | None = None,
-) -> pd.DataFrame:
-    """Logical calls started and upstream attempts per time bucket: columns ``start``, ``calls``, ``sent``, and
-    ``received`` when ``server_frame`` is given.
-
-    ``calls`` counts calls by the time of their first event; ``sent`` counts ``attempt_started`` rows;
-    ``received`` is the partner's own count (a refused connection is sent but never received). The server frame's
-    seconds are taken as seconds since ``origin`` (a simulation starts both at 0), so ``bucket`` must then be a
-    whole number of seconds. Every bucket from the first to the last with a count has a row (zeros in between).
-    """
-    events = _events(frame)
-    _check_bucket(bucket)
-    base = _origin(events, origin)
-    called = events[events["call_id"].fillna(0).astype("int64") > 0]
-    first_seen = called.groupby(["integration", "call_id"], sort=False)["time"].min()
-    columns: dict[str, pd.Series[Any]] = {
-        "calls": _count_by_bucket(first_seen, bucket, base),
-        "sent": _count_by_bucket(_rows(events, "attempt_started")["time"], bucket, base),
-    }
-    if server_frame is not None:
-        if bucket != int(bucket):
-            raise ValueError(f"load_series: bucket must be a whole number of seconds with a server frame, got {bucket}")
-        seconds = server_frame["second"].astype(float)
-        received = server_frame["received"].astype("int64").groupby((seconds // bucket).astype("int64")).sum()
-        columns["received"] = received
-    table = pd.DataFrame(columns).fillna(0).astype("int64").sort_index()
-    return _with_start(table, list(columns), bucket, fill=True)
-
-
-def amplification_series(
-    frame: pd.DataFrame,
-    server_frame: pd.DataFrame | None = None,
-    bucket: float = 1.0,
-    *,
-    origin: float | None = None,
-) -> pd.DataFrame:
-    """Upstream attempts per logical call over time: columns ``start``, ``calls``, ``attempts``, ``amplification``.
-
-    ``attempts`` are those the partner received when ``server_frame`` is given, else those sent
-    (``attempt_started`` rows); ``calls`` are the calls that started in the bucket (see :func:`load_series`).
-    A retry may land in a later bucket than its call, so a bucket's ratio is approximate; the sums are exact, and
-    ``attempts.sum() / calls.sum()`` is the run's amplification. A bucket with no new call has NaN.
-    """
-    load = load_series(frame, server_frame, bucket, origin=origin)
-    attempts = load["received"] if "received" in load else load["sent"]
-    calls = load["calls"]
-    return pd.DataFrame(
-        {
-            "start": load["start"],
-            "calls": calls,
-            "attempts": attempts,
-            "amplification": attempts.astype(float) / calls.where(calls > 0).astype(float),
-        }
-    )
 
 
 # -- the figures ---------------------------------------------------------------------------------------------------
@@ -226,7 +96,7 @@ def latency_over_time(
     data = _trim(latency_percentiles(events, bucket, origin=base, completed_only=True), events, base, bucket)
     rejected = _trim(outcome_counts(events, bucket, origin=base), events, base, bucket)
     fig, ax = _canvas(ax)
-    for column, _ in _PERCENTILES:
+    for column, _ in PERCENTILES:
         ax.plot(data["start"], data[column], marker=".", markersize=3, label=f"{column} (completed calls)")
     if rejected["rejected"].any():
         other = ax.twinx()
@@ -277,7 +147,7 @@ def breaker_timeline(
     fit = max(20.0, width / (_LABEL_POINTS * 0.6))  # characters of a label that fit across the axes
     for name, rows in data.groupby("breaker", sort=False):
         times = [0.0, *rows["time"], max(end, float(rows["time"].iloc[-1]))]
-        levels = [_level(rows["old"].iloc[0]), *rows["level"], int(rows["level"].iloc[-1])]
+        levels = [level_of(rows["old"].iloc[0]), *rows["level"], int(rows["level"].iloc[-1])]
         ax.step(times, levels, where="post", label=str(name))
         ax.scatter(rows["time"], rows["level"], s=18, zorder=3)
         free_from: dict[int, float] = {}  # per height, where the last label ends (data units)
@@ -287,9 +157,9 @@ def breaker_timeline(
             ax.annotate(reason, (time, level), xytext=(3, 4), textcoords="offset points", fontsize=_LABEL_POINTS)
             free_from[level] = time + span * (len(reason) + 2) / fit
     ax.set_xlim(0.0, span)
-    shown = sorted({"closed", "half_open", "open", *data["old"], *data["new"]}, key=_level)
-    ax.set_yticks([_level(state) for state in shown], shown)
-    ax.set_ylim(min(_level(s) for s in shown) - 0.5, max(_level(s) for s in shown) + 1.0)
+    shown = sorted({"closed", "half_open", "open", *data["old"], *data["new"]}, key=level_of)
+    ax.set_yticks([level_of(state) for state in shown], shown)
+    ax.set_ylim(min(level_of(s) for s in shown) - 0.5, max(level_of(s) for s in shown) + 1.0)
     _shade(ax, phases, base)
     _decorate(ax, title or "Circuit breaker state", "state", empty=data.empty, empty_text="no breaker transitions")
     return fig
@@ -465,62 +335,6 @@ def save(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:
 # -- helpers -------------------------------------------------------------------------------------------------------
 
 
-def _events(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every one of :data:`FRAME_COLUMNS` (missing ones empty), so an empty ``DataFrame()`` works."""
-    missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
-    if not missing:
-        return frame
-    return frame.reindex(columns=[*frame.columns, *missing])
-
-
-def _rows(events: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The rows of one event kind."""
-    return events[events["event"] == kind]
-
-
-def _call_keys(rows: pd.DataFrame) -> list[tuple[Any, int]]:
-    """The (integration, call id) of each row: a call id is unique within one integration's engine."""
-    return list(zip(rows["integration"], rows["call_id"].astype("int64"), strict=True))
-
-
-def _origin(events: pd.DataFrame, origin: float | None) -> float:
-    """``origin``, or by default the earliest event's time (0 for an empty frame)."""
-    if origin is not None:
-        return float(origin)
-    earliest = events["time"].min() if not events.empty else math.nan
-    return 0.0 if pd.isna(earliest) else float(earliest)
-
-
-def _check_bucket(bucket: float) -> None:
-    """A bucket is a finite number of seconds > 0."""
-    if isinstance(bucket, bool) or not isinstance(bucket, (int, float)) or not (math.isfinite(bucket) and bucket > 0):
-        raise ValueError(f"bucket must be a finite number of seconds > 0, got {bucket!r}")
-
-
-def _bucket_index(times: pd.Series[Any], bucket: float, origin: float) -> pd.Series[int]:
-    """The number of the bucket each time falls in (bucket ``k`` starts ``k * bucket`` seconds after ``origin``)."""
-    _check_bucket(bucket)
-    return ((times.astype(float) - origin) // bucket).astype("int64")
-
-
-def _count_by_bucket(times: pd.Series[Any], bucket: float, origin: float) -> pd.Series[int]:
-    """How many times fall in each bucket, indexed by bucket number."""
-    return times.groupby(_bucket_index(times, bucket, origin)).size()
-
-
-def _with_start(table: pd.DataFrame, columns: list[str], bucket: float, *, fill: bool = False) -> pd.DataFrame:
-    """A table indexed by bucket number, as plain columns ``start`` (seconds) and ``columns`` with a range index.
-
-    ``fill`` adds the empty buckets between the first and the last with zeros, so a count drops to 0 on a chart
-    instead of a line being drawn across the gap.
-    """
-    table = table.reindex(columns=columns)
-    if fill and not table.empty:
-        table = table.reindex(range(int(table.index.min()), int(table.index.max()) + 1), fill_value=0)
-    table.insert(0, "start", table.index.to_numpy(dtype=float) * bucket)
-    return table.reset_index(drop=True)
-
-
 def _trim(table: pd.DataFrame, events: pd.DataFrame, origin: float, bucket: float) -> pd.DataFrame:
     """``table`` without the buckets that end after the last call started: once arrivals stop, only the calls
     still in flight end there, and a partial last bin would be drawn as a collapse."""
@@ -554,11 +368,6 @@ def _shade(ax: Axes, phases: Sequence[PhaseWindow] | None, origin: float) -> Non
             color="dimgray",
             clip_on=False,
         )
-
-
-def _level(state: object) -> int:
-    """The height of a breaker state on the timeline (an unknown state sits with open)."""
-    return STATE_LEVELS.get(str(state), STATE_LEVELS["open"])
 
 
 def _canvas(ax: Axes | None) -> tuple[Figure, Axes]:
