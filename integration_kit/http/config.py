@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.auth import Auth, auth_from_mapping
+from integration_kit.http.redact import SECRET_HEADERS, redact_url
 from integration_kit.policies.config import (
     BreakerPolicy,
     BudgetPolicy,
@@ -141,8 +142,6 @@ class ClientConfig:
             object.__setattr__(self, name, MappingProxyType(value) if name == "headers" else value)
 
     def _check_base_url(self) -> None:
-        from integration_kit.http.redact import redact_url
-
         url = self.base_url
         if not isinstance(url, str):
             raise _fail("ClientConfig", "base_url", url, "must be a string")
@@ -169,8 +168,6 @@ class ClientConfig:
         raise ConfigurationError(f"ClientConfig.base_url {problem}", field="base_url")
 
     def _check_headers(self) -> None:
-        from integration_kit.http.redact import SECRET_HEADERS
-
         if not isinstance(self.headers, Mapping):
             raise _fail("ClientConfig", "headers", self.headers, "must be a mapping")
         agent = self.user_agent
