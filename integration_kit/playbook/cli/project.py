@@ -129,7 +129,9 @@ def _notebooks_command(args: argparse.Namespace) -> int:
 
 
 def _lab_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to JupyterLab (e.g. --no-browser)")
+    parser.add_argument(
+        "jupyter_args", nargs=argparse.REMAINDER, help="options passed to JupyterLab (e.g. --no-browser --port 8890)"
+    )
 
 
 def _lab_command(args: argparse.Namespace) -> int:
