@@ -38,6 +38,7 @@ __all__ = [
     "ConsumerResumed",
     "DuplicateSuppressed",
     "Event",
+    "EventRow",
     "Hook",
     "LoggingHook",
     "MessageAcked",
@@ -291,6 +292,10 @@ class Hook(Protocol):
     def __call__(self, event: Event) -> None: ...
 
 
+#: An event as a row: ``(event class, *its fields in order)`` (see :class:`Recorder`).
+EventRow = tuple[Any, ...]
+
+
 def emit(hooks: Iterable[Hook], event: Event, *, log: logging.Logger | None = None) -> None:
     """Hand ``event`` to every hook; a hook that raises is logged (a warning on ``log``, default the
     ``integration_kit`` logger) and skipped, never breaks the caller."""
@@ -378,12 +383,14 @@ class Recorder:
     """A hook that keeps events; ``to_frame()`` gives one row per event and ``summary()`` the run's figures.
 
     ``max_events`` bounds memory in long-running processes (the oldest events are dropped). Thread-safe.
+    :attr:`append` also takes an :data:`EventRow`, kept as it is and built into its event when read: the call
+    engine hands its events so to a recorder that is its only hook, since the row is cheaper to build.
     """
 
     def __init__(self, *, max_events: int | None = None) -> None:
         if max_events is not None and max_events < 1:
             raise ValueError(f"Recorder.max_events must be >= 1, got {max_events!r}")
-        self._events: deque[Event] = deque(maxlen=max_events)
+        self._events: deque[Event | EventRow] = deque(maxlen=max_events)
         self._lock = threading.Lock()
         self.append = self._events.append  # deque.append is atomic under the GIL: the hot path takes no lock
 
@@ -395,7 +402,8 @@ class Recorder:
     def events(self) -> list[Event]:
         """A snapshot of the recorded events, oldest first."""
         with self._lock:
-            return list(self._events)
+            kept = list(self._events)
+        return [e[0](*e[1:]) if type(e) is tuple else cast(Event, e) for e in kept]
 
     def __len__(self) -> int:
         return len(self._events)
