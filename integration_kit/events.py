@@ -9,6 +9,7 @@ pandas is imported only by :meth:`Recorder.to_frame`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -421,25 +422,37 @@ class Recorder:
 
     def to_frame(self) -> pd.DataFrame:
         """The events as a pandas DataFrame with :data:`FRAME_COLUMNS` (pandas is imported here, lazily)."""
-        return events_to_frame(self.events)
+        return events_to_frame(self._kept())
 
     def summary(self) -> Summary:
         """The run's figures (see :class:`Summary`)."""
-        return summarize(self.events)
+        return summarize(self._kept())
+
+    def _kept(self) -> list[Event | EventRow]:
+        """A snapshot of what is kept, events and rows as they are (the frame and the summary read both)."""
+        with self._lock:
+            return list(self._events)
 
     def __repr__(self) -> str:
         return f"Recorder(events={len(self._events)})"
 
 
-def event_row(event: Event) -> dict[str, Any]:
-    """One event as a flat dict of :data:`FRAME_COLUMNS` values."""
-    row: dict[str, Any] = {"event": event.kind}
-    for f in fields(event):
+def event_row(event: Event | EventRow) -> dict[str, Any]:
+    """One event (or :data:`EventRow`) as a flat dict of :data:`FRAME_COLUMNS` values."""
+    if type(event) is tuple:
+        return {"event": event[0].kind, **dict(zip(_field_names(event[0]), event[1:], strict=True))}
+    row: dict[str, Any] = {"event": event.kind}  # type: ignore[union-attr]
+    for f in fields(event):  # type: ignore[arg-type]
         row[f.name] = getattr(event, f.name)
     return row
 
 
-def events_to_frame(events: Iterable[Event]) -> pd.DataFrame:
+@functools.cache
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def events_to_frame(events: Iterable[Event | EventRow]) -> pd.DataFrame:
     """A DataFrame with one row per event and the columns :data:`FRAME_COLUMNS`."""
     import pandas as pd
 
@@ -457,19 +470,26 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[low] * (1 - frac) + sorted_values[high] * frac
 
 
-def summarize(events: Iterable[Event]) -> Summary:
-    """Compute a :class:`Summary` from events of any driver."""
+#: Where a :class:`CallFinished` row holds its ``ok`` and ``duration`` (after the class).
+_FINISHED_OK = 1 + [f.name for f in fields(CallFinished)].index("ok")
+_FINISHED_DURATION = 1 + [f.name for f in fields(CallFinished)].index("duration")
+
+
+def summarize(events: Iterable[Event | EventRow]) -> Summary:
+    r"""Compute a :class:`Summary` from events of any driver (or their :data:`EventRow`\ s)."""
     calls = succeeded = rejected = attempts = retries = refusals = 0
     durations: list[float] = []
     transitions: list[str] = []
+    e: Any
     for e in events:
-        kind = e.kind
+        row = type(e) is tuple
+        kind = e[0].kind if row else e.kind
         if kind == "attempt_started":
             attempts += 1
         elif kind == "call_finished":
             calls += 1
-            durations.append(e.duration)  # type: ignore[attr-defined]
-            if e.ok:  # type: ignore[attr-defined]
+            durations.append(e[_FINISHED_DURATION] if row else e.duration)
+            if e[_FINISHED_OK] if row else e.ok:
                 succeeded += 1
         elif kind == "retry_scheduled":
             retries += 1
@@ -478,7 +498,8 @@ def summarize(events: Iterable[Event]) -> Summary:
         elif kind == "budget_exhausted":
             refusals += 1
         elif kind == "breaker_transition":
-            transitions.append(f"{e.old}->{e.new}")  # type: ignore[attr-defined]
+            moved = e[0](*e[1:]) if row else e
+            transitions.append(f"{moved.old}->{moved.new}")
     durations.sort()
     success_rate = succeeded / calls if calls else math.nan
     return Summary(
