@@ -373,6 +373,37 @@ class Summary:
     latency_p99: float
     transitions: tuple[str, ...]
 
+    @classmethod
+    def of(
+        cls,
+        calls: int,
+        succeeded: int,
+        rejected: int,
+        attempts: int,
+        retries: int,
+        refusals: int,
+        durations: Sequence[float],
+        transitions: Iterable[str],
+    ) -> Summary:
+        """The figures from the counts, the calls' ``durations`` (seconds, sorted) and the transitions."""
+        success_rate = succeeded / calls if calls else math.nan
+        return cls(
+            calls=calls,
+            succeeded=succeeded,
+            failed=calls - succeeded,
+            rejected=rejected,
+            attempts=attempts,
+            retries=retries,
+            budget_refusals=refusals,
+            success_rate=success_rate,
+            error_rate=1 - success_rate if calls else math.nan,
+            amplification=attempts / calls if calls else math.nan,
+            latency_p50=percentile(durations, 0.50),
+            latency_p95=percentile(durations, 0.95),
+            latency_p99=percentile(durations, 0.99),
+            transitions=tuple(transitions),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (JSON-ready)."""
         data = asdict(self)
@@ -501,23 +532,7 @@ def summarize(events: Iterable[Event | EventRow]) -> Summary:
             moved = e[0](*e[1:]) if row else e
             transitions.append(f"{moved.old}->{moved.new}")
     durations.sort()
-    success_rate = succeeded / calls if calls else math.nan
-    return Summary(
-        calls=calls,
-        succeeded=succeeded,
-        failed=calls - succeeded,
-        rejected=rejected,
-        attempts=attempts,
-        retries=retries,
-        budget_refusals=refusals,
-        success_rate=success_rate,
-        error_rate=1 - success_rate if calls else math.nan,
-        amplification=attempts / calls if calls else math.nan,
-        latency_p50=percentile(durations, 0.50),
-        latency_p95=percentile(durations, 0.95),
-        latency_p99=percentile(durations, 0.99),
-        transitions=tuple(transitions),
-    )
+    return Summary.of(calls, succeeded, rejected, attempts, retries, refusals, durations, transitions)
 
 
 class StructuredLogger(Protocol):

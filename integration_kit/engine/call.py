@@ -178,7 +178,7 @@ class CallEngine:
         keeps the rows as they are (its own deque's ``append``, which cannot fail, so no guard) and builds the
         events when they are read; any other hooks get the event, built here, through :meth:`emit`."""
         hooks = self.hooks
-        if len(hooks) == 1 and type(hooks[0]) is Recorder:
+        if len(hooks) == 1 and isinstance(hooks[0], Recorder):
             return hooks[0].append
         return self._emit_row
 

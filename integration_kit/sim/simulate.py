@@ -170,6 +170,7 @@ def simulate(
     idempotency_methods: Iterable[str] | Unset = UNSET,
     name: str | None = None,
     hooks: Iterable[Hook] = (),
+    recorder: Recorder | None = None,
 ) -> SimulationResult:
     """Run ``scenario`` for ``duration`` virtual seconds (default: the scenario's) and return the result.
 
@@ -179,7 +180,8 @@ def simulate(
     :class:`~integration_kit.http.config.ClientConfig`, so the simulation runs exactly the client's settings), else
     the defaults (retry, budget and breaker on, no deadline, :class:`Timeouts()`: an attempt ends at the read
     timeout); any policy argument given overrides both (``None`` turns a breaker, budget, limits or deadline
-    off). ``hooks`` get every event besides the recorder.
+    off). ``hooks`` get every event besides the recorder: a fresh :class:`~integration_kit.events.Recorder`, or
+    ``recorder`` (an :class:`~integration_kit.sim.stream.EventStream` keeps a long run's memory bounded).
     """
     policy = _Policies.resolve(
         config,
@@ -195,7 +197,7 @@ def simulate(
     duration = scenario.duration if duration is None else duration
     _check(rate, duration, arrivals, workers, think_time)
     clock = ManualClock()
-    recorder = Recorder()
+    recorder = Recorder() if recorder is None else recorder
     circuit = CircuitBreaker(policy.breaker, name=name, clock=clock) if policy.breaker is not None else None
     retry_budget = RetryBudget(policy.budget) if policy.budget is not None else None
     key_rng = random.Random(f"{seed}/keys")
