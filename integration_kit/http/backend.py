@@ -61,8 +61,7 @@ _WRITE = httpcore.WriteTimeout
 
 
 def _pieces(buffer: bytes) -> Iterable[bytes]:
-    if len(buffer) <= WRITE_PIECE:
-        return (buffer,)
+    """``buffer`` in pieces of at most :data:`WRITE_PIECE` bytes (a shorter one is written as it is, no call)."""
     view = memoryview(buffer)
     return (bytes(view[start : start + WRITE_PIECE]) for start in range(0, len(view), WRITE_PIECE))
 
@@ -75,6 +74,9 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.read(max_bytes, held(_READ, timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if len(buffer) <= WRITE_PIECE:
+            self._inner.write(buffer, held(_WRITE, timeout))
+            return
         for piece in _pieces(buffer):
             self._inner.write(piece, held(_WRITE, timeout))
 
@@ -124,6 +126,9 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
         return await self._inner.read(max_bytes, held(_READ, timeout))
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if len(buffer) <= WRITE_PIECE:
+            await self._inner.write(buffer, held(_WRITE, timeout))
+            return
         for piece in _pieces(buffer):
             await self._inner.write(piece, held(_WRITE, timeout))
 
