@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/deadline_overhead.py
 
-A bare ASGI app under uvicorn in a subprocess on 127.0.0.1; two ``ResilientClient``s with the same config, one
-with the deadline backend installed (the default) and one without; interleaved rounds, medians compared.
+A bare ASGI app under uvicorn in a subprocess on 127.0.0.1; two ``ResilientClient``s with the same config, one on
+the deadline transport (the default) and one on a plain ``httpx.HTTPTransport`` (composed: held only at its
+boundary); interleaved rounds, medians compared.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import time
 
 import httpx
 
-import integration_kit.http.client as client_module
 from integration_kit import ClientConfig, ResilientClient
 
 ROUNDS = 12
@@ -57,12 +57,7 @@ def main() -> None:
                 time.sleep(0.05)  # the server process is starting
         config = ClientConfig(name="bench", base_url=url)
         held = ResilientClient(config)
-        install = client_module.hold_deadlines
-        client_module.hold_deadlines = lambda client: 0  # type: ignore[assignment]
-        try:
-            bare = ResilientClient(config)
-        finally:
-            client_module.hold_deadlines = install
+        bare = ResilientClient(config, transport=httpx.HTTPTransport())
         results: dict[str, list[float]] = {"held": [], "bare": []}
         for client in (held, bare):
             for _ in range(50):

@@ -62,6 +62,8 @@ from httpx_retries import Retry, RetryTransport
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
 from integration_kit.playbook.kinds.http.live import scaled_timeouts
+from integration_kit.playbook.kinds.http.spec import load_integration
+from integration_kit.policies.config import Timeouts
 from integration_kit.research.scoreboard import (
     CallRecord,
     check_targets,
@@ -70,8 +72,6 @@ from integration_kit.research.scoreboard import (
     run_metrics,
     summarize,
 )
-from integration_kit.playbook.kinds.http.spec import load_integration
-from integration_kit.policies.config import Timeouts
 from integration_kit.sim.scenarios import SCENARIO_DIR, Scenario
 from integration_kit.sim.upstream import CALL_ID_HEADER, ScaledClock, serve_scenario
 

@@ -13,6 +13,7 @@ pandas is imported only by :meth:`Recorder.to_frame`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -39,6 +40,7 @@ __all__ = [
     "BudgetDepleted",
     "CallFinished",
     "Event",
+    "EventRow",
     "Hook",
     "LoggingHook",
     "Recorder",
@@ -185,6 +187,10 @@ class Hook(Protocol):
     def __call__(self, event: Event) -> None: ...
 
 
+#: An event as a row: ``(event class, *its fields in order)`` (see :class:`Recorder`).
+EventRow = tuple[Any, ...]
+
+
 def emit(hooks: Iterable[Hook], event: Event, *, log: logging.Logger | None = None) -> None:
     """Hand ``event`` to every hook; a hook that raises is logged (a warning on ``log``, default the
     ``integration_kit`` logger) and skipped, never breaks the caller."""
@@ -258,6 +264,37 @@ class Summary:
     latency_p99: float
     transitions: tuple[str, ...]
 
+    @classmethod
+    def of(
+        cls,
+        calls: int,
+        succeeded: int,
+        rejected: int,
+        attempts: int,
+        retries: int,
+        refusals: int,
+        durations: Sequence[float],
+        transitions: Iterable[str],
+    ) -> Summary:
+        """The figures from the counts, the calls' ``durations`` (seconds, sorted) and the transitions."""
+        success_rate = succeeded / calls if calls else math.nan
+        return cls(
+            calls=calls,
+            succeeded=succeeded,
+            failed=calls - succeeded,
+            rejected=rejected,
+            attempts=attempts,
+            retries=retries,
+            budget_refusals=refusals,
+            success_rate=success_rate,
+            error_rate=1 - success_rate if calls else math.nan,
+            amplification=attempts / calls if calls else math.nan,
+            latency_p50=percentile(durations, 0.50),
+            latency_p95=percentile(durations, 0.95),
+            latency_p99=percentile(durations, 0.99),
+            transitions=tuple(transitions),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (JSON-ready)."""
         data = asdict(self)
@@ -269,12 +306,14 @@ class Recorder:
     """A hook that keeps events; ``to_frame()`` gives one row per event and ``summary()`` the run's figures.
 
     ``max_events`` bounds memory in long-running processes (the oldest events are dropped). Thread-safe.
+    :attr:`append` also takes an :data:`EventRow`, kept as it is and built into its event when read: the call
+    engine hands its events so to a recorder that is its only hook, since the row is cheaper to build.
     """
 
     def __init__(self, *, max_events: int | None = None) -> None:
         if max_events is not None and max_events < 1:
             raise ValueError(f"Recorder.max_events must be >= 1, got {max_events!r}")
-        self._events: deque[Event] = deque(maxlen=max_events)
+        self._events: deque[Event | EventRow] = deque(maxlen=max_events)
         self._lock = threading.Lock()
         self.append = self._events.append  # deque.append is atomic under the GIL: the hot path takes no lock
 
@@ -286,7 +325,8 @@ class Recorder:
     def events(self) -> list[Event]:
         """A snapshot of the recorded events, oldest first."""
         with self._lock:
-            return list(self._events)
+            kept = list(self._events)
+        return [e[0](*e[1:]) if type(e) is tuple else cast(Event, e) for e in kept]
 
     def __len__(self) -> int:
         return len(self._events)
@@ -304,32 +344,47 @@ class Recorder:
 
     def to_frame(self) -> pd.DataFrame:
         """The events as a pandas DataFrame with :data:`FRAME_COLUMNS` (pandas is imported here, lazily)."""
-        return events_to_frame(self.events)
+        return events_to_frame(self._kept())
 
     def summary(self) -> Summary:
         """The run's figures (see :class:`Summary`)."""
-        return summarize(self.events)
+        return summarize(self._kept())
+
+    def _kept(self) -> list[Event | EventRow]:
+        """A snapshot of what is kept, events and rows as they are (the frame and the summary read both)."""
+        with self._lock:
+            return list(self._events)
 
     def __repr__(self) -> str:
         return f"Recorder(events={len(self._events)})"
 
 
-def event_row(event: Event) -> dict[str, Any]:
-    """One event as a flat dict: ``event`` (its kind) and each of its fields."""
-    row: dict[str, Any] = {"event": event.kind}
-    for f in fields(event):
+def event_row(event: Event | EventRow) -> dict[str, Any]:
+    """One event (or :data:`EventRow`) as a flat dict: ``event`` (its kind) and each of its fields."""
+    if type(event) is tuple:
+        return {"event": event[0].kind, **dict(zip(_field_names(event[0]), event[1:], strict=True))}
+    row: dict[str, Any] = {"event": event.kind}  # type: ignore[union-attr]
+    for f in fields(event):  # type: ignore[arg-type]
         row[f.name] = getattr(event, f.name)
     return row
 
 
-def events_to_frame(events: Iterable[Event]) -> pd.DataFrame:
+@functools.cache
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def events_to_frame(events: Iterable[Event | EventRow]) -> pd.DataFrame:
     """A DataFrame with one row per event: the columns :data:`FRAME_COLUMNS`, then the fields of any other event
     (a feature's own, such as a queue consumer's ``queue`` and ``message_id``) in the order they are first seen."""
     import pandas as pd
 
     events = list(events)
     columns = dict.fromkeys(FRAME_COLUMNS)
-    for kind in dict.fromkeys(type(e) for e in events):  # one look per class, not per event
+    kinds: dict[type[Event], None] = {}
+    for e in events:
+        kinds[e[0] if type(e) is tuple else type(e)] = None  # type: ignore[index]
+    for kind in kinds:  # one look per class, not per event
         columns.update(dict.fromkeys(f.name for f in fields(kind)))
     return pd.DataFrame([event_row(e) for e in events], columns=list(columns))
 
@@ -345,19 +400,26 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[low] * (1 - frac) + sorted_values[high] * frac
 
 
-def summarize(events: Iterable[Event]) -> Summary:
-    """Compute a :class:`Summary` from events of any driver."""
+#: Where a :class:`CallFinished` row holds its ``ok`` and ``duration`` (after the class).
+_FINISHED_OK = 1 + [f.name for f in fields(CallFinished)].index("ok")
+_FINISHED_DURATION = 1 + [f.name for f in fields(CallFinished)].index("duration")
+
+
+def summarize(events: Iterable[Event | EventRow]) -> Summary:
+    r"""Compute a :class:`Summary` from events of any driver (or their :data:`EventRow`\ s)."""
     calls = succeeded = rejected = attempts = retries = refusals = 0
     durations: list[float] = []
     transitions: list[str] = []
+    e: Any
     for e in events:
-        kind = e.kind
+        row = type(e) is tuple
+        kind = e[0].kind if row else e.kind
         if kind == "attempt_started":
             attempts += 1
         elif kind == "call_finished":
             calls += 1
-            durations.append(e.duration)  # type: ignore[attr-defined]
-            if e.ok:  # type: ignore[attr-defined]
+            durations.append(e[_FINISHED_DURATION] if row else e.duration)
+            if e[_FINISHED_OK] if row else e.ok:
                 succeeded += 1
         elif kind == "retry_scheduled":
             retries += 1
@@ -366,25 +428,10 @@ def summarize(events: Iterable[Event]) -> Summary:
         elif kind == "budget_exhausted":
             refusals += 1
         elif kind == "breaker_transition":
-            transitions.append(f"{e.old}->{e.new}")  # type: ignore[attr-defined]
+            moved = e[0](*e[1:]) if row else e
+            transitions.append(f"{moved.old}->{moved.new}")
     durations.sort()
-    success_rate = succeeded / calls if calls else math.nan
-    return Summary(
-        calls=calls,
-        succeeded=succeeded,
-        failed=calls - succeeded,
-        rejected=rejected,
-        attempts=attempts,
-        retries=retries,
-        budget_refusals=refusals,
-        success_rate=success_rate,
-        error_rate=1 - success_rate if calls else math.nan,
-        amplification=attempts / calls if calls else math.nan,
-        latency_p50=percentile(durations, 0.50),
-        latency_p95=percentile(durations, 0.95),
-        latency_p99=percentile(durations, 0.99),
-        transitions=tuple(transitions),
-    )
+    return Summary.of(calls, succeeded, rejected, attempts, retries, refusals, durations, transitions)
 
 
 class StructuredLogger(Protocol):

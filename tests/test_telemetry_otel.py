@@ -327,6 +327,30 @@ def test_a_sampled_out_call_propagates_its_context_and_records_nothing(upstream:
     assert hook._calls == {}
 
 
+def test_head_sampling_off_keeps_every_metric(upstream: Upstream) -> None:
+    """The common production setup: traces head-sampled (here: none kept), metrics on every call."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    hook = OpenTelemetryHook(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]))
+    with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[hook]) as client:
+        upstream.script(Reply(503), Reply(200))
+        client.get("/x")
+    assert exporter.get_finished_spans() == ()
+    data = reader.get_metrics_data()
+    counts = {
+        metric.name: sum(getattr(p, "count", 0) or getattr(p, "value", 0) for p in metric.data.data_points)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    assert counts["http.client.request.duration"] == 2  # both attempts
+    assert counts["integration_kit.call.duration"] == 1
+
+
 def test_abandoned_calls_are_ended_rather_than_kept(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> None:
     from integration_kit.engine.call import CallEngine
     from integration_kit.telemetry import otel as otel_module

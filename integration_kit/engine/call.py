@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
 from typing import NamedTuple
 
@@ -51,7 +50,9 @@ from integration_kit.events import (
     BudgetDepleted,
     CallFinished,
     Event,
+    EventRow,
     Hook,
+    Recorder,
     RejectedCall,
     RetryScheduled,
 )
@@ -158,19 +159,31 @@ class CallEngine:
         )
         self._single = RetryPolicy.disabled()
         self._ids = itertools.count(1)
-        self._direct = _direct_hook(self.hooks)
-        self._guarded: Hook = self.emit  # bound once, not per call
+        self._record = self._row_sink()
         if breaker is not None:
             breaker.add_listener(self._on_transition)
 
     def add_hook(self, hook: Hook) -> None:
         """Send every later event to ``hook`` as well."""
         self.hooks.append(hook)
-        self._direct = _direct_hook(self.hooks)
+        self._record = self._row_sink()
 
     def emit(self, event: Event) -> None:
         """Hand ``event`` to every hook; a hook that raises is logged and skipped, never breaks the call."""
         emit_event(self.hooks, event)
+
+    def _row_sink(self) -> Callable[[EventRow], None]:
+        """Where the state machine hands its events, as rows ``(event class, *fields)``: a tuple is several times
+        cheaper to build than a frozen event. A :class:`~integration_kit.events.Recorder` that is the only hook
+        keeps the rows as they are (its own deque's ``append``, which cannot fail, so no guard) and builds the
+        events when they are read; any other hooks get the event, built here, through :meth:`emit`."""
+        hooks = self.hooks
+        if len(hooks) == 1 and isinstance(hooks[0], Recorder):
+            return hooks[0].append
+        return self._emit_row
+
+    def _emit_row(self, row: EventRow) -> None:
+        emit_event(self.hooks, row[0](*row[1:]))
 
     def _on_transition(self, t: Transition) -> None:
         if self.hooks:
@@ -212,9 +225,7 @@ class CallEngine:
     ) -> CallGenerator:
         clock = self.clock
         hooks = self.hooks
-        # The recorder alone (the simulator's case) is called directly: it cannot fail, so it needs no guard.
-        direct = self._direct
-        emit = direct if direct is not None and len(hooks) == 1 and hooks[0] is direct else self._guarded
+        emit = self._record  # takes rows: (event class, *fields)
         name = self.name
         call_id = next(self._ids)
         start = clock.now()
@@ -281,7 +292,7 @@ class CallEngine:
                             last_error,
                         ) from last_error
                 if hooks:  # ``began`` is this instant's reading: nothing has waited since
-                    emit(AttemptStarted(began, name, call_id, attempt, method, target, remaining, key))
+                    emit((AttemptStarted, began, name, call_id, attempt, method, target, remaining, key))
                 recorded = False
                 try:
                     try:
@@ -331,7 +342,8 @@ class CallEngine:
                 status = outcome.status
                 if hooks:
                     emit(
-                        AttemptFinished(
+                        (
+                            AttemptFinished,
                             now,
                             name,
                             call_id,
@@ -347,7 +359,8 @@ class CallEngine:
                 if verdict is _PASSED:
                     if hooks:
                         emit(
-                            CallFinished(
+                            (
+                                CallFinished,
                                 now,
                                 name,
                                 call_id,
@@ -393,14 +406,14 @@ class CallEngine:
                     )
                 if budget is not None and not budget.can_retry():
                     if hooks:
-                        emit(BudgetDepleted(now, name, call_id, attempt, budget.tokens))
+                        emit((BudgetDepleted, now, name, call_id, attempt, budget.tokens))
                     raise self._fail(
                         _Call(method, target, call_id, start, attempt, status, history),
                         BudgetExhausted("retry budget exhausted", last_error=error),
                         error,
                     )
                 if hooks:
-                    emit(RetryScheduled(now, name, call_id, attempt, decision.delay, decision.reason))
+                    emit((RetryScheduled, now, name, call_id, attempt, decision.delay, decision.reason))
                 previous_delay = decision.delay
                 if decision.delay > 0:
                     yield Wait(decision.delay)
@@ -416,8 +429,9 @@ class CallEngine:
         if self.hooks:
             now = self.clock.now()
             status = getattr(error, "status", None) or call.status
-            self.emit(
-                CallFinished(
+            self._record(
+                (
+                    CallFinished,
                     now,
                     self.name,
                     call.call_id,
@@ -437,7 +451,7 @@ class CallEngine:
     ) -> IntegrationError:
         """Like :meth:`_fail`, for a call (or its next attempt) refused before reaching the network."""
         if self.hooks:
-            self.emit(RejectedCall(self.clock.now(), self.name, call.call_id, reason))
+            self._record((RejectedCall, self.clock.now(), self.name, call.call_id, reason))
         return self._fail(call, error, cause)
 
 
@@ -451,16 +465,6 @@ class _Call(NamedTuple):
     attempt: int
     status: int | None
     history: list[AttemptRecord]
-
-
-def _direct_hook(hooks: list[Hook]) -> Hook | None:
-    """The only hook, when it is a deque's own ``append`` (a :class:`~integration_kit.events.Recorder`'s), which
-    cannot fail: the engine then calls it without :meth:`CallEngine.emit`'s guard. ``None`` otherwise."""
-    if len(hooks) == 1:
-        hook = hooks[0]
-        if isinstance(getattr(hook, "__self__", None), deque) and getattr(hook, "__name__", None) == "append":
-            return hook
-    return None
 
 
 def _in_flight(outcome: Outcome) -> bool:

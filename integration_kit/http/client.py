@@ -9,18 +9,21 @@ makes every decision; everything that is not blocking or awaiting I/O lives once
   header values with CR or LF are refused, the credential is added from its
   :class:`~integration_kit.http.redact.Secret`, the ``Idempotency-Key`` is sent as a structured-field string
   (``"uuid"``) and is the same on every attempt;
-- each attempt's timeouts are clipped to what is left of the call's deadline, and the network backend holds every
-  socket operation of the attempt (pool wait, connect, TLS, write, read) to the attempt's expiry
-  (:mod:`integration_kit.http.deadline`), so a server that trickles bytes cannot stretch a call past it;
+- each attempt's timeouts are clipped to what is left of the call's deadline, and its expiry travels in the
+  request's extensions to the deadline transport (:mod:`integration_kit.http.transport`), whose network backend
+  holds every socket operation of the attempt (pool wait, connect, TLS, write, read) to it, so a server that
+  trickles bytes cannot stretch a call past it;
 - the body is streamed, so ``max_response_bytes`` raises :class:`ResponseTooLarge` without reading it into memory;
 - httpx exceptions and statuses become an :class:`~integration_kit.policies.outcome.Outcome` at one boundary, with the
   typed error (redacted headers, a truncated, scrubbed body snippet) and the Retry-After hint (both forms; an
   HTTP-date is measured from the response's ``Date`` header).
 
-The two clients differ only in how they send and sleep; the async one also bounds each attempt with
-``anyio.fail_after`` so nothing outlives the deadline, whatever the transport does. The sync one relies on the
-deadline backend, installed into httpx's own transports (the default, or an ``httpx.HTTPTransport`` passed in);
-another ``transport=`` must honour ``request.extensions["timeout"]`` (clipped to the deadline) itself.
+The two clients differ only in how they send and sleep. A ``transport=`` passed in is composed with the deadline
+transport, never patched (:func:`~integration_kit.http.transport.held`): it gets timeouts clipped to the deadline,
+its response body is checked against the expiry chunk by chunk, and an async one is bounded by
+``anyio.fail_after``. For a proxy or HTTP/2 with the
+deadline held at every socket operation, pass :class:`~integration_kit.http.transport.DeadlineTransport` (or its
+async twin) options instead: ``DeadlineTransport(proxy=..., http2=True)``.
 
 Whatever a partner sends, a call raises only an :class:`~integration_kit.errors.IntegrationError` and ends with a
 call-finished event; a request the caller cannot build is refused with
@@ -32,6 +35,7 @@ from __future__ import annotations
 import functools
 import json as jsonlib
 import random
+import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from importlib import metadata
@@ -47,10 +51,10 @@ from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError, InvalidResponse, UnsafeRequest
 from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
-from integration_kit.http.deadline import hold_deadlines
-from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange
+from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange, ExchangeContext, longest
 from integration_kit.http.redact import redact_http_logs, redact_text, redact_url, secret_forms
 from integration_kit.http.safety import checked_headers, checked_key, checked_method, replayable, shown
+from integration_kit.http.transport import AsyncDeadlineTransport, DeadlineTransport, aheld, held
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import UNSET, RetryPolicy, Timeouts
@@ -64,8 +68,6 @@ __all__ = ["AsyncResilientClient", "RequestOptions", "ResilientClient"]
 _R = TypeVar("_R")
 _T = TypeVar("_T")
 _Transport = TypeVar("_Transport", bound=httpx.BaseTransport | httpx.AsyncBaseTransport)
-
-#: How much of an error response's body is kept in the error (bytes read, then characters kept).
 
 
 class RequestOptions(TypedDict, total=False):
@@ -134,16 +136,19 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         )
         self._origin = config.origin
         self._timeouts = _phases(config.timeouts)
+        self._longest = longest(self._timeouts)
         try:
             checked_headers(config.headers, None)
         except UnsafeRequest as exc:
             raise ConfigurationError(f"headers: {exc.message}") from None
         redact_http_logs(config.redact_query_params, self._secrets, self._secret_headers)
-        hold_deadlines(self._open(transport))
+        self._framed = transport is None or isinstance(transport, DeadlineTransport | AsyncDeadlineTransport)
+        self._context = self._exchange_context()
+        self._open(transport)
 
     @abstractmethod
     def _open(self, transport: _Transport | None) -> httpx.Client | httpx.AsyncClient:
-        """Create the underlying httpx client (pooled connections) over ``transport``, and return it."""
+        """Create the underlying httpx client over a deadline transport composed with ``transport``; return it."""
 
     # -- the public surface shared by both clients -----------------------------------------------------------
 
@@ -193,9 +198,22 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             "base_url": config.base_url,
             "headers": {"User-Agent": user_agent, **config.headers},
             "timeout": httpx.Timeout(**_phases(config.timeouts)),
-            "verify": config.ssl_context(),
             "follow_redirects": config.follow_redirects,
         }
+
+    def _transport_options(self) -> dict[str, Any]:
+        """Options of the deadline transport's own pool: TLS from the config, the environment's proxy if any."""
+        return {"verify": self.config.ssl_context(), "proxy": _environment_proxy(self.config.base_url)}
+
+    def _exchange_context(self) -> ExchangeContext:
+        return ExchangeContext(
+            secrets=self._secrets,
+            secret_headers=self._secret_headers,
+            max_response_bytes=self.config.max_response_bytes,
+            redact_query_params=self.config.redact_query_params,
+            hooks=self.engine.hooks,
+            framed=self._framed,
+        )
 
     def _begin(
         self, http: httpx.Client | httpx.AsyncClient, method: str, url: str, options: RequestOptions
@@ -248,12 +266,15 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         retry = options.get("retry", True)
         if not replayable(request):
             retry = False
-        timeouts = _phases(Timeouts.coerce(options["timeout"])) if "timeout" in options else self._timeouts
+        timeouts, most = self._timeouts, self._longest
+        if "timeout" in options:
+            timeouts = _phases(Timeouts.coerce(options["timeout"]))
+            most = longest(timeouts)
         policy = retry if isinstance(retry, RetryPolicy) else self.config.retry
         calls = self.engine.call(
             request.method, target, idempotency_key=key, deadline=options.get("deadline", UNSET), retry=retry
         )
-        return Exchange(self, request, calls, timeouts, policy.retry_on_status)
+        return Exchange(self._context, request, calls, timeouts, policy.retry_on_status, most)
 
     def _same_origin(self, url: httpx.URL) -> bool:
         scheme = url.scheme
@@ -313,7 +334,8 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
 
     def _open(self, transport: httpx.BaseTransport | None) -> httpx.Client:
         event_hooks = {"request": [self._guard_redirect]} if self.config.follow_redirects else {}
-        self._http = httpx.Client(transport=transport, event_hooks=event_hooks, **self._http_options())
+        sender = held(transport) if transport is not None else DeadlineTransport(**self._transport_options())
+        self._http = httpx.Client(transport=sender, event_hooks=event_hooks, **self._http_options())
         return self._http
 
     def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
@@ -346,15 +368,17 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
         request = exchange.prepare(action)
         with exchange.scope(request):
             try:
-                with exchange.deadline.hold():
-                    response = self._http.send(request, stream=True)
-                    try:
-                        body = exchange.reader(response, action)
+                response = self._http.send(request, stream=True)
+                try:
+                    body = exchange.reader(response, action)
+                    if body.whole:
+                        response.read()
+                    else:
                         for chunk in response.iter_bytes():
                             if not body.feed(chunk):
                                 break
-                    finally:
-                        response.close()
+                finally:
+                    response.close()
             except ATTEMPT_ERRORS as exc:
                 return exchange.failed(exc)
             return exchange.answered(response, body)
@@ -375,15 +399,17 @@ class ResilientClient(_ClientCore[httpx.Response, httpx.BaseTransport]):
 class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBaseTransport]):
     """The async twin of :class:`ResilientClient`, over ``httpx.AsyncClient`` (asyncio or trio, through anyio).
 
-    Each attempt is also bounded by ``anyio.fail_after`` with what is left of the deadline, so no transport can
-    make a call outlive it. Use it as an async context manager, or call :meth:`aclose`.
+    A ``transport=`` passed in is bounded by ``anyio.fail_after`` with what is left of the deadline (see
+    :class:`~integration_kit.http.transport.AsyncDeadlineTransport`). Use it as an async context manager, or call
+    :meth:`aclose`.
     """
 
     _http: httpx.AsyncClient
 
     def _open(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         event_hooks = {"request": [self._aguard_redirect]} if self.config.follow_redirects else {}
-        self._http = httpx.AsyncClient(transport=transport, event_hooks=event_hooks, **self._http_options())
+        sender = aheld(transport) if transport is not None else AsyncDeadlineTransport(**self._transport_options())
+        self._http = httpx.AsyncClient(transport=sender, event_hooks=event_hooks, **self._http_options())
         return self._http
 
     async def _sleep(self, seconds: float) -> None:
@@ -419,15 +445,17 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
         request = exchange.prepare(action)
         with exchange.scope(request):
             try:
-                with anyio.fail_after(action.timeout), exchange.deadline.hold():
-                    response = await self._http.send(request, stream=True)
-                    try:
-                        body = exchange.reader(response, action)
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = exchange.reader(response, action)
+                    if body.whole:
+                        await response.aread()
+                    else:
                         async for chunk in response.aiter_bytes():
                             if not body.feed(chunk):
                                 break
-                    finally:
-                        await response.aclose()
+                finally:
+                    await response.aclose()
             except ATTEMPT_ERRORS as exc:
                 return exchange.failed(exc)
             return exchange.answered(response, body)
@@ -453,6 +481,16 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
 
 def _phases(timeouts: Timeouts) -> dict[str, float | None]:
     return {"connect": timeouts.connect, "read": timeouts.read, "write": timeouts.write, "pool": timeouts.pool}
+
+
+def _environment_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, minus
+    ``NO_PROXY``), as httpx would use it with no transport given; ``None``: none."""
+    url = httpx.URL(base_url)
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass(url.host):
+        return None
+    return proxies.get(url.scheme) or proxies.get("all")
 
 
 @functools.cache

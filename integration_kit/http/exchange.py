@@ -1,9 +1,11 @@
 """One logical HTTP call in flight, and the one boundary where httpx's answers become engine outcomes.
 
-:class:`Exchange` prepares each attempt's request (timeouts clipped to the deadline, the idempotency key set),
-reads the streamed body under ``max_response_bytes`` and the deadline (:class:`Body`), and translates a response or
-an httpx exception into an :class:`~integration_kit.policies.outcome.Outcome` with the typed error. It never
-sends, sleeps or decides: the clients in :mod:`integration_kit.http.client` do the I/O, the engine decides.
+:class:`Exchange` prepares each attempt's request (timeouts clipped to the deadline and carrying the attempt's
+expiry for the deadline transport, the idempotency key set), reads the streamed body under
+``max_response_bytes`` and the expiry (:class:`Body`), and translates a response or an httpx exception into an
+:class:`~integration_kit.policies.outcome.Outcome` with the typed error. It never sends, sleeps or decides: the
+clients in :mod:`integration_kit.http.client` do the I/O, the engine decides. What it needs of its client is a small
+frozen :class:`ExchangeContext`, so this module does not know the client.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import math
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import cast
 
 import httpx
 
@@ -30,13 +32,11 @@ from integration_kit.errors import (
     ResponseTooLarge,
     error_for_status,
 )
-from integration_kit.http.deadline import AttemptDeadline
+from integration_kit.events import Hook
+from integration_kit.http.backend import HeldTimeout
 from integration_kit.http.redact import redact_headers, redact_text, secret_query_values
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.policies.retry import parse_retry_after
-
-if TYPE_CHECKING:
-    from integration_kit.http.client import _ClientCore
 
 __all__ = [
     "ATTEMPT_ERRORS",
@@ -44,6 +44,8 @@ __all__ = [
     "SNIPPET_CHARS",
     "Body",
     "Exchange",
+    "ExchangeContext",
+    "longest",
     "retry_after_seconds",
     "structured_string",
 ]
@@ -51,9 +53,9 @@ __all__ = [
 SNIPPET_BYTES = 2048
 SNIPPET_CHARS = 500
 
-#: What an attempt may raise that becomes an outcome: anything a partner can cause (httpx's errors, the builtin
-#: TimeoutError of anyio.fail_after, and whatever else a response makes a lower library raise). Only an
-#: :class:`~integration_kit.errors.IntegrationError` that is not an attempt's (an unsafe redirect) ends the call.
+#: What an attempt may raise that becomes an outcome: anything a partner can cause (httpx's errors, and whatever
+#: else a response makes a lower library raise). Only an :class:`~integration_kit.errors.IntegrationError` that is
+#: not an attempt's (an unsafe redirect) ends the call.
 ATTEMPT_ERRORS = (Exception,)
 
 #: httpx exceptions, most specific first, and the outcome each means.
@@ -69,47 +71,69 @@ _EXCEPTION_KINDS: tuple[tuple[type[Exception], OutcomeKind], ...] = (
     (httpx.RemoteProtocolError, OutcomeKind.CONNECTION_LOST),
 )
 
+#: A hook's :meth:`~integration_kit.events.AttemptWrapper.wrap_attempt`: given the request's headers, the scope
+#: of one attempt's send (trace context, for example).
+AttemptWrap = Callable[[httpx.Headers], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeContext:
+    """What an exchange needs of its client, fixed when the client is built.
+
+    ``secrets`` are the credential's forms masked in error snippets, ``secret_headers`` the headers that carry it;
+    ``max_response_bytes`` bounds a success's body (``None``: no bound); ``redact_query_params`` names more query
+    parameters to mask; ``hooks`` is the engine's list of hooks (read at each attempt, so a hook added later, by
+    ``client.add_hook`` or straight on the engine, wraps the attempts after it); ``framed`` says the transport is
+    httpcore's, which delivers exactly the ``Content-Length`` bytes a response declares.
+    """
+
+    secrets: tuple[str, ...] = ()
+    secret_headers: tuple[str, ...] = ()
+    max_response_bytes: int | None = None
+    redact_query_params: frozenset[str] = frozenset()
+    hooks: Sequence[Hook] = ()
+    framed: bool = False
+
 
 @dataclass(slots=True)
 class Exchange:
     """One logical call in flight: the prepared request, the engine's state machine, and the outcome mapping."""
 
-    core: _ClientCore[Any, Any]
+    context: ExchangeContext
     request: httpx.Request
     calls: CallGenerator
     timeouts: dict[str, float | None]
     retry_on_status: frozenset[int]
-    longest: float = field(init=False)
+    longest: float
     key_sent: bool = False
-    deadline: AttemptDeadline = field(init=False, default_factory=lambda: AttemptDeadline(None))
-
-    def __post_init__(self) -> None:
-        phases = self.timeouts.values()
-        self.longest = math.inf if None in phases else max(v for v in phases if v is not None)
+    expires: float | None = None
 
     def prepare(self, action: Send) -> httpx.Request:
         """The request for attempt ``action``: its timeouts clipped to the deadline, the idempotency key set.
 
-        Also starts :attr:`deadline`, the attempt's expiry that the network backend holds every socket operation
-        to (the client enters :meth:`AttemptDeadline.hold` around the attempt).
+        Also starts :attr:`expires`, the attempt's expiry (``time.monotonic()`` seconds), sent with each phase's
+        timeout in ``request.extensions["timeout"]`` (a :class:`~integration_kit.http.backend.HeldTimeout`): the
+        deadline transport holds every socket operation to it.
         """
-        self.deadline = AttemptDeadline(action.timeout)
+        remaining = action.timeout
+        expires = self.expires = None if remaining is None else time.monotonic() + remaining
         request = self.request
         if action.idempotency_key is not None and not self.key_sent:
             request.headers["Idempotency-Key"] = structured_string(action.idempotency_key)
             self.key_sent = True
-        remaining = action.timeout
         if remaining is None or remaining >= self.longest:
             timeouts = self.timeouts
         else:
             timeouts = {k: remaining if v is None else min(v, remaining) for k, v in self.timeouts.items()}
+        if expires is not None:  # every phase has a timeout here, at most ``remaining``
+            timeouts = {phase: HeldTimeout(value, expires) for phase, value in timeouts.items()}  # type: ignore[arg-type]
         request.extensions = {**request.extensions, "timeout": timeouts}
         return request
 
     def scope(self, request: httpx.Request) -> AbstractContextManager[None]:
         """What wraps this attempt's send: the hooks' :meth:`~integration_kit.events.AttemptWrapper.wrap_attempt`
         (trace context, for example), entered in hook order; a shared null context when no hook wraps."""
-        hooks = self.core.engine.hooks
+        hooks = self.context.hooks
         wrappers = [w for h in hooks if (w := getattr(h, "wrap_attempt", None)) is not None] if hooks else None
         if not wrappers:
             return _NO_SCOPE
@@ -121,18 +145,26 @@ class Exchange:
         """A body sink for ``response``: bounded by ``max_response_bytes`` on success, a snippet otherwise.
 
         The body must be whole by the attempt's expiry (counted from the attempt's start, not from the headers):
-        a response completed after it is a read timeout, never a success past the deadline.
+        a response completed after it is a read timeout, never a success past the deadline. When httpcore frames
+        the body (``ExchangeContext.framed``), its ``Content-Length`` is within the bound and it is not compressed,
+        the sink is :attr:`Body.whole`: httpx reads the body itself (``response.read()``), which cannot pass the
+        bound, since httpcore delivers exactly ``Content-Length`` bytes.
         """
-        deadline = self.deadline
-        if not 200 <= response.status_code < 300:
-            return Body(SNIPPET_BYTES, False, deadline, response)
-        limit = self.core.config.max_response_bytes
-        if limit is None:
-            return Body(sys.maxsize, True, deadline, response)
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        expires = self.expires
+        headers = response.headers
+        success = 200 <= response.status_code < 300
+        limit = self.context.max_response_bytes if success else SNIPPET_BYTES
+        declared = headers.get("content-length")
+        size = int(declared) if declared is not None and declared.isascii() and declared.isdigit() else None
+        if success and limit is not None and size is not None and size > limit:
             raise ResponseTooLarge(f"response Content-Length passes max_response_bytes={limit}", limit=limit)
-        return Body(limit, True, deadline, response)
+        whole = (
+            self.context.framed
+            and size is not None
+            and (limit is None or size <= limit)
+            and "content-encoding" not in headers
+        )
+        return Body(sys.maxsize if limit is None else limit, success, expires, response, whole=whole)
 
     def answered(self, response: httpx.Response, body: Body) -> Outcome:
         """The outcome of an attempt the server answered (the body read into ``body``).
@@ -149,16 +181,16 @@ class Exchange:
 
     def _answered(self, response: httpx.Response, body: Body) -> Outcome:
         status = response.status_code
-        # httpx's own read() fills _content the same way; here the body was streamed under our size limit.
-        response._content = b"".join(body.chunks)
+        if not body.whole:
+            response = read_response(response, b"".join(body.chunks))
         if 200 <= status < 300:
             return Outcome(OutcomeKind.STATUS, status=status, value=response)
-        core = self.core
+        context = self.context
         retry_after = retry_after_seconds(response) if status in (409, 429, 503) else None
-        secrets = [*core._secrets, *self._query_secrets()]
+        secrets = [*context.secrets, *self._query_secrets()]
         # Masked before truncation, so a secret cut by the truncation cannot survive as a prefix.
         snippet = redact_text(response.content[:SNIPPET_BYTES].decode("utf-8", "replace"), secrets)[:SNIPPET_CHARS]
-        headers = redact_headers(response.headers.multi_items(), core._secret_headers)
+        headers = redact_headers(response.headers.multi_items(), context.secret_headers)
         error = error_for_status(
             status,
             retryable=status in self.retry_on_status,
@@ -169,14 +201,13 @@ class Exchange:
         return Outcome(OutcomeKind.STATUS, status=status, retry_after=retry_after, error=error, value=response)
 
     def _query_secrets(self) -> list[str]:
-        return secret_query_values(self.request.url.params.multi_items(), self.core.config.redact_query_params)
+        return secret_query_values(self.request.url.params.multi_items(), self.context.redact_query_params)
 
     def failed(self, exc: Exception) -> Outcome:
         """The outcome of an attempt that raised: the one boundary where httpx exceptions are translated.
 
         A certificate that did not verify is a :class:`~integration_kit.errors.CertificateError` (it will not
-        verify on the next attempt); anyio's ``TimeoutError`` is labelled with the phase the deadline cut
-        (pool, connect, write or read); an exception this module does not know becomes
+        verify on the next attempt); an exception this module does not know becomes
         :class:`~integration_kit.errors.InvalidResponse`. An :class:`~integration_kit.errors.IntegrationError`
         that is not an attempt's (a redirect refused as unsafe) is raised: it ends the call.
         """
@@ -189,8 +220,6 @@ class Exchange:
             error: AttemptError = CertificateError(f"TLS certificate verification failed: {verify}")
             error.__cause__ = exc
             return Outcome(OutcomeKind.ERROR, error=error)
-        if type(exc) is TimeoutError:  # anyio.fail_after: the deadline cut the attempt in its current phase
-            return Outcome(_PHASE_KINDS[self.deadline.phase], error=exc)
         for kind_of, kind in _EXCEPTION_KINDS:
             if isinstance(exc, kind_of):
                 return Outcome(kind, error=exc)  # the engine raises the typed error ``from`` exc
@@ -201,14 +230,6 @@ class Exchange:
     def result(self, outcome: Outcome) -> httpx.Response:
         """The response of the call's successful outcome."""
         return cast(httpx.Response, outcome.value)
-
-
-_PHASE_KINDS = {
-    "pool": OutcomeKind.POOL_TIMEOUT,
-    "connect": OutcomeKind.CONNECT_TIMEOUT,
-    "write": OutcomeKind.WRITE_TIMEOUT,
-    "read": OutcomeKind.READ_TIMEOUT,
-}
 
 
 def _certificate_failure(exc: BaseException) -> str | None:
@@ -224,20 +245,26 @@ def _certificate_failure(exc: BaseException) -> str | None:
 
 
 class Body:
-    """Collects a streamed body up to ``limit`` bytes: past it, raise (``strict``) or stop (a snippet).
+    """Collects a streamed body up to ``limit`` bytes: past it, raise (``strict``) or stop (a snippet); or, when
+    ``whole``, stands for a body httpx reads itself (see :meth:`Exchange.reader`).
 
-    ``deadline`` is the attempt's: a chunk that arrives after its expiry (``time.monotonic()``) ends the read.
+    ``expires`` is the attempt's expiry (``time.monotonic()`` seconds, ``None``: none): a chunk that arrives after
+    it ends the read (the deadline transport already cuts each socket read at it; this also holds for a transport
+    passed in, and for a process starved of CPU).
     """
 
-    __slots__ = ("chunks", "expires", "limit", "response", "size", "strict")
+    __slots__ = ("chunks", "expires", "limit", "response", "size", "strict", "whole")
 
-    def __init__(self, limit: int, strict: bool, deadline: AttemptDeadline, response: httpx.Response) -> None:
+    def __init__(
+        self, limit: int, strict: bool, expires: float | None, response: httpx.Response, *, whole: bool = False
+    ) -> None:
         self.chunks: list[bytes] = []
         self.size = 0
         self.limit = limit
         self.strict = strict
-        self.expires = deadline.expires
+        self.expires = expires
         self.response = response
+        self.whole = whole
 
     def check_deadline(self) -> None:
         """Raise ``httpx.ReadTimeout`` if the attempt's expiry has passed."""
@@ -262,11 +289,43 @@ _NO_SCOPE: AbstractContextManager[None] = nullcontext()
 
 
 @contextmanager
-def _nested(wrappers: list[Callable[..., AbstractContextManager[None]]], headers: httpx.Headers) -> Iterator[None]:
+def _nested(wrappers: list[AttemptWrap], headers: httpx.Headers) -> Iterator[None]:
     with ExitStack() as stack:
         for wrap in wrappers:
             stack.enter_context(wrap(headers))
         yield
+
+
+def longest(timeouts: dict[str, float | None]) -> float:
+    """The longest of the phase ``timeouts`` (seconds; ``math.inf`` when one has none)."""
+    values = timeouts.values()
+    return math.inf if None in values else max(v for v in values if v is not None)
+
+
+def read_response(response: httpx.Response, content: bytes) -> httpx.Response:
+    """``response`` with its body read: ``content``, already decoded (httpx gives a streamed response no public way
+    to keep a body read elsewhere, so this is a new response with the same status, headers, request, extensions,
+    history and elapsed time). A body that came compressed is kept decoded, so ``Content-Encoding`` and the
+    ``Content-Length`` of the compressed body are dropped from its headers."""
+    headers = response.headers
+    if "content-encoding" in headers:
+        headers = headers.copy()
+        del headers["content-encoding"]
+        headers.pop("content-length", None)
+    read = httpx.Response(
+        response.status_code,
+        headers=headers,
+        stream=httpx.ByteStream(content),
+        request=response.request,
+        extensions=response.extensions,
+        history=response.history,
+        default_encoding=response.default_encoding,
+    )
+    read.read()
+    with suppress(RuntimeError):  # a response a transport built already read has no elapsed time
+        read.elapsed = response.elapsed
+    read.next_request = response.next_request
+    return read
 
 
 def structured_string(value: str) -> str:

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from integration_kit.clock import ManualClock
 from integration_kit.engine.call import CallEngine, CallGenerator, Send
@@ -170,6 +170,7 @@ def simulate(
     idempotency_methods: Iterable[str] | Unset = UNSET,
     name: str | None = None,
     hooks: Iterable[Hook] = (),
+    recorder: Recorder | None = None,
 ) -> SimulationResult:
     """Run ``scenario`` for ``duration`` virtual seconds (default: the scenario's) and return the result.
 
@@ -179,7 +180,8 @@ def simulate(
     :class:`~integration_kit.http.config.ClientConfig`, so the simulation runs exactly the client's settings), else
     the defaults (retry, budget and breaker on, no deadline, :class:`Timeouts()`: an attempt ends at the read
     timeout); any policy argument given overrides both (``None`` turns a breaker, budget, limits or deadline
-    off). ``hooks`` get every event besides the recorder.
+    off). ``hooks`` get every event besides the recorder: a fresh :class:`~integration_kit.events.Recorder`, or
+    ``recorder`` (an :class:`~integration_kit.sim.stream.EventStream` keeps a long run's memory bounded).
     """
     policy = _Policies.resolve(
         config,
@@ -195,7 +197,7 @@ def simulate(
     duration = scenario.duration if duration is None else duration
     _check(rate, duration, arrivals, workers, think_time)
     clock = ManualClock()
-    recorder = Recorder()
+    recorder = Recorder() if recorder is None else recorder
     circuit = CircuitBreaker(policy.breaker, name=name, clock=clock) if policy.breaker is not None else None
     retry_budget = RetryBudget(policy.budget) if policy.budget is not None else None
     key_rng = random.Random(f"{seed}/keys")
@@ -210,7 +212,7 @@ def simulate(
         key_factory=lambda: str(uuid.UUID(int=key_rng.getrandbits(128), version=4)),
         clock=clock,
         rng=random.Random(f"{seed}/engine"),
-        hooks=[cast(Hook, recorder.append), *hooks],  # the deque's own append: no Python frame per event
+        hooks=[recorder, *hooks],  # the recorder alone is handed rows, not events (CallEngine._row_sink)
     )
     transitions: list[Transition] = []
     if circuit is not None:

@@ -35,6 +35,13 @@ def _arguments(tune_parser: argparse.ArgumentParser) -> None:
     tune_parser.add_argument("--seeds", type=int, default=2, help="simulation seeds per candidate (default 2)")
     tune_parser.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
     tune_parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="optuna's sampler (default tpe)")
+    tune_parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="keep the study in optuna's RDB storage (e.g. postgresql+psycopg://user@host/db): processes given the "
+        "same URL and study work one search, and a stopped search resumes",
+    )
+    tune_parser.add_argument("--study", help="the study's name in --storage (default tune-NAME-SEED)")
     tune_parser.add_argument("--write", action="store_true", help="apply the recommended settings to the spec file")
     tune_parser.add_argument(
         "--bound",
@@ -88,6 +95,8 @@ def tune_command(args: argparse.Namespace) -> int:
             sampler=args.sampler,
             bounds=_parse_bounds(args.bound),
             progress=progress,
+            storage=args.storage,
+            study_name=args.study,
         )
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(f"\nPareto front ({len(result.front)} of {len(result.candidates)} candidates; seeds {result.seeds}):")

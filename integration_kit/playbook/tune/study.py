@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -435,6 +436,8 @@ def tune(
     stop_early: bool = True,
     sampler: str = "tpe",
     progress: Callable[[int, int], None] | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> TuneResult:
     """Search ``spec``'s policies (a spec or a bundled name/path) with ``trials`` candidates (see the module).
 
@@ -445,6 +448,14 @@ def tune(
     (default: one per core), ``batch`` at a time (default: a fifth of the trials, from 4 to 12: one NSGA-II
     generation, or TPE's random start); ``sampler`` is ``"tpe"`` or ``"nsga2"`` (see the module);
     ``progress(done, total)`` is called after each batch. Deterministic for ``seed``. Needs optuna.
+
+    ``storage`` (an SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host/db``) keeps the study in optuna's RDB
+    storage under ``study_name`` (default ``tune-{name}-{seed}``): several processes or hosts given the same
+    storage and name work one study, each asking and telling its own candidates until the study holds
+    ``trials``, and a search stopped midway resumes where it was. Each candidate's scores travel with its trial (a
+    user attribute), so every worker's result covers the whole study. Shared, a search is no longer deterministic.
+    optuna creates its tables on first use: make the storage once (``optuna.storages.RDBStorage(url)``, or start
+    one worker) before starting several at the same instant.
     """
     import optuna
 
@@ -463,7 +474,13 @@ def tune(
         if sampler == "tpe"
         else optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     )
-    study = optuna.create_study(directions=["minimize", "minimize"], sampler=chosen)
+    study = optuna.create_study(
+        directions=["minimize", "minimize"],
+        sampler=chosen,
+        storage=storage,
+        study_name=study_name or (f"tune-{spec.name}-{seed}" if storage is not None else None),
+        load_if_exists=storage is not None,
+    )
     current = _current(spec.client)
     defaults = _current(ClientConfig(name=spec.name, base_url="http://127.0.0.1"))
     for start in (current, defaults):  # the spec's settings and the kit's defaults first, within the bounds
@@ -474,8 +491,8 @@ def tune(
     candidates: list[Candidate] = []
     seen: dict[tuple[tuple[str, Any], ...], Candidate] = {}  # settings -> result: the same settings, the same runs
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(spec,)) as pool:
-        while len(candidates) < trials:
-            asked = [study.ask() for _ in range(min(batch, trials - len(candidates)))]
+        while (done := len(candidates) if storage is None else len(_stored(study))) < trials:
+            asked = [study.ask() for _ in range(min(batch, trials - done))]
             settings = [_suggest(t, spec.client, limits) for t in asked]
             order = _order(spec, candidates)
             keys = [tuple(sorted(s.items())) for s in settings]
@@ -494,9 +511,12 @@ def tune(
                 candidates.append(candidate)
                 for name, value in candidate.constraints(names).items():  # feasible ones rank first
                     trial.set_constraint(name, value)
+                trial.set_user_attr(_CANDIDATE, _to_json(candidate))
                 study.tell(trial, [candidate.partner_load, candidate.p99_latency])
             if progress is not None:
                 progress(len(candidates), trials)
+        if storage is not None:  # the whole study: this worker's candidates and everyone else's
+            candidates = [_from_json(t.number, t.user_attrs[_CANDIDATE]) for t in _stored(study)]
         front = _pareto(candidates)
         baseline = pool.submit(_evaluate_in_worker, current, unseen, None, False)
         recommended, validation = _recommend(pool, candidates, unseen)
@@ -515,6 +535,26 @@ def tune(
         validation_seeds=unseen,
         bounds=limits,
     )
+
+
+#: The user attribute of a stored trial that holds its candidate's scores (JSON).
+_CANDIDATE = "integration_kit.candidate"
+
+
+def _stored(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's finished trials that carry a candidate (every worker's, with a shared storage)."""
+    return [t for t in study.get_trials(deepcopy=False) if _CANDIDATE in t.user_attrs and t.state.is_finished()]
+
+
+def _to_json(candidate: Candidate) -> str:
+    scores = {name: dataclasses.asdict(score) for name, score in candidate.scores.items()}
+    return json.dumps({"settings": candidate.settings, "scores": scores, "complete": candidate.complete})
+
+
+def _from_json(number: int, text: str) -> Candidate:
+    data = json.loads(text)
+    scores = {name: ScenarioScore(**score) for name, score in data["scores"].items()}
+    return Candidate(number, data["settings"], scores, data["complete"])
 
 
 #: Feasible candidates checked on the unseen seeds at once, and how many such rounds before giving up.

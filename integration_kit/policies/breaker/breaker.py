@@ -196,22 +196,22 @@ class CircuitBreaker(SharedMode):
         not held while ``fn`` runs.
         """
         permit = self.acquire()
-        clock = self._clock
-        start = clock.now()
+        now = self._clock.now
+        start = now()
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
-            duration = clock.now() - start
+            duration = now() - start
             if self._is_failure is None or self._is_failure(exc):
                 permit.record_failure(duration)
             else:
                 permit.record_success(duration)
             raise
-        else:
-            permit.record_success(clock.now() - start)
-            return result
-        finally:
-            permit.release()  # a no-op once recorded; frees the slot if fn was interrupted
+        except BaseException:
+            permit.release()  # interrupted (KeyboardInterrupt, cancellation): free the slot, count nothing
+            raise
+        permit.record_success(now() - start)
+        return result
 
     # -- manual control ---------------------------------------------------------------------------------------
 
@@ -284,6 +284,8 @@ class CircuitBreaker(SharedMode):
             self._emit(transition)
 
     def _release(self, permit: Permit) -> None:
+        if permit._done:  # set once, under the lock, and never unset: a done permit needs no lock to see it
+            return
         with self._lock:
             if permit._done:
                 return
