@@ -1,5 +1,8 @@
 """Mutation testing with mutmut 3, one module at a time: ``python3 dev.py mutate [MODULE ...] [--minutes N]``.
 
+A MODULE is a name in :data:`TARGETS` (``http.client``) or a layer (``http``, ``server``, ``webhooks``: each of its
+modules in turn); ``--minutes`` is the time budget of each module (default 15).
+
 Each module in :data:`TARGETS` is mutated alone, against the tests that exercise it (the fast, pure ones where they
 exist, so one mutant costs seconds, not the whole suite). A run happens in ``.mutmut/<module>/``, a scratch
 folder holding links to the package and the tests and a ``pyproject.toml`` written here, so mutmut's ``mutants/``
@@ -37,6 +40,7 @@ _HTTP = (
     "tests/test_async_client.py",
     "tests/faults/test_hardening.py",
 )
+_IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py")
 _RECEIVER = ("tests/test_webhook_receiver.py", "tests/test_inbox_contract.py")
 _SENDER = ("tests/test_webhook_sender.py", "tests/test_webhook_recovery.py", "tests/test_delivery_store_contract.py")
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
@@ -53,12 +57,12 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "breaker.shared": ("policies/breaker/shared.py", ("tests/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/test_events.py", "tests/test_decorator.py")),
-    "http.exchange": ("http/exchange.py", (*_HTTP, "tests/test_io_guarantees.py")),
-    "http.client": ("http/client.py", (*_HTTP, "tests/test_io_guarantees.py")),
+    "http.exchange": ("http/exchange.py", (*_HTTP, *_IO)),
+    "http.client": ("http/client.py", (*_HTTP, *_IO)),
     "http.auth": ("http/auth.py", ("tests/test_client_config.py", *_HTTP)),
     "http.config": ("http/config.py", ("tests/test_client_config.py", "tests/test_config.py")),
-    "http.deadline": ("http/deadline.py", _HTTP),
-    "http.redact": ("http/redact.py", ("tests/test_client_config.py", *_HTTP, "tests/test_io_guarantees.py")),
+    "http.deadline": ("http/deadline.py", (*_HTTP, *_IO)),
+    "http.redact": ("http/redact.py", ("tests/test_client_config.py", *_HTTP, *_IO)),
     "http.safety": ("http/safety.py", ("tests/test_client_config.py", *_HTTP)),
     "server.idempotency": ("server/idempotency.py", ("tests/test_idempotency.py",)),
     "server.middleware": ("server/middleware.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),

@@ -314,6 +314,26 @@ EQUIVALENT: dict[str, str] = {
         "redundant: a caller cannot set Proxy-Authorization (http.safety refuses it as a routing header), and "
         "httpx adds a proxy's credential in the transport, not on the request the hook sees"
     ),
+    "integration_kit.http.exchange.xǁExchangeǁresult__mutmut_1": "typing.cast() does nothing at run time",
+    **{
+        f"integration_kit.http.exchange.x__certificate_failure__mutmut_{n}": (
+            "the fallback text when an SSLCertVerificationError has neither verify_message nor reason: the ssl "
+            "module sets verify_message on every one it raises, so only a hand-made error reaches it"
+        )
+        for n in (10, 12, 13)
+    },
+    **{
+        f"integration_kit.http.exchange.x_retry_after_seconds__mutmut_{n}": (
+            "httpx.Headers.get matches names case-insensitively: the name in another case is the same header"
+        )
+        for n in (4, 9)
+    },
+    **{
+        f"integration_kit.http.exchange.x_retry_after_seconds__mutmut_{n}": (
+            "no Date: None -> '': both are falsy, and 'now or datetime.now(UTC)' is the only reader"
+        )
+        for n in (6, 12)
+    },
     "integration_kit.policies.outcome.x_classify__mutmut_6": (
         "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
     ),

@@ -55,7 +55,7 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
 )
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: IPv6 prefixes whose low 32 bits are an IPv4 address the packets go to: IPv4-mapped, NAT64's well-known prefix.
 _LOW_32_EMBEDDINGS = (ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("64:ff9b::/96"))
@@ -70,7 +70,8 @@ _NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """A checked destination: the ``url`` to request (its host is the checked ``address``), the original ``host``."""
+    """A checked destination: the ``url`` to request (its host is the checked ``address``), the original ``host``
+    (an IP literal in its canonical form: ``0x7f.1`` is ``127.0.0.1``) for the ``Host`` header and TLS."""
 
     url: httpx.URL
     host: str
@@ -91,7 +92,7 @@ class Destination:
         return host if self.url.port is None else f"{host}:{self.url.port}"
 
 
-def normalise_address(address: str | IPAddress) -> IPAddress:
+def normalise_address(address: str | _Address) -> _Address:
     """The address the packets go to: without an IPv6 zone (``%eth0``), and an IPv6 address that embeds an IPv4
     one (IPv4-mapped, IPv4-compatible, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) as that IPv4 address.
 
@@ -109,7 +110,7 @@ def normalise_address(address: str | IPAddress) -> IPAddress:
     return ip
 
 
-def is_refused_address(address: str | IPAddress, *, allow_private: bool = False) -> bool:
+def is_refused_address(address: str | _Address, *, allow_private: bool = False) -> bool:
     """Whether ``address``, normalised (:func:`normalise_address`), is a cloud metadata service or, unless
     ``allow_private``, not a globally routable unicast address."""
     ip = normalise_address(address)
@@ -150,7 +151,8 @@ def resolve_destination(url: str, *, allow_private: bool = False, resolver: Reso
     """Check ``url`` and pin it to one resolved address; raise :class:`UnsafeDestination` when refused.
 
     ``allow_private`` lets loopback and private addresses through (never the metadata services). ``resolver``
-    replaces DNS (tests); a resolution failure is refused too, as an unsafe destination with no address.
+    replaces DNS (tests); a resolution failure is refused too, as an unsafe destination with no address. An IP
+    literal (in any form :func:`parse_ipv4_host` reads) is checked as written, never resolved.
     """
     try:
         parsed = httpx.URL(url)
@@ -183,7 +185,7 @@ def resolve_destination(url: str, *, allow_private: bool = False, resolver: Reso
     return Destination(parsed.copy_with(host=address), host if literal is None else address, address)
 
 
-def _literal(host: str) -> IPAddress | None:
+def _literal(host: str) -> _Address | None:
     """The IP address ``host`` is written as (IPv6 with its zone, or IPv4 in any inet_aton form), else None."""
     try:
         return ipaddress.ip_address(unquote(host))
