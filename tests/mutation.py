@@ -40,7 +40,7 @@ _HTTP = (
     "tests/test_async_client.py",
     "tests/faults/test_hardening.py",
 )
-_IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py")
+_IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py", "tests/test_client_surface.py")
 _RECEIVER = ("tests/test_webhook_receiver.py", "tests/test_inbox_contract.py")
 _SENDER = ("tests/test_webhook_sender.py", "tests/test_webhook_recovery.py", "tests/test_delivery_store_contract.py")
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)

@@ -314,6 +314,26 @@ EQUIVALENT: dict[str, str] = {
         "redundant: a caller cannot set Proxy-Authorization (http.safety refuses it as a routing header), and "
         "httpx adds a proxy's credential in the transport, not on the request the hook sees"
     ),
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ{verb}__mutmut_7": (
+            "the verb in lower case: _begin passes every method through safety.checked_method, which upper-cases it"
+        )
+        for verb in ("get", "post", "put", "patch", "delete")
+    },
+    **{
+        f"integration_kit.http.client.x{cls}ǁjson__mutmut_2": (
+            "json()'s default method 'get': _begin upper-cases every method (safety.checked_method)"
+        )
+        for cls in ("ǁResilientClient", "ǁAsyncResilientClient")
+    },
+    "integration_kit.http.client.xǁ_ClientCoreǁ_parse_json__mutmut_23": (
+        "httpx.Headers.get matches names case-insensitively: the name in another case is the same header"
+    ),
+    "integration_kit.http.client.xǁResilientClientǁ_open__mutmut_3": (
+        "the redirect hook installed without follow_redirects: httpx then sends only the call's own request, "
+        "which _begin pinned to the origin, so the hook returns at its same-origin check"
+    ),
+    "integration_kit.http.client.xǁResilientClientǁ_attempt__mutmut_12": "Exchange.reader does not read its action",
     "integration_kit.http.exchange.xǁExchangeǁresult__mutmut_1": "typing.cast() does nothing at run time",
     **{
         f"integration_kit.http.exchange.x__certificate_failure__mutmut_{n}": (
