@@ -329,11 +329,20 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.http.client.xǁ_ClientCoreǁ_parse_json__mutmut_23": (
         "httpx.Headers.get matches names case-insensitively: the name in another case is the same header"
     ),
-    "integration_kit.http.client.xǁResilientClientǁ_open__mutmut_3": (
-        "the redirect hook installed without follow_redirects: httpx then sends only the call's own request, "
-        "which _begin pinned to the origin, so the hook returns at its same-origin check"
-    ),
-    "integration_kit.http.client.xǁResilientClientǁ_attempt__mutmut_12": "Exchange.reader does not read its action",
+    **{
+        f"integration_kit.http.client.x{cls}ǁ_open__mutmut_3": (
+            "the redirect hook installed without follow_redirects: httpx then sends only the call's own request, "
+            "which _begin pinned to the origin, so the hook returns at its same-origin check"
+        )
+        for cls in ("ǁResilientClient", "ǁAsyncResilientClient")
+    },
+    **{
+        name: "Exchange.reader does not read its action"
+        for name in (
+            "integration_kit.http.client.xǁResilientClientǁ_attempt__mutmut_12",
+            "integration_kit.http.client.xǁAsyncResilientClientǁ_attempt__mutmut_13",
+        )
+    },
     "integration_kit.http.exchange.xǁExchangeǁresult__mutmut_1": "typing.cast() does nothing at run time",
     **{
         f"integration_kit.http.exchange.x__certificate_failure__mutmut_{n}": (

@@ -198,3 +198,11 @@ def test_a_body_past_the_limit_is_stopped_as_it_streams(connect: Connect, trickl
     with pytest.raises(ResponseTooLarge):
         client.get("/export")
     assert time.monotonic() - started < 2.5
+
+
+def test_the_user_agent_names_the_kit_or_the_configured_one(connect: Connect, upstream: Upstream) -> None:
+    connect(config(upstream.base_url)).get("/ua")
+    connect(config(upstream.base_url, user_agent="shop/2.1")).get("/ua")
+    default, configured = (r.headers["user-agent"] for r in upstream.requests)
+    assert default.startswith("integration_kit/")
+    assert configured == "shop/2.1"
