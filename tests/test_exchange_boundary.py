@@ -58,9 +58,9 @@ def test_a_read_timeout_keeps_httpx_error_as_its_cause(connect: Connect, upstrea
     with pytest.raises((ReadTimeout, DeadlineExceeded)) as caught:
         client.get("/slow")
     error: BaseException | None = caught.value
-    while error is not None and not isinstance(error, httpx.TimeoutException | TimeoutError):
+    while error is not None and not isinstance(error, httpx.TimeoutException):
         error = error.__cause__  # DeadlineExceeded -> ReadTimeout -> httpx's
-    assert error is not None
+    assert isinstance(error, httpx.ReadTimeout)
 
 
 class StuckTransport(httpx.AsyncBaseTransport):
@@ -79,10 +79,8 @@ def test_an_attempt_cut_by_the_async_deadline_keeps_the_timeout_as_its_cause() -
 
     with pytest.raises(IntegrationError) as caught:
         asyncio.run(main())
-    error: BaseException | None = caught.value
-    while error is not None and not isinstance(error, TimeoutError):
-        error = error.__cause__
-    assert isinstance(error, TimeoutError), repr(caught.value)
+    # the kit's timeouts are TimeoutErrors too: the cause must be the builtin one that anyio raised
+    assert type(caught.value.__cause__) is TimeoutError, repr(caught.value)
 
 
 def test_an_unknown_failure_is_an_invalid_response_naming_it(connect: Connect, upstream: Upstream) -> None:
