@@ -64,7 +64,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "http.deadline": ("http/deadline.py", (*_HTTP, *_IO)),
     "http.redact": ("http/redact.py", ("tests/test_client_config.py", *_HTTP, *_IO)),
     "http.safety": ("http/safety.py", ("tests/test_client_config.py", *_HTTP)),
-    "server.idempotency": ("server/idempotency.py", ("tests/test_idempotency.py",)),
+    "server.idempotency": ("server/idempotency.py", ("tests/test_idempotency.py", "tests/test_idempotency_guard.py")),
     "server.middleware": ("server/middleware.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),
     "server.keyed": ("server/keyed.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),
     "server.signatures": ("server/signatures.py", ("tests/test_webhook_signatures.py", *_RECEIVER)),

@@ -345,6 +345,22 @@ EQUIVALENT: dict[str, str] = {
     },
     "integration_kit.http.exchange.xǁExchangeǁresult__mutmut_1": "typing.cast() does nothing at run time",
     **{
+        f"integration_kit.server.idempotency.{name}": (
+            "json.dumps' default separators only add spaces: every reader decodes with json.loads, and each "
+            "compare-and-set compares bytes that this same encode() produced"
+        )
+        for name in (
+            "xǁIdempotencyRecordǁencode__mutmut_17",
+            "xǁIdempotencyRecordǁencode__mutmut_19",
+            "xǁStoredResponseǁencode__mutmut_10",
+            "xǁStoredResponseǁencode__mutmut_12",
+        )
+    },
+    "integration_kit.server.idempotency.x__parse_sf_string__mutmut_10": (
+        "i + 1 >= end -> i + 2 >= end: differs only for a backslash second to last, which escapes the last "
+        "character and leaves no closing quote, so the value is refused (None) either way"
+    ),
+    **{
         f"integration_kit.http.exchange.x__certificate_failure__mutmut_{n}": (
             "the fallback text when an SSLCertVerificationError has neither verify_message nor reason: the ssl "
             "module sets verify_message on every one it raises, so only a hand-made error reaches it"
