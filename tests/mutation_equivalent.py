@@ -356,6 +356,26 @@ EQUIVALENT: dict[str, str] = {
             "xǁStoredResponseǁencode__mutmut_12",
         )
     },
+    "integration_kit.webhooks.ssrf.xǁDestinationǁrequest__mutmut_12": "httpx upper-cases a request's method",
+    "integration_kit.webhooks.ssrf.xǁDestinationǁrequest__mutmut_14": (
+        "httpx.Headers matches names case-insensitively: 'HOST' is the Host header"
+    ),
+    "integration_kit.webhooks.ssrf.x_parse_ipv4_host__mutmut_6": (
+        "a host of one empty label: popping it leaves no label, and an empty label is not numeric: None either way "
+        "(and resolve_destination refuses an empty host before)"
+    ),
+    **{
+        f"integration_kit.webhooks.ssrf.{name}": "getaddrinfo's addresses do not depend on the port asked for"
+        for name in ("x__resolve__mutmut_4", "x__getaddrinfo__mutmut_5")
+    },
+    "integration_kit.webhooks.ssrf.x__getaddrinfo__mutmut_9": (
+        "without type=SOCK_STREAM getaddrinfo repeats each address once per socket type, in the same order; "
+        "resolve_destination keeps the first of each (dict.fromkeys)"
+    ),
+    "integration_kit.webhooks.ssrf.x__number__mutmut_15": "the label '0' read as octal or decimal is 0",
+    "integration_kit.webhooks.ssrf.x__number__mutmut_16": (
+        "a two-character octal label '0d' (d from 0 to 7, the only ones _NUMBER lets through) is d in decimal too"
+    ),
     "integration_kit.server.idempotency.x__parse_sf_string__mutmut_10": (
         "i + 1 >= end -> i + 2 >= end: differs only for a backslash second to last, which escapes the last "
         "character and leaves no closing quote, so the value is refused (None) either way"

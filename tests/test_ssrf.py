@@ -235,16 +235,22 @@ def test_the_local_nat64_prefix_hides_no_metadata_address() -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["1.2.3.999", "256.1.1.1", "1.2.16777216", "09.1.1.1", "0x1g.1", "a.1", "1.2.3.4.5", "0x100000000"]
+    "host",
+    [
+        *("1.2.3.999", "256.1.1.1", "1.256.0.1", "1.16777216", "1.2.65536", "1.2.3.256", "1.2.16777216"),  # ranges
+        *("09.1.1.1", "0x1g.1", "a.1", "1.2.3.4.5", "1.2.3.4.0", "0x100000000", "0x", "0x.1", "1_0.0.0.1", "+1.2"),
+    ],
 )
 def test_a_numeric_host_that_is_no_address_is_refused_unresolved(host: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^a numeric host that is no IPv4 address$"):
         parse_ipv4_host(host)
+    with pytest.raises(OSError):
+        socket.inet_aton(host)  # the C library refuses it too
     with pytest.raises(UnsafeDestination):
         resolve_destination(f"http://{host}/", allow_private=True, resolver=_answer("93.184.216.34"))
 
 
-@pytest.mark.parametrize("host", ["hooks.example.com", "1.example", "0x.example", "example.123x", "localhost"])
+@pytest.mark.parametrize("host", ["hooks.example.com", "1.example", "0x1.example", "example.123x", "localhost", "."])
 def test_a_host_name_is_not_read_as_a_number(host: str) -> None:
     assert parse_ipv4_host(host) is None
 
@@ -329,3 +335,62 @@ def test_numeric_hosts_read_as_inet_aton_reads_them(case: tuple[str, V4]) -> Non
         assert exc.address == str(ip)
     else:
         assert not refused
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**33), st.sampled_from(["dec", "oct", "hex"])), min_size=1, max_size=5))
+def test_numeric_hosts_in_or_out_of_range_are_read_as_the_c_library_reads_them(labels: list[tuple[int, str]]) -> None:
+    host = ".".join(f"0{v:o}" if b == "oct" else f"0x{v:x}" if b == "hex" else str(v) for v, b in labels)
+    try:
+        expected: V4 | None = V4(socket.inet_aton(host))
+    except OSError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_ipv4_host(host)
+    else:
+        assert parse_ipv4_host(host) == expected
+
+
+# -- what a refusal says, and the destination's request -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message", "host"),
+    [
+        ("http://[::1/", "the URL cannot be parsed", ""),
+        ("ftp://files.example/", "only http and https URLs with a host are allowed", "files.example"),
+        ("https://user:pw@hooks.example/", "credentials in the URL are refused", "hooks.example"),
+        ("http://1.16777216/", "the host is neither a name nor a valid IP address", "1.16777216"),
+    ],
+)
+def test_a_refused_url_says_why_and_names_its_host(url: str, message: str, host: str) -> None:
+    with pytest.raises(UnsafeDestination) as caught:
+        resolve_destination(url, resolver=_no_dns)
+    assert (caught.value.message, caught.value.host, caught.value.address) == (message, host, None)
+
+
+def test_the_request_posts_the_body_to_the_checked_address_with_the_original_host() -> None:
+    destination = resolve_destination("https://hooks.example.com/in", resolver=_answer("93.184.216.34"))
+    request = destination.request(b'{"event": 1}', {"webhook-id": "msg_1"})
+    assert (request.method, str(request.url), request.content) == ("POST", "https://93.184.216.34/in", b'{"event": 1}')
+    assert (request.headers["host"], request.headers["webhook-id"]) == ("hooks.example.com", "msg_1")
+    assert request.extensions["sni_hostname"] == "hooks.example.com"
+
+
+@pytest.mark.parametrize(
+    ("url", "host_header"),
+    [("http://[::1]:8080/in", "[::1]:8080"), ("http://[::1]/in", "[::1]"), ("http://0x7f.1/in", "127.0.0.1")],
+)
+def test_an_ip_literal_is_checked_unresolved_and_named_in_its_canonical_form(url: str, host_header: str) -> None:
+    destination = resolve_destination(url, allow_private=True, resolver=_no_dns)
+    assert destination.request(b"", {}).headers["host"] == host_header
+
+
+def test_the_default_resolver_answers_with_the_addresses_getaddrinfo_gives() -> None:
+    first = socket.getaddrinfo("localhost", 8080, type=socket.SOCK_STREAM)[0][4][0]
+    destination = resolve_destination("http://localhost:8080/in", allow_private=True)
+    assert destination.address == first
+    assert str(destination.url) == f"http://{first if ':' not in first else f'[{first}]'}:8080/in"
+    assert destination.request(b"", {}).headers["host"] == "localhost:8080"
+    with pytest.raises(UnsafeDestination, match="refused address"):
+        resolve_destination("http://localhost:8080/in")

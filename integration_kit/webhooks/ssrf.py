@@ -64,7 +64,7 @@ _COMPATIBLE = ipaddress.ip_network("::/96")
 #: NAT64 local-use prefix (RFC 8215): an operator's own translation, never a public destination.
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 #: One label of an ``inet_aton`` host: hexadecimal, octal (a leading 0) or decimal.
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 
 
@@ -199,7 +199,7 @@ def _resolve(resolver: Resolver, host: str, port: int) -> list[str]:
 
 def _number(label: str) -> int:
     if label[:2].lower() == "0x":
-        return int(label[2:] or "0", 16)
+        return int(label[2:], 16)
     if len(label) > 1 and label[0] == "0":
         return int(label, 8)
     return int(label)
