@@ -6,7 +6,8 @@
     python3 dev.py lint     # ruff, ruff format --check, mypy --strict, import-linter's layer contracts
     python3 dev.py bench    # the benchmarks under bench/, one after another
     python3 dev.py bench SCRIPT [ARGS...]   # one benchmark; ARGS go to it (bench/scoreboard.py --quick)
-    python3 dev.py mutate   # mutation testing with mutmut, one module at a time (tests/mutation.py)
+    python3 dev.py mutate   # mutation testing with mutmut, one module at a time (tests/mutation.py);
+                            #   [MODULE|LAYER ...] [--minutes N per module] [--only GLOB] [--report]
     python3 dev.py lab      # JupyterLab on notebooks/
     python3 dev.py docs     # the documentation site (mkdocs) into site/; CI adds --strict
 

@@ -1,5 +1,8 @@
 """Mutation testing with mutmut 3, one module at a time: ``python3 dev.py mutate [MODULE ...] [--minutes N]``.
 
+A MODULE is a name in :data:`TARGETS` (``http.client``) or a layer (``http``, ``server``, ``webhooks``: each of its
+modules in turn); ``--minutes`` is the time budget of each module (default 15).
+
 Each module in :data:`TARGETS` is mutated alone, against the tests that exercise it (the fast, pure ones where they
 exist, so one mutant costs seconds, not the whole suite). A run happens in ``.mutmut/<module>/``, a scratch
 folder holding links to the package and the tests and a ``pyproject.toml`` written here, so mutmut's ``mutants/``
@@ -25,6 +28,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mutation_equivalent import EQUIVALENT
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutmut"
 
@@ -35,6 +40,9 @@ _HTTP = (
     "tests/test_async_client.py",
     "tests/faults/test_hardening.py",
 )
+_IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py", "tests/test_client_surface.py")
+_RECEIVER = ("tests/test_webhook_receiver.py", "tests/test_inbox_contract.py")
+_SENDER = ("tests/test_webhook_sender.py", "tests/test_webhook_recovery.py", "tests/test_delivery_store_contract.py")
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "retry": ("policies/retry.py", ("tests/test_retry.py", *_PURE)),
@@ -49,338 +57,30 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "breaker.shared": ("policies/breaker/shared.py", ("tests/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/test_events.py", "tests/test_decorator.py")),
-    "http.exchange": ("http/exchange.py", _HTTP),
-    "http.client": ("http/client.py", _HTTP),
-    "server.idempotency": ("server/idempotency.py", ("tests/test_idempotency.py",)),
+    "http.exchange": ("http/exchange.py", (*_HTTP, *_IO)),
+    "http.client": ("http/client.py", (*_HTTP, *_IO)),
+    "http.auth": ("http/auth.py", ("tests/test_client_config.py", *_HTTP)),
+    "http.config": ("http/config.py", ("tests/test_client_config.py", "tests/test_config.py")),
+    "http.deadline": ("http/deadline.py", (*_HTTP, *_IO)),
+    "http.redact": ("http/redact.py", ("tests/test_client_config.py", *_HTTP, *_IO)),
+    "http.safety": ("http/safety.py", ("tests/test_client_config.py", *_HTTP)),
+    "server.idempotency": ("server/idempotency.py", ("tests/test_idempotency.py", "tests/test_idempotency_guard.py")),
     "server.middleware": ("server/middleware.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),
-}
-
-#: Surviving mutants that no behaviour can tell from the original, by mutmut's name, with the reason. A survivor
-#: not listed here is a gap in the tests. (mutmut numbers mutants within a function: when a function changes, its
-#: entries here are checked again by the next sweep.)
-EQUIVALENT: dict[str, str] = {
-    "integration_kit.policies.budget.xǁRetryBudgetǁ__init____mutmut_25": (
-        "threshold m // 2 -> m / 2: for an integer count t, t > m / 2 exactly when t > m // 2"
-    ),
-    "integration_kit.policies.budget.xǁRetryBudgetǁrecord_success__mutmut_10": (
-        "tokens < max -> tokens <= max: at tokens == max both branches give max"
-    ),
-    "integration_kit.policies.budget.xǁRetryBudgetǁrecord_failure__mutmut_10": (
-        "tokens > 0 -> tokens >= 0: at tokens == 0 both branches give 0"
-    ),
-    "integration_kit.policies.budget.xǁRetryBudgetǁ_shared_tokens__mutmut_8": (
-        "fail closed reads -1 -> -2: any negative count refuses the retry and reads as 0 tokens"
-    ),
-    "integration_kit.policies.breaker.state.xǁPermitǁrecord_success__mutmut_3": (
-        "failed=False -> failed=None: the flag is only ever tested for truth"
-    ),
-    "integration_kit.policies.breaker.windows.xǁCountWindowǁ__init____mutmut_4": (
-        "ring of 0s -> ring of 1s: a slot is read only after it was written (calls == size)"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ__init____mutmut_14": (
-        "no newest second: None -> '': both differ from every int second, so the first record opens a bucket"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ__init____mutmut_15": (
-        "the newest index is read only when a bucket is open, and the first record opens one"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ__init____mutmut_16": (
-        "the newest index is read only when a bucket is open, and the first record opens one"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁexpire__mutmut_11": (
-        "forgetting the newest second when buckets remain only makes the next record reopen the same bucket; "
-        "keeping it when none remain matters only for a clock that goes back a whole window (ours are monotonic)"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁexpire__mutmut_12": (
-        "no newest second: None -> '': both differ from every int second"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_5": (
-        "second < newest -> second <= newest: when equal, second is set to the value it already has"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_14": (
-        "not noting a bucket's second only lists the second again in the active queue; both listings leave in "
-        "the same expire, and the second _drop subtracts the zeros the first one left (memory, not counts)"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_open_bucket__mutmut_16": (
-        "not remembering the newest second only makes each record reopen its (existing) bucket: slower, same counts"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁclear__mutmut_3": (
-        "no newest second: None -> '': both differ from every int second"
-    ),
-    "integration_kit.policies.breaker.windows.xǁTimeWindowǁ_drop__mutmut_7": (
-        "an empty bucket's second None -> '': both differ from every int second it is compared with"
-    ),
-    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁ__init____mutmut_41": (
-        "with no slow_call_duration no call is slow, so the slow-rate threshold is never reached either way"
-    ),
-    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁtry_acquire__mutmut_1": (
-        "skipping the CLOSED fast path: _admit() hands out the same permit (slower, same result)"
-    ),
-    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁacquire__mutmut_1": (
-        "skipping the CLOSED fast path: _admit() hands out the same permit (slower, same result)"
-    ),
-    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁ_record_closed__mutmut_11": (
-        "a count window ignores the time it is given"
-    ),
-    "integration_kit.policies.breaker.breaker.xǁCircuitBreakerǁ_record_closed__mutmut_12": (
-        "a count window ignores the time it is given"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁcall__mutmut_2": (
-        "'CALL' -> 'call': the method is upper-cased on the next line"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_35": (
-        "status None -> None: no attempt was made before the rate limiter refuses"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_80": (
-        "status None -> None: no attempt was made before the bulkhead refuses"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_36": (
-        "history [] -> None: with_context() leaves the attempts empty either way"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_81": (
-        "history [] -> None: with_context() leaves the attempts empty either way"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_62": (
-        "left <= 1e-6 -> left < 1e-6: differs only at exactly one microsecond left"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_105": (
-        "reading the clock when nothing waited gives the start time again (an optimisation)"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_110": (
-        "reading the clock for attempt 1 gives the time already taken after admission"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_10": (
-        "every error given a cause here is new and has none, so 'and' and 'or' agree"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_17": (
-        "an error's status always comes from the call's last outcome: the fallback is equal"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_22": (
-        "an error's status always comes from the call's last outcome: the fallback is equal"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_fail__mutmut_23": (
-        "an error's status always comes from the call's last outcome: the fallback is equal"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_reject__mutmut_12": (
-        "the only caller that passes a cause also raises 'from' it"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_reject__mutmut_15": (
-        "the only caller that passes a cause also raises 'from' it"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_136": (
-        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_355": (
-        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_416": (
-        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_453": (
-        "status None -> None in the call's context: the error's own status (the same outcome's) is used first"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_156": (
-        "the cause of a circuit-open rejection: the raise names it with 'from' as well"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_160": (
-        "the cause of a circuit-open rejection: the raise names it with 'from' as well"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_262": (
-        "recorded True -> None/False: release() after a recorded outcome is a no-op"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_263": (
-        "recorded True -> None/False: release() after a recorded outcome is a no-op"
-    ),
-    "integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_197": (
-        "the prebuilt first Send equals Send(1, None, None) (an optimisation)"
-    ),
-    **{
-        f"integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_{n}": (
-            "the inline 2xx check is a fast path: classify() gives the same verdict when it is skipped"
-        )
-        for n in (237, 238, 243, 244, 245)
-    },
-    **{
-        f"integration_kit.engine.call.xǁCallEngineǁ_run__mutmut_{n}": (
-            "queued False -> None/True, or reading the clock anyway: with nothing queued no Wait was yielded, so "
-            "the clock still reads the call's start (reading it is what the flag saves)"
-        )
-        for n in (10, 11)
-    },
-    **{
-        f"integration_kit.engine.call.x_{driver}__mutmut_10": (
-            "continue -> break after gen.throw(): the engine ends the call on every refusal it is thrown, so throw() "
-            "always raises and the statement after it is never reached"
-        )
-        for driver in ("run_sync", "run_async")
-    },
-    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_5": (
-        "the record of an empty store is CLOSED at generation 0, like a fresh breaker: no transition reads its wait"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_14": (
-        "the record of an empty store is CLOSED at generation 0, like a fresh breaker: no transition reads its wait"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_6": (
-        "the record of an empty store never yields a transition, so its reason is never read"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_15": (
-        "the record of an empty store never yields a transition, so its reason is never read"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedRecordǁdecode__mutmut_16": (
-        "the record of an empty store never yields a transition, so its reason is never read"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedRecordǁencode__mutmut_7": (
-        "the record is a JSON array: the key separator is never written"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedModeǁ_admit_shared__mutmut_28": (
-        "an unrecorded permit's generation -1 -> None: neither matches a real generation (>= 0)"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedModeǁ_admit_shared__mutmut_34": (
-        "an unrecorded permit's generation -1 -> -2: neither matches a real generation (>= 0)"
-    ),
-    "integration_kit.policies.breaker.shared.xǁSharedModeǁ_share__mutmut_14": (
-        "the expected value of the first compare-and-set, None -> '': only _publish reads it, for a permit of the "
-        "current generation, and that permit's admission read the store and set it first"
-    ),
-    **{
-        f"integration_kit.policies.breaker.shared.xǁSharedModeǁ_propose_trip__mutmut_{n}": (
-            "the proposed trip only carries its reason to _publish; the transition listeners get is built by "
-            "_adopt once the compare-and-set wins, so its name, old state, new state and time are never read"
-        )
-        for n in (1, 2, 3, 5)
-    },
-    **{
-        f"integration_kit.server.middleware.{name}": "codec names are case-insensitive: 'LATIN-1' is 'latin-1'"
-        for name in (
-            "xǁIdempotencyMiddlewareǁ__init____mutmut_33",
-            "xǁIdempotencyMiddlewareǁ_replay__mutmut_21",
-            "xǁIdempotencyMiddlewareǁ_replay__mutmut_24",
-            "xǁIdempotencyMiddlewareǁ_keyed__mutmut_46",
-            "xǁ_ResponseRecorderǁsend__mutmut_19",
-            "xǁ_ResponseRecorderǁsend__mutmut_24",
-        )
-    },
-    **{
-        f"integration_kit.server.middleware.{name}": (
-            "ASGI's more_body defaults to False: a message without the key (or a falsy default) is the same"
-        )
-        for name in (
-            "x__problem__mutmut_39",
-            "x__problem__mutmut_40",
-            "xǁIdempotencyMiddlewareǁ_replay__mutmut_44",
-            "xǁIdempotencyMiddlewareǁ_replay__mutmut_45",
-            "xǁIdempotencyMiddlewareǁ_execute__mutmut_13",
-            "xǁIdempotencyMiddlewareǁ_execute__mutmut_14",
-            "xǁ_ResponseRecorderǁsend__mutmut_47",
-            "xǁ_ResponseRecorderǁsend__mutmut_49",
-        )
-    },
-    **{
-        f"integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ__init____mutmut_{n}": (
-            "the header name is lower-cased once, in __init__"
-        )
-        for n in (3, 4)
-    },
-    **{
-        f"integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ__init____mutmut_{n}": (
-            "the guard's clock only stamps a record's created and expires fields, which nothing reads: claims and "
-            "records expire by the store's TTL, on the store's clock"
-        )
-        for n in (18, 23)
-    },
-    "integration_kit.server.middleware.xǁIdempotencyMiddlewareǁ_execute__mutmut_2": (
-        "replayed_body False -> None: only tested for truth"
-    ),
-    "integration_kit.server.middleware.xǁ_ResponseRecorderǁsend__mutmut_54": (
-        "finished True -> False: as mutant 53, the completed claim is released, which changes nothing"
-    ),
-    "integration_kit.server.middleware.xǁ_ResponseRecorderǁsend__mutmut_53": (
-        "finished True -> None: the claim is then released after it was completed, and release() is a "
-        "compare-and-set on the claim's own record, which completion replaced, so it changes nothing"
-    ),
-    **{
-        f"integration_kit.server.middleware.xǁ_ResponseRecorderǁ__init____mutmut_{n}": (
-            "ASGI sends http.response.start before any body, so the status is set before it is read"
-        )
-        for n in (4, 5)
-    },
-    "integration_kit.server.middleware.xǁ_ResponseRecorderǁ__init____mutmut_10": (
-        "finished False -> None: only tested for truth"
-    ),
-    **{
-        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
-            "a 200 sent down the error path still ends as a success: the engine decides by the status (the error "
-            "built for it is never read)"
-        )
-        for n in (5, 6)
-    },
-    "integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_35": "codec names are case-insensitive",
-    "integration_kit.http.exchange.xǁBodyǁcheck_deadline__mutmut_3": (
-        "monotonic() > expires -> >=: differs only when two float readings are equal to the last bit"
-    ),
-    **{
-        name: (
-            "redundant: the body check of the deadline is defence in depth; the deadline backend ends every socket "
-            "read at the attempt's expiry first (why the smoke set dropped body_read_deadline_removed), so the "
-            "check is reached past the expiry only by a process starved of CPU between two reads"
-        )
-        for name in (
-            "integration_kit.http.exchange.xǁBodyǁ__init____mutmut_6",
-            "integration_kit.http.exchange.xǁBodyǁ__init____mutmut_7",
-            "integration_kit.http.exchange.xǁExchangeǁreader__mutmut_10",
-        )
-    },
-    **{
-        f"integration_kit.http.exchange.xǁExchangeǁreader__mutmut_{n}": "strict -> None: only tested for truth"
-        for n in (8, 19)
-    },
-    **{
-        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
-            "the response kept on a failed outcome is never read: the clients' engine has no classifier, so only a "
-            "2xx outcome is returned and its value read"
-        )
-        for n in (63, 68)
-    },
-    **{
-        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
-            "httpx.Headers.pop matches names case-insensitively: the name in another case is the same header"
-        )
-        for n in (4, 5, 7, 8, 10, 11)
-    },
-    **{
-        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
-            "redundant with httpx, which drops Authorization on a redirect to another origin and Cookie on every "
-            "redirect (the cookie jar sets it again); the hook's own list matters for the credential's header"
-        )
-        for n in (3, 9)
-    },
-    **{
-        f"integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_{n}": (
-            "the refusal's integration and method: the engine fills both from the call when the refusal ends it"
-        )
-        for n in (24, 25, 27, 28)
-    },
-    "integration_kit.http.client.xǁ_ClientCoreǁ_guard_redirect__mutmut_6": (
-        "redundant: a caller cannot set Proxy-Authorization (http.safety refuses it as a routing header), and "
-        "httpx adds a proxy's credential in the transport, not on the request the hook sees"
-    ),
-    "integration_kit.policies.outcome.x_classify__mutmut_6": (
-        "a missing status as 0 -> 1: both are below 200 and 500, a refusal either way"
-    ),
-    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_3": (
-        "now > last -> now >= last: at now == last the refill adds nothing"
-    ),
-    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_11": (
-        "tokens < burst -> tokens <= burst: at tokens == burst both give burst"
-    ),
-    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_15": (
-        "tokens >= 1 - eps -> tokens > 1 - eps: differs only at exactly 1 - 1e-9 tokens"
-    ),
-    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_20": (
-        "a token taken from [1 - 1e-9, 1] leaves 0 or at most 1e-9 below it: within the limiter's epsilon"
-    ),
-    "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_23": (
-        "tokens > 1 -> tokens >= 1: at exactly 1 token both leave 0"
-    ),
+    "server.keyed": ("server/keyed.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),
+    "server.signatures": ("server/signatures.py", ("tests/test_webhook_signatures.py", *_RECEIVER)),
+    "server.inbox": ("server/inbox.py", _RECEIVER),
+    "server.redis_inbox": ("server/redis_inbox.py", ("tests/test_inbox_contract.py",)),
+    "server.webhook_processor": ("server/webhook_processor.py", _RECEIVER),
+    "server.webhook_receiver": ("server/webhook_receiver.py", _RECEIVER),
+    "webhooks.ssrf": ("webhooks/ssrf.py", ("tests/test_ssrf.py", *_SENDER)),
+    "webhooks.sender": ("webhooks/sender.py", _SENDER),
+    "webhooks.schedule": ("webhooks/schedule.py", _SENDER),
+    "webhooks.delivery_store": ("webhooks/delivery_store.py", _SENDER),
+    "webhooks.postgres_store": ("webhooks/postgres_store.py", ("tests/test_delivery_store_contract.py",)),
+    "queues.consumer": ("queues/consumer.py", ("tests/test_queue_consumer.py", "tests/test_queue_telemetry.py")),
+    "queues.outbox": ("queues/outbox.py", ("tests/test_queue_outbox.py",)),
+    "queues.inbox": ("queues/inbox.py", ("tests/test_queue_inbox.py", "tests/test_queue_consumer.py")),
+    "telemetry.otel": ("telemetry/otel.py", ("tests/test_telemetry_otel.py", "tests/test_queue_telemetry.py")),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.
@@ -401,7 +101,7 @@ def prepare(name: str) -> Path:
         'source_paths = ["integration_kit"]',
         f'only_mutate = ["integration_kit/{source}"]',
         f"pytest_add_cli_args = {json.dumps(PYTEST_ARGS)}",
-        f"pytest_add_cli_args_test_selection = {json.dumps(list(tests))}",
+        f"pytest_add_cli_args_test_selection = {json.dumps([t for t in tests if (ROOT / t).exists()])}",
         "",
         "[tool.pytest.ini_options]",
         'testpaths = ["tests"]',
@@ -454,6 +154,13 @@ def survivors(name: str) -> list[str]:
     return [line.split(":")[0].strip() for line in listing.stdout.splitlines() if line.strip().endswith(": survived")]
 
 
+def select(names: Sequence[str]) -> list[str]:
+    """The targets named, in :data:`TARGETS` order: a module (``http.client``) or a layer (``http``); all if none."""
+    if not names:
+        return list(TARGETS)
+    return [t for t in TARGETS if any(t == n or t.startswith(f"{n}.") for n in names)]
+
+
 def survival(killed: int, survived: int, timeout: int) -> str:
     """``survived / tested`` as a percentage, where a timeout counts as killed."""
     tested = killed + survived + timeout
@@ -463,13 +170,16 @@ def survival(killed: int, survived: int, timeout: int) -> str:
 def main(argv: list[str]) -> int:
     """Mutate each named module (all by default) in turn and print a table of the results."""
     parser = argparse.ArgumentParser(prog="dev.py mutate", description=__doc__.split("\n")[0])
-    parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help="modules to mutate (default: all)")
+    parser.add_argument("modules", nargs="*", help="modules or layers to mutate ('http', 'http.client'; default: all)")
     parser.add_argument("--minutes", type=float, default=15.0, help="time bound per module (default: 15)")
     parser.add_argument("--report", action="store_true", help="only print the table of the last runs")
     parser.add_argument("--only", action="append", default=[], metavar="GLOB", help="mutant names to run (repeatable)")
     args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if not select([m])]
+    if unknown:
+        parser.error(f"unknown module {unknown[0]!r}; choose from {', '.join(TARGETS)}")
     rows = []
-    for name in args.modules or list(TARGETS):
+    for name in select(args.modules):
         counts = last_counts(name) if args.report else run(name, args.minutes, args.only)
         rows.append((name, counts))
     header = (

@@ -1,8 +1,9 @@
-"""A fixed set of twelve mutants, each applied to a copy of the package, must each make its tests fail.
+"""A fixed set of mutants, each applied to a copy of the package, must each make its tests fail.
 
 Three survived the suite once (issue 17) and five are the kind the core tests always caught (two more of the
 original ten became equivalent, see below); the last four survived the first full mutmut sweeps of the shared
-breaker, the engine's drivers and the idempotency middleware. Each mutant is one exact text replacement in one
+breaker, the engine's drivers and the idempotency middleware; issue 29 added one per I/O module it swept
+(``smoke_mutants.py``). Each mutant is one exact text replacement in one
 module: if the code moves on and the text is gone, the test fails and says so, so the mutant is updated rather
 than silently skipped. The unmutated copy must pass the same tests, so a mutant "caught" by a broken copy does not
 count. ``python3 dev.py mutate`` runs the full mutmut sweep; this is the smoke test that keeps the suite's teeth
@@ -15,23 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from smoke_mutants import IO_MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Mutant:
-    """``module`` with ``original`` replaced by ``mutated``, which ``tests`` must catch."""
-
-    name: str
-    module: str
-    original: str
-    mutated: str
-    tests: tuple[str, ...]
 
 
 # Two mutants of the first set became equivalent when the hardening (issue 10) added a second mechanism: the sync
@@ -127,6 +117,8 @@ MUTANTS = [
         "with contextlib.suppress():  # unstored, the claim lapses",
         ("tests/test_idempotency_callers.py::test_a_store_lost_after_the_claim_costs_the_client_nothing",),
     ),
+    # -- one per module of the I/O layers swept by issue 29 (smoke_mutants.py) -----------------------------------
+    *IO_MUTANTS,
 ]
 
 

@@ -1,0 +1,55 @@
+"""The mutants of the smoke set (``test_mutation_smoke.py``): what one is, and those of the I/O layers.
+
+Issue 29 added one per module swept, each one that survived once. The first three are the hand mutations that no
+test caught (a read or write error after sending taken for "never sent", the error snippet cut before it is
+masked, a recovered webhook endpoint still "failing since" its first failure); the SSRF one is the bypass found
+from outside (an IPv4-mapped metadata address); the others survived the mutmut sweeps of that issue until a test
+was written for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """``module`` with ``original`` replaced by ``mutated``, which ``tests`` must catch."""
+
+    name: str
+    module: str
+    original: str
+    mutated: str
+    tests: tuple[str, ...]
+
+
+IO_MUTANTS = [
+    Mutant(
+        "read_or_write_error_after_sending_taken_for_never_sent",
+        "http/exchange.py",
+        "(httpx.NetworkError, OutcomeKind.CONNECTION_LOST),",
+        "(httpx.NetworkError, OutcomeKind.CONNECT_ERROR),",
+        ("tests/test_io_guarantees.py::test_a_post_without_a_key_the_partner_may_have_acted_on_is_sent_once",),
+    ),
+    Mutant(
+        "error_snippet_cut_before_masking",
+        "http/exchange.py",
+        'redact_text(response.content[:SNIPPET_BYTES].decode("utf-8", "replace"), secrets)[:SNIPPET_CHARS]',
+        'redact_text(response.content[:SNIPPET_BYTES].decode("utf-8", "replace")[:SNIPPET_CHARS], secrets)',
+        ("tests/test_io_guarantees.py::test_a_token_echoed_across_the_snippet_cut_leaves_no_prefix",),
+    ),
+    Mutant(
+        "recovered_webhook_endpoint_still_failing",
+        "webhooks/sender.py",
+        "        self._record(entry)\n        self.store.set_failing(endpoint.id, None)\n",
+        "        self._record(entry)\n",
+        ("tests/test_webhook_recovery.py",),
+    ),
+    Mutant(
+        "ssrf_address_checked_as_written",
+        "webhooks/ssrf.py",
+        "    ip = normalise_address(address)\n",
+        "    ip = ipaddress.ip_address(address)\n",
+        ("tests/test_ssrf.py",),
+    ),
+]
