@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import IdempotencyKeyReused, RequestInFlight, StoreUnavailable
+from integration_kit.errors import StoreUnavailable
+from integration_kit.server.errors import IdempotencyKeyReused, RequestInFlight
 from integration_kit.server.idempotency import (
     Claim,
     IdempotencyGuard,

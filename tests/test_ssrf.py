@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integration_kit.errors import UnsafeDestination
+from integration_kit.webhooks.errors import UnsafeDestination
 from integration_kit.webhooks.ssrf import (
     METADATA_ADDRESSES,
     Destination,

@@ -16,8 +16,9 @@ import pytest
 from asgi_server import serve_in_thread
 
 from integration_kit.clock import ManualClock
-from integration_kit.events import Event, WebhookEndpointDisabled
+from integration_kit.events import Event
 from integration_kit.webhooks.delivery_store import SQLiteDeliveryStore
+from integration_kit.webhooks.events import WebhookEndpointDisabled
 from integration_kit.webhooks.schedule import RetrySchedule
 from integration_kit.webhooks.sender import Endpoint, WebhookSender
 
