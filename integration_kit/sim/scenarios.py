@@ -46,12 +46,23 @@ import random
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, NamedTuple
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.sim.capacity import Capacity
+from integration_kit.sim.faults import (
+    _FAULTS,
+    _TOML_KEYS,
+    FAULT_ORDER,
+    Decision,
+    ErrorMix,
+    FaultKind,
+    Latency,
+    LatencyKind,
+    _FieldError,
+    _number,
+)
 
 __all__ = [
     "FAULT_ORDER",
@@ -72,174 +83,6 @@ __all__ = [
 #: The scenarios bundled with the package (package data): :func:`load_scenario` looks here after the folders it
 #: is given, so a project's own scenario of the same name wins.
 SCENARIO_DIR = Path(__file__).resolve().parent / "bundled"
-
-LatencyKind = Literal["constant", "uniform", "lognormal", "empirical"]
-
-#: The standard normal quantile of 0.99: a lognormal's p99 is ``median * exp(Z99 * sigma)``.
-_Z99 = 2.3263478740408408
-
-
-class FaultKind(Enum):
-    """What the partner does with one request."""
-
-    RESPOND = "respond"  # answers with ``status`` (200 when healthy) after ``latency``
-    REFUSE = "refuse"  # refuses the connection: the request never reaches it
-    RESET = "reset"  # reads the request, then drops the connection after ``latency``
-    HANG = "hang"  # reads the request and never answers: the client's timeout ends the attempt
-
-
-class Decision(NamedTuple):
-    """The partner's answer to one request: the fault, the HTTP status (0 when none), seconds until it happens
-    (``math.inf`` for a hang, 0 for a refusal), and the Retry-After seconds sent with a 429 (``None``: none)."""
-
-    fault: FaultKind
-    status: int
-    latency: float
-    retry_after: float | None
-
-
-class _FieldError(ValueError):
-    """A bad value, with the field's path relative to the object being built (the loader adds the rest)."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
-def _number(path: str, value: object, *, low: float = 0.0, strict: bool = False) -> float:
-    """``value`` as a float, finite and ``>= low`` (``> low`` when ``strict``), else a :class:`_FieldError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _FieldError(path, f"must be a finite number, got {value!r}")
-    if value < low or (strict and value == low):
-        raise _FieldError(path, f"must be {'>' if strict else '>='} {low:g}, got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Latency:
-    """A distribution of response times in seconds; build one with the class methods.
-
-    The lognormal is given by its median and 99th percentile, the two figures a partner's dashboard shows:
-    ``mu = ln(median)``, ``sigma = ln(p99 / median) / 2.326``.
-    """
-
-    kind: LatencyKind = "constant"
-    value: float = 0.0
-    low: float = 0.0
-    high: float = 0.0
-    median: float = 0.0
-    p99: float = 0.0
-    samples: tuple[float, ...] = ()
-    _mu: float = field(default=0.0, init=False, repr=False, compare=False)
-    _sigma: float = field(default=0.0, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.kind not in get_args(LatencyKind):
-            raise _FieldError("kind", f"must be one of {', '.join(get_args(LatencyKind))}, got {self.kind!r}")
-        if self.kind == "constant":
-            _number("value", self.value)
-        elif self.kind == "uniform":
-            _number("low", self.low)
-            if _number("high", self.high) < self.low:
-                raise _FieldError("high", f"must be >= low ({self.low!r}), got {self.high!r}")
-        elif self.kind == "lognormal":
-            _number("median", self.median, strict=True)
-            if _number("p99", self.p99, strict=True) < self.median:
-                raise _FieldError("p99", f"must be >= median ({self.median!r}), got {self.p99!r}")
-            object.__setattr__(self, "_mu", math.log(self.median))
-            object.__setattr__(self, "_sigma", math.log(self.p99 / self.median) / _Z99)
-        else:
-            if not self.samples:
-                raise _FieldError("samples", "must hold at least one value")
-            for i, sample in enumerate(self.samples):
-                _number(f"samples[{i}]", sample)
-
-    @classmethod
-    def constant(cls, value: float) -> Latency:
-        """Always ``value`` seconds."""
-        return cls("constant", value=value)
-
-    @classmethod
-    def uniform(cls, low: float, high: float) -> Latency:
-        """Uniform between ``low`` and ``high`` seconds."""
-        return cls("uniform", low=low, high=high)
-
-    @classmethod
-    def lognormal(cls, median: float, p99: float) -> Latency:
-        """Lognormal with the given median and 99th percentile (seconds)."""
-        return cls("lognormal", median=median, p99=p99)
-
-    @classmethod
-    def empirical(cls, samples: Sequence[float]) -> Latency:
-        """Resampled uniformly from observed response times (seconds)."""
-        return cls("empirical", samples=tuple(samples))
-
-    def sample(self, rng: random.Random) -> float:
-        """One response time drawn with ``rng``."""
-        kind = self.kind
-        if kind == "lognormal":
-            return math.exp(self._mu + self._sigma * rng.gauss())
-        if kind == "constant":
-            return self.value
-        if kind == "uniform":
-            return self.low + (self.high - self.low) * rng.random()
-        return self.samples[int(rng.random() * len(self.samples))]
-
-
-#: The faults of an :class:`ErrorMix`, in sampling order: (field, TOML key, fault, status).
-_FAULTS: tuple[tuple[str, str, FaultKind, int], ...] = (
-    ("http_500", "500", FaultKind.RESPOND, 500),
-    ("http_502", "502", FaultKind.RESPOND, 502),
-    ("http_503", "503", FaultKind.RESPOND, 503),
-    ("http_504", "504", FaultKind.RESPOND, 504),
-    ("http_429", "429", FaultKind.RESPOND, 429),
-    ("refused", "refused", FaultKind.REFUSE, 0),
-    ("reset", "reset", FaultKind.RESET, 0),
-    ("hang", "hang", FaultKind.HANG, 0),
-)
-_TOML_KEYS = {key: name for name, key, _, _ in _FAULTS} | {"retry_after": "retry_after"}
-
-#: The fault codes of :meth:`Scenario.draw`, in order: code ``i`` is ``FAULT_ORDER[i]`` (-1 is a 200).
-FAULT_ORDER: tuple[str, ...] = tuple(key for _, key, _, _ in _FAULTS)
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorMix:
-    """The probability of each fault for one request; the rest of the probability is a 200.
-
-    ``retry_after`` is the Retry-After (seconds) sent with a 429, ``None`` for none. The probabilities must sum
-    to at most 1.
-    """
-
-    http_500: float = 0.0
-    http_502: float = 0.0
-    http_503: float = 0.0
-    http_504: float = 0.0
-    http_429: float = 0.0
-    refused: float = 0.0
-    reset: float = 0.0
-    hang: float = 0.0
-    retry_after: float | None = 1.0
-
-    def __post_init__(self) -> None:
-        for name, key, _, _ in _FAULTS:
-            if _number(key, getattr(self, name)) > 1:
-                raise _FieldError(key, f"must be a probability in [0, 1], got {getattr(self, name)!r}")
-        if self.retry_after is not None:
-            _number("retry_after", self.retry_after)
-        if self.total > 1 + 1e-9:
-            raise _FieldError("", f"the probabilities must sum to at most 1, got {self.total:g}")
-
-    @property
-    def probabilities(self) -> tuple[float, ...]:
-        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang)."""
-        return tuple(getattr(self, name) for name, _, _, _ in _FAULTS)
-
-    @property
-    def total(self) -> float:
-        """The probability that a request meets any fault."""
-        return math.fsum(self.probabilities)
 
 
 @dataclass(frozen=True, slots=True)
