@@ -33,54 +33,54 @@ from mutation_equivalent import EQUIVALENT
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutmut"
 
-_PURE = ("tests/test_engine.py", "tests/test_engine_edges.py", "tests/test_engine_events.py")
+_PURE = ("tests/engine/test_engine.py", "tests/engine/test_engine_edges.py", "tests/engine/test_engine_events.py")
 _HTTP = (
-    "tests/test_client.py",
-    "tests/test_client_guarantees.py",
-    "tests/test_async_client.py",
+    "tests/http/test_client.py",
+    "tests/http/test_client_guarantees.py",
+    "tests/http/test_async_client.py",
     "tests/faults/test_hardening.py",
 )
 _IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py", "tests/test_client_surface.py")
-_RECEIVER = ("tests/test_webhook_receiver.py", "tests/test_inbox_contract.py")
-_SENDER = ("tests/test_webhook_sender.py", "tests/test_webhook_recovery.py", "tests/test_delivery_store_contract.py")
+_RECEIVER = ("tests/server/test_webhook_receiver.py", "tests/server/test_inbox_contract.py")
+_SENDER = ("tests/webhooks/test_webhook_sender.py", "tests/test_webhook_recovery.py", "tests/webhooks/test_delivery_store_contract.py")
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "retry": ("policies/retry.py", ("tests/test_retry.py", *_PURE)),
-    "budget": ("policies/budget.py", ("tests/test_budget.py", "tests/test_shared_budget.py", "tests/test_engine.py")),
-    "outcome": ("policies/outcome.py", ("tests/test_clock_outcome.py", *_PURE)),
-    "limits": ("policies/limits.py", ("tests/test_limits.py", *_PURE)),
-    "breaker.state": ("policies/breaker/state.py", ("tests/test_breaker.py",)),
-    "breaker.windows": ("policies/breaker/windows.py", ("tests/test_breaker.py",)),
+    "retry": ("policies/retry.py", ("tests/policies/test_retry.py", *_PURE)),
+    "budget": ("policies/budget.py", ("tests/policies/test_budget.py", "tests/policies/test_shared_budget.py", "tests/engine/test_engine.py")),
+    "outcome": ("policies/outcome.py", ("tests/core/test_clock_outcome.py", *_PURE)),
+    "limits": ("policies/limits.py", ("tests/policies/test_limits.py", *_PURE)),
+    "breaker.state": ("policies/breaker/state.py", ("tests/policies/test_breaker.py",)),
+    "breaker.windows": ("policies/breaker/windows.py", ("tests/policies/test_breaker.py",)),
     "breaker.breaker": (
         "policies/breaker/breaker.py",
-        ("tests/test_breaker.py", "tests/test_shared_breaker.py", "tests/test_engine.py"),
+        ("tests/policies/test_breaker.py", "tests/policies/test_shared_breaker.py", "tests/engine/test_engine.py"),
     ),
-    "breaker.shared": ("policies/breaker/shared.py", ("tests/test_shared_breaker.py",)),
-    "engine": ("engine/call.py", (*_PURE, "tests/test_events.py", "tests/test_decorator.py")),
+    "breaker.shared": ("policies/breaker/shared.py", ("tests/policies/test_shared_breaker.py",)),
+    "engine": ("engine/call.py", (*_PURE, "tests/core/test_events.py", "tests/engine/test_decorator.py")),
     "http.exchange": ("http/exchange.py", (*_HTTP, *_IO)),
     "http.client": ("http/client.py", (*_HTTP, *_IO)),
-    "http.auth": ("http/auth.py", ("tests/test_client_config.py", *_HTTP)),
-    "http.config": ("http/config.py", ("tests/test_client_config.py", "tests/test_config.py")),
+    "http.auth": ("http/auth.py", ("tests/http/test_client_config.py", *_HTTP)),
+    "http.config": ("http/config.py", ("tests/http/test_client_config.py", "tests/policies/test_config.py")),
     "http.deadline": ("http/deadline.py", (*_HTTP, *_IO)),
-    "http.redact": ("http/redact.py", ("tests/test_client_config.py", *_HTTP, *_IO)),
-    "http.safety": ("http/safety.py", ("tests/test_client_config.py", *_HTTP)),
-    "server.idempotency": ("server/idempotency.py", ("tests/test_idempotency.py", "tests/test_idempotency_guard.py")),
-    "server.middleware": ("server/middleware.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),
-    "server.keyed": ("server/keyed.py", ("tests/test_idempotency.py", "tests/test_idempotency_callers.py")),
-    "server.signatures": ("server/signatures.py", ("tests/test_webhook_signatures.py", *_RECEIVER)),
+    "http.redact": ("http/redact.py", ("tests/http/test_client_config.py", *_HTTP, *_IO)),
+    "http.safety": ("http/safety.py", ("tests/http/test_client_config.py", *_HTTP)),
+    "server.idempotency": ("server/idempotency.py", ("tests/server/test_idempotency.py", "tests/test_idempotency_guard.py")),
+    "server.middleware": ("server/middleware.py", ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py")),
+    "server.keyed": ("server/keyed.py", ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py")),
+    "server.signatures": ("server/signatures.py", ("tests/server/test_webhook_signatures.py", *_RECEIVER)),
     "server.inbox": ("server/inbox.py", _RECEIVER),
-    "server.redis_inbox": ("server/redis_inbox.py", ("tests/test_inbox_contract.py",)),
+    "server.redis_inbox": ("server/redis_inbox.py", ("tests/server/test_inbox_contract.py",)),
     "server.webhook_processor": ("server/webhook_processor.py", _RECEIVER),
     "server.webhook_receiver": ("server/webhook_receiver.py", _RECEIVER),
     "webhooks.ssrf": ("webhooks/ssrf.py", ("tests/test_ssrf.py", *_SENDER)),
     "webhooks.sender": ("webhooks/sender.py", _SENDER),
     "webhooks.schedule": ("webhooks/schedule.py", _SENDER),
     "webhooks.delivery_store": ("webhooks/delivery_store.py", _SENDER),
-    "webhooks.postgres_store": ("webhooks/postgres_store.py", ("tests/test_delivery_store_contract.py",)),
-    "queues.consumer": ("queues/consumer.py", ("tests/test_queue_consumer.py", "tests/test_queue_telemetry.py")),
-    "queues.outbox": ("queues/outbox.py", ("tests/test_queue_outbox.py",)),
-    "queues.inbox": ("queues/inbox.py", ("tests/test_queue_inbox.py", "tests/test_queue_consumer.py")),
-    "telemetry.otel": ("telemetry/otel.py", ("tests/test_telemetry_otel.py", "tests/test_queue_telemetry.py")),
+    "webhooks.postgres_store": ("webhooks/postgres_store.py", ("tests/webhooks/test_delivery_store_contract.py",)),
+    "queues.consumer": ("queues/consumer.py", ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py")),
+    "queues.outbox": ("queues/outbox.py", ("tests/queues/test_queue_outbox.py",)),
+    "queues.inbox": ("queues/inbox.py", ("tests/queues/test_queue_inbox.py", "tests/queues/test_queue_consumer.py")),
+    "telemetry.otel": ("telemetry/otel.py", ("tests/telemetry/test_telemetry_otel.py", "tests/queues/test_queue_telemetry.py")),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.

@@ -6,7 +6,7 @@ settles each delivery one way (ack, delayed retry, dead letter, requeue). It nev
 engine (publishing) and the consumer (handling) do. Its errors are the kit's
 :class:`~integration_kit.queues.errors.QueueError` family, translated at one boundary inside each adapter.
 
-Every adapter passes one contract suite (``tests/test_queue_brokers.py``), against a real broker.
+Every adapter passes one contract suite (``tests/queues/test_queue_brokers.py``), against a real broker.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ deduplicate by message id), and nothing is lost.
 row only if every earlier unsent row of its key is in the same claim (never one leased by another relay, never
 one skipped). Rows without a key are unordered.
 
-Two backends, one contract (``tests/test_queue_outbox.py``): :class:`SQLiteOutbox` (embedded, the default; claims
+Two backends, one contract (``tests/queues/test_queue_outbox.py``): :class:`SQLiteOutbox` (embedded, the default; claims
 under SQLite's write lock, ``BEGIN IMMEDIATE``) and :class:`PostgresOutbox` (several relays on several hosts; psycopg
 3, claims with ``FOR UPDATE SKIP LOCKED`` so relays never wait on each other's rows).
 """

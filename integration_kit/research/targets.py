@@ -1,6 +1,6 @@
 """Issue 12's three targets for a set of policies, in the simulator: the table of ``docs/defaults.md``.
 
-Run by ``bench/defaults.py`` and checked by ``tests/test_defaults.py``: a random brownout keeps its retries, an
+Run by ``bench/defaults.py`` and checked by ``tests/policies/test_defaults.py``: a random brownout keeps its retries, an
 outage is not amplified and recovers, a retry storm dies out after its trigger.
 """
 

@@ -2,7 +2,7 @@
 
 Values are bytes; a counter made by :meth:`Store.increment` reads back as its decimal digits (as in Redis). A
 ``ttl`` is in seconds: the key disappears once it has passed, and ``None`` means it never expires. Every backend
-passes the same contract suite (``tests/test_stores.py``).
+passes the same contract suite (``tests/stores/test_stores.py``).
 
 Who decides that a key has expired: :class:`~integration_kit.stores.MemoryStore` and
 :class:`~integration_kit.stores.SQLiteStore` compare against their injected clock, so tests step a

@@ -28,7 +28,7 @@ from integration_kit.playbook.kinds.table import load_spec
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
 from integration_kit.sim.scenarios import Scenario
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 SOURCE = "fuzz.toml"
 
 MINIMAL = """\

@@ -22,7 +22,7 @@ from integration_kit.research.scoreboard import (
 )
 from integration_kit.sim.scenarios import Scenario, load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: 10 s healthy, 10 s down, 10 s healthy again.
 OUTAGE = Scenario.from_mapping(

@@ -1,5 +1,5 @@
 """What only the async client has: the hard deadline bound, cancellation, and many tasks at once, on asyncio and
-trio. The scenarios it shares with the sync client run in tests/test_client.py (parametrised over both)."""
+trio. The scenarios it shares with the sync client run in tests/http/test_client.py (parametrised over both)."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from integration_kit.queues.outbox import SQLiteOutbox
 pytestmark = [pytest.mark.queues, pytest.mark.slow]
 __all__ = ["amqp_available", "broker_env", "nats_url"]
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 MESSAGES = int(os.environ.get("INTEGRATION_KIT_QUEUE_PROOF_MESSAGES", "2000"))
 TIMEOUT = 90.0
 LOGS = os.environ.get("INTEGRATION_KIT_QUEUE_PROOF_LOGS")

@@ -55,7 +55,7 @@ def test_two_workers_share_one_study_and_a_search_resumes(storage: str, tmp_path
     # storage is made once before the workers start (as the docstring of tune() says).
     optuna = pytest.importorskip("optuna")
     optuna.storages.RDBStorage(storage)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), *sys.path])}
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(spec), storage, "8"], stdout=subprocess.PIPE, text=True, env=env

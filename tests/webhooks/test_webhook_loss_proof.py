@@ -34,7 +34,7 @@ from integration_kit.stores import RedisStore, SQLiteStore
 
 __all__ = ["redis_url"]
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 EVENTS = 300
 SENDERS = 4
 RESENT = 60
