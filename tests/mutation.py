@@ -42,11 +42,18 @@ _HTTP = (
 )
 _IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py", "tests/test_client_surface.py")
 _RECEIVER = ("tests/server/test_webhook_receiver.py", "tests/server/test_inbox_contract.py")
-_SENDER = ("tests/webhooks/test_webhook_sender.py", "tests/test_webhook_recovery.py", "tests/webhooks/test_delivery_store_contract.py")
+_SENDER = (
+    "tests/webhooks/test_webhook_sender.py",
+    "tests/test_webhook_recovery.py",
+    "tests/webhooks/test_delivery_store_contract.py",
+)
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "retry": ("policies/retry.py", ("tests/policies/test_retry.py", *_PURE)),
-    "budget": ("policies/budget.py", ("tests/policies/test_budget.py", "tests/policies/test_shared_budget.py", "tests/engine/test_engine.py")),
+    "budget": (
+        "policies/budget.py",
+        ("tests/policies/test_budget.py", "tests/policies/test_shared_budget.py", "tests/engine/test_engine.py"),
+    ),
     "outcome": ("policies/outcome.py", ("tests/core/test_clock_outcome.py", *_PURE)),
     "limits": ("policies/limits.py", ("tests/policies/test_limits.py", *_PURE)),
     "breaker.state": ("policies/breaker/state.py", ("tests/policies/test_breaker.py",)),
@@ -64,9 +71,18 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "http.deadline": ("http/deadline.py", (*_HTTP, *_IO)),
     "http.redact": ("http/redact.py", ("tests/http/test_client_config.py", *_HTTP, *_IO)),
     "http.safety": ("http/safety.py", ("tests/http/test_client_config.py", *_HTTP)),
-    "server.idempotency": ("server/idempotency.py", ("tests/server/test_idempotency.py", "tests/test_idempotency_guard.py")),
-    "server.middleware": ("server/middleware.py", ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py")),
-    "server.keyed": ("server/keyed.py", ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py")),
+    "server.idempotency": (
+        "server/idempotency.py",
+        ("tests/server/test_idempotency.py", "tests/test_idempotency_guard.py"),
+    ),
+    "server.middleware": (
+        "server/middleware.py",
+        ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py"),
+    ),
+    "server.keyed": (
+        "server/keyed.py",
+        ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py"),
+    ),
     "server.signatures": ("server/signatures.py", ("tests/server/test_webhook_signatures.py", *_RECEIVER)),
     "server.inbox": ("server/inbox.py", _RECEIVER),
     "server.redis_inbox": ("server/redis_inbox.py", ("tests/server/test_inbox_contract.py",)),
@@ -77,10 +93,16 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "webhooks.schedule": ("webhooks/schedule.py", _SENDER),
     "webhooks.delivery_store": ("webhooks/delivery_store.py", _SENDER),
     "webhooks.postgres_store": ("webhooks/postgres_store.py", ("tests/webhooks/test_delivery_store_contract.py",)),
-    "queues.consumer": ("queues/consumer.py", ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py")),
+    "queues.consumer": (
+        "queues/consumer.py",
+        ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py"),
+    ),
     "queues.outbox": ("queues/outbox.py", ("tests/queues/test_queue_outbox.py",)),
     "queues.inbox": ("queues/inbox.py", ("tests/queues/test_queue_inbox.py", "tests/queues/test_queue_consumer.py")),
-    "telemetry.otel": ("telemetry/otel.py", ("tests/telemetry/test_telemetry_otel.py", "tests/queues/test_queue_telemetry.py")),
+    "telemetry.otel": (
+        "telemetry/otel.py",
+        ("tests/telemetry/test_telemetry_otel.py", "tests/queues/test_queue_telemetry.py"),
+    ),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.

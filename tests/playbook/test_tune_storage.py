@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_delivery_store_contract import DSN, postgres_or_skip
+from postgres_server import DSN, postgres_or_skip
 from test_tune import SPEC
 
 from integration_kit.playbook.tune import tune

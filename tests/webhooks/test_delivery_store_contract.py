@@ -3,8 +3,6 @@ dropped by the test on the shared server), and several senders sharing one Postg
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 import uuid
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from asgi_server import serve_in_thread
+from postgres_server import DSN, postgres_or_skip
 
 from integration_kit.clock import ManualClock
 from integration_kit.server.inbox import SQLiteInbox
@@ -21,19 +20,7 @@ from integration_kit.server.webhook_receiver import WebhookReceiver
 from integration_kit.webhooks.delivery_store import AttemptLogEntry, DeliveryStore, SQLiteDeliveryStore
 from integration_kit.webhooks.sender import Endpoint, WebhookSender
 
-DSN = os.environ.get("IK_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def postgres_or_skip() -> None:
-    import psycopg
-
-    try:
-        psycopg.connect(DSN, connect_timeout=2).close()
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true" or shutil.which("postgres"):
-            pytest.fail(f"PostgreSQL at {DSN} is required: {exc}")
-        pytest.skip(f"no PostgreSQL at {DSN}")
 
 
 @pytest.fixture
