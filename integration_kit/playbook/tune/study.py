@@ -42,21 +42,31 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
-import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
-from integration_kit.playbook.kinds.http.judge import judge
-from integration_kit.playbook.kinds.http.sim_figures import verdict_figures
-from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
-from integration_kit.playbook.kinds.http.tune_space import SPACE, Bounds, narrow
-from integration_kit.playbook.verdict.verdict import Check
-from integration_kit.sim.simulate import simulate
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec
+from integration_kit.playbook.kinds.http.tune_space import Bounds
+from integration_kit.playbook.tune.candidates import (
+    CHECKED,
+    OBJECTIVES,
+    UNRUN_PENALTY,
+    Candidate,
+    ScenarioScore,
+    Settings,
+    choice_label,
+    current_settings,
+    evaluate,
+    evaluate_in_worker,
+    load_for_worker,
+    search_bounds,
+    start_worker,
+    suggest,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -78,262 +88,6 @@ __all__ = [
 
 #: The optuna samplers :func:`tune` offers (see the module docstring).
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2")
-#: The objectives a candidate is judged on, in the verdict's order (``deadline_overruns`` is always 0).
-OBJECTIVES: tuple[str, ...] = ("success_rate", "p99_latency", "amplification", "outage_load", "recovery_time")
-_CHECKED = (*OBJECTIVES, "deadline_overruns")
-#: The violation counted for each objective of a scenario that an early stop left unrun.
-UNRUN_PENALTY = 0.25
-#: Violations are relative misses; a never-recovering run would give infinity, which ranks nothing: cap them.
-_MAX_VIOLATION = 10.0
-
-Settings = dict[str, Any]  # "policy.field" -> value
-
-
-# --- settings and the search space -----------------------------------------------------------------------------
-
-
-def search_bounds(
-    spec: IntegrationSpec, bounds: Mapping[str, Sequence[Any]] | None = None, *, where: str = "bounds"
-) -> dict[str, Bounds]:
-    """The bounds searched for ``spec``: its ``[tune]`` table's (:attr:`IntegrationSpec.tune_bounds`, the kit's
-    where it names none), then ``bounds`` (``{"retry.max_attempts": (2, 4)}``, each within the kit's) on top.
-    Raises :class:`~integration_kit.errors.ConfigurationError` naming ``where.<setting>`` for a bad bound."""
-    found = dict(spec.tune_bounds) or narrow(spec.client, None)
-    if bounds:
-        checked = narrow(spec.client, bounds, where=where)
-        found.update({key: checked[key] for key in bounds})
-    return found
-
-
-def _current(config: ClientConfig) -> Settings:
-    """The searchable settings as ``config`` has them (choices as tuples, like the space's)."""
-    found: Settings = {}
-    for dim in SPACE:
-        holder = getattr(config, dim.policy)
-        value = None if holder is None else getattr(holder, dim.field)
-        if value is not None:
-            found[dim.key] = tuple(sorted(value)) if isinstance(value, frozenset) else value
-    return found
-
-
-def _apply(config: ClientConfig, settings: Mapping[str, Any]) -> ClientConfig:
-    """``config`` with ``settings`` applied (raises ValueError when they do not make a valid policy)."""
-    changes: dict[str, Any] = {}
-    for policy in ("retry", "budget", "breaker", "timeouts", "limits"):
-        holder = getattr(config, policy)
-        given = {k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith(f"{policy}.")}
-        if holder is not None and given:
-            changes[policy] = dataclasses.replace(holder, **given)
-    return dataclasses.replace(config, **changes)
-
-
-def _round(value: float) -> float:
-    return float(f"{value:.3g}")
-
-
-def _label(choice: Any) -> Any:
-    """An optuna-storable stand-in for a choice (optuna keeps None, bools, numbers and strings only)."""
-    return str(list(choice)) if isinstance(choice, tuple) else choice
-
-
-def _suggest(trial: optuna.Trial, config: ClientConfig, bounds: Mapping[str, Bounds]) -> Settings:
-    settings: Settings = {}
-    for dim in SPACE:
-        if dim.key not in bounds:
-            continue
-        span = bounds[dim.key]
-        if dim.kind == "choice":
-            labels = {_label(c): c for c in span}
-            settings[dim.key] = labels[trial.suggest_categorical(dim.key, list(labels))]
-        elif dim.kind == "int":
-            settings[dim.key] = trial.suggest_int(dim.key, int(span[0]), int(span[1]), log=dim.log)
-        else:
-            value = trial.suggest_float(dim.key, span[0], span[1], log=dim.log)
-            settings[dim.key] = min(max(_round(value), span[0]), span[1])
-    return _keep_valid(settings, config)
-
-
-def _keep_valid(settings: Settings, config: ClientConfig) -> Settings:
-    """``settings`` made valid (max_delay >= base_delay, minimum_calls <= a count window, the open wait's cap >=
-    the wait) and sensible: no backoff or read timeout longer than the deadline (the checklist's "deadline
-    shorter than the retry schedule")."""
-    if config.deadline is not None:
-        for key in ("retry.max_delay", "retry.base_delay", "timeouts.read"):
-            if key in settings:
-                settings[key] = min(settings[key], _round(config.deadline))
-    if "retry.max_delay" in settings and "retry.base_delay" in settings:
-        settings["retry.max_delay"] = max(settings["retry.max_delay"], settings["retry.base_delay"])
-    breaker = config.breaker
-    if breaker is not None:
-        if breaker.window_type == "count" and "breaker.minimum_calls" in settings and "breaker.window_size" in settings:
-            settings["breaker.minimum_calls"] = min(settings["breaker.minimum_calls"], settings["breaker.window_size"])
-        wait = settings.get("breaker.wait_in_open", breaker.wait_in_open)
-        if breaker.max_wait_in_open < wait:
-            settings["breaker.max_wait_in_open"] = wait
-    return settings
-
-
-# --- evaluation (runs in worker processes) ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioScore:
-    """One scenario's runs of a candidate: the worst check of each objective over the scopes and seeds run.
-
-    ``measured`` holds, per objective, the measurement of its worst check; ``violations`` how far that check
-    misses (relative to the target for a maximum, absolute for ``success_rate``; <= 0: met). ``partner_load`` is
-    the attempts the partner received per call offered (mean over the seeds), ``p99_latency`` the verdict's p99
-    (worst seed, seconds); ``seeds`` how many seeds ran (fewer when the candidate stopped early).
-    """
-
-    partner_load: float
-    p99_latency: float
-    measured: Mapping[str, float]
-    violations: Mapping[str, float]
-    seeds: int
-
-    @property
-    def passed(self) -> bool:
-        """Whether every objective was met on every seed run."""
-        return all(v <= 0 for v in self.violations.values())
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One evaluated set of settings: its score per scenario run and whether every run was made."""
-
-    number: int
-    settings: Settings
-    scores: Mapping[str, ScenarioScore]
-    complete: bool  # False: stopped early, some scenarios or seeds were not run
-
-    @property
-    def feasible(self) -> bool:
-        """Whether every scenario ran on every seed and met every objective."""
-        return self.complete and all(s.passed for s in self.scores.values())
-
-    @property
-    def partner_load(self) -> float:
-        """Attempts the partner received per call offered, the mean over the scenarios run."""
-        return sum(s.partner_load for s in self.scores.values()) / max(1, len(self.scores))
-
-    @property
-    def p99_latency(self) -> float:
-        """The p99 latency of completed calls in the worst scenario run (seconds)."""
-        return max((s.p99_latency for s in self.scores.values()), default=0.0)
-
-    def constraints(self, scenarios: Iterable[str]) -> dict[str, float]:
-        """NSGA-II's constraint values, one per scenario and objective (<= 0: met; an unrun scenario counts
-        :data:`UNRUN_PENALTY` per objective)."""
-        found = {}
-        for scenario in scenarios:
-            score = self.scores.get(scenario)
-            for objective in _CHECKED:
-                value = UNRUN_PENALTY if score is None else score.violations[objective]
-                found[f"{scenario}/{objective}"] = value
-        return found
-
-
-def _violation(check: Check) -> float:
-    """How far ``check`` misses its target (<= 0: met), relative to the target for a maximum, capped."""
-    margin = check.margin
-    if math.isinf(margin):
-        return -_MAX_VIOLATION if margin > 0 else _MAX_VIOLATION
-    miss = -margin if check.minimum else -margin / (check.target if check.target > 0 else 1.0)
-    return max(-_MAX_VIOLATION, min(_MAX_VIOLATION, miss))
-
-
-def _score(checks_per_seed: Sequence[list[Check]], loads: Sequence[float], p99s: Sequence[float]) -> ScenarioScore:
-    measured: dict[str, float] = {}
-    violations: dict[str, float] = {}
-    for objective in _CHECKED:
-        worst = None
-        for checks in checks_per_seed:
-            for check in checks:
-                if check.objective == objective and (worst is None or check.margin < worst.margin):
-                    worst = check
-        measured[objective] = math.nan if worst is None else worst.measured
-        violations[objective] = -_MAX_VIOLATION if worst is None else _violation(worst)
-    finite = [p for p in p99s if not math.isnan(p)]
-    return ScenarioScore(
-        partner_load=sum(loads) / len(loads),
-        p99_latency=max(finite, default=0.0),
-        measured=measured,
-        violations=violations,
-        seeds=len(checks_per_seed),
-    )
-
-
-def evaluate(
-    spec: IntegrationSpec,
-    settings: Mapping[str, Any],
-    seeds: Iterable[int],
-    *,
-    order: Sequence[str] | None = None,
-    stop_early: bool = False,
-) -> Candidate:
-    """Simulate every scenario of ``spec`` with ``settings`` applied, on each seed, at the spec's exercise load,
-    and judge each run as the gate does (``spec.objectives_for(scenario)``).
-
-    ``order`` gives the scenario names in the order to run them (default: the spec's). With ``stop_early`` the
-    evaluation ends at the first run that fails a check (the candidate is infeasible whatever the others do).
-    Returns a :class:`Candidate` (``number`` -1).
-    """
-    config = _apply(spec.client, settings)
-    exercise = spec.exercise
-    seeds = tuple(seeds)
-    names = list(order) if order is not None else [s.name for s in spec.scenarios]
-    scores: dict[str, ScenarioScore] = {}
-    complete = True
-    for name in names:
-        scenario = spec.scenario(name)
-        objectives = spec.objectives_for(name)
-        checks_per_seed: list[list[Check]] = []
-        loads: list[float] = []
-        p99s: list[float] = []
-        for seed in seeds:
-            result = simulate(
-                scenario,
-                config=config,
-                rate=exercise.rate,
-                workers=exercise.workers,
-                duration=exercise.duration,
-                method=exercise.method,
-                seed=seed,
-            )
-            figures = verdict_figures(result, deadline=config.deadline)
-            checks = judge(figures, objectives)
-            checks_per_seed.append(checks)
-            loads.append(sum(p.received for p in figures.phases) / figures.calls if figures.calls else 0.0)
-            p99s.append(figures.p99_latency)
-            if stop_early and not all(c.passed for c in checks):
-                break
-        scores[name] = score = _score(checks_per_seed, loads, p99s)
-        if stop_early and not score.passed:
-            break
-    complete = len(scores) == len(names) and all(s.seeds == len(seeds) for s in scores.values())
-    return Candidate(-1, dict(settings), scores, complete)
-
-
-_worker_spec: list[IntegrationSpec] = []  # the spec a worker process evaluates, set once by _start_worker
-
-
-def _load(source: str) -> IntegrationSpec:
-    return load_integration(Path(source) if source.endswith(".toml") else source)
-
-
-def _start_worker(spec: IntegrationSpec) -> None:
-    """The pool's initializer: the spec arrives once per worker process, not with every task."""
-    _worker_spec[:] = [spec]
-
-
-def _evaluate_in_worker(
-    settings: Settings, seeds: tuple[int, ...], order: tuple[str, ...] | None, stop_early: bool
-) -> Candidate:
-    return evaluate(_worker_spec[0], settings, seeds, order=order, stop_early=stop_early)
-
-
-# --- the search ----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -357,7 +111,7 @@ class TuneResult:
         lists, ready for :func:`~integration_kit.playbook.tune.spec_edit.write_settings`."""
         if self.recommended is None:
             return {}
-        now = _current(self.spec.client)
+        now = current_settings(self.spec.client)
         return {
             k: list(v) if isinstance(v, tuple) else v for k, v in self.recommended.settings.items() if now.get(k) != v
         }
@@ -372,7 +126,7 @@ class TuneResult:
                 "partner load": round(c.partner_load, 3),
                 "p99 s": round(c.p99_latency, 3),
                 "feasible": c.feasible,
-                **{k: _label(v) for k, v in c.settings.items()},
+                **{k: choice_label(v) for k, v in c.settings.items()},
             }
             for c in self.front
         ]
@@ -387,7 +141,7 @@ class TuneResult:
         rows = []
         for scenario, score in chosen.scores.items():
             objectives = self.spec.objectives_for(scenario)
-            for objective in _CHECKED:
+            for objective in CHECKED:
                 rows.append(
                     {
                         "scenario": scenario,
@@ -460,7 +214,7 @@ def tune(
     import optuna
 
     if isinstance(spec, str):
-        spec = _load(spec)
+        spec = load_for_worker(spec)
     limits = search_bounds(spec, bounds)
     search_seeds = tuple(seed * 1000 + 1 + i for i in range(seeds))
     unseen = tuple(seed * 1000 + 500 + i for i in range(validation_seeds))
@@ -481,24 +235,24 @@ def tune(
         study_name=study_name or (f"tune-{spec.name}-{seed}" if storage is not None else None),
         load_if_exists=storage is not None,
     )
-    current = _current(spec.client)
-    defaults = _current(ClientConfig(name=spec.name, base_url="http://127.0.0.1"))
+    current = current_settings(spec.client)
+    defaults = current_settings(ClientConfig(name=spec.name, base_url="http://127.0.0.1"))
     for start in (current, defaults):  # the spec's settings and the kit's defaults first, within the bounds
-        inside = {k: _label(v) for k, v in start.items() if k in limits and _within(v, limits[k])}
+        inside = {k: choice_label(v) for k, v in start.items() if k in limits and _within(v, limits[k])}
         study.enqueue_trial(inside, skip_if_exists=True)
     jobs = jobs or os.cpu_count() or 1
     batch = batch or population
     candidates: list[Candidate] = []
     seen: dict[tuple[tuple[str, Any], ...], Candidate] = {}  # settings -> result: the same settings, the same runs
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(spec,)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=start_worker, initargs=(spec,)) as pool:
         while (done := len(candidates) if storage is None else len(_stored(study))) < trials:
             asked = [study.ask() for _ in range(min(batch, trials - done))]
-            settings = [_suggest(t, spec.client, limits) for t in asked]
+            settings = [suggest(t, spec.client, limits) for t in asked]
             order = _order(spec, candidates)
             keys = [tuple(sorted(s.items())) for s in settings]
             fresh = {k: s for k, s in zip(keys, settings, strict=True) if k not in seen}  # samplers repeat themselves
             evaluated = pool.map(
-                _evaluate_in_worker,
+                evaluate_in_worker,
                 fresh.values(),
                 [search_seeds] * len(fresh),
                 [order] * len(fresh),
@@ -518,7 +272,7 @@ def tune(
         if storage is not None:  # the whole study: this worker's candidates and everyone else's
             candidates = [_from_json(t.number, t.user_attrs[_CANDIDATE]) for t in _stored(study)]
         front = _pareto(candidates)
-        baseline = pool.submit(_evaluate_in_worker, current, unseen, None, False)
+        baseline = pool.submit(evaluate_in_worker, current, unseen, None, False)
         recommended, validation = _recommend(pool, candidates, unseen)
         current_check = baseline.result()
         if recommended is None and candidates and candidates[0].settings == current and current_check.feasible:
@@ -571,7 +325,7 @@ def _recommend(
     ranked = sorted((c for c in candidates if c.feasible), key=lambda c: (c.partner_load, c.p99_latency, c.number))
     for start in range(0, min(len(ranked), _SHORTLIST * _ROUNDS), _SHORTLIST):
         shortlist = ranked[start : start + _SHORTLIST]
-        checks = [pool.submit(_evaluate_in_worker, c.settings, unseen, None, False) for c in shortlist]
+        checks = [pool.submit(evaluate_in_worker, c.settings, unseen, None, False) for c in shortlist]
         for candidate, future in zip(shortlist, checks, strict=True):
             checked = future.result()
             if checked.feasible:
