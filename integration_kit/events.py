@@ -432,10 +432,18 @@ class Recorder:
 
     @property
     def events(self) -> list[Event]:
-        """A snapshot of the recorded events, oldest first."""
+        """A snapshot of the recorded events, oldest first (rows are built into events here)."""
         with self._lock:
-            kept = list(self._events)
-        return [e[0](*e[1:]) if type(e) is tuple else cast(Event, e) for e in kept]
+            kept = self._events
+            snapshot = list(kept)
+            built = [e[0](*e[1:]) if type(e) is tuple else cast(Event, e) for e in snapshot]
+            if kept.maxlen is None and any(type(e) is tuple for e in snapshot):
+                # Keep the events instead of the rows, so the next read builds nothing. Appends reach only the right
+                # end, and nothing is dropped from the left without a maxlen: the oldest len(snapshot) are these.
+                for _ in range(len(snapshot)):
+                    kept.popleft()
+                kept.extendleft(reversed(built))
+        return built
 
     def __len__(self) -> int:
         return len(self._events)
@@ -445,7 +453,8 @@ class Recorder:
 
     def clear(self) -> None:
         """Forget every event."""
-        self._events.clear()
+        with self._lock:
+            self._events.clear()
 
     def of(self, *kinds: type[Event]) -> list[Event]:
         """The recorded events of the given types."""
