@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, astuple, dataclass, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
@@ -467,6 +467,11 @@ class Recorder:
     def summary(self) -> Summary:
         """The run's figures (see :class:`Summary`)."""
         return summarize(self._kept())
+
+    def rows(self) -> list[EventRow]:
+        """A snapshot of the recorded events as rows, ``(event class, *its fields in order)``, oldest first: for a
+        reader that wants a few fields of many events, no event object is built for a row the engine handed in."""
+        return [e if type(e) is tuple else (type(e), *astuple(cast(Event, e))) for e in self._kept()]
 
     def _kept(self) -> list[Event | EventRow]:
         """A snapshot of what is kept, events and rows as they are (the frame and the summary read both)."""

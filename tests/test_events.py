@@ -141,3 +141,13 @@ def test_a_recorder_builds_the_rows_it_was_handed_once() -> None:
     assert first[2] == CallFinished(2.0, "p", 2, "GET", "/x", False, "ServerError", 503, 1, 0.5)
     assert all(a is b for a, b in zip(first, recorder.events, strict=True))  # built once, then kept
     assert recorder.summary().calls == 2
+
+
+def test_rows_give_every_event_as_a_row_without_building_any() -> None:
+    recorder = Recorder()
+    recorder.append((AttemptStarted, 0.0, "p", 1, 1, "GET", "/x", None, None))
+    recorder(CallFinished(1.0, "p", 1, "GET", "/x", True, "success", 200, 1, 1.0))
+    assert recorder.rows() == [
+        (AttemptStarted, 0.0, "p", 1, 1, "GET", "/x", None, None),
+        (CallFinished, 1.0, "p", 1, "GET", "/x", True, "success", 200, 1, 1.0),
+    ]
