@@ -7,8 +7,10 @@ all scenarios x 2 seeds in <= 60 s on a 2-core machine).
 Prints the wall time, candidates per second, the CPU seconds of every process (divided by the processes: about
 the wall time the search would take with the cores to itself), the scenario runs simulated (an infeasible
 candidate stops at its first failed run; a repeated candidate is not run again) against the runs a full evaluation
-of every candidate would take, and what was recommended. Figures vary with the machine's load: compare the two
-lines of one run.
+of every candidate would take, what was recommended, and the hypervolume of the feasible Pareto front (partner
+load x p99 latency, both minimised, against the reference point :data:`REFERENCE`): the same seed on two trees
+must give the same front, so the figure compares the quality of two versions of the search. Figures vary with the
+machine's load: compare the two lines of one run.
 """
 
 from __future__ import annotations
@@ -47,8 +49,24 @@ def main() -> None:
             f"  {label}  {wall:6.1f} s wall  {args.trials / wall:5.2f} candidates/s  CPU {cpu:6.1f} s "
             f"(/{args.jobs} = {cpu / args.jobs:5.1f} s)  runs simulated {_runs(result):4d}  feasible "
             f"{sum(c.feasible for c in result.candidates):3d}  recommended "
-            f"{'none' if result.recommended is None else result.recommended.number}"
+            f"{'none' if result.recommended is None else result.recommended.number}  hypervolume "
+            f"{hypervolume(result):.4f}"
         )
+
+
+#: The hypervolume's reference point: (attempts per call, p99 seconds), beyond any candidate worth keeping.
+REFERENCE = (3.0, 10.0)
+
+
+def hypervolume(result: TuneResult) -> float:
+    """The area the feasible front dominates up to :data:`REFERENCE` (0.0 without a feasible candidate)."""
+    points = sorted((c.partner_load, c.p99_latency) for c in result.front if c.feasible)
+    area, ceiling = 0.0, REFERENCE[1]
+    for load, p99 in points:
+        if load < REFERENCE[0] and p99 < ceiling:
+            area += (REFERENCE[0] - load) * (ceiling - p99)
+            ceiling = p99
+    return area
 
 
 def _cpu() -> float:

@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, astuple, dataclass, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
@@ -323,10 +323,18 @@ class Recorder:
 
     @property
     def events(self) -> list[Event]:
-        """A snapshot of the recorded events, oldest first."""
+        """A snapshot of the recorded events, oldest first (rows are built into events here)."""
         with self._lock:
-            kept = list(self._events)
-        return [e[0](*e[1:]) if type(e) is tuple else cast(Event, e) for e in kept]
+            kept = self._events
+            snapshot = list(kept)
+            built = [e[0](*e[1:]) if type(e) is tuple else cast(Event, e) for e in snapshot]
+            if kept.maxlen is None and any(type(e) is tuple for e in snapshot):
+                # Keep the events instead of the rows, so the next read builds nothing. Appends reach only the right
+                # end, and nothing is dropped from the left without a maxlen: the oldest len(snapshot) are these.
+                for _ in range(len(snapshot)):
+                    kept.popleft()
+                kept.extendleft(reversed(built))
+        return built
 
     def __len__(self) -> int:
         return len(self._events)
@@ -336,7 +344,8 @@ class Recorder:
 
     def clear(self) -> None:
         """Forget every event."""
-        self._events.clear()
+        with self._lock:
+            self._events.clear()
 
     def of(self, *kinds: type[Event]) -> list[Event]:
         """The recorded events of the given types."""
@@ -349,6 +358,11 @@ class Recorder:
     def summary(self) -> Summary:
         """The run's figures (see :class:`Summary`)."""
         return summarize(self._kept())
+
+    def rows(self) -> list[EventRow]:
+        """A snapshot of the recorded events as rows, ``(event class, *its fields in order)``, oldest first: for a
+        reader that wants a few fields of many events, no event object is built for a row the engine handed in."""
+        return [e if type(e) is tuple else (type(e), *astuple(cast(Event, e))) for e in self._kept()]
 
     def _kept(self) -> list[Event | EventRow]:
         """A snapshot of what is kept, events and rows as they are (the frame and the summary read both)."""

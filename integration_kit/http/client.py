@@ -20,10 +20,8 @@ makes every decision; everything that is not blocking or awaiting I/O lives once
 
 The two clients differ only in how they send and sleep. A ``transport=`` passed in is composed with the deadline
 transport, never patched (:func:`~integration_kit.http.transport.held`): it gets timeouts clipped to the deadline,
-its response body is checked against the expiry chunk by chunk, and an async one is bounded by
-``anyio.fail_after``. For a proxy or HTTP/2 with the
-deadline held at every socket operation, pass :class:`~integration_kit.http.transport.DeadlineTransport` (or its
-async twin) options instead: ``DeadlineTransport(proxy=..., http2=True)``.
+its body is checked against the expiry chunk by chunk, and an async one is bounded by ``anyio.fail_after``. For a
+proxy or HTTP/2 with the deadline held at every socket operation, use ``DeadlineTransport(proxy=..., http2=True)``.
 
 Whatever a partner sends, a call raises only an :class:`~integration_kit.errors.IntegrationError` and ends with a
 call-finished event; a request the caller cannot build is refused with
@@ -142,8 +140,8 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         except UnsafeRequest as exc:
             raise ConfigurationError(f"headers: {exc.message}") from None
         redact_http_logs(config.redact_query_params, self._secrets, self._secret_headers)
-        self._framed = transport is None or isinstance(transport, DeadlineTransport | AsyncDeadlineTransport)
-        self._context = self._exchange_context()
+        framed = transport is None or isinstance(transport, DeadlineTransport | AsyncDeadlineTransport)
+        self._context = self._exchange_context(framed)
         self._open(transport)
 
     @abstractmethod
@@ -205,14 +203,14 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
         """Options of the deadline transport's own pool: TLS from the config, the environment's proxy if any."""
         return {"verify": self.config.ssl_context(), "proxy": _environment_proxy(self.config.base_url)}
 
-    def _exchange_context(self) -> ExchangeContext:
+    def _exchange_context(self, framed: bool) -> ExchangeContext:
         return ExchangeContext(
             secrets=self._secrets,
             secret_headers=self._secret_headers,
             max_response_bytes=self.config.max_response_bytes,
             redact_query_params=self.config.redact_query_params,
             hooks=self.engine.hooks,
-            framed=self._framed,
+            framed=framed,
         )
 
     def _begin(

@@ -128,3 +128,26 @@ def test_logging_hook_one_record_per_attempt(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="integration_kit"):
         hook(sample_events()[1])  # type: ignore[arg-type]
     assert caplog.records == []
+
+
+def test_a_recorder_builds_the_rows_it_was_handed_once() -> None:
+    """The engine hands a lone recorder rows; the first read builds the events and keeps them, in order."""
+    recorder = Recorder()
+    recorder.append((AttemptStarted, 0.0, "p", 1, 1, "GET", "/x", None, None))
+    recorder(CallFinished(1.0, "p", 1, "GET", "/x", True, "success", 200, 1, 1.0))
+    recorder.append((CallFinished, 2.0, "p", 2, "GET", "/x", False, "ServerError", 503, 1, 0.5))
+    first = recorder.events
+    assert [type(e) for e in first] == [AttemptStarted, CallFinished, CallFinished]
+    assert first[2] == CallFinished(2.0, "p", 2, "GET", "/x", False, "ServerError", 503, 1, 0.5)
+    assert all(a is b for a, b in zip(first, recorder.events, strict=True))  # built once, then kept
+    assert recorder.summary().calls == 2
+
+
+def test_rows_give_every_event_as_a_row_without_building_any() -> None:
+    recorder = Recorder()
+    recorder.append((AttemptStarted, 0.0, "p", 1, 1, "GET", "/x", None, None))
+    recorder(CallFinished(1.0, "p", 1, "GET", "/x", True, "success", 200, 1, 1.0))
+    assert recorder.rows() == [
+        (AttemptStarted, 0.0, "p", 1, 1, "GET", "/x", None, None),
+        (CallFinished, 1.0, "p", 1, "GET", "/x", True, "success", 200, 1, 1.0),
+    ]

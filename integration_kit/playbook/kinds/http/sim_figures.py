@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -212,6 +212,11 @@ def _count(times: np.ndarray, low: float, high: float) -> int:
     return int(np.searchsorted(times, high, "left") - np.searchsorted(times, low, "left"))
 
 
+#: Where a :class:`~integration_kit.events.CallFinished` row holds ``duration`` and ``ok`` (after the class).
+_DURATION = 1 + [f.name for f in fields(CallFinished)].index("duration")
+_OK = 1 + [f.name for f in fields(CallFinished)].index("ok")
+
+
 @dataclass(frozen=True, slots=True)
 class _RunArrays:
     """One run's calls (start, duration, ok, rejected: one entry per finished call), its sorted attempt and
@@ -236,20 +241,20 @@ class _RunArrays:
         attempts: list[float] = []
         refusals: list[float] = []
         rejected_ids: set[int] = set()
-        for event in result.recorder.events:
-            kind = event.kind
+        for row in result.recorder.rows():  # rows, not events: no object is built (time, call_id: 1 and 3)
+            kind = row[0].kind
             if kind == "attempt_started":
-                attempts.append(event.time)
+                attempts.append(row[1])
             elif kind == "call_finished":
-                duration = event.duration  # type: ignore[attr-defined]
-                starts.append(event.time - duration)
+                duration = row[_DURATION]
+                starts.append(row[1] - duration)
                 durations.append(duration)
-                oks.append(event.ok)  # type: ignore[attr-defined]
-                ids.append(event.call_id)
+                oks.append(row[_OK])
+                ids.append(row[3])
             elif kind == "call_rejected":
-                rejected_ids.add(event.call_id)
+                rejected_ids.add(row[3])
             elif kind == "budget_exhausted":
-                refusals.append(event.time)
+                refusals.append(row[1])
         start_array = np.asarray(starts, dtype=float)
         ok_array = np.asarray(oks, dtype=bool)
         order = np.argsort(start_array, kind="stable")
