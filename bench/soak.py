@@ -39,6 +39,7 @@ from integration_kit import AsyncResilientClient, ClientConfig, ResilientClient
 from integration_kit.errors import CallRejected, IntegrationError
 from integration_kit.events import CallFinished, Event
 from integration_kit.policies.config import Limits, RetryPolicy, Timeouts
+from integration_kit.sim.scenarios import SCENARIO_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 2.0
@@ -133,7 +134,7 @@ with serve_scenario(scenario, seed=7, time_scale=scenario.duration / float(sys.a
 @contextmanager
 def _upstream(duration: float) -> Iterator[str]:
     """The flaky upstream in a brownout, in a process of its own; yields its base URL."""
-    scenario = ROOT / "data" / "scenarios" / "brownout.toml"
+    scenario = SCENARIO_DIR / "brownout.toml"  # the bundled one
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVE, str(scenario), str(duration)], stdout=subprocess.PIPE, text=True
     )

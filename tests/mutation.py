@@ -40,11 +40,11 @@ _HTTP = (
     "tests/http/test_async_client.py",
     "tests/faults/test_hardening.py",
 )
-_IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py", "tests/test_client_surface.py")
+_IO = ("tests/http/test_io_guarantees.py", "tests/http/test_exchange_boundary.py", "tests/http/test_client_surface.py")
 _RECEIVER = ("tests/server/test_webhook_receiver.py", "tests/server/test_inbox_contract.py")
 _SENDER = (
     "tests/webhooks/test_webhook_sender.py",
-    "tests/test_webhook_recovery.py",
+    "tests/webhooks/test_webhook_recovery.py",
     "tests/webhooks/test_delivery_store_contract.py",
 )
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
@@ -73,7 +73,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "http.safety": ("http/safety.py", ("tests/http/test_client_config.py", *_HTTP)),
     "server.idempotency": (
         "server/idempotency.py",
-        ("tests/server/test_idempotency.py", "tests/test_idempotency_guard.py"),
+        ("tests/server/test_idempotency.py", "tests/server/test_idempotency_guard.py"),
     ),
     "server.middleware": (
         "server/middleware.py",
@@ -88,7 +88,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "server.redis_inbox": ("server/redis_inbox.py", ("tests/server/test_inbox_contract.py",)),
     "server.webhook_processor": ("server/webhook_processor.py", _RECEIVER),
     "server.webhook_receiver": ("server/webhook_receiver.py", _RECEIVER),
-    "webhooks.ssrf": ("webhooks/ssrf.py", ("tests/test_ssrf.py", *_SENDER)),
+    "webhooks.ssrf": ("webhooks/ssrf.py", ("tests/webhooks/test_ssrf.py", *_SENDER)),
     "webhooks.sender": ("webhooks/sender.py", _SENDER),
     "webhooks.schedule": ("webhooks/schedule.py", _SENDER),
     "webhooks.delivery_store": ("webhooks/delivery_store.py", _SENDER),

@@ -48,6 +48,9 @@ _CUT: dict[str, type[httpx.TimeoutException]] = {
     "connect": httpx.ConnectTimeout,
     "write": httpx.WriteTimeout,
     "read": httpx.ReadTimeout,
+    # A composed transport that reported no phase may have sent the request already: a read timeout, which only
+    # idempotent or keyed requests retry (a pool timeout would mean "never sent" and let a POST go out twice).
+    "unknown": httpx.ReadTimeout,
 }
 
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -175,12 +178,15 @@ class _Composed(httpx.BaseTransport):
 class _AsyncComposed(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self._inner = inner
+        # httpx's own transport reports every phase through httpcore's trace, so its silence is the pool wait;
+        # another transport's silence says nothing about whether the request went out.
+        self._silence = "pool" if isinstance(inner, httpx.AsyncHTTPTransport) else "unknown"
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         expires = expiry(request)
         if expires is None:
             return await self._inner.handle_async_request(request)
-        phase = _Phase()
+        phase = _Phase(self._silence if "trace" not in request.extensions else "unknown")
         if "trace" not in request.extensions:
             request.extensions = {**request.extensions, "trace": phase.atrace}
         with _cut(phase, expires):
@@ -193,13 +199,14 @@ class _AsyncComposed(httpx.AsyncBaseTransport):
 
 
 class _Phase:
-    """The phase an attempt is in, followed through httpcore's ``trace`` extension (``pool`` until connecting)."""
+    """The phase an attempt is in, followed through httpcore's ``trace`` extension: ``unknown`` until the transport
+    reports one (a transport that is not httpcore's reports none), then ``connect``, ``write``, ``read``."""
 
     __slots__ = ("name",)
 
     _NAMES = (("connection.", "connect"), ("http11.send", "write"), ("http2.send", "write"), ("http", "read"))
 
-    def __init__(self, name: str = "pool") -> None:
+    def __init__(self, name: str = "unknown") -> None:
         self.name = name
 
     async def atrace(self, event: str, info: Mapping[str, Any]) -> None:
@@ -218,7 +225,8 @@ def _cut(phase: _Phase, expires: float) -> Iterator[None]:
         with anyio.fail_after(max(expires - time.monotonic(), 0.0)):
             yield
     except TimeoutError as exc:
-        raise _CUT[phase.name](f"the attempt's deadline passed in the {phase.name} phase") from exc
+        where = "before the transport reported a phase" if phase.name == "unknown" else f"in the {phase.name} phase"
+        raise _CUT[phase.name](f"the attempt's deadline passed {where}") from exc
 
 
 class _HeldStream(httpx.SyncByteStream):

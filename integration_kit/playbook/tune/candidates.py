@@ -104,6 +104,7 @@ def choice_label(choice: Any) -> Any:
 
 
 def suggest(trial: optuna.Trial, config: ClientConfig, bounds: Mapping[str, Bounds]) -> Settings:
+    """The settings optuna's ``trial`` asks for within ``bounds``, kept valid for ``config``."""
     settings: Settings = {}
     for dim in SPACE:
         if dim.key not in bounds:
@@ -286,6 +287,7 @@ _worker_spec: list[IntegrationSpec] = []  # the spec a worker process evaluates,
 
 
 def load_for_worker(source: str) -> IntegrationSpec:
+    """The HTTP spec named ``source`` (a name in the current project, or a ``.toml`` path)."""
     return load_integration(Path(source) if source.endswith(".toml") else source)
 
 
@@ -297,6 +299,7 @@ def start_worker(spec: IntegrationSpec) -> None:
 def evaluate_in_worker(
     settings: Settings, seeds: tuple[int, ...], order: tuple[str, ...] | None, stop_early: bool
 ) -> Candidate:
+    """:func:`evaluate` on the spec :func:`start_worker` gave this worker process."""
     return evaluate(_worker_spec[0], settings, seeds, order=order, stop_early=stop_early)
 
 
