@@ -42,7 +42,12 @@ _HTTP = (
 )
 _IO = ("tests/test_io_guarantees.py", "tests/test_exchange_boundary.py", "tests/test_client_surface.py")
 _RECEIVER = ("tests/test_webhook_receiver.py", "tests/test_inbox_contract.py")
-_SENDER = ("tests/test_webhook_sender.py", "tests/test_webhook_recovery.py", "tests/test_delivery_store_contract.py")
+_SENDER = (
+    "tests/test_webhook_sender.py",
+    "tests/test_webhook_recovery.py",
+    "tests/test_webhook_sender_paths.py",
+    "tests/test_delivery_store_contract.py",
+)
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "retry": ("policies/retry.py", ("tests/test_retry.py", *_PURE)),

@@ -376,6 +376,13 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.webhooks.ssrf.x__number__mutmut_16": (
         "a two-character octal label '0d' (d from 0 to 7, the only ones _NUMBER lets through) is d in decimal too"
     ),
+    **{
+        f"integration_kit.webhooks.sender.xǁWebhookSenderǁ_refused__mutmut_{n}": (
+            "a refusal is recorded with counted=False: not logged, and the delivery row takes only its outcome, "
+            "status and error (next_attempt_at is always given), so its attempt number, time and latency are unread"
+        )
+        for n in (11, 12, 13, 24)
+    },
     "integration_kit.server.idempotency.x__parse_sf_string__mutmut_10": (
         "i + 1 >= end -> i + 2 >= end: differs only for a backslash second to last, which escapes the last "
         "character and leaves no closing quote, so the value is refused (None) either way"
