@@ -368,12 +368,18 @@ EQUIVALENT: dict[str, str] = {
         f"integration_kit.webhooks.ssrf.{name}": "getaddrinfo's addresses do not depend on the port asked for"
         for name in ("x__resolve__mutmut_4", "x__getaddrinfo__mutmut_5")
     },
+    **{
+        f"integration_kit.webhooks.ssrf.x_resolve_destination__mutmut_{n}": (
+            "the port (default or given) is only passed to the resolver, and no address it gives depends on it"
+        )
+        for n in (34, 35, 36, 37, 38, 39, 40, 41, 42, 59)
+    },
     "integration_kit.webhooks.ssrf.x__getaddrinfo__mutmut_9": (
         "without type=SOCK_STREAM getaddrinfo repeats each address once per socket type, in the same order; "
         "resolve_destination keeps the first of each (dict.fromkeys)"
     ),
-    "integration_kit.webhooks.ssrf.x__number__mutmut_15": "the label '0' read as octal or decimal is 0",
-    "integration_kit.webhooks.ssrf.x__number__mutmut_16": (
+    "integration_kit.webhooks.ssrf.x__number__mutmut_13": "the label '0' read as octal or decimal is 0",
+    "integration_kit.webhooks.ssrf.x__number__mutmut_14": (
         "a two-character octal label '0d' (d from 0 to 7, the only ones _NUMBER lets through) is d in decimal too"
     ),
     **{
