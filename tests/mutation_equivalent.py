@@ -382,6 +382,9 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.webhooks.ssrf.x__number__mutmut_14": (
         "a two-character octal label '0d' (d from 0 to 7, the only ones _NUMBER lets through) is d in decimal too"
     ),
+    "integration_kit.webhooks.sender.xǁWebhookSenderǁrun__mutmut_13": (
+        "busy after a store outage 0 -> None: only tested for truth ('if not busy'), so the loop waits either way"
+    ),
     **{
         f"integration_kit.webhooks.sender.xǁWebhookSenderǁ_refused__mutmut_{n}": (
             "a refusal is recorded with counted=False: not logged, and the delivery row takes only its outcome, "

@@ -226,3 +226,17 @@ def test_a_lapsed_claim_is_not_renewed(clock: ManualClock) -> None:
     assert store.get("idempotency:k") is None
     clock.advance(1)
     assert isinstance(guard.begin("k", "fp"), Claim)
+
+
+def test_a_renewed_claim_still_lapses_one_lease_after_its_renewal(clock: ManualClock) -> None:
+    """An executor that renewed and then died does not hold its key for ever."""
+    guard = IdempotencyGuard(MemoryStore(clock=clock), lease=30.0, clock=clock)
+    claim = guard.begin("k", "fp")
+    assert isinstance(claim, Claim)
+    clock.advance(20)
+    assert guard.renew(claim) is not None
+    clock.advance(29)
+    with pytest.raises(RequestInFlight):
+        guard.begin("k", "fp")
+    clock.advance(2)
+    assert isinstance(guard.begin("k", "fp"), Claim)

@@ -9,6 +9,7 @@ Against real parts: loopback endpoints (uvicorn), the SQLite delivery store, a M
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ import pytest
 from asgi_server import serve_in_thread
 from test_webhook_recovery import SECRET, FlakyEndpoint
 
+import integration_kit
 from integration_kit.clock import ManualClock
 from integration_kit.errors import StoreUnavailable
 from integration_kit.events import Event, WebhookEndpointDisabled
@@ -83,19 +85,35 @@ def test_a_delivery_refused_by_the_open_breaker_waits_for_its_probe_uncounted(
 class HoldingEndpoint:
     """Holds each request until ``release`` is set (at most 5 s), then answers 200."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int | None = None) -> None:
         self.release = threading.Event()
         self.seen = 0
+        self.first = first  # the status of the first request, answered at once (None: held like the others)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         self.seen += 1
-        with anyio.move_on_after(5):
-            while not self.release.is_set():
-                await anyio.sleep(0.01)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        status = 200
+        if self.seen == 1 and self.first is not None:
+            status = self.first
+        else:
+            with anyio.move_on_after(5):
+                while not self.release.is_set():
+                    await anyio.sleep(0.01)
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _released_on_refusal(sender: WebhookSender, app: HoldingEndpoint) -> None:
+    original = sender._record
+
+    def record(entry: Any, **kwargs: Any) -> None:
+        original(entry, **kwargs)
+        if entry.outcome == "refused":
+            app.release.set()  # the held delivery may finish once the other was refused
+
+    sender._record = record  # type: ignore[method-assign]
 
 
 def test_a_delivery_refused_by_the_full_bulkhead_is_due_a_second_later(tmp_path: Path) -> None:
@@ -105,14 +123,7 @@ def test_a_delivery_refused_by_the_full_bulkhead_is_due_a_second_later(tmp_path:
         store = SQLiteDeliveryStore(tmp_path / "outbox.db", clock=clock)
         hook = Endpoint("shop", url + "/hooks", (SECRET,), allow_private=True, max_concurrent=1)
         sender = WebhookSender(store, [hook], clock=clock, workers=2, schedule=SLOW_SCHEDULE)
-        original = sender._record
-
-        def record(entry: Any, **kwargs: Any) -> None:
-            original(entry, **kwargs)
-            if entry.outcome == "refused":
-                app.release.set()  # the held delivery may finish once the other was refused
-
-        sender._record = record  # type: ignore[method-assign]
+        _released_on_refusal(sender, app)
         try:
             ids = [sender.send("order.paid", {"n": n}) for n in range(2)]
             assert sender.deliver_due() == 2
@@ -121,6 +132,33 @@ def test_a_delivery_refused_by_the_full_bulkhead_is_due_a_second_later(tmp_path:
             assert states == [("delivered", 1, None), ("pending", 0, "BulkheadFull")]
             [refused] = [r for r in rows.values() if r is not None and r["state"] == "pending"]
             assert refused["next_attempt_at"] == T0 + 1.0
+        finally:
+            app.release.set()
+            sender.close()
+
+
+def test_a_delivery_refused_while_the_probe_is_out_is_not_due_again_at_once(tmp_path: Path) -> None:
+    """Half-open, the breaker's retry time has passed: the refused delivery is still put a moment later, so a
+    sender loop cannot claim it again and again within one instant."""
+    app = HoldingEndpoint(first=500)
+    clock = ManualClock(T0)
+    with serve_in_thread(app) as url:
+        store = SQLiteDeliveryStore(tmp_path / "outbox.db", clock=clock)
+        breaker = BreakerPolicy(
+            failure_threshold=1, failure_rate_threshold=None, wait_in_open=60.0, half_open_max_calls=1
+        )
+        hook = Endpoint("shop", url + "/hooks", (SECRET,), allow_private=True, breaker=breaker)
+        sender = WebhookSender(store, [hook], clock=clock, workers=2, schedule=SLOW_SCHEDULE)
+        _released_on_refusal(sender, app)
+        try:
+            sender.send("order.paid", {"n": 0})
+            sender.deliver_due()  # 500: open until T0 + 60
+            clock.advance(60)
+            ids = [sender.send("order.paid", {"n": n}) for n in (1, 2)]
+            assert sender.deliver_due() == 2  # one is the probe (held), the other is refused
+            rows = [store.delivery(m, "shop") for m in ids]
+            [refused] = [r for r in rows if r is not None and r["last_error"] == "CircuitOpenError"]
+            assert refused["next_attempt_at"] > T0 + 60
         finally:
             app.release.set()
             sender.close()
@@ -241,5 +279,9 @@ def test_a_started_sender_does_not_keep_the_process_alive(tmp_path: Path) -> Non
         f"WebhookSender(SQLiteDeliveryStore({str(tmp_path / 'o.db')!r}), [], workers=1).start(poll=0.05)\n"
         "print('started')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    package = Path(integration_kit.__file__).parents[1]  # the same package as this test's, in the child too
+    env = {**os.environ, "PYTHONPATH": str(package)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False, env=env
+    )
     assert (done.returncode, done.stdout.strip()) == (0, "started")
