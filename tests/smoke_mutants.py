@@ -52,4 +52,18 @@ IO_MUTANTS = [
         "    ip = ipaddress.ip_address(address)\n",
         ("tests/test_ssrf.py",),
     ),
+    Mutant(
+        "client_delete_drops_its_options",
+        "http/client.py",
+        'return self.request("DELETE", url, **options)',
+        'return self.request("DELETE", url)',
+        ("tests/test_client_surface.py::test_every_verb_passes_its_options_on",),
+    ),
+    Mutant(
+        "renewed_idempotency_claim_never_lapses",
+        "server/idempotency.py",
+        "if self.store.compare_and_set(claim.key, claim.record, renewed, ttl=self.lease):",
+        "if self.store.compare_and_set(claim.key, claim.record, renewed):",
+        ("tests/test_idempotency_guard.py",),
+    ),
 ]
