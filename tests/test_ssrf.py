@@ -422,3 +422,17 @@ def test_the_default_resolver_answers_with_the_addresses_getaddrinfo_gives() -> 
     assert destination.request(b"", {}).headers["host"] == "localhost:8080"
     with pytest.raises(UnsafeDestination, match="refused address"):
         resolve_destination("http://localhost:8080/in")
+
+
+@pytest.mark.parametrize(
+    ("address", "normal"),
+    [("::1", "::1"), ("::", "::"), ("::0.0.0.2", "0.0.0.2"), ("2606:4700::1111", "2606:4700::1111")],
+)
+def test_ipv6_own_addresses_stay_ipv6_and_the_others_embedded_are_ipv4(address: str, normal: str) -> None:
+    assert normalise_address(address) == ipaddress.ip_address(normal)
+
+
+def test_a_public_ipv6_address_passes() -> None:
+    destination = resolve_destination("https://hooks.example/", resolver=_answer("2606:4700::1111"))
+    assert destination.address == "2606:4700::1111"
+    assert not is_refused_address("2606:4700::1111")
