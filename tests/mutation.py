@@ -85,7 +85,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "queues.consumer": ("queues/consumer.py", ("tests/test_queue_consumer.py", "tests/test_queue_telemetry.py")),
     "queues.outbox": ("queues/outbox.py", ("tests/test_queue_outbox.py",)),
     "queues.inbox": ("queues/inbox.py", ("tests/test_queue_inbox.py", "tests/test_queue_consumer.py")),
-    "telemetry.otel": ("telemetry/otel.py", ("tests/test_telemetry_otel.py", "tests/test_queue_telemetry.py")),
+    "telemetry.otel": (
+        "telemetry/otel.py",
+        ("tests/test_telemetry_otel.py", "tests/test_telemetry_otel_more.py", "tests/test_queue_telemetry.py"),
+    ),
 }
 
 #: pytest options for every mutant: no shuffling, no plugins that only slow start-up, stop at the first failure.
