@@ -15,20 +15,12 @@ from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.propagators.composite import CompositePropagator
 from scripted_upstream import Reply, Upstream
-from test_telemetry_otel import Otel, config
+from test_telemetry_otel import Otel, config, otel  # noqa: F401 - otel is the fixture
 
 from integration_kit import ManualClock, ResilientClient
 from integration_kit.errors import ClientError
 from integration_kit.policies.config import BudgetPolicy
 from integration_kit.telemetry import conventions as c
-
-
-@pytest.fixture
-def otel() -> Iterator[Otel]:
-    o = Otel()
-    yield o
-    o.tracer_provider.shutdown()
-    o.meter_provider.shutdown()
 
 
 def _client(upstream: Upstream, otel: Otel) -> ResilientClient:
