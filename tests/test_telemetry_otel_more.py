@@ -15,7 +15,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.propagators.composite import CompositePropagator
 from scripted_upstream import Reply, Upstream
-from test_telemetry_otel import Otel, config, otel  # noqa: F401 - otel is the fixture
+from test_telemetry_otel import Otel, config, otel  # noqa: F401 - the fixture that sdk wraps
 
 from integration_kit import ManualClock, ResilientClient
 from integration_kit.errors import ClientError
@@ -23,15 +23,21 @@ from integration_kit.policies.config import BudgetPolicy
 from integration_kit.telemetry import conventions as c
 
 
-def _client(upstream: Upstream, otel: Otel) -> ResilientClient:
-    return ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[otel.hook])
+@pytest.fixture
+def sdk(otel: Otel) -> Otel:  # noqa: F811 - the imported fixture, by name
+    """The SDK providers and the hook of test_telemetry_otel."""
+    return otel
 
 
-def test_a_method_outside_the_known_set_is_other_with_its_original(upstream: Upstream, otel: Otel) -> None:
-    with _client(upstream, otel) as client:
+def _client(upstream: Upstream, sdk: Otel) -> ResilientClient:
+    return ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[sdk.hook])
+
+
+def test_a_method_outside_the_known_set_is_other_with_its_original(upstream: Upstream, sdk: Otel) -> None:
+    with _client(upstream, sdk) as client:
         client.request("PURGE", "/cache")
         client.get("/plain")
-    purge, get = (s for s in otel.spans() if s.kind is trace.SpanKind.CLIENT)
+    purge, get = (s for s in sdk.spans() if s.kind is trace.SpanKind.CLIENT)
     assert purge.attributes is not None
     assert get.attributes is not None
     assert (purge.attributes[c.METHOD], purge.attributes["http.request.method_original"]) == ("_OTHER", "PURGE")
@@ -39,22 +45,22 @@ def test_a_method_outside_the_known_set_is_other_with_its_original(upstream: Ups
     assert "http.request.method_original" not in get.attributes
 
 
-def test_the_call_span_has_the_status_and_the_current_parent(upstream: Upstream, otel: Otel) -> None:
-    tracer = otel.tracer_provider.get_tracer("test")
-    with _client(upstream, otel) as client, tracer.start_as_current_span("checkout") as outer:
+def test_the_call_span_has_the_status_and_the_current_parent(upstream: Upstream, sdk: Otel) -> None:
+    tracer = sdk.tracer_provider.get_tracer("test")
+    with _client(upstream, sdk) as client, tracer.start_as_current_span("checkout") as outer:
         client.get("/ok")
-    [call] = [s for s in otel.spans() if s.kind is trace.SpanKind.INTERNAL and s.name != "checkout"]
+    [call] = [s for s in sdk.spans() if s.kind is trace.SpanKind.INTERNAL and s.name != "checkout"]
     assert call.attributes is not None
     assert call.attributes[c.STATUS_CODE] == 200
     assert call.parent is not None
     assert call.parent.span_id == outer.get_span_context().span_id
 
 
-def test_a_failed_call_without_a_refusal_ends_its_attempt_with_decision_none(upstream: Upstream, otel: Otel) -> None:
+def test_a_failed_call_without_a_refusal_ends_its_attempt_with_decision_none(upstream: Upstream, sdk: Otel) -> None:
     upstream.script(Reply(400))
-    with _client(upstream, otel) as client, pytest.raises(ClientError):
+    with _client(upstream, sdk) as client, pytest.raises(ClientError):
         client.get("/bad")
-    [attempt] = [s for s in otel.spans() if s.kind is trace.SpanKind.CLIENT]
+    [attempt] = [s for s in sdk.spans() if s.kind is trace.SpanKind.CLIENT]
     assert attempt.attributes is not None
     assert attempt.attributes[c.RETRY_DECISION] == "none"
 
@@ -74,31 +80,31 @@ class SeesContext:
         yield
 
 
-def test_http_instrumentation_is_suppressed_inside_an_attempt(upstream: Upstream, otel: Otel) -> None:
+def test_http_instrumentation_is_suppressed_inside_an_attempt(upstream: Upstream, sdk: Otel) -> None:
     probe = SeesContext()
-    with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[otel.hook, probe]) as client:
+    with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[sdk.hook, probe]) as client:
         client.get("/x")
     assert probe.suppressed == [True]
     assert otel_context.get_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY) is None  # and restored after
 
 
-def test_the_hooks_own_propagator_wins_over_the_global_one(upstream: Upstream, otel: Otel) -> None:
+def test_the_hooks_own_propagator_wins_over_the_global_one(upstream: Upstream, sdk: Otel) -> None:
     previous = propagate.get_global_textmap()
     propagate.set_global_textmap(CompositePropagator([]))  # the global one injects nothing
     try:
-        with _client(upstream, otel) as client:
+        with _client(upstream, sdk) as client:
             client.get("/x")
     finally:
         propagate.set_global_textmap(previous)
     assert "traceparent" in upstream.requests[0].headers
 
 
-def test_instrument_takes_an_engine_and_labels_the_gauges_and_histograms(upstream: Upstream, otel: Otel) -> None:
+def test_instrument_takes_an_engine_and_labels_the_gauges_and_histograms(upstream: Upstream, sdk: Otel) -> None:
     with ResilientClient(config(upstream.base_url, budget=BudgetPolicy()), clock=ManualClock()) as client:
-        otel.hook.instrument(client.engine)
+        sdk.hook.instrument(client.engine)
         client.get("/x")
-    [attempts] = otel.points(c.ATTEMPTS.name)
+    [attempts] = sdk.points(c.ATTEMPTS.name)
     assert attempts.attributes[c.INTEGRATION] == "partner"
-    tokens = otel.points(c.BUDGET.name)
+    tokens = sdk.points(c.BUDGET.name)
     assert tokens
     assert {p.attributes[c.INTEGRATION] for p in tokens} == {"partner"}
