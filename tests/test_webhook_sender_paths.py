@@ -267,7 +267,11 @@ def test_start_runs_the_loop_with_its_poll_and_batch(tmp_path: Path) -> None:
         stop.wait(5)
 
     sender.run = run  # type: ignore[method-assign]
-    sender.start(poll=0.2, batch=7)()
+    before = set(threading.enumerate())
+    halt = sender.start(poll=0.2, batch=7)
+    [loop] = set(threading.enumerate()) - before
+    assert loop.daemon  # a forgotten sender does not keep the process alive
+    halt()
     sender.start()()
     assert seen == [{"poll": 0.2, "batch": 7}, {"poll": 0.05, "batch": 100}]
 
