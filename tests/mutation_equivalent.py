@@ -392,6 +392,33 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (11, 12, 13, 24)
     },
+    **{
+        f"integration_kit.telemetry.otel.x__suppress_http_key__mutmut_{n}": (
+            "not equivalent, but out of mutmut's reach: the key is read once at import, before mutmut switches a "
+            "mutant on; test_http_instrumentation_is_suppressed_inside_an_attempt fails when the change is made in "
+            "the source (checked by hand, and in the smoke set)"
+        )
+        for n in range(1, 9)
+    },
+    "integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_start_call__mutmut_15": (
+        "parent None: start_span and set_span_in_context then use the current context, which is what is passed"
+    ),
+    **{
+        f"integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_start_call__mutmut_{n}": (
+            "the 'CALL' fallback: a rejected call's event (RejectedCall) has no method, and the other events that "
+            "start a call span (AttemptStarted, CallFinished) always have one"
+        )
+        for n in (18, 21, 24, 27)
+    },
+    "integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_finish_call__mutmut_4": (
+        "decision {} -> None: _end_attempt tests the attributes for truth, and both are falsy"
+    ),
+    "integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_end_attempt__mutmut_7": (
+        "the reset end time 0 -> None: it is read as 'call.attempt_end or None', None either way"
+    ),
+    "integration_kit.telemetry.otel.xǁ_AttemptScopeǁ__exit____mutmut_3": (
+        "the token reset after detaching: a scope is exited once, so the reset value is never read"
+    ),
     "integration_kit.server.idempotency.x__parse_sf_string__mutmut_10": (
         "i + 1 >= end -> i + 2 >= end: differs only for a backslash second to last, which escapes the last "
         "character and leaves no closing quote, so the value is refused (None) either way"

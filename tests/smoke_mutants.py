@@ -66,4 +66,11 @@ IO_MUTANTS = [
         "if self.store.compare_and_set(claim.key, claim.record, renewed):",
         ("tests/test_idempotency_guard.py",),
     ),
+    Mutant(
+        "otel_http_instrumentation_not_suppressed",
+        "telemetry/otel.py",
+        'key: str | None = getattr(utils, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)',
+        "key: str | None = None",
+        ("tests/test_telemetry_otel_more.py::test_http_instrumentation_is_suppressed_inside_an_attempt",),
+    ),
 ]

@@ -6,6 +6,7 @@ on the attempts histogram and the budget gauge. Over the loopback upstream, with
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 
@@ -108,3 +109,27 @@ def test_instrument_takes_an_engine_and_labels_the_gauges_and_histograms(upstrea
     tokens = sdk.points(c.BUDGET.name)
     assert tokens
     assert {p.attributes[c.INTEGRATION] for p in tokens} == {"partner"}
+
+
+class SlowAfterAttempts:
+    """A hook after the OpenTelemetry one that takes 50 ms over each finished attempt (real time is measured)."""
+
+    def __init__(self) -> None:
+        self.finished_at: list[int] = []
+
+    def __call__(self, event: object) -> None:
+        if getattr(event, "kind", "") == "attempt_finished":
+            self.finished_at.append(time.time_ns())
+            time.sleep(0.05)
+
+
+def test_an_attempt_span_ends_when_the_attempt_finished_not_when_the_next_step_was_chosen(
+    upstream: Upstream, sdk: Otel
+) -> None:
+    slow = SlowAfterAttempts()
+    upstream.script(Reply(503), Reply(200))
+    with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[sdk.hook, slow]) as client:
+        client.get("/x")
+    first = next(s for s in sdk.spans() if s.kind is trace.SpanKind.CLIENT)
+    assert first.end_time is not None
+    assert first.end_time <= slow.finished_at[0]
