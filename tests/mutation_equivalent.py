@@ -413,6 +413,9 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_finish_call__mutmut_4": (
         "decision {} -> None: _end_attempt tests the attributes for truth, and both are falsy"
     ),
+    "integration_kit.telemetry.otel.xǁ_CallTraceǁ__init____mutmut_5": (
+        "the initial end time 0 -> None: it is read as 'call.attempt_end or None', None either way"
+    ),
     "integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_end_attempt__mutmut_7": (
         "the reset end time 0 -> None: it is read as 'call.attempt_end or None', None either way"
     ),

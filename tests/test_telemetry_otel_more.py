@@ -6,6 +6,7 @@ on the attempts histogram and the budget gauge. Over the loopback upstream, with
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from scripted_upstream import Reply, Upstream
 from test_telemetry_otel import Otel, config, otel  # noqa: F401 - the fixture that sdk wraps
 
 from integration_kit import ManualClock, ResilientClient
-from integration_kit.errors import ClientError
+from integration_kit.errors import ClientError, UnsafeRequest
 from integration_kit.policies.config import BudgetPolicy
 from integration_kit.telemetry import conventions as c
 
@@ -133,3 +134,27 @@ def test_an_attempt_span_ends_when_the_attempt_finished_not_when_the_next_step_w
     first = next(s for s in sdk.spans() if s.kind is trace.SpanKind.CLIENT)
     assert first.end_time is not None
     assert first.end_time <= slow.finished_at[0]
+
+
+def test_a_hook_without_traces_leaves_the_context_alone(upstream: Upstream, caplog: pytest.LogCaptureFixture) -> None:
+    """Its attempt scope has nothing to make current, and nothing to detach on the way out (no error logged)."""
+    quiet = Otel(traces=False)
+    try:
+        with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[quiet.hook]) as client:
+            client.get("/x")
+    finally:
+        quiet.tracer_provider.shutdown()
+        quiet.meter_provider.shutdown()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "traceparent" not in upstream.requests[0].headers
+
+
+def test_an_attempt_ended_by_a_refused_redirect_ends_after_it_started(upstream: Upstream, sdk: Otel) -> None:
+    upstream.script(Reply(302, headers={"Location": "http://partner.example/landing"}))
+    cfg = config(upstream.base_url, follow_redirects=True)
+    with ResilientClient(cfg, clock=ManualClock(), hooks=[sdk.hook]) as client, pytest.raises(UnsafeRequest):
+        client.get("/start")
+    [attempt] = [s for s in sdk.spans() if s.kind is trace.SpanKind.CLIENT]
+    assert attempt.start_time is not None
+    assert attempt.end_time is not None
+    assert attempt.end_time >= attempt.start_time
