@@ -149,12 +149,17 @@ def test_a_hook_without_traces_leaves_the_context_alone(upstream: Upstream, capl
     assert "traceparent" not in upstream.requests[0].headers
 
 
-def test_an_attempt_ended_by_a_refused_redirect_ends_after_it_started(upstream: Upstream, sdk: Otel) -> None:
-    upstream.script(Reply(302, headers={"Location": "http://partner.example/landing"}))
+@pytest.mark.parametrize("retried", [False, True], ids=["first-attempt", "after-a-retry"])
+def test_an_attempt_ended_by_a_refused_redirect_ends_after_it_started(
+    upstream: Upstream, sdk: Otel, retried: bool
+) -> None:
+    upstream.script(*[Reply(503)] * retried, Reply(302, headers={"Location": "http://partner.example/landing"}))
     cfg = config(upstream.base_url, follow_redirects=True)
     with ResilientClient(cfg, clock=ManualClock(), hooks=[sdk.hook]) as client, pytest.raises(UnsafeRequest):
         client.get("/start")
-    [attempt] = [s for s in sdk.spans() if s.kind is trace.SpanKind.CLIENT]
-    assert attempt.start_time is not None
-    assert attempt.end_time is not None
-    assert attempt.end_time >= attempt.start_time
+    attempts = [s for s in sdk.spans() if s.kind is trace.SpanKind.CLIENT]
+    assert len(attempts) == 1 + retried
+    for attempt in attempts:
+        assert attempt.start_time is not None
+        assert attempt.end_time is not None
+        assert attempt.end_time >= attempt.start_time
