@@ -45,6 +45,7 @@ _RECEIVER = ("tests/server/test_webhook_receiver.py", "tests/server/test_inbox_c
 _SENDER = (
     "tests/webhooks/test_webhook_sender.py",
     "tests/webhooks/test_webhook_recovery.py",
+    "tests/webhooks/test_webhook_sender_paths.py",
     "tests/webhooks/test_delivery_store_contract.py",
 )
 #: module -> (its source under integration_kit/, the tests that must kill its mutants)
@@ -101,7 +102,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "queues.inbox": ("queues/inbox.py", ("tests/queues/test_queue_inbox.py", "tests/queues/test_queue_consumer.py")),
     "telemetry.otel": (
         "telemetry/otel.py",
-        ("tests/telemetry/test_telemetry_otel.py", "tests/queues/test_queue_telemetry.py"),
+        (
+            "tests/telemetry/test_telemetry_otel.py",
+            "tests/telemetry/test_telemetry_otel_more.py",
+            "tests/queues/test_queue_telemetry.py",
+        ),
     ),
 }
 

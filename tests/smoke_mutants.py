@@ -52,4 +52,25 @@ IO_MUTANTS = [
         "    ip = ipaddress.ip_address(address)\n",
         ("tests/webhooks/test_ssrf.py",),
     ),
+    Mutant(
+        "client_delete_drops_its_options",
+        "http/client.py",
+        'return self.request("DELETE", url, **options)',
+        'return self.request("DELETE", url)',
+        ("tests/http/test_client_surface.py::test_every_verb_passes_its_options_on",),
+    ),
+    Mutant(
+        "renewed_idempotency_claim_never_lapses",
+        "server/idempotency.py",
+        "if self.store.compare_and_set(claim.key, claim.record, renewed, ttl=self.lease):",
+        "if self.store.compare_and_set(claim.key, claim.record, renewed):",
+        ("tests/server/test_idempotency_guard.py",),
+    ),
+    Mutant(
+        "otel_http_instrumentation_not_suppressed",
+        "telemetry/otel.py",
+        'key: str | None = getattr(utils, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)',
+        "key: str | None = None",
+        ("tests/telemetry/test_telemetry_otel_more.py::test_http_instrumentation_is_suppressed_inside_an_attempt",),
+    ),
 ]

@@ -98,10 +98,10 @@ def normalise_address(address: str | _Address) -> _Address:
 
     Raises ``ValueError`` when ``address`` is not an IP address.
     """
-    ip = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) and ":" in address else address)
+    ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv4Address):
         return ip
-    if ip.scope_id is not None:
+    if ip.scope_id is not None:  # the zone names a local interface, not another address
         ip = ipaddress.IPv6Address(int(ip))
     if any(ip in net for net in _LOW_32_EMBEDDINGS) or (ip in _COMPATIBLE and int(ip) > 1):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)

@@ -188,3 +188,56 @@ def test_store_call_runs_blocking_stores_in_a_worker_thread_and_others_inline(tm
         assert anyio.run(where, sqlite) != here
     finally:
         sqlite.close()
+
+
+def test_a_renewed_claim_holds_the_key_for_another_lease(clock: ManualClock) -> None:
+    store = MemoryStore(clock=clock)
+    guard = IdempotencyGuard(store, lease=30.0, ttl=600.0, clock=clock)
+    claim = guard.begin("long-job", "POST /jobs sha256:1")
+    assert isinstance(claim, Claim)
+    clock.advance(25)
+    renewed = guard.renew(claim)
+    assert renewed is not None
+    assert renewed.key == claim.key
+    record = _stored(store, "idempotency:long-job")
+    first = IdempotencyRecord.decode(claim.record)
+    assert (record.key, record.fingerprint, record.state, record.owner) == (
+        "long-job",
+        "POST /jobs sha256:1",
+        RecordState.IN_FLIGHT,
+        first.owner,
+    )
+    assert (record.created, record.expires) == (1000, 1055)
+    assert renewed.record == record.encode()
+    clock.advance(25)  # past the first lease, inside the renewed one: still held
+    with pytest.raises(RequestInFlight):
+        guard.begin("long-job", "POST /jobs sha256:1")
+    assert not guard.complete(claim, b"stale")  # the old claim no longer matches
+    assert guard.complete(renewed, b"done")
+    assert _stored(store, "idempotency:long-job").result == b"done"
+
+
+def test_a_lapsed_claim_is_not_renewed(clock: ManualClock) -> None:
+    store = MemoryStore(clock=clock)
+    guard = IdempotencyGuard(store, lease=30.0, clock=clock)
+    claim = guard.begin("k", "fp")
+    assert isinstance(claim, Claim)
+    clock.advance(31)
+    assert guard.renew(claim) is None
+    assert store.get("idempotency:k") is None
+    clock.advance(1)
+    assert isinstance(guard.begin("k", "fp"), Claim)
+
+
+def test_a_renewed_claim_still_lapses_one_lease_after_its_renewal(clock: ManualClock) -> None:
+    """An executor that renewed and then died does not hold its key for ever."""
+    guard = IdempotencyGuard(MemoryStore(clock=clock), lease=30.0, clock=clock)
+    claim = guard.begin("k", "fp")
+    assert isinstance(claim, Claim)
+    clock.advance(20)
+    assert guard.renew(claim) is not None
+    clock.advance(29)
+    with pytest.raises(RequestInFlight):
+        guard.begin("k", "fp")
+    clock.advance(2)
+    assert isinstance(guard.begin("k", "fp"), Claim)

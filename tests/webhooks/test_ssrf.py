@@ -250,6 +250,34 @@ def test_a_numeric_host_that_is_no_address_is_refused_unresolved(host: str) -> N
         resolve_destination(f"http://{host}/", allow_private=True, resolver=_answer("93.184.216.34"))
 
 
+@pytest.mark.parametrize(("host", "address"), [("2130706433.", "127.0.0.1"), ("0x7f000001.", "127.0.0.1")])
+def test_one_number_with_the_root_label_is_an_address(host: str, address: str) -> None:
+    assert parse_ipv4_host(host) == V4(address)
+
+
+def _unresolvable(host: str, port: int) -> Sequence[str]:
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+@pytest.mark.parametrize(
+    ("resolver", "message"),
+    [
+        (_unresolvable, "the host name does not resolve"),
+        (_answer(), "the host name does not resolve"),
+        (_answer("not-an-address"), "the resolver gave an invalid address"),
+        (_answer("fe80::1%"), "the resolver gave an invalid address"),  # an empty zone
+        (_answer("10.0.0.1"), "hooks.example resolves to a refused address 10.0.0.1"),
+    ],
+    ids=["no-name", "no-address", "not-an-address", "empty-zone", "refused"],
+)
+def test_a_refused_answer_says_why_and_names_the_host(
+    resolver: Callable[[str, int], Sequence[str]], message: str
+) -> None:
+    with pytest.raises(UnsafeDestination) as caught:
+        resolve_destination("https://hooks.example/in", resolver=resolver)
+    assert (caught.value.message, caught.value.host) == (message, "hooks.example")
+
+
 @pytest.mark.parametrize("host", ["hooks.example.com", "1.example", "0x1.example", "example.123x", "localhost", "."])
 def test_a_host_name_is_not_read_as_a_number(host: str) -> None:
     assert parse_ipv4_host(host) is None
@@ -394,3 +422,17 @@ def test_the_default_resolver_answers_with_the_addresses_getaddrinfo_gives() -> 
     assert destination.request(b"", {}).headers["host"] == "localhost:8080"
     with pytest.raises(UnsafeDestination, match="refused address"):
         resolve_destination("http://localhost:8080/in")
+
+
+@pytest.mark.parametrize(
+    ("address", "normal"),
+    [("::1", "::1"), ("::", "::"), ("::0.0.0.2", "0.0.0.2"), ("2606:4700::1111", "2606:4700::1111")],
+)
+def test_ipv6_own_addresses_stay_ipv6_and_the_others_embedded_are_ipv4(address: str, normal: str) -> None:
+    assert normalise_address(address) == ipaddress.ip_address(normal)
+
+
+def test_a_public_ipv6_address_passes() -> None:
+    destination = resolve_destination("https://hooks.example/", resolver=_answer("2606:4700::1111"))
+    assert destination.address == "2606:4700::1111"
+    assert not is_refused_address("2606:4700::1111")
