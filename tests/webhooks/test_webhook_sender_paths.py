@@ -25,9 +25,10 @@ from test_webhook_recovery import SECRET, FlakyEndpoint
 import integration_kit
 from integration_kit.clock import ManualClock
 from integration_kit.errors import StoreUnavailable
-from integration_kit.events import Event, WebhookEndpointDisabled
+from integration_kit.events import Event
 from integration_kit.policies.config import BreakerPolicy
 from integration_kit.webhooks.delivery_store import DueDelivery, SQLiteDeliveryStore
+from integration_kit.webhooks.events import WebhookEndpointDisabled
 from integration_kit.webhooks.schedule import RetrySchedule
 from integration_kit.webhooks.sender import Endpoint, WebhookSender
 
