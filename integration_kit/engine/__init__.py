@@ -1,6 +1,6 @@
 """The call engine, which composes every policy for one logical call, and the drivers that run it.
 
-``call`` holds :class:`CallEngine` (a generator of *send* and *wait* actions) and the ``run_sync`` / ``run_async``
+``call`` holds :class:`CallEngine` (a generator of *send* and *wait* actions); ``actions`` the actions and the ``run_sync`` / ``run_async``
 drivers; ``decorator`` holds :func:`resilient`, the engine around any sync or async callable.
 """
 

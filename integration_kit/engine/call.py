@@ -20,10 +20,11 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 from integration_kit.clock import Clock, SystemClock
+from integration_kit.engine.actions import Action, CallGenerator, Send, Wait, run_async, run_sync
 from integration_kit.errors import (
     AttemptError,
     AttemptRecord,
@@ -83,22 +84,6 @@ BULKHEAD_POLL = 0.005
 _TICK = 1e-6
 
 
-class Send(NamedTuple):
-    """Action: make attempt ``attempt``; it must end within ``timeout`` seconds (``None``: no deadline)."""
-
-    attempt: int
-    timeout: float | None
-    idempotency_key: str | None
-
-
-class Wait(NamedTuple):
-    """Action: pause ``seconds`` before the engine continues (backoff, Retry-After, a queue)."""
-
-    seconds: float
-
-
-Action = Send | Wait
-
 _FIRST = Send(1, None, None)  # the first attempt of a call with no deadline and no key: built once
 _SUCCESS = OutcomeKind.SUCCESS
 _STATUS = OutcomeKind.STATUS
@@ -107,7 +92,6 @@ _PASSED = Verdict.SUCCESS
 _TRANSIENT = Verdict.TRANSIENT
 _FAILED = Verdict.FAILURE
 _REJECTED = Verdict.REJECTED
-CallGenerator = Generator[Action, Outcome | None, Outcome]
 
 
 def new_idempotency_key() -> str:
@@ -496,55 +480,3 @@ def error_for_outcome(outcome: Outcome, verdict: Verdict) -> AttemptError:
     if outcome.error is not None:
         error.__cause__ = outcome.error
     return error
-
-
-def run_sync(gen: CallGenerator, send: Callable[[Send], Outcome], sleep: Callable[[float], None]) -> Outcome:
-    """Drive ``gen`` to its end on this thread: ``send`` performs attempts, ``sleep`` waits.
-
-    An :class:`~integration_kit.errors.IntegrationError` raised by ``send`` is thrown into ``gen``, which ends the
-    call with it (and its call-finished event).
-    """
-    try:
-        action = next(gen)
-        while True:
-            if type(action) is Send:
-                try:
-                    outcome = send(action)
-                except IntegrationError as exc:
-                    action = gen.throw(exc)
-                    continue
-                action = gen.send(outcome)
-            else:
-                sleep(action.seconds)  # type: ignore[union-attr]
-                action = gen.send(None)
-    except StopIteration as done:
-        result: Outcome = done.value
-        return result
-    finally:
-        gen.close()
-
-
-async def run_async(
-    gen: CallGenerator,
-    send: Callable[[Send], Awaitable[Outcome]],
-    sleep: Callable[[float], Awaitable[None]],
-) -> Outcome:
-    """Drive ``gen`` to its end on an event loop: ``send`` performs attempts, ``sleep`` waits (see :func:`run_sync`)."""
-    try:
-        action = next(gen)
-        while True:
-            if type(action) is Send:
-                try:
-                    outcome = await send(action)
-                except IntegrationError as exc:
-                    action = gen.throw(exc)
-                    continue
-                action = gen.send(outcome)
-            else:
-                await sleep(action.seconds)  # type: ignore[union-attr]
-                action = gen.send(None)
-    except StopIteration as done:
-        result: Outcome = done.value
-        return result
-    finally:
-        gen.close()
