@@ -33,12 +33,12 @@ PYTHON = BIN / "python"
 PYTHON_PATHS = ("integration_kit", "tests", "bench", "dev.py")
 
 EXTRAS = {
-    "main": "notebooks,server",
+    "main": "playbook",
     "test": "dev,notebooks,docs",  # docs: tests/test_docs_site.py builds the site
     "lint": "dev,notebooks",
     "bench": "dev,bench",
     "mutate": "dev,notebooks,mutate",
-    "lab": "notebooks,server",
+    "lab": "playbook",
     "docs": "docs",
 }
 
