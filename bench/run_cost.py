@@ -7,14 +7,17 @@ Each size is one ``integration-kit run payments --scenario steady --duration N -
 process, started from the project's root (the current directory). Its memory is polled with psutil every 50 ms
 over the whole process tree, the CLI and the Jupyter kernels papermill starts: "tree MB" is the peak of the summed
 resident memory of all of them at one poll, "largest MB" the peak of any single process (usually the exercise
-notebook's kernel). Polling can miss a peak shorter than 50 ms. Growth is what to read: the calls grow with the
-duration, so do time and memory where a stage keeps every event.
+notebook's kernel). Polling can miss a peak shorter than 50 ms, and the sum counts shared pages once per process.
+Without psutil (ipykernel, the playbook's kernel, brings it), "largest MB" is ``ru_maxrss`` of the waited-for
+children (the largest process of any run so far, sizes grow) and "tree MB" is not measured. Growth is what to
+read: the calls grow with the duration, so do time and memory where a stage keeps every event.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+try:
+    import psutil
+except ImportError:  # pragma: no cover - see the module docstring
+    psutil = None
 
 #: How often the process tree's memory is read.
 POLL_SECONDS = 0.05
@@ -45,6 +51,10 @@ def measure(integration: str, scenario: str, duration: float) -> RunCost:
         command = [str(cli), "run", integration, "--scenario", scenario, "--duration", f"{duration:g}", "--out", out]
         began = time.perf_counter()
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if psutil is None:
+            child.wait()
+            largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kilobytes on Linux
+            return RunCost(time.perf_counter() - began, float("nan"), largest, child.returncode)
         root = psutil.Process(child.pid)
         tree_peak = largest_peak = 0
         while child.poll() is None:
@@ -79,7 +89,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = (10.0, 30.0, 90.0) if args.quick else (60.0, 300.0, 900.0)
     print(f"integration-kit run {args.integration} --scenario {args.scenario}; load average {os.getloadavg()[0]:.2f}")
-    print("memory: psutil RSS polled every 50 ms over the CLI and its kernels (tree = summed, largest = one process)")
+    if psutil is not None:
+        print("memory: psutil RSS polled every 50 ms, the CLI and its kernels (tree = summed, largest = one process)")
+    else:
+        print("memory: ru_maxrss of RUSAGE_CHILDREN (largest = one process, largest so far); tree not measured")
     print(f"{'virtual s':>9}{'wall s':>9}{'tree MB':>9}{'largest MB':>12}{'exit':>6}")
     for size in sizes:
         cost = measure(args.integration, args.scenario, size)
