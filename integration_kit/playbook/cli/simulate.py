@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import tempfile
 from pathlib import Path
 
 from integration_kit.clock import ManualClock
@@ -20,13 +21,18 @@ from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, RetryPo
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.sim.scenarios import load_scenario
 from integration_kit.sim.simulate import SimulationResult, simulate
+from integration_kit.sim.stream import EventStream
 from integration_kit.sim.upstream import FlakyUpstream
 
-__all__ = ["COMMANDS", "MAX_SIMULATED_CALLS", "demo", "format_summary", "run_simulation"]
+__all__ = ["COMMANDS", "MAX_SIMULATED_CALLS", "MAX_STREAMED_CALLS", "demo", "format_summary", "run_simulation"]
 
 #: The most simulated calls one command may ask for (rate x duration): a few seconds of simulation and well
 #: under a gigabyte of recorded events. A larger run is a ConfigurationError, not an out-of-memory crash.
 MAX_SIMULATED_CALLS = 2_000_000
+#: The same limit when the events are streamed to files (``--stream``): memory no longer grows with the calls
+#: (8 bytes a call for the latency percentiles), so the bound is time and disk, a little over half an hour of wall
+#: time and about 4 GB of CSV files at 1,000 calls/s.
+MAX_STREAMED_CALLS = 36_000_000
 
 
 def demo(*, calls: int = 3000, seed: int = 7) -> tuple[Summary, list[str]]:
@@ -80,23 +86,29 @@ def run_simulation(
     duration: float | None = None,
     seed: int = 0,
     workers: int | None = None,
+    recorder: Recorder | None = None,
 ) -> SimulationResult:
     """Simulate a bundled scenario (or one of an integration's) with the integration's client policies.
 
     A scenario name is looked up in the current project (if any), then among the bundled scenarios. Without
     ``integration`` the simulator's defaults are used. ``rate``, ``workers`` and ``duration`` default to
-    the integration's ``[exercise]`` settings, else 100 calls/s and the scenario's own duration.
+    the integration's ``[exercise]`` settings, else 100 calls/s and the scenario's own duration. ``recorder``
+    collects the events (default: a fresh :class:`~integration_kit.events.Recorder`); an
+    :class:`~integration_kit.sim.stream.EventStream` writes them to files and raises the size limit from
+    :data:`MAX_SIMULATED_CALLS` to :data:`MAX_STREAMED_CALLS`.
     """
     search = _scenario_search()
+    limit = MAX_STREAMED_CALLS if isinstance(recorder, EventStream) else MAX_SIMULATED_CALLS
     if integration is None:
         scenario = load_scenario(scenario_name, search=search)
-        _check_size(100.0 if rate is None else rate, scenario.duration if duration is None else duration)
+        _check_size(100.0 if rate is None else rate, scenario.duration if duration is None else duration, limit)
         return simulate(
             scenario,
             rate=100.0 if rate is None else rate,
             workers=workers or 0,
             duration=duration,
             seed=seed,
+            recorder=recorder,
         )
     spec = load_integration(integration)
     names = {s.name for s in spec.scenarios}
@@ -104,16 +116,21 @@ def run_simulation(
     _check_size(
         spec.exercise.rate if rate is None else rate,
         (spec.exercise.duration or scenario.duration) if duration is None else duration,
+        limit,
     )
-    return simulate_integration(spec, scenario, seed=seed, duration=duration, rate=rate, workers=workers)
+    return simulate_integration(
+        spec, scenario, seed=seed, duration=duration, rate=rate, workers=workers, recorder=recorder
+    )
 
 
-def _check_size(rate: float, duration: float) -> None:
-    """Refuse a simulation larger than :data:`MAX_SIMULATED_CALLS` before it starts."""
-    if rate * duration > MAX_SIMULATED_CALLS:
+def _check_size(rate: float, duration: float, limit: int) -> None:
+    """Refuse a simulation of more than ``limit`` calls before it starts."""
+    if rate * duration > limit:
+        hint = (
+            "lower --rate or --duration" if limit >= MAX_STREAMED_CALLS else "lower --rate or --duration, or --stream"
+        )
         raise ConfigurationError(
-            f"rate x duration = {rate:g} calls/s x {duration:g} s asks for more than {MAX_SIMULATED_CALLS:,} simulated "
-            "calls; lower --rate or --duration"
+            f"rate x duration = {rate:g} calls/s x {duration:g} s asks for more than {limit:,} simulated calls; {hint}"
         )
 
 
@@ -157,7 +174,15 @@ def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=WORKERS, help="closed-loop workers (default 0, or the spec's)")
     parser.add_argument("--duration", type=DURATION, help="virtual seconds of arrivals (default: the scenario's)")
     parser.add_argument("--seed", type=SEED, default=0, help="seeds every random choice (default 0)")
-    parser.add_argument("--events", help="write the events to this file (.csv, .parquet or .jsonl)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--events", metavar="FILE", help="write the events to this file (.csv, .parquet or .jsonl), kept in memory"
+    )
+    output.add_argument(
+        "--stream",
+        metavar="DIR",
+        help="stream the events to CSV files in DIR (one per kind of event, created if missing) in bounded memory",
+    )
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,27 +202,46 @@ def _demo_command(args: argparse.Namespace) -> int:
 
 
 def _simulate_command(args: argparse.Namespace) -> int:
-    result = run_simulation(
-        args.scenario,
-        integration=args.integration,
-        rate=args.rate,
-        duration=args.duration,
-        seed=args.seed,
-        workers=args.workers,
-    )
+    stream = _event_stream(args.stream) if args.stream else None
+    try:
+        result = run_simulation(
+            args.scenario,
+            integration=args.integration,
+            rate=args.rate,
+            duration=args.duration,
+            seed=args.seed,
+            workers=args.workers,
+            recorder=stream,
+        )
+        summary = result.summary  # for a stream, also writes the last chunk
+    finally:
+        if stream is not None:
+            stream.close()
     title = f"scenario {result.scenario.name}"
     if args.integration:
         title += f", integration {args.integration}"
     print(f"integration_kit simulate: {title}, {result.duration:g} virtual seconds, seed {result.seed}")
     print(f"({result.calls_started:,} calls in {result.wall_seconds:.2f} s of wall time)\n")
-    print(format_summary(result.summary))
+    print(format_summary(summary))
     print(f"{'partner received (peak/s)':<25}  {result.server.received:,} ({result.server.peak:,})")
     print("\nbreaker transitions:")
     print("\n".join(f"  {line}" for line in result.transition_lines()) or "  (none)")
     if args.events:
         path = _write_events(result, args.events)
         print(f"\nevents written to {path}")
+    if stream is not None:
+        files = sorted(p.name for p in stream.folder.glob("events-*.csv"))
+        print(f"\n{len(stream):,} events streamed to {stream.folder}: {', '.join(files)}")
     return 0
+
+
+def _event_stream(target: str) -> EventStream:
+    """An :class:`EventStream` into the folder ``target``, created if missing and checked to be writable before the
+    simulation starts (an ``OSError`` is the CLI's one-line exit 2)."""
+    stream = EventStream(target)
+    with tempfile.TemporaryFile(dir=stream.folder):
+        pass
+    return stream
 
 
 def _write_events(result: SimulationResult, target: str) -> Path:

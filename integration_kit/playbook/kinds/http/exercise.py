@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.events import Summary
+from integration_kit.events import Recorder, Summary
 from integration_kit.playbook.kinds.http import charts
 from integration_kit.playbook.kinds.http.figures import phase_windows
 from integration_kit.playbook.kinds.http.live import live_exercise, pool_size
@@ -182,9 +182,12 @@ def simulate_integration(
     duration: float | None = None,
     rate: float | None = None,
     workers: int | None = None,
+    recorder: Recorder | None = None,
 ) -> SimulationResult:
     """Run ``scenario`` in the simulator with exactly the policies ``spec`` gives its client, under the spec's
-    ``[exercise]`` load unless ``rate``, ``workers`` or ``duration`` say otherwise."""
+    ``[exercise]`` load unless ``rate``, ``workers`` or ``duration`` say otherwise. ``recorder`` goes to
+    :func:`~integration_kit.sim.simulate.simulate` (an :class:`~integration_kit.sim.stream.EventStream` bounds
+    memory)."""
     ex = spec.exercise
     return simulate(
         scenario,
@@ -194,6 +197,7 @@ def simulate_integration(
         duration=duration if duration is not None else ex.duration,
         method=ex.method,
         seed=seed,
+        recorder=recorder,
     )
 
 
