@@ -172,12 +172,21 @@ def _engine_options() -> dict[str, Any]:
 
 
 class _IPCKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels talk over Unix sockets, not TCP on loopback.
+    """A kernel manager whose kernels talk over Unix sockets, not TCP on loopback, and shut down without a SIGINT.
 
     Nothing else on the machine can connect to such a kernel, and ipykernel has no reason to warn about
-    unencrypted TCP on every start.
+    unencrypted TCP on every start. jupyter_client's shutdown interrupts the kernel before asking it to stop
+    (``shutdown_kernel`` calls ``_async_interrupt_kernel`` first): papermill only shuts a kernel down once its
+    notebook is over, so that SIGINT lands on an idle kernel, which logs ``[IPKernelApp] ERROR | KeyboardInterrupt
+    caught in kernel`` on the console of every successful run. The polite shutdown request follows anyway, and a
+    kernel that ignores it is killed after jupyter_client's timeout.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.transport = "ipc"
+
+    async def _async_interrupt_kernel(self) -> None:
+        if self.shutting_down:
+            return  # the notebook is over: nothing to interrupt (see the class docstring)
+        await super()._async_interrupt_kernel()
