@@ -84,6 +84,15 @@ def test_health_within_the_limit_is_valid_and_over_it_says_by_how_much() -> None
     assert BenchHealth.from_dict(late.as_dict()) == late
 
 
+def test_a_saturated_cpu_voids_a_failure_but_not_a_pass() -> None:
+    saturated = _health(cpu_busy=0.99)
+    assert saturated.reason() is None  # a pass on a saturated bench stands: saturation only makes runs look worse
+    reason = saturated.reason(missed=True)
+    assert reason is not None
+    assert reason.startswith("invalid run: the bench saturated the CPU (99% busy)")
+    assert _health(cpu_busy=0.5).reason(missed=True) is None  # a failure with headroom is the integration's
+
+
 def test_the_live_time_scale_fits_the_machine_and_says_so() -> None:
     assert fitted_time_scale(10, 10.0, cores=2) == (10.0, "")
     scale, note = fitted_time_scale(100, 10.0, cores=2)

@@ -203,8 +203,7 @@ class Verdict:
         )
         return (
             f"<p><b>{html.escape(self.integration)}: {status}</b> ({html.escape(self.mode)}{model})</p>{target}"
-            f"<table><tr><th>objective</th>{head}</tr>{''.join(rows)}</table>"
-            + (f"<ul>{notes}</ul>" if notes else "")
+            f"<table><tr><th>objective</th>{head}</tr>{''.join(rows)}</table>" + (f"<ul>{notes}</ul>" if notes else "")
         )
 
     def _html_cell(self, check: Check) -> str:
@@ -217,7 +216,6 @@ class Verdict:
         colour = "#d4edda" if check.passed else "#f8d7da"
         mark = "pass" if check.passed else "<b>FAIL</b>"
         return f'<td style="background:{colour}">{mark}: {format_value(check.measured, check.unit)} {bound}</td>'
-
 
     def to_text(self) -> str:
         """The verdict table as aligned plain text for the console."""

@@ -9,10 +9,13 @@ the local flaky upstream sharing the process) keeps up. :class:`BenchMonitor` wa
   the CPU scheduler, as every thread of the run feels them);
 - **CPU**: the share of the machine's CPU time spent busy during the run (``psutil``).
 
-:class:`BenchHealth` is the result, saved with the scenario's figures; when the p99 lateness exceeds
+:class:`BenchHealth` is the result, saved with the scenario's figures. When the p99 lateness exceeds
 :data:`LATENESS_LIMIT` the bench fell behind and the verdict calls the scenario an *invalid run*, never a failure of
-the integration. :func:`fitted_time_scale` picks a live time scale this machine can play, and
-:class:`FirstContact` stops a run whose first attempts all fail before reaching the partner.
+the integration. When the machine's CPU was saturated (:data:`CPU_SATURATED`) and the scenario missed an objective,
+the run is invalid too: saturation only makes a run look worse (late timers, calls past their deadline), so a pass
+on a saturated bench stands but a failure there cannot be told from the bench's own. :func:`fitted_time_scale` picks
+a live time scale this machine can play, and :class:`FirstContact` stops a run whose first attempts all fail before
+reaching the partner.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from integration_kit.events import AttemptFinished, Event
 
 __all__ = [
     "ABANDON_LATENESS",
+    "CPU_SATURATED",
     "FIRST_CONTACT_ATTEMPTS",
     "LATENESS_LIMIT",
     "PROBE_INTERVAL",
@@ -48,6 +52,8 @@ __all__ = [
 LATENESS_LIMIT = 1.0
 #: Scenario seconds: once a call starts this late, the generator stops offering load (the run is invalid anyway).
 ABANDON_LATENESS = 30.0
+#: The machine's CPU busy share (0..1) at which the bench has no headroom: a failure there is not the integration's.
+CPU_SATURATED = 0.95
 #: Real seconds between the timer-lag probe's wake-ups.
 PROBE_INTERVAL = 0.01
 #: Real calls per second one core serves in a live run (client, pool threads and the local upstream in one
@@ -89,18 +95,34 @@ class BenchHealth:
         late = not math.isnan(self.lateness_p99) and self.lateness_p99 > LATENESS_LIMIT
         return late or self.offered < self.scheduled
 
-    def reason(self) -> str | None:
-        """``"invalid run: the load generator fell behind by 4.20 s ..."`` with the figures, or ``None``."""
-        if not self.fell_behind:
-            return None
-        lateness = self.lateness_max if self.offered < self.scheduled else self.lateness_p99
-        share = self.on_time / self.scheduled if self.scheduled else math.nan
-        return (
-            f"invalid run: the load generator fell behind by {lateness:.2f} s (p99 {self.lateness_p99:.2f} s from "
-            f"a call's scheduled arrival to its start; {self.offered:,} of {self.scheduled:,} calls offered, "
-            f"{share:.0%} on time; timer lag p99 {self.timer_lag_p99 * 1000:.0f} ms; CPU {self.cpu_busy:.0%} busy "
-            f"on {self.cores} core(s) at x{self.time_scale:g})"
+    @property
+    def saturated(self) -> bool:
+        """Whether the machine's CPU was at least :data:`CPU_SATURATED` busy during the run."""
+        return not math.isnan(self.cpu_busy) and self.cpu_busy >= CPU_SATURATED
+
+    def reason(self, *, missed: bool = False) -> str | None:
+        """Why the run is invalid, with the figures (``"invalid run: the load generator fell behind by 4.20 s
+        ..."``), or ``None`` when it is valid. ``missed``: the scenario missed an objective, which a saturated
+        CPU makes untrustworthy (see the module docstring)."""
+        figures = (
+            f"timer lag p99 {self.timer_lag_p99 * 1000:.0f} ms; CPU {self.cpu_busy:.0%} busy on {self.cores} "
+            f"core(s) at x{self.time_scale:g}"
         )
+        if self.fell_behind:
+            lateness = self.lateness_max if self.offered < self.scheduled else self.lateness_p99
+            share = self.on_time / self.scheduled if self.scheduled else math.nan
+            return (
+                f"invalid run: the load generator fell behind by {lateness:.2f} s (p99 {self.lateness_p99:.2f} s "
+                f"from a call's scheduled arrival to its start; {self.offered:,} of {self.scheduled:,} calls "
+                f"offered, {share:.0%} on time; {figures})"
+            )
+        if missed and self.saturated:
+            return (
+                f"invalid run: the bench saturated the CPU ({self.cpu_busy:.0%} busy) while the scenario missed "
+                f"objectives, and a saturated bench cannot vouch for a failure (p99 lateness "
+                f"{self.lateness_p99:.2f} s; {figures})"
+            )
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes ``None``)."""

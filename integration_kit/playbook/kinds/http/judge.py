@@ -93,15 +93,16 @@ def evaluate(
     mode: str = "simulate",
     load_model: str = "",
     scenarios: Iterable[str] | None = None,
-    invalid: Mapping[str, str] | None = None,
+    bench: Mapping[str, BenchHealth] | None = None,
     target: str = "",
 ) -> Verdict:
     """Judge a run of ``spec``: ``events`` and ``server`` hold every scenario's rows with a ``scenario`` column
-    (as :meth:`~integration_kit.playbook.run.runner.ExerciseResult.frame` gives them). ``invalid`` names the
-    scenarios whose bench fell behind, with why: their checks are kept but not judged, and no finding is drawn
-    from them (the figures are the bench's, not the integration's)."""
+    (as :meth:`~integration_kit.playbook.run.runner.ExerciseResult.frame` gives them). ``bench`` holds each live
+    scenario's bench health: a scenario whose bench could not keep up (:meth:`BenchHealth.reason`) is invalid, its
+    checks kept but not judged, and no finding is drawn from it (the figures are the bench's, not the
+    integration's)."""
     names = list(scenarios) if scenarios is not None else list(dict.fromkeys(events["scenario"].astype(str)))
-    void = dict(invalid or {})
+    void: dict[str, str] = {}
     checks: list[Check] = []
     findings: list[Finding] = []
     for name in names:
@@ -110,8 +111,11 @@ def evaluate(
         view = server[server["scenario"] == name] if server is not None and "scenario" in server else None
         objectives = spec.objectives_for(name)
         figures = measure(frame, view, scenario, deadline=spec.client.deadline)
-        checks.extend(judge(figures, objectives))
-        if name in void:
+        judged = judge(figures, objectives)
+        checks.extend(judged)
+        health = (bench or {}).get(name)
+        if health is not None and (why := health.reason(missed=any(not c.passed for c in judged))):
+            void[name] = why
             continue
         ctx = RunContext(scenario, frame, view, figures, objectives, spec.client)
         findings.extend(f for f in find(ctx) if f not in findings)
@@ -130,10 +134,11 @@ def evaluate(
 def judge_run(spec: IntegrationSpec, out_dir: str | Path) -> Verdict:
     """Evaluate a saved exercise (stage 02's run folder) and save ``verdict.json`` next to it."""
     events, server, summary = load_exercise(out_dir)
-    invalid = {}
-    for name, figures in summary.get("scenarios", {}).items():
-        if figures.get("bench") and (why := BenchHealth.from_dict(figures["bench"]).reason()):
-            invalid[name] = why
+    bench = {
+        name: BenchHealth.from_dict(figures["bench"])
+        for name, figures in summary.get("scenarios", {}).items()
+        if figures.get("bench")
+    }
     verdict = evaluate(
         spec,
         events,
@@ -141,7 +146,7 @@ def judge_run(spec: IntegrationSpec, out_dir: str | Path) -> Verdict:
         mode=str(summary.get("mode", "simulate")),
         load_model=str(summary.get("load_model", "")),
         scenarios=list(summary.get("scenarios", {})),
-        invalid=invalid,
+        bench=bench,
         target=str(summary.get("target", "")),
     )
     verdict.save(out_dir)
