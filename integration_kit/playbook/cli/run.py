@@ -93,7 +93,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-scale",
         type=TIME_SCALE,
-        help="live mode: play scenario time this many times faster (default 10; 20 for queue specs)",
+        help="live mode: play scenario time this many times faster (default 10 for HTTP, reduced to what this "
+        "machine's cores can serve; 20 for queue specs)",
     )
     parser.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     parser.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")

@@ -81,7 +81,8 @@ class Spec(Protocol):
 @dataclass(frozen=True, slots=True)
 class ExerciseOptions:
     """How to exercise a spec: ``mode``, which ``scenario`` (``"all"`` or one name), the ``seed``, each scenario's
-    ``duration`` in seconds (``None``: its own), the live ``time_scale`` (``None``: the kind's default), a real
+    ``duration`` in seconds (``None``: its own), the live ``time_scale`` (``None``: the kind's default, which the HTTP
+    kind reduces to what the machine can play and says so in its load model), a real
     service's ``base_url`` (live, HTTP only) and a ``progress(scenario, fraction)`` callback for live runs."""
 
     mode: Mode = "simulate"

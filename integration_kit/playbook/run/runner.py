@@ -94,7 +94,8 @@ def run_playbook(
 
     ``integration`` is a spec name in ``project`` (default: the project holding the current directory) or the path
     of a spec file; ``out`` defaults to the project's ``out`` folder. ``time_scale`` (live mode) plays scenario time
-    that many times faster than real time (default: the kind's, 10 for HTTP and webhooks, 20 for queues).
+    that many times faster than real time (default: the kind's, 10 for HTTP and webhooks, 20 for queues; the HTTP
+    kind reduces its default to what this machine can play, and says so in the load model).
 
     Each executed notebook, the run's records, ``verdict.json``, the chart PNGs and ``report.html`` end up in that
     folder. A notebook that fails stops the run: the result carries the failing cell and error, and the report
