@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AsyncClock", "Clock", "ManualClock", "SystemClock", "WallClock"]
+__all__ = ["AsyncClock", "Clock", "ManualClock", "SystemClock", "WallClock", "real_seconds"]
 
 
 @runtime_checkable
@@ -121,3 +121,13 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now!r})"
+
+
+def real_seconds(clock: object, seconds: float) -> float:
+    """``seconds`` of ``clock``'s time in real seconds, for the socket timeouts a driver hands its library.
+
+    A clock that plays scenario time faster than real time says so with a ``time_scale`` attribute (the live
+    playbook's ``ScaledClock``): its seconds are divided by it. Any other clock's seconds are real ones.
+    """
+    scale = getattr(clock, "time_scale", 1.0)
+    return seconds / scale if isinstance(scale, int | float) and scale > 0 else seconds

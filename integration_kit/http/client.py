@@ -419,7 +419,7 @@ class AsyncResilientClient(_ClientCore[Awaitable[httpx.Response], httpx.AsyncBas
         request = exchange.prepare(action)
         with exchange.scope(request):
             try:
-                with anyio.fail_after(action.timeout), exchange.deadline.hold():
+                with anyio.fail_after(exchange.real_timeout(action)), exchange.deadline.hold():
                     response = await self._http.send(request, stream=True)
                     try:
                         body = exchange.reader(response, action)

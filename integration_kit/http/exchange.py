@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from integration_kit.clock import real_seconds
 from integration_kit.engine.call import CallGenerator, Send
 from integration_kit.errors import (
     AttemptError,
@@ -93,18 +94,23 @@ class Exchange:
         Also starts :attr:`deadline`, the attempt's expiry that the network backend holds every socket operation
         to (the client enters :meth:`AttemptDeadline.hold` around the attempt).
         """
-        self.deadline = AttemptDeadline(action.timeout)
+        remaining = self.real_timeout(action)  # the engine's seconds are its clock's; sockets count real ones
+        self.deadline = AttemptDeadline(remaining)
         request = self.request
         if action.idempotency_key is not None and not self.key_sent:
             request.headers["Idempotency-Key"] = structured_string(action.idempotency_key)
             self.key_sent = True
-        remaining = action.timeout
         if remaining is None or remaining >= self.longest:
             timeouts = self.timeouts
         else:
             timeouts = {k: remaining if v is None else min(v, remaining) for k, v in self.timeouts.items()}
         request.extensions = {**request.extensions, "timeout": timeouts}
         return request
+
+    def real_timeout(self, action: Send) -> float | None:
+        """What is left of the call's deadline for attempt ``action``, in real seconds (the engine counts on the
+        client's clock, which a live playbook run plays faster than real time)."""
+        return None if action.timeout is None else real_seconds(self.core.clock, action.timeout)
 
     def scope(self, request: httpx.Request) -> AbstractContextManager[None]:
         """What wraps this attempt's send: the hooks' :meth:`~integration_kit.events.AttemptWrapper.wrap_attempt`
