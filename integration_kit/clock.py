@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AsyncClock", "Clock", "ManualClock", "SystemClock", "WallClock"]
+__all__ = ["AsyncClock", "Clock", "ManualClock", "SystemClock", "WallClock", "real_seconds", "time_scale_of"]
 
 
 @runtime_checkable
@@ -121,3 +121,19 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now!r})"
+
+
+def real_seconds(clock: object, seconds: float) -> float:
+    """``seconds`` of ``clock``'s time in real seconds, for the socket timeouts a driver hands its library.
+
+    A clock that plays scenario time faster than real time says so with a ``time_scale`` attribute (the live
+    playbook's ``ScaledClock``): its seconds are divided by it. Any other clock's seconds are real ones.
+    """
+    return seconds / time_scale_of(clock)
+
+
+def time_scale_of(clock: object) -> float:
+    """How many of ``clock``'s seconds pass in one real second: its ``time_scale`` attribute when it has a positive
+    one (the live playbook's ``ScaledClock``), else 1."""
+    scale = getattr(clock, "time_scale", 1.0)
+    return float(scale) if isinstance(scale, int | float) and not isinstance(scale, bool) and scale > 0 else 1.0

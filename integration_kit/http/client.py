@@ -44,7 +44,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from integration_kit.clock import AsyncClock, Clock, SystemClock
+from integration_kit.clock import AsyncClock, Clock, SystemClock, time_scale_of
 from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError, InvalidResponse, UnsafeRequest
 from integration_kit.events import Hook
@@ -211,6 +211,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             redact_query_params=self.config.redact_query_params,
             hooks=self.engine.hooks,
             framed=framed,
+            time_scale=time_scale_of(self.clock),
         )
 
     def _begin(

@@ -84,7 +84,8 @@ class ExchangeContext:
     ``max_response_bytes`` bounds a success's body (``None``: no bound); ``redact_query_params`` names more query
     parameters to mask; ``hooks`` is the engine's list of hooks (read at each attempt, so a hook added later, by
     ``client.add_hook`` or straight on the engine, wraps the attempts after it); ``framed`` says the transport is
-    httpcore's, which delivers exactly the ``Content-Length`` bytes a response declares.
+    httpcore's, which delivers exactly the ``Content-Length`` bytes a response declares; ``time_scale`` is how many
+    of the client clock's seconds pass in a real one (a live playbook run's ``ScaledClock``; 1 for a real clock).
     """
 
     secrets: tuple[str, ...] = ()
@@ -93,6 +94,7 @@ class ExchangeContext:
     redact_query_params: frozenset[str] = frozenset()
     hooks: Sequence[Hook] = ()
     framed: bool = False
+    time_scale: float = 1.0
 
 
 @dataclass(slots=True)
@@ -115,7 +117,7 @@ class Exchange:
         timeout in ``request.extensions["timeout"]`` (a :class:`~integration_kit.http.backend.HeldTimeout`): the
         deadline transport holds every socket operation to it.
         """
-        remaining = action.timeout
+        remaining = self.real_timeout(action)  # the engine's seconds are its clock's; sockets count real ones
         expires = self.expires = None if remaining is None else time.monotonic() + remaining
         request = self.request
         if action.idempotency_key is not None and not self.key_sent:
@@ -129,6 +131,11 @@ class Exchange:
             timeouts = {phase: HeldTimeout(value, expires) for phase, value in timeouts.items()}  # type: ignore[arg-type]
         request.extensions = {**request.extensions, "timeout": timeouts}
         return request
+
+    def real_timeout(self, action: Send) -> float | None:
+        """What is left of the call's deadline for attempt ``action``, in real seconds (the engine counts on the
+        client's clock, which a live playbook run plays faster than real time)."""
+        return None if action.timeout is None else action.timeout / self.context.time_scale
 
     def scope(self, request: httpx.Request) -> AbstractContextManager[None]:
         """What wraps this attempt's send: the hooks' :meth:`~integration_kit.events.AttemptWrapper.wrap_attempt`

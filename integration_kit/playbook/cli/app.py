@@ -3,7 +3,9 @@
 Every command works on the project holding the current directory (a [tool.integration-kit] table in
 pyproject.toml, or an integration-kit.toml; `integration-kit init` makes one), or on --project DIR.
 Exit status: 0 success; 1 a checklist item, an objective or a spec failed; 2 misuse (a bad argument, a spec or
-scenario that does not load, a file that cannot be written), reported in one line without a traceback.
+scenario that does not load, a file that cannot be written), reported in one line without a traceback; 3 an
+invalid run: nothing failed, but the test bench could not keep up in some live scenario (its load generator fell
+behind), so that scenario is not judged.
 """
 
 from __future__ import annotations

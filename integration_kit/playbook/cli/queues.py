@@ -30,11 +30,12 @@ __all__ = ["COMMANDS", "add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``dead-letters list|redrive`` sub-commands to ``parser`` (the ``queues`` command)."""
     sub = parser.add_subparsers(dest="queues_command", required=True)
-    dead = sub.add_parser("dead-letters", help="list or re-drive the dead letters of a queue or stream")
+    text = "list or re-drive the dead letters of a queue or stream"
+    dead = sub.add_parser("dead-letters", help=text, description=text)
     action = dead.add_subparsers(dest="dead_letters_command", required=True)
     for name, text in (("list", "print the oldest dead letters"), ("redrive", "publish them back to the queue")):
-        cmd = action.add_parser(name, help=text)
-        cmd.add_argument("--broker", choices=("rabbitmq", "jetstream"), required=True)
+        cmd = action.add_parser(name, help=text, description=text)
+        cmd.add_argument("--broker", choices=("rabbitmq", "jetstream"), required=True, help="the broker holding it")
         cmd.add_argument("--queue", required=True, help="the work queue (RabbitMQ) or stream (JetStream)")
         cmd.add_argument("--url", help="the broker URL (default: INTEGRATION_KIT_AMQP_URL / the local server)")
         cmd.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")

@@ -1,9 +1,11 @@
 """``list``, ``check``, ``run`` and ``clean``: the playbook over a project's integrations, of every kind.
 
 ``run`` is a gate: it exits 1 when any objective is missed, a stage fails or a spec does not load (after writing
-every report it could), and prints the failing rows; ``--no-gate`` reports without failing on objectives, and
-``--junit FILE`` writes the verdicts as JUnit XML for CI. A spec that does not load never blocks the others:
-``list`` shows it with its error, and ``run --all`` runs the rest and names it.
+every report it could), and prints the failing rows; it exits 3 when nothing failed but some scenario's run was
+invalid (a live run whose load generator fell behind: the bench, not the integration, failed). ``--no-gate``
+reports without failing on objectives, and ``--junit FILE`` writes the verdicts as JUnit XML for CI. A spec that
+does not load never blocks the others: ``list`` shows it with its error, and ``run --all`` runs the rest and names
+it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from integration_kit.playbook.run.runs import DEFAULT_KEEP, clean_runs
 from integration_kit.playbook.verdict.junit import write_junit
 from integration_kit.playbook.verdict.verdict import Verdict
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "INVALID_RUN"]
+
+#: The exit status of a run that failed nothing but could not judge some scenario (see the module docstring).
+INVALID_RUN = 3
 
 
 def _specs(project: Project, names: list[str]) -> tuple[dict[str, object], dict[str, str]]:
@@ -88,7 +93,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-scale",
         type=TIME_SCALE,
-        help="live mode: play scenario time this many times faster (default 10; 20 for queue specs)",
+        help="live mode: play scenario time this many times faster (default 10 for HTTP, reduced to what this "
+        "machine's cores can serve; 20 for queue specs)",
     )
     parser.add_argument("--base-url", help="live mode: exercise this real service (secret from the spec's env var)")
     parser.add_argument("--strict", action="store_true", help="fail the run when a checklist item fails")
@@ -110,7 +116,7 @@ def _run_command(args: argparse.Namespace) -> int:
         print(run_table(rows))
     if args.keep is not None:
         clean_runs(args.out or project.out, keep=args.keep, integrations=sorted({r[0] for r in rows}))
-    missed = verdict_report(verdicts)
+    missed, invalid = verdict_report(verdicts)
     if args.junit:
         print(f"\nJUnit XML: {write_junit(args.junit, verdicts, broken)}")
     for name, error in broken.items():
@@ -120,7 +126,15 @@ def _run_command(args: argparse.Namespace) -> int:
             f"\nintegration-kit: {missed} objective check(s) failed (--no-gate reports without failing)",
             file=sys.stderr,
         )
-    return 1 if broken or (missed and not args.no_gate) else 0
+    if invalid:
+        print(
+            f"\nintegration-kit: invalid run: the test bench could not keep up in {invalid} scenario(s); nothing is"
+            " judged there (a lower --time-scale or a quieter machine gives it room)",
+            file=sys.stderr,
+        )
+    if broken or (missed and not args.no_gate):
+        return 1
+    return INVALID_RUN if invalid else 0
 
 
 def _play(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from integration_kit.playbook.verdict.verdict import Verdict
 
-__all__ = ["run_table", "verdict_report"]
+__all__ = ["CALL_COLUMNS", "run_table", "verdict_report"]
+
+#: What the call table's figures count, one sentence each (printed under it; the verdict's objectives count
+#: differently and say so in their own definitions).
+CALL_COLUMNS: dict[str, str] = {
+    "success all": "calls that succeeded / every call offered, outage phases and refused calls included",
+    "p99 all s": "99th percentile of every call's duration, refused calls included (scenario seconds)",
+}
 
 
 def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
@@ -16,8 +23,8 @@ def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
     tables = []
     if calls or not queues:
         header = (
-            f"{'integration':<{width}} {'scenario':<24} {'calls':>7} {'success':>8} {'rejected':>8} {'ampl.':>6} "
-            f"{'p99 s':>7} {'transitions':>11}"
+            f"{'integration':<{width}} {'scenario':<24} {'calls':>7} {'success all':>11} {'rejected':>8} "
+            f"{'ampl.':>6} {'p99 all s':>9} {'transitions':>11}"
         )
         lines = [header, "-" * len(header)]
         for name, scenario, f in calls:
@@ -26,10 +33,11 @@ def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
             amplification = f.get("amplification")
             lines.append(
                 f"{name:<{width}} {scenario:<24} {f.get('calls', 0):>7,} "
-                f"{success if success is None else format(success, '.1%'):>8} {f.get('rejected', 0):>8,} "
-                f"{amplification if amplification is None else format(amplification, '.2f'):>6} "
-                f"{p99 if p99 is None else format(p99, '.3f'):>7} {len(f.get('transitions', [])):>11}"  # type: ignore[arg-type]
+                f"{_figure(success, '.1%'):>11} {f.get('rejected', 0):>8,} "
+                f"{_figure(amplification, '.2f'):>6} "
+                f"{_figure(p99, '.3f'):>9} {len(f.get('transitions', [])):>11}"  # type: ignore[arg-type]
             )
+        lines.extend(f"  {name}: {text}." for name, text in CALL_COLUMNS.items())
         tables.append("\n".join(lines))
     if queues:
         header = (
@@ -48,16 +56,33 @@ def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
     return "\n\n".join(tables)
 
 
-def verdict_report(verdicts: list[Verdict]) -> int:
-    """Print each integration's verdict table, its failing rows and its findings; return the failed checks."""
-    missed = 0
+def verdict_report(verdicts: list[Verdict]) -> tuple[int, int]:
+    """Print each integration's verdict table, what was exercised, what each objective counts, its invalid
+    scenarios, failing rows, objectives with no data, and findings; return (failed checks, invalid scenarios)."""
+    missed = invalid = 0
     for verdict in verdicts:
-        state = "PASS" if verdict.passed else "FAIL"
-        print(f"\nverdict: {verdict.integration} [{verdict.kind}] {state} ({verdict.load_model or verdict.mode})")
+        print(
+            f"\nverdict: {verdict.integration} [{verdict.kind}] {verdict.status()} "
+            f"({verdict.load_model or verdict.mode})"
+        )
+        if verdict.target:
+            print(f"  exercised: {verdict.target}")
         print(verdict.to_text())
+        for name, text in verdict.definitions.items():
+            print(f"  {name}: {text}.")
+        for scenario, why in verdict.invalid.items():
+            print(f"  INVALID: {verdict.integration} {scenario}: {why}")
         for check in verdict.failures:
             print(f"  FAILED: {verdict.integration} {check.describe()}")
+        for check in verdict.no_data:
+            print(f"  no data: {verdict.integration} {check.describe()}")
         for line in verdict.findings_text():
             print(f"  finding: {line}")
         missed += len(verdict.failures)
-    return missed
+        invalid += len(verdict.invalid)
+    return missed, invalid
+
+
+def _figure(value: object, spec: str) -> str:
+    """``value`` formatted, ``no data`` when it is missing (``None`` in ``summary.json``)."""
+    return "no data" if value is None else format(value, spec)

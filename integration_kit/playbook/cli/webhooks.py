@@ -31,8 +31,10 @@ _HELP = "operate a webhook inbox: list and replay dead letters"
 
 def _arguments(webhooks: argparse.ArgumentParser) -> None:
     actions = webhooks.add_subparsers(dest="webhooks_command", required=True)
-    listing = actions.add_parser("dead-letters", help="list the dead events of an inbox")
-    replay = actions.add_parser("replay", help="send dead letters back through the handler")
+    text = "list the dead events of an inbox"
+    listing = actions.add_parser("dead-letters", help=text, description=text)
+    text = "send dead letters back through the handler"
+    replay = actions.add_parser("replay", help=text, description=text)
     for parser in (listing, replay):
         parser.add_argument("--inbox", required=True, help="the SQLite inbox file")
         parser.add_argument("--namespace", default="", help="the inbox namespace (default: none)")

@@ -16,7 +16,8 @@ methods, so nothing else in the playbook knows which kinds exist:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from integration_kit.playbook.verdict.verdict import Verdict
 
-__all__ = ["CheckItem", "Exercise", "ExerciseOptions", "Kind", "Mode", "Spec"]
+__all__ = ["CheckItem", "Exercise", "ExerciseOptions", "Kind", "Mode", "Spec", "env_presence"]
 
 #: How an exercise plays its scenarios: in virtual time, or over real sockets.
 Mode = Literal["simulate", "live"]
@@ -45,6 +46,16 @@ class CheckItem:
     def mark(self) -> str:
         """``[x]`` when passed, ``[ ]`` otherwise (Markdown task-list form)."""
         return "[x]" if self.passed else "[ ]"
+
+
+def env_presence(names: Iterable[str], environ: Mapping[str, str] | None = None) -> str:
+    """What a checklist says of the environment variables a spec names for its secrets: ``variable X is named
+    (set in this environment)`` or ``(not set in this environment)``, one clause per name. Never the value.
+    ``environ`` defaults to ``os.environ``."""
+    env = os.environ if environ is None else environ
+    return "; ".join(
+        f"variable {name} is named ({'set' if env.get(name) else 'not set'} in this environment)" for name in names
+    )
 
 
 class Spec(Protocol):
@@ -70,7 +81,8 @@ class Spec(Protocol):
 @dataclass(frozen=True, slots=True)
 class ExerciseOptions:
     """How to exercise a spec: ``mode``, which ``scenario`` (``"all"`` or one name), the ``seed``, each scenario's
-    ``duration`` in seconds (``None``: its own), the live ``time_scale`` (``None``: the kind's default), a real
+    ``duration`` in seconds (``None``: its own), the live ``time_scale`` (``None``: the kind's default, which the HTTP
+    kind reduces to what the machine can play and says so in its load model), a real
     service's ``base_url`` (live, HTTP only) and a ``progress(scenario, fraction)`` callback for live runs."""
 
     mode: Mode = "simulate"

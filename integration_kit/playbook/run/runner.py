@@ -94,7 +94,8 @@ def run_playbook(
 
     ``integration`` is a spec name in ``project`` (default: the project holding the current directory) or the path
     of a spec file; ``out`` defaults to the project's ``out`` folder. ``time_scale`` (live mode) plays scenario time
-    that many times faster than real time (default: the kind's, 10 for HTTP and webhooks, 20 for queues).
+    that many times faster than real time (default: the kind's, 10 for HTTP and webhooks, 20 for queues; the HTTP
+    kind reduces its default to what this machine can play, and says so in the load model).
 
     Each executed notebook, the run's records, ``verdict.json``, the chart PNGs and ``report.html`` end up in that
     folder. A notebook that fails stops the run: the result carries the failing cell and error, and the report
@@ -172,12 +173,21 @@ def _engine_options() -> dict[str, Any]:
 
 
 class _IPCKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels talk over Unix sockets, not TCP on loopback.
+    """A kernel manager whose kernels talk over Unix sockets, not TCP on loopback, and shut down without a SIGINT.
 
     Nothing else on the machine can connect to such a kernel, and ipykernel has no reason to warn about
-    unencrypted TCP on every start.
+    unencrypted TCP on every start. jupyter_client's shutdown interrupts the kernel before asking it to stop
+    (``shutdown_kernel`` calls ``_async_interrupt_kernel`` first): papermill only shuts a kernel down once its
+    notebook is over, so that SIGINT lands on an idle kernel, which logs ``[IPKernelApp] ERROR | KeyboardInterrupt
+    caught in kernel`` on the console of every successful run. The polite shutdown request follows anyway, and a
+    kernel that ignores it is killed after jupyter_client's timeout.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.transport = "ipc"
+
+    async def _async_interrupt_kernel(self) -> None:
+        if self.shutting_down:
+            return  # the notebook is over: nothing to interrupt (see the class docstring)
+        await super()._async_interrupt_kernel()

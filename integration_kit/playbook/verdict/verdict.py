@@ -6,6 +6,11 @@ webhook kind from deliveries) into the same :class:`Verdict`: one :class:`Check`
 and :class:`Finding` s in plain words. A verdict renders as the report's opening table (objective x scenario,
 colour-coded), as plain text for the console, as JUnit XML for CI (:mod:`~integration_kit.playbook.verdict.junit`),
 and saves as ``verdict.json`` in the run folder, which the ``integration-kit run`` gate reads.
+
+Three states per check: met, missed (``FAIL``), or ``no data`` (nothing to measure: a phase in which no call
+started). *No data* is never shown as met and never fails the gate: the CLI lists it apart. A scenario whose run
+could not be trusted (a live run whose load generator fell behind) is *invalid*: its checks are shown but count
+neither as met nor as missed, the verdict says why with the figure, and the gate exits with its own status.
 """
 
 from __future__ import annotations
@@ -14,16 +19,20 @@ import html
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["VERDICT_FILE", "Check", "Finding", "Unit", "Verdict", "format_value"]
+__all__ = ["NO_DATA", "VERDICT_FILE", "Check", "CheckState", "Finding", "Unit", "Verdict", "format_value"]
 
 VERDICT_FILE = "verdict.json"
 
 #: How a figure is shown: a share (``ratio``: 0.95 is 95.0%), seconds (``s``), a factor (``x``) or a ``count``.
 Unit = Literal["ratio", "s", "x", "count"]
+#: A check's state: the objective is met, missed, or there was nothing to measure.
+CheckState = Literal["ok", "FAIL", "no data"]
+#: What a check with nothing to measure shows.
+NO_DATA = "no data"
 #: Units of verdicts saved before checks carried their own (``verdict.json`` of 0.2 runs).
 _LEGACY_UNITS: Mapping[str, Unit] = {
     "success_rate": "ratio",
@@ -38,7 +47,8 @@ class Check:
     """One objective checked on one scope of one scenario run: ``measured`` against ``target``.
 
     ``scope`` is ``"whole run"`` or a part of it (``"phase 'name' 30-150 s"``). ``minimum`` says the target is a
-    floor (a success rate), else a ceiling. A NaN measurement (nothing to measure: no calls in the phase) passes.
+    floor (a success rate), else a ceiling. A NaN measurement (nothing to measure: no calls in the phase) is in
+    state ``"no data"``: not met, not missed.
     """
 
     scenario: str
@@ -57,23 +67,36 @@ class Check:
         return self.measured - self.target if self.minimum else self.target - self.measured
 
     @property
+    def state(self) -> CheckState:
+        """``"ok"`` (met), ``"FAIL"`` (missed) or ``"no data"`` (a NaN measurement)."""
+        if math.isnan(self.measured):
+            return "no data"
+        return "ok" if self.margin >= -1e-12 else "FAIL"
+
+    @property
     def passed(self) -> bool:
-        """Whether the objective is met on this scope."""
-        return self.margin >= -1e-12
+        """Whether the objective is not missed on this scope (met, or nothing to measure: see :attr:`state`)."""
+        return self.state != "FAIL"
 
     def describe(self) -> str:
         """One line for the console: ``brownout  success_rate (phase 'brownout'): 78.0% < 95.0%  FAIL``."""
+        if self.state == "no data":
+            return f"{self.scenario}  {self.objective} ({self.scope}): no data  (target {self._target()})"
         sign = (">=" if self.minimum else "<=") if self.passed else ("<" if self.minimum else ">")
         mark = "pass" if self.passed else "FAIL"
         return (
             f"{self.scenario}  {self.objective} ({self.scope}): {format_value(self.measured, self.unit)} {sign} "
-            f"{format_value(self.target, self.unit)}  {mark}"
+            f"{self._target()}  {mark}"
         )
 
     def cell(self) -> str:
-        """``ok 99.0%/95.0%``: the mark, the measurement and the target."""
-        mark = "ok" if self.passed else "FAIL"
-        return f"{mark} {format_value(self.measured, self.unit)}/{format_value(self.target, self.unit)}"
+        """``ok 99.0%/95.0%``: the mark, the measurement and the target (``no data/95.0%`` with nothing measured)."""
+        if self.state == "no data":
+            return f"{NO_DATA}/{self._target()}"
+        return f"{self.state} {format_value(self.measured, self.unit)}/{self._target()}"
+
+    def _target(self) -> str:
+        return format_value(self.target, self.unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +120,40 @@ class Verdict:
     checks: tuple[Check, ...]
     findings: tuple[Finding, ...] = ()
     kind: str = "http"
+    #: Scenarios whose run cannot be judged, with why (``"invalid run: the load generator fell behind by 4.2 s
+    #: ..."``): the test bench, not the integration, failed there. Their checks count neither way.
+    invalid: Mapping[str, str] = field(default_factory=dict)
+    #: What was exercised: the URL (or broker, or receiver) and how (``"live: http://127.0.0.1:51234 ..."``).
+    target: str = ""
+    #: One sentence per objective (or figure) saying what it counts, shown next to the table.
+    definitions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        """Whether every objective is met in every scenario."""
-        return all(c.passed for c in self.checks)
+        """Whether no objective is missed in any scenario that could be judged (invalid scenarios aside)."""
+        return not self.failures
+
+    @property
+    def valid(self) -> bool:
+        """Whether every scenario's run could be judged (no :attr:`invalid` scenario)."""
+        return not self.invalid
 
     @property
     def failures(self) -> list[Check]:
-        """The checks that failed, in table order."""
-        return [c for c in self.checks if not c.passed]
+        """The checks that failed in scenarios that could be judged, in table order."""
+        return [c for c in self.checks if not c.passed and c.scenario not in self.invalid]
+
+    @property
+    def no_data(self) -> list[Check]:
+        """The checks with nothing to measure, in scenarios that could be judged."""
+        return [c for c in self.checks if c.state == "no data" and c.scenario not in self.invalid]
+
+    def status(self) -> str:
+        """``PASS``, ``FAIL`` or ``INVALID RUN`` (no objective missed, but some scenario's run could not be
+        judged)."""
+        if self.failures:
+            return "FAIL"
+        return "INVALID RUN" if self.invalid else "PASS"
 
     def scenarios(self) -> list[str]:
         """The scenarios judged, in the order of their first check."""
@@ -134,31 +181,60 @@ class Verdict:
                 if check is None:
                     tds.append('<td style="color:#888">n/a</td>')
                     continue
-                colour = "#d4edda" if check.passed else "#f8d7da"
-                where = "" if check.scope == "whole run" else f"<br><small>{html.escape(check.scope)}</small>"
-                tds.append(
-                    f'<td style="background:{colour}">{"pass" if check.passed else "<b>FAIL</b>"}: '
-                    f"{format_value(check.measured, check.unit)} "
-                    f"({'min' if check.minimum else 'max'} {format_value(check.target, check.unit)}){where}</td>"
-                )
+                tds.append(self._html_cell(check))
             rows.append(f"<tr><th style='text-align:left'>{html.escape(objective)}</th>{''.join(tds)}</tr>")
-        status = "PASS: every objective is met" if self.passed else f"FAIL: {len(self.failures)} check(s) missed"
+        if self.invalid:
+            tds = [
+                f'<td style="background:#fff3cd"><b>{html.escape(self.invalid[s])}</b></td>'
+                if s in self.invalid
+                else '<td style="background:#d4edda">valid</td>'
+                for s in scenarios
+            ]
+            rows.insert(0, f"<tr><th style='text-align:left'>run validity</th>{''.join(tds)}</tr>")
+        status = {
+            "PASS": "PASS: every objective is met",
+            "FAIL": f"FAIL: {len(self.failures)} check(s) missed",
+            "INVALID RUN": f"INVALID RUN: the test bench could not keep up in {len(self.invalid)} scenario(s)",
+        }[self.status()]
         model = f"; {html.escape(self.load_model)}" if self.load_model else ""
-        return (
-            f"<p><b>{html.escape(self.integration)}: {status}</b> ({html.escape(self.mode)}{model})</p>"
-            f"<table><tr><th>objective</th>{head}</tr>{''.join(rows)}</table>"
+        target = f"<p>Exercised: <code>{html.escape(self.target)}</code></p>" if self.target else ""
+        notes = "".join(
+            f"<li><b>{html.escape(name)}</b>: {html.escape(text)}</li>" for name, text in self.definitions.items()
         )
+        return (
+            f"<p><b>{html.escape(self.integration)}: {status}</b> ({html.escape(self.mode)}{model})</p>{target}"
+            f"<table><tr><th>objective</th>{head}</tr>{''.join(rows)}</table>" + (f"<ul>{notes}</ul>" if notes else "")
+        )
+
+    def _html_cell(self, check: Check) -> str:
+        where = "" if check.scope == "whole run" else f"<br><small>{html.escape(check.scope)}</small>"
+        bound = f"({'min' if check.minimum else 'max'} {format_value(check.target, check.unit)}){where}"
+        if check.scenario in self.invalid:
+            return f'<td style="color:#888">not judged: {format_value(check.measured, check.unit)} {bound}</td>'
+        if check.state == "no data":
+            return f'<td style="background:#eee">{NO_DATA} {bound}</td>'
+        colour = "#d4edda" if check.passed else "#f8d7da"
+        mark = "pass" if check.passed else "<b>FAIL</b>"
+        return f'<td style="background:{colour}">{mark}: {format_value(check.measured, check.unit)} {bound}</td>'
 
     def to_text(self) -> str:
         """The verdict table as aligned plain text for the console."""
         scenarios = self.scenarios()
         cells = self.cells()
-        text = {(o, s): (row[s].cell() if s in row else "n/a") for o, row in cells.items() for s in scenarios}
-        width = max([len("objective"), *(len(o) for o in cells)])
-        widths = [max(len(s), *(len(text[(o, s)]) for o in cells)) for s in scenarios]
+        text = {
+            (o, s): (("void " if s in self.invalid else "") + row[s].cell() if s in row else "n/a")
+            for o, row in cells.items()
+            for s in scenarios
+        }
+        names = list(cells)
+        if self.invalid:
+            names.insert(0, "run validity")
+            text.update({("run validity", s): "INVALID" if s in self.invalid else "valid" for s in scenarios})
+        width = max([len("objective"), *(len(o) for o in names)])
+        widths = [max(len(s), *(len(text[(o, s)]) for o in names)) for s in scenarios]
         lines = [f"{'objective':<{width}}  " + "  ".join(f"{s:<{w}}" for s, w in zip(scenarios, widths, strict=True))]
         lines.append("-" * len(lines[0]))
-        for o in cells:
+        for o in names:
             row = "  ".join(f"{text[(o, s)]:<{w}}" for s, w in zip(scenarios, widths, strict=True))
             lines.append(f"{o:<{width}}  {row}")
         return "\n".join(lines)
@@ -181,12 +257,17 @@ class Verdict:
             "mode": self.mode,
             "load_model": self.load_model,
             "passed": self.passed,
+            "status": self.status(),
+            "target": self.target,
+            "invalid": dict(self.invalid),
+            "definitions": dict(self.definitions),
             "checks": [
                 {
                     **asdict(c),
                     "target": _json_number(c.target),
                     "measured": _json_number(c.measured),
                     "passed": c.passed,
+                    "state": c.state,
                 }
                 for c in self.checks
             ],
@@ -210,7 +291,15 @@ class Verdict:
         )
         findings = tuple(Finding(**f) for f in data.get("findings", ()))
         return cls(
-            data["integration"], data["mode"], data.get("load_model", ""), checks, findings, data.get("kind", "http")
+            data["integration"],
+            data["mode"],
+            data.get("load_model", ""),
+            checks,
+            findings,
+            data.get("kind", "http"),
+            invalid=dict(data.get("invalid", {})),
+            target=str(data.get("target", "")),
+            definitions=dict(data.get("definitions", {})),
         )
 
     def save(self, folder: str | Path) -> Path:

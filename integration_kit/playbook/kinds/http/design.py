@@ -18,7 +18,7 @@ from integration_kit.http.config import is_loopback
 from integration_kit.playbook.kinds.http.notes import setting_notes
 from integration_kit.playbook.kinds.http.objectives import Objectives
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
-from integration_kit.playbook.kinds.protocol import CheckItem
+from integration_kit.playbook.kinds.protocol import CheckItem, env_presence
 from integration_kit.policies.config import IDEMPOTENT_METHODS
 from integration_kit.sim.scenarios import Scenario
 
@@ -56,7 +56,7 @@ def checklist(spec: IntegrationSpec) -> list[CheckItem]:
             "credentials",
             "Credentials come from the environment",
             c.auth is not None,
-            _auth_text(spec) if c.auth is not None else "no auth configured",
+            f"{_auth_text(spec)}: {env_presence(_auth_env(spec))}" if c.auth is not None else "no auth configured",
         ),
         CheckItem(
             "timeouts",
@@ -166,6 +166,15 @@ def _auth_text(spec: IntegrationSpec) -> str:
     if isinstance(auth, BasicAuth):
         return f"basic auth from env {auth.username_env} / {auth.password_env}"
     return "none"
+
+
+def _auth_env(spec: IntegrationSpec) -> tuple[str, ...]:
+    auth = spec.client.auth
+    if isinstance(auth, BearerAuth | HeaderAuth):
+        return (auth.env,)
+    if isinstance(auth, BasicAuth):
+        return (auth.username_env, auth.password_env)
+    return ()
 
 
 def _breaker_text(spec: IntegrationSpec) -> str:

@@ -21,6 +21,7 @@ import pandas as pd
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import Recorder, Summary
 from integration_kit.playbook.kinds.http import charts
+from integration_kit.playbook.kinds.http.bench import BenchHealth, fitted_time_scale
 from integration_kit.playbook.kinds.http.figures import phase_windows
 from integration_kit.playbook.kinds.http.live import live_exercise, pool_size
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
@@ -32,6 +33,7 @@ __all__ = [
     "CHARTS",
     "EVENTS_FILE",
     "EVENT_DTYPES",
+    "LIVE_TIME_SCALE",
     "SERVER_FILE",
     "SUMMARY_FILE",
     "ExerciseResult",
@@ -74,6 +76,8 @@ EVENT_DTYPES: dict[str, str] = {
     "scenario": "string",
 }
 EVENTS_FILE = "events.csv"
+#: How many times faster than real time a live run plays scenarios at most (the kind's default).
+LIVE_TIME_SCALE = 10.0
 SERVER_FILE = "server.csv"
 SUMMARY_FILE = "summary.json"
 
@@ -89,12 +93,21 @@ class ScenarioRun:
     frame: pd.DataFrame = field(repr=False)
     server: pd.DataFrame = field(repr=False)
     wall_seconds: float = 0.0
+    #: Live runs: how well the bench kept up (``None`` in the simulator, which never falls behind).
+    bench: BenchHealth | None = None
+    #: Live runs: the URL the client called.
+    url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready figures (NaN becomes ``None``)."""
-        data = {**self.summary.as_dict(), "upstream_received": self.upstream_received}
+        data: dict[str, Any] = {**self.summary.as_dict(), "upstream_received": self.upstream_received}
         data["transition_log"] = list(self.transitions)
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
+        data = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
+        if self.bench is not None:
+            data["bench"] = self.bench.as_dict()
+        if self.url:
+            data["url"] = self.url
+        return data
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,8 @@ class ExerciseResult:
     runs: tuple[ScenarioRun, ...]
     #: How load was offered, in words (the report says which load model the run used).
     load_model: str = ""
+    #: What was exercised, in words: ``"live: http://127.0.0.1:51234 (the local flaky upstream, x2)"``.
+    target: str = ""
 
     def frame(self) -> pd.DataFrame:
         """All events, one row each, with a ``scenario`` column."""
@@ -129,15 +144,16 @@ class ExerciseResult:
                 {
                     "scenario": run.scenario,
                     "calls": s.calls,
-                    "success_rate": s.success_rate,
+                    "success_all_calls": s.success_rate,
                     "rejected": s.rejected,
                     "attempts": s.attempts,
                     "amplification": s.amplification,
                     "budget_refusals": s.budget_refusals,
-                    "p50_s": s.latency_p50,
-                    "p95_s": s.latency_p95,
-                    "p99_s": s.latency_p99,
+                    "p50_all_calls_s": s.latency_p50,
+                    "p95_all_calls_s": s.latency_p95,
+                    "p99_all_calls_s": s.latency_p99,
                     "transitions": len(s.transitions),
+                    **({"bench": run.bench.reason() or "kept up"} if run.bench is not None else {}),
                 }
             )
         return pd.DataFrame(rows).set_index("scenario") if rows else pd.DataFrame()
@@ -149,6 +165,7 @@ class ExerciseResult:
             "mode": self.mode,
             "seed": self.seed,
             "load_model": self.load_model,
+            "target": self.target,
             "scenarios": {run.scenario: run.as_dict() for run in self.runs},
         }
 
@@ -216,7 +233,7 @@ def exercise(
     scenario: str | Iterable[str] | None = "all",
     seed: int = 0,
     duration: float | None = None,
-    time_scale: float = 10.0,
+    time_scale: float | None = None,
     base_url: str | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> ExerciseResult:
@@ -224,13 +241,19 @@ def exercise(
 
     ``mode="simulate"`` plays them in virtual time; ``mode="live"`` drives the real client over real sockets,
     against the local flaky upstream playing the scenario ``time_scale`` times faster than real time (10: a
-    200 s scenario takes 20 s),
+    200 s scenario takes 20 s; ``None``: :data:`LIVE_TIME_SCALE`, reduced to what this machine can play by
+    :func:`~integration_kit.playbook.kinds.http.bench.fitted_time_scale`, which the load model then says),
     or, with ``base_url``, against a real service with the secret from the spec's environment variable.
-    ``progress(scenario, fraction)`` is called as live runs advance.
+    ``progress(scenario, fraction)`` is called as live runs advance. Raises
+    :class:`~integration_kit.playbook.kinds.http.bench.UnreachableTarget` when a live run's first attempts all
+    fail before reaching the partner.
     """
     spec = integration if isinstance(integration, IntegrationSpec) else load_integration(integration)
     if mode not in ("simulate", "live"):
         raise ConfigurationError(f"mode must be 'simulate' or 'live', got {mode!r}")
+    note = ""
+    if time_scale is None:
+        time_scale, note = fitted_time_scale(spec.exercise.rate, LIVE_TIME_SCALE)
     runs = []
     for s in scenarios_of(spec, scenario):
         if mode == "simulate":
@@ -252,7 +275,18 @@ def exercise(
                     spec, s, seed=seed, duration=duration, time_scale=time_scale, base_url=base_url, progress=progress
                 )
             )
-    return ExerciseResult(spec.name, mode, seed, tuple(runs), load_model(spec, mode))
+    model = load_model(spec, mode) + (f"; {note}" if mode == "live" and note else "")
+    return ExerciseResult(spec.name, mode, seed, tuple(runs), model, _target_text(mode, base_url, time_scale, runs))
+
+
+def _target_text(mode: Mode, base_url: str | None, time_scale: float, runs: list[ScenarioRun]) -> str:
+    """What was exercised, in words, for the top of the report."""
+    if mode == "simulate":
+        return "simulate: the simulator, in virtual time (no sockets)"
+    if base_url:
+        return f"live: {base_url} (a real service, real time)"
+    urls = ", ".join(dict.fromkeys(r.url for r in runs if r.url))
+    return f"live: {urls or 'http://127.0.0.1'} (the local flaky upstream, one port per scenario, x{time_scale:g})"
 
 
 def load_model(spec: IntegrationSpec, mode: Mode) -> str:
@@ -289,6 +323,8 @@ def _live_run(
         frame=result.frame,
         server=result.server,
         wall_seconds=time.perf_counter() - began,
+        bench=result.bench,
+        url=result.url,
     )
 
 

@@ -9,11 +9,12 @@ against the spec's objectives for that scenario (:func:`judge`, one
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from integration_kit.playbook.kinds.http.bench import BenchHealth
 from integration_kit.playbook.kinds.http.exercise import load_exercise
 from integration_kit.playbook.kinds.http.figures import ScenarioFigures, measure
 from integration_kit.playbook.kinds.http.findings import RunContext, find
@@ -21,7 +22,20 @@ from integration_kit.playbook.kinds.http.objectives import Objectives
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.playbook.verdict.verdict import Check, Finding, Unit, Verdict
 
-__all__ = ["UNITS", "evaluate", "judge", "judge_run"]
+__all__ = ["DEFINITIONS", "UNITS", "evaluate", "judge", "judge_run"]
+
+#: What each objective counts, one sentence each: the report and the console show them beside the verdict, so a
+#: figure here never reads as the run table's (which counts every call: ``success all``, ``p99 all s``).
+DEFINITIONS: dict[str, str] = {
+    "success_rate": "calls that succeeded / calls started outside outage phases (the scope says so), and per "
+    "degraded phase; outages are judged by outage_load and recovery_time",
+    "p99_latency": "99th percentile of the duration of calls that reached the partner (calls refused by the "
+    "breaker or a limit left out), whole run, scenario seconds",
+    "amplification": "attempts sent per call started, whole run and per bad phase",
+    "outage_load": "attempts the partner received in an outage phase per call offered in it",
+    "recovery_time": "scenario seconds from the end of a bad phase until 95% of the calls in a 5 s window succeed",
+    "deadline_overruns": "calls that outlived the deadline (always 0)",
+}
 
 #: How each objective is shown: a share (``ratio``), seconds (``s``), a factor (``x``) or a count.
 UNITS: dict[str, Unit] = {
@@ -43,8 +57,15 @@ def _check(scenario: str, objective: str, scope: str, target: float, measured: f
 def judge(figures: ScenarioFigures, objectives: Objectives) -> list[Check]:
     """The checks of one scenario run: each objective over the whole run and over the phases it applies to."""
     name = figures.scenario
+    outage = any(p.window.kind == "outage" for p in figures.phases)
     checks = [
-        _check(name, "success_rate", "whole run", objectives.success_rate, figures.success_rate),
+        _check(
+            name,
+            "success_rate",
+            "whole run outside outage phases" if outage else "whole run",
+            objectives.success_rate,
+            figures.success_rate,
+        ),
         _check(name, "p99_latency", "whole run", objectives.p99_latency, figures.p99_latency),
         _check(name, "amplification", "whole run", objectives.amplification, figures.amplification),
     ]
@@ -72,10 +93,16 @@ def evaluate(
     mode: str = "simulate",
     load_model: str = "",
     scenarios: Iterable[str] | None = None,
+    bench: Mapping[str, BenchHealth] | None = None,
+    target: str = "",
 ) -> Verdict:
     """Judge a run of ``spec``: ``events`` and ``server`` hold every scenario's rows with a ``scenario`` column
-    (as :meth:`~integration_kit.playbook.run.runner.ExerciseResult.frame` gives them)."""
+    (as :meth:`~integration_kit.playbook.run.runner.ExerciseResult.frame` gives them). ``bench`` holds each live
+    scenario's bench health: a scenario whose bench could not keep up (:meth:`BenchHealth.reason`) is invalid, its
+    checks kept but not judged, and no finding is drawn from it (the figures are the bench's, not the
+    integration's)."""
     names = list(scenarios) if scenarios is not None else list(dict.fromkeys(events["scenario"].astype(str)))
+    void: dict[str, str] = {}
     checks: list[Check] = []
     findings: list[Finding] = []
     for name in names:
@@ -84,15 +111,34 @@ def evaluate(
         view = server[server["scenario"] == name] if server is not None and "scenario" in server else None
         objectives = spec.objectives_for(name)
         figures = measure(frame, view, scenario, deadline=spec.client.deadline)
-        checks.extend(judge(figures, objectives))
+        judged = judge(figures, objectives)
+        checks.extend(judged)
+        health = (bench or {}).get(name)
+        if health is not None and (why := health.reason(missed=any(not c.passed for c in judged))):
+            void[name] = why
+            continue
         ctx = RunContext(scenario, frame, view, figures, objectives, spec.client)
         findings.extend(f for f in find(ctx) if f not in findings)
-    return Verdict(spec.name, mode, load_model, tuple(checks), tuple(_dedupe(findings)))
+    return Verdict(
+        spec.name,
+        mode,
+        load_model,
+        tuple(checks),
+        tuple(_dedupe(findings)),
+        invalid=void,
+        target=target,
+        definitions=DEFINITIONS,
+    )
 
 
 def judge_run(spec: IntegrationSpec, out_dir: str | Path) -> Verdict:
     """Evaluate a saved exercise (stage 02's run folder) and save ``verdict.json`` next to it."""
     events, server, summary = load_exercise(out_dir)
+    bench = {
+        name: BenchHealth.from_dict(figures["bench"])
+        for name, figures in summary.get("scenarios", {}).items()
+        if figures.get("bench")
+    }
     verdict = evaluate(
         spec,
         events,
@@ -100,6 +146,8 @@ def judge_run(spec: IntegrationSpec, out_dir: str | Path) -> Verdict:
         mode=str(summary.get("mode", "simulate")),
         load_model=str(summary.get("load_model", "")),
         scenarios=list(summary.get("scenarios", {})),
+        bench=bench,
+        target=str(summary.get("target", "")),
     )
     verdict.save(out_dir)
     return verdict

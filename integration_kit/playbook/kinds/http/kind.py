@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from integration_kit.playbook.kinds.http.design import checklist, design_document
-from integration_kit.playbook.kinds.http.exercise import ExerciseResult, chart_run, exercise, scenarios_of
+from integration_kit.playbook.kinds.http.exercise import (
+    LIVE_TIME_SCALE,
+    ExerciseResult,
+    chart_run,
+    exercise,
+    scenarios_of,
+)
 from integration_kit.playbook.kinds.http.judge import judge_run
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.playbook.kinds.protocol import CheckItem, ExerciseOptions
@@ -21,7 +27,7 @@ class HttpKind:
     """:class:`~integration_kit.playbook.kinds.protocol.Kind` for HTTP specs (:class:`IntegrationSpec`)."""
 
     names: tuple[str, ...] = ("http",)
-    live_time_scale = 10.0
+    live_time_scale = LIVE_TIME_SCALE
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -54,7 +60,7 @@ class HttpKind:
             scenario=options.scenario,
             seed=options.seed,
             duration=options.duration,
-            time_scale=options.time_scale or self.live_time_scale,
+            time_scale=options.time_scale,  # None: the kind's, fitted to this machine
             base_url=options.base_url,
             progress=options.progress,
         )

@@ -12,6 +12,11 @@ serves them (sized from the rate and the deadline, so a partner that hangs until
 the arrivals). With ``exercise.workers`` set, load is closed-loop instead: that many threads each pace their
 calls so the whole offers about ``exercise.rate`` while calls are quick, and slow calls lower it, as callers
 blocked on a slow partner do. Every loop is bounded by the run's duration. Needs the ``server`` extra.
+
+The bench watches itself (:mod:`~integration_kit.playbook.kinds.http.bench`): each call's lateness against its
+scheduled arrival, timer lag and CPU go into :attr:`LiveResult.bench`, and a generator hopelessly behind stops
+offering load. When the first attempts all fail before reaching the partner, the run stops with
+:class:`~integration_kit.playbook.kinds.http.bench.UnreachableTarget` naming the URL.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from integration_kit.errors import IntegrationError
 from integration_kit.events import Recorder, Summary
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
+from integration_kit.playbook.kinds.http.bench import BenchHealth, BenchMonitor, FirstContact
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.policies.config import Timeouts
 from integration_kit.sim.scenarios import Scenario
@@ -60,6 +66,10 @@ class LiveResult:
     server: pd.DataFrame
     upstream_received: int
     transition_lines: tuple[str, ...]
+    #: How well the bench kept up (lateness, timer lag, CPU).
+    bench: BenchHealth | None = None
+    #: The URL the client called (the local upstream's, or ``base_url``).
+    url: str = ""
 
 
 def scaled_timeouts(timeouts: Timeouts, time_scale: float) -> Timeouts:
@@ -82,26 +92,37 @@ def live_exercise(
     base_url: str | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> LiveResult:
-    """Run ``scenario`` live for ``duration`` scenario seconds (default: the spec's, else the scenario's)."""
+    """Run ``scenario`` live for ``duration`` scenario seconds (default: the spec's, else the scenario's).
+
+    Raises :class:`~integration_kit.playbook.kinds.http.bench.UnreachableTarget` when the first attempts all fail
+    before reaching the partner.
+    """
     import pandas as pd
 
     length = duration if duration is not None else spec.exercise.duration or scenario.duration
     with _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url) as (config, clock, stats):
         recorder = Recorder()
+        contact = FirstContact(config.base_url)
         lines: list[str] = []
-        with ResilientClient(config, clock=clock, hooks=[recorder], rng=random.Random(seed)) as client:
+        scale = time_scale if base_url is None else 1.0
+        with (
+            ResilientClient(config, clock=clock, hooks=[recorder, contact], rng=random.Random(seed)) as client,
+            BenchMonitor(clock, scale) as monitor,
+        ):
             if client.engine.breaker is not None:
                 client.engine.breaker.add_listener(
                     lambda t: lines.append(f"t={t.time - began:8.2f}s  {t.old.value} -> {t.new.value}  ({t.reason})")
                 )
             began = clock.now()
-            _drive(client, spec, clock, began, length, scenario.name, progress, seed)
+            _drive(client, spec, _Load(clock, began, length, scenario.name, progress, seed, monitor, contact))
+        if contact.unreachable.is_set():
+            raise contact.error()
         frame = recorder.to_frame()
         if not frame.empty:
             frame["time"] = frame["time"] - began
         received, per_second = stats(frame)
     server = pd.DataFrame({"second": list(range(len(per_second))), "received": per_second})
-    return LiveResult(recorder.summary(), frame, server, received, tuple(lines))
+    return LiveResult(recorder.summary(), frame, server, received, tuple(lines), monitor.health(), config.base_url)
 
 
 def pool_size(spec: IntegrationSpec) -> int:
@@ -115,72 +136,75 @@ def pool_size(spec: IntegrationSpec) -> int:
     return max(1, min(MAX_POOL, math.ceil(ex.rate * longest)))
 
 
-def _drive(
-    client: Any,
-    spec: IntegrationSpec,
-    clock: Clock,
-    began: float,
-    length: float,
-    name: str,
-    progress: Callable[[str, float], None] | None,
-    seed: int = 0,
-) -> None:
+@dataclass(frozen=True)
+class _Load:
+    """What the load loops share: the clock, the run's start and length (scenario seconds), the scenario's name
+    for progress, the seed of the arrivals, and the bench's monitor and first-contact hook."""
+
+    clock: Clock
+    began: float
+    length: float
+    name: str
+    progress: Callable[[str, float], None] | None
+    seed: int
+    monitor: BenchMonitor
+    contact: FirstContact
+
+    def report(self, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(self.name, min(1.0, fraction))
+
+
+def _drive(client: Any, spec: IntegrationSpec, load: _Load) -> None:
     if not spec.exercise.workers:
-        _drive_open_loop(client, spec, clock, began, length, name, progress, seed)
+        _drive_open_loop(client, spec, load)
     else:
-        _drive_closed_loop(client, spec, clock, began, length, name, progress)
+        _drive_closed_loop(client, spec, load)
 
 
-def _drive_open_loop(
-    client: Any,
-    spec: IntegrationSpec,
-    clock: Clock,
-    began: float,
-    length: float,
-    name: str,
-    progress: Callable[[str, float], None] | None,
-    seed: int,
-) -> None:
-    """Poisson arrivals at the spec's rate for ``length`` scenario seconds, each call run by a bounded pool."""
+def _drive_open_loop(client: Any, spec: IntegrationSpec, load: _Load) -> None:
+    """Poisson arrivals at the spec's rate for the run's length, each call run by a bounded pool; stops offering
+    when the target is unreachable or the bench is hopelessly behind (arrivals left are counted as scheduled)."""
     ex = spec.exercise
-    rng = random.Random(f"arrivals-{seed}")
-    end = began + length
+    clock, monitor = load.clock, load.monitor
+    rng = random.Random(f"arrivals-{load.seed}")
+    end = load.began + load.length
 
-    def call() -> None:
+    def call(arrival: float) -> None:
+        monitor.started(arrival)
         with contextlib.suppress(IntegrationError):
             client.request(ex.method, ex.path)
 
-    reported = began
+    reported = load.began
     with ThreadPoolExecutor(max_workers=pool_size(spec), thread_name_prefix="live") as pool:
-        arrival = began + rng.expovariate(ex.rate)
+        arrival = load.began + rng.expovariate(ex.rate)
         while arrival < end:
+            if load.contact.unreachable.is_set() or monitor.hopeless:
+                pool.shutdown(wait=False, cancel_futures=True)
+                break
             clock.sleep(arrival - clock.now())
-            pool.submit(call)
+            pool.submit(call, arrival)
+            monitor.scheduled()
             arrival += rng.expovariate(ex.rate)
-            if progress is not None and clock.now() - reported >= 1.0:
+            if clock.now() - reported >= 1.0:
                 reported = clock.now()
-                progress(name, min(1.0, (reported - began) / length))
-    if progress is not None:
-        progress(name, 1.0)
+                load.report((reported - load.began) / load.length)
+        while arrival < end:  # arrivals never offered still count as scheduled (bounded: the run's length)
+            monitor.scheduled()
+            arrival += rng.expovariate(ex.rate)
+    load.report(1.0)
 
 
-def _drive_closed_loop(
-    client: Any,
-    spec: IntegrationSpec,
-    clock: Clock,
-    began: float,
-    length: float,
-    name: str,
-    progress: Callable[[str, float], None] | None,
-) -> None:
+def _drive_closed_loop(client: Any, spec: IntegrationSpec, load: _Load) -> None:
     ex = spec.exercise
+    clock, began = load.clock, load.began
     workers = ex.workers or DEFAULT_WORKERS
     spacing = workers / ex.rate if ex.rate > 0 else 0.0
-    end = began + length
+    end = began + load.length
 
     def worker(index: int) -> None:
         next_start = began + spacing * index / workers
-        while True:
+        while not load.contact.unreachable.is_set():
             clock.sleep(next_start - clock.now())
             if clock.now() >= end:
                 return
@@ -194,10 +218,8 @@ def _drive_closed_loop(
     while any(t.is_alive() for t in threads):
         for thread in threads:
             thread.join(PROGRESS_INTERVAL / len(threads))
-        if progress is not None:
-            progress(name, min(1.0, (clock.now() - began) / length))
-    if progress is not None:
-        progress(name, 1.0)
+        load.report((clock.now() - began) / load.length)
+    load.report(1.0)
 
 
 StatsReader = Callable[["pd.DataFrame"], tuple[int, list[int]]]

@@ -27,6 +27,7 @@ __all__ = [
     "ExerciseSettings",
     "Fallback",
     "FallbackKind",
+    "PROTOCOLS",
     "IntegrationSpec",
     "bundled_integrations",
     "integration_names",
@@ -58,6 +59,9 @@ CLIENT_KEYS: tuple[str, ...] = (
     "user_agent",
     "redact_query_params",
 )
+#: The ``protocol`` values an HTTP spec may declare: what its client speaks, and the body format (default
+#: ``https+json``). Anything else (``grpc``) is a ``ConfigurationError`` naming the field.
+PROTOCOLS: tuple[str, ...] = ("https+json", "http+json", "https", "http", "https+xml", "http+xml")
 _TOP_KEYS = frozenset({"name", "description", "protocol", "owner", "fallback", "scenarios", "scenario", "exercise"})
 _TOP_KEYS |= {"kind"}  # "http" (the default); other kinds are loaded by their own modules (see spec_kind)
 _TOP_KEYS = _TOP_KEYS | {"objectives", "scenario_objectives"}  # the verdict's targets (playbook/objectives.py)
@@ -246,6 +250,12 @@ def _texts(data: Mapping[str, Any], fail: Any) -> dict[str, str]:
         texts[key] = value
     if not texts["description"].strip():
         raise fail("description", "must say what the integration is for")
+    if texts["protocol"] and texts["protocol"] not in PROTOCOLS:
+        raise fail(
+            "protocol",
+            f"the http kind cannot speak {texts['protocol']!r} (it speaks {', '.join(PROTOCOLS)}; a gRPC, WebSocket,"
+            " webhook or queue integration declares its own kind)",
+        )
     return texts
 
 

@@ -96,7 +96,8 @@ class QueueKind:
                 "; thinned (arrivals and backlog cut, processing stretched, so utilisation, lag and latency are the "
                 "scenario's, while counts and depths are that share of it): " + "; ".join(thinned)
             )
-        verdict = Verdict(spec.name, str(summary.get("mode", "simulate")), model, checks, kind="queue")
+        target = f"live: the {live['broker']} broker" if live else "simulate: in virtual time (no broker)"
+        verdict = Verdict(spec.name, str(summary.get("mode", "simulate")), model, checks, kind="queue", target=target)
         verdict.save(out_dir)
         return verdict
 

@@ -67,7 +67,10 @@ class WebhookKind:
         summary, runs = load_runs(spec, out_dir)
         checks = tuple(c for run in runs for c in checks_of(spec, run.scenario, run.counts))
         side = "receiving" if spec.kind == "webhook-in" else "sending"
-        verdict = Verdict(spec.name, str(summary.get("mode", "simulate")), side, checks, kind=spec.kind)
+        mode = str(summary.get("mode", "simulate"))
+        where = "our receiver on 127.0.0.1" if spec.kind == "webhook-in" else "our sender, to a subscriber on 127.0.0.1"
+        target = f"live: {where} (real sockets)" if mode == "live" else "simulate: in virtual time (no sockets)"
+        verdict = Verdict(spec.name, mode, side, checks, kind=spec.kind, target=target)
         verdict.save(out_dir)
         return verdict
 

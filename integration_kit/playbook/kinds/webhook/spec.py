@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.files import read_spec
-from integration_kit.playbook.kinds.protocol import CheckItem
+from integration_kit.playbook.kinds.protocol import CheckItem, env_presence
 from integration_kit.policies.tables import check_table
 from integration_kit.server.inbox import DEFAULT_DEDUP_WINDOW
 from integration_kit.server.signatures import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE
@@ -324,8 +324,8 @@ def webhook_checklist(spec: WebhookSpec) -> list[CheckItem]:
             "secrets",
             "Secrets come from the environment, with room for a rotation",
             True,
-            ", ".join(_secret_env(spec))
-            + (" (two active: rotation in progress)" if len(_secret_env(spec)) == 2 else ""),
+            env_presence(_secret_env(spec))
+            + ("; two active: rotation in progress" if len(_secret_env(spec)) == 2 else ""),
         )
     ]
     if spec.receiver is not None:

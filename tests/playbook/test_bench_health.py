@@ -1,0 +1,189 @@
+"""The bench judges itself: a live run whose load generator falls behind is an invalid run (exit 3), never a
+failure of the integration; a healthy small live run stays valid; a target that answers nothing stops early."""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from integration_kit.playbook.cli.app import main
+from integration_kit.playbook.kinds.http.bench import (
+    LATENESS_LIMIT,
+    BenchHealth,
+    UnreachableTarget,
+    fitted_time_scale,
+)
+from integration_kit.playbook.kinds.http.exercise import exercise
+from integration_kit.playbook.kinds.http.judge import judge_run
+from integration_kit.playbook.kinds.http.live import live_exercise
+from integration_kit.playbook.kinds.http.spec import IntegrationSpec
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _spec_text(rate: float) -> str:
+    return f"""
+name = "bench-probe"
+description = "a small integration for the bench's own health"
+base_url = "https://partner.example"
+deadline = 2.0
+scenarios = ["steady"]
+
+[timeouts]
+connect = 1.0
+read = 1.0
+write = 1.0
+pool = 1.0
+
+[exercise]
+rate = {rate}
+"""
+
+
+def _spec(tmp_path: Path, rate: float) -> Path:
+    path = tmp_path / "bench-probe.toml"
+    path.write_text(_spec_text(rate))
+    return path
+
+
+def _health(**changes: float) -> BenchHealth:
+    values: dict[str, float] = {
+        "scheduled": 100,
+        "offered": 100,
+        "on_time": 100,
+        "lateness_p99": 0.01,
+        "lateness_max": 0.02,
+        "timer_lag_p99": 0.001,
+        "cpu_busy": 0.3,
+        "cores": 2,
+        "time_scale": 10.0,
+    }
+    values.update(changes)
+    return BenchHealth(**values)  # type: ignore[arg-type]
+
+
+def test_health_within_the_limit_is_valid_and_over_it_says_by_how_much() -> None:
+    assert _health().reason() is None
+    assert _health(lateness_p99=math.nan, lateness_max=math.nan).reason() is None  # closed loop: nothing measured
+    late = _health(lateness_p99=LATENESS_LIMIT + 3.21, lateness_max=9.0, on_time=40)
+    reason = late.reason()
+    assert reason is not None
+    assert reason.startswith("invalid run: the load generator fell behind by 4.21 s")
+    assert "40% on time" in reason
+    assert "CPU 30% busy on 2 core(s)" in reason
+    unoffered = _health(offered=80, lateness_max=31.0).reason()
+    assert unoffered is not None
+    assert "fell behind by 31.00 s" in unoffered
+    assert "80 of 100 calls offered" in unoffered
+    assert BenchHealth.from_dict(late.as_dict()) == late
+
+
+def test_a_saturated_cpu_voids_a_failure_but_not_a_pass() -> None:
+    saturated = _health(cpu_busy=0.99)
+    assert saturated.reason() is None  # a pass on a saturated bench stands: saturation only makes runs look worse
+    reason = saturated.reason(missed=True)
+    assert reason is not None
+    assert reason.startswith("invalid run: the bench saturated the CPU (99% busy)")
+    assert _health(cpu_busy=0.5).reason(missed=True) is None  # a failure with headroom is the integration's
+
+
+def test_the_live_time_scale_fits_the_machine_and_says_so() -> None:
+    assert fitted_time_scale(10, 10.0, cores=2) == (10.0, "")
+    scale, note = fitted_time_scale(100, 10.0, cores=2)
+    assert scale == 2.0
+    assert "reduced from x10 to fit 2 core(s)" in note
+    assert fitted_time_scale(1000, 10.0, cores=2)[0] == 1.0  # never slower than real time
+    assert fitted_time_scale(120, 10.0, cores=2)[0] == 1.6
+
+
+def test_a_healthy_small_live_run_stays_valid(tmp_path: Path) -> None:
+    spec = IntegrationSpec.from_mapping(_mapping(rate=20.0), source="bench-probe.toml", path=_spec(tmp_path, 20.0))
+    result = exercise(spec, mode="live", duration=10, time_scale=10, seed=1)
+    (run,) = result.runs
+    assert run.bench is not None
+    assert run.bench.scheduled == run.bench.offered > 100
+    assert run.bench.lateness_p99 < LATENESS_LIMIT
+    assert run.bench.reason() is None
+    result.save(tmp_path / "run")
+    verdict = judge_run(spec, tmp_path / "run")
+    assert verdict.valid
+    assert verdict.target.startswith("live: http://127.0.0.1:")
+
+
+def test_a_generator_that_cannot_keep_up_makes_an_invalid_run_not_a_failure(tmp_path: Path) -> None:
+    # 1,000 scenario calls/s at x10 asks 10,000 real calls/s: no machine running Python serves that, so the
+    # generator falls behind at once. Bounded: one scenario second, at most 1,000 calls.
+    spec = IntegrationSpec.from_mapping(_mapping(rate=1000.0), source="bench-probe.toml", path=_spec(tmp_path, 1000))
+    began = time.monotonic()
+    result = exercise(spec, mode="live", duration=1, time_scale=10, seed=1)
+    assert time.monotonic() - began < 120
+    (run,) = result.runs
+    assert run.bench is not None
+    assert run.bench.fell_behind
+    result.save(tmp_path / "run")
+    verdict = judge_run(spec, tmp_path / "run")
+    assert not verdict.valid
+    assert verdict.invalid["steady"].startswith("invalid run: the load generator fell behind by ")
+    assert verdict.status() == "INVALID RUN"
+    assert verdict.failures == []  # never a FAIL of the integration
+    assert verdict.findings == ()  # never a finding that changes its settings
+
+
+@pytest.mark.slow
+def test_the_cli_exits_3_on_an_invalid_run_and_junit_calls_it_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path, 1000)
+    junit = tmp_path / "junit.xml"
+    argv = ["run", str(spec), "--mode", "live", "--duration", "1", "--time-scale", "10", "--out", str(tmp_path)]
+    assert main([*argv, "--junit", str(junit)]) == 3
+    printed = capsys.readouterr()
+    assert "INVALID: bench-probe steady: invalid run: the load generator fell behind by " in printed.out
+    assert "FAILED" not in printed.out
+    assert "invalid run: the test bench could not keep up in 1 scenario(s)" in printed.err
+    root = ET.parse(junit).getroot()
+    assert root.get("failures") == "0"
+    errors = root.findall(".//error")
+    assert [e.get("type") for e in errors] == ["invalid run"]
+    (report,) = tmp_path.glob("bench-probe/*/report.html")
+    assert "INVALID RUN" in report.read_text()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_target_that_answers_nothing_stops_within_seconds_naming_the_url(tmp_path: Path) -> None:
+    spec = IntegrationSpec.from_mapping(_mapping(rate=20.0), source="bench-probe.toml", path=_spec(tmp_path, 20))
+    url = f"http://127.0.0.1:{_closed_port()}"
+    began = time.monotonic()
+    with pytest.raises(UnreachableTarget, match=f"no call reached {url}: the first 10 attempts all failed"):
+        live_exercise(spec, spec.scenario("steady"), duration=120, base_url=url)
+    assert time.monotonic() - began < 15  # the scenario would have taken 120 s
+
+
+def _mapping(rate: float) -> dict[str, object]:
+    return tomllib.loads(_spec_text(rate))
+
+
+@pytest.mark.slow
+def test_the_cli_stops_a_live_run_against_nothing_in_one_line_naming_the_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    argv = ["run", str(_spec(tmp_path, 20)), "--mode", "live", "--base-url", url, "--duration", "120"]
+    began = time.monotonic()
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 1
+    assert time.monotonic() - began < 120  # three kernels start; the 120 s scenario itself stops at once
+    err = capsys.readouterr().err
+    assert f"UnreachableTarget: no call reached {url}" in err
+    (report,) = (tmp_path / "out").glob("bench-probe/*/report.html")
+    assert f"no call reached {url}" in report.read_text()
