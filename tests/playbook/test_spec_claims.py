@@ -68,7 +68,7 @@ def test_the_credentials_item_says_whether_the_variable_is_set(monkeypatch: pyte
 
 def test_the_webhook_checklist_names_its_secret_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
-    spec = load_spec("github-events", directory=Path(__file__).parents[1] / "data" / "integrations")
+    spec = load_spec("github-events", directory=Path(__file__).parents[2] / "data" / "integrations")
     from_kind = kind_of(spec)
     item = next(i for i in from_kind.checklist(spec) if i.key == "secrets")
     assert "variable GITHUB_WEBHOOK_SECRET is named (not set in this environment)" in item.detail
