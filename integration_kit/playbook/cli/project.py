@@ -152,7 +152,10 @@ def _lab_command(args: argparse.Namespace) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra.append("--allow-root")
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={project.root}", *extra]
-    return subprocess.run(command, cwd=project.root, check=False).returncode  # noqa: S603 - our own interpreter
+    os.chdir(project.root)
+    if os.name == "posix":  # become JupyterLab: a signal to this process (Ctrl-C, a supervisor's TERM) reaches it
+        os.execv(sys.executable, command)  # noqa: S606 - our own interpreter
+    return subprocess.run(command, check=False).returncode  # noqa: S603 - our own interpreter
 
 
 #: The commands of this module, for the CLI's table.
