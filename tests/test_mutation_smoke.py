@@ -98,7 +98,7 @@ MUTANTS = [
     ),
     Mutant(
         "driver_refusal_not_thrown_into_the_engine",
-        "engine/call.py",
+        "engine/actions.py",
         "outcome = send(action)\n                except IntegrationError as exc:",
         "outcome = send(action)\n                except ZeroDivisionError as exc:",
         ("tests/engine/test_engine_events.py",),
