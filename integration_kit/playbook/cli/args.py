@@ -25,6 +25,7 @@ __all__ = [
     "Parser",
     "bounded",
     "project_of",
+    "spec_directory",
 ]
 
 
@@ -74,6 +75,12 @@ SEED = bounded(int, 0, 2**32 - 1)
 PORT = bounded(int, 1, 65535)
 TIME_SCALE = bounded(float, 0.0, 1000.0, low_open=True)
 KEEP = bounded(int, 0, 100_000)
+
+
+def spec_directory(args: argparse.Namespace, name: str) -> Path | None:
+    """Where a command looks up the spec ``name``: nowhere for the path of a ``.toml`` file (it is read as given),
+    else the integrations folder of :func:`project_of`."""
+    return None if str(name).endswith(".toml") else project_of(args).integrations
 
 
 def project_of(args: argparse.Namespace) -> Project:

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.cli.args import DURATION, KEEP, SEED, TIME_SCALE, Command, project_of
+from integration_kit.playbook.cli.args import DURATION, KEEP, SEED, TIME_SCALE, Command, project_of, spec_directory
 from integration_kit.playbook.cli.tables import run_table, verdict_report
 from integration_kit.playbook.kinds.table import kind_of, load_spec
 from integration_kit.playbook.project import Project
@@ -68,8 +68,7 @@ def _check_command(args: argparse.Namespace) -> int:
     """Print the checklist of each spec, of any kind; 1 when an item fails (pre-commit passes the changed files)."""
     failures = 0
     for name in args.names:
-        directory = None if str(name).endswith(".toml") else project_of(args).integrations
-        spec = load_spec(name, directory=directory)
+        spec = load_spec(name, directory=spec_directory(args, name))
         items = kind_of(spec).checklist(spec)
         for item in items:
             print(f"{item.mark} {item.title}: {item.detail}")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from integration_kit.playbook.cli.args import Command, project_of
+from integration_kit.playbook.cli.args import Command, spec_directory
 from integration_kit.playbook.kinds.http.spec import load_integration
 from integration_kit.telemetry.alerts import render_rules, thresholds_from
 from integration_kit.telemetry.dashboard import dashboard
@@ -23,8 +23,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def _command(args: argparse.Namespace) -> int:
     """The spec's objectives when it has them (else the defaults), its deadline as the latency bound when no p99
     objective is set."""
-    directory = None if str(args.name).endswith(".toml") else project_of(args).integrations
-    spec = load_integration(args.name, directory=directory)
+    spec = load_integration(args.name, directory=spec_directory(args, args.name))
     thresholds = thresholds_from(spec.objectives, deadline=spec.client.deadline)
     name = spec.client.name
     if args.command == "alerts":

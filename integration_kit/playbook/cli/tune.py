@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from integration_kit.errors import ConfigurationError
-from integration_kit.playbook.cli.args import Command, project_of
+from integration_kit.playbook.cli.args import Command, spec_directory
 from integration_kit.playbook.kinds.http.spec import load_integration
 from integration_kit.playbook.tune.spec_edit import settings_diff, write_settings
 from integration_kit.playbook.tune.study import SAMPLERS, tune
@@ -79,8 +79,7 @@ def tune_command(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    directory = None if str(args.name).endswith(".toml") else project_of(args).integrations
-    spec = load_integration(args.name, directory=directory)
+    spec = load_integration(args.name, directory=spec_directory(args, args.name))
     with tqdm(total=args.trials, desc=f"tune {spec.name}", unit="candidate", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
