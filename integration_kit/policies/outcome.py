@@ -51,7 +51,10 @@ class Outcome:
     ``retry_after`` is the server's hint already parsed to seconds (see
     :func:`~integration_kit.policies.retry.parse_retry_after`); ``error`` is the typed error a driver would raise for
     this outcome, kept so the engine can raise or wrap it; ``value`` is what a successful attempt produced (a response,
-    a return value) for the driver to hand back.
+    a return value) for the driver to hand back. ``should_retry`` is the partner's explicit retry hint when it gave
+    one (``Stripe-Should-Retry``, ``x-should-retry``, a negative or malformed gRPC pushback): ``False`` stops the
+    retries whatever the classification says, ``True`` makes a refused answer retryable; ``None`` (the default)
+    leaves the decision to the classifier (see :func:`~integration_kit.policies.retry.decide_retry`).
     """
 
     kind: OutcomeKind
@@ -59,6 +62,7 @@ class Outcome:
     retry_after: float | None = None
     error: Exception | None = None
     value: object = None
+    should_retry: bool | None = None
 
     @property
     def may_have_been_processed(self) -> bool:

@@ -28,6 +28,7 @@ __all__ = ["RetryDecision", "backoff_delay", "decide_retry", "is_idempotent", "p
 
 
 _TRANSIENT = Verdict.TRANSIENT  # a module constant: ``Verdict.X`` goes through EnumType.__getattr__ (CPython 3.11)
+_SUCCESS = Verdict.SUCCESS
 
 
 def backoff_delay(policy: RetryPolicy, retry_number: int, rng: random.Random, previous: float | None = None) -> float:
@@ -142,8 +143,15 @@ def decide_retry(
     ends the call at once (reason ``retry_after_too_long``), and so does a hint that would end at or past the
     deadline (reason ``retry_after_past_deadline``); the call then fails with the attempt's own error, a
     :class:`~integration_kit.errors.RateLimited` carrying ``retry_after``, so the caller can schedule the call.
+
+    The partner's explicit hint (``outcome.should_retry``) comes first: ``False`` is never retried (reason
+    ``partner_said_no_retry``); ``True`` makes a failed or refused answer retryable, within the same safety, attempt
+    and deadline rules.
     """
-    if verdict is not _TRANSIENT:
+    hint = outcome.should_retry
+    if hint is False:
+        return RetryDecision(False, 0.0, "partner_said_no_retry")
+    if verdict is not _TRANSIENT and not (hint is True and verdict is not _SUCCESS):
         return RetryDecision(False, 0.0, f"not_retryable:{verdict.value}")
     if not safe_to_repeat and outcome.may_have_been_processed:
         return RetryDecision(False, 0.0, "unsafe_to_repeat")

@@ -238,3 +238,21 @@ def test_the_decision_passes_the_previous_delay_to_decorrelated_jitter() -> None
     delays = {_decide(S503, policy=policy, previous_delay=100.0, rng=random.Random(seed))[1] for seed in range(20)}
     assert max(delays) > 3.0  # from [1, 300], not from [1, 3] as without the previous delay
     assert all(1.0 <= d <= 300.0 for d in delays)
+
+
+def test_the_partners_no_retry_hint_stops_a_transient_failure() -> None:
+    hinted = Outcome(OutcomeKind.STATUS, status=503, should_retry=False)
+    assert _decide(hinted) == (False, 0.0, "partner_said_no_retry")
+
+
+@pytest.mark.parametrize("verdict", [Verdict.FAILURE, Verdict.REJECTED])
+def test_the_partners_retry_hint_makes_a_refused_answer_retryable(verdict: Verdict) -> None:
+    hinted = Outcome(OutcomeKind.STATUS, status=409, should_retry=True)
+    assert _decide(hinted, verdict) == (True, 1.0, "backoff")
+    assert _decide(Outcome(OutcomeKind.STATUS, status=409), verdict)[0] is False
+
+
+def test_the_retry_hint_never_retries_a_success_nor_an_unsafe_write() -> None:
+    hinted = Outcome(OutcomeKind.STATUS, status=409, should_retry=True)
+    assert _decide(hinted, Verdict.SUCCESS)[0] is False
+    assert _decide(hinted, Verdict.REJECTED, safe_to_repeat=False) == (False, 0.0, "unsafe_to_repeat")
