@@ -92,7 +92,7 @@ def spec_text(document: ApiDocument, name: str, ids: Sequence[str] | None = None
     lines = [
         f"# {name}: generated from {document.source} (OpenAPI {document.version}) by integration-kit new --openapi.",
         "# Each comment says where its value came from: a JSON pointer into the document, or 'kit default'.",
-        f"name = {_q(name)}",
+        f"name = {_q(name)}  # the NAME given to integration-kit new",
         f"description = {_q(f'Calls {title} ({len(operations)} operations) as its OpenAPI document describes.')}"
         "  # /info/title",
         'owner = "your-team"                      # kit default: who answers for it',
@@ -135,8 +135,8 @@ def spec_text(document: ApiDocument, name: str, ids: Sequence[str] | None = None
         'description = "the caller gets an explicit \\"partner unavailable\\" answer (edit: say what the user sees)"',
         "",
         f"[exercise]                               # {exercise.pointer}",
-        f"method = {_q(exercise.method)}",
-        f"path = {_q(exercise.path)}",
+        f"method = {_q(exercise.method)}  # {exercise.pointer}",
+        f"path = {_q(exercise.path)}  # {exercise.pointer.rsplit('/', 1)[0]}",
         "rate = 20                                # kit default (calls/s)",
     ]
     for d in decisions:
