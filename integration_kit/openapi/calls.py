@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncValidatedCalls", "ValidatedCalls"]
 
+#: What stands for the key the client generates (a UUID4) when the request is checked before it is built.
+_GENERATED_KEY = "00000000-0000-4000-8000-000000000000"
+
 
 class _CallsCore:
     """What the sync and async wrappers share: finding the operation, the URL, and both checks."""
@@ -41,6 +44,7 @@ class _CallsCore:
         *,
         name: str,
         redact_names: frozenset[str] = frozenset(),
+        keyed_methods: frozenset[str] = frozenset(),
         requests: bool = True,
         responses: bool = True,
         validators: OperationValidators | None = None,
@@ -51,6 +55,7 @@ class _CallsCore:
         self.responses = responses
         self._name = name
         self._redact = redact_names
+        self._keyed = keyed_methods
 
     def _prepare(
         self,
@@ -64,11 +69,15 @@ class _CallsCore:
         operation = self.document.operation(operation_id)
         path_params = dict(path_params or {})
         if self.requests if validate is None else validate:
+            headers = dict(options.get("headers") or {})
+            key = options.get("idempotency_key")
+            if key is not None or operation.method in self._keyed:  # the client sends one: given, or generated
+                headers["Idempotency-Key"] = key if key is not None else _GENERATED_KEY
             violation = self.validators.check_request(
                 operation,
                 path_params=path_params,
                 params=options.get("params") or {},
-                headers=options.get("headers") or {},
+                headers=headers,
                 body=options.get("json"),
             )
             if violation is not None:
@@ -141,7 +150,12 @@ class ValidatedCalls(_CallsCore):
     ) -> None:
         config = client.config
         super().__init__(
-            document, name=config.name, redact_names=config.redact_query_params, requests=requests, responses=responses
+            document,
+            name=config.name,
+            redact_names=config.redact_query_params,
+            keyed_methods=config.idempotency_methods,
+            requests=requests,
+            responses=responses,
         )
         self.client = client
 
@@ -171,7 +185,12 @@ class AsyncValidatedCalls(_CallsCore):
     ) -> None:
         config = client.config
         super().__init__(
-            document, name=config.name, redact_names=config.redact_query_params, requests=requests, responses=responses
+            document,
+            name=config.name,
+            redact_names=config.redact_query_params,
+            keyed_methods=config.idempotency_methods,
+            requests=requests,
+            responses=responses,
         )
         self.client = client
 

@@ -34,7 +34,8 @@ def test_new_from_the_payments_document_passes_check(project: Path, capsys: pyte
     assert "11/11 checklist items pass" in capsys.readouterr().out
     spec = load_integration(project / "integrations" / "partner.toml")
     assert spec.client.base_url == "https://api.payments.example/v1"
-    assert spec.client.auth is not None and spec.client.auth.env == "PARTNER_API_TOKEN"  # type: ignore[union-attr]
+    assert spec.client.auth is not None
+    assert spec.client.auth.env == "PARTNER_API_TOKEN"
     assert spec.client.idempotency_methods == frozenset({"POST"})
     decisions = {e.id: (e.method, e.path, e.retry, e.timeout) for e in spec.operations}
     assert decisions == {
@@ -59,7 +60,8 @@ def test_every_generated_value_says_where_it_came_from() -> None:
             tables = line
         elif re.match(r"^[a-z_]+ = ", line) and "#" not in line:
             assert "kit default" in tables or "not in the document" in tables, line  # a table's comment covers it
-    assert "# /servers/0/url" in text and "# /components/securitySchemes/bearerAuth" in text
+    assert "# /servers/0/url" in text
+    assert "# /components/securitySchemes/bearerAuth" in text
     assert 'id = "createCharge"  # /paths/~1charges/post/operationId' in text
     assert "Idempotency-Key header (/components/parameters/IdempotencyKey)" in text
 
@@ -84,7 +86,8 @@ def test_operations_select_a_subset_and_an_unknown_id_is_refused(
     assert spec.client.idempotency_methods == frozenset()
     assert main(["new", "bad", "--openapi", str(PAYMENTS), "--operations", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "no operation has operationId 'nope'" in err and "Traceback" not in err
+    assert "no operation has operationId 'nope'" in err
+    assert "Traceback" not in err
     assert not (project / "integrations" / "bad.toml").exists()
 
 
@@ -94,7 +97,8 @@ def test_a_bad_document_is_one_line_on_stderr_and_no_file(project: Path, capsys:
     bad = write(project, data, "bad.json")
     assert main(["new", "partner", "--openapi", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "#/paths/~1charges/get/responses/200/$ref" in err
+    assert err.count("\n") == 1
+    assert "#/paths/~1charges/get/responses/200/$ref" in err
     assert not (project / "integrations" / "partner.toml").exists()
 
 
@@ -110,7 +114,8 @@ def test_a_swagger_20_document_with_an_api_key_header(project: Path) -> None:
     assert main(["new", "legacy", "--openapi", str(write(project, doc))]) == 0
     spec = load_integration(project / "integrations" / "legacy.toml")
     assert spec.client.base_url == "https://api.legacy.example"
-    assert spec.client.auth is not None and spec.client.auth.header == "X-Api-Key"  # type: ignore[union-attr]
+    assert spec.client.auth is not None
+    assert spec.client.auth.header == "X-Api-Key"
 
 
 def test_the_payments_spec_agrees_with_its_document() -> None:
@@ -120,7 +125,9 @@ def test_the_payments_spec_agrees_with_its_document() -> None:
     assert generated.client.base_url == shipped.client.base_url
     assert generated.client.auth == shipped.client.auth
     assert generated.client.idempotency_methods == shipped.client.idempotency_methods
-    assert {s.name for s in shipped.scenarios if not s.name.startswith("card-")} <= {s.name for s in generated.scenarios}
+    assert {s.name for s in shipped.scenarios if not s.name.startswith("card-")} <= {
+        s.name for s in generated.scenarios
+    }
     assert (shipped.exercise.method, shipped.exercise.path) in {(e.method, e.path) for e in generated.operations}
 
 
@@ -139,18 +146,29 @@ def _spec(operations: list[dict[str, Any]], **extra: Any) -> IntegrationSpec:
         ({"id": "a", "method": "POST", "path": "/a", "retry": "keyed"}, {}, "operations[0].retry", "idempotency_meth"),
         ({"id": "a", "method": "GET", "path": "a", "retry": "safe"}, {}, "operations[0].path", "start with '/'"),
         ({"id": "a", "method": "GET", "path": "/a", "retry": "maybe"}, {}, "operations[0].retry", "one of"),
-        ({"id": "a", "method": "GET", "path": "/a", "retry": "safe", "errors": [200]}, {}, "operations[0].errors[0]",
-         "400 to 599"),
-        ({"id": "a", "method": "GET", "path": "/a", "retry": "safe", "colour": 1}, {}, "operations[0].colour",
-         "unknown field"),
+        (
+            {"id": "a", "method": "GET", "path": "/a", "retry": "safe", "errors": [200]},
+            {},
+            "operations[0].errors[0]",
+            "400 to 599",
+        ),
+        (
+            {"id": "a", "method": "GET", "path": "/a", "retry": "safe", "colour": 1},
+            {},
+            "operations[0].colour",
+            "unknown field",
+        ),
         ({"method": "GET", "path": "/a", "retry": "safe"}, {}, "operations[0].id", "required"),
         ({"id": "a", "method": "FETCH", "path": "/a", "retry": "safe"}, {}, "operations[0].method", "HTTP method"),
     ],
 )
-def test_a_bad_operations_entry_names_its_field(entry: dict[str, Any], extra: dict[str, Any], field: str, words: str) -> None:
+def test_a_bad_operations_entry_names_its_field(
+    entry: dict[str, Any], extra: dict[str, Any], field: str, words: str
+) -> None:
     with pytest.raises(ConfigurationError) as caught:
         _spec([entry], **extra)
-    assert caught.value.field == field and words in str(caught.value)
+    assert caught.value.field == field
+    assert words in str(caught.value)
 
 
 def test_operations_are_optional_and_every_bundled_spec_stays_valid() -> None:

@@ -22,11 +22,15 @@ def test_openapi_30_yaml_into_the_model() -> None:
     charge = doc.operation("createCharge")
     assert (charge.method, charge.path) == ("POST", "/charges")
     key = charge.idempotency_key
-    assert key is not None and key.required and key.pointer == "/components/parameters/IdempotencyKey"
-    assert charge.body is not None and charge.body.required
+    assert key is not None
+    assert key.required
+    assert key.pointer == "/components/parameters/IdempotencyKey"
+    assert charge.body is not None
+    assert charge.body.required
     assert charge.body.schema_pointer == "/paths/~1charges/post/requestBody/content/application~1json/schema"
     assert charge.error_statuses == (400, 402, 409, 429, 503)
-    assert charge.response_for(201) is not None and charge.response_for(201).schema_pointer  # type: ignore[union-attr]
+    assert charge.response_for(201) is not None
+    assert charge.response_for(201).schema_pointer
     assert doc.security_of(charge) == ("bearerAuth",)
     assert doc.security_schemes["bearerAuth"].scheme == "bearer"
     get = doc.operation("getCharge")
@@ -60,8 +64,10 @@ def _swagger() -> dict[str, Any]:
                         {"name": "Idempotency-Key", "in": "header", "type": "string", "required": True},
                         {"name": "body", "in": "body", "required": True, "schema": {"$ref": "#/definitions/New"}},
                     ],
-                    "responses": {"201": {"description": "ok", "schema": {"$ref": "#/definitions/Shipment"}},
-                                  "429": {"description": "slow down"}},
+                    "responses": {
+                        "201": {"description": "ok", "schema": {"$ref": "#/definitions/Shipment"}},
+                        "429": {"description": "slow down"},
+                    },
                 }
             }
         },
@@ -78,7 +84,8 @@ def test_swagger_20_into_the_model(tmp_path: Path) -> None:
     assert doc.servers[0].url == "https://api.shipping.example/v2"
     op = doc.operation("createShipment")
     assert op.idempotency_key is not None
-    assert op.body is not None and op.body.schema_pointer == "/paths/~1shipments/post/parameters/1/schema"
+    assert op.body is not None
+    assert op.body.schema_pointer == "/paths/~1shipments/post/parameters/1/schema"
     assert op.error_statuses == (429,)
     assert doc.security_schemes["key"].header == "X-Api-Key"
 
@@ -116,7 +123,8 @@ def test_a_ref_cycle_is_an_error_and_a_recursive_schema_is_not(tmp_path: Path) -
     data["components"]["schemas"]["A"] = {"$ref": "#/components/schemas/B"}
     data["components"]["schemas"]["B"] = {"$ref": "#/components/schemas/A"}
     error = _error(write(tmp_path, data))
-    assert "cycle" in str(error) and error.pointer.startswith("/components/schemas/")
+    assert "cycle" in str(error)
+    assert error.pointer.startswith("/components/schemas/")
     tree = payments()
     tree["components"]["schemas"]["Node"] = {
         "type": "object",
@@ -132,12 +140,14 @@ def test_a_yaml_bomb_is_refused_at_its_first_alias_quickly(tmp_path: Path) -> No
     started = time.perf_counter()
     error = _error(path)
     assert time.perf_counter() - started < 2.0  # 9**10 items if expanded: refused before
-    assert error.pointer == "line 3, column 10" and "alias *a0" in str(error)
+    assert error.pointer == "line 3, column 10"
+    assert "alias *a0" in str(error)
 
 
 def test_not_an_openapi_document(tmp_path: Path) -> None:
     error = _error(write(tmp_path, {"name": "a package.json, say"}))
-    assert error.pointer == "" and "not an OpenAPI document" in str(error)
+    assert error.pointer == ""
+    assert "not an OpenAPI document" in str(error)
     assert "not an OpenAPI" in str(_error(write(tmp_path, "- a\n- list\n", "list.yaml")))
     assert _error(write(tmp_path, {"openapi": "4.0.0"}, "v4.json")).pointer == "/openapi"
     assert _error(write(tmp_path, {"swagger": "1.2"}, "v1.json")).pointer == "/swagger"
@@ -162,7 +172,8 @@ def test_a_duplicate_operation_id_names_both_places(tmp_path: Path) -> None:
     data = payments()
     data["paths"]["/refunds"]["post"]["operationId"] = "createCharge"
     error = _error(write(tmp_path, data))
-    assert error.pointer == "/paths/~1refunds/post/operationId" and "/paths/~1charges/post/operationId" in str(error)
+    assert error.pointer == "/paths/~1refunds/post/operationId"
+    assert "/paths/~1charges/post/operationId" in str(error)
 
 
 def test_missing_servers_stop_the_spec_naming_servers(tmp_path: Path) -> None:
