@@ -129,6 +129,11 @@ def spec_text(document: ApiDocument, name: str, ids: Sequence[str] | None = None
         "window_size = 10",
         "minimum_calls = 20",
         "wait_in_open = 5",
+        *(
+            [f"ignore_statuses = [429]                  # 429 at {statuses[429]}/responses: pacing, not an outage"]
+            if statuses[429]
+            else []
+        ),
         "",
         "[fallback]                               # not in the document: decide what answers when the partner cannot",
         'kind = "static"',
