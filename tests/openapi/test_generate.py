@@ -50,7 +50,8 @@ def test_new_from_the_payments_document_passes_check(project: Path, capsys: pyte
     assert charge.returns == "object"
     names = [s.name for s in spec.scenarios]
     assert {"rate-limited", "outage-and-recovery", "brownout"} <= set(names)  # 429 and 503 are documented
-    assert spec.client.breaker is not None and spec.client.breaker.ignore_statuses == frozenset({429})
+    assert spec.client.breaker is not None
+    assert spec.client.breaker.ignore_statuses == frozenset({429})
 
 
 def test_every_generated_value_says_where_it_came_from() -> None:
