@@ -131,6 +131,12 @@ def test_the_payments_spec_agrees_with_its_document() -> None:
         s.name for s in generated.scenarios
     }
     assert (shipped.exercise.method, shipped.exercise.path) in {(e.method, e.path) for e in generated.operations}
+    assert shipped.operations == generated.operations
+
+
+def test_the_bundled_payments_spec_has_no_drift_from_its_document(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(DATA / "integrations" / "payments.toml"), "--openapi", str(PAYMENTS)]) == 0
+    assert "0 breaking change(s), 0 note(s)" in capsys.readouterr().out
 
 
 # -- the [[operations]] table of an HTTP spec --------------------------------------------------------------------
@@ -179,4 +185,5 @@ def test_operations_are_optional_and_every_bundled_spec_stays_valid() -> None:
     assert keyed.operations[0].retry == "keyed"
     with pytest.raises(ConfigurationError, match="listed twice"):
         _spec([{"id": "a", "method": "GET", "path": "/a", "retry": "safe"}] * 2)
-    assert all(spec.operations == () for spec in bundled_integrations(DATA / "integrations").values())
+    specs = bundled_integrations(DATA / "integrations")
+    assert {name: len(spec.operations) for name, spec in specs.items()} == {"catalog": 0, "payments": 4, "shipping": 0}

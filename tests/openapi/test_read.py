@@ -187,3 +187,14 @@ def test_missing_servers_stop_the_spec_naming_servers(tmp_path: Path) -> None:
     with pytest.raises(OpenAPIError, match="plain http") as caught:
         spec_text(read_openapi(write(tmp_path, data, "http.json")), "payments")
     assert caught.value.pointer == "/servers/0/url"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.yaml", "openapi: 3.0.3\nx: " + "[" * 100_000 + "\n"),
+        ("deep.json", '{"openapi": "3.0.3", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ],
+)
+def test_nesting_past_the_parsers_limits_is_an_error_not_a_crash(tmp_path: Path, name: str, text: str) -> None:
+    assert "nest" in str(_error(write(tmp_path, text, name)))
