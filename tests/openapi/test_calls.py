@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from documents import PAYMENTS
+from documents import PAYMENTS, payments, write
 from scripted_upstream import Reply, Upstream
 
 from integration_kit import AsyncResilientClient, BearerAuth, ClientConfig, ResilientClient
@@ -172,3 +173,18 @@ def test_the_async_client_validates_the_same_way(upstream: Upstream, monkeypatch
 
     assert anyio.run(scenario) == ("minimum", 0)
     assert upstream.count == 1
+
+
+def test_a_31_document_is_validated_as_json_schema_2020_12(tmp_path: Path) -> None:
+    data = payments()
+    data["openapi"] = "3.1.0"
+    charge = data["components"]["schemas"]["Charge"]
+    charge["properties"]["card_last4"] = {"type": ["string", "null"]}  # 3.1's way of saying nullable
+    document = read_openapi(write(tmp_path, data))
+    validators = OperationValidators(document)
+    op = document.operation("getCharge")
+    body = {"id": "ch_1", "amount": 1, "currency": "eur", "status": "pending", "card_last4": None}
+    assert validators.check_response(op, 200, body) is None
+    violation = validators.check_response(op, 200, {**body, "card_last4": 4242})
+    assert violation is not None
+    assert (violation.path, violation.rule) == ("/card_last4", "type")

@@ -187,3 +187,26 @@ def test_operations_are_optional_and_every_bundled_spec_stays_valid() -> None:
         _spec([{"id": "a", "method": "GET", "path": "/a", "retry": "safe"}] * 2)
     specs = bundled_integrations(DATA / "integrations")
     assert {name: len(spec.operations) for name, spec in specs.items()} == {"catalog": 0, "payments": 4, "shipping": 0}
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["new", "x", "--operations", "getCharge"], "--operations needs --openapi"),
+        (["new", "x", "--kind", "queue", "--openapi", str(PAYMENTS)], "--openapi writes an HTTP spec"),
+        (["new", "Bad Name", "--openapi", str(PAYMENTS)], "is not an integration name"),
+    ],
+)
+def test_misused_openapi_options_are_one_line(
+    project: Path, argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_an_existing_spec_is_kept_unless_forced(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new", "partner", "--openapi", str(PAYMENTS), "--operations", "getCharge"]) == 0
+    assert main(["new", "partner", "--openapi", str(PAYMENTS)]) == 2
+    assert "--force replaces it" in capsys.readouterr().err
+    assert main(["new", "partner", "--openapi", str(PAYMENTS), "--force"]) == 0
+    assert len(load_integration(project / "integrations" / "partner.toml").operations) == 4
