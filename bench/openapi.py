@@ -9,7 +9,7 @@ every ``$ref``, build the model; the ratio to the raw parse), :func:`spec_text`'
 process's peak memory after it. Public descriptions to try: Plaid's (plaid/plaid-openapi, 3 MB YAML), Twilio's
 (twilio/twilio-oai, spec/json/twilio_api_v2010.json), Box's (box/box-openapi, openapi.json).
 
-Part 2: ``--calls`` sequential calls of ``listCharges`` (a page of 100 charges, ~15 kB of JSON) over a uvicorn
+Part 2: ``--calls`` sequential calls of ``listCharges`` (a page of 100 charges, ~10 kB of JSON) over a uvicorn
 server on 127.0.0.1, through a bare ResilientClient and through ValidatedCalls (request and response checked);
 printed: the median per call and the ratio, and the validation alone (microseconds per page). Bounded: a few
 seconds per part.
@@ -131,7 +131,7 @@ def part2(calls: int) -> None:
     validators.check_response(op, 200, PAGE)
     alone, _ = timed(lambda: [validators.check_response(op, 200, PAGE) for _ in range(calls)])
     b, c = statistics.median(bare), statistics.median(checked)
-    print(f"\n{'call (100 charges, ~15 kB)':<34} {'median ms':>10} {'x bare':>7}")
+    print(f"\n{'call (100 charges, ~10 kB)':<34} {'median ms':>10} {'x bare':>7}")
     print(f"{'ResilientClient.request + json':<34} {b * 1e3:>10.2f} {1.0:>7.2f}")
     print(f"{'ValidatedCalls.call + json':<34} {c * 1e3:>10.2f} {c / b:>7.2f}")
     print(f"validation alone: {alone / calls * 1e6:.0f} us per page ({len(json.dumps(PAGE))} bytes)")
