@@ -8,7 +8,9 @@ attempt is recorded), and check a 2xx JSON answer against the schema documented 
 (:class:`~integration_kit.openapi.errors.InvalidResponseBody`, a
 :class:`~integration_kit.errors.InvalidResponse`). Validation is on for the whole wrapper by default
 (``requests=``, ``responses=``) and any call may switch it with ``validate=``. The resilience (retries, keys,
-breaker, deadline) is the client's, unchanged: the wrapper only adds the checks around it.
+breaker, deadline) is the client's, with one decision taken from the document: a write whose operation declares
+no ``Idempotency-Key`` (and is not idempotent by its method) is made with ``retry=False`` unless the call says
+otherwise, since a key the partner ignores would not stop a retried write from being applied twice.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from integration_kit.http.redact import redact_url
 from integration_kit.openapi.errors import InvalidRequest, InvalidResponseBody
 from integration_kit.openapi.model import ApiDocument, Operation
 from integration_kit.openapi.validation import OperationValidators
+from integration_kit.policies.config import IDEMPOTENT_METHODS
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -174,6 +177,7 @@ class ValidatedCalls(_CallsCore):
         and :class:`~integration_kit.openapi.errors.OpenAPIError` for an unknown ``operation_id``.
         """
         operation, url = self._prepare(operation_id, path_params, options, validate)
+        options = _guarded(operation, options)
         return self._check(operation, self.client.request(operation.method, url, **options), validate)
 
 
@@ -204,4 +208,13 @@ class AsyncValidatedCalls(_CallsCore):
     ) -> httpx.Response:
         """Call the operation and return its 2xx response; see :meth:`ValidatedCalls.call`."""
         operation, url = self._prepare(operation_id, path_params, options, validate)
+        options = _guarded(operation, options)
         return self._check(operation, await self.client.request(operation.method, url, **options), validate)
+
+
+def _guarded(operation: Operation, options: RequestOptions) -> RequestOptions:
+    """``options`` with ``retry=False`` for a write the document gives no idempotency key (unless ``retry`` is
+    set): see the module docstring."""
+    if "retry" in options or operation.method in IDEMPOTENT_METHODS or operation.idempotency_key is not None:
+        return options
+    return {**options, "retry": False}

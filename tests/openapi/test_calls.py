@@ -14,7 +14,7 @@ from documents import PAYMENTS, payments, write
 from scripted_upstream import Reply, Upstream
 
 from integration_kit import AsyncResilientClient, BearerAuth, ClientConfig, ResilientClient
-from integration_kit.errors import InvalidResponse
+from integration_kit.errors import IntegrationError, InvalidResponse
 from integration_kit.openapi import InvalidRequest, InvalidResponseBody, read_openapi
 from integration_kit.openapi.calls import AsyncValidatedCalls, ValidatedCalls
 from integration_kit.openapi.validation import OperationValidators
@@ -188,3 +188,25 @@ def test_a_31_document_is_validated_as_json_schema_2020_12(tmp_path: Path) -> No
     violation = validators.check_response(op, 200, {**body, "card_last4": 4242})
     assert violation is not None
     assert (violation.path, violation.rule) == ("/card_last4", "type")
+
+
+def test_a_write_the_document_gives_no_key_is_not_retried(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PAYMENTS_API_TOKEN", TOKEN)
+    data = payments()
+    del data["paths"]["/refunds"]["post"]["parameters"]  # createRefund declares no Idempotency-Key any more
+    document = read_openapi(write(tmp_path, data))
+    refund = {"id": "re_1", "charge": "ch_1", "amount": 5}
+    with ResilientClient(_config(upstream)) as client:  # POST is keyed client-wide, so the client would retry
+        calls = ValidatedCalls(client, document)
+        upstream.script(Reply(503))
+        with pytest.raises(IntegrationError):
+            calls.call("createRefund", json={"charge": "ch_1", "amount": 5})
+        assert upstream.count == 1  # one attempt: the partner may have applied it
+        upstream.script(Reply(503), _json(refund))
+        assert calls.call("createRefund", json={"charge": "ch_1", "amount": 5}, retry=True).status_code == 201
+        assert upstream.count == 3  # the caller chose to retry: two attempts
+        upstream.script(Reply(503), _json({"id": "ch_1", "amount": 1, "currency": "eur", "status": "pending"}))
+        calls.call("createCharge", json=CHARGE)  # keyed by the document: retried
+        assert upstream.count == 5
