@@ -59,7 +59,8 @@ class SecurityScheme:
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
-    """A parameter: its ``name``, where it goes, whether it is required, and its schema (``None``: any)."""
+    """A parameter: its ``name``, where it goes, whether it is required, and its schema (``None``: any) with the
+    schema's pointer (``""`` when the schema is not written as one: a Swagger 2.0 parameter's own ``type``)."""
 
     name: str
     location: Location

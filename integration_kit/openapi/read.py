@@ -168,7 +168,7 @@ class _Reader:
             op = self.mapping(item[method], pointer)
             own = self.parameters(op.get("parameters"), f"{pointer}/parameters")
             merged = {(p.location, p.name.lower()): p for p in (*shared, *own)}
-            body = self.body(op, pointer, own)
+            body = self.body(op, pointer)
             op_id = op.get("operationId")
             found.append(
                 Operation(
@@ -210,7 +210,7 @@ class _Reader:
                     if k
                     in ("type", "format", "enum", "items", "minimum", "maximum", "pattern", "maxLength", "minLength")
                 }
-                schema_pointer = where
+                schema_pointer = ""  # the parameter is not a schema (its `required` is a bool): inline
             found.append(
                 Parameter(
                     node["name"],
@@ -223,7 +223,7 @@ class _Reader:
             )
         return tuple(found)
 
-    def body(self, op: Mapping[str, Any], pointer: str, params: object) -> Body | None:
+    def body(self, op: Mapping[str, Any], pointer: str) -> Body | None:
         if self.swagger:
             for index, raw in enumerate(op.get("parameters") or []):
                 node, where = self.refs.resolve(raw, f"{pointer}/parameters/{index}")

@@ -76,7 +76,7 @@ class OperationValidators:
                     return Violation(f"/{p.location}/{escape(p.name)}", "required", "a value")
                 continue
             if p.schema is not None:
-                found = self._first(self._validator(p.schema_pointer, self._write), values[key])
+                found = self._first(self._validator(p.schema_pointer, self._write, p.schema), values[key])
                 if found is not None:
                     return Violation(f"/{p.location}/{escape(p.name)}{found.path}", found.rule, found.expected)
         spec = operation.body
@@ -97,11 +97,12 @@ class OperationValidators:
             return None
         return self._first(self._validator(documented.schema_pointer, self._read), body)
 
-    def _validator(self, pointer: str, cls: type[Validator]) -> Validator:
-        key = (pointer, cls.__name__)
+    def _validator(self, pointer: str, cls: type[Validator], inline: Mapping[str, Any] | None = None) -> Validator:
+        """The validator of the schema at ``pointer``, or of ``inline`` when it has none (built once, kept)."""
+        key = (pointer or f"inline:{id(inline)}", cls.__name__)
         found = self._cache.get(key)
         if found is None:
-            schema = {"$ref": f"{DOCUMENT_URI}#{pointer}"}
+            schema = {"$ref": f"{DOCUMENT_URI}#{pointer}"} if pointer else dict(inline or {})
             found = cls(schema, registry=self._registry)
             self._cache[key] = found
         return found

@@ -3,6 +3,7 @@ against the documented schema (the failing field's path, never its value), opt-i
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +211,35 @@ def test_a_write_the_document_gives_no_key_is_not_retried(
         upstream.script(Reply(503), _json({"id": "ch_1", "amount": 1, "currency": "eur", "status": "pending"}))
         calls.call("createCharge", json=CHARGE)  # keyed by the document: retried
         assert upstream.count == 5
+
+
+def test_a_swagger_20_parameter_is_checked_by_its_own_type(tmp_path: Path) -> None:
+    data = {
+        "swagger": "2.0",
+        "info": {"title": "Legacy", "version": "1"},
+        "host": "api.legacy.example",
+        "paths": {
+            "/items": {
+                "get": {
+                    "operationId": "listItems",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "type": "integer", "maximum": 50, "required": True}
+                    ],
+                    "responses": {
+                        "200": {"description": "ok", "schema": {"type": "array", "items": {"type": "string"}}}
+                    },
+                }
+            }
+        },
+    }
+    document = read_openapi(write(tmp_path, data))
+    validators = OperationValidators(document)
+    op = document.operation("listItems")
+    check = functools.partial(validators.check_request, op, path_params={}, headers={}, body=None)
+    assert check(params={"limit": 10}) is None
+    assert str(check(params={"limit": 500})) == "/query/limit breaks 'maximum' (expected maximum 50)"
+    assert str(check(params={})) == "/query/limit breaks 'required' (expected a value)"
+    assert validators.check_response(op, 200, ["a"]) is None
+    violation = validators.check_response(op, 200, ["a", 2])
+    assert violation is not None
+    assert violation.path == "/1"
