@@ -240,9 +240,10 @@ async def test_health_service_is_served(serve: Serve) -> None:
 
 
 def test_sync_channel_retries_through_the_same_engine(serve: Serve) -> None:
-    with serve(scenario({"503": 1.0})) as (target, upstream), ResilientChannel(
-        target, tls=False, service_config=retry_config(attempts=3), descriptors=DESCRIPTORS
-    ) as ch:
+    with (
+        serve(scenario({"503": 1.0})) as (target, upstream),
+        ResilientChannel(target, tls=False, service_config=retry_config(attempts=3), descriptors=DESCRIPTORS) as ch,
+    ):
         with pytest.raises(RetriesExhausted):
             pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="a"))
         with pytest.raises(GrpcUnavailable):
