@@ -90,6 +90,7 @@ class GrpcFlakyUpstream:
             self._previous: collections.Counter[int] = collections.Counter()
             self._reservations: dict[str, inventory_pb2.Reservation] = {}
             self._repeats: collections.Counter[str] = collections.Counter()
+            self._arrivals: list[tuple[str, float]] = []
 
     def stats(self) -> dict[str, Any]:
         """What the upstream received: the HTTP upstream's counts plus ``methods`` (attempts per method),
@@ -101,6 +102,11 @@ class GrpcFlakyUpstream:
             stats["repeated_request_ids"] = sorted(k for k, n in self._repeats.items() if n > 1)
         return stats
 
+    def arrivals(self) -> list[tuple[str, float]]:
+        """Every request so far: its method and its arrival (scenario seconds since the start), in order."""
+        with self._lock:
+            return list(self._arrivals)
+
     async def fault(self, context: grpc.aio.ServicerContext[Any, Any], method: str) -> int:
         """Play this request's fate: return (after its latency) when it is answered, else abort the RPC.
 
@@ -111,6 +117,7 @@ class GrpcFlakyUpstream:
         with self._lock:
             self._methods[method] += 1
             self._previous[previous] += 1
+            self._arrivals.append((method, self.play.now()))
         decision = self.play.decide(metadata.get("x-request-id"), metadata.get("x-fault-key"))
         await self._answer(context, decision)
         return previous
