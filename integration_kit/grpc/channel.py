@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import anyio
 import grpc
@@ -41,7 +41,7 @@ from integration_kit.engine.actions import Send, run_async, run_sync
 from integration_kit.engine.call import CallEngine
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Hook
-from integration_kit.grpc.config import Idempotency, ServiceConfig
+from integration_kit.grpc.config import HedgingPolicy, Idempotency, MethodConfig, ServiceConfig
 from integration_kit.grpc.hedging import hedge
 from integration_kit.grpc.rpc import MAX_TRANSPARENT, Metadata, Rpc, as_deadline
 from integration_kit.grpc.security import MetadataCredential, channel_credentials
@@ -57,6 +57,19 @@ _IDEMPOTENCY_OPTION = {0: Idempotency.UNKNOWN, 1: Idempotency.NO_SIDE_EFFECTS, 2
 _NO_CORE_RETRIES = ("grpc.enable_retries", 0)
 _END = object()
 _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # what read() returns at a stream's end  # a committed stream that ended without a message
+
+
+class _Plan(NamedTuple):
+    """What every call of one method shares."""
+
+    method: str
+    config: MethodConfig
+    safe: bool
+    hedging: HedgingPolicy | None
+    retry: bool | RetryPolicy
+    limit: float | None
+    engine: CallEngine
+    target: str
 
 
 class _ChannelCore:
@@ -162,27 +175,31 @@ class _ChannelCore:
 
     # -- shared machinery -----------------------------------------------------------------------------------
 
-    def _begin(self, method: str, request: object, timeout: float | None, metadata: Any, hedged: bool) -> Rpc:
-        """Start the engine for one call of ``method``."""
-        caller: Metadata = tuple(metadata or ())
-        key = next((str(v) for k, v in caller if k.lower() == self._request_id_key), None)
+    def _plan(self, method: str, hedged: bool) -> _Plan:
+        """What every call of ``method`` shares (its config, safety, policy, engine, target), worked out once."""
         config = self.config.method(method)
-        level = self.idempotency(method)
-        hedging = config.hedging if hedged and level.safe else None
-        retry: bool | RetryPolicy = config.retry if config.retry is not None else False
-        if hedging is not None:
-            retry = False  # the hedges are the repeats (gRFC A6: a method has one policy or the other)
-        limit = timeout if timeout is not None else config.timeout if config.timeout is not None else self._deadline
-        path = method.lstrip("/")
-        calls = self.engine(method).call(
+        safe = self.idempotency(method).safe
+        hedging = config.hedging if hedged and safe else None
+        # gRFC A6: a method has one policy or the other; with hedges, they are the repeats
+        retry: bool | RetryPolicy = config.retry if config.retry is not None and hedging is None else False
+        limit = config.timeout if config.timeout is not None else self._deadline
+        target = f"{self._scheme}://{self.target}/{method.lstrip('/')}"
+        return _Plan(method, config, safe, hedging, retry, limit, self.engine(method), target)
+
+    def _begin(self, plan: _Plan, request: object, timeout: float | None, metadata: Any) -> Rpc:
+        """Start the engine for one call of ``plan``'s method."""
+        caller: Metadata = tuple(metadata) if metadata else ()
+        key = next((str(v) for k, v in caller if k.lower() == self._request_id_key), None) if caller else None
+        calls = plan.engine.call(
             "POST",
-            f"{self._scheme}://{self.target}/{path}",
-            idempotent=level.safe,
+            plan.target,
+            idempotent=plan.safe,
             idempotency_key=key,
-            deadline=limit,
-            retry=retry,
+            deadline=timeout if timeout is not None else plan.limit,
+            retry=plan.retry,
         )
-        return Rpc(method, request, (*self._auth, *caller), config, calls, self._time_scale, self._secrets, hedging)
+        metadata = (*self._auth, *caller) if self._auth else caller
+        return Rpc(plan.method, request, metadata, plan.config, calls, self._time_scale, self._secrets, plan.hedging)
 
     def _ended(self, error: IntegrationError) -> IntegrationError:
         return as_deadline(error)
@@ -274,11 +291,12 @@ class _AsyncUnaryUnary:
         self._channel = channel
         self._method = method
         self._inner = inner
+        self._plan = channel._plan(method, hedged=True)
 
     async def __call__(
         self, request: object, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
     ) -> Any:
-        rpc = self._channel._begin(self._method, request, timeout, metadata, hedged=True)
+        rpc = self._channel._begin(self._plan, request, timeout, metadata)
         outcome = await self._channel._run(rpc, functools.partial(self._attempt, **kwargs))
         return outcome.value
 
@@ -314,6 +332,7 @@ class _AsyncUnaryStream:
         self._channel = channel
         self._method = method
         self._inner = inner
+        self._plan = channel._plan(method, hedged=False)
 
     def __call__(
         self, request: object, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
@@ -323,7 +342,7 @@ class _AsyncUnaryStream:
     async def _stream(
         self, request: object, timeout: float | None, metadata: Any, kwargs: Mapping[str, Any]
     ) -> AsyncIterator[Any]:
-        rpc = self._channel._begin(self._method, request, timeout, metadata, hedged=False)
+        rpc = self._channel._begin(self._plan, request, timeout, metadata)
         outcome = await self._channel._run(rpc, functools.partial(self._open, kwargs=kwargs))
         call, first = cast("tuple[Any, Any]", outcome.value)
         if first is _END:
@@ -401,10 +420,11 @@ class _UnaryUnary:
         self._channel = channel
         self._method = method
         self._inner = inner
+        self._plan = channel._plan(method, hedged=False)
 
     def __call__(self, request: object, timeout: float | None = None, metadata: Any = None, **kwargs: Any) -> Any:
         channel = self._channel
-        rpc = channel._begin(self._method, request, timeout, metadata, hedged=False)
+        rpc = channel._begin(self._plan, request, timeout, metadata)
         try:
             outcome = run_sync(rpc.calls, functools.partial(self._send, rpc, kwargs=kwargs), channel.clock.sleep)
         except IntegrationError as exc:
