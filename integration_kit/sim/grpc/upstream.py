@@ -32,7 +32,7 @@ import asyncio
 import collections
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -45,7 +45,7 @@ from integration_kit.sim.grpc import inventory_pb2, inventory_pb2_grpc
 from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 from integration_kit.sim.upstream import MAX_HANG, FlakyUpstream
 
-__all__ = ["SERVICE", "STATUS_FOR_HTTP", "GrpcFlakyUpstream", "serve_grpc_scenario"]
+__all__ = ["SERVICE", "STATUS_FOR_HTTP", "GrpcFlakyUpstream", "serve_grpc_scenario", "serving"]
 
 #: The full name of the test service.
 SERVICE = "inventory.v1.Inventory"
@@ -196,6 +196,19 @@ async def _start(upstream: GrpcFlakyUpstream, host: str, port: int) -> tuple[grp
     await health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     return server, bound
+
+
+@contextlib.asynccontextmanager
+async def serving(upstream: GrpcFlakyUpstream, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``upstream`` on the running event loop (a free port unless ``port``); yield its target, stop on exit.
+
+    Clients on the same loop avoid grpc.aio's complaints about loops closed under it (see :func:`serve_grpc_scenario`
+    for a server on a thread of its own)."""
+    server, bound = await _start(upstream, host, port)
+    try:
+        yield f"{host}:{bound}"
+    finally:
+        await server.stop(0)
 
 
 @contextlib.contextmanager
