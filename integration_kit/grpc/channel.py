@@ -21,11 +21,14 @@ deduplicate. Hedging (A6 ``hedgingPolicy``) applies only to idempotent methods (
 :mod:`integration_kit.grpc.hedging`).
 
 A server-streaming call is retried until it commits: once its first message (or its end) has arrived, a failure is
-raised to the caller as it comes. Client- and bidirectional-streaming methods are passed to grpcio as they are.
+raised to the caller as it comes. A client-streaming call is retried with its buffered requests until they pass
+``retry_buffer`` bytes, when it commits (:mod:`integration_kit.grpc.replay`). Bidirectional methods are passed to
+grpcio as they are.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -43,6 +46,7 @@ from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Hook
 from integration_kit.grpc.config import HedgingPolicy, Idempotency, MethodConfig, ServiceConfig
 from integration_kit.grpc.hedging import hedge
+from integration_kit.grpc.replay import BUFFER_LIMIT, Replay
 from integration_kit.grpc.rpc import MAX_TRANSPARENT, Metadata, Rpc, as_deadline
 from integration_kit.grpc.security import MetadataCredential, channel_credentials
 from integration_kit.grpc.status import is_refused_stream, verdict
@@ -92,6 +96,7 @@ class _ChannelCore:
         idempotency: Mapping[str, Idempotency | str] | None = None,
         descriptors: Iterable[ServiceDescriptor] = (),
         request_id_key: str = "x-request-id",
+        retry_buffer: int = BUFFER_LIMIT,
         options: Sequence[tuple[str, Any]] = (),
         hooks: Iterable[Hook] = (),
         clock: Clock | None = None,
@@ -120,6 +125,7 @@ class _ChannelCore:
         self._deadline = deadline
         self._levels = _levels(idempotency or {}, descriptors)
         self._request_id_key = request_id_key.lower()
+        self.retry_buffer = retry_buffer
         # The kit retries; grpc-core's own retries would multiply the attempts, and while they are on grpc-core
         # drops the grpc-previous-rpc-attempts metadata the kit sends (grpcio 1.85).
         self._options = (
@@ -214,7 +220,8 @@ class AsyncResilientChannel(_ChannelCore):
     :class:`~integration_kit.grpc.security.MetadataCredential`, read from the environment now: a missing variable
     raises :class:`~integration_kit.errors.ConfigurationError`); ``breaker`` (a policy, one breaker per service or
     per method: ``breaker_scope``); ``limits`` (bulkhead, rate, per engine); ``deadline`` (seconds, for methods
-    with no ``timeout``); ``idempotency`` and ``descriptors``; ``request_id_key``; ``options`` (grpcio channel
+    with no ``timeout``); ``idempotency`` and ``descriptors``; ``request_id_key``; ``retry_buffer`` (bytes of a
+    client stream's requests kept for a retry, default 256 KiB as grpc-core); ``options`` (grpcio channel
     options); ``hooks``, ``clock``, ``rng`` as for the HTTP clients. Use it as an async context manager, or call
     :meth:`close`.
     """
@@ -253,9 +260,17 @@ class AsyncResilientChannel(_ChannelCore):
         inner = self._channel.unary_stream(method, request_serializer, response_deserializer)
         return _AsyncUnaryStream(self, method, inner)
 
-    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """grpcio's own multicallable: client-streaming calls are not run under the engine."""
-        return self._channel.stream_unary(method, *args, **kwargs)
+    def stream_unary(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        _registered_method: bool | None = False,
+    ) -> _AsyncStreamUnary:
+        """A multicallable for a client-streaming method: its requests are buffered up to ``retry_buffer`` bytes
+        so a retry resends them; past that the call commits (see :mod:`integration_kit.grpc.replay`)."""
+        inner = self._channel.stream_unary(method, request_serializer, response_deserializer)
+        return _AsyncStreamUnary(self, method, inner)
 
     def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """grpcio's own multicallable: bidirectional calls are not run under the engine."""
@@ -367,6 +382,38 @@ class _AsyncUnaryStream:
         except grpc.aio.AioRpcError as exc:
             return rpc.failed(exc)
         return rpc.answered((call, _END if first is _EOF else first))
+
+
+class _AsyncStreamUnary:
+    """``stub.Method(request_iterator, ...)`` for a client stream: retried with its buffered requests until it
+    commits (its buffer overflowed), then one attempt more at most."""
+
+    def __init__(
+        self, channel: AsyncResilientChannel, method: str, inner: grpc.aio.StreamUnaryMultiCallable[Any, Any]
+    ) -> None:
+        self._channel = channel
+        self._inner = inner
+        self._plan = channel._plan(method, hedged=False)
+
+    async def __call__(
+        self, request_iterator: Any, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
+    ) -> Any:
+        replay = Replay(request_iterator, self._channel.retry_buffer)
+        rpc = self._channel._begin(self._plan, replay, timeout, metadata)
+        outcome = await self._channel._run(rpc, functools.partial(self._send, kwargs=kwargs))
+        return outcome.value
+
+    async def _send(self, rpc: Rpc, action: Send, kwargs: Mapping[str, Any]) -> Outcome:
+        replay = rpc.request
+        assert isinstance(replay, Replay)
+        try:
+            response = await self._inner(
+                replay.messages(), timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs
+            )
+        except grpc.aio.AioRpcError as exc:
+            outcome = rpc.failed(exc)
+            return dataclasses.replace(outcome, should_retry=False) if replay.committed else outcome
+        return rpc.answered(response)
 
 
 class ResilientChannel(_ChannelCore):

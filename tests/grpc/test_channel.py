@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -250,3 +251,35 @@ def test_sync_channel_retries_through_the_same_engine(serve: Serve) -> None:
             pbg.InventoryStub(ch).Reserve(pb.ReserveRequest(sku="a", quantity=1))
     assert upstream.stats()["methods"] == {"GetItem": 3, "Reserve": 1}
     assert upstream.stats()["previous_attempts"] == {"0": 2, "1": 1, "2": 1}
+
+
+async def test_client_stream_is_retried_with_its_buffered_requests(serve: Serve) -> None:
+    def items(n: int) -> Any:
+        return (pb.GetItemRequest(sku=f"sku-{i}") for i in range(n))  # a generator: it can be read only once
+
+    with serve(scenario({"503": 0.6})) as (target, upstream):
+        async with channel(target, retry_config()) as ch:
+            stub = pbg.InventoryStub(ch)
+            answers = []
+            for _ in range(5):
+                with contextlib.suppress(GaveUp):
+                    answers.append(await stub.CountItems(items(20)))
+    assert answers
+    assert all(a.stock == 20 for a in answers)  # every attempt, retries included, sent all 20 requests
+    assert any(a.attempt > 1 for a in answers)
+    assert upstream.stats()["methods"]["CountItems"] > 5
+
+
+async def test_client_stream_past_its_buffer_commits_and_is_not_retried(serve: Serve) -> None:
+    async def items() -> Any:
+        for i in range(50):
+            yield pb.GetItemRequest(sku=f"sku-{i}")
+
+    with serve(scenario({"503": 1.0})) as (target, upstream):
+        async with channel(target, retry_config(), retry_buffer=100) as ch:  # about 10 requests fit
+            with pytest.raises(GrpcUnavailable):
+                await pbg.InventoryStub(ch).CountItems(items())
+        async with channel(target, retry_config(attempts=3)) as ch:  # the default buffer holds them all
+            with pytest.raises(RetriesExhausted):
+                await pbg.InventoryStub(ch).CountItems(items())
+    assert upstream.stats()["methods"] == {"CountItems": 1 + 3}

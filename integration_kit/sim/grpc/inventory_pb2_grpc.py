@@ -49,6 +49,11 @@ class InventoryStub:
                 request_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.WatchStockRequest.SerializeToString,
                 response_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.StockUpdate.FromString,
                 _registered_method=True)
+        self.CountItems = channel.stream_unary(
+                '/inventory.v1.Inventory/CountItems',
+                request_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.GetItemRequest.SerializeToString,
+                response_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.Item.FromString,
+                _registered_method=True)
 
 
 class InventoryServicer:
@@ -72,6 +77,13 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountItems(self, request_iterator, context):
+        """Client streaming: answers how many items it was sent (in Item.stock), after reading them all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +101,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.WatchStock,
                     request_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.WatchStockRequest.FromString,
                     response_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.StockUpdate.SerializeToString,
+            ),
+            'CountItems': grpc.stream_unary_rpc_method_handler(
+                    servicer.CountItems,
+                    request_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.GetItemRequest.FromString,
+                    response_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.Item.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +189,33 @@ class Inventory:
             '/inventory.v1.Inventory/WatchStock',
             integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.WatchStockRequest.SerializeToString,
             integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.StockUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountItems(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/inventory.v1.Inventory/CountItems',
+            integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.GetItemRequest.SerializeToString,
+            integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.Item.FromString,
             options,
             channel_credentials,
             insecure,

@@ -18,7 +18,9 @@ hang                    never answers: the client's deadline ends the attempt (h
 
 The service: ``GetItem`` (``NO_SIDE_EFFECTS``) answers the item and which attempt it served (from the request's
 ``grpc-previous-rpc-attempts``); ``Reserve`` (non-idempotent) makes a reservation, deduplicated by the ``x-request-id``
-metadata when there is one; ``WatchStock`` streams stock updates after a cursor, and with ``break_streams_after=N``
+metadata when there is one; ``WatchStock`` streams stock updates after a cursor, ``CountItems`` (client
+streaming) reads every request and answers how many there were (its fate is played after reading them); with
+``break_streams_after=N``
 fails each stream with ``UNAVAILABLE`` after N messages (to show resuming from the last cursor). The standard
 ``grpc.health.v1.Health`` service reports the inventory service ``SERVING``.
 
@@ -174,6 +176,13 @@ class _Inventory(inventory_pb2_grpc.InventoryServicer):
         await self.upstream.fault(context, "Reserve")
         request_id = next((v for k, v in context.invocation_metadata() or () if k == "x-request-id"), None)
         return self.upstream.reserve(request, str(request_id) if request_id else None)
+
+    async def CountItems(self, requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> inventory_pb2.Item:
+        count = 0
+        async for _ in requests:
+            count += 1
+        previous = await self.upstream.fault(context, "CountItems")
+        return inventory_pb2.Item(sku="count", stock=count, attempt=previous + 1)
 
     async def WatchStock(
         self, request: inventory_pb2.WatchStockRequest, context: grpc.aio.ServicerContext[Any, Any]
