@@ -4,17 +4,14 @@ One boundary turns what grpcio reports (an ``RpcError`` / ``AioRpcError``: a cod
 into an :class:`~integration_kit.policies.outcome.Outcome` whose ``error`` is the typed error of
 :mod:`integration_kit.errors`:
 
-===========================================  =====================================================================
-``UNAVAILABLE``                              :class:`GrpcUnavailable` (transient when the method's policy retries it)
-``RESOURCE_EXHAUSTED`` with pushback         :class:`GrpcRateLimited`, a :class:`~integration_kit.errors.RateLimited`
-(when retried)
-``UNAUTHENTICATED``, ``PERMISSION_DENIED``   :class:`GrpcAuthError`, an :class:`~integration_kit.errors.AuthError`
-a code the method's ``retryableStatusCodes``  :class:`GrpcTransientError`
-lists
-``INVALID_ARGUMENT``, ``NOT_FOUND``, ...     :class:`GrpcRefused` (the partner refused this request; a
-                                             :class:`~integration_kit.errors.ClientError`)
-the rest                                     :class:`GrpcPermanentError`
-===========================================  =====================================================================
+- ``UNAVAILABLE``: :class:`GrpcUnavailable` (transient when the method's policy retries it);
+- ``RESOURCE_EXHAUSTED`` with pushback, when retried: :class:`GrpcRateLimited`, a
+  :class:`~integration_kit.errors.RateLimited`;
+- ``UNAUTHENTICATED``, ``PERMISSION_DENIED``: :class:`GrpcAuthError`, an :class:`~integration_kit.errors.AuthError`;
+- another code the method's ``retryableStatusCodes`` lists: :class:`GrpcTransientError`;
+- ``INVALID_ARGUMENT``, ``NOT_FOUND`` and the other refusals (:data:`REFUSING_CODES`): :class:`GrpcRefused` (the
+  partner refused this request; a :class:`~integration_kit.errors.ClientError`);
+- the rest: :class:`GrpcPermanentError`.
 
 ``DEADLINE_EXCEEDED`` ends the call with :class:`~integration_kit.errors.DeadlineExceeded` (the channel wraps the
 attempt's error). Every error keeps the status ``code`` and its ``details``, redacted of the channel's secrets.
