@@ -131,14 +131,14 @@ def test_simulated_exercise_meets_the_objectives_and_is_judged(tmp_path: Path) -
 @pytest.mark.timeout(120)
 def test_live_exercise_against_the_flaky_grpc_upstream(tmp_path: Path) -> None:
     spec = load_spec(BUNDLED)
-    options = ExerciseOptions(mode="live", scenario="brownout", duration=60, time_scale=20, seed=3)
+    options = ExerciseOptions(mode="live", scenario="brownout", duration=60, time_scale=10, seed=3)
     exercise = GRPC.exercise(spec, options, tmp_path)
     summary = exercise.summary()
     figures = summary["scenarios"]["brownout"]
     assert summary["mode"] == "live"
     assert figures["methods"]["GetItem"]["calls"] == 300  # thinned to MAX_CALLS
     assert figures["methods"]["WatchStock"]["calls"] == 120
-    assert figures["amplification"] > 1.0  # the channel retried over real sockets
+    assert figures["methods"]["GetItem"]["amplification"] > 1.0  # the channel retried over real sockets
     assert figures["success_rate"] > 0.8
 
 
