@@ -120,7 +120,9 @@ def test_simulated_exercise_meets_the_objectives_and_is_judged(tmp_path: Path) -
     assert brownout["calls"] > 5000
     assert 1.05 < brownout["amplification"] < 2.0  # retried
     assert brownout["methods"]["GetItem"]["success_rate"] > 0.85
-    assert summary["scenarios"]["outage-and-recovery"]["rejected"] > 0  # the breaker opened
+    outage = summary["scenarios"]["outage-and-recovery"]
+    assert outage["rejected"] > 0  # the breaker opened
+    assert "closed->open" in outage["transitions"]
     verdict = GRPC.judge(spec, tmp_path)
     assert verdict.passed, verdict.to_text()
     assert {c.scope for c in verdict.checks} >= {"whole run", "method Reserve"}

@@ -31,7 +31,7 @@ import grpc
 import pandas as pd
 
 from integration_kit.errors import ConfigurationError, IntegrationError
-from integration_kit.events import CallFinished, Event, Recorder
+from integration_kit.events import BreakerTransition, CallFinished, Event, Recorder
 from integration_kit.grpc.channel import AsyncResilientChannel
 from integration_kit.playbook.kinds.grpc.spec import GrpcMethod, GrpcSpec
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
@@ -110,7 +110,7 @@ def _figures(events: list[Event]) -> dict[str, Any]:
         "rejected": sum(e.outcome in ("CircuitOpenError", "BulkheadFull") for e in calls),
         "amplification": sum(e.attempts for e in calls) / n if n else None,
         "latency_p99": durations[min(n - 1, math.ceil(0.99 * n) - 1)] if n else None,
-        "transitions": [],
+        "transitions": [f"{e.old}->{e.new}" for e in events if isinstance(e, BreakerTransition)],
     }
 
 
@@ -182,7 +182,7 @@ def _simulated(spec: GrpcSpec, method: GrpcMethod, scenario: Scenario, options: 
         idempotency_methods=["POST"] if method.request_id else [],
         name=spec.name,
     )
-    return result.recorder.of(CallFinished)
+    return result.recorder.of(CallFinished, BreakerTransition)
 
 
 async def _live(spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, scale: float) -> dict[str, list[Event]]:
@@ -203,7 +203,12 @@ async def _live(spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, sc
         ) as channel:
             await asyncio.gather(*(_drive(channel, m, duration, scale) for m in spec.methods))
     finished = recorder.of(CallFinished)
-    return {m.short: [e for e in finished if e.target.endswith(f"/{m.name}")] for m in spec.methods}  # type: ignore[attr-defined]
+    calls = {m.short: [e for e in finished if e.target.endswith(f"/{m.name}")] for m in spec.methods}  # type: ignore[attr-defined]
+    # A breaker is per service: its transitions go with the service's first method, so the run counts each once
+    first = {m.service: m.short for m in reversed(spec.methods)}
+    for event in recorder.of(BreakerTransition):
+        calls[first.get(event.breaker, spec.methods[0].short)].append(event)  # type: ignore[attr-defined]
+    return calls
 
 
 async def _drive(channel: AsyncResilientChannel, method: GrpcMethod, duration: float, scale: float) -> None:
