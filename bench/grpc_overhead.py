@@ -32,7 +32,7 @@ import grpc.aio
 from integration_kit.grpc import AsyncResilientChannel
 from integration_kit.sim.grpc import inventory_pb2 as pb
 from integration_kit.sim.grpc import inventory_pb2_grpc as pbg
-from integration_kit.sim.grpc.upstream import GrpcFlakyUpstream, serve_grpc_scenario
+from integration_kit.sim.grpc.upstream import GrpcFlakyUpstream, serving
 from integration_kit.sim.scenarios import Scenario
 
 ROUNDS = 5
@@ -164,6 +164,11 @@ async def _hedging_run(target: str, config: dict[str, Any]) -> list[float]:
     return sorted(durations)
 
 
+async def _served(upstream: GrpcFlakyUpstream, config: dict[str, Any]) -> list[float]:
+    async with serving(upstream) as target:  # server and channel on one loop
+        return await _hedging_run(target, config)
+
+
 def hedging() -> None:
     tail = Scenario.from_mapping(
         {
@@ -175,8 +180,7 @@ def hedging() -> None:
     print(f"{'policy':<26} {'p50 ms':>8} {'p99 ms':>8} {'attempts/call':>14}")
     for name, config in (("plain retries", RETRY), ("hedging 3 x 50 ms", HEDGED)):
         upstream = GrpcFlakyUpstream(tail, seed=11)
-        with serve_grpc_scenario(upstream) as target:
-            durations = asyncio.run(_hedging_run(target, config))
+        durations = asyncio.run(_served(upstream, config))
         n = len(durations)
         p50, p99 = durations[n // 2], durations[min(n - 1, int(0.99 * n))]
         load = sum(upstream.stats()["methods"].values()) / n
