@@ -40,7 +40,9 @@ import grpc.aio
 from integration_kit.clock import AsyncClock
 from integration_kit.engine.actions import Send, run_async
 from integration_kit.errors import IntegrationError
+from integration_kit.events import CircuitState
 from integration_kit.grpc.core import ChannelCore
+from integration_kit.grpc.health import check_health
 from integration_kit.grpc.hedging import hedge
 from integration_kit.grpc.replay import Replay
 from integration_kit.grpc.rpc import MAX_TRANSPARENT, Rpc
@@ -64,8 +66,9 @@ class AsyncResilientChannel(ChannelCore):
     raises :class:`~integration_kit.errors.ConfigurationError`); ``breaker`` (a policy, one breaker per service or
     per method: ``breaker_scope``); ``limits`` (bulkhead, rate, per engine); ``deadline`` (seconds, for methods
     with no ``timeout``); ``idempotency`` and ``descriptors``; ``request_id_key``; ``retry_buffer`` (bytes of a
-    client stream's requests kept for a retry, default 256 KiB as grpc-core); ``options`` (grpcio channel
-    options); ``hooks``, ``clock``, ``rng`` as for the HTTP clients. Use it as an async context manager, or call
+    client stream's requests kept for a retry, default 256 KiB as grpc-core); ``health_checks`` (a half-open
+    breaker's probe first asks ``grpc.health.v1``, see :mod:`integration_kit.grpc.health`); ``options`` (grpcio
+    channel options); ``hooks``, ``clock``, ``rng`` as for the HTTP clients. Use it as an async context manager, or call
     :meth:`close`.
     """
 
@@ -119,6 +122,14 @@ class AsyncResilientChannel(ChannelCore):
         """grpcio's own multicallable: bidirectional calls are not run under the engine."""
         return self._channel.stream_stream(method, *args, **kwargs)
 
+    async def _gate(self, rpc: Rpc, action: Send) -> Outcome | None:
+        """With ``health_checks``, a half-open breaker's probe first asks the health service (see
+        :mod:`integration_kit.grpc.health`): ``None`` lets the attempt go, else it is its failed outcome."""
+        breaker = rpc.breaker
+        if not self.health_checks or breaker is None or breaker.state is not CircuitState.HALF_OPEN:
+            return None
+        return await check_health(self._channel, rpc.service, rpc.timeout(action))
+
     async def _sleep(self, seconds: float) -> None:
         clock = self.clock
         await (clock.asleep(seconds) if isinstance(clock, AsyncClock) else anyio.sleep(seconds))
@@ -159,6 +170,8 @@ class _AsyncUnaryUnary:
         return outcome.value
 
     async def _attempt(self, rpc: Rpc, action: Send, **kwargs: Any) -> Outcome:
+        if (unhealthy := await self._channel._gate(rpc, action)) is not None:
+            return unhealthy
         if rpc.hedging is not None:
             return await hedge(rpc, action, self._send, self._channel.budget, self._channel.clock, kwargs)
         return await self._send(rpc, action, None, kwargs)
@@ -219,6 +232,8 @@ class _AsyncUnaryStream:
 
     async def _open(self, rpc: Rpc, action: Send, kwargs: Mapping[str, Any]) -> Outcome:
         """One attempt of the stream: open it and wait for the commit (its first message or its end)."""
+        if (unhealthy := await self._channel._gate(rpc, action)) is not None:
+            return unhealthy
         call = self._inner(rpc.request, timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs)
         try:
             first = await call.read()
@@ -249,6 +264,8 @@ class _AsyncStreamUnary:
     async def _send(self, rpc: Rpc, action: Send, kwargs: Mapping[str, Any]) -> Outcome:
         replay = rpc.request
         assert isinstance(replay, Replay)
+        if (unhealthy := await self._channel._gate(rpc, action)) is not None:
+            return unhealthy
         try:
             response = await self._inner(
                 replay.messages(), timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs

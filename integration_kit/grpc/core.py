@@ -62,6 +62,7 @@ class ChannelCore:
         descriptors: Iterable[ServiceDescriptor] = (),
         request_id_key: str = "x-request-id",
         retry_buffer: int = BUFFER_LIMIT,
+        health_checks: bool = False,
         options: Sequence[tuple[str, Any]] = (),
         hooks: Iterable[Hook] = (),
         clock: Clock | None = None,
@@ -91,6 +92,7 @@ class ChannelCore:
         self._levels = _levels(idempotency or {}, descriptors)
         self._request_id_key = request_id_key.lower()
         self.retry_buffer = retry_buffer
+        self.health_checks = health_checks
         # The kit retries; grpc-core's own retries would multiply the attempts, and while they are on grpc-core
         # drops the grpc-previous-rpc-attempts metadata the kit sends (grpcio 1.85).
         self._options = (
@@ -170,7 +172,10 @@ class ChannelCore:
             retry=plan.retry,
         )
         metadata = (*self._auth, *caller) if self._auth else caller
-        return Rpc(plan.method, request, metadata, plan.config, calls, self._time_scale, self._secrets, plan.hedging)
+        return Rpc(
+            plan.method, request, metadata, plan.config, calls, self._time_scale, self._secrets, plan.hedging,
+            plan.engine.breaker,
+        )  # fmt: skip
 
     def _ended(self, error: IntegrationError) -> IntegrationError:
         return as_deadline(error)

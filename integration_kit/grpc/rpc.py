@@ -17,6 +17,7 @@ from integration_kit.engine.actions import CallGenerator, Send
 from integration_kit.errors import DeadlineExceeded, GaveUp, IntegrationError
 from integration_kit.grpc.config import HedgingPolicy, MethodConfig
 from integration_kit.grpc.status import GrpcStatus, outcome_for_error
+from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 
 __all__ = ["ATTEMPTS_KEY", "MAX_TRANSPARENT", "Metadata", "Rpc"]
@@ -42,6 +43,13 @@ class Rpc:
     time_scale: float
     secrets: Sequence[str]
     hedging: HedgingPolicy | None
+    #: The breaker of the method's engine (``None``: none), for health-checked probes.
+    breaker: CircuitBreaker | None = None
+
+    @property
+    def service(self) -> str:
+        """The method's service (``package.Service``)."""
+        return self.method.lstrip("/").partition("/")[0]
 
     def attempt_metadata(self, action: Send, previous: int | None = None) -> Metadata:
         """The metadata of attempt ``action.attempt`` (``previous``: attempts before it, for a hedge)."""

@@ -81,6 +81,7 @@ class GrpcFlakyUpstream:
         self.play = FlakyUpstream(scenario, seed=seed, time_scale=time_scale, max_hang=max_hang, clock=clock)
         self.pushback = pushback
         self.break_streams_after = break_streams_after
+        self.health: Any = None  # the health servicer, once served
         self._lock = threading.Lock()
         self.restart()
 
@@ -145,6 +146,12 @@ class GrpcFlakyUpstream:
                 context.set_trailing_metadata((("grpc-retry-pushback-ms", pushback),))
         await context.abort(code, f"HTTP {decision.status} (simulated)")
 
+    async def set_serving(self, serving: bool) -> None:
+        """Make the health service report the inventory service ``SERVING`` or ``NOT_SERVING`` (on the server's
+        loop: with :func:`serving`, from the same loop)."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set(SERVICE, status)
+
     def reserve(self, request: inventory_pb2.ReserveRequest, request_id: str | None) -> inventory_pb2.Reservation:
         """Make a reservation; the same request id gets the first reservation back (and is counted)."""
         with self._lock:
@@ -203,6 +210,7 @@ async def _start(upstream: GrpcFlakyUpstream, host: str, port: int) -> tuple[grp
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     await health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+    upstream.health = health
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     return server, bound
 
