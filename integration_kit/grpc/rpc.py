@@ -9,7 +9,7 @@ an :class:`~integration_kit.policies.outcome.Outcome`. The channels only send an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -37,11 +37,11 @@ class Rpc:
 
     method: str
     request: object
-    metadata: Metadata
+    metadata: Metadata = field(repr=False)  # holds the credential
     config: MethodConfig
     calls: CallGenerator
     time_scale: float
-    secrets: Sequence[str]
+    secrets: Sequence[str] = field(repr=False)
     hedging: HedgingPolicy | None
     #: The breaker of the method's engine (``None``: none), for health-checked probes.
     breaker: CircuitBreaker | None = None

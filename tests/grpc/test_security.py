@@ -46,6 +46,10 @@ def test_credential_comes_from_a_named_environment_variable(monkeypatch: pytest.
     channel = ResilientChannel("localhost:1", tls=False, credential=MetadataCredential("INVENTORY_TOKEN"))
     assert CANARY not in repr(channel)
     assert CANARY not in repr(MetadataCredential("INVENTORY_TOKEN"))
+    rpc = channel._begin(channel._plan("/a.B/C", hedged=False), "request", None, None)
+    assert ("authorization", f"Bearer {CANARY}") in rpc.metadata  # sent...
+    assert CANARY not in repr(rpc)  # ...but never shown
+    rpc.calls.close()
     channel.close()
 
 
