@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from integration_kit import ClientConfig
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.grpc.spec import GrpcSpec
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
 from integration_kit.playbook.kinds.queue.spec import QueueSpec
 from integration_kit.playbook.kinds.table import load_spec
@@ -93,6 +94,7 @@ LOADERS: dict[str, Callable[..., object]] = {
     "queue": QueueSpec.from_mapping,
     "webhook-in": WebhookSpec.from_mapping,
     "webhook-out": WebhookSpec.from_mapping,
+    "grpc": GrpcSpec.from_mapping,
 }
 
 

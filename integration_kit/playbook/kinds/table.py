@@ -14,6 +14,7 @@ from typing import Any
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.files import read_spec
+from integration_kit.playbook.kinds.grpc.kind import GRPC
 from integration_kit.playbook.kinds.http.kind import HTTP
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.playbook.kinds.protocol import CheckItem, Kind, Spec
@@ -25,7 +26,7 @@ from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
 __all__ = ["KINDS", "TABLE", "AnySpec", "kind_named", "kind_of", "load_spec", "spec_checklist"]
 
 #: Every kind, once.
-TABLE: tuple[Kind[Any], ...] = (HTTP, WEBHOOK, QUEUE)
+TABLE: tuple[Kind[Any], ...] = (HTTP, WEBHOOK, QUEUE, GRPC)
 
 #: Every ``kind`` a spec file may declare, in the table's order.
 KINDS: tuple[str, ...] = tuple(name for kind in TABLE for name in kind.names)

@@ -1,0 +1,1 @@
+"""The gRPC kind (``kind = "grpc"``): a partner's gRPC service called through the resilient channel."""
