@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -155,7 +157,11 @@ class FlakyFeed:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with serve(self._handle, self._host, self._port, process_request=self._process_request) as server:
+        logger = logging.getLogger("integration_kit.sim.ws_upstream")
+        logger.addFilter(_Masking(self.script.token))
+        async with serve(
+            self._handle, self._host, self._port, process_request=self._process_request, logger=logger
+        ) as server:
             self._server = server
             self.port = next(iter(server.sockets)).getsockname()[1]
             self._start = time.monotonic()
@@ -244,6 +250,28 @@ class FlakyFeed:
             conn.transport.abort()
         else:
             await conn.close(fault.code, "scripted close")
+
+
+class _Masking(logging.Filter):
+    """Masks the feed's token, credential headers and secret-looking query values in the server's DEBUG trace of
+    the handshakes it received (the simulator may not import the HTTP driver's redaction)."""
+
+    def __init__(self, token: str | None) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = _SECRET_HEADER.sub(r"\1***", _SECRET_QUERY.sub(r"\1***", message))
+        if self.token:
+            masked = masked.replace(self.token, "***")
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+_SECRET_QUERY = re.compile(r"([?&;][^=&\s]*(?:token|key|secret|sig|password|auth|session)[^=&\s]*=)[^&\s#]*", re.I)
+_SECRET_HEADER = re.compile(r"^(< (?:Authorization|Cookie|X-Api-Key|Proxy-Authorization): ).*$", re.I)
 
 
 def _parse(raw: str | bytes) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -107,6 +107,12 @@ class WebSocketConfig:
             raise ConfigurationError("WebSocketConfig.subscribe must hold str or bytes messages", field="subscribe")
         object.__setattr__(self, "subscribe", tuple(self.subscribe))
         object.__setattr__(self, "secret_query_params", tuple(self.secret_query_params))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={self.shown_url if f.name == 'url' else getattr(self, f.name)!r}" for f in fields(self) if f.repr
+        )
+        return f"WebSocketConfig({shown})"
 
     @property
     def shown_url(self) -> str:

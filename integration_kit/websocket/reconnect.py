@@ -73,19 +73,20 @@ def classify_close(code: int | None, overrides: Mapping[int, CloseClass] | None 
 class ReconnectPolicy:
     """How a dropped WebSocket reconnects, in seconds.
 
-    Defaults follow Socket.IO's client (``reconnectionDelay`` 1 s, ``reconnectionDelayMax`` 5 s, randomisation)
-    widened for partner feeds: ``first_delay=1.0`` bounds the random wait before the first reconnect after a drop;
-    later handshake attempts back off from ``base_delay=1.0`` by ``multiplier=2.0`` up to ``max_delay=30.0`` with
-    ``jitter="full"`` (AWS Architecture Blog, "Exponential Backoff and Jitter"); ``max_attempts=10`` handshake
-    attempts per reconnect before the stream fails (about 2 minutes at the defaults). ``close_codes`` maps close
-    codes to a :class:`CloseClass` (or its value, ``"clean"``, ``"reconnect"``, ``"permanent"``) over the
-    defaults of :func:`classify_close`.
+    ``first_delay=5.0`` bounds the random wait before the first handshake after a drop: RFC 6455 section 7.2.3's
+    example ("a random delay between 0 and 5 seconds"), also the ``websockets`` library's initial delay. Later
+    handshake attempts back off from ``base_delay=2.0`` by ``multiplier=2.0`` up to ``max_delay=30.0`` with
+    ``jitter="full"`` (AWS Architecture Blog, "Exponential Backoff and Jitter"; the simulated herd of
+    :mod:`integration_kit.sim.ws_herd` chose 2 s over 1 s: a lower peak after a restart for the same recovery);
+    ``max_attempts=10`` handshake attempts per reconnect before the stream fails (about 4 minutes at the
+    defaults). ``close_codes`` maps close codes to a :class:`CloseClass` (or its value, ``"clean"``,
+    ``"reconnect"``, ``"permanent"``) over the defaults of :func:`classify_close`.
 
     Raises :class:`~integration_kit.errors.ConfigurationError` naming the field for a bad value.
     """
 
-    first_delay: float = 1.0
-    base_delay: float = 1.0
+    first_delay: float = 5.0
+    base_delay: float = 2.0
     max_delay: float = 30.0
     multiplier: float = 2.0
     jitter: Jitter = "full"
