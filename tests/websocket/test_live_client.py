@@ -109,7 +109,8 @@ async def test_without_resume_a_drop_is_a_gap_that_resync_fills() -> None:
     assert asked == [(gap.expected, gap.received)]
     assert gap.received - gap.expected >= 10  # 0.2 s at 200 messages/s were missed
     (resynced,) = recorder.of(WsResync)
-    assert isinstance(resynced, WsResync) and resynced.messages == gap.received - gap.expected
+    assert isinstance(resynced, WsResync)
+    assert resynced.messages == gap.received - gap.expected
 
 
 async def test_without_resume_or_resync_the_gap_is_reported() -> None:
@@ -143,7 +144,8 @@ async def test_a_silent_socket_is_caught_by_staleness_and_replaced() -> None:
             seqs = await take(ws, 15)
     assert consecutive(seqs)
     (stale,) = recorder.of(WsStale)
-    assert isinstance(stale, WsStale) and 0.25 <= stale.silent_for < 1.0
+    assert isinstance(stale, WsStale)
+    assert 0.25 <= stale.silent_for < 1.0
     assert [e.verdict for e in recorder.of(WsDisconnected) if isinstance(e, WsDisconnected)] == ["stale"]
 
 
@@ -205,7 +207,8 @@ async def test_503_and_429_refusals_are_retried_after_their_retry_after() -> Non
     assert [(w.delay, w.reason) for w in waits] == [(2.0, "retry_after"), (2.0, "retry_after")]
     assert clock.now() == pytest.approx(4.0)  # waited on the injected clock, not in real time
     (connected,) = recorder.of(WsConnected)
-    assert isinstance(connected, WsConnected) and connected.attempts == 3
+    assert isinstance(connected, WsConnected)
+    assert connected.attempts == 3
 
 
 async def test_401_is_permanent_one_handshake_only() -> None:
@@ -247,7 +250,8 @@ async def test_a_credentials_callable_is_called_at_every_handshake() -> None:
             seqs = await take(ws, 10)
         handshakes = len(feed.stats().handshakes)
     assert consecutive(seqs)
-    assert calls == [1, 2] and handshakes == 2  # a fresh token for the reconnect, not the first one reused
+    assert calls == [1, 2]
+    assert handshakes == 2
 
 
 async def test_messages_sent_while_disconnected_are_queued_then_flushed_in_order() -> None:
