@@ -17,7 +17,12 @@ Faults, scripted per handshake and per connection in the order they arrive (:cla
 - ``connections``: the Nth accepted connection follows the Nth :class:`ConnectionFault`: after ``after`` messages
   it closes with ``code`` (``None``: the TCP connection is aborted with no close frame, 1006 at the client), or
   ``stall`` (``True``: it stops sending but stays open, answering pings: a silent socket only staleness catches);
-- :meth:`FlakyFeed.restart` closes every open connection with 1012 (service restart) at once.
+- :meth:`FlakyFeed.restart` closes every open connection with 1012 (service restart) at once, and can keep the
+  server "down" for a while: handshakes then get 503 without ``Retry-After`` (one listening socket cannot refuse
+  TCP connections for a while, so the simulator's connect error becomes a 503 here; both are transient to the
+  client);
+- ``accept_rate``: at most this many handshakes are accepted per second; the rest get 503 (with
+  ``Retry-After: retry_after`` when ``retry_after`` is set).
 
 :meth:`FlakyFeed.stats` says what the upstream saw: handshake times (for the reconnect herd), refusals by status,
 connections accepted, and messages sent.
@@ -57,13 +62,15 @@ class ConnectionFault:
 @dataclass(frozen=True, slots=True)
 class FeedScript:
     """The upstream's scenario: feed ``rate`` (messages per second), ``resume`` support, scripted handshake
-    ``refusals`` (statuses) with ``retry_after`` seconds on 429/503, a required bearer ``token`` (``None``: none),
-    and the faults of the first ``connections``."""
+    ``refusals`` (statuses) with ``retry_after`` seconds on 429/503 (``None``: no header), at most ``accept_rate``
+    handshakes accepted per second (``None``: no limit), a required bearer ``token`` (``None``: none), and the
+    faults of the first ``connections``."""
 
     rate: float = 100.0
     resume: bool = True
     refusals: tuple[int, ...] = ()
-    retry_after: int = 1
+    retry_after: int | None = 1
+    accept_rate: float | None = None
     token: str | None = field(default=None, repr=False)
     connections: tuple[ConnectionFault, ...] = ()
 
@@ -102,6 +109,8 @@ class FlakyFeed:
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._down_until = 0.0
+        self._accepted_in: dict[int, int] = {}
         self._stop: asyncio.Event | None = None
         self.port = 0
 
@@ -127,8 +136,11 @@ class FlakyFeed:
                 tuple(self._client_closes),
             )
 
-    def restart(self, code: int = 1012, reason: str = "service restart") -> None:
-        """Close every open connection at once with ``code`` (1012: service restart), as a deploy would."""
+    def restart(self, code: int = 1012, reason: str = "service restart", *, down_for: float = 0.0) -> None:
+        """Close every open connection at once with ``code`` (1012: service restart), as a deploy would; for
+        ``down_for`` seconds after, handshakes are refused with 503."""
+        with self._lock:
+            self._down_until = time.monotonic() + down_for
         loop, server = self._loop, self._server
         if loop is None or server is None:
             raise RuntimeError("FlakyFeed.restart: the upstream is not running")
@@ -170,10 +182,22 @@ class FlakyFeed:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         script = self.script
+        now = time.monotonic()
         with self._lock:
-            self._handshakes.append(time.monotonic() - self._start)
+            self._handshakes.append(now - self._start)
             index = len(self._handshakes) - 1
+            down = now < self._down_until
         status: int | None = script.refusals[index] if index < len(script.refusals) else None
+        if status is None and down:
+            return self._refuse(connection, 503, hint=False)
+        if status is None and script.accept_rate is not None:
+            second = int(now - self._start)
+            with self._lock:
+                admitted = self._accepted_in.get(second, 0)
+                if admitted >= script.accept_rate:
+                    status = 503
+                else:
+                    self._accepted_in[second] = admitted + 1
         if (
             status is None
             and script.token is not None
@@ -182,11 +206,14 @@ class FlakyFeed:
             status = 401
         if status is None:
             return None
+        return self._refuse(connection, status, hint=True)
+
+    def _refuse(self, connection: ServerConnection, status: int, *, hint: bool) -> Response:
         with self._lock:
             self._refused[status] = self._refused.get(status, 0) + 1
         response = connection.respond(status, f"refused: {status}\n")
-        if status in (429, 503):
-            response.headers["Retry-After"] = str(script.retry_after)
+        if hint and status in (429, 503) and self.script.retry_after is not None:
+            response.headers["Retry-After"] = str(self.script.retry_after)
         return response
 
     async def _handle(self, conn: ServerConnection) -> None:

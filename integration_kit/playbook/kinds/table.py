@@ -21,17 +21,19 @@ from integration_kit.playbook.kinds.queue.kind import QUEUE
 from integration_kit.playbook.kinds.queue.spec import QueueSpec
 from integration_kit.playbook.kinds.webhook.kind import WEBHOOK
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
+from integration_kit.playbook.kinds.websocket.kind import WEBSOCKET
+from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec
 
 __all__ = ["KINDS", "TABLE", "AnySpec", "kind_named", "kind_of", "load_spec", "spec_checklist"]
 
 #: Every kind, once.
-TABLE: tuple[Kind[Any], ...] = (HTTP, WEBHOOK, QUEUE)
+TABLE: tuple[Kind[Any], ...] = (HTTP, WEBHOOK, QUEUE, WEBSOCKET)
 
 #: Every ``kind`` a spec file may declare, in the table's order.
 KINDS: tuple[str, ...] = tuple(name for kind in TABLE for name in kind.names)
 
 #: Any spec the playbook loads (for type hints; the pipeline itself only uses :class:`Spec`).
-AnySpec = IntegrationSpec | QueueSpec | WebhookSpec
+AnySpec = IntegrationSpec | QueueSpec | WebhookSpec | WebSocketSpec
 
 
 def kind_named(name: object, *, source: str = "kind") -> Kind[Any]:

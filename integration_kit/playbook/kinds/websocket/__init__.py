@@ -1,0 +1,1 @@
+"""The WebSocket kind (``kind = "websocket"``): a partner's live feed, its reconnects, resumes and herds."""
