@@ -115,3 +115,11 @@ def test_the_playbook_passes_in_simulate_mode_through_the_notebooks(tmp_path: Pa
     assert run.verdict.kind == "websocket"
     assert (run.out_dir / "report.html").is_file()
     assert (run.out_dir / "charts" / "restart-herd-dashboard.png").stat().st_size > 5000
+
+
+def test_the_template_passes_check_for_any_name() -> None:
+    for name in ("feed", "my-feed_2"):
+        text = WEBSOCKET.templates["websocket"].replace("{name}", name)
+        spec = WebSocketSpec.from_mapping(tomllib.loads(text), source=f"{name}.toml")
+        assert spec.name == name
+        assert all(i.passed for i in WEBSOCKET.checklist(spec))
