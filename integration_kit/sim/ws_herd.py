@@ -5,7 +5,8 @@ server restarts: every connection is closed with 1012 (service restart) at once,
 for ``downtime`` seconds (a handshake then fails as a refused TCP connection), and afterwards it completes at
 most ``accept_rate`` handshakes per second, answering the rest ``503`` (with ``Retry-After: retry_after`` when
 set). The simulator counts the handshakes the server sees per second (the herd), how long each client was
-disconnected, and the messages each lost (those published while it was away, unless it resumes).
+disconnected, and the messages each lost (those published while it was away, unless it resumes: with
+``resume=True`` the kit's client does; the ``websockets`` iterator and the naive loop have no resume).
 
 How a client reconnects is a :data:`Strategy`:
 
@@ -173,7 +174,8 @@ def simulate_herd(
         heapq.heappush(queue, (at, order, index))
     down = tuple(back_at.get(i, math.inf) - scenario.restart_at for i in range(scenario.clients))
     horizon_msgs = int((scenario.horizon - scenario.restart_at) * scenario.rate)
-    lost = tuple(0 if scenario.resume and math.isfinite(d) else min(horizon_msgs, int(d * scenario.rate)) for d in down)
+    resumes = scenario.resume and strategy == "kit"  # neither websockets' iterator nor the naive loop resumes
+    lost = tuple(0 if resumes and math.isfinite(d) else min(horizon_msgs, int(d * scenario.rate)) for d in down)
     seconds = int(scenario.horizon - scenario.restart_at) + 1
     per_second = [0] * seconds
     for when in server.times:

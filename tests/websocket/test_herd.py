@@ -128,3 +128,10 @@ async def test_simulation_and_live_agree_on_a_restart_of_ten_clients() -> None:
     assert after == sim.handshakes == clients
     assert sim.lost == (0,) * clients
     assert abs(statistics.mean(live_down) - statistics.mean(sim.down)) < 0.15
+
+
+def test_only_the_kit_resumes() -> None:
+    scenario = HerdScenario(clients=100, resume=True)
+    assert sum(simulate_herd(scenario, "kit").lost) == 0
+    assert sum(simulate_herd(scenario, "websockets").lost) > 0
+    assert sum(simulate_herd(scenario, "naive").lost) > 0

@@ -11,7 +11,9 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["save_dashboards", "ws_dashboard"]
+from integration_kit.sim.ws_herd import HerdResult
+
+__all__ = ["herd_chart", "save_dashboards", "ws_dashboard"]
 
 
 def ws_dashboard(scenario: str, series: pd.DataFrame, figures: Mapping[str, Any]) -> Figure:
@@ -54,3 +56,26 @@ def save_dashboards(summary: Mapping[str, Any], series: pd.DataFrame, folder: Pa
         ws_dashboard(name, rows, figures).savefig(target, dpi=90)
         saved[name] = {"dashboard": target}
     return saved
+
+
+def herd_chart(results: Mapping[str, HerdResult], seconds: int = 40) -> Figure:
+    """Handshakes per second at the server after a restart, one line per strategy (the first ``seconds``), and
+    each strategy's time away (p50 and p99) beside it."""
+    figure = Figure(figsize=(11.0, 4.0), layout="constrained")
+    load, away = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
+    for name, result in results.items():
+        shown = result.per_second[:seconds]
+        load.step(range(len(shown)), shown, where="post", label=f"{name} (peak {result.peak})")
+    load.set_xlabel("seconds after the restart")
+    load.set_ylabel("handshakes per second")
+    load.legend(loc="upper right", fontsize="small")
+    names = list(results)
+    p50 = [results[n].down_quantile(0.5) for n in names]
+    p99 = [results[n].down_quantile(0.99) for n in names]
+    positions = range(len(names))
+    away.barh([p - 0.2 for p in positions], p50, height=0.4, label="p50")
+    away.barh([p + 0.2 for p in positions], p99, height=0.4, label="p99")
+    away.set_yticks(list(positions), [n.split(" (")[0] for n in names], fontsize="small")
+    away.set_xlabel("time away (s)")
+    away.legend(fontsize="small")
+    return figure

@@ -18,6 +18,7 @@ import math
 import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -30,7 +31,7 @@ from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFe
 from integration_kit.websocket import ResilientWebSocket, WebSocketConfig, json_field
 from integration_kit.websocket.events import WsConnected, WsStale
 
-__all__ = ["AFTER", "LIVE_CLIENTS", "MAX_REAL", "play_live"]
+__all__ = ["AFTER", "LIVE_CLIENTS", "MAX_REAL", "notice_stall", "play_live"]
 
 #: At most this many live clients per scenario.
 LIVE_CLIENTS = 20
@@ -169,10 +170,20 @@ async def _client(
 async def _stall_probe(spec: WebSocketSpec, scale: float) -> float:
     """How long one silent socket goes unnoticed, in scenario seconds (the cap when nothing notices)."""
     cap = MAX_REAL / 4
-    script = FeedScript(rate=20 * scale, connections=(ConnectionFault(after=3, stall=True),))
+    noticed = await notice_stall(_config(spec, "ws://127.0.0.1:1/"), cap=cap, clock=ScaledClock(scale))
+    return cap * scale if noticed is None else noticed
+
+
+async def notice_stall(config: WebSocketConfig, *, cap: float, clock: ScaledClock | None = None) -> float | None:
+    """Serve a feed whose first connection falls silent after 3 messages while still answering pings, read it with
+    a client of ``config`` (its URL replaced), and return how long the silence lasted before the client noticed
+    (``WsStale.silent_for``, on ``clock``), or ``None`` when nothing noticed within ``cap`` real seconds."""
     recorder = Recorder()
-    with FlakyFeed(script) as feed:
-        ws = ResilientWebSocket(_config(spec, feed.url), clock=ScaledClock(scale), hooks=[recorder])
+    with FlakyFeed(
+        FeedScript(rate=20 * (clock.time_scale if clock else 1.0), connections=(ConnectionFault(after=3, stall=True),))
+    ) as feed:
+        probe = replace(config, url=feed.url, subscribe=config.subscribe or (_SUBSCRIBE_DEFAULT,))
+        ws = ResilientWebSocket(probe, clock=clock, hooks=[recorder])
         async with ws:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(cap):
@@ -180,7 +191,7 @@ async def _stall_probe(spec: WebSocketSpec, scale: float) -> float:
                         if recorder.of(WsStale):
                             break
     stale = [e.silent_for for e in recorder.of(WsStale) if isinstance(e, WsStale)]
-    return stale[0] if stale else cap * scale
+    return stale[0] if stale else None
 
 
 def _missing(seqs: list[int]) -> int:
