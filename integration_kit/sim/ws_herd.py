@@ -74,17 +74,22 @@ class HerdScenario:
                 f"HerdScenario.clients must be an integer >= 1, got {self.clients!r}", field="clients"
             )
         for name in ("rate", "horizon"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-                raise ConfigurationError(f"HerdScenario.{name} must be a finite number > 0, got {value!r}", field=name)
+            _number(name, getattr(self, name), low=0.0, strict=True)
         for name in ("restart_at", "downtime"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"HerdScenario.{name} must be a finite number >= 0, got {value!r}", field=name)
-        if self.accept_rate is not None and not self.accept_rate > 0:
-            raise ConfigurationError(
-                f"HerdScenario.accept_rate must be > 0 or None, got {self.accept_rate!r}", field="accept_rate"
-            )
+            _number(name, getattr(self, name), low=0.0, strict=False)
+        for name in ("accept_rate", "retry_after"):
+            if getattr(self, name) is not None:
+                _number(name, getattr(self, name), low=0.0, strict=name == "accept_rate")
+        if not isinstance(self.resume, bool):
+            raise ConfigurationError(f"HerdScenario.resume must be true or false, got {self.resume!r}", field="resume")
+
+
+def _number(name: str, value: object, *, low: float, strict: bool) -> None:
+    """A finite number above ``low`` (``strict``) or at least ``low``, else the error naming ``name``."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= low if strict else value < low):  # type: ignore[operator]
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise ConfigurationError(f"HerdScenario.{name} must be a finite number {bound}, got {value!r}", field=name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,11 +140,17 @@ class ReconnectPolicy:
         )
 
 
-def _close_codes(values: Mapping[Any, Any]) -> dict[int, CloseClass]:
+def _close_codes(values: object) -> dict[int, CloseClass]:
+    if not isinstance(values, Mapping):
+        raise ConfigurationError(
+            f"ReconnectPolicy.close_codes must be a table of close code = class, got {values!r}", field="close_codes"
+        )
     out: dict[int, CloseClass] = {}
     for key, value in dict(values).items():
         try:
             code = int(key)
+            if isinstance(key, bool | float):
+                raise TypeError(key)
         except (TypeError, ValueError):
             raise ConfigurationError(
                 f"ReconnectPolicy.close_codes: {key!r} is not a close code", field="close_codes"
@@ -155,7 +161,7 @@ def _close_codes(values: Mapping[Any, Any]) -> dict[int, CloseClass]:
             )
         try:
             out[code] = value if isinstance(value, CloseClass) else CloseClass(value)
-        except ValueError:
+        except (ValueError, TypeError):
             raise ConfigurationError(
                 f"ReconnectPolicy.close_codes.{code} must be 'clean', 'reconnect' or 'permanent', got {value!r}",
                 field=f"close_codes.{code}",

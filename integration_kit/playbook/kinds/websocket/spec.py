@@ -149,6 +149,9 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> WebSocket
     gap = feed.get("gap_strategy", "resume")
     if gap not in get_args(GapStrategy):
         raise fail("feed.gap_strategy", f"must be one of {', '.join(get_args(GapStrategy))}, got {gap!r}")
+    sequence_field = feed.get("sequence_field")
+    if sequence_field is not None and (not isinstance(sequence_field, str) or not sequence_field):
+        raise fail("feed.sequence_field", f"must name a field of the messages, got {sequence_field!r}")
     subscribe = feed.get("subscribe", [])
     if not isinstance(subscribe, list) or not all(isinstance(m, str) for m in subscribe):
         raise fail("feed.subscribe", "must be a list of text messages")
@@ -163,7 +166,7 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> WebSocket
         stale_after=keepalive.get("stale_after"),
         reconnect=reconnect,
         subscribe=tuple(subscribe),
-        sequence_field=feed.get("sequence_field"),
+        sequence_field=sequence_field,
         gap_strategy=gap,
         outgoing_limit=feed.get("outgoing_limit", 1000),
         outgoing=feed.get("outgoing", "wait"),
