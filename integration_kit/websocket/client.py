@@ -163,9 +163,9 @@ class ResilientWebSocket:
         With a full queue, ``outgoing="wait"`` waits for room, ``outgoing="fail"`` raises
         :class:`~integration_kit.websocket.OutgoingQueueFull`. A message whose send fails as the connection drops is
         queued again (it may be delivered twice: at least once, never silently dropped). Raises the stream's
-        terminal error once it has ended.
+        terminal error once it has failed, and :class:`~integration_kit.websocket.StreamClosed` once it has ended.
         """
-        self._raise_if_done()
+        self._raise_if_ended()
         conn = self._conn
         if conn is not None and not self._outbox:
             try:
@@ -183,7 +183,7 @@ class ResilientWebSocket:
                 )
             self._room.clear()
             await self._room.wait()
-            self._raise_if_done()
+            self._raise_if_ended()
         self._outbox.append(message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -395,6 +395,21 @@ class ResilientWebSocket:
         if self._done is None:
             self._done = error
         self._room.set()
+
+    def _raise_if_ended(self) -> None:
+        """For :meth:`send`: the terminal error, or :class:`StreamClosed` after a clean end (never
+        ``StopAsyncIteration``, which means something only to an ``async for``)."""
+        done = self._done
+        if isinstance(done, StopAsyncIteration):
+            raise StreamClosed(
+                "send() on a stream that has ended",
+                code=None,
+                reason="ended",
+                unsent=len(self._outbox),
+                integration=self.config.name,
+                url=self.url,
+            )
+        self._raise_if_done()
 
     def _raise_if_done(self) -> None:
         done = self._done

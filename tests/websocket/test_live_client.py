@@ -191,6 +191,8 @@ async def test_a_clean_close_ends_the_iteration() -> None:
     with FlakyFeed(script) as feed:
         async with ResilientWebSocket(config(feed)) as ws:
             seqs = [seq_of(m) async for m in ws]
+            with pytest.raises(StreamClosed, match="ended"):
+                await ws.send("too late")
     assert len(seqs) == 4
 
 
