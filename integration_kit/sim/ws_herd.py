@@ -19,8 +19,8 @@ How a client reconnects is a :data:`Strategy`:
   1.618 up to 90 s (``websockets.client.backoff`` and its ``BACKOFF_*`` defaults, drawn here from a seeded rng);
 - ``naive``: the hand-written ``while True:`` loop: reconnect at once, and one second after any failure.
 
-Everything runs on virtual time with one seeded ``random.Random``: a run is deterministic and 1,000 clients take
-well under a second.
+Everything runs on virtual time, each client with its own seeded ``random.Random`` (:func:`client_rng`): a run is
+deterministic and 1,000 clients take well under a second.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.websocket.reconnect import ReconnectPolicy, decide_reconnect
 
-__all__ = ["HerdResult", "HerdScenario", "Strategy", "simulate_herd", "websockets_delays"]
+__all__ = ["HerdResult", "HerdScenario", "Strategy", "client_rng", "simulate_herd", "websockets_delays"]
 
 Strategy = Literal["kit", "websockets", "naive"]
 
@@ -128,6 +128,12 @@ def websockets_delays(rng: random.Random) -> Iterator[float]:
         yield WEBSOCKETS_MAX
 
 
+def client_rng(seed: int, index: int) -> random.Random:
+    """The random stream of client ``index`` in a run seeded ``seed``: one stream per client, so a live client given
+    the same stream draws the same waits (the fidelity test compares them client by client)."""
+    return random.Random(seed * 1_000_003 + index)
+
+
 def simulate_herd(
     scenario: HerdScenario,
     strategy: Strategy = "kit",
@@ -139,14 +145,13 @@ def simulate_herd(
     :class:`ReconnectPolicy`). Raises :class:`~integration_kit.errors.ConfigurationError` for an unknown strategy."""
     if strategy not in ("kit", "websockets", "naive"):
         raise ConfigurationError(f"strategy must be 'kit', 'websockets' or 'naive', got {strategy!r}", field="strategy")
-    rng = random.Random(seed)
     clock = ManualClock(scenario.restart_at)
     server = _Server(scenario)
     policy = policy or ReconnectPolicy()
     queue: list[tuple[float, int, int]] = []  # (time, order, client)
     clients: list[_Client] = []
     for index in range(scenario.clients):
-        client = _client(strategy, policy, clock, rng)
+        client = _client(strategy, policy, clock, client_rng(seed, index))
         clients.append(client)
         heapq.heappush(queue, (scenario.restart_at, index, index))
     pending: dict[int, Outcome | None] = {}
