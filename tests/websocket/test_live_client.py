@@ -3,6 +3,7 @@ codes, refusals, credentials and the outgoing queue, over real sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 
@@ -271,3 +272,26 @@ async def test_messages_sent_while_disconnected_are_queued_then_flushed_in_order
         received = feed.stats().received
     assert full.value.limit == 2
     assert received == (SUBSCRIBE, "one", "two", "four")
+
+
+async def test_cancelling_the_reader_closes_with_the_close_handshake() -> None:
+    """What a SIGTERM handler does (``loop.add_signal_handler(SIGTERM, task.cancel)``): the task is cancelled, and
+    leaving the ``async with`` block sends a 1000 close frame the partner receives."""
+    with FlakyFeed(FeedScript(rate=50)) as feed:
+        started = asyncio.Event()
+
+        async def reader() -> None:
+            async with ResilientWebSocket(config(feed)) as ws:
+                async for _ in ws:
+                    started.set()
+
+        task = asyncio.create_task(reader())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if feed.stats().client_closes:
+                break
+            await asyncio.sleep(0.01)
+        assert feed.stats().client_closes == (1000,)
