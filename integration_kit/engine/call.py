@@ -361,7 +361,7 @@ class CallEngine:
                 error = error_for_outcome(outcome, verdict)
                 history.append(AttemptRecord(attempt, outcome.kind._value_, status, duration, type(error).__name__))
                 last_error = error
-                if verdict is _REJECTED:
+                if verdict is _REJECTED and outcome.should_retry is not True:  # True: see decide_retry
                     raise self._fail(_Call(method, target, call_id, start, attempt, status, history), error)
                 decision = decide_retry(
                     policy,

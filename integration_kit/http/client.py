@@ -212,6 +212,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             hooks=self.engine.hooks,
             framed=framed,
             time_scale=time_scale_of(self.clock),
+            signals=self.config.signals,
         )
 
     def _begin(

@@ -12,7 +12,7 @@ import os
 import ssl
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +32,8 @@ from integration_kit.policies.config import (
     _positive,
     build,
 )
+from integration_kit.policies.profiles import ProviderProfile, profile_named
+from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, SignalProfile
 from integration_kit.policies.tables import check_table
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ClientConfig", "is_loopback"]
@@ -67,6 +69,11 @@ class ClientConfig:
     ``Idempotency-Key`` on each logical call (for example ``{"POST", "PATCH"}``), which also makes them safe to
     retry. ``redact_query_params`` adds names to the secret-looking query parameters masked in events, logs and
     errors. ``verify`` is ``True`` (system CAs), ``False`` (only for tests), or the path of a CA bundle.
+    ``profile`` names a bundled provider profile (``"github"``, ``"stripe"``, ``"slack"``, ``"shopify"``,
+    ``"openai"``; see :mod:`integration_kit.policies.profiles`): its headers are read its way, its retryable
+    statuses are added to ``retry.retry_on_status`` and its idempotency methods to ``idempotency_methods``
+    (``None``, the default: the generic reading of :mod:`integration_kit.policies.signals`). Any other name is a
+    :class:`~integration_kit.errors.ConfigurationError` listing the valid ones.
     """
 
     name: str
@@ -86,6 +93,7 @@ class ClientConfig:
     allow_insecure_http: bool = False
     idempotency_methods: frozenset[str] = frozenset()
     redact_query_params: frozenset[str] = frozenset()
+    profile: str | None = None
 
     def __post_init__(self) -> None:
         with _configuration_errors():
@@ -130,6 +138,29 @@ class ClientConfig:
         object.__setattr__(self, "idempotency_methods", methods)
         params = frozenset(p.lower() for p in _strings(owner, "redact_query_params", self.redact_query_params))
         object.__setattr__(self, "redact_query_params", params)
+        self._apply_profile()
+
+    def _apply_profile(self) -> None:
+        """Add the named profile's retryable statuses and idempotency methods (a union: never removes one)."""
+        if self.profile is None:
+            return
+        provider = profile_named(self.profile)
+        if not provider.retry_on_status <= self.retry.retry_on_status:
+            statuses = self.retry.retry_on_status | provider.retry_on_status
+            object.__setattr__(self, "retry", replace(self.retry, retry_on_status=statuses))
+        if not provider.idempotency_methods <= self.idempotency_methods:
+            object.__setattr__(self, "idempotency_methods", self.idempotency_methods | provider.idempotency_methods)
+
+    @property
+    def provider(self) -> ProviderProfile | None:
+        """The named provider profile (``None`` when ``profile`` is not set)."""
+        return None if self.profile is None else profile_named(self.profile)
+
+    @property
+    def signals(self) -> SignalProfile:
+        """How this integration's partner headers read: its profile's reading, else the generic one."""
+        provider = self.provider
+        return DEFAULT_SIGNAL_PROFILE if provider is None else provider.reading
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle support (the tuner's worker processes get a spec once): ``headers`` as a plain dict."""
