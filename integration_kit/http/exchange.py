@@ -38,7 +38,7 @@ from integration_kit.http.backend import HeldTimeout
 from integration_kit.http.redact import redact_headers, redact_text, secret_query_values
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.policies.retry import parse_retry_after
-from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, SignalProfile, read_signals
+from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, SignalProfile, has_signal_fields, read_signals
 
 __all__ = [
     "ATTEMPT_ERRORS",
@@ -203,7 +203,12 @@ class Exchange:
         secrets = [*context.secrets, *self._query_secrets()]
         # Masked before truncation, so a secret cut by the truncation cannot survive as a prefix.
         snippet = redact_text(response.content[:SNIPPET_BYTES].decode("utf-8", "replace"), secrets)[:SNIPPET_CHARS]
-        hint = read_signals(response.headers, time.time(), status=status, profile=context.signals, body=snippet)
+        reading = context.signals
+        hint = (
+            read_signals(response.headers, time.time(), status=status, profile=reading, body=snippet)
+            if reading.min_limited_wait is not None or has_signal_fields(response.headers.raw)
+            else None
+        )
         retry_after: float | None = None
         should_retry: bool | None = None
         limited = False

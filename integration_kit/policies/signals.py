@@ -31,8 +31,9 @@ long; without it, until ``x-ratelimit-reset`` when ``x-ratelimit-remaining`` is 
 rate-limited when it carries ``retry-after``, a remaining quota of 0, or (with a profile that says so) a body that
 mentions the rate limit.
 
-Cost: a response with none of these headers costs one pass over its header names (:data:`SIGNAL_HEADERS`) and
-returns ``None``; see ``bench/signals.py``.
+Cost: :func:`has_signal_fields` is the fast check a driver makes first, one pass over the raw header names (about
+the cost of the one ``Retry-After`` lookup it replaces); an answer without signal headers reads nothing more,
+unless its profile has a rule for bare refusals (GitHub's). See ``bench/signals.py``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "ResetForm",
     "SignalProfile",
     "Signals",
+    "has_signal_fields",
     "has_signals",
     "read_signals",
 ]
@@ -89,6 +91,8 @@ SIGNAL_HEADERS = frozenset(
         "x-should-retry",
     }
 )
+
+_SIGNAL_FIELD_NAMES = frozenset(name.encode("ascii") for name in SIGNAL_HEADERS)
 
 #: Statuses that refuse a request for its rate: the quota's reset is a wait hint only on these.
 _REFUSALS = frozenset({429, 503})
@@ -158,6 +162,12 @@ class Signals:
 def has_signals(names: Iterable[str]) -> bool:
     """Whether any of the header ``names`` (lower case, as httpx gives them) is one :func:`read_signals` reads."""
     return not SIGNAL_HEADERS.isdisjoint(names)
+
+
+def has_signal_fields(raw: Iterable[tuple[bytes, bytes]]) -> bool:
+    """The fast check on raw header fields (``(name, value)`` bytes in any case, as ``httpx.Headers.raw`` gives
+    them): whether any is one :func:`read_signals` reads. It costs about one header lookup."""
+    return not _SIGNAL_FIELD_NAMES.isdisjoint([name.lower() for name, _ in raw])
 
 
 def read_signals(
