@@ -3,10 +3,11 @@
     PYTHONPATH=. python bench/signals.py
 
 For each header set: the path before signals were read (``retry_after_seconds``, one ``Retry-After`` lookup),
-the fast check and ``read_signals`` over the same headers (the generic reading, no profile), and the whole outcome mapping of a refused answer (``Exchange.answered``:
-signals, redaction, the typed error). The ratio column is ``read_signals`` over the previous lookup; the last
-column is what reading the signals adds, as a share of the outcome mapping it is part of. A 2xx answer reads no
-signal unless the client paces (then the same fast check comes first).
+the fast check and ``read_signals`` over the same headers (the generic reading, no profile), and the whole
+outcome mapping of a refused answer (``Exchange.answered``: signals, redaction, the typed error). The ratio
+column is ``read_signals`` over the previous lookup; the last column is what reading the signals adds, as a share
+of the outcome mapping it is part of. A 2xx answer reads no signal unless the client paces (then the same fast
+check comes first).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def main() -> None:
         def before(response: httpx.Response = response) -> object:
             return retry_after_seconds(response)
 
-        def signals(response: httpx.Response = response, status: int = status) -> object:
+        def signals(response: httpx.Response = response, status: int = status, now: float = now) -> object:
             if not has_signal_fields(response.headers.raw):  # the driver's fast check (Exchange.answered)
                 return None
             return read_signals(response.headers, now, status=status)
