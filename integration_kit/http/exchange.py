@@ -36,6 +36,7 @@ from integration_kit.errors import (
 from integration_kit.events import Hook
 from integration_kit.http.backend import HeldTimeout
 from integration_kit.http.redact import redact_headers, redact_text, secret_query_values
+from integration_kit.policies.limits import QuotaPacer
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.policies.retry import parse_retry_after
 from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, SignalProfile, has_signal_fields, read_signals
@@ -47,6 +48,7 @@ __all__ = [
     "Body",
     "Exchange",
     "ExchangeContext",
+    "PartnerSignals",
     "longest",
     "retry_after_seconds",
     "structured_string",
@@ -83,6 +85,16 @@ AttemptWrap = Callable[[httpx.Headers], AbstractContextManager[None]]
 
 
 @dataclass(frozen=True, slots=True)
+class PartnerSignals:
+    """How an exchange reads the partner's signals: ``reading`` is its provider profile's reading (see
+    :mod:`integration_kit.policies.signals`), ``pacer`` learns the quota each answer reports (``None``: the client
+    does not pace)."""
+
+    reading: SignalProfile = DEFAULT_SIGNAL_PROFILE
+    pacer: QuotaPacer | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ExchangeContext:
     """What an exchange needs of its client, fixed when the client is built.
 
@@ -101,7 +113,7 @@ class ExchangeContext:
     hooks: Sequence[Hook] = ()
     framed: bool = False
     time_scale: float = 1.0
-    signals: SignalProfile = DEFAULT_SIGNAL_PROFILE
+    signals: PartnerSignals = PartnerSignals()
 
 
 @dataclass(slots=True)
@@ -197,13 +209,16 @@ class Exchange:
         status = response.status_code
         if not body.whole:
             response = read_response(response, b"".join(body.chunks))
-        if 200 <= status < 300:
-            return Outcome(OutcomeKind.STATUS, status=status, value=response)
         context = self.context
+        reading, pacer = context.signals.reading, context.signals.pacer
+        if 200 <= status < 300:
+            if pacer is not None and has_signal_fields(response.headers.raw):
+                seen = read_signals(response.headers, time.time(), status=status, profile=reading)
+                pacer.observe(None if seen is None else seen.quota)
+            return Outcome(OutcomeKind.STATUS, status=status, value=response)
         secrets = [*context.secrets, *self._query_secrets()]
         # Masked before truncation, so a secret cut by the truncation cannot survive as a prefix.
         snippet = redact_text(response.content[:SNIPPET_BYTES].decode("utf-8", "replace"), secrets)[:SNIPPET_CHARS]
-        reading = context.signals
         hint = (
             read_signals(response.headers, time.time(), status=status, profile=reading, body=snippet)
             if reading.min_limited_wait is not None or has_signal_fields(response.headers.raw)
@@ -213,6 +228,8 @@ class Exchange:
         should_retry: bool | None = None
         limited = False
         if hint is not None:
+            if pacer is not None:
+                pacer.observe(hint.quota)
             limited = hint.rate_limited
             should_retry = hint.should_retry
             if limited or status in _HINTED_STATUSES:

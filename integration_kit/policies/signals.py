@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -126,7 +126,9 @@ class Quota:
     ``policy`` names it (the IETF policy name, or the header family: ``"ratelimit"``, ``"x-ratelimit"``,
     ``"shopify"``); ``limit`` is the requests allowed per window and ``remaining`` what is left (``None`` when not
     given); ``reset`` is the seconds from now until the window resets (``None`` when not given); ``window`` is the
-    window's length in seconds when a policy names it.
+    window's length in seconds when a policy names it; ``resets_at`` is the reset as POSIX seconds on the partner's
+    clock (its ``Date`` plus ``reset``), the same figure in every process that read the same window, which is how
+    :class:`~integration_kit.policies.limits.QuotaPacer` names a window in a shared store.
     """
 
     policy: str
@@ -134,6 +136,7 @@ class Quota:
     remaining: int | None
     reset: float | None
     window: float | None = None
+    resets_at: float | None = None
 
     @property
     def exhausted(self) -> bool:
@@ -265,7 +268,11 @@ def _quota(found: Mapping[str, str], reference: float | datetime, form: ResetFor
     ]
     if not quotas:
         return None
-    return min(quotas, key=_tightness)
+    tightest = min(quotas, key=_tightness)
+    if tightest.reset is None:
+        return tightest
+    base = reference.timestamp() if isinstance(reference, datetime) else reference
+    return replace(tightest, resets_at=base + tightest.reset)
 
 
 def _tightness(quota: Quota) -> tuple[float, float]:

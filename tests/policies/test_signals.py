@@ -35,7 +35,7 @@ def test_ietf_policies_tightest_wins_and_policy_quota_is_joined() -> None:
         status=200,
     )
     assert signals is not None
-    assert signals.quota == Quota("b", 100, 2, 60.0, 3600.0)
+    assert signals.quota == Quota("b", 100, 2, 60.0, 3600.0, resets_at=NOW + 60.0)
     assert signals.retry_after is None  # a 200 is not a refusal: the quota feeds pacing, not a retry
     assert not signals.rate_limited
 
@@ -43,7 +43,7 @@ def test_ietf_policies_tightest_wins_and_policy_quota_is_joined() -> None:
 def test_token_policy_names_and_missing_policy_header() -> None:
     signals = read_signals({"RateLimit": "default;r=0;t=3"}, NOW, status=429)
     assert signals is not None
-    assert signals.quota == Quota("default", None, 0, 3.0, None)
+    assert signals.quota == Quota("default", None, 0, 3.0, None, resets_at=NOW + 3.0)
     assert (signals.retry_after, signals.source) == (3.0, "default reset")
 
 
