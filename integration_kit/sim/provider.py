@@ -1,0 +1,190 @@
+"""A provider's documented rate limits, played by the live upstream with the provider's own headers.
+
+A scenario's ``provider`` table names a header ``style`` and the limits to enforce::
+
+    [provider]
+    style = "github"       # github | shopify | slack | stripe | ietf
+    quota = 5000           # requests per window (shopify: the bucket's size)
+    window = 3600          # seconds (fixed windows from the scenario's start)
+    write_burst = 80       # github: more writes than this per write_window get a secondary-limit 403
+    write_window = 60
+
+What each style sends, after the provider's documentation (the same pages as
+:mod:`integration_kit.policies.profiles`):
+
+- ``github``: ``x-ratelimit-limit``, ``-remaining``, ``-used``, ``-reset`` (epoch seconds) on every answer; past
+  the quota a 403 with ``x-ratelimit-remaining: 0``; past ``write_burst`` writes per ``write_window`` a 403 with
+  ``retry-after`` (the secondary limit).
+- ``shopify``: a leaky bucket of ``quota`` draining ``leak_rate`` per second, ``X-Shopify-Shop-Api-Call-Limit:
+  used/size`` on every answer, a 429 with ``Retry-After: 2.0`` when full.
+- ``slack``: ``quota`` per window (a method's tier), a 429 with ``Retry-After`` (seconds to the window's end) past it.
+- ``stripe``: ``quota`` per window (100 per second), a 429 past it; with probability ``lock_timeouts`` a 429 lock
+  timeout with ``Stripe-Should-Retry: true``.
+- ``ietf``: ``RateLimit-Policy: "default";q=<quota>;w=<window>`` and ``RateLimit: "default";r=<left>;t=<reset>``
+  (draft-ietf-httpapi-ratelimit-headers) on every answer, a 429 past the quota.
+
+Delta resets are in scenario seconds. GitHub's epoch reset is the window's end on the wall clock (the scenario's
+start plus the window's end in real seconds), one constant per window, which a client reads against the
+response's ``Date`` (real time): exact at ``time_scale = 1``, a wait in real seconds otherwise. :class:`ProviderState`
+counts what it received per window, to prove that paced clients stay within the quota.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["STYLES", "Admission", "ProviderLimits", "ProviderState"]
+
+#: The header styles a provider table may name.
+STYLES = ("github", "shopify", "slack", "stripe", "ietf")
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderLimits:
+    """A provider's limits as a scenario states them (see the module docstring for each field)."""
+
+    style: Literal["github", "shopify", "slack", "stripe", "ietf"]
+    quota: int
+    window: float = 60.0
+    leak_rate: float = 2.0
+    write_burst: int | None = None
+    write_window: float = 60.0
+    lock_timeouts: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"style: must be one of {', '.join(STYLES)}, got {self.style!r}")
+        if isinstance(self.quota, bool) or not isinstance(self.quota, int) or self.quota < 1:
+            raise ValueError(f"quota: must be an integer >= 1, got {self.quota!r}")
+        for name in ("window", "leak_rate", "write_window"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value > 0)
+            ):
+                raise ValueError(f"{name}: must be a number of seconds > 0, got {value!r}")
+        burst = self.write_burst
+        if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int) or burst < 1):
+            raise ValueError(f"write_burst: must be an integer >= 1, got {burst!r}")
+        if not (isinstance(self.lock_timeouts, (int, float)) and 0.0 <= self.lock_timeouts <= 1.0):
+            raise ValueError(f"lock_timeouts: must be a probability in [0, 1], got {self.lock_timeouts!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The provider's word on one request: ``status`` refuses it (``None``: served as the scenario decides), and
+    ``headers`` go on the answer either way."""
+
+    status: int | None
+    headers: tuple[tuple[str, str], ...]
+
+
+class ProviderState:
+    """The live counts of one provider's limits; :meth:`admit` is thread-safe. ``wall`` tells POSIX time (for
+    GitHub's epoch resets) at the scenario's start, ``time_scale`` the scenario seconds per real one; ``seed``
+    seeds the lock-timeout draws."""
+
+    def __init__(
+        self, limits: ProviderLimits, *, seed: int = 0, wall: float | None = None, time_scale: float = 1.0
+    ) -> None:
+        self.limits = limits
+        self._time_scale = time_scale
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._wall = time.time() if wall is None else wall
+        self._used: Counter[int] = Counter()  # served per window
+        self.received: Counter[int] = Counter()  # every request per window, refused ones included
+        self.refused = 0
+        self._writes: deque[float] = deque()
+        self._level = 0.0
+        self._drained_at = 0.0
+
+    def admit(self, t: float, method: str = "GET") -> Admission:
+        """Count a request (``method``) arriving at scenario time ``t`` (seconds) and answer it."""
+        limits = self.limits
+        with self._lock:
+            window = int(t // limits.window)
+            self.received[window] += 1
+            reset = (window + 1) * limits.window - t
+            if limits.style == "shopify":
+                return self._bucket(t)
+            status: int | None = None
+            secondary = False
+            if limits.write_burst is not None and method.upper() in _WRITES:
+                while self._writes and self._writes[0] <= t - limits.write_window:
+                    self._writes.popleft()
+                if len(self._writes) >= limits.write_burst:
+                    status, secondary = 403, True
+                else:
+                    self._writes.append(t)
+            if status is None and self._used[window] >= limits.quota:
+                status = 403 if limits.style == "github" else 429
+            if status is None and limits.style == "stripe" and self._rng.random() < limits.lock_timeouts:
+                status = 429
+                self.refused += 1
+                return Admission(status, (("stripe-should-retry", "true"),))
+            if status is None:
+                self._used[window] += 1
+            else:
+                self.refused += 1
+            left = limits.quota - self._used[window]
+            epoch = self._wall + (window + 1) * limits.window / self._time_scale
+            return Admission(status, self._headers(status, left, reset, secondary, epoch))
+
+    def stats(self) -> dict[str, object]:
+        """What the provider saw: requests received and served per window index (as strings, for JSON), refusals."""
+        with self._lock:
+            return {
+                "style": self.limits.style,
+                "quota": self.limits.quota,
+                "received_per_window": {str(w): n for w, n in sorted(self.received.items())},
+                "served_per_window": {str(w): n for w, n in sorted(self._used.items())},
+                "refused": self.refused,
+            }
+
+    def _bucket(self, t: float) -> Admission:
+        limits = self.limits
+        self._level = max(0.0, self._level - (t - self._drained_at) * limits.leak_rate)
+        self._drained_at = t
+        if self._level + 1 > limits.quota:
+            self.refused += 1
+            used = f"{math.ceil(self._level)}/{limits.quota}"
+            return Admission(429, (("x-shopify-shop-api-call-limit", used), ("retry-after", "2.0")))
+        self._level += 1
+        self._used[0] += 1
+        return Admission(None, (("x-shopify-shop-api-call-limit", f"{math.ceil(self._level)}/{limits.quota}"),))
+
+    def _headers(
+        self, status: int | None, left: int, reset: float, secondary: bool, epoch: float
+    ) -> tuple[tuple[str, str], ...]:
+        limits = self.limits
+        seconds = str(max(1, math.ceil(reset)))
+        style = limits.style
+        if style == "github":
+            headers = [
+                ("x-ratelimit-limit", str(limits.quota)),
+                ("x-ratelimit-remaining", str(left)),
+                ("x-ratelimit-used", str(limits.quota - left)),
+                ("x-ratelimit-reset", str(math.ceil(epoch))),
+                ("x-ratelimit-resource", "core"),
+            ]
+            if secondary:
+                headers.append(("retry-after", str(math.ceil(limits.write_window))))
+            return tuple(headers)
+        if style == "ietf":
+            return (
+                ("ratelimit-policy", f'"default";q={limits.quota};w={math.ceil(limits.window)}'),
+                ("ratelimit", f'"default";r={left};t={seconds}'),
+            )
+        if status is None:
+            return ()
+        return (("retry-after", seconds),)  # slack and stripe: only on the refusal
