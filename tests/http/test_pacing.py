@@ -144,7 +144,8 @@ def test_a_reset_past_the_deadline_fails_fast_without_sending() -> None:
             took = time.monotonic() - began
         stats = httpx.get(url + "/stats").json()
     assert took < 1.0
-    assert paced.value.retry_after is not None and paced.value.retry_after > 2.0
+    assert paced.value.retry_after is not None
+    assert paced.value.retry_after > 2.0
     assert stats["received"] == 2  # the third call was never sent
     assert [w.waited for w in recorder.of(PacingWait)] == [False]  # type: ignore[attr-defined]
     assert [r.reason for r in recorder.of(RejectedCall)] == ["quota_paced"]  # type: ignore[attr-defined]
