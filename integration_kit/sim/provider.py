@@ -39,7 +39,14 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["STYLES", "Admission", "ProviderLimits", "ProviderState"]
+from integration_kit.clock import Clock
+from integration_kit.errors import RateLimited
+from integration_kit.policies.limits import QuotaPacer
+from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.policies.profiles import PROFILES
+from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, read_signals
+
+__all__ = ["STYLES", "Admission", "ProviderLimits", "ProviderState", "paced", "simulated_outcome"]
 
 #: The header styles a provider table may name.
 STYLES = ("github", "shopify", "slack", "stripe", "ietf")
@@ -97,10 +104,10 @@ class ProviderState:
         self, limits: ProviderLimits, *, seed: int = 0, wall: float | None = None, time_scale: float = 1.0
     ) -> None:
         self.limits = limits
-        self._time_scale = time_scale
+        self.time_scale = time_scale
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
-        self._wall = time.time() if wall is None else wall
+        self.wall = time.time() if wall is None else wall
         self._used: Counter[int] = Counter()  # served per window
         self.received: Counter[int] = Counter()  # every request per window, refused ones included
         self.refused = 0
@@ -137,7 +144,7 @@ class ProviderState:
             else:
                 self.refused += 1
             left = limits.quota - self._used[window]
-            epoch = self._wall + (window + 1) * limits.window / self._time_scale
+            epoch = self.wall + (window + 1) * limits.window / self.time_scale
             return Admission(status, self._headers(status, left, reset, secondary, epoch))
 
     def stats(self) -> dict[str, object]:
@@ -153,8 +160,9 @@ class ProviderState:
 
     def _bucket(self, t: float) -> Admission:
         limits = self.limits
-        self._level = max(0.0, self._level - (t - self._drained_at) * limits.leak_rate)
-        self._drained_at = t
+        if t > self._drained_at:  # answers may be counted out of arrival order (the live upstream's latencies)
+            self._level = max(0.0, self._level - (t - self._drained_at) * limits.leak_rate)
+            self._drained_at = t
         if self._level + 1 > limits.quota:
             self.refused += 1
             used = f"{math.ceil(self._level)}/{limits.quota}"
@@ -188,3 +196,33 @@ class ProviderState:
         if status is None:
             return ()
         return (("retry-after", seconds),)  # slack and stripe: only on the refusal
+
+
+def paced(reserve: int | None, clock: Clock, name: str) -> QuotaPacer | None:
+    """A simulated client's pacer: ``None`` without a ``reserve`` (see ``ClientConfig.quota_reserve``)."""
+    return None if reserve is None else QuotaPacer(reserve=reserve, clock=clock, name=name)
+
+
+def simulated_outcome(
+    state: ProviderState, t: float, method: str, outcome: Outcome, pacer: QuotaPacer | None
+) -> Outcome:
+    """The simulator's side of :meth:`ProviderState.admit`: the provider's answer to a request the scenario
+    answered ``outcome`` at scenario time ``t``, its headers read as the HTTP client reads them (the style's profile,
+    :func:`~integration_kit.policies.signals.read_signals`) and the quota fed to ``pacer``. Only answers count."""
+    if outcome.kind is not OutcomeKind.STATUS:
+        return outcome
+    admission = state.admit(t, method)
+    status = (outcome.status or 200) if admission.status is None else admission.status
+    profile = PROFILES.get(state.limits.style)
+    reading = DEFAULT_SIGNAL_PROFILE if profile is None else profile.reading
+    wall = state.wall + t / state.time_scale
+    signals = read_signals(dict(admission.headers), wall, status=status, profile=reading) if admission.headers else None
+    if pacer is not None and signals is not None:
+        pacer.observe(signals.quota)
+    if admission.status is None or signals is None:
+        return outcome if admission.status is None else Outcome(OutcomeKind.STATUS, status=status)
+    hint = signals.should_retry if signals.should_retry is not None else (True if signals.rate_limited else None)
+    error = (
+        RateLimited(f"HTTP {status}", status=status, retry_after=signals.retry_after) if signals.rate_limited else None
+    )
+    return Outcome(OutcomeKind.STATUS, status=status, retry_after=signals.retry_after, error=error, should_retry=hint)

@@ -310,7 +310,7 @@ class _Play:
         fault = decision.fault
         admitted = _NO_LIMITS
         if upstream.provider is not None and fault is FaultKind.RESPOND:
-            admitted = upstream.provider.admit(upstream.now(), scope["method"])
+            admitted = upstream.provider.admit(arrived, scope["method"])  # at arrival, as the simulator counts
             if admitted.status is not None:
                 decision = Decision(FaultKind.RESPOND, admitted.status, decision.latency, None)
         if fault is FaultKind.HANG:
