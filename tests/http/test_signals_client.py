@@ -12,7 +12,7 @@ import pytest
 from builders import client_config
 from scripted_upstream import Connect, Reply, Upstream
 
-from integration_kit import ManualClock, Recorder
+from integration_kit import BearerAuth, ManualClock, Recorder
 from integration_kit.errors import AuthError, ConfigurationError, RateLimited, ServerError
 from integration_kit.events import RetryScheduled
 from integration_kit.policies.config import RetryPolicy
@@ -219,3 +219,31 @@ def test_epoch_reset_against_the_real_clock(connect: Connect, upstream: Upstream
     client.get("/x")  # type: ignore[attr-defined]
     ((delay, _),) = _delays(recorder)
     assert 95.0 <= delay <= 101.0
+
+
+def test_a_rate_limited_403_never_shows_the_credential(
+    connect: Connect, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RateLimited raised for a 403 carries headers and a snippet masked as every other status error's, and
+    the events of pacing hold no secret."""
+    canary = "ghp_signalsCanary0123456789abcdef"
+    monkeypatch.setenv("PARTNER_TOKEN", canary)
+    recorder = Recorder()
+    config = client_config(
+        upstream.base_url,
+        auth=BearerAuth(env="PARTNER_TOKEN"),
+        retry=RetryPolicy(max_attempts=1),
+        profile="github",
+        quota_reserve=0,
+    )
+    client = connect(config, clock=ManualClock(), hooks=[recorder])
+    reset = str(int(time.time()) + 30)
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset, "x-echo": f"Bearer {canary}"}
+    upstream.script(Reply(403, headers=headers, body=f'{{"message": "rate limit", "token": "{canary}"}}'.encode()))
+    with pytest.raises(RateLimited) as limited:
+        client.get("/repos")  # type: ignore[attr-defined]
+    error = limited.value
+    shown = [str(error), repr(error), error.body_snippet, repr(error.headers), repr(recorder.events)]
+    assert all(canary not in text for text in shown)
+    assert error.retry_after is not None
+    assert 25.0 <= error.retry_after <= 31.0
