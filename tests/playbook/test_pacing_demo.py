@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.http import charts
 from integration_kit.playbook.kinds.http.exercise import simulate_integration
 from integration_kit.playbook.kinds.http.figures import measure
 from integration_kit.playbook.kinds.http.judge import judge
@@ -48,3 +49,15 @@ def test_spec_profile_and_pacing_fields() -> None:
     with pytest.raises(ConfigurationError) as objective:
         IntegrationSpec.from_mapping({**base, "objectives": {"rate_limited": 1.5}}, source="repos.toml")
     assert objective.value.field == "objectives.rate_limited"
+
+
+def test_the_load_chart_shows_the_quota_a_paced_client_saw() -> None:
+    spec = load_integration("catalog")
+    result = simulate_integration(spec, spec.scenario("supplier-quota"), seed=1, duration=20)
+    frame = result.to_frame()
+    assert (frame["event"] == "quota_seen").any()
+    fig = charts.upstream_load(frame)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "quota remaining (partner's headers)" in labels
+    unpaced = charts.upstream_load(frame[frame["event"] != "quota_seen"])
+    assert len(unpaced.axes) == 1
