@@ -3,7 +3,7 @@
 A scenario's ``provider`` table names a header ``style`` and the limits to enforce::
 
     [provider]
-    style = "github"       # github | shopify | slack | stripe | ietf
+    style = "github"       # github | shopify | slack | stripe | ietf | openai
     quota = 5000           # requests per window (shopify: the bucket's size)
     window = 3600          # seconds (fixed windows from the scenario's start)
     write_burst = 80       # github: more writes than this per write_window get a secondary-limit 403
@@ -22,6 +22,8 @@ What each style sends, after the provider's documentation (the same pages as
   timeout with ``Stripe-Should-Retry: true``.
 - ``ietf``: ``RateLimit-Policy: "default";q=<quota>;w=<window>`` and ``RateLimit: "default";r=<left>;t=<reset>``
   (draft-ietf-httpapi-ratelimit-headers) on every answer, a 429 past the quota.
+- ``openai``: ``x-ratelimit-limit-requests``, ``-remaining-requests`` and ``-reset-requests`` (a duration, ``6m0s``)
+  on every answer; past the quota a 429 with ``retry-after-ms`` and ``x-should-retry: true``.
 
 Delta resets are in scenario seconds. GitHub's epoch reset is the window's end on the wall clock (the scenario's
 start plus the window's end in real seconds), one constant per window, which a client reads against the
@@ -49,7 +51,7 @@ from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, read_signal
 __all__ = ["STYLES", "Admission", "ProviderLimits", "ProviderState", "paced", "simulated_outcome"]
 
 #: The header styles a provider table may name.
-STYLES = ("github", "shopify", "slack", "stripe", "ietf")
+STYLES = ("github", "shopify", "slack", "stripe", "ietf", "openai")
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -58,7 +60,7 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class ProviderLimits:
     """A provider's limits as a scenario states them (see the module docstring for each field)."""
 
-    style: Literal["github", "shopify", "slack", "stripe", "ietf"]
+    style: Literal["github", "shopify", "slack", "stripe", "ietf", "openai"]
     quota: int
     window: float = 60.0
     leak_rate: float = 2.0
@@ -193,6 +195,15 @@ class ProviderState:
                 ("ratelimit-policy", f'"default";q={limits.quota};w={math.ceil(limits.window)}'),
                 ("ratelimit", f'"default";r={left};t={seconds}'),
             )
+        if style == "openai":
+            headers = [
+                ("x-ratelimit-limit-requests", str(limits.quota)),
+                ("x-ratelimit-remaining-requests", str(left)),
+                ("x-ratelimit-reset-requests", f"{int(reset // 60)}m{reset % 60:.3f}s"),
+            ]
+            if status is not None:
+                headers += [("retry-after-ms", str(math.ceil(reset * 1000))), ("x-should-retry", "true")]
+            return tuple(headers)
         if status is None:
             return ()
         return (("retry-after", seconds),)  # slack and stripe: only on the refusal

@@ -143,3 +143,32 @@ def test_provider_state_counts_per_window() -> None:
     answers = [state.admit(t).status for t in (0.0, 1.0, 2.0, 10.5)]
     assert answers == [None, None, 429, None]
     assert state.stats()["received_per_window"] == {"0": 3, "1": 1}
+
+
+@pytest.mark.parametrize("served", [{"style": "openai", "quota": 2, "window": 60}], indirect=True)
+def test_openai_request_quota_and_retry_after_ms(served: str) -> None:
+    http, recorder = client(served, "openai")
+    with http:
+        answer = http.post("/v1/chat/completions")
+        assert answer.headers["x-ratelimit-remaining-requests"] == "1"
+        assert answer.headers["x-ratelimit-reset-requests"].startswith("0m")
+        http.post("/v1/chat/completions")
+        with pytest.raises(RetriesExhausted):  # 429 with retry-after-ms and x-should-retry: true
+            http.post("/v1/chat/completions")
+    (delay,) = delays(recorder)
+    assert 55 <= delay <= 60  # retry-after-ms, in milliseconds
+
+
+@pytest.mark.parametrize("served", [{"style": "ietf", "quota": 3, "window": 30}], indirect=True)
+def test_a_paced_client_learns_the_quota_and_fails_fast_past_its_deadline(served: str) -> None:
+    """Over real sockets with a ManualClock client: after three calls the quota is spent, the reset (about 30 s) is
+    past the 5 s deadline, and the fourth call fails at once, never sent."""
+    http, recorder = client(served, None, quota_reserve=0, deadline=5.0)
+    with http:
+        for _ in range(3):
+            http.get("/x")
+        with pytest.raises(RateLimited):
+            http.get("/x")
+    stats = httpx.get(served + "/stats").json()
+    assert stats["provider"]["received_per_window"] == {"0": 3}
+    assert [s.remaining for s in recorder.of(QuotaSeen)] == [2, 1, 0]  # type: ignore[attr-defined]
