@@ -3,7 +3,7 @@
 A scenario's ``provider`` table names a header ``style`` and the limits to enforce::
 
     [provider]
-    style = "github"       # github | shopify | slack | stripe | ietf | openai
+    style = "github"       # github | shopify | slack | stripe | ietf | ietf-legacy | x-ratelimit | openai
     quota = 5000           # requests per window (shopify: the bucket's size)
     window = 3600          # seconds (fixed windows from the scenario's start)
     write_burst = 80       # github: more writes than this per write_window get a secondary-limit 403
@@ -22,6 +22,9 @@ What each style sends, after the provider's documentation (the same pages as
   timeout with ``Stripe-Should-Retry: true``.
 - ``ietf``: ``RateLimit-Policy: "default";q=<quota>;w=<window>`` and ``RateLimit: "default";r=<left>;t=<reset>``
   (draft-ietf-httpapi-ratelimit-headers) on every answer, a 429 past the quota.
+- ``ietf-legacy``: the draft's older ``RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds from now), and
+  ``x-ratelimit``: ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` in seconds from now (as many APIs send it);
+  both with a 429 past the quota.
 - ``openai``: ``x-ratelimit-limit-requests``, ``-remaining-requests`` and ``-reset-requests`` (a duration, ``6m0s``)
   on every answer; past the quota a 429 with ``retry-after-ms`` and ``x-should-retry: true``.
 
@@ -51,7 +54,7 @@ from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, read_signal
 __all__ = ["STYLES", "Admission", "ProviderLimits", "ProviderState", "paced", "simulated_outcome"]
 
 #: The header styles a provider table may name.
-STYLES = ("github", "shopify", "slack", "stripe", "ietf", "openai")
+STYLES = ("github", "shopify", "slack", "stripe", "ietf", "ietf-legacy", "x-ratelimit", "openai")
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -60,7 +63,7 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class ProviderLimits:
     """A provider's limits as a scenario states them (see the module docstring for each field)."""
 
-    style: Literal["github", "shopify", "slack", "stripe", "ietf", "openai"]
+    style: Literal["github", "shopify", "slack", "stripe", "ietf", "ietf-legacy", "x-ratelimit", "openai"]
     quota: int
     window: float = 60.0
     leak_rate: float = 2.0
@@ -194,6 +197,13 @@ class ProviderState:
             return (
                 ("ratelimit-policy", f'"default";q={limits.quota};w={math.ceil(limits.window)}'),
                 ("ratelimit", f'"default";r={left};t={seconds}'),
+            )
+        if style in ("ietf-legacy", "x-ratelimit"):
+            family = "ratelimit" if style == "ietf-legacy" else "x-ratelimit"
+            return (
+                (f"{family}-limit", str(limits.quota)),
+                (f"{family}-remaining", str(left)),
+                (f"{family}-reset", seconds),
             )
         if style == "openai":
             headers = [

@@ -172,3 +172,22 @@ def test_a_paced_client_learns_the_quota_and_fails_fast_past_its_deadline(served
     stats = httpx.get(served + "/stats").json()
     assert stats["provider"]["received_per_window"] == {"0": 3}
     assert [s.remaining for s in recorder.of(QuotaSeen)] == [2, 1, 0]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("served", "family"),
+    [
+        ({"style": "ietf-legacy", "quota": 1, "window": 20}, "ratelimit"),
+        ({"style": "x-ratelimit", "quota": 1, "window": 20}, "x-ratelimit"),
+    ],
+    indirect=["served"],
+)
+def test_older_ratelimit_and_x_ratelimit_delta_resets(served: str, family: str) -> None:
+    http, recorder = client(served, None)
+    with http:
+        answer = http.get("/x")
+        assert (answer.headers[f"{family}-limit"], answer.headers[f"{family}-remaining"]) == ("1", "0")
+        with pytest.raises(RetriesExhausted):
+            http.get("/x")
+    (delay,) = delays(recorder)
+    assert 15 <= delay <= 20  # seconds from now (a value below 10^9 is not an epoch)
