@@ -15,7 +15,7 @@ import pytest
 from redis_server import redis_url
 
 from integration_kit import ClientConfig, ManualClock, Recorder, ResilientClient
-from integration_kit.errors import ConfigurationError, DeadlineExceeded, RateLimited
+from integration_kit.errors import ConfigurationError, IntegrationError, RateLimited
 from integration_kit.events import PacingWait, QuotaSeen, RejectedCall
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.policies.limits import QuotaPacer
@@ -160,22 +160,24 @@ RUN = 5.0
 
 
 def _worker(url: str, redis: str, name: str, barrier: Any, results: Any) -> None:
-    """Call the upstream as fast as the shared pacer allows for RUN seconds; report the answers."""
+    """Call the upstream as fast as the shared pacer allows for RUN seconds; report the answers (always)."""
     os.environ["IK_PACING_PROOF_REDIS"] = redis
     config = _config(url, name=name, quota_reserve=PROCESSES, quota_store_env="IK_PACING_PROOF_REDIS", deadline=3.0)
-    answers = {"ok": 0, "paced": 0, "refused": 0, "late": 0}
-    with ResilientClient(config) as client:
-        barrier.wait(timeout=30)
-        end = time.monotonic() + RUN
-        while time.monotonic() < end:
-            try:
-                client.get("/repos")
-                answers["ok"] += 1
-            except RateLimited as exc:
-                answers["refused" if exc.status == 403 and exc.headers else "paced"] += 1
-            except DeadlineExceeded:  # the pacing wait took nearly all of the call's deadline
-                answers["late"] += 1
-    results.put(answers)
+    answers: dict[str, int] = {"ok": 0, "paced": 0, "refused": 0}
+    try:
+        with ResilientClient(config) as client:
+            barrier.wait(timeout=30)
+            end = time.monotonic() + RUN
+            while time.monotonic() < end:
+                try:
+                    client.get("/repos")
+                    answers["ok"] += 1
+                except RateLimited as exc:
+                    answers["refused" if exc.headers else "paced"] += 1  # a partner's refusal carries its headers
+                except IntegrationError as exc:  # a pacing wait that took the deadline, a loaded machine's timeout
+                    answers[type(exc).__name__] = answers.get(type(exc).__name__, 0) + 1
+    finally:
+        results.put(answers)
 
 
 @pytest.mark.slow
