@@ -56,6 +56,7 @@ from integration_kit.policies.config import (
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.sim.capacity import ServerQueue
 from integration_kit.sim.keyed import KeyedRandom
+from integration_kit.sim.provider import ProviderState, paced, simulated_outcome
 from integration_kit.sim.scenarios import FAULT_ORDER, Scenario
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ def simulate(
     timeouts: Timeouts | Unset = UNSET,
     method: str = "GET",
     idempotency_methods: Iterable[str] | Unset = UNSET,
+    quota_reserve: int | Unset | None = UNSET,
     name: str | None = None,
     hooks: Iterable[Hook] = (),
     recorder: Recorder | None = None,
@@ -181,7 +183,9 @@ def simulate(
     the defaults (retry, budget and breaker on, no deadline, :class:`Timeouts()`: an attempt ends at the read
     timeout); any policy argument given overrides both (``None`` turns a breaker, budget, limits or deadline
     off). ``hooks`` get every event besides the recorder: a fresh :class:`~integration_kit.events.Recorder`, or
-    ``recorder`` (an :class:`~integration_kit.sim.stream.EventStream` keeps a long run's memory bounded).
+    ``recorder`` (an :class:`~integration_kit.sim.stream.EventStream` keeps a long run's memory bounded). A
+    scenario's ``provider`` is played with its headers read as the client reads them, and ``quota_reserve`` paces
+    calls on the quota they report (:class:`~integration_kit.policies.limits.QuotaPacer`; ``None``: no pacing).
     """
     policy = _Policies.resolve(
         config,
@@ -213,6 +217,7 @@ def simulate(
         clock=clock,
         rng=random.Random(f"{seed}/engine"),
         hooks=[recorder, *hooks],  # the recorder alone is handed rows, not events (CallEngine._row_sink)
+        pacer=paced(getattr(config, "quota_reserve", None) if quota_reserve is UNSET else quota_reserve, clock, name),
     )
     transitions: list[Transition] = []
     if circuit is not None:
@@ -336,6 +341,7 @@ class _Loop:
             for c in scenario._compiled
         ]
         self.queue = ServerQueue(scenario.max_concurrency) if scenario.has_capacity else None
+        self.provider = None if scenario.provider is None else ProviderState(scenario.provider, seed=seed, wall=0.0)
         self.overflowed = 0
         self.per_second: list[int] = []
         self.last_second = -1
@@ -380,6 +386,7 @@ class _Loop:
         capacities = self.capacities
         overflows = self.overflows
         overflowed = 0
+        provider, pacer = self.provider, self.engine.pacer
 
         while heap:
             t, _, gen, value, number = pop(heap)
@@ -435,6 +442,8 @@ class _Loop:
                             latency = 0.0
                     else:
                         latency = waited
+            if provider is not None and code not in _UNQUEUED:
+                outcome = simulated_outcome(provider, t, method, outcome, pacer)
             if code == _REFUSED:
                 latency = 0.0  # refused at once, and never received
             else:
