@@ -53,8 +53,11 @@ from integration_kit.policies.config import (
     Timeouts,
     Unset,
 )
+from integration_kit.policies.hedging import HedgePolicy
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.sim.capacity import ServerQueue
+from integration_kit.sim.faults import _FAULTS
+from integration_kit.sim.hedged import GrpcSends
 from integration_kit.sim.keyed import KeyedRandom
 from integration_kit.sim.scenarios import FAULT_ORDER, Scenario
 
@@ -171,6 +174,8 @@ def simulate(
     name: str | None = None,
     hooks: Iterable[Hook] = (),
     recorder: Recorder | None = None,
+    hedging: HedgePolicy | None = None,
+    transparent_retries: int = 0,
 ) -> SimulationResult:
     """Run ``scenario`` for ``duration`` virtual seconds (default: the scenario's) and return the result.
 
@@ -182,6 +187,7 @@ def simulate(
     timeout); any policy argument given overrides both (``None`` turns a breaker, budget, limits or deadline
     off). ``hooks`` get every event besides the recorder: a fresh :class:`~integration_kit.events.Recorder`, or
     ``recorder`` (an :class:`~integration_kit.sim.stream.EventStream` keeps a long run's memory bounded).
+    ``hedging`` (gRFC A6; for idempotent methods only), ``transparent_retries``: see :mod:`~integration_kit.sim.hedged`.
     """
     policy = _Policies.resolve(
         config,
@@ -219,6 +225,8 @@ def simulate(
         circuit.add_listener(transitions.append)
     read_timeout = policy.timeouts.read
     loop = _Loop(scenario, engine, clock, seed, method, f"sim://{scenario.name}/", read_timeout)
+    if hedging is not None or transparent_retries:  # a gRPC client's attempts: see integration_kit.sim.hedged
+        loop.sends = GrpcSends(scenario, loop.fault_rng, loop.outcomes, hedging, retry_budget, transparent_retries)
     began = time.perf_counter()
     # The run allocates millions of small acyclic objects (events) that all stay alive; the cyclic collector would
     # walk them again and again for nothing (measured: ~15% of the run). It is paused for the run only.
@@ -295,9 +303,9 @@ def _check(rate: float, duration: float, arrivals: str, workers: int, think_time
         raise ValueError("simulate: no load; give rate > 0 and/or workers > 0")
 
 
-_REFUSED = FAULT_ORDER.index("refused")
+_NOT_RECEIVED = (FAULT_ORDER.index("refused"), FAULT_ORDER.index("REFUSED_STREAM"))  # refused before reading
 _HANG = FAULT_ORDER.index("hang")
-_UNQUEUED = (_REFUSED, _HANG)  # faults that take none of the partner's capacity
+_UNQUEUED = (*_NOT_RECEIVED, _HANG)  # faults that take none of the partner's capacity
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 _WORKER = Outcome(OutcomeKind.ERROR)  # heap marker: a worker starts its next call (never sent to an engine)
 
@@ -343,6 +351,7 @@ class _Loop:
         self.started = 0
         self.in_flight = 0
         self.end_time = 0.0
+        self.sends: GrpcSends | None = None
 
     def run(self, rate: float, duration: float, arrivals: Arrivals, workers: int, think_time: float) -> None:  # noqa: C901, PLR0912, PLR0915 - the hot loop is kept in one frame on purpose
         """Run until no call is left (or only hung ones)."""
@@ -380,6 +389,8 @@ class _Loop:
         capacities = self.capacities
         overflows = self.overflows
         overflowed = 0
+        if (sends := self.sends) is not None:
+            sends.counters(read_timeout, per_second, keys_seen)
 
         while heap:
             t, _, gen, value, number = pop(heap)
@@ -418,6 +429,10 @@ class _Loop:
                 push(heap, (t + action.seconds, seq, gen, None, number))  # type: ignore[union-attr]
                 continue
             attempt, limit, key = action  # a Send (unpacked at once: NamedTuple attributes are slow to read)
+            if sends is not None:
+                outcome, latency = sends.play(t, number, limit, key)
+                push(heap, (t + latency, seq, gen, outcome, number))
+                continue
             rekey(number, attempt)  # = rekey(request_key(number, attempt))
             index, code, latency = draw(t, fault_rng)
             outcome = outcomes[index][code + 1]
@@ -435,7 +450,7 @@ class _Loop:
                             latency = 0.0
                     else:
                         latency = waited
-            if code == _REFUSED:
+            if code in _NOT_RECEIVED:
                 latency = 0.0  # refused at once, and never received
             else:
                 if code == _HANG:
@@ -478,7 +493,8 @@ def _phase_outcomes(retry_after: float | None) -> tuple[Outcome, ...]:
         "hang": _READ_TIMEOUT,
         "429": Outcome(OutcomeKind.STATUS, status=429, retry_after=retry_after),
     }
+    grpc = {"REFUSED_STREAM": by_fault["refused"], "RESOURCE_EXHAUSTED": by_fault["429"]}  # see faults.GRPC_FAULTS
     return (
         Outcome(OutcomeKind.STATUS, status=200),
-        *(by_fault.get(key) or Outcome(OutcomeKind.STATUS, status=int(key)) for key in FAULT_ORDER),
+        *(by_fault.get(key) or grpc.get(key) or Outcome(OutcomeKind.STATUS, status=n) for _, key, _, n in _FAULTS),
     )
