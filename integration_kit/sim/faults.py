@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal, NamedTuple, get_args
 
-__all__ = ["FAULT_ORDER", "GRPC_FAULTS", "Decision", "ErrorMix", "FaultKind", "Latency", "LatencyKind"]
+__all__ = [
+    "FAULT_ORDER",
+    "GRPC_FAULTS",
+    "GRPC_STAND_INS",
+    "Decision",
+    "ErrorMix",
+    "FaultKind",
+    "Latency",
+    "LatencyKind",
+]
 
 LatencyKind = Literal["constant", "uniform", "lognormal", "empirical"]
 
@@ -159,6 +168,11 @@ _FAULTS: tuple[tuple[str, str, FaultKind, int], ...] = (
 #: stream the server refused before reading it (never received; a gRPC client resends it without using an attempt).
 #: Played by an HTTP partner, they are 503, 429 (with Retry-After), 500, 409 and a refused connection.
 GRPC_FAULTS: tuple[str, ...] = tuple(key for name, key, _, _ in _FAULTS if name.startswith("grpc_"))
+#: The HTTP status that stands for each gRPC status of :data:`GRPC_FAULTS` when an HTTP client plays it (a refused
+#: stream is a refused connection: no status).
+GRPC_STAND_INS: dict[str, int] = {
+    key: status for name, key, _, status in _FAULTS if name.startswith("grpc_") and status
+}
 _TOML_KEYS = {key: name for name, key, _, _ in _FAULTS} | {"retry_after": "retry_after"}
 
 #: The fault codes of :meth:`Scenario.draw`, in order: code ``i`` is ``FAULT_ORDER[i]`` (-1 is a 200).

@@ -2,7 +2,9 @@
 
 It plays the same scenario files as the HTTP flaky upstream, through the same decisions
 (:meth:`~integration_kit.sim.upstream.FlakyUpstream.decide`: keyed draws, so a request naming its logical call in
-``x-fault-key`` metadata meets the fate the simulator gives it), with the HTTP error mix mapped onto gRPC statuses:
+``x-fault-key`` metadata meets the fate the simulator gives it). A gRPC status the error mix names
+(:data:`~integration_kit.sim.faults.GRPC_FAULTS`) is played as it is (``RESOURCE_EXHAUSTED`` with the mix's
+``retry_after`` as pushback); the HTTP error mix is mapped onto gRPC statuses:
 
 ======================  ==========================================================================================
 scenario                gRPC answer
@@ -15,6 +17,13 @@ reset                   ``UNAVAILABLE`` after the latency (the server read the r
 refused                 ``UNAVAILABLE`` at once (a server cannot refuse one stream of a connection it accepted)
 hang                    never answers: the client's deadline ends the attempt (held at most ``max_hang`` seconds)
 ======================  ==========================================================================================
+
+``REFUSED_STREAM``: a grpc.aio server cannot reset one HTTP/2 stream with ``REFUSED_STREAM`` (the servicer API has
+no such call; grpc-core refuses streams on its own only past ``SETTINGS_MAX_CONCURRENT_STREAMS``, which its
+clients respect by queueing). The upstream plays the closest real thing: it ends the RPC at once, before any
+work and without counting it as received, with ``UNAVAILABLE`` and details naming ``REFUSED_STREAM``, which the channel
+classifies as a stream that never reached the server and resends transparently
+(:func:`~integration_kit.grpc.status.is_refused_stream`).
 
 The service: ``GetItem`` (``NO_SIDE_EFFECTS``) answers the item and which attempt it served (from the request's
 ``grpc-previous-rpc-attempts``); ``Reserve`` (non-idempotent) makes a reservation, deduplicated by the ``x-request-id``
@@ -47,7 +56,15 @@ from integration_kit.sim.grpc import inventory_pb2, inventory_pb2_grpc
 from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 from integration_kit.sim.upstream import MAX_HANG, FlakyUpstream
 
-__all__ = ["SERVICE", "STATUS_FOR_HTTP", "GrpcFlakyUpstream", "serve_grpc_scenario", "serving"]
+__all__ = [
+    "REFUSED_STREAM_DETAILS",
+    "SERVICE",
+    "STATUS_FOR_HTTP",
+    "STATUS_FOR_NAME",
+    "GrpcFlakyUpstream",
+    "serve_grpc_scenario",
+    "serving",
+]
 
 #: The full name of the test service.
 SERVICE = "inventory.v1.Inventory"
@@ -59,6 +76,16 @@ STATUS_FOR_HTTP: dict[int, grpc.StatusCode] = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.UNAVAILABLE,
 }
+#: The gRPC status each status name of the error mix (:data:`~integration_kit.sim.faults.GRPC_FAULTS`) is played as.
+STATUS_FOR_NAME: dict[str, grpc.StatusCode] = {
+    "UNAVAILABLE": grpc.StatusCode.UNAVAILABLE,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "INTERNAL": grpc.StatusCode.INTERNAL,
+    "ABORTED": grpc.StatusCode.ABORTED,
+    "REFUSED_STREAM": grpc.StatusCode.UNAVAILABLE,
+}
+#: The details of a refused stream (what grpc-core's classifier and the channel's recognise as one).
+REFUSED_STREAM_DETAILS = "REFUSED_STREAM: the server refused the stream before reading it (simulated)"
 #: How long :func:`serve_grpc_scenario` waits for the server to start (real seconds).
 START_TIMEOUT = 10.0
 
@@ -127,6 +154,8 @@ class GrpcFlakyUpstream:
 
     async def _answer(self, context: grpc.aio.ServicerContext[Any, Any], decision: Decision) -> None:
         scale = self.play.time_scale
+        if decision.grpc == "REFUSED_STREAM":
+            await context.abort(grpc.StatusCode.UNAVAILABLE, REFUSED_STREAM_DETAILS)
         if decision.fault is FaultKind.REFUSE:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is not taking requests (simulated)")
         if decision.fault is FaultKind.HANG:
@@ -135,7 +164,10 @@ class GrpcFlakyUpstream:
         await asyncio.sleep(decision.latency / scale)
         if decision.fault is FaultKind.RESET:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset (simulated)")
-        code = STATUS_FOR_HTTP.get(decision.status) if decision.status != 200 else None
+        if decision.grpc is not None:
+            code: grpc.StatusCode | None = STATUS_FOR_NAME[decision.grpc]
+        else:
+            code = STATUS_FOR_HTTP.get(decision.status) if decision.status != 200 else None
         if code is None:
             return
         if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
@@ -144,7 +176,7 @@ class GrpcFlakyUpstream:
                 pushback = str(round(decision.retry_after * 1000))
             if pushback is not None:
                 context.set_trailing_metadata((("grpc-retry-pushback-ms", pushback),))
-        await context.abort(code, f"HTTP {decision.status} (simulated)")
+        await context.abort(code, f"{decision.grpc or 'HTTP'} {decision.status} (simulated)")
 
     async def set_serving(self, serving: bool) -> None:
         """Make the health service report the inventory service ``SERVING`` or ``NOT_SERVING`` (on the server's

@@ -4,8 +4,11 @@
   the same call engine) at its rate, with its service-config policy. The scenarios' HTTP error mix stands for the
   gRPC statuses the live upstream plays (:data:`~integration_kit.sim.grpc.upstream.STATUS_FOR_HTTP`: 502/503/504 are
   ``UNAVAILABLE``, 429 ``RESOURCE_EXHAUSTED`` with pushback, 500 ``INTERNAL``), so a method retried on
-  ``UNAVAILABLE`` is simulated retrying 502, 503 and 504. A non-idempotent method is simulated as a ``POST``, keyed
-  when its calls carry a request id. Hedged methods are simulated without their hedges (one attempt).
+  ``UNAVAILABLE`` is simulated retrying 502, 503 and 504; the gRPC statuses a mix names are simulated by their
+  stand-ins (:data:`~integration_kit.sim.faults.GRPC_STAND_INS`: ``ABORTED`` is a 409), and a refused stream is
+  resent without using an attempt, as the channel does. A non-idempotent method is simulated as a ``POST``, keyed
+  when its calls carry a request id. A hedged (idempotent) method is simulated with its hedges
+  (:mod:`integration_kit.sim.hedged`, the same race as the channel's).
 - **live**: the flaky gRPC upstream (:mod:`integration_kit.sim.grpc.upstream`) plays each scenario on 127.0.0.1,
   ``time_scale`` times faster than real time, and an
   :class:`~integration_kit.grpc.channel.AsyncResilientChannel` (on a scaled clock, so its waits are in scenario
@@ -33,16 +36,19 @@ import pandas as pd
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import BreakerTransition, CallFinished, Event, Recorder
 from integration_kit.grpc.channel import AsyncResilientChannel
+from integration_kit.grpc.rpc import MAX_TRANSPARENT
 from integration_kit.playbook.kinds.grpc.spec import GrpcMethod, GrpcSpec
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.policies.config import RetryPolicy, Timeouts
+from integration_kit.policies.hedging import HedgePolicy
+from integration_kit.sim.faults import GRPC_STAND_INS
 from integration_kit.sim.grpc import inventory_pb2
-from integration_kit.sim.grpc.upstream import STATUS_FOR_HTTP, GrpcFlakyUpstream, serve_grpc_scenario
+from integration_kit.sim.grpc.upstream import STATUS_FOR_HTTP, STATUS_FOR_NAME, GrpcFlakyUpstream, serve_grpc_scenario
 from integration_kit.sim.scenarios import Scenario
-from integration_kit.sim.simulate import simulate
+from integration_kit.sim.simulate import Arrivals, SimulationResult, simulate
 from integration_kit.sim.upstream import ScaledClock
 
-__all__ = ["LIVE_TIME_SCALE", "MAX_CALLS", "SUMMARY_FILE", "GrpcExercise", "load_run", "play"]
+__all__ = ["LIVE_TIME_SCALE", "MAX_CALLS", "SUMMARY_FILE", "GrpcExercise", "load_run", "play", "simulate_method"]
 
 #: How many times faster than real time a live gRPC run plays its scenarios by default (as HTTP: at 20 the
 #: 2 s deadlines become 100 ms of real time, which a loaded machine misses).
@@ -143,7 +149,12 @@ def play(spec: GrpcSpec, options: ExerciseOptions) -> GrpcExercise:
     """Play the chosen scenarios (see the module docstring)."""
     scenarios = chosen(spec, options)
     if options.mode == "simulate":
-        calls = {s.name: {m.short: _simulated(spec, m, s, options) for m in spec.methods} for s in scenarios}
+        calls = {
+            s.name: {
+                m.short: _recorded(simulate_method(spec, m, s, options.seed, options.duration)) for m in spec.methods
+            }
+            for s in scenarios
+        }
         return GrpcExercise(spec, calls, "simulate", options.seed)
     scale = options.time_scale or LIVE_TIME_SCALE
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-live") as pool:  # the kernel runs a loop here
@@ -152,11 +163,26 @@ def play(spec: GrpcSpec, options: ExerciseOptions) -> GrpcExercise:
 
 
 def _http_statuses(codes: frozenset[grpc.StatusCode]) -> frozenset[int]:
-    return frozenset(status for status, code in STATUS_FOR_HTTP.items() if code in codes)
+    """The HTTP statuses that stand for ``codes`` in the simulator (the HTTP mix's and the gRPC mix's)."""
+    mapped = {status for status, code in STATUS_FOR_HTTP.items() if code in codes}
+    return frozenset(mapped | {status for name, status in GRPC_STAND_INS.items() if STATUS_FOR_NAME[name] in codes})
 
 
-def _simulated(spec: GrpcSpec, method: GrpcMethod, scenario: Scenario, options: ExerciseOptions) -> list[Event]:
+def simulate_method(
+    spec: GrpcSpec,
+    method: GrpcMethod,
+    scenario: Scenario,
+    seed: int = 0,
+    duration: float | None = None,
+    *,
+    rate: float | None = None,
+    arrivals: Arrivals = "poisson",
+) -> SimulationResult:
+    """Simulate ``method`` of ``spec`` on ``scenario`` (see the module docstring) at ``rate`` calls per second
+    (default: the method's), for ``duration`` seconds (default: the scenario's)."""
     config = spec.service_config.method(f"/{method.name}")
+    hedged = config.hedging if config.hedging is not None and method.idempotency.safe else None
+    hedging = HedgePolicy(hedged.max_attempts, hedged.delay, _http_statuses(hedged.non_fatal)) if hedged else None
     retry = RetryPolicy.disabled()
     if config.retry is not None:
         retry = RetryPolicy(
@@ -168,11 +194,12 @@ def _simulated(spec: GrpcSpec, method: GrpcMethod, scenario: Scenario, options: 
             retry_on_status=_http_statuses(config.retryable),
             max_retry_after=config.retry.max_retry_after,
         )
-    result = simulate(
+    return simulate(
         scenario,
-        rate=method.rate,
-        duration=options.duration,
-        seed=options.seed,
+        rate=method.rate if rate is None else rate,
+        arrivals=arrivals,
+        duration=duration,
+        seed=seed,
         retry=retry,
         breaker=spec.breaker,
         budget=spec.service_config.throttling,
@@ -181,7 +208,12 @@ def _simulated(spec: GrpcSpec, method: GrpcMethod, scenario: Scenario, options: 
         method="GET" if method.idempotency.safe else "POST",
         idempotency_methods=["POST"] if method.request_id else [],
         name=spec.name,
+        hedging=hedging,
+        transparent_retries=MAX_TRANSPARENT,
     )
+
+
+def _recorded(result: SimulationResult) -> list[Event]:
     return result.recorder.of(CallFinished, BreakerTransition)
 
 
