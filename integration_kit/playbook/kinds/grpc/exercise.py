@@ -48,7 +48,16 @@ from integration_kit.sim.scenarios import Scenario
 from integration_kit.sim.simulate import Arrivals, SimulationResult, simulate
 from integration_kit.sim.upstream import ScaledClock
 
-__all__ = ["LIVE_TIME_SCALE", "MAX_CALLS", "SUMMARY_FILE", "GrpcExercise", "load_run", "play", "simulate_method"]
+__all__ = [
+    "LIVE_TIME_SCALE",
+    "MAX_CALLS",
+    "REQUESTS",
+    "SUMMARY_FILE",
+    "GrpcExercise",
+    "load_run",
+    "play",
+    "simulate_method",
+]
 
 #: How many times faster than real time a live gRPC run plays its scenarios by default (as HTTP: at 20 the
 #: 2 s deadlines become 100 ms of real time, which a loaded machine misses).
@@ -57,7 +66,7 @@ LIVE_TIME_SCALE = 10.0
 MAX_CALLS = 300
 SUMMARY_FILE = "summary.json"
 #: The requests a live run sends, by method of the bundled test service (any other method gets an empty request).
-_REQUESTS: dict[str, Any] = {
+REQUESTS: dict[str, Any] = {
     "GetItem": inventory_pb2.GetItemRequest(sku="sku-1"),
     "Reserve": inventory_pb2.ReserveRequest(sku="sku-1", quantity=1),
     "WatchStock": inventory_pb2.WatchStockRequest(sku="sku-1", count=3),
@@ -246,7 +255,7 @@ async def _live(spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, sc
 async def _drive(channel: AsyncResilientChannel, method: GrpcMethod, duration: float, scale: float) -> None:
     """Offer ``method`` at its rate (thinned to :data:`MAX_CALLS`) for ``duration`` scenario seconds."""
     path = f"/{method.name}"
-    request = _REQUESTS.get(method.short)
+    request = REQUESTS.get(method.short)
     if request is None:
         return
     serializer = type(request).SerializeToString
