@@ -73,6 +73,6 @@ def test_hedging_agrees_simulated_and_live() -> None:
 
 def test_an_unknown_or_streaming_method_is_refused() -> None:
     with pytest.raises(ValueError, match="WatchStock"):
-        compare_grpc(load_spec(BUNDLED), "WatchStock", LONG_TAIL)  # type: ignore[arg-type]
+        compare_grpc(load_spec(BUNDLED), "WatchStock", LONG_TAIL)
     with pytest.raises(ValueError, match="calls"):
-        compare_grpc(load_spec(BUNDLED), "GetItem", LONG_TAIL, rate=1000.0)  # type: ignore[arg-type]
+        compare_grpc(load_spec(BUNDLED), "GetItem", LONG_TAIL, rate=1000.0)
