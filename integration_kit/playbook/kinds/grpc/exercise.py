@@ -26,7 +26,7 @@ import contextlib
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +75,18 @@ REQUESTS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class GrpcExercise:
-    """The figures of one exercise: ``{scenario: {method: [call-finished events]}}`` and how it was played."""
+    """The figures of one exercise: ``{scenario: {method: [call-finished events]}}`` and how it was played.
+
+    ``received`` is ``{scenario: {method: requests the partner saw}}`` (attempts, hedges and resends: a method's
+    ``requests_per_call`` figure, the load a hedged method adds that ``amplification``, counted in engine attempts,
+    does not show)."""
 
     spec: GrpcSpec
     calls: dict[str, dict[str, list[Event]]]
     mode: str = "simulate"
     seed: int = 0
     live: dict[str, Any] | None = None
+    received: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The summary document: per scenario its figures (all methods, then each), objectives and ``ok``."""
@@ -90,6 +95,10 @@ class GrpcExercise:
             every = [e for events in by_method.values() for e in events]
             figures = _figures(every)
             figures["methods"] = {name: _figures(events) for name, events in by_method.items()}
+            for name, seen in self.received.get(scenario, {}).items():
+                method = figures["methods"].get(name)
+                if method is not None and method["calls"]:
+                    method["requests_per_call"] = seen / method["calls"]
             objectives = self.spec.objectives_for(scenario)
             figures["objectives"] = [
                 {"figure": k, "limit": v, "value": figures[k], "met": _met(k, v, figures[k])}
@@ -158,17 +167,18 @@ def play(spec: GrpcSpec, options: ExerciseOptions) -> GrpcExercise:
     """Play the chosen scenarios (see the module docstring)."""
     scenarios = chosen(spec, options)
     if options.mode == "simulate":
-        calls = {
-            s.name: {
-                m.short: _recorded(simulate_method(spec, m, s, options.seed, options.duration)) for m in spec.methods
-            }
-            for s in scenarios
-        }
-        return GrpcExercise(spec, calls, "simulate", options.seed)
+        runs = {s.name: {m.short: simulate_method(spec, m, s, options.seed, options.duration) for m in spec.methods}
+                for s in scenarios}  # fmt: skip
+        calls = {name: {m: _recorded(r) for m, r in by_method.items()} for name, by_method in runs.items()}
+        received = {name: {m: r.server.received for m, r in by_method.items()} for name, by_method in runs.items()}
+        return GrpcExercise(spec, calls, "simulate", options.seed, received=received)
     scale = options.time_scale or LIVE_TIME_SCALE
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-live") as pool:  # the kernel runs a loop here
-        calls = {s.name: pool.submit(asyncio.run, _live(spec, s, options, scale)).result() for s in scenarios}
-    return GrpcExercise(spec, calls, "live", options.seed, {"time_scale": scale, "max_calls": MAX_CALLS})
+        played = {s.name: pool.submit(asyncio.run, _live(spec, s, options, scale)).result() for s in scenarios}
+    calls = {name: events for name, (events, _) in played.items()}
+    received = {name: seen for name, (_, seen) in played.items()}
+    live = {"time_scale": scale, "max_calls": MAX_CALLS}
+    return GrpcExercise(spec, calls, "live", options.seed, live, received)
 
 
 def _http_statuses(codes: frozenset[grpc.StatusCode]) -> frozenset[int]:
@@ -226,7 +236,9 @@ def _recorded(result: SimulationResult) -> list[Event]:
     return result.recorder.of(CallFinished, BreakerTransition)
 
 
-async def _live(spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, scale: float) -> dict[str, list[Event]]:
+async def _live(
+    spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, scale: float
+) -> tuple[dict[str, list[Event]], dict[str, int]]:
     upstream = GrpcFlakyUpstream(scenario, seed=options.seed, time_scale=scale, max_hang=10.0)
     duration = options.duration or scenario.duration
     with serve_grpc_scenario(upstream) as target:
@@ -249,7 +261,7 @@ async def _live(spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, sc
     first = {m.service: m.short for m in reversed(spec.methods)}
     for event in recorder.of(BreakerTransition):
         calls[first.get(event.breaker, spec.methods[0].short)].append(event)  # type: ignore[attr-defined]
-    return calls
+    return calls, dict(upstream.stats()["methods"])
 
 
 async def _drive(channel: AsyncResilientChannel, method: GrpcMethod, duration: float, scale: float) -> None:
