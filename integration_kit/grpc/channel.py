@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import anyio
@@ -134,9 +134,9 @@ class AsyncResilientChannel(ChannelCore):
         clock = self.clock
         await (clock.asleep(seconds) if isinstance(clock, AsyncClock) else anyio.sleep(seconds))
 
-    async def _run(self, rpc: Rpc, send: Callable[[Rpc, Send], Any]) -> Outcome:
+    async def _run(self, rpc: Rpc, attempt: Callable[[Send], Awaitable[Outcome]]) -> Outcome:
         try:
-            return await run_async(rpc.calls, functools.partial(send, rpc), self._sleep)
+            return await run_async(rpc.calls, attempt, self._sleep)
         except IntegrationError as exc:
             raise self._ended(exc) from exc.__cause__
 
@@ -160,27 +160,37 @@ class _AsyncUnaryUnary:
         self._channel = channel
         self._method = method
         self._inner = inner
-        self._plan = channel._plan(method, hedged=True)
+        self._plan = plan = channel._plan(method, hedged=True)
+        # the hot path: with no hedging and no health checks, each attempt is one send (no coroutine in between)
+        self._direct = plan.hedging is None and not channel.health_checks
 
     async def __call__(
         self, request: object, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
     ) -> Any:
         rpc = self._channel._begin(self._plan, request, timeout, metadata)
-        outcome = await self._channel._run(rpc, functools.partial(self._attempt, **kwargs))
+        if self._direct:
+            attempt = functools.partial(self._send, rpc, kwargs, None)
+        else:
+            attempt = functools.partial(self._attempt, rpc, kwargs)
+        outcome = await self._channel._run(rpc, attempt)
         return outcome.value
 
-    async def _attempt(self, rpc: Rpc, action: Send, **kwargs: Any) -> Outcome:
-        if (unhealthy := await self._channel._gate(rpc, action)) is not None:
+    async def _attempt(self, rpc: Rpc, kwargs: Mapping[str, Any], action: Send) -> Outcome:
+        channel = self._channel
+        if (unhealthy := await channel._gate(rpc, action)) is not None:
             return unhealthy
         if rpc.hedging is not None:
-            return await hedge(rpc, action, self._send, self._channel.budget, self._channel.clock, kwargs)
-        return await self._send(rpc, action, None, kwargs)
+            return await hedge(rpc, action, self._send, channel.budget, channel.clock, kwargs)
+        return await self._send(rpc, kwargs, None, action)
 
-    async def _send(self, rpc: Rpc, action: Send, previous: int | None, kwargs: Mapping[str, Any]) -> Outcome:
+    async def _send(self, rpc: Rpc, kwargs: Mapping[str, Any], previous: int | None, action: Send) -> Outcome:
         """One attempt (``previous``: attempts before it, for a hedge), resent on a refused stream."""
-        started = self._channel.clock.now()
-        for _ in range(MAX_TRANSPARENT + 1):
-            timeout = rpc.timeout(action, self._channel.clock.now() - started)
+        clock = self._channel.clock
+        started = clock.now()
+        timeout = rpc.timeout(action)
+        for resend in range(MAX_TRANSPARENT + 1):
+            if resend:
+                timeout = rpc.timeout(action, clock.now() - started)
             try:
                 response = await self._inner(
                     rpc.request, timeout=timeout, metadata=rpc.attempt_metadata(action, previous), **kwargs
@@ -214,7 +224,7 @@ class _AsyncUnaryStream:
         self, request: object, timeout: float | None, metadata: Any, kwargs: Mapping[str, Any]
     ) -> AsyncIterator[Any]:
         rpc = self._channel._begin(self._plan, request, timeout, metadata)
-        outcome = await self._channel._run(rpc, functools.partial(self._open, kwargs=kwargs))
+        outcome = await self._channel._run(rpc, functools.partial(self._open, rpc, kwargs=kwargs))
         call, first = cast("tuple[Any, Any]", outcome.value)
         if first is _END:
             return
@@ -258,7 +268,7 @@ class _AsyncStreamUnary:
     ) -> Any:
         replay = Replay(request_iterator, self._channel.retry_buffer)
         rpc = self._channel._begin(self._plan, replay, timeout, metadata)
-        outcome = await self._channel._run(rpc, functools.partial(self._send, kwargs=kwargs))
+        outcome = await self._channel._run(rpc, functools.partial(self._send, rpc, kwargs=kwargs))
         return outcome.value
 
     async def _send(self, rpc: Rpc, action: Send, kwargs: Mapping[str, Any]) -> Outcome:

@@ -25,8 +25,8 @@ from integration_kit.policies.outcome import Outcome
 
 __all__ = ["Sender", "hedge"]
 
-#: Sends one copy: ``(rpc, action, previous copies, grpcio keyword arguments) -> outcome``.
-Sender = Callable[[Rpc, Send, int | None, Mapping[str, Any]], Awaitable[Outcome]]
+#: Sends one copy: ``(rpc, grpcio keyword arguments, previous copies, action) -> outcome``.
+Sender = Callable[[Rpc, Mapping[str, Any], int | None, Send], Awaitable[Outcome]]
 
 
 async def hedge(
@@ -43,7 +43,7 @@ async def hedge(
         while True:
             while (copy := race.launch(clock.now())) is not None:
                 sent = action._replace(timeout=copy.timeout)
-                pending.add(asyncio.ensure_future(send(rpc, sent, copy.number, kwargs)))
+                pending.add(asyncio.ensure_future(send(rpc, kwargs, copy.number, sent)))
             if not pending:
                 if race.last is None:
                     raise RuntimeError("hedge: the race ended without an outcome")

@@ -29,6 +29,8 @@ ATTEMPTS_KEY = "grpc-previous-rpc-attempts"
 MAX_TRANSPARENT = 3
 
 Metadata = tuple[tuple[str, str | bytes], ...]
+_SUCCESS = OutcomeKind.SUCCESS
+_OK: int = grpc.StatusCode.OK.value[0]
 
 
 @dataclass(slots=True)
@@ -75,7 +77,7 @@ class Rpc:
     @staticmethod
     def answered(value: object) -> Outcome:
         """The outcome of an attempt that got its answer (``value``: the response, or a committed stream)."""
-        return Outcome(OutcomeKind.SUCCESS, status=grpc.StatusCode.OK.value[0], value=value)
+        return Outcome(_SUCCESS, status=_OK, value=value)
 
 
 def as_deadline(error: IntegrationError) -> IntegrationError:
