@@ -22,13 +22,14 @@ deduplicate. Hedging (A6 ``hedgingPolicy``) applies only to idempotent methods (
 
 A server-streaming call is retried until it commits: once its first message (or its end) has arrived, a failure is
 raised to the caller as it comes. A client-streaming call is retried with its buffered requests until they pass
-``retry_buffer`` bytes, when it commits (:mod:`integration_kit.grpc.replay`). Bidirectional methods are passed to
-grpcio as they are.
+``retry_buffer`` bytes, when it commits (:mod:`integration_kit.grpc.replay`). A bidirectional call is both: retried
+with its buffered requests until its first response arrives or the buffer overflows. The sync
+:class:`ResilientChannel` runs the same shapes through the same pieces (:class:`~integration_kit.grpc.rpc.Rpc`,
+:class:`~integration_kit.grpc.replay.Replay`, the engine); only the awaiting differs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
@@ -46,7 +47,6 @@ from integration_kit.grpc.health import check_health
 from integration_kit.grpc.hedging import hedge
 from integration_kit.grpc.replay import Replay
 from integration_kit.grpc.rpc import MAX_TRANSPARENT, Rpc
-from integration_kit.grpc.status import is_refused_stream
 from integration_kit.grpc.sync import ResilientChannel
 from integration_kit.policies.outcome import Outcome
 
@@ -118,9 +118,18 @@ class AsyncResilientChannel(ChannelCore):
         inner = self._channel.stream_unary(method, request_serializer, response_deserializer)
         return _AsyncStreamUnary(self, method, inner)
 
-    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """grpcio's own multicallable: bidirectional calls are not run under the engine."""
-        return self._channel.stream_stream(method, *args, **kwargs)
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        _registered_method: bool | None = False,
+    ) -> _AsyncUnaryStream:
+        """A multicallable for a bidirectional method: ``stub.Method(request_iterator)`` is an async iterator of the
+        responses, retried with its buffered requests until it commits (its first response, or ``retry_buffer``
+        bytes of requests)."""
+        inner = self._channel.stream_stream(method, request_serializer, response_deserializer)
+        return _AsyncUnaryStream(self, method, inner, streaming=True)
 
     async def _gate(self, rpc: Rpc, action: Send) -> Outcome | None:
         """With ``health_checks``, a half-open breaker's probe first asks the health service (see
@@ -197,7 +206,7 @@ class _AsyncUnaryUnary:
                 )
             except grpc.aio.AioRpcError as exc:
                 outcome = rpc.failed(exc)
-                if is_refused_stream(outcome) and timeout != 0.0:
+                if rpc.resend(outcome, timeout):
                     continue
                 return outcome
             return rpc.answered(response)
@@ -205,15 +214,24 @@ class _AsyncUnaryUnary:
 
 
 class _AsyncUnaryStream:
-    """``stub.Method(request, ...)`` for a server stream: an async iterator of the responses."""
+    """``stub.Method(request, ...)`` for a server stream: an async iterator of the responses. With
+    ``streaming=True``, a bidirectional stream: ``request`` is the request iterator, buffered as a client
+    stream's (:class:`~integration_kit.grpc.replay.Replay`), and the call commits at its first response or when
+    the buffer overflows."""
 
     def __init__(
-        self, channel: AsyncResilientChannel, method: str, inner: grpc.aio.UnaryStreamMultiCallable[Any, Any]
+        self,
+        channel: AsyncResilientChannel,
+        method: str,
+        inner: grpc.aio.UnaryStreamMultiCallable[Any, Any] | grpc.aio.StreamStreamMultiCallable[Any, Any],
+        *,
+        streaming: bool = False,
     ) -> None:
         self._channel = channel
         self._method = method
-        self._inner = inner
+        self._inner: Any = inner
         self._plan = channel._plan(method, hedged=False)
+        self._streaming = streaming
 
     def __call__(
         self, request: object, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
@@ -223,20 +241,19 @@ class _AsyncUnaryStream:
     async def _stream(
         self, request: object, timeout: float | None, metadata: Any, kwargs: Mapping[str, Any]
     ) -> AsyncIterator[Any]:
+        if self._streaming:
+            request = Replay(cast("Any", request), self._channel.retry_buffer)
         rpc = self._channel._begin(self._plan, request, timeout, metadata)
         outcome = await self._channel._run(rpc, functools.partial(self._open, rpc, kwargs=kwargs))
         call, first = cast("tuple[Any, Any]", outcome.value)
-        if first is _END:
-            return
-        yield first
         try:
+            if first is _END:
+                return
+            yield first
             while (message := await call.read()) is not _EOF:
                 yield message
         except grpc.aio.AioRpcError as exc:  # after the commit: raised as it comes, never retried
-            error = rpc.failed(exc).error
-            assert isinstance(error, IntegrationError)
-            error.with_context(integration=self._channel.name, method="POST", url=self._method)
-            raise self._channel._ended(error) from None
+            raise self._channel._broken(rpc, exc) from None
         finally:
             call.cancel()
 
@@ -244,11 +261,14 @@ class _AsyncUnaryStream:
         """One attempt of the stream: open it and wait for the commit (its first message or its end)."""
         if (unhealthy := await self._channel._gate(rpc, action)) is not None:
             return unhealthy
-        call = self._inner(rpc.request, timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs)
+        replay = rpc.request if isinstance(rpc.request, Replay) else None
+        request = rpc.request if replay is None else replay.messages()
+        call = self._inner(request, timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs)
         try:
             first = await call.read()
         except grpc.aio.AioRpcError as exc:
-            return rpc.failed(exc)
+            call.cancel()
+            return rpc.failed(exc) if replay is None else replay.failed(rpc.failed(exc))
         return rpc.answered((call, _END if first is _EOF else first))
 
 
@@ -281,6 +301,5 @@ class _AsyncStreamUnary:
                 replay.messages(), timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs
             )
         except grpc.aio.AioRpcError as exc:
-            outcome = rpc.failed(exc)
-            return dataclasses.replace(outcome, should_retry=False) if replay.committed else outcome
+            return replay.failed(rpc.failed(exc))
         return rpc.answered(response)

@@ -16,7 +16,7 @@ import grpc
 from integration_kit.engine.actions import CallGenerator, Send
 from integration_kit.errors import DeadlineExceeded, GaveUp, IntegrationError
 from integration_kit.grpc.config import HedgingPolicy, MethodConfig
-from integration_kit.grpc.status import GrpcStatus, outcome_for_error
+from integration_kit.grpc.status import GrpcStatus, is_refused_stream, outcome_for_error
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 
@@ -69,6 +69,12 @@ class Rpc:
     def retryable(self) -> frozenset[grpc.StatusCode]:
         """The codes this method retries (hedging: its non-fatal codes)."""
         return self.hedging.non_fatal if self.hedging is not None else self.config.retryable
+
+    @staticmethod
+    def resend(outcome: Outcome, timeout: float | None) -> bool:
+        """Whether to resend an attempt that ended with ``outcome`` at once, without using an attempt: the server
+        refused its stream before reading it and time is left (gRFC A6 transparent retry)."""
+        return is_refused_stream(outcome) and timeout != 0.0
 
     def failed(self, error: grpc.RpcError) -> Outcome:
         """The outcome of an attempt that ended with ``error``."""

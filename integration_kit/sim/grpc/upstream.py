@@ -28,7 +28,8 @@ classifies as a stream that never reached the server and resends transparently
 The service: ``GetItem`` (``NO_SIDE_EFFECTS``) answers the item and which attempt it served (from the request's
 ``grpc-previous-rpc-attempts``); ``Reserve`` (non-idempotent) makes a reservation, deduplicated by the ``x-request-id``
 metadata when there is one; ``WatchStock`` streams stock updates after a cursor, ``CountItems`` (client
-streaming) reads every request and answers how many there were (its fate is played after reading them); with
+streaming) reads every request and answers how many there were (its fate is played after reading them),
+``EchoStock`` (bidirectional) answers each request with a stock update (its fate played after the first); with
 ``break_streams_after=N``
 fails each stream with ``UNAVAILABLE`` after N messages (to show resuming from the last cursor). The standard
 ``grpc.health.v1.Health`` service reports the inventory service ``SERVING``.
@@ -222,6 +223,17 @@ class _Inventory(inventory_pb2_grpc.InventoryServicer):
             count += 1
         previous = await self.upstream.fault(context, "CountItems")
         return inventory_pb2.Item(sku="count", stock=count, attempt=previous + 1)
+
+    async def EchoStock(self, requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        limit = self.upstream.break_streams_after
+        cursor = 0
+        async for request in requests:
+            if cursor == 0:
+                await self.upstream.fault(context, "EchoStock")  # its fate, once the first request is read
+            if limit is not None and cursor >= limit:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken (simulated)")
+            cursor += 1
+            yield inventory_pb2.StockUpdate(sku=request.sku, cursor=cursor, stock=100 - cursor)
 
     async def WatchStock(
         self, request: inventory_pb2.WatchStockRequest, context: grpc.aio.ServicerContext[Any, Any]

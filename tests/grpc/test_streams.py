@@ -1,0 +1,131 @@
+"""Streaming RPCs on both channels over the flaky grpc.aio upstream (127.0.0.1): the sync channel's server and client
+streams, and bidirectional streams on both, under the engine until they commit."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from grpc_kit_helpers import Serve, retry_config, scenario
+
+from integration_kit.errors import GaveUp, RetriesExhausted
+from integration_kit.events import CallFinished, Recorder
+from integration_kit.grpc import AsyncResilientChannel, GrpcUnavailable, ResilientChannel
+from integration_kit.sim.grpc import inventory_pb2 as pb
+from integration_kit.sim.grpc import inventory_pb2_grpc as pbg
+
+DESCRIPTORS = [pb.DESCRIPTOR.services_by_name["Inventory"]]
+
+
+def sync_channel(target: str, config: dict[str, object], **kw: object) -> ResilientChannel:
+    return ResilientChannel(target, tls=False, service_config=config, descriptors=DESCRIPTORS, **kw)  # type: ignore[arg-type]
+
+
+def watch(n: int) -> Iterator[pb.WatchStockRequest]:
+    return (pb.WatchStockRequest(sku=f"sku-{i}") for i in range(n))  # a generator: it can be read only once
+
+
+def test_sync_server_stream_is_retried_until_it_commits_then_fails_as_it_comes(serve: Serve) -> None:
+    recorder = Recorder()
+    with (
+        serve(scenario({"503": 0.5}), break_streams_after=2) as (target, upstream),
+        sync_channel(target, retry_config(), hooks=[recorder]) as ch,
+    ):
+        stub = pbg.InventoryStub(ch)
+        seen: list[int] = []
+        for _ in range(4):  # resume from the last cursor after each committed stream breaks
+            try:
+                for update in stub.WatchStock(pb.WatchStockRequest(sku="a", after=seen[-1] if seen else 0, count=3)):
+                    seen.append(update.cursor)
+                break
+            except GrpcUnavailable:
+                continue
+    assert seen == [1, 2, 3, 4, 5, 6, 7, 8]
+    calls = recorder.of(CallFinished)
+    assert all(e.ok for e in calls)  # type: ignore[attr-defined]  # the engine's call ends at the commit
+    assert sum(e.attempts for e in calls) == upstream.stats()["methods"]["WatchStock"]  # type: ignore[attr-defined]
+    assert any(e.attempts > 1 for e in calls)  # type: ignore[attr-defined]
+
+
+def test_sync_client_stream_is_retried_with_its_buffered_requests(serve: Serve) -> None:
+    def items(n: int) -> Iterator[pb.GetItemRequest]:
+        return (pb.GetItemRequest(sku=f"sku-{i}") for i in range(n))
+
+    with serve(scenario({"503": 0.6})) as (target, upstream), sync_channel(target, retry_config()) as ch:
+        answers = []
+        for _ in range(5):
+            with contextlib.suppress(GaveUp):
+                answers.append(pbg.InventoryStub(ch).CountItems(items(20)))
+    assert answers
+    assert all(a.stock == 20 for a in answers)  # every attempt, retries included, sent all 20 requests
+    assert any(a.attempt > 1 for a in answers)
+    assert upstream.stats()["methods"]["CountItems"] > 5
+
+
+def test_sync_client_stream_past_its_buffer_commits_and_is_not_retried(serve: Serve) -> None:
+    def items() -> Iterator[pb.GetItemRequest]:
+        return (pb.GetItemRequest(sku=f"sku-{i}") for i in range(50))
+
+    with serve(scenario({"503": 1.0})) as (target, upstream):
+        with sync_channel(target, retry_config(), retry_buffer=100) as ch, pytest.raises(GrpcUnavailable):
+            pbg.InventoryStub(ch).CountItems(items())
+        with sync_channel(target, retry_config(attempts=3)) as ch, pytest.raises(RetriesExhausted):
+            pbg.InventoryStub(ch).CountItems(items())
+    assert upstream.stats()["methods"] == {"CountItems": 1 + 3}
+
+
+def test_sync_bidirectional_stream_is_retried_with_its_requests_until_it_commits(serve: Serve) -> None:
+    with serve(scenario({"503": 0.5})) as (target, upstream), sync_channel(target, retry_config()) as ch:
+        runs = []
+        for _ in range(6):
+            with contextlib.suppress(GaveUp):
+                runs.append([u.sku for u in pbg.InventoryStub(ch).EchoStock(watch(4))])
+    assert runs
+    assert all(run == ["sku-0", "sku-1", "sku-2", "sku-3"] for run in runs)  # a retry resent the buffered requests
+    assert upstream.stats()["methods"]["EchoStock"] > len(runs)
+
+
+def test_sync_bidirectional_stream_fails_as_it_comes_after_the_commit(serve: Serve) -> None:
+    with (
+        serve(scenario(), break_streams_after=2) as (target, upstream),
+        sync_channel(target, retry_config()) as ch,
+    ):
+        updates = pbg.InventoryStub(ch).EchoStock(watch(5))
+        seen = [next(updates).cursor, next(updates).cursor]
+        with pytest.raises(GrpcUnavailable):
+            next(updates)
+    assert seen == [1, 2]
+    assert upstream.stats()["methods"] == {"EchoStock": 1}  # committed: not retried
+
+
+def test_a_sync_channel_refuses_an_async_request_iterator(serve: Serve) -> None:
+    async def items() -> AsyncIterator[pb.GetItemRequest]:
+        yield pb.GetItemRequest(sku="a")
+
+    with (
+        serve(scenario()) as (target, upstream),
+        sync_channel(target, retry_config()) as ch,
+        pytest.raises(TypeError, match="async iterable"),
+    ):
+        pbg.InventoryStub(ch).CountItems(items())
+    assert upstream.stats()["methods"] == {}
+
+
+@pytest.mark.anyio
+async def test_async_bidirectional_stream_is_retried_until_it_commits(serve: Serve) -> None:
+    async def updates() -> AsyncIterator[pb.WatchStockRequest]:
+        for i in range(4):
+            yield pb.WatchStockRequest(sku=f"sku-{i}")
+
+    with serve(scenario({"503": 0.5})) as (target, upstream):
+        async with AsyncResilientChannel(
+            target, tls=False, service_config=retry_config(), descriptors=DESCRIPTORS
+        ) as ch:
+            runs = []
+            for _ in range(6):
+                with contextlib.suppress(GaveUp):
+                    runs.append([u.sku async for u in pbg.InventoryStub(ch).EchoStock(updates())])
+    assert runs
+    assert all(run == ["sku-0", "sku-1", "sku-2", "sku-3"] for run in runs)
+    assert upstream.stats()["methods"]["EchoStock"] > len(runs)
