@@ -168,10 +168,11 @@ _FAULTS: tuple[tuple[str, str, FaultKind, int], ...] = (
 #: stream the server refused before reading it (never received; a gRPC client resends it without using an attempt).
 #: Played by an HTTP partner, they are 503, 429 (with Retry-After), 500, 409 and a refused connection.
 GRPC_FAULTS: tuple[str, ...] = tuple(key for name, key, _, _ in _FAULTS if name.startswith("grpc_"))
-#: The HTTP status that stands for each gRPC status of :data:`GRPC_FAULTS` when an HTTP client plays it (a refused
-#: stream is a refused connection: no status).
-GRPC_STAND_INS: dict[str, int] = {
-    key: status for name, key, _, status in _FAULTS if name.startswith("grpc_") and status
+#: The HTTP fault (its key in a mix) that stands for each gRPC status of :data:`GRPC_FAULTS` when an HTTP client
+#: plays it: ``UNAVAILABLE`` is a 503, ``RESOURCE_EXHAUSTED`` a 429, ``INTERNAL`` a 500, ``ABORTED`` a 409 and
+#: ``REFUSED_STREAM`` a refused connection.
+GRPC_STAND_INS: dict[str, str] = {
+    key: str(status) if status else "refused" for name, key, _, status in _FAULTS if name.startswith("grpc_")
 }
 _TOML_KEYS = {key: name for name, key, _, _ in _FAULTS} | {"retry_after": "retry_after"}
 

@@ -1,7 +1,8 @@
 """The simulator's gRPC attempts: hedged copies (gRFC A6) and transparent resends of refused streams, in virtual time.
 
-:func:`~integration_kit.sim.simulate.simulate` hands an engine attempt here when it is given a hedging policy or
-``transparent_retries``. :meth:`GrpcSends.play` answers the attempt's outcome and how long it took:
+:func:`~integration_kit.sim.simulate.simulate` hands an engine attempt here when it is given ``grpc=``
+:class:`GrpcAttempts` (a hedging policy and/or ``transparent_retries``). :meth:`GrpcSends.play` answers the
+attempt's outcome and how long it took:
 
 - **hedging**: the copies race by the rules of :class:`~integration_kit.policies.hedging.HedgeRace`, the same
   object the live channel (:func:`integration_kit.grpc.hedging.hedge`) runs, so both hedge alike: the first
@@ -23,6 +24,8 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.hedging import HedgePolicy, HedgeRace
@@ -30,7 +33,7 @@ from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.sim.keyed import KeyedRandom
 from integration_kit.sim.scenarios import FAULT_ORDER, Scenario
 
-__all__ = ["GrpcSends"]
+__all__ = ["GrpcAttempts", "GrpcSends"]
 
 _REFUSED = FAULT_ORDER.index("refused")
 _REFUSED_STREAM = FAULT_ORDER.index("REFUSED_STREAM")
@@ -38,40 +41,64 @@ _HANG = FAULT_ORDER.index("hang")
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 
 
+@dataclass(frozen=True, slots=True)
+class GrpcAttempts:
+    """How a gRPC client's attempts are simulated: ``hedging`` (``None``: none; give it only for an idempotent
+    method) and ``transparent_retries``, how many times a refused stream is resent at once without using an
+    attempt (>= 0; the channel's is :data:`~integration_kit.grpc.rpc.MAX_TRANSPARENT`). A bad value raises
+    ``ValueError`` naming the field."""
+
+    hedging: HedgePolicy | None = None
+    transparent_retries: int = 0
+
+    def __post_init__(self) -> None:
+        n = self.transparent_retries
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"transparent_retries: must be an integer >= 0, got {n!r}")
+
+
+class _Run(Protocol):
+    """What :class:`GrpcSends` reads of the simulator's loop (its counters are updated in place)."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def fault_rng(self) -> KeyedRandom: ...
+    @property
+    def outcomes(self) -> Sequence[Sequence[Outcome]]: ...
+    @property
+    def read_timeout(self) -> float | None: ...
+    @property
+    def per_second(self) -> list[int]: ...
+    @property
+    def keys_seen(self) -> set[str]: ...
+
+
 class GrpcSends:
-    """Plays the requests of engine attempts for one run (see the module docstring).
+    """Plays the requests of engine attempts for one run of the simulator's loop ``run`` (see the module
+    docstring); ``budget`` is the run's retry budget (``None``: none)."""
 
-    ``outcomes[phase][code + 1]`` is the outcome of each fault code per phase; ``budget`` the run's retry budget
-    (``None``: none); ``transparent_retries`` how many times a refused stream is resent (>= 0).
-    """
-
-    def __init__(
-        self,
-        scenario: Scenario,
-        rng: KeyedRandom,
-        outcomes: Sequence[Sequence[Outcome]],
-        hedging: HedgePolicy | None,
-        budget: RetryBudget | None,
-        transparent_retries: int,
-    ) -> None:
-        if isinstance(transparent_retries, bool) or not isinstance(transparent_retries, int) or transparent_retries < 0:
-            raise ValueError(f"simulate: transparent_retries must be an integer >= 0, got {transparent_retries!r}")
-        self._scenario = scenario
-        self._rng = rng
-        self._outcomes = outcomes
-        self._hedging = hedging
+    def __init__(self, run: _Run, attempts: GrpcAttempts, budget: RetryBudget | None) -> None:
+        self._run = run
+        self._scenario = run.scenario
+        self._rng = run.fault_rng
+        self._outcomes = run.outcomes
+        self._hedging = attempts.hedging
+        self._transparent = attempts.transparent_retries
         self._budget = budget
-        self._transparent = transparent_retries
-        self._read_timeout: float | None = None
-        self.per_second: list[int] = []
-        self._keys_seen: set[str] = set()
         self._sent: dict[int, int] = {}
 
-    def counters(self, read_timeout: float | None, per_second: list[int], keys_seen: set[str]) -> None:
-        """Use the run's read timeout (seconds) and its counters of received requests (updated in place)."""
-        self._read_timeout = read_timeout
-        self.per_second = per_second
-        self._keys_seen = keys_seen
+    @classmethod
+    def of(cls, run: _Run, attempts: GrpcAttempts | None, budget: RetryBudget | None) -> GrpcSends | None:
+        """The player for ``run`` (``None`` when ``attempts`` is ``None``: plain attempts)."""
+        return None if attempts is None else cls(run, attempts, budget)
+
+    def entry(
+        self, t: float, seq: int, gen: Any, call: int, limit: float | None, key: str | None
+    ) -> tuple[float, int, Any, Outcome, int]:
+        """The simulator's heap entry for the end of :meth:`play`: (when, ``seq``, ``gen``, outcome, ``call``)."""
+        outcome, took = self.play(t, call, limit, key)
+        return t + took, seq, gen, outcome, call
 
     def play(self, t: float, call: int, limit: float | None, key: str | None) -> tuple[Outcome, float]:
         """The outcome of call ``call``'s attempt starting at ``t`` with time limit ``limit`` (seconds,
@@ -113,7 +140,7 @@ class GrpcSends:
         if code == _HANG:
             latency = math.inf
         self._count(t, key)
-        read = self._read_timeout
+        read = self._run.read_timeout
         if read is not None and (limit is None or read < limit):
             limit = read
         if limit is not None and latency > limit:
@@ -122,9 +149,9 @@ class GrpcSends:
 
     def _count(self, t: float, key: str | None) -> None:
         second = int(t)
-        per_second = self.per_second
+        per_second = self._run.per_second
         if second >= len(per_second):
             per_second.extend([0] * (second + 1 - len(per_second)))
         per_second[second] += 1
         if key is not None:
-            self._keys_seen.add(key)
+            self._run.keys_seen.add(key)

@@ -18,6 +18,7 @@ from integration_kit.policies.config import RetryPolicy
 from integration_kit.sim.faults import GRPC_FAULTS, GRPC_STAND_INS
 from integration_kit.sim.grpc import inventory_pb2 as pb
 from integration_kit.sim.grpc import inventory_pb2_grpc as pbg
+from integration_kit.sim.hedged import GrpcAttempts
 from integration_kit.sim.scenarios import FAULT_ORDER, FaultKind, Scenario, bundled_scenarios
 from integration_kit.sim.simulate import simulate
 
@@ -29,7 +30,8 @@ def test_http_faults_keep_their_codes_and_grpc_statuses_come_after() -> None:
     assert (
         FAULT_ORDER[8:] == GRPC_FAULTS == ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "ABORTED", "REFUSED_STREAM")
     )
-    assert GRPC_STAND_INS == {"UNAVAILABLE": 503, "RESOURCE_EXHAUSTED": 429, "INTERNAL": 500, "ABORTED": 409}
+    stand_ins = {"UNAVAILABLE": "503", "RESOURCE_EXHAUSTED": "429", "INTERNAL": "500", "ABORTED": "409"}
+    assert stand_ins | {"REFUSED_STREAM": "refused"} == GRPC_STAND_INS
 
 
 def test_an_http_scenario_draws_no_grpc_status() -> None:
@@ -86,13 +88,13 @@ def test_the_simulator_resends_a_refused_stream_without_using_an_attempt() -> No
     refused = scenario({"REFUSED_STREAM": 0.5}, latency=0.01)
     options = {"rate": 100.0, "duration": 10.0, "seed": 4, "retry": RetryPolicy.disabled(), "breaker": None}
     plain = simulate(refused, **options)  # type: ignore[arg-type]
-    resent = simulate(refused, transparent_retries=MAX_TRANSPARENT, **options)  # type: ignore[arg-type]
+    resent = simulate(refused, grpc=GrpcAttempts(transparent_retries=MAX_TRANSPARENT), **options)  # type: ignore[arg-type]
     assert plain.summary.amplification == resent.summary.amplification == 1.0  # one attempt per call
     assert 0.4 < 1 - plain.summary.success_rate < 0.6
     assert 1 - resent.summary.success_rate < 0.5 ** (MAX_TRANSPARENT + 1) * 2  # four refusals in a row
     assert resent.server.received == resent.summary.succeeded  # a refused stream is never received
     with pytest.raises(ValueError, match="transparent_retries"):
-        simulate(refused, transparent_retries=-1, **options)  # type: ignore[arg-type]
+        GrpcAttempts(transparent_retries=-1)
 
 
 def channel(target: str, config: object, recorder: Recorder | None = None) -> AsyncResilientChannel:

@@ -20,6 +20,7 @@ from integration_kit.http.redact import (
     Secret,
     _HttpLogRedactor,
     redact_headers,
+    redact_http_logs,
     redact_log_message,
     redact_text,
     redact_url,
@@ -139,3 +140,22 @@ def test_the_log_filter_keeps_every_record_and_masks_what_it_was_given() -> None
     finally:
         for name in _HTTP_LOGGERS:
             logging.getLogger(name).removeFilter(redactor)
+
+
+def test_an_empty_secret_masks_nothing() -> None:
+    assert redact_text("abc", ["", "zz"]) == "abc"
+
+
+def test_a_record_that_cannot_be_formatted_is_kept_as_it_is() -> None:
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "%d requests", ("many",), None)
+    assert _HttpLogRedactor().filter(record) is True
+    assert record.msg == "%d requests"
+
+
+def test_redact_http_logs_masks_names_secrets_and_headers_in_httpx_records(caplog: pytest.LogCaptureFixture) -> None:
+    redact_http_logs(names=["qqzqparam"], secrets=["qqzq-secret-value"], headers=["X-Qqzq"])
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        logging.getLogger("httpx").info(
+            "GET %s echoed %s with %s", "https://h/?qqzqparam=1", "qqzq-secret-value", "(b'X-Qqzq', b'v')"
+        )
+    assert caplog.messages[-1] == f"GET https://h/?qqzqparam={MASK} echoed {MASK} with (b'X-Qqzq', b'{MASK}')"

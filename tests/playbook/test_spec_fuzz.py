@@ -27,6 +27,7 @@ from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integ
 from integration_kit.playbook.kinds.queue.spec import QueueSpec
 from integration_kit.playbook.kinds.table import load_spec
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
+from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec
 from integration_kit.sim.scenarios import Scenario
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -95,6 +96,7 @@ LOADERS: dict[str, Callable[..., object]] = {
     "webhook-in": WebhookSpec.from_mapping,
     "webhook-out": WebhookSpec.from_mapping,
     "grpc": GrpcSpec.from_mapping,
+    "websocket": WebSocketSpec.from_mapping,
 }
 
 

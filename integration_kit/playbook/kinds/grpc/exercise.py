@@ -44,6 +44,7 @@ from integration_kit.policies.hedging import HedgePolicy
 from integration_kit.sim.faults import GRPC_STAND_INS
 from integration_kit.sim.grpc import inventory_pb2
 from integration_kit.sim.grpc.upstream import STATUS_FOR_HTTP, STATUS_FOR_NAME, GrpcFlakyUpstream, serve_grpc_scenario
+from integration_kit.sim.hedged import GrpcAttempts
 from integration_kit.sim.scenarios import Scenario
 from integration_kit.sim.simulate import Arrivals, SimulationResult, simulate
 from integration_kit.sim.upstream import ScaledClock
@@ -184,7 +185,8 @@ def play(spec: GrpcSpec, options: ExerciseOptions) -> GrpcExercise:
 def _http_statuses(codes: frozenset[grpc.StatusCode]) -> frozenset[int]:
     """The HTTP statuses that stand for ``codes`` in the simulator (the HTTP mix's and the gRPC mix's)."""
     mapped = {status for status, code in STATUS_FOR_HTTP.items() if code in codes}
-    return frozenset(mapped | {status for name, status in GRPC_STAND_INS.items() if STATUS_FOR_NAME[name] in codes})
+    named = {int(key) for name, key in GRPC_STAND_INS.items() if key.isdigit() and STATUS_FOR_NAME[name] in codes}
+    return frozenset(mapped | named)
 
 
 def simulate_method(
@@ -202,6 +204,7 @@ def simulate_method(
     config = spec.service_config.method(f"/{method.name}")
     hedged = config.hedging if config.hedging is not None and method.idempotency.safe else None
     hedging = HedgePolicy(hedged.max_attempts, hedged.delay, _http_statuses(hedged.non_fatal)) if hedged else None
+    grpc_attempts = GrpcAttempts(hedging, transparent_retries=MAX_TRANSPARENT)
     retry = RetryPolicy.disabled()
     if config.retry is not None:
         retry = RetryPolicy(
@@ -227,8 +230,7 @@ def simulate_method(
         method="GET" if method.idempotency.safe else "POST",
         idempotency_methods=["POST"] if method.request_id else [],
         name=spec.name,
-        hedging=hedging,
-        transparent_retries=MAX_TRANSPARENT,
+        grpc=grpc_attempts,
     )
 
 

@@ -59,6 +59,9 @@ CLIENT_KEYS: tuple[str, ...] = (
     "headers",
     "user_agent",
     "redact_query_params",
+    "profile",
+    "quota_reserve",
+    "quota_store_env",
 )
 #: The ``protocol`` values an HTTP spec may declare: what its client speaks, and the body format (default
 #: ``https+json``). Anything else (``grpc``) is a ``ConfigurationError`` naming the field.
