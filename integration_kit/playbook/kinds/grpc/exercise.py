@@ -204,7 +204,9 @@ def simulate_method(
     config = spec.service_config.method(f"/{method.name}")
     hedged = config.hedging if config.hedging is not None and method.idempotency.safe else None
     hedging = HedgePolicy(hedged.max_attempts, hedged.delay, _http_statuses(hedged.non_fatal)) if hedged else None
-    grpc_attempts = GrpcAttempts(hedging, transparent_retries=MAX_TRANSPARENT)
+    refuses = any(phase.errors.grpc_refused_stream > 0 for phase in scenario.phases)
+    # the plain hot loop (with the partner's capacity queue) unless there are hedges or refused streams to play
+    grpc_attempts = GrpcAttempts(hedging, MAX_TRANSPARENT) if hedging is not None or refuses else None
     retry = RetryPolicy.disabled()
     if config.retry is not None:
         retry = RetryPolicy(
