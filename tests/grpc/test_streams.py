@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from concurrent import futures
 
+import grpc
 import pytest
 from grpc_kit_helpers import Serve, retry_config, scenario
 
 from integration_kit.errors import GaveUp, RetriesExhausted
 from integration_kit.events import CallFinished, Recorder
-from integration_kit.grpc import AsyncResilientChannel, GrpcUnavailable, ResilientChannel
+from integration_kit.grpc import AsyncResilientChannel, GrpcUnavailable, MetadataCredential, ResilientChannel
 from integration_kit.sim.grpc import inventory_pb2 as pb
 from integration_kit.sim.grpc import inventory_pb2_grpc as pbg
 
@@ -129,3 +131,37 @@ async def test_async_bidirectional_stream_is_retried_until_it_commits(serve: Ser
     assert runs
     assert all(run == ["sku-0", "sku-1", "sku-2", "sku-3"] for run in runs)
     assert upstream.stats()["methods"]["EchoStock"] > len(runs)
+
+
+CANARY = "canary-5f1e-stream-token"
+
+
+class _CarelessStream(pbg.InventoryServicer):
+    """A partner that breaks a committed stream and echoes the caller's credential in the status details."""
+
+    def WatchStock(self, request: pb.WatchStockRequest, context: grpc.ServicerContext) -> Iterator[pb.StockUpdate]:
+        yield pb.StockUpdate(sku=request.sku, cursor=1)
+        seen = dict(context.invocation_metadata() or ())
+        context.abort(grpc.StatusCode.UNAVAILABLE, f"bad token {seen.get('authorization')}")
+
+
+def test_a_broken_sync_stream_never_shows_the_credential(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVENTORY_TOKEN", CANARY)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pbg.add_InventoryServicer_to_server(_CarelessStream(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    recorder = Recorder()
+    try:
+        with sync_channel(
+            f"127.0.0.1:{port}", retry_config(), credential=MetadataCredential("INVENTORY_TOKEN"), hooks=[recorder]
+        ) as ch:
+            updates = pbg.InventoryStub(ch).WatchStock(pb.WatchStockRequest(sku="a"))
+            assert next(updates).cursor == 1
+            with pytest.raises(GrpcUnavailable) as info:
+                next(updates)
+    finally:
+        server.stop(0)
+    assert "[REDACTED]" in info.value.details  # the partner did echo it; the kit removed it
+    for text in (str(info.value), repr(info.value), info.value.details, *(str(e) for e in recorder.events)):
+        assert CANARY not in text
