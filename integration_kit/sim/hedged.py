@@ -16,7 +16,8 @@ Every request a call sends (an engine attempt, a hedge, a resend) draws its fate
 ``(seed, call, n)`` where ``n`` counts the call's requests so far: the live upstream keys a request naming its call
 the same way, so a hedge or a resend meets the same fate in both. Every copy is counted as received by the partner
 (a refused stream is not). Hedged copies and resends do not go through a partner's
-:class:`~integration_kit.sim.capacity.Capacity` queue (their latency is the drawn service time).
+:class:`~integration_kit.sim.capacity.Capacity` queue (their latency is the drawn service time), and a scenario's
+HTTP ``provider`` headers are not played on them (a gRPC partner sends none).
 """
 
 from __future__ import annotations
