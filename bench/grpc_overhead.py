@@ -9,6 +9,9 @@
    compared: the raw stub, the kit's ``AsyncResilientChannel`` (retry policy from the service config, no failures),
    and grpcio's own service-config retries (``grpc.service_config``, ``grpc.enable_retries=1``). Goals: the kit at
    most 1.05x the raw stub's time per call sequentially, at least 0.95x its throughput at 64 in flight.
+   On a shared, loaded machine these wall-clock ratios swing by tens of percent from run to run, so the script also
+   measures the kit's own cost per call with no network (the channel's path around a no-op stub, against awaiting
+   the stub bare): it bounds what the kit can take from grpc.aio's throughput, independent of the load.
 2. Hedging: the flaky gRPC upstream plays a long-tail latency scenario (lognormal, median 20 ms, p99 600 ms); the
    same calls with plain retries and with A6 hedging (3 copies, 50 ms apart): p50, p99 and the attempts the server
    received per call (the added load).
@@ -140,9 +143,37 @@ async def overhead(target: str) -> None:
         s, p = statistics.median(seq[name]), statistics.median(par[name])
         print(f"{name:<20} {s * 1e6:>12.1f} {s / base_seq:>6.3f}x {p:>12.0f} {p / base_par:>6.3f}x")
     print("goals: kit <= 1.05x sequential time, >= 0.95x throughput at 64 in flight")
+    cost = await _kit_cost(kit)
+    print(f"kit's own cost per call (no network, median of {ROUNDS}): {cost:.1f} us,")
+    print(f"  {cost * 1e-6 / base_seq:.1%} of a raw sequential call here,")
+    print(f"  {cost * base_par * 1e-6:.1%} of the raw time per call at 64 in flight (1 / its throughput)")
     await kit.close()
     await raw.close()
     await core.close()
+
+
+async def _kit_cost(kit: AsyncResilientChannel, calls: int = 20000) -> float:
+    """Microseconds the kit's path adds to one unary call: the channel around a no-op stub, minus the bare stub."""
+    answer = pb.Item(sku="a", stock=1)
+
+    async def stub(request: object, timeout: float | None = None, metadata: object = None) -> pb.Item:
+        return answer
+
+    multicallable = kit.unary_unary(f"/{SERVICE}/GetItem", pb.GetItemRequest.SerializeToString, pb.Item.FromString)
+    multicallable._inner = stub  # type: ignore[assignment]
+    request = pb.GetItemRequest(sku="a")
+    bare: list[float] = []
+    wrapped: list[float] = []
+    for _ in range(ROUNDS):
+        began = time.perf_counter()
+        for _ in range(calls):
+            await stub(request, timeout=5, metadata=())
+        bare.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        for _ in range(calls):
+            await multicallable(request, timeout=5)
+        wrapped.append(time.perf_counter() - began)
+    return (statistics.median(wrapped) - statistics.median(bare)) / calls * 1e6
 
 
 async def _hedging_run(target: str, config: dict[str, Any]) -> list[float]:

@@ -22,15 +22,16 @@ deduplicate. Hedging (A6 ``hedgingPolicy``) applies only to idempotent methods (
 
 A server-streaming call is retried until it commits: once its first message (or its end) has arrived, a failure is
 raised to the caller as it comes. A client-streaming call is retried with its buffered requests until they pass
-``retry_buffer`` bytes, when it commits (:mod:`integration_kit.grpc.replay`). Bidirectional methods are passed to
-grpcio as they are.
+``retry_buffer`` bytes, when it commits (:mod:`integration_kit.grpc.replay`). A bidirectional call is both: retried
+with its buffered requests until its first response arrives or the buffer overflows. The sync
+:class:`ResilientChannel` runs the same shapes through the same pieces (:class:`~integration_kit.grpc.rpc.Rpc`,
+:class:`~integration_kit.grpc.replay.Replay`, the engine); only the awaiting differs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import anyio
@@ -46,7 +47,6 @@ from integration_kit.grpc.health import check_health
 from integration_kit.grpc.hedging import hedge
 from integration_kit.grpc.replay import Replay
 from integration_kit.grpc.rpc import MAX_TRANSPARENT, Rpc
-from integration_kit.grpc.status import is_refused_stream
 from integration_kit.grpc.sync import ResilientChannel
 from integration_kit.policies.outcome import Outcome
 
@@ -118,9 +118,18 @@ class AsyncResilientChannel(ChannelCore):
         inner = self._channel.stream_unary(method, request_serializer, response_deserializer)
         return _AsyncStreamUnary(self, method, inner)
 
-    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """grpcio's own multicallable: bidirectional calls are not run under the engine."""
-        return self._channel.stream_stream(method, *args, **kwargs)
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        _registered_method: bool | None = False,
+    ) -> _AsyncUnaryStream:
+        """A multicallable for a bidirectional method: ``stub.Method(request_iterator)`` is an async iterator of the
+        responses, retried with its buffered requests until it commits (its first response, or ``retry_buffer``
+        bytes of requests)."""
+        inner = self._channel.stream_stream(method, request_serializer, response_deserializer)
+        return _AsyncUnaryStream(self, method, inner, streaming=True)
 
     async def _gate(self, rpc: Rpc, action: Send) -> Outcome | None:
         """With ``health_checks``, a half-open breaker's probe first asks the health service (see
@@ -134,9 +143,9 @@ class AsyncResilientChannel(ChannelCore):
         clock = self.clock
         await (clock.asleep(seconds) if isinstance(clock, AsyncClock) else anyio.sleep(seconds))
 
-    async def _run(self, rpc: Rpc, send: Callable[[Rpc, Send], Any]) -> Outcome:
+    async def _run(self, rpc: Rpc, attempt: Callable[[Send], Awaitable[Outcome]]) -> Outcome:
         try:
-            return await run_async(rpc.calls, functools.partial(send, rpc), self._sleep)
+            return await run_async(rpc.calls, attempt, self._sleep)
         except IntegrationError as exc:
             raise self._ended(exc) from exc.__cause__
 
@@ -160,34 +169,44 @@ class _AsyncUnaryUnary:
         self._channel = channel
         self._method = method
         self._inner = inner
-        self._plan = channel._plan(method, hedged=True)
+        self._plan = plan = channel._plan(method, hedged=True)
+        # the hot path: with no hedging and no health checks, each attempt is one send (no coroutine in between)
+        self._direct = plan.hedging is None and not channel.health_checks
 
     async def __call__(
         self, request: object, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
     ) -> Any:
         rpc = self._channel._begin(self._plan, request, timeout, metadata)
-        outcome = await self._channel._run(rpc, functools.partial(self._attempt, **kwargs))
+        if self._direct:
+            attempt = functools.partial(self._send, rpc, kwargs, None)
+        else:
+            attempt = functools.partial(self._attempt, rpc, kwargs)
+        outcome = await self._channel._run(rpc, attempt)
         return outcome.value
 
-    async def _attempt(self, rpc: Rpc, action: Send, **kwargs: Any) -> Outcome:
-        if (unhealthy := await self._channel._gate(rpc, action)) is not None:
+    async def _attempt(self, rpc: Rpc, kwargs: Mapping[str, Any], action: Send) -> Outcome:
+        channel = self._channel
+        if (unhealthy := await channel._gate(rpc, action)) is not None:
             return unhealthy
         if rpc.hedging is not None:
-            return await hedge(rpc, action, self._send, self._channel.budget, self._channel.clock, kwargs)
-        return await self._send(rpc, action, None, kwargs)
+            return await hedge(rpc, action, self._send, channel.budget, channel.clock, kwargs)
+        return await self._send(rpc, kwargs, None, action)
 
-    async def _send(self, rpc: Rpc, action: Send, previous: int | None, kwargs: Mapping[str, Any]) -> Outcome:
+    async def _send(self, rpc: Rpc, kwargs: Mapping[str, Any], previous: int | None, action: Send) -> Outcome:
         """One attempt (``previous``: attempts before it, for a hedge), resent on a refused stream."""
-        started = self._channel.clock.now()
-        for _ in range(MAX_TRANSPARENT + 1):
-            timeout = rpc.timeout(action, self._channel.clock.now() - started)
+        clock = self._channel.clock
+        started = clock.now()
+        timeout = rpc.timeout(action)
+        for resend in range(MAX_TRANSPARENT + 1):
+            if resend:
+                timeout = rpc.timeout(action, clock.now() - started)
             try:
                 response = await self._inner(
                     rpc.request, timeout=timeout, metadata=rpc.attempt_metadata(action, previous), **kwargs
                 )
             except grpc.aio.AioRpcError as exc:
                 outcome = rpc.failed(exc)
-                if is_refused_stream(outcome) and timeout != 0.0:
+                if rpc.resend(outcome, timeout):
                     continue
                 return outcome
             return rpc.answered(response)
@@ -195,15 +214,24 @@ class _AsyncUnaryUnary:
 
 
 class _AsyncUnaryStream:
-    """``stub.Method(request, ...)`` for a server stream: an async iterator of the responses."""
+    """``stub.Method(request, ...)`` for a server stream: an async iterator of the responses. With
+    ``streaming=True``, a bidirectional stream: ``request`` is the request iterator, buffered as a client
+    stream's (:class:`~integration_kit.grpc.replay.Replay`), and the call commits at its first response or when
+    the buffer overflows."""
 
     def __init__(
-        self, channel: AsyncResilientChannel, method: str, inner: grpc.aio.UnaryStreamMultiCallable[Any, Any]
+        self,
+        channel: AsyncResilientChannel,
+        method: str,
+        inner: grpc.aio.UnaryStreamMultiCallable[Any, Any] | grpc.aio.StreamStreamMultiCallable[Any, Any],
+        *,
+        streaming: bool = False,
     ) -> None:
         self._channel = channel
         self._method = method
-        self._inner = inner
+        self._inner: Any = inner
         self._plan = channel._plan(method, hedged=False)
+        self._streaming = streaming
 
     def __call__(
         self, request: object, *, timeout: float | None = None, metadata: Any = None, **kwargs: Any
@@ -213,20 +241,19 @@ class _AsyncUnaryStream:
     async def _stream(
         self, request: object, timeout: float | None, metadata: Any, kwargs: Mapping[str, Any]
     ) -> AsyncIterator[Any]:
+        if self._streaming:
+            request = Replay(cast("Any", request), self._channel.retry_buffer)
         rpc = self._channel._begin(self._plan, request, timeout, metadata)
-        outcome = await self._channel._run(rpc, functools.partial(self._open, kwargs=kwargs))
+        outcome = await self._channel._run(rpc, functools.partial(self._open, rpc, kwargs=kwargs))
         call, first = cast("tuple[Any, Any]", outcome.value)
-        if first is _END:
-            return
-        yield first
         try:
+            if first is _END:
+                return
+            yield first
             while (message := await call.read()) is not _EOF:
                 yield message
         except grpc.aio.AioRpcError as exc:  # after the commit: raised as it comes, never retried
-            error = rpc.failed(exc).error
-            assert isinstance(error, IntegrationError)
-            error.with_context(integration=self._channel.name, method="POST", url=self._method)
-            raise self._channel._ended(error) from None
+            raise self._channel._broken(rpc, exc) from None
         finally:
             call.cancel()
 
@@ -234,11 +261,14 @@ class _AsyncUnaryStream:
         """One attempt of the stream: open it and wait for the commit (its first message or its end)."""
         if (unhealthy := await self._channel._gate(rpc, action)) is not None:
             return unhealthy
-        call = self._inner(rpc.request, timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs)
+        replay = rpc.request if isinstance(rpc.request, Replay) else None
+        request = rpc.request if replay is None else replay.messages()
+        call = self._inner(request, timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs)
         try:
             first = await call.read()
         except grpc.aio.AioRpcError as exc:
-            return rpc.failed(exc)
+            call.cancel()
+            return rpc.failed(exc) if replay is None else replay.failed(rpc.failed(exc))
         return rpc.answered((call, _END if first is _EOF else first))
 
 
@@ -258,7 +288,7 @@ class _AsyncStreamUnary:
     ) -> Any:
         replay = Replay(request_iterator, self._channel.retry_buffer)
         rpc = self._channel._begin(self._plan, replay, timeout, metadata)
-        outcome = await self._channel._run(rpc, functools.partial(self._send, kwargs=kwargs))
+        outcome = await self._channel._run(rpc, functools.partial(self._send, rpc, kwargs=kwargs))
         return outcome.value
 
     async def _send(self, rpc: Rpc, action: Send, kwargs: Mapping[str, Any]) -> Outcome:
@@ -271,6 +301,5 @@ class _AsyncStreamUnary:
                 replay.messages(), timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs
             )
         except grpc.aio.AioRpcError as exc:
-            outcome = rpc.failed(exc)
-            return dataclasses.replace(outcome, should_retry=False) if replay.committed else outcome
+            return replay.failed(rpc.failed(exc))
         return rpc.answered(response)

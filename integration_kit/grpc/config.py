@@ -34,6 +34,7 @@ import grpc
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.policies.config import BudgetPolicy, RetryPolicy
+from integration_kit.policies.hedging import HedgePolicy
 
 __all__ = ["MAX_ATTEMPTS", "HedgingPolicy", "Idempotency", "MethodConfig", "ServiceConfig", "parse_duration"]
 
@@ -70,6 +71,12 @@ class HedgingPolicy:
     max_attempts: int
     delay: float = 0.0
     non_fatal: frozenset[grpc.StatusCode] = frozenset()
+
+    @property
+    def race(self) -> HedgePolicy:
+        """The same policy for the sans-I/O race both the channel and the simulator run
+        (:class:`~integration_kit.policies.hedging.HedgeRace`): non-fatal codes by number, as outcomes carry them."""
+        return HedgePolicy(self.max_attempts, self.delay, frozenset(code.value[0] for code in self.non_fatal))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from integration_kit.clock import Clock, SystemClock, time_scale_of
@@ -179,6 +180,15 @@ class ChannelCore:
 
     def _ended(self, error: IntegrationError) -> IntegrationError:
         return as_deadline(error)
+
+    def _broken(self, rpc: Rpc, exc: grpc.RpcError) -> IntegrationError:
+        """The error a committed stream of ``rpc`` ends with when ``exc`` breaks it (raised as it comes: never
+        retried; the caller resumes, e.g. from its last cursor)."""
+        error = rpc.failed(exc).error
+        if not isinstance(error, IntegrationError):
+            raise TypeError(f"no typed error for {exc!r}")
+        error.with_context(integration=self.name, method="POST", url=rpc.method)
+        return self._ended(error)
 
 
 def _levels(

@@ -1,11 +1,9 @@
 """gRFC A6 hedging on the async channel: several copies of one idempotent call, the first answer wins.
 
-:func:`hedge` is one engine attempt of a hedged method. It sends the first copy at once and another every
-``hedgingDelay`` until one answers or ``maxAttempts`` copies are out; a copy that fails with a non-fatal status
-(``nonFatalStatusCodes``) sends the next one at once. The first success, or the first fatal status, ends it, and
-the other copies are cancelled. Every copy after the first must be allowed by the channel's retry budget, and each
-failed copy spends a token, so hedging stops adding load when the partner fails for many calls (A6: hedges are
-throttled like retries). A negative or malformed server pushback stops sending copies.
+:func:`hedge` is one engine attempt of a hedged method. The rules (when the next copy goes, which outcome wins,
+how hedges draw on the retry budget, what stops them) are the sans-I/O
+:class:`~integration_kit.policies.hedging.HedgeRace`, which the simulator runs too; this module only sends the
+copies, waits on them and cancels the losers. A non-fatal status is one of the policy's ``nonFatalStatusCodes``.
 
 Differences from grpc-java and grpc-go hedging (grpcio has none): the whole hedged group is one attempt for the
 engine (one attempt event, one breaker outcome); a hedge waits ``hedgingDelay`` after the previous one, not after a
@@ -21,63 +19,44 @@ from typing import Any
 from integration_kit.clock import Clock
 from integration_kit.engine.actions import Send
 from integration_kit.grpc.rpc import Rpc
-from integration_kit.grpc.status import GrpcStatus
 from integration_kit.policies.budget import RetryBudget
-from integration_kit.policies.outcome import Outcome, OutcomeKind
+from integration_kit.policies.hedging import HedgeRace
+from integration_kit.policies.outcome import Outcome
 
 __all__ = ["Sender", "hedge"]
 
-#: Sends one copy: ``(rpc, action, previous copies, grpcio keyword arguments) -> outcome``.
-Sender = Callable[[Rpc, Send, int | None, Mapping[str, Any]], Awaitable[Outcome]]
+#: Sends one copy: ``(rpc, grpcio keyword arguments, previous copies, action) -> outcome``.
+Sender = Callable[[Rpc, Mapping[str, Any], int | None, Send], Awaitable[Outcome]]
 
 
 async def hedge(
     rpc: Rpc, action: Send, send: Sender, budget: RetryBudget | None, clock: Clock, kwargs: Mapping[str, Any]
 ) -> Outcome:
     """Run the hedged copies of ``rpc`` for the engine's attempt ``action``; return the winning outcome (or the
-    last copy's failure)."""
+    last copy's failure). ``clock`` tells scenario seconds; waits are divided by ``rpc.time_scale``."""
     policy = rpc.hedging
-    assert policy is not None
-    started = clock.now()
+    if policy is None:
+        raise ValueError(f"hedge: {rpc.method} has no hedging policy")
+    race = HedgeRace(policy.race, started=clock.now(), timeout=action.timeout, budget=budget)
     pending: set[asyncio.Task[Outcome]] = set()
-    launched = 0
-    stopped = False
-    last: Outcome | None = None
     try:
         while True:
-            if launched < policy.max_attempts and not stopped:
-                left = None if action.timeout is None else action.timeout - (clock.now() - started)
-                if (left is not None and left <= 0) or (launched > 0 and not _allowed(budget)):
-                    stopped = True
-                else:
-                    copy = action._replace(timeout=left)
-                    pending.add(asyncio.ensure_future(send(rpc, copy, launched, kwargs)))
-                    launched += 1
+            while (copy := race.launch(clock.now())) is not None:
+                sent = action._replace(timeout=copy.timeout)
+                pending.add(asyncio.ensure_future(send(rpc, kwargs, copy.number, sent)))
             if not pending:
-                assert last is not None
-                return last
-            more = launched < policy.max_attempts and not stopped
-            wait = policy.delay / rpc.time_scale if more else None
+                if race.last is None:
+                    raise RuntimeError("hedge: the race ended without an outcome")
+                return race.last
+            due = race.next_launch_at
+            wait = None if due is None else max(0.0, due - clock.now()) / rpc.time_scale
             done, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                outcome = task.result()
-                if outcome.kind is OutcomeKind.SUCCESS or not _non_fatal(rpc, outcome):
-                    return outcome
-                if last is not None and budget is not None:
-                    budget.record_failure()  # the engine records the copy it is given; the others are counted here
-                last = outcome
-                stopped = stopped or outcome.should_retry is False
+                ended = race.finish(task.result(), clock.now())
+                if ended is not None:
+                    return ended
     finally:
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _non_fatal(rpc: Rpc, outcome: Outcome) -> bool:
-    error = outcome.error
-    return rpc.hedging is not None and isinstance(error, GrpcStatus) and error.code in rpc.hedging.non_fatal
-
-
-def _allowed(budget: RetryBudget | None) -> bool:
-    return budget is None or budget.can_retry()

@@ -16,7 +16,7 @@ import grpc
 from integration_kit.engine.actions import CallGenerator, Send
 from integration_kit.errors import DeadlineExceeded, GaveUp, IntegrationError
 from integration_kit.grpc.config import HedgingPolicy, MethodConfig
-from integration_kit.grpc.status import GrpcStatus, outcome_for_error
+from integration_kit.grpc.status import GrpcStatus, is_refused_stream, outcome_for_error
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 
@@ -29,6 +29,8 @@ ATTEMPTS_KEY = "grpc-previous-rpc-attempts"
 MAX_TRANSPARENT = 3
 
 Metadata = tuple[tuple[str, str | bytes], ...]
+_SUCCESS = OutcomeKind.SUCCESS
+_OK: int = grpc.StatusCode.OK.value[0]
 
 
 @dataclass(slots=True)
@@ -68,6 +70,12 @@ class Rpc:
         """The codes this method retries (hedging: its non-fatal codes)."""
         return self.hedging.non_fatal if self.hedging is not None else self.config.retryable
 
+    @staticmethod
+    def resend(outcome: Outcome, timeout: float | None) -> bool:
+        """Whether to resend an attempt that ended with ``outcome`` at once, without using an attempt: the server
+        refused its stream before reading it and time is left (gRFC A6 transparent retry)."""
+        return is_refused_stream(outcome) and timeout != 0.0
+
     def failed(self, error: grpc.RpcError) -> Outcome:
         """The outcome of an attempt that ended with ``error``."""
         return outcome_for_error(error, retryable=self.retryable, secrets=self.secrets)
@@ -75,7 +83,7 @@ class Rpc:
     @staticmethod
     def answered(value: object) -> Outcome:
         """The outcome of an attempt that got its answer (``value``: the response, or a committed stream)."""
-        return Outcome(OutcomeKind.SUCCESS, status=grpc.StatusCode.OK.value[0], value=value)
+        return Outcome(_SUCCESS, status=_OK, value=value)
 
 
 def as_deadline(error: IntegrationError) -> IntegrationError:

@@ -31,7 +31,9 @@ from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec)
 Latency kinds: ``constant`` (``value``), ``uniform`` (``low``, ``high``), ``lognormal`` (``median``, ``p99``) and
 ``empirical`` (``samples``, resampled uniformly); a bare number is a constant. Error keys: ``"500"``, ``"502"``,
 ``"503"``, ``"504"``, ``"429"``, ``refused``, ``reset``, ``hang``, and ``retry_after`` (seconds sent with a 429,
-default 1; ``-1`` sends no header).
+default 1; ``-1`` sends no header). A gRPC partner's mix may name gRPC statuses as well: ``UNAVAILABLE``,
+``RESOURCE_EXHAUSTED`` (its pushback is ``retry_after``), ``INTERNAL``, ``ABORTED`` and ``REFUSED_STREAM``
+(:data:`~integration_kit.sim.faults.GRPC_FAULTS`; a hang is ``hang``); an HTTP partner plays their stand-ins.
 
 A scenario or a phase may also give the partner a finite ``capacity`` (requests per second and/or concurrency, a
 bounded queue, what overflows get; see :mod:`integration_kit.sim.capacity`): a phase's capacity wins over the
@@ -58,6 +60,8 @@ from integration_kit.sim.faults import (
     _FAULTS,
     _TOML_KEYS,
     FAULT_ORDER,
+    GRPC_FAULTS,
+    GRPC_STAND_INS,
     Decision,
     ErrorMix,
     FaultKind,
@@ -70,6 +74,8 @@ from integration_kit.sim.provider import ProviderLimits
 
 __all__ = [
     "FAULT_ORDER",
+    "GRPC_FAULTS",
+    "GRPC_STAND_INS",
     "Capacity",
     "SCENARIO_DIR",
     "Decision",
@@ -201,12 +207,13 @@ class Scenario:
         index, code, latency = self.draw(t, rng)
         if code < 0:
             return Decision(FaultKind.RESPOND, 200, latency, None)
-        _, _, fault, status = _FAULTS[code]
+        name, key, fault, status = _FAULTS[code]
         if fault is FaultKind.HANG:
             latency = math.inf
         elif fault is FaultKind.REFUSE:
             latency = 0.0
-        return Decision(fault, status, latency, self._compiled[index].retry_after if status == 429 else None)
+        grpc = key if name.startswith("grpc_") else None
+        return Decision(fault, status, latency, self._compiled[index].retry_after if status == 429 else None, grpc)
 
     def draw(self, t: float, rng: random.Random) -> tuple[int, int, float]:
         """The raw sample behind :meth:`decide`: (phase index, fault code, latency) with code -1 for a 200.

@@ -93,7 +93,7 @@ async def test_a_refused_stream_is_resent_without_using_an_attempt() -> None:
     multicallable = channel.unary_unary("/a.B/C")
     multicallable._inner = inner  # type: ignore[assignment]
     rpc = channel._begin(multicallable._plan, "request", None, None)
-    outcome = await multicallable._send(rpc, Send(1, 1.0, None), None, {})
+    outcome = await multicallable._send(rpc, {}, None, Send(1, 1.0, None))
     assert outcome.value == "answer"
     assert len(sent) == 3
     assert all(dict(m).get("grpc-previous-rpc-attempts") is None for m in sent)  # still attempt 1

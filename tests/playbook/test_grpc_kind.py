@@ -130,6 +130,25 @@ def test_simulated_exercise_meets_the_objectives_and_is_judged(tmp_path: Path) -
     assert charts["brownout"]["dashboard"].stat().st_size > 5000
 
 
+def test_simulated_exercise_plays_hedges_and_shows_their_load(tmp_path: Path) -> None:
+    data = bundled()
+    hedged = {"maxAttempts": 3, "hedgingDelay": "0.1s", "nonFatalStatusCodes": ["UNAVAILABLE"]}
+    data["service_config"]["methodConfig"] = [
+        {"name": [{"service": "inventory.v1.Inventory"}], "timeout": "2s", "hedgingPolicy": hedged}
+    ]
+    options = ExerciseOptions(seed=0, scenario="brownout", duration=60)
+    plain = GRPC.exercise(load_spec(BUNDLED), options, tmp_path).summary()["scenarios"]["brownout"]["methods"]
+    methods = GRPC.exercise(GrpcSpec.from_mapping(data), options, tmp_path).summary()["scenarios"]["brownout"][
+        "methods"
+    ]
+    get_item, reserve = methods["GetItem"], methods["Reserve"]
+    assert get_item["amplification"] == 1.0  # a hedged group is one engine attempt...
+    assert get_item["requests_per_call"] > 1.05  # ...whose copies the partner received
+    assert get_item["latency_p99"] < plain["GetItem"]["latency_p99"]
+    assert reserve["requests_per_call"] == reserve["amplification"] == 1.0  # never hedged: not idempotent
+    assert plain["GetItem"]["requests_per_call"] == plain["GetItem"]["amplification"]
+
+
 @pytest.mark.timeout(120)
 def test_live_exercise_against_the_flaky_grpc_upstream(tmp_path: Path) -> None:
     spec = load_spec(BUNDLED)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(integration_kit/sim/grpc/inventory.proto\x12\x0cinventory.v1\"\x1d\n\x0eGetItemRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\"3\n\x04Item\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05stock\x18\x02 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"/\n\x0eReserveRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\"@\n\x0bReservation\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\">\n\x11WatchStockRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x03\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"9\n\x0bStockUpdate\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\x03\x12\r\n\x05stock\x18\x03 \x01(\x03\x32\xa9\x02\n\tInventory\x12@\n\x07GetItem\x12\x1c.inventory.v1.GetItemRequest\x1a\x12.inventory.v1.Item\"\x03\x90\x02\x01\x12\x42\n\x07Reserve\x12\x1c.inventory.v1.ReserveRequest\x1a\x19.inventory.v1.Reservation\x12O\n\nWatchStock\x12\x1f.inventory.v1.WatchStockRequest\x1a\x19.inventory.v1.StockUpdate\"\x03\x90\x02\x01\x30\x01\x12\x45\n\nCountItems\x12\x1c.inventory.v1.GetItemRequest\x1a\x12.inventory.v1.Item\"\x03\x90\x02\x01(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(integration_kit/sim/grpc/inventory.proto\x12\x0cinventory.v1\"\x1d\n\x0eGetItemRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\"3\n\x04Item\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05stock\x18\x02 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"/\n\x0eReserveRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\"@\n\x0bReservation\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\">\n\x11WatchStockRequest\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x03\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"9\n\x0bStockUpdate\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\x03\x12\r\n\x05stock\x18\x03 \x01(\x03\x32\xfb\x02\n\tInventory\x12@\n\x07GetItem\x12\x1c.inventory.v1.GetItemRequest\x1a\x12.inventory.v1.Item\"\x03\x90\x02\x01\x12\x42\n\x07Reserve\x12\x1c.inventory.v1.ReserveRequest\x1a\x19.inventory.v1.Reservation\x12O\n\nWatchStock\x12\x1f.inventory.v1.WatchStockRequest\x1a\x19.inventory.v1.StockUpdate\"\x03\x90\x02\x01\x30\x01\x12\x45\n\nCountItems\x12\x1c.inventory.v1.GetItemRequest\x1a\x12.inventory.v1.Item\"\x03\x90\x02\x01(\x01\x12P\n\tEchoStock\x12\x1f.inventory.v1.WatchStockRequest\x1a\x19.inventory.v1.StockUpdate\"\x03\x90\x02\x01(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVENTORY'].methods_by_name['WatchStock']._serialized_options = b'\220\002\001'
   _globals['_INVENTORY'].methods_by_name['CountItems']._loaded_options = None
   _globals['_INVENTORY'].methods_by_name['CountItems']._serialized_options = b'\220\002\001'
+  _globals['_INVENTORY'].methods_by_name['EchoStock']._loaded_options = None
+  _globals['_INVENTORY'].methods_by_name['EchoStock']._serialized_options = b'\220\002\001'
   _globals['_GETITEMREQUEST']._serialized_start=58
   _globals['_GETITEMREQUEST']._serialized_end=87
   _globals['_ITEM']._serialized_start=89
@@ -50,5 +52,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STOCKUPDATE']._serialized_start=321
   _globals['_STOCKUPDATE']._serialized_end=378
   _globals['_INVENTORY']._serialized_start=381
-  _globals['_INVENTORY']._serialized_end=678
+  _globals['_INVENTORY']._serialized_end=760
 # @@protoc_insertion_point(module_scope)

@@ -54,6 +54,11 @@ class InventoryStub:
                 request_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.GetItemRequest.SerializeToString,
                 response_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.Item.FromString,
                 _registered_method=True)
+        self.EchoStock = channel.stream_stream(
+                '/inventory.v1.Inventory/EchoStock',
+                request_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.WatchStockRequest.SerializeToString,
+                response_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.StockUpdate.FromString,
+                _registered_method=True)
 
 
 class InventoryServicer:
@@ -84,6 +89,14 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EchoStock(self, request_iterator, context):
+        """Bidirectional: one stock update per request (its sku, the request's position as cursor), after the first
+        request is read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +119,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.CountItems,
                     request_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.GetItemRequest.FromString,
                     response_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.Item.SerializeToString,
+            ),
+            'EchoStock': grpc.stream_stream_rpc_method_handler(
+                    servicer.EchoStock,
+                    request_deserializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.WatchStockRequest.FromString,
+                    response_serializer=integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.StockUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -216,6 +234,33 @@ class Inventory:
             '/inventory.v1.Inventory/CountItems',
             integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.GetItemRequest.SerializeToString,
             integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.Item.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EchoStock(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/inventory.v1.Inventory/EchoStock',
+            integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.WatchStockRequest.SerializeToString,
+            integration__kit_dot_sim_dot_grpc_dot_inventory__pb2.StockUpdate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,7 +2,9 @@
 
 It plays the same scenario files as the HTTP flaky upstream, through the same decisions
 (:meth:`~integration_kit.sim.upstream.FlakyUpstream.decide`: keyed draws, so a request naming its logical call in
-``x-fault-key`` metadata meets the fate the simulator gives it), with the HTTP error mix mapped onto gRPC statuses:
+``x-fault-key`` metadata meets the fate the simulator gives it). A gRPC status the error mix names
+(:data:`~integration_kit.sim.faults.GRPC_FAULTS`) is played as it is (``RESOURCE_EXHAUSTED`` with the mix's
+``retry_after`` as pushback); the HTTP error mix is mapped onto gRPC statuses:
 
 ======================  ==========================================================================================
 scenario                gRPC answer
@@ -16,10 +18,18 @@ refused                 ``UNAVAILABLE`` at once (a server cannot refuse one stre
 hang                    never answers: the client's deadline ends the attempt (held at most ``max_hang`` seconds)
 ======================  ==========================================================================================
 
+``REFUSED_STREAM``: a grpc.aio server cannot reset one HTTP/2 stream with ``REFUSED_STREAM`` (the servicer API has
+no such call; grpc-core refuses streams on its own only past ``SETTINGS_MAX_CONCURRENT_STREAMS``, which its
+clients respect by queueing). The upstream plays the closest real thing: it ends the RPC at once, before any
+work and without counting it as received, with ``UNAVAILABLE`` and details naming ``REFUSED_STREAM``, which the channel
+classifies as a stream that never reached the server and resends transparently
+(:func:`~integration_kit.grpc.status.is_refused_stream`).
+
 The service: ``GetItem`` (``NO_SIDE_EFFECTS``) answers the item and which attempt it served (from the request's
 ``grpc-previous-rpc-attempts``); ``Reserve`` (non-idempotent) makes a reservation, deduplicated by the ``x-request-id``
 metadata when there is one; ``WatchStock`` streams stock updates after a cursor, ``CountItems`` (client
-streaming) reads every request and answers how many there were (its fate is played after reading them); with
+streaming) reads every request and answers how many there were (its fate is played after reading them),
+``EchoStock`` (bidirectional) answers each request with a stock update (its fate played after the first); with
 ``break_streams_after=N``
 fails each stream with ``UNAVAILABLE`` after N messages (to show resuming from the last cursor). The standard
 ``grpc.health.v1.Health`` service reports the inventory service ``SERVING``.
@@ -47,7 +57,15 @@ from integration_kit.sim.grpc import inventory_pb2, inventory_pb2_grpc
 from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 from integration_kit.sim.upstream import MAX_HANG, FlakyUpstream
 
-__all__ = ["SERVICE", "STATUS_FOR_HTTP", "GrpcFlakyUpstream", "serve_grpc_scenario", "serving"]
+__all__ = [
+    "REFUSED_STREAM_DETAILS",
+    "SERVICE",
+    "STATUS_FOR_HTTP",
+    "STATUS_FOR_NAME",
+    "GrpcFlakyUpstream",
+    "serve_grpc_scenario",
+    "serving",
+]
 
 #: The full name of the test service.
 SERVICE = "inventory.v1.Inventory"
@@ -59,6 +77,16 @@ STATUS_FOR_HTTP: dict[int, grpc.StatusCode] = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.UNAVAILABLE,
 }
+#: The gRPC status each status name of the error mix (:data:`~integration_kit.sim.faults.GRPC_FAULTS`) is played as.
+STATUS_FOR_NAME: dict[str, grpc.StatusCode] = {
+    "UNAVAILABLE": grpc.StatusCode.UNAVAILABLE,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "INTERNAL": grpc.StatusCode.INTERNAL,
+    "ABORTED": grpc.StatusCode.ABORTED,
+    "REFUSED_STREAM": grpc.StatusCode.UNAVAILABLE,
+}
+#: The details of a refused stream (what grpc-core's classifier and the channel's recognise as one).
+REFUSED_STREAM_DETAILS = "REFUSED_STREAM: the server refused the stream before reading it (simulated)"
 #: How long :func:`serve_grpc_scenario` waits for the server to start (real seconds).
 START_TIMEOUT = 10.0
 
@@ -127,6 +155,8 @@ class GrpcFlakyUpstream:
 
     async def _answer(self, context: grpc.aio.ServicerContext[Any, Any], decision: Decision) -> None:
         scale = self.play.time_scale
+        if decision.grpc == "REFUSED_STREAM":
+            await context.abort(grpc.StatusCode.UNAVAILABLE, REFUSED_STREAM_DETAILS)
         if decision.fault is FaultKind.REFUSE:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is not taking requests (simulated)")
         if decision.fault is FaultKind.HANG:
@@ -135,7 +165,10 @@ class GrpcFlakyUpstream:
         await asyncio.sleep(decision.latency / scale)
         if decision.fault is FaultKind.RESET:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset (simulated)")
-        code = STATUS_FOR_HTTP.get(decision.status) if decision.status != 200 else None
+        if decision.grpc is not None:
+            code: grpc.StatusCode | None = STATUS_FOR_NAME[decision.grpc]
+        else:
+            code = STATUS_FOR_HTTP.get(decision.status) if decision.status != 200 else None
         if code is None:
             return
         if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
@@ -144,7 +177,7 @@ class GrpcFlakyUpstream:
                 pushback = str(round(decision.retry_after * 1000))
             if pushback is not None:
                 context.set_trailing_metadata((("grpc-retry-pushback-ms", pushback),))
-        await context.abort(code, f"HTTP {decision.status} (simulated)")
+        await context.abort(code, f"{decision.grpc or 'HTTP'} {decision.status} (simulated)")
 
     async def set_serving(self, serving: bool) -> None:
         """Make the health service report the inventory service ``SERVING`` or ``NOT_SERVING`` (on the server's
@@ -190,6 +223,17 @@ class _Inventory(inventory_pb2_grpc.InventoryServicer):
             count += 1
         previous = await self.upstream.fault(context, "CountItems")
         return inventory_pb2.Item(sku="count", stock=count, attempt=previous + 1)
+
+    async def EchoStock(self, requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        limit = self.upstream.break_streams_after
+        cursor = 0
+        async for request in requests:
+            if cursor == 0:
+                await self.upstream.fault(context, "EchoStock")  # its fate, once the first request is read
+            if limit is not None and cursor >= limit:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken (simulated)")
+            cursor += 1
+            yield inventory_pb2.StockUpdate(sku=request.sku, cursor=cursor, stock=100 - cursor)
 
     async def WatchStock(
         self, request: inventory_pb2.WatchStockRequest, context: grpc.aio.ServicerContext[Any, Any]

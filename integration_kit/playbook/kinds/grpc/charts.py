@@ -1,5 +1,5 @@
-"""Charts of a gRPC run: per scenario, each method's success rate, amplification and p99 latency against the
-objectives, drawn from the run folder's ``summary.json``."""
+"""Charts of a gRPC run: per scenario, each method's success rate, amplification, requests per call (the load
+hedges add) and p99 latency against the objectives, drawn from the run folder's ``summary.json``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from matplotlib.figure import Figure
 
 __all__ = ["grpc_dashboard", "save_dashboards"]
 
-_PANELS = (("success_rate", "success rate"), ("amplification", "attempts per call"), ("latency_p99", "p99 latency (s)"))
+_PANELS = (
+    ("success_rate", "success rate"),
+    ("amplification", "attempts per call"),
+    ("requests_per_call", "requests per call (with hedges)"),
+    ("latency_p99", "p99 latency (s)"),
+)
 
 
 def grpc_dashboard(scenario: str, figures: Mapping[str, Any]) -> Figure:
-    """Three bar panels for one scenario (one bar per method, the objective as a dashed line)."""
-    figure = Figure(figsize=(11.0, 3.6), layout="constrained")
-    axes = figure.subplots(1, 3)
+    """A bar panel per figure for one scenario (one bar per method, the objective as a dashed line)."""
+    figure = Figure(figsize=(14.0, 3.6), layout="constrained")
+    axes = figure.subplots(1, len(_PANELS))
     methods = figures.get("methods", {})
     limits = {o["figure"]: o["limit"] for o in figures.get("objectives", [])}
     for ax, (key, title) in zip(axes, _PANELS, strict=True):

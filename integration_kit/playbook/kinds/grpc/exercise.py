@@ -4,8 +4,11 @@
   the same call engine) at its rate, with its service-config policy. The scenarios' HTTP error mix stands for the
   gRPC statuses the live upstream plays (:data:`~integration_kit.sim.grpc.upstream.STATUS_FOR_HTTP`: 502/503/504 are
   ``UNAVAILABLE``, 429 ``RESOURCE_EXHAUSTED`` with pushback, 500 ``INTERNAL``), so a method retried on
-  ``UNAVAILABLE`` is simulated retrying 502, 503 and 504. A non-idempotent method is simulated as a ``POST``, keyed
-  when its calls carry a request id. Hedged methods are simulated without their hedges (one attempt).
+  ``UNAVAILABLE`` is simulated retrying 502, 503 and 504; the gRPC statuses a mix names are simulated by their
+  stand-ins (:data:`~integration_kit.sim.faults.GRPC_STAND_INS`: ``ABORTED`` is a 409), and a refused stream is
+  resent without using an attempt, as the channel does. A non-idempotent method is simulated as a ``POST``, keyed
+  when its calls carry a request id. A hedged (idempotent) method is simulated with its hedges
+  (:mod:`integration_kit.sim.hedged`, the same race as the channel's).
 - **live**: the flaky gRPC upstream (:mod:`integration_kit.sim.grpc.upstream`) plays each scenario on 127.0.0.1,
   ``time_scale`` times faster than real time, and an
   :class:`~integration_kit.grpc.channel.AsyncResilientChannel` (on a scaled clock, so its waits are in scenario
@@ -23,7 +26,7 @@ import contextlib
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +36,29 @@ import pandas as pd
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import BreakerTransition, CallFinished, Event, Recorder
 from integration_kit.grpc.channel import AsyncResilientChannel
+from integration_kit.grpc.rpc import MAX_TRANSPARENT
 from integration_kit.playbook.kinds.grpc.spec import GrpcMethod, GrpcSpec
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.policies.config import RetryPolicy, Timeouts
+from integration_kit.policies.hedging import HedgePolicy
+from integration_kit.sim.faults import GRPC_STAND_INS
 from integration_kit.sim.grpc import inventory_pb2
-from integration_kit.sim.grpc.upstream import STATUS_FOR_HTTP, GrpcFlakyUpstream, serve_grpc_scenario
+from integration_kit.sim.grpc.upstream import STATUS_FOR_HTTP, STATUS_FOR_NAME, GrpcFlakyUpstream, serve_grpc_scenario
+from integration_kit.sim.hedged import GrpcAttempts
 from integration_kit.sim.scenarios import Scenario
-from integration_kit.sim.simulate import simulate
+from integration_kit.sim.simulate import Arrivals, SimulationResult, simulate
 from integration_kit.sim.upstream import ScaledClock
 
-__all__ = ["LIVE_TIME_SCALE", "MAX_CALLS", "SUMMARY_FILE", "GrpcExercise", "load_run", "play"]
+__all__ = [
+    "LIVE_TIME_SCALE",
+    "MAX_CALLS",
+    "REQUESTS",
+    "SUMMARY_FILE",
+    "GrpcExercise",
+    "load_run",
+    "play",
+    "simulate_method",
+]
 
 #: How many times faster than real time a live gRPC run plays its scenarios by default (as HTTP: at 20 the
 #: 2 s deadlines become 100 ms of real time, which a loaded machine misses).
@@ -51,7 +67,7 @@ LIVE_TIME_SCALE = 10.0
 MAX_CALLS = 300
 SUMMARY_FILE = "summary.json"
 #: The requests a live run sends, by method of the bundled test service (any other method gets an empty request).
-_REQUESTS: dict[str, Any] = {
+REQUESTS: dict[str, Any] = {
     "GetItem": inventory_pb2.GetItemRequest(sku="sku-1"),
     "Reserve": inventory_pb2.ReserveRequest(sku="sku-1", quantity=1),
     "WatchStock": inventory_pb2.WatchStockRequest(sku="sku-1", count=3),
@@ -60,13 +76,18 @@ _REQUESTS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class GrpcExercise:
-    """The figures of one exercise: ``{scenario: {method: [call-finished events]}}`` and how it was played."""
+    """The figures of one exercise: ``{scenario: {method: [call-finished events]}}`` and how it was played.
+
+    ``received`` is ``{scenario: {method: requests the partner saw}}`` (attempts, hedges and resends: a method's
+    ``requests_per_call`` figure, the load a hedged method adds that ``amplification``, counted in engine attempts,
+    does not show)."""
 
     spec: GrpcSpec
     calls: dict[str, dict[str, list[Event]]]
     mode: str = "simulate"
     seed: int = 0
     live: dict[str, Any] | None = None
+    received: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The summary document: per scenario its figures (all methods, then each), objectives and ``ok``."""
@@ -75,6 +96,10 @@ class GrpcExercise:
             every = [e for events in by_method.values() for e in events]
             figures = _figures(every)
             figures["methods"] = {name: _figures(events) for name, events in by_method.items()}
+            for name, seen in self.received.get(scenario, {}).items():
+                method = figures["methods"].get(name)
+                if method is not None and method["calls"]:
+                    method["requests_per_call"] = seen / method["calls"]
             objectives = self.spec.objectives_for(scenario)
             figures["objectives"] = [
                 {"figure": k, "limit": v, "value": figures[k], "met": _met(k, v, figures[k])}
@@ -143,20 +168,45 @@ def play(spec: GrpcSpec, options: ExerciseOptions) -> GrpcExercise:
     """Play the chosen scenarios (see the module docstring)."""
     scenarios = chosen(spec, options)
     if options.mode == "simulate":
-        calls = {s.name: {m.short: _simulated(spec, m, s, options) for m in spec.methods} for s in scenarios}
-        return GrpcExercise(spec, calls, "simulate", options.seed)
+        runs = {s.name: {m.short: simulate_method(spec, m, s, options.seed, options.duration) for m in spec.methods}
+                for s in scenarios}  # fmt: skip
+        calls = {name: {m: _recorded(r) for m, r in by_method.items()} for name, by_method in runs.items()}
+        received = {name: {m: r.server.received for m, r in by_method.items()} for name, by_method in runs.items()}
+        return GrpcExercise(spec, calls, "simulate", options.seed, received=received)
     scale = options.time_scale or LIVE_TIME_SCALE
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-live") as pool:  # the kernel runs a loop here
-        calls = {s.name: pool.submit(asyncio.run, _live(spec, s, options, scale)).result() for s in scenarios}
-    return GrpcExercise(spec, calls, "live", options.seed, {"time_scale": scale, "max_calls": MAX_CALLS})
+        played = {s.name: pool.submit(asyncio.run, _live(spec, s, options, scale)).result() for s in scenarios}
+    calls = {name: events for name, (events, _) in played.items()}
+    received = {name: seen for name, (_, seen) in played.items()}
+    live = {"time_scale": scale, "max_calls": MAX_CALLS}
+    return GrpcExercise(spec, calls, "live", options.seed, live, received)
 
 
 def _http_statuses(codes: frozenset[grpc.StatusCode]) -> frozenset[int]:
-    return frozenset(status for status, code in STATUS_FOR_HTTP.items() if code in codes)
+    """The HTTP statuses that stand for ``codes`` in the simulator (the HTTP mix's and the gRPC mix's)."""
+    mapped = {status for status, code in STATUS_FOR_HTTP.items() if code in codes}
+    named = {int(key) for name, key in GRPC_STAND_INS.items() if key.isdigit() and STATUS_FOR_NAME[name] in codes}
+    return frozenset(mapped | named)
 
 
-def _simulated(spec: GrpcSpec, method: GrpcMethod, scenario: Scenario, options: ExerciseOptions) -> list[Event]:
+def simulate_method(
+    spec: GrpcSpec,
+    method: GrpcMethod,
+    scenario: Scenario,
+    seed: int = 0,
+    duration: float | None = None,
+    *,
+    rate: float | None = None,
+    arrivals: Arrivals = "poisson",
+) -> SimulationResult:
+    """Simulate ``method`` of ``spec`` on ``scenario`` (see the module docstring) at ``rate`` calls per second
+    (default: the method's), for ``duration`` seconds (default: the scenario's)."""
     config = spec.service_config.method(f"/{method.name}")
+    hedged = config.hedging if config.hedging is not None and method.idempotency.safe else None
+    hedging = HedgePolicy(hedged.max_attempts, hedged.delay, _http_statuses(hedged.non_fatal)) if hedged else None
+    refuses = any(phase.errors.grpc_refused_stream > 0 for phase in scenario.phases)
+    # the plain hot loop (with the partner's capacity queue) unless there are hedges or refused streams to play
+    grpc_attempts = GrpcAttempts(hedging, MAX_TRANSPARENT) if hedging is not None or refuses else None
     retry = RetryPolicy.disabled()
     if config.retry is not None:
         retry = RetryPolicy(
@@ -168,11 +218,12 @@ def _simulated(spec: GrpcSpec, method: GrpcMethod, scenario: Scenario, options: 
             retry_on_status=_http_statuses(config.retryable),
             max_retry_after=config.retry.max_retry_after,
         )
-    result = simulate(
+    return simulate(
         scenario,
-        rate=method.rate,
-        duration=options.duration,
-        seed=options.seed,
+        rate=method.rate if rate is None else rate,
+        arrivals=arrivals,
+        duration=duration,
+        seed=seed,
         retry=retry,
         breaker=spec.breaker,
         budget=spec.service_config.throttling,
@@ -181,11 +232,17 @@ def _simulated(spec: GrpcSpec, method: GrpcMethod, scenario: Scenario, options: 
         method="GET" if method.idempotency.safe else "POST",
         idempotency_methods=["POST"] if method.request_id else [],
         name=spec.name,
+        grpc=grpc_attempts,
     )
+
+
+def _recorded(result: SimulationResult) -> list[Event]:
     return result.recorder.of(CallFinished, BreakerTransition)
 
 
-async def _live(spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, scale: float) -> dict[str, list[Event]]:
+async def _live(
+    spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, scale: float
+) -> tuple[dict[str, list[Event]], dict[str, int]]:
     upstream = GrpcFlakyUpstream(scenario, seed=options.seed, time_scale=scale, max_hang=10.0)
     duration = options.duration or scenario.duration
     with serve_grpc_scenario(upstream) as target:
@@ -208,13 +265,13 @@ async def _live(spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, sc
     first = {m.service: m.short for m in reversed(spec.methods)}
     for event in recorder.of(BreakerTransition):
         calls[first.get(event.breaker, spec.methods[0].short)].append(event)  # type: ignore[attr-defined]
-    return calls
+    return calls, dict(upstream.stats()["methods"])
 
 
 async def _drive(channel: AsyncResilientChannel, method: GrpcMethod, duration: float, scale: float) -> None:
     """Offer ``method`` at its rate (thinned to :data:`MAX_CALLS`) for ``duration`` scenario seconds."""
     path = f"/{method.name}"
-    request = _REQUESTS.get(method.short)
+    request = REQUESTS.get(method.short)
     if request is None:
         return
     serializer = type(request).SerializeToString
