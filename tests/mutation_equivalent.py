@@ -481,4 +481,12 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.http.redact.xǁ_HttpLogRedactorǁfilter__mutmut_12": (
         "record.args () -> None: LogRecord.getMessage formats only when args is truthy; both are falsy"
     ),
+    # http/safety.py: httpx.Headers matches names case-insensitively, and codec names are case-insensitive.
+    **{
+        f"integration_kit.http.safety.x_replayable__mutmut_{n}": (
+            "a header name in another case: httpx.Headers pops and sets names case-insensitively"
+        )
+        for n in (31, 32, 35, 36)
+    },
+    "integration_kit.http.safety.x_checked_headers__mutmut_23": "codec names are case-insensitive",
 }

@@ -83,3 +83,12 @@ def test_a_body_in_memory_is_replayable_as_it_is() -> None:
     request = httpx.Request("PUT", URL, content=b"abc")
     assert replayable(request, limit=1) is True
     assert request.read() == b"abc"
+
+
+def test_bad_headers_are_refused_naming_the_header_and_the_rule() -> None:
+    with pytest.raises(UnsafeRequest, match=r"^the header name 'X Bad' is not an HTTP token: refused$"):
+        checked_headers({"X Bad": "v"}, None)
+    with pytest.raises(UnsafeRequest, match=r"^the header X-Count must be a str, got int$"):
+        checked_headers({"X-Count": 3}, None)  # type: ignore[dict-item]
+    with pytest.raises(UnsafeRequest, match=r"^the header X-Name holds characters outside latin-1: refused$"):
+        checked_headers({"X-Name": "\u20ac"}, None)
