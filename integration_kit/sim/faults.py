@@ -2,9 +2,9 @@
 
 A :class:`Latency` is a distribution of seconds (constant, uniform, lognormal from a median and a p99, or empirical
 samples); an :class:`ErrorMix` is the probability of each fault (500, 502, 503, 504, 429 with a Retry-After,
-connection refused, connection reset, a hang), the rest being a 200; a :class:`Decision` is the partner's answer to
-one request. :mod:`integration_kit.sim.scenarios` arranges them in phases over time; every name here is importable
-from there too.
+connection refused, connection reset, a hang, a malformed 200), the rest being a 200; a :class:`Decision` is the
+partner's answer to one request. :mod:`integration_kit.sim.scenarios` arranges them in phases over time; every
+name here is importable from there too.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ class FaultKind(Enum):
 
 class Decision(NamedTuple):
     """The partner's answer to one request: the fault, the HTTP status (0 when none), seconds until it happens
-    (``math.inf`` for a hang, 0 for a refusal), and the Retry-After seconds sent with a 429 (``None``: none)."""
+    (``math.inf`` for a hang, 0 for a refusal), the Retry-After seconds sent with a 429 (``None``: none), and
+    whether a 200's body breaks the partner's documented schema (``malformed``: the fault is ``RESPOND``)."""
 
     fault: FaultKind
     status: int
     latency: float
     retry_after: float | None
+    malformed: bool = False
 
 
 class _FieldError(ValueError):
@@ -142,6 +144,7 @@ _FAULTS: tuple[tuple[str, str, FaultKind, int], ...] = (
     ("refused", "refused", FaultKind.REFUSE, 0),
     ("reset", "reset", FaultKind.RESET, 0),
     ("hang", "hang", FaultKind.HANG, 0),
+    ("malformed", "malformed", FaultKind.RESPOND, 200),  # a 200 whose body breaks the documented schema
 )
 _TOML_KEYS = {key: name for name, key, _, _ in _FAULTS} | {"retry_after": "retry_after"}
 
@@ -153,8 +156,9 @@ FAULT_ORDER: tuple[str, ...] = tuple(key for _, key, _, _ in _FAULTS)
 class ErrorMix:
     """The probability of each fault for one request; the rest of the probability is a 200.
 
-    ``retry_after`` is the Retry-After (seconds) sent with a 429, ``None`` for none. The probabilities must sum
-    to at most 1.
+    ``retry_after`` is the Retry-After (seconds) sent with a 429, ``None`` for none. ``malformed`` is the
+    probability of a 200 whose body breaks the partner's documented schema (a client that validates responses
+    catches it; one that does not hands it to its caller). The probabilities must sum to at most 1.
     """
 
     http_500: float = 0.0
@@ -166,6 +170,7 @@ class ErrorMix:
     reset: float = 0.0
     hang: float = 0.0
     retry_after: float | None = 1.0
+    malformed: float = 0.0  # after retry_after, so positional arguments keep their meaning
 
     def __post_init__(self) -> None:
         for name, key, _, _ in _FAULTS:
@@ -178,7 +183,7 @@ class ErrorMix:
 
     @property
     def probabilities(self) -> tuple[float, ...]:
-        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang)."""
+        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang, malformed)."""
         return tuple(getattr(self, name) for name, _, _, _ in _FAULTS)
 
     @property

@@ -17,6 +17,9 @@ virtual time on one :class:`~integration_kit.clock.ManualClock`:
   when the queue is full; the partner keeps serving requests whose client has timed out;
 - a ``Wait`` resumes the call after that many seconds.
 
+A scenario's ``malformed`` answers are 200s to the engine (response validation happens after the call, as in the
+clients); the run counts those that reached the caller in :attr:`SimulationResult.malformed`.
+
 Events go to a :class:`~integration_kit.events.Recorder` (the same events and frame columns as the clients), and
 the server side is counted too: attempts the partner received, per second (a refused connection is not
 received). Arrivals stop after ``duration``; calls in flight then run to their end. Every source of randomness
@@ -131,6 +134,9 @@ class SimulationResult:
     wall_seconds: float
     breaker: CircuitBreaker | None = field(default=None, repr=False)
     budget: RetryBudget | None = field(default=None, repr=False)
+    #: Calls that ended on a malformed 200 (the scenario's ``malformed`` fault, not cut by a timeout): a client
+    #: that validates responses fails each with an invalid response, one that does not accepts it.
+    malformed: int = 0
 
     @cached_property
     def summary(self) -> Summary:
@@ -248,6 +254,7 @@ def simulate(
         wall_seconds=wall,
         breaker=circuit,
         budget=retry_budget,
+        malformed=loop.malformed,
     )
 
 
@@ -302,6 +309,7 @@ def _check(rate: float, duration: float, arrivals: str, workers: int, think_time
 
 _REFUSED = FAULT_ORDER.index("refused")
 _HANG = FAULT_ORDER.index("hang")
+_MALFORMED = FAULT_ORDER.index("malformed")
 _UNQUEUED = (_REFUSED, _HANG)  # faults that take none of the partner's capacity
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 _WORKER = Outcome(OutcomeKind.ERROR)  # heap marker: a worker starts its next call (never sent to an engine)
@@ -343,6 +351,7 @@ class _Loop:
         self.queue = ServerQueue(scenario.max_concurrency) if scenario.has_capacity else None
         self.provider = None if scenario.provider is None else ProviderState(scenario.provider, seed=seed, wall=0.0)
         self.overflowed = 0
+        self.malformed = 0
         self.per_second: list[int] = []
         self.last_second = -1
         self.keys_seen: set[str] = set()
@@ -387,6 +396,8 @@ class _Loop:
         overflows = self.overflows
         overflowed = 0
         provider, pacer = self.provider, self.engine.pacer
+        malformed_code = _MALFORMED if self.scenario.has_malformed else -2  # -2: never drawn, one compare a send
+        malformed = 0
 
         while heap:
             t, _, gen, value, number = pop(heap)
@@ -462,6 +473,8 @@ class _Loop:
             if limit is not None and latency > limit:
                 latency = limit
                 outcome = _READ_TIMEOUT
+            if code == malformed_code and outcome is outcomes[index][code + 1]:
+                malformed += 1  # the malformed 200 reaches the caller (not cut, overflowed or refused for rate)
             push(heap, (t + latency, seq, gen, outcome, number))
 
         for _, _, gen, _, _ in heap:
@@ -470,6 +483,7 @@ class _Loop:
         self.in_flight = sum(1 for entry in heap if entry[2] is not None)
         self.started = started
         self.overflowed = overflowed
+        self.malformed = malformed
         self.end_time = last_end
         self.last_second = max((s for s, n in enumerate(per_second) if n), default=-1)
 
@@ -485,6 +499,7 @@ def _phase_outcomes(retry_after: float | None) -> tuple[Outcome, ...]:
         "refused": Outcome(OutcomeKind.CONNECT_ERROR),
         "reset": Outcome(OutcomeKind.CONNECTION_LOST),
         "hang": _READ_TIMEOUT,
+        "malformed": Outcome(OutcomeKind.STATUS, status=200),  # its own object: the loop counts it by identity
         "429": Outcome(OutcomeKind.STATUS, status=429, retry_after=retry_after),
     }
     return (

@@ -17,6 +17,13 @@ The bench watches itself (:mod:`~integration_kit.playbook.kinds.http.bench`): ea
 scheduled arrival, timer lag and CPU go into :attr:`LiveResult.bench`, and a generator hopelessly behind stops
 offering load. When the first attempts all fail before reaching the partner, the run stops with
 :class:`~integration_kit.playbook.kinds.http.bench.UnreachableTarget` naming the URL.
+
+A spec with ``openapi = "..."`` is exercised against its document: the local upstream answers through
+:class:`~integration_kit.openapi.stand_in.DocumentedAnswers` (documented bodies, and the scenario's ``malformed``
+answers broken by its keyed draws), and, with ``validate_responses``, each answer to ``exercise.method`` and
+``exercise.path`` is checked (:class:`~integration_kit.openapi.calls.ResponseCheck`): a malformed one fails the
+call as an invalid response and counts in :attr:`LiveResult.malformed_caught`; one handed to the caller
+unchecked counts in :attr:`LiveResult.malformed_accepted`.
 """
 
 from __future__ import annotations
@@ -34,15 +41,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.errors import IntegrationError
+from integration_kit.errors import ConfigurationError, IntegrationError, InvalidResponse
 from integration_kit.events import Recorder, Summary
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
+from integration_kit.openapi.calls import ResponseCheck
+from integration_kit.openapi.read import read_openapi
+from integration_kit.openapi.stand_in import DocumentedAnswers
 from integration_kit.playbook.kinds.http.bench import BenchHealth, BenchMonitor, FirstContact
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.policies.config import Timeouts
 from integration_kit.sim.scenarios import Scenario
-from integration_kit.sim.upstream import ScaledClock, serve_scenario
+from integration_kit.sim.upstream import MALFORMED_HEADER, FlakyUpstream, ScaledClock, serve_app
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,6 +80,10 @@ class LiveResult:
     bench: BenchHealth | None = None
     #: The URL the client called (the local upstream's, or ``base_url``).
     url: str = ""
+    #: Calls whose malformed answer the client's response validation caught (an invalid response).
+    malformed_caught: int = 0
+    #: Calls that handed a malformed answer to the caller (no validation, or one that let it through).
+    malformed_accepted: int = 0
 
 
 def scaled_timeouts(timeouts: Timeouts, time_scale: float) -> Timeouts:
@@ -106,11 +120,12 @@ def live_exercise(
         lines: list[str] = []
         scale = time_scale if base_url is None else 1.0
         with (
-            ResilientClient(config, clock=clock, hooks=[recorder, contact], rng=random.Random(seed)) as client,
+            ResilientClient(config, clock=clock, hooks=[recorder, contact], rng=random.Random(seed)) as raw,
             BenchMonitor(clock, scale) as monitor,
         ):
-            if client.engine.breaker is not None:
-                client.engine.breaker.add_listener(
+            client = _Checked(raw, _response_check(spec, config))
+            if raw.engine.breaker is not None:
+                raw.engine.breaker.add_listener(
                     lambda t: lines.append(f"t={t.time - began:8.2f}s  {t.old.value} -> {t.new.value}  ({t.reason})")
                 )
             began = clock.now()
@@ -122,7 +137,67 @@ def live_exercise(
             frame["time"] = frame["time"] - began
         received, per_second = stats(frame)
     server = pd.DataFrame({"second": list(range(len(per_second))), "received": per_second})
-    return LiveResult(recorder.summary(), frame, server, received, tuple(lines), monitor.health(), config.base_url)
+    return LiveResult(
+        recorder.summary(),
+        frame,
+        server,
+        received,
+        tuple(lines),
+        monitor.health(),
+        config.base_url,
+        client.caught,
+        client.accepted,
+    )
+
+
+class _Checked:
+    """The live client as the load loops see it: each answer checked against the document (when ``check`` is
+    given) and the malformed ones counted, caught or accepted (the upstream marks them with ``x-malformed``)."""
+
+    def __init__(self, client: ResilientClient, check: ResponseCheck | None) -> None:
+        self.client = client
+        self.check = check
+        self.caught = 0
+        self.accepted = 0
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str) -> httpx.Response:
+        """The client's answer; raises its errors, and :class:`InvalidResponse` for a malformed answer caught."""
+        response = self.client.request(method, path)
+        if self.check is not None:
+            try:
+                self.check(response)
+            except InvalidResponse:
+                with self._lock:
+                    self.caught += 1
+                raise
+        if response.headers.get(MALFORMED_HEADER):
+            with self._lock:
+                self.accepted += 1
+        return response
+
+
+def _response_check(spec: IntegrationSpec, config: ClientConfig) -> ResponseCheck | None:
+    """The check of the exercised operation's answers when the spec validates them (``None``: it does not).
+
+    Raises :class:`ConfigurationError` (field ``exercise.path``) when the document has no such operation."""
+    if spec.openapi is None or not spec.validate_responses:
+        return None
+    document = read_openapi(spec.openapi)
+    ex = spec.exercise
+    operation = document.route(ex.method, ex.path) or document.route(ex.method, ex.path, prefix=_prefix(document))
+    if operation is None:
+        raise ConfigurationError(
+            f"exercise: {ex.method} {ex.path} is not an operation of {spec.openapi.name}, so its answers cannot be"
+            " validated",
+            field="exercise.path",
+        )
+    return ResponseCheck(document, operation, name=config.name, redact_names=config.redact_query_params)
+
+
+def _prefix(document: Any) -> str:
+    """The path of the document's first server URL (``/v1``), or ``""``."""
+    return httpx.URL(document.servers[0].url).path if document.servers else ""
 
 
 def pool_size(spec: IntegrationSpec) -> int:
@@ -233,7 +308,12 @@ def _target(
     if base_url is not None:
         yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view
         return
-    with serve_scenario(scenario, seed=seed, time_scale=time_scale) as url:
+    upstream = FlakyUpstream(scenario, seed=seed, time_scale=time_scale)
+    app: Any = upstream.app
+    if spec.openapi is not None:  # the partner's documented answers, and the scenario's malformed ones broken
+        app = DocumentedAnswers(app, read_openapi(spec.openapi))
+    with serve_app(app, name="upstream") as url:
+        upstream.restart()  # the scenario's clock starts when the URL is handed out, as serve_scenario does
         config = dataclasses.replace(
             spec.client, base_url=url, auth=None, timeouts=scaled_timeouts(spec.client.timeouts, time_scale)
         )
