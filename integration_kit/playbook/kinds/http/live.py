@@ -84,6 +84,8 @@ class LiveResult:
     malformed_caught: int = 0
     #: Calls that handed a malformed answer to the caller (no validation, or one that let it through).
     malformed_accepted: int = 0
+    #: Malformed answers the local upstream sent over the spec's OpenAPI document (0 without one).
+    malformed_injected: int = 0
 
 
 def scaled_timeouts(timeouts: Timeouts, time_scale: float) -> Timeouts:
@@ -114,7 +116,8 @@ def live_exercise(
     import pandas as pd
 
     length = duration if duration is not None else spec.exercise.duration or scenario.duration
-    with _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url) as (config, clock, stats):
+    target = _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url)
+    with target as (config, clock, stats, stand_in):
         recorder = Recorder()
         contact = FirstContact(config.base_url)
         lines: list[str] = []
@@ -147,6 +150,7 @@ def live_exercise(
         config.base_url,
         client.caught,
         client.accepted,
+        stand_in.injected if stand_in is not None else 0,
     )
 
 
@@ -303,16 +307,17 @@ StatsReader = Callable[["pd.DataFrame"], tuple[int, list[int]]]
 @contextlib.contextmanager
 def _target(
     spec: IntegrationSpec, scenario: Scenario, *, seed: int, time_scale: float, base_url: str | None
-) -> Iterator[tuple[ClientConfig, Clock, StatsReader]]:
-    """The client config, clock and a reader of the partner's view, for a local upstream or a real service."""
+) -> Iterator[tuple[ClientConfig, Clock, StatsReader, DocumentedAnswers | None]]:
+    """The client config, clock, a reader of the partner's view, and the stand-in serving the spec's OpenAPI
+    document (``None``: none), for a local upstream or a real service."""
     if base_url is not None:
-        yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view
+        yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view, None
         return
     upstream = FlakyUpstream(scenario, seed=seed, time_scale=time_scale)
-    app: Any = upstream.app
+    stand_in = None
     if spec.openapi is not None:  # the partner's documented answers, and the scenario's malformed ones broken
-        app = DocumentedAnswers(app, read_openapi(spec.openapi))
-    with serve_app(app, name="upstream") as url:
+        stand_in = DocumentedAnswers(upstream.app, read_openapi(spec.openapi))
+    with serve_app(upstream.app if stand_in is None else stand_in, name="upstream") as url:
         upstream.restart()  # the scenario's clock starts when the URL is handed out, as serve_scenario does
         config = dataclasses.replace(
             spec.client, base_url=url, auth=None, timeouts=scaled_timeouts(spec.client.timeouts, time_scale)
@@ -324,7 +329,7 @@ def _target(
             last = max(counts, default=-1)
             return int(stats["received"]), [counts.get(s, 0) for s in range(last + 1)]
 
-        yield config, ScaledClock(time_scale), upstream_view
+        yield config, ScaledClock(time_scale), upstream_view, stand_in
 
 
 def _client_side_view(frame: pd.DataFrame) -> tuple[int, list[int]]:
