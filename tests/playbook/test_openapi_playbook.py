@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.cli.tables import run_table
 from integration_kit.playbook.kinds.http.design import checklist, design_document
 from integration_kit.playbook.kinds.http.exercise import exercise
 from integration_kit.playbook.kinds.http.judge import judge_run
@@ -64,7 +65,8 @@ def test_a_malformed_draw_is_a_200_marked_malformed_and_old_mixes_draw_as_before
     assert scenario.decide(10.0, rng) == (FaultKind.RESPOND, 200, 0.01, None, False)  # the healthy phase
     rng.rekey_request(1, 1)
     assert scenario.decide(40.0, rng) == (FaultKind.RESPOND, 200, 0.01, None, True)
-    assert scenario.has_malformed and not load_scenario("steady").has_malformed
+    assert scenario.has_malformed
+    assert not load_scenario("steady").has_malformed
     # a mix that gives no malformed fraction draws exactly what it drew before the fault existed
     old = Scenario("old", (Phase(10, errors=ErrorMix(http_503=0.2, hang=0.1)),))
     new = Scenario("new", (Phase(10, errors=ErrorMix(http_503=0.2, hang=0.1, malformed=0.0)),))
@@ -112,7 +114,8 @@ def test_the_simulator_counts_exactly_the_malformed_answers_it_drew() -> None:
 
 def test_simulated_exercise_counts_them_caught_when_the_spec_validates_and_accepted_when_not(tmp_path: Path) -> None:
     validating = exercise(spec_at(tmp_path), mode="simulate", seed=1).runs[0]
-    assert validating.malformed_caught > 0 and validating.malformed_accepted == 0
+    assert validating.malformed_caught > 0
+    assert validating.malformed_accepted == 0
     trusting = exercise(spec_at(tmp_path, validate_responses=False), mode="simulate", seed=1).runs[0]
     assert trusting.malformed_accepted == validating.malformed_caught  # the same keyed draws
     assert trusting.malformed_caught == 0
@@ -129,7 +132,8 @@ def test_the_verdict_judges_malformed_accepted(tmp_path: Path) -> None:
     assert (validating.target, validating.measured, validating.passed) == (0.0, 0.0, True)
     assert checks("trusting", validate_responses=False) == []  # not declared and not validating: not judged
     (declared,) = checks("declared", validate_responses=False, objectives={"malformed_accepted": 0})
-    assert declared.measured > 0 and not declared.passed
+    assert declared.measured > 0
+    assert not declared.passed
     summary = (tmp_path / "declared" / "summary.json").read_text()
     assert '"malformed_accepted"' in summary
 
@@ -155,11 +159,13 @@ def test_live_without_validation_the_malformed_answers_reach_the_caller_and_the_
 ) -> None:
     spec = spec_at(tmp_path, validate_responses=False, objectives={"malformed_accepted": 0})
     run = exercise(spec, mode="live", seed=2, time_scale=20)
-    assert run.runs[0].malformed_caught == 0 and run.runs[0].malformed_accepted > 5
+    assert run.runs[0].malformed_caught == 0
+    assert run.runs[0].malformed_accepted > 5
     assert "malformed_accepted" in run.summary_table().columns
     run.save(tmp_path / "live")
     (check,) = [c for c in judge_run(spec, tmp_path / "live").checks if c.objective == "malformed_accepted"]
-    assert check.measured == run.runs[0].malformed_accepted and not check.passed
+    assert check.measured == run.runs[0].malformed_accepted
+    assert not check.passed
 
 
 # -- the spec --------------------------------------------------------------------------------------------------
@@ -173,7 +179,8 @@ def test_the_spec_resolves_its_document_and_validates_by_default(tmp_path: Path)
     assert spec.validate_responses
     assert not spec_at(tmp_path, validate_responses=False).validate_responses
     without = IntegrationSpec.from_mapping({k: v for k, v in spec_data().items() if k != "openapi"})
-    assert without.openapi is None and not without.validate_responses
+    assert without.openapi is None
+    assert not without.validate_responses
 
 
 def test_the_checklist_makes_response_validation_a_real_check_when_a_document_is_named(tmp_path: Path) -> None:
@@ -181,7 +188,8 @@ def test_the_checklist_makes_response_validation_a_real_check_when_a_document_is
         return [i for i in checklist(spec) if i.key == "response_validation"]
 
     (on,) = item(spec_at(tmp_path))
-    assert on.passed and "payments.yaml" in on.detail
+    assert on.passed
+    assert "payments.yaml" in on.detail
     (off,) = item(spec_at(tmp_path, validate_responses=False))
     assert not off.passed
     assert item(IntegrationSpec.from_mapping({k: v for k, v in spec_data().items() if k != "openapi"})) == []
@@ -217,3 +225,14 @@ def test_a_live_run_of_an_operation_the_document_lacks_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="not an operation") as caught:
         live_exercise(spec, spec.scenario("quick-malformed"), duration=1, time_scale=20)
     assert caught.value.field == "exercise.path"
+
+
+def test_the_run_table_shows_malformed_caught_and_accepted_with_their_definitions() -> None:
+    rows: list[tuple[str, str, dict[str, object]]] = [
+        ("payments", "malformed-answers", {"calls": 10, "malformed_caught": 3, "malformed_accepted": 1}),
+        ("payments", "steady", {"calls": 10}),
+    ]
+    table = run_table(rows)
+    assert "payments malformed-answers: malformed caught 3, accepted 1" in table
+    assert "malformed caught: calls whose 2xx answer broke" in table
+    assert "malformed" not in run_table(rows[1:])  # runs that met none print as before

@@ -46,6 +46,7 @@ from integration_kit.events import Recorder, Summary
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
 from integration_kit.openapi.calls import ResponseCheck
+from integration_kit.openapi.model import ApiDocument
 from integration_kit.openapi.read import read_openapi
 from integration_kit.openapi.stand_in import DocumentedAnswers
 from integration_kit.playbook.kinds.http.bench import BenchHealth, BenchMonitor, FirstContact
@@ -116,7 +117,9 @@ def live_exercise(
     import pandas as pd
 
     length = duration if duration is not None else spec.exercise.duration or scenario.duration
-    target = _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url)
+    document = read_openapi(spec.openapi) if spec.openapi is not None else None
+    check = _response_check(spec, document)  # before serving: a bad exercise.path fails at once
+    target = _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url, document=document)
     with target as (config, clock, stats, stand_in):
         recorder = Recorder()
         contact = FirstContact(config.base_url)
@@ -126,7 +129,7 @@ def live_exercise(
             ResilientClient(config, clock=clock, hooks=[recorder, contact], rng=random.Random(seed)) as raw,
             BenchMonitor(clock, scale) as monitor,
         ):
-            client = _Checked(raw, _response_check(spec, config))
+            client = _Checked(raw, check)
             if raw.engine.breaker is not None:
                 raw.engine.breaker.add_listener(
                     lambda t: lines.append(f"t={t.time - began:8.2f}s  {t.old.value} -> {t.new.value}  ({t.reason})")
@@ -181,13 +184,13 @@ class _Checked:
         return response
 
 
-def _response_check(spec: IntegrationSpec, config: ClientConfig) -> ResponseCheck | None:
-    """The check of the exercised operation's answers when the spec validates them (``None``: it does not).
+def _response_check(spec: IntegrationSpec, document: ApiDocument | None) -> ResponseCheck | None:
+    """The check of the exercised operation's answers when the spec validates them against its ``document``
+    (``None``: it does not).
 
     Raises :class:`ConfigurationError` (field ``exercise.path``) when the document has no such operation."""
-    if spec.openapi is None or not spec.validate_responses:
+    if document is None or spec.openapi is None or not spec.validate_responses:
         return None
-    document = read_openapi(spec.openapi)
     ex = spec.exercise
     operation = document.route(ex.method, ex.path) or document.route(ex.method, ex.path, prefix=_prefix(document))
     if operation is None:
@@ -196,10 +199,11 @@ def _response_check(spec: IntegrationSpec, config: ClientConfig) -> ResponseChec
             " validated",
             field="exercise.path",
         )
-    return ResponseCheck(document, operation, name=config.name, redact_names=config.redact_query_params)
+    client = spec.client
+    return ResponseCheck(document, operation, name=client.name, redact_names=client.redact_query_params)
 
 
-def _prefix(document: Any) -> str:
+def _prefix(document: ApiDocument) -> str:
     """The path of the document's first server URL (``/v1``), or ``""``."""
     return httpx.URL(document.servers[0].url).path if document.servers else ""
 
@@ -306,17 +310,23 @@ StatsReader = Callable[["pd.DataFrame"], tuple[int, list[int]]]
 
 @contextlib.contextmanager
 def _target(
-    spec: IntegrationSpec, scenario: Scenario, *, seed: int, time_scale: float, base_url: str | None
+    spec: IntegrationSpec,
+    scenario: Scenario,
+    *,
+    seed: int,
+    time_scale: float,
+    base_url: str | None,
+    document: ApiDocument | None = None,
 ) -> Iterator[tuple[ClientConfig, Clock, StatsReader, DocumentedAnswers | None]]:
-    """The client config, clock, a reader of the partner's view, and the stand-in serving the spec's OpenAPI
-    document (``None``: none), for a local upstream or a real service."""
+    """The client config, clock, a reader of the partner's view, and the stand-in serving the partner's OpenAPI
+    ``document`` (``None``: none), for a local upstream or a real service."""
     if base_url is not None:
         yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view, None
         return
     upstream = FlakyUpstream(scenario, seed=seed, time_scale=time_scale)
     stand_in = None
-    if spec.openapi is not None:  # the partner's documented answers, and the scenario's malformed ones broken
-        stand_in = DocumentedAnswers(upstream.app, read_openapi(spec.openapi))
+    if document is not None:  # the partner's documented answers, and the scenario's malformed ones broken
+        stand_in = DocumentedAnswers(upstream.app, document)
     with serve_app(upstream.app if stand_in is None else stand_in, name="upstream") as url:
         upstream.restart()  # the scenario's clock starts when the URL is handed out, as serve_scenario does
         config = dataclasses.replace(
