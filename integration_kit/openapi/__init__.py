@@ -8,14 +8,15 @@ against it, and detect a partner's contract drift.
 - :class:`OperationValidators` compiles each operation's request and response schemas once (jsonschema and
   openapi-schema-validator, with the document's ``referencing`` registry);
 - :class:`ValidatedCalls` and :class:`AsyncValidatedCalls` call operations by ``operationId`` through a resilient
-  client, raising :class:`InvalidRequest` (nothing sent) or :class:`InvalidResponseBody`;
+  client, raising :class:`InvalidRequest` (nothing sent) or :class:`InvalidResponseBody`; :class:`ResponseCheck`
+  checks the answers of one operation for a caller that sends its own requests;
 - :class:`~integration_kit.openapi.stand_in.DocumentedAnswers` makes a test upstream answer what the document
   says, with counted malformed answers.
 
 Needs the ``openapi`` extra (PyYAML, referencing, jsonschema, openapi-schema-validator).
 """
 
-from integration_kit.openapi.calls import AsyncValidatedCalls, ValidatedCalls
+from integration_kit.openapi.calls import AsyncValidatedCalls, ResponseCheck, ValidatedCalls
 from integration_kit.openapi.errors import InvalidRequest, InvalidResponseBody, OpenAPIError
 from integration_kit.openapi.model import ApiDocument, Body, Operation, Parameter, Response, SecurityScheme, Server
 from integration_kit.openapi.read import read_openapi
@@ -32,6 +33,7 @@ __all__ = [
     "OperationValidators",
     "Parameter",
     "Response",
+    "ResponseCheck",
     "SecurityScheme",
     "Server",
     "ValidatedCalls",

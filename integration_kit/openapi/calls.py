@@ -32,7 +32,7 @@ from integration_kit.policies.config import IDEMPOTENT_METHODS
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["AsyncValidatedCalls", "ValidatedCalls"]
+__all__ = ["AsyncValidatedCalls", "ResponseCheck", "ValidatedCalls"]
 
 #: What stands for the key the client generates (a UUID4) when the request is checked before it is built.
 _GENERATED_KEY = "00000000-0000-4000-8000-000000000000"
@@ -210,6 +210,30 @@ class AsyncValidatedCalls(_CallsCore):
         operation, url = self._prepare(operation_id, path_params, options, validate)
         options = _guarded(operation, options)
         return self._check(operation, await self.client.request(operation.method, url, **options), validate)
+
+
+class ResponseCheck(_CallsCore):
+    """The response half of :class:`ValidatedCalls` for one ``operation`` of ``document``, for a caller that sends
+    its own requests (the playbook's live exercise): ``check(response)`` returns a 2xx response that matches the
+    documented schema of its status and raises :class:`InvalidResponseBody` for one that does not. ``name`` (the
+    integration, for the error) and ``redact_names`` (query parameters whose values the error's URL hides) come
+    from the client's config."""
+
+    def __init__(
+        self,
+        document: ApiDocument,
+        operation: Operation,
+        *,
+        name: str,
+        redact_names: frozenset[str] = frozenset(),
+        validators: OperationValidators | None = None,
+    ) -> None:
+        super().__init__(document, name=name, redact_names=redact_names, requests=False, validators=validators)
+        self.operation = operation
+
+    def __call__(self, response: httpx.Response) -> httpx.Response:
+        """``response`` when it matches the document; raises :class:`InvalidResponseBody`."""
+        return self._check(self.operation, response, True)
 
 
 def _guarded(operation: Operation, options: RequestOptions) -> RequestOptions:

@@ -7,6 +7,7 @@ pointer of their place; :mod:`integration_kit.openapi.validation` compiles them 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -127,6 +128,14 @@ class Operation:
         """The documented 4xx and 5xx statuses, sorted (classes like ``5XX`` and ``default`` are not numbers)."""
         return tuple(sorted(int(r.status) for r in self.responses if r.status.isdigit() and int(r.status) >= 400))
 
+    def pattern(self, prefix: str = "") -> re.Pattern[str]:
+        """The request paths of this operation under ``prefix``: each ``{parameter}`` matches one path segment."""
+        parts = re.split(r"(\{[^}/]+\})", self.path)
+        return re.compile(
+            re.escape(prefix.rstrip("/"))
+            + "".join("[^/]+" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts)
+        )
+
     def response_for(self, status: int) -> Response | None:
         """The documented response for ``status``: the exact code, else its class, else ``default``."""
         exact = [r for r in self.responses if r.status == str(status)]
@@ -170,6 +179,12 @@ class ApiDocument:
             if op.method == method.upper() and op.path == path:
                 return op
         return None
+
+    def route(self, method: str, path: str, *, prefix: str = "") -> Operation | None:
+        """The operation a request for ``method`` and the concrete ``path`` (``/charges/ch_1``) reaches under
+        ``prefix`` (the server URL's path, e.g. ``/v1``): each ``{parameter}`` matches one path segment."""
+        method = method.upper()
+        return next((op for op in self.operations if op.method == method and op.pattern(prefix).fullmatch(path)), None)
 
     def security_of(self, operation: Operation) -> tuple[str, ...]:
         """The security scheme names ``operation`` accepts (its own, else the document's default)."""

@@ -2,8 +2,9 @@
 upstream of :mod:`integration_kit.sim.upstream`, for instance) that replaces the body of each 2xx answer to a
 documented operation with an instance of the documented schema (:mod:`.examples`), and its status with the
 documented one when the document has no schema for the upstream's (a 200 for a create documented as 201). It
-breaks a ``malformed`` fraction of them on purpose (seeded) and counts each, so a validating client's catches can
-be compared with what was injected.
+breaks a ``malformed`` fraction of them on purpose (seeded), and every answer the upstream marks malformed (the
+flaky upstream's ``x-malformed`` header, drawn by the scenario's keyed draws as the simulator draws them), and
+counts each, so a validating client's catches can be compared with what was injected.
 
 The upstream still decides everything else (status, latency, resets, hangs, Retry-After); requests to paths the
 document does not know (``/stats``) pass through untouched.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from integration_kit.openapi.examples import Examples, malformed
 from integration_kit.openapi.model import ApiDocument, Operation
 from integration_kit.openapi.refs import References
+from integration_kit.sim.upstream import MALFORMED_HEADER
 
 __all__ = ["DocumentedAnswers"]
 
@@ -32,8 +33,9 @@ ASGIApp = Callable[
 
 class DocumentedAnswers:
     """Wraps the ASGI ``app``: 2xx answers to ``document``'s operations under ``prefix`` (the server URL's path,
-    e.g. ``/v1``) get a documented body; a ``malformed`` fraction (0 to 1) of them, drawn from ``seed``, get a
-    broken one. :attr:`answered` and :attr:`injected` count them."""
+    e.g. ``/v1``) get a documented body; a ``malformed`` fraction (0 to 1) of them, drawn from ``seed``, and every
+    one the upstream marks with the ``x-malformed`` header get a broken one (the header is passed on).
+    :attr:`answered` and :attr:`injected` count them."""
 
     def __init__(
         self, app: ASGIApp, document: ApiDocument, *, prefix: str = "", malformed: float = 0.0, seed: int = 0
@@ -47,7 +49,7 @@ class DocumentedAnswers:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         examples = Examples(References(document.data, document.source))
-        self._routes = [(_pattern(prefix, op), op) for op in document.operations]
+        self._routes = [(op.pattern(prefix), op) for op in document.operations]
         self._bodies: dict[str, dict[int, bytes]] = {}
         for op in document.operations:
             for response in op.responses:
@@ -68,7 +70,8 @@ class DocumentedAnswers:
 
         async def answer(message: Message) -> None:
             if message["type"] == "http.response.start":
-                answer = self._answer(op, int(message["status"]))
+                marked = any(k.lower() == _MARK for k, _ in message.get("headers", []))
+                answer = self._answer(op, int(message["status"]), marked)
                 if answer is None:
                     return await send(message)
                 status, held["body"] = answer
@@ -87,8 +90,9 @@ class DocumentedAnswers:
         method, path = str(scope.get("method", "")).upper(), str(scope.get("path", ""))
         return next((op for pattern, op in self._routes if op.method == method and pattern.fullmatch(path)), None)
 
-    def _answer(self, op: Operation, status: int) -> tuple[int, bytes] | None:
-        """The status and body for a ``status`` answer to ``op`` (``None``: not a 2xx the document describes)."""
+    def _answer(self, op: Operation, status: int, marked: bool = False) -> tuple[int, bytes] | None:
+        """The status and body for a ``status`` answer to ``op`` (``None``: not a 2xx the document describes);
+        ``marked``: the upstream drew this answer malformed."""
         documented = self._bodies.get(op.operation_id)
         if not documented or not 200 <= status < 300:
             return None
@@ -96,16 +100,10 @@ class DocumentedAnswers:
         body = documented[status]
         with self._lock:
             self.answered += 1
-            if self.malformed and self._rng.random() < self.malformed:
+            if marked or (self.malformed and self._rng.random() < self.malformed):
                 self.injected += 1
                 return status, json.dumps(malformed(json.loads(body), self._rng)).encode()
         return status, body
 
 
-def _pattern(prefix: str, op: Operation) -> re.Pattern[str]:
-    """The request paths of ``op`` under ``prefix``: each ``{parameter}`` matches one path segment."""
-    parts = re.split(r"(\{[^}/]+\})", op.path)
-    return re.compile(
-        re.escape(prefix.rstrip("/"))
-        + "".join("[^/]+" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts)
-    )
+_MARK = MALFORMED_HEADER.encode()

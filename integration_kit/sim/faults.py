@@ -2,9 +2,9 @@
 
 A :class:`Latency` is a distribution of seconds (constant, uniform, lognormal from a median and a p99, or empirical
 samples); an :class:`ErrorMix` is the probability of each fault (500, 502, 503, 504, 429 with a Retry-After,
-connection refused, connection reset, a hang), the rest being a 200; a gRPC partner's mix may also name gRPC
-statuses (``UNAVAILABLE``, ``RESOURCE_EXHAUSTED`` with pushback, ``INTERNAL``, ``ABORTED``, ``REFUSED_STREAM``: see
-:data:`GRPC_FAULTS`); a :class:`Decision` is the partner's answer to one request.
+connection refused, connection reset, a hang, a malformed 200), the rest being a 200; a gRPC partner's mix may
+also name gRPC statuses (``UNAVAILABLE``, ``RESOURCE_EXHAUSTED`` with pushback, ``INTERNAL``, ``ABORTED``,
+``REFUSED_STREAM``: see :data:`GRPC_FAULTS`); a :class:`Decision` is the partner's answer to one request.
 :mod:`integration_kit.sim.scenarios` arranges them in phases over time; every name here is importable from there.
 """
 
@@ -45,7 +45,8 @@ class FaultKind(Enum):
 
 class Decision(NamedTuple):
     """The partner's answer to one request: the fault, the HTTP status (0 when none), seconds until it happens
-    (``math.inf`` for a hang, 0 for a refusal), and the Retry-After seconds sent with a 429 (``None``: none).
+    (``math.inf`` for a hang, 0 for a refusal), the Retry-After seconds sent with a 429 (``None``: none), and
+    whether a 200's body breaks the partner's documented schema (``malformed``: the fault is ``RESPOND``).
 
     ``grpc`` is the gRPC status the error mix named (``"UNAVAILABLE"``, ..., ``"REFUSED_STREAM"``; ``None`` for an
     HTTP fault): a gRPC partner plays it as it is, an HTTP partner plays its stand-in (``status``, ``fault``)."""
@@ -55,6 +56,7 @@ class Decision(NamedTuple):
     latency: float
     retry_after: float | None
     grpc: str | None = None
+    malformed: bool = False
 
 
 class _FieldError(ValueError):
@@ -156,7 +158,8 @@ _FAULTS: tuple[tuple[str, str, FaultKind, int], ...] = (
     ("refused", "refused", FaultKind.REFUSE, 0),
     ("reset", "reset", FaultKind.RESET, 0),
     ("hang", "hang", FaultKind.HANG, 0),
-    # gRPC statuses, after the HTTP faults so that their codes are unchanged; each with its HTTP stand-in
+    ("malformed", "malformed", FaultKind.RESPOND, 200),  # a 200 whose body breaks the documented schema
+    # gRPC statuses, after the HTTP faults so that those codes are unchanged; each with its HTTP stand-in
     ("grpc_unavailable", "UNAVAILABLE", FaultKind.RESPOND, 503),
     ("grpc_resource_exhausted", "RESOURCE_EXHAUSTED", FaultKind.RESPOND, 429),
     ("grpc_internal", "INTERNAL", FaultKind.RESPOND, 500),
@@ -185,8 +188,9 @@ class ErrorMix:
     """The probability of each fault for one request; the rest of the probability is a 200.
 
     ``retry_after`` is the Retry-After (seconds) sent with a 429 (and the pushback of a ``RESOURCE_EXHAUSTED``),
-    ``None`` for none. The ``grpc_*`` fields are the gRPC statuses of :data:`GRPC_FAULTS`. The probabilities must
-    sum to at most 1.
+    ``None`` for none. ``malformed`` is the probability of a 200 whose body breaks the partner's documented schema
+    (a client that validates responses catches it; one that does not hands it to its caller). The ``grpc_*`` fields
+    are the gRPC statuses of :data:`GRPC_FAULTS`. The probabilities must sum to at most 1.
     """
 
     http_500: float = 0.0
@@ -198,6 +202,7 @@ class ErrorMix:
     reset: float = 0.0
     hang: float = 0.0
     retry_after: float | None = 1.0
+    malformed: float = 0.0  # after retry_after, so positional arguments keep their meaning
     grpc_unavailable: float = 0.0
     grpc_resource_exhausted: float = 0.0
     grpc_internal: float = 0.0
@@ -215,8 +220,8 @@ class ErrorMix:
 
     @property
     def probabilities(self) -> tuple[float, ...]:
-        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang, then the gRPC
-        statuses of :data:`GRPC_FAULTS`)."""
+        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang, malformed, then
+        the gRPC statuses of :data:`GRPC_FAULTS`)."""
         return tuple(getattr(self, name) for name, _, _, _ in _FAULTS)
 
     @property

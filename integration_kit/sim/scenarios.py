@@ -30,8 +30,9 @@ from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec)
 
 Latency kinds: ``constant`` (``value``), ``uniform`` (``low``, ``high``), ``lognormal`` (``median``, ``p99``) and
 ``empirical`` (``samples``, resampled uniformly); a bare number is a constant. Error keys: ``"500"``, ``"502"``,
-``"503"``, ``"504"``, ``"429"``, ``refused``, ``reset``, ``hang``, and ``retry_after`` (seconds sent with a 429,
-default 1; ``-1`` sends no header). A gRPC partner's mix may name gRPC statuses as well: ``UNAVAILABLE``,
+``"503"``, ``"504"``, ``"429"``, ``refused``, ``reset``, ``hang``, ``malformed`` (a 200 whose body breaks the
+partner's documented schema: see :mod:`integration_kit.openapi.stand_in`), and ``retry_after`` (seconds sent with
+a 429, default 1; ``-1`` sends no header). A gRPC partner's mix may name gRPC statuses as well: ``UNAVAILABLE``,
 ``RESOURCE_EXHAUSTED`` (its pushback is ``retry_after``), ``INTERNAL``, ``ABORTED`` and ``REFUSED_STREAM``
 (:data:`~integration_kit.sim.faults.GRPC_FAULTS`; a hang is ``hang``); an HTTP partner plays their stand-ins.
 
@@ -89,6 +90,9 @@ __all__ = [
     "load_scenario",
     "read_toml",
 ]
+
+#: The fault code of a malformed 200 (see :meth:`Scenario.draw`).
+_MALFORMED = FAULT_ORDER.index("malformed")
 
 #: The scenarios bundled with the package (package data): :func:`load_scenario` looks here after the folders it
 #: is given, so a project's own scenario of the same name wins.
@@ -181,6 +185,11 @@ class Scenario:
         return math.fsum(p.duration for p in self.phases)
 
     @property
+    def has_malformed(self) -> bool:
+        """Whether any phase answers malformed 200s (``errors.malformed > 0``)."""
+        return any(p.errors.malformed > 0 for p in self.phases)
+
+    @property
     def has_capacity(self) -> bool:
         """Whether any phase bounds the partner's capacity."""
         return any(c.capacity is not None for c in self._compiled)
@@ -208,6 +217,8 @@ class Scenario:
         if code < 0:
             return Decision(FaultKind.RESPOND, 200, latency, None)
         name, key, fault, status = _FAULTS[code]
+        if code == _MALFORMED:
+            return Decision(fault, status, latency, None, malformed=True)
         if fault is FaultKind.HANG:
             latency = math.inf
         elif fault is FaultKind.REFUSE:

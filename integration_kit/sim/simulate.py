@@ -17,6 +17,9 @@ virtual time on one :class:`~integration_kit.clock.ManualClock`:
   when the queue is full; the partner keeps serving requests whose client has timed out;
 - a ``Wait`` resumes the call after that many seconds.
 
+A scenario's ``malformed`` answers are 200s to the engine (response validation happens after the call, as in the
+clients); the run counts those that reached the caller in :attr:`SimulationResult.malformed`.
+
 Events go to a :class:`~integration_kit.events.Recorder` (the same events and frame columns as the clients), and
 the server side is counted too: attempts the partner received, per second (a refused connection is not
 received). Arrivals stop after ``duration``; calls in flight then run to their end. Every source of randomness
@@ -32,7 +35,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -59,6 +62,7 @@ from integration_kit.sim.hedged import GrpcAttempts, GrpcSends
 from integration_kit.sim.keyed import KeyedRandom
 from integration_kit.sim.provider import ProviderState, paced, simulated_outcome
 from integration_kit.sim.scenarios import FAULT_ORDER, GRPC_STAND_INS, Scenario
+from integration_kit.sim.server_view import ServerView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,45 +75,6 @@ Arrivals = Literal["poisson", "constant"]
 DEFAULT_BREAKER = BreakerPolicy()
 #: The retry budget a simulation uses unless told otherwise: the kit's defaults (gRPC A6 semantics).
 DEFAULT_BUDGET = BudgetPolicy()
-
-
-@dataclass(frozen=True, slots=True)
-class ServerView:
-    """What the partner saw: ``per_second[s]`` is the number of attempts it received during second ``s``.
-
-    The live upstream's ``/stats`` has the same shape (:meth:`from_stats`), so load charts work on both.
-    """
-
-    per_second: tuple[int, ...]
-    idempotency_keys: int = 0
-    overflowed: int = 0
-
-    @property
-    def received(self) -> int:
-        """Attempts received in all."""
-        return sum(self.per_second)
-
-    @property
-    def peak(self) -> int:
-        """The most attempts received in one second."""
-        return max(self.per_second, default=0)
-
-    @classmethod
-    def from_stats(cls, stats: Mapping[str, Any]) -> ServerView:
-        """Build from the live upstream's ``/stats`` JSON (``per_second`` maps a second to its count)."""
-        counts = {int(k): int(v) for k, v in stats.get("per_second", {}).items()}
-        size = max(counts, default=-1) + 1
-        return cls(
-            tuple(counts.get(s, 0) for s in range(size)),
-            int(stats.get("idempotency_keys_seen", 0)),
-            int(stats.get("overflowed", 0)),
-        )
-
-    def to_frame(self) -> pd.DataFrame:
-        """A DataFrame with columns ``second`` and ``received`` (pandas is imported here, lazily)."""
-        import pandas as pd
-
-        return pd.DataFrame({"second": range(len(self.per_second)), "received": list(self.per_second)})
 
 
 @dataclass(frozen=True)
@@ -132,6 +97,9 @@ class SimulationResult:
     wall_seconds: float
     breaker: CircuitBreaker | None = field(default=None, repr=False)
     budget: RetryBudget | None = field(default=None, repr=False)
+    #: Calls that ended on a malformed 200 (the scenario's ``malformed`` fault, not cut by a timeout): a client
+    #: that validates responses fails each with an invalid response, one that does not accepts it.
+    malformed: int = 0
 
     @cached_property
     def summary(self) -> Summary:
@@ -251,6 +219,7 @@ def simulate(
         wall_seconds=wall,
         breaker=circuit,
         budget=retry_budget,
+        malformed=loop.malformed,
     )
 
 
@@ -305,6 +274,7 @@ def _check(rate: float, duration: float, arrivals: str, workers: int, think_time
 
 _NOT_RECEIVED = (FAULT_ORDER.index("refused"), FAULT_ORDER.index("REFUSED_STREAM"))  # refused before reading
 _HANG = FAULT_ORDER.index("hang")
+_MALFORMED = FAULT_ORDER.index("malformed")
 _UNQUEUED = (*_NOT_RECEIVED, _HANG)  # faults that take none of the partner's capacity
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 _WORKER = Outcome(OutcomeKind.ERROR)  # heap marker: a worker starts its next call (never sent to an engine)
@@ -346,6 +316,7 @@ class _Loop:
         self.queue = ServerQueue(scenario.max_concurrency) if scenario.has_capacity else None
         self.provider = None if scenario.provider is None else ProviderState(scenario.provider, seed=seed, wall=0.0)
         self.overflowed = 0
+        self.malformed = 0
         self.per_second: list[int] = []
         self.last_second = -1
         self.keys_seen: set[str] = set()
@@ -391,6 +362,8 @@ class _Loop:
         overflows = self.overflows
         overflowed = 0
         provider, pacer, sends = self.provider, self.engine.pacer, self.sends
+        malformed_code = _MALFORMED if self.scenario.has_malformed else -2  # -2: never drawn, one compare a send
+        malformed = 0
 
         while heap:
             t, _, gen, value, number = pop(heap)
@@ -469,6 +442,8 @@ class _Loop:
             if limit is not None and latency > limit:
                 latency = limit
                 outcome = _READ_TIMEOUT
+            if code == malformed_code and outcome is outcomes[index][code + 1]:
+                malformed += 1  # the malformed 200 reaches the caller (not cut, overflowed or refused for rate)
             push(heap, (t + latency, seq, gen, outcome, number))
 
         for _, _, gen, _, _ in heap:
@@ -477,6 +452,7 @@ class _Loop:
         self.in_flight = sum(1 for entry in heap if entry[2] is not None)
         self.started = started
         self.overflowed = overflowed
+        self.malformed = malformed
         self.end_time = last_end
         self.last_second = max((s for s, n in enumerate(per_second) if n), default=-1)
 
@@ -492,6 +468,7 @@ def _phase_outcomes(retry_after: float | None) -> tuple[Outcome, ...]:
         "refused": Outcome(OutcomeKind.CONNECT_ERROR),
         "reset": Outcome(OutcomeKind.CONNECTION_LOST),
         "hang": _READ_TIMEOUT,
+        "malformed": Outcome(OutcomeKind.STATUS, status=200),  # its own object: the loop counts it by identity
         "429": Outcome(OutcomeKind.STATUS, status=429, retry_after=retry_after),
     }
     return (

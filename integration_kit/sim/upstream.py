@@ -38,6 +38,10 @@ Faults over real sockets, honestly:
 - *hang*: the upstream never answers and waits until the client disconnects (bounded by ``max_hang`` real
   seconds, after which it drops the connection).
 
+A scenario's *malformed* answer is a 200 with the header ``x-malformed: 1`` (:data:`MALFORMED_HEADER`); over a
+partner's OpenAPI document, :class:`~integration_kit.openapi.stand_in.DocumentedAnswers` turns it into a documented
+body with one field broken.
+
 Starlette and uvicorn are imported only when an app is built or served (the ``server`` extra).
 """
 
@@ -71,6 +75,9 @@ __all__ = ["FlakyUpstream", "ScaledClock", "serve_app", "serve_scenario"]
 MAX_HANG = 60.0
 #: The request header that names a logical call, so retries sent before its Retry-After are counted.
 CALL_ID_HEADER = "x-call-id"
+#: The response header that marks a scenario's ``malformed`` 200 (its body ``{"status": "malformed"}``), so
+#: :class:`~integration_kit.openapi.stand_in.DocumentedAnswers` breaks the documented body of that very answer.
+MALFORMED_HEADER = "x-malformed"
 #: Slack (real seconds) before a retry counts as early: clock reads and float rounding, not client behaviour.
 EARLY_TOLERANCE = 0.002
 #: How long :func:`serve_scenario` waits for uvicorn to start or stop (real seconds).
@@ -325,6 +332,9 @@ class _Play:
         if decision.retry_after is not None:
             headers.append((b"retry-after", str(math.ceil(decision.retry_after)).encode()))
         body = b'{"status": %d}' % decision.status
+        if decision.malformed:
+            headers.append((_MALFORMED, b"1"))
+            body = b'{"status": "malformed"}'
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": decision.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -392,6 +402,7 @@ class _LiveQueue:
 
 
 _CALL_ID = CALL_ID_HEADER.encode()
+_MALFORMED = MALFORMED_HEADER.encode()
 #: The request headers the upstream reads: the idempotency key it counts, the client's fault key (so live and
 #: simulated runs draw the same fates) and the call id (to count requests sent before a Retry-After had passed).
 _READ_HEADERS = frozenset({b"idempotency-key", b"x-fault-key", _CALL_ID})

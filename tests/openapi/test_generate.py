@@ -127,7 +127,10 @@ def test_the_payments_spec_agrees_with_its_document() -> None:
     assert generated.client.base_url == shipped.client.base_url
     assert generated.client.auth == shipped.client.auth
     assert generated.client.idempotency_methods == shipped.client.idempotency_methods
-    assert {s.name for s in shipped.scenarios if not s.name.startswith("card-")} <= {
+    # the shipped spec also names the document (openapi =), which `new` leaves to the user, and so runs the
+    # malformed-answers scenario its validating client is judged on
+    hand_made = {"malformed-answers"}
+    assert {s.name for s in shipped.scenarios if not s.name.startswith("card-")} - hand_made <= {
         s.name for s in generated.scenarios
     }
     assert (shipped.exercise.method, shipped.exercise.path) in {(e.method, e.path) for e in generated.operations}

@@ -101,7 +101,7 @@ def test_check_passes_for_a_bundled_spec_and_fails_for_a_bare_one(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["check", "payments"]) == 0
-    assert "11/11 checklist items pass" in capsys.readouterr().out
+    assert "12/12 checklist items pass" in capsys.readouterr().out  # 11 + response validation (it names openapi)
     bare = tmp_path / "bare.toml"
     bare.write_text('name = "bare"\ndescription = "x"\nbase_url = "https://x.example"\nscenarios = ["steady"]\n')
     assert main(["check", str(bare)]) == 1

@@ -25,6 +25,7 @@ BUNDLED = {
     "brownout",
     "flapping",
     "github-limits",
+    "malformed-answers",
     "ietf-quota",
     "outage-and-recovery",
     "rate-limited",

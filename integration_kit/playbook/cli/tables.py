@@ -13,6 +13,12 @@ CALL_COLUMNS: dict[str, str] = {
     "p99 all s": "99th percentile of every call's duration, refused calls included (scenario seconds)",
 }
 
+#: What the malformed-answer counts say, printed under the call table when a run met any (issue 27).
+MALFORMED_COLUMNS: dict[str, str] = {
+    "malformed caught": "calls whose 2xx answer broke the partner's OpenAPI schema and failed response validation",
+    "malformed accepted": "calls that handed such an answer to the caller unchecked",
+}
+
 
 def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
     """The summary tables printed after ``run``: one line per integration and scenario, queue integrations in
@@ -38,6 +44,14 @@ def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
                 f"{_figure(p99, '.3f'):>9} {len(f.get('transitions', [])):>11}"  # type: ignore[arg-type]
             )
         lines.extend(f"  {name}: {text}." for name, text in CALL_COLUMNS.items())
+        for name, scenario, f in calls:
+            if "malformed_caught" in f:
+                lines.append(
+                    f"  {name} {scenario}: malformed caught {f['malformed_caught']:,}, "
+                    f"accepted {f.get('malformed_accepted', 0):,}"
+                )
+        if any("malformed_caught" in f for _, _, f in calls):
+            lines.extend(f"  {name}: {text}." for name, text in MALFORMED_COLUMNS.items())
         tables.append("\n".join(lines))
     if queues:
         header = (

@@ -124,6 +124,22 @@ def checklist(spec: IntegrationSpec) -> list[CheckItem]:
             any(_has_timeouts(s, t.read) for s in spec.scenarios),
             ", ".join(s.name for s in spec.scenarios if _has_timeouts(s, t.read)) or "no scenario hangs or stalls",
         ),
+        *_response_validation(spec),
+    ]
+
+
+def _response_validation(spec: IntegrationSpec) -> list[CheckItem]:
+    """The "response validation after receiving" item, a real check once the spec names the partner's OpenAPI
+    document (``openapi``): it passes when ``validate_responses`` is on (no item without a document)."""
+    if spec.openapi is None:
+        return []
+    detail = (
+        f"2xx answers are checked against {spec.openapi.name} (validate_responses = true)"
+        if spec.validate_responses
+        else f"validate_responses = false: answers that break {spec.openapi.name} reach the caller unchecked"
+    )
+    return [
+        CheckItem("response_validation", "Responses are validated after receiving", spec.validate_responses, detail)
     ]
 
 
@@ -355,8 +371,10 @@ def objectives_section(spec: IntegrationSpec, notes: dict[str, str] | None = Non
             if key == f"objectives.{name}" or (key.startswith("scenario_objectives.") and key.endswith(f".{name}"))
         )
         source = "spec" if f"objectives.{name}" in declared else "default"
-        lines.append(
-            f"| {name} | {getattr(spec.objectives, name):g} | {source} | {overrides or '-'} | {why.replace('|', '/')} |"
-        )
+        target = f"{getattr(spec.objectives, name):g}"
+        if name == "malformed_accepted":  # -1: not declared (see Objectives.malformed_limit)
+            limit = spec.objectives.malformed_limit(spec.validate_responses)
+            target = "not judged" if limit is None else f"{limit:g}"
+        lines.append(f"| {name} | {target} | {source} | {overrides or '-'} | {why.replace('|', '/')} |")
     lines += ["| deadline_overruns | 0 | always | - | a call never outlives its deadline |", ""]
     return lines

@@ -97,10 +97,16 @@ class ScenarioRun:
     bench: BenchHealth | None = None
     #: Live runs: the URL the client called.
     url: str = ""
+    #: Calls whose malformed answer (the scenario's ``malformed`` fault) response validation caught.
+    malformed_caught: int = 0
+    #: Calls that handed a malformed answer to the caller.
+    malformed_accepted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready figures (NaN becomes ``None``)."""
+        """JSON-ready figures (NaN becomes ``None``); the malformed counts only when there were any."""
         data: dict[str, Any] = {**self.summary.as_dict(), "upstream_received": self.upstream_received}
+        if self.malformed_caught or self.malformed_accepted:
+            data |= {"malformed_caught": self.malformed_caught, "malformed_accepted": self.malformed_accepted}
         data["transition_log"] = list(self.transitions)
         data = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
         if self.bench is not None:
@@ -138,6 +144,7 @@ class ExerciseResult:
     def summary_table(self) -> pd.DataFrame:
         """One row per scenario: calls, success rate, amplification, latency percentiles, transitions."""
         rows = []
+        malformed = any(run.malformed_caught or run.malformed_accepted for run in self.runs)
         for run in self.runs:
             s = run.summary
             rows.append(
@@ -153,6 +160,12 @@ class ExerciseResult:
                     "p95_all_calls_s": s.latency_p95,
                     "p99_all_calls_s": s.latency_p99,
                     "transitions": len(s.transitions),
+                    # calls that met a malformed answer: caught by response validation / handed to the caller
+                    **(
+                        {"malformed_caught": run.malformed_caught, "malformed_accepted": run.malformed_accepted}
+                        if malformed
+                        else {}
+                    ),
                     **({"bench": run.bench.reason() or "kept up"} if run.bench is not None else {}),
                 }
             )
@@ -267,6 +280,8 @@ def exercise(
                     frame=result.to_frame(),
                     server=result.server.to_frame(),
                     wall_seconds=result.wall_seconds,
+                    malformed_caught=result.malformed if spec.validate_responses else 0,
+                    malformed_accepted=0 if spec.validate_responses else result.malformed,
                 )
             )
         else:
@@ -325,6 +340,8 @@ def _live_run(
         wall_seconds=time.perf_counter() - began,
         bench=result.bench,
         url=result.url,
+        malformed_caught=result.malformed_caught,
+        malformed_accepted=result.malformed_accepted,
     )
 
 

@@ -128,6 +128,10 @@ class ScenarioFigures:
     phases: tuple[PhaseFigures, ...]
     #: Attempts the partner refused for their rate (answered 429, or 403 as GitHub does).
     rate_limited_attempts: int = 0
+    #: Calls whose malformed answer response validation caught (an invalid response), and calls that handed one
+    #: to the caller (counted by the exercise: the simulator's draws, or the live client's checks).
+    malformed_caught: int = 0
+    malformed_accepted: int = 0
 
     @property
     def rate_limited(self) -> float:
@@ -226,13 +230,15 @@ def measure(
     *,
     deadline: float | None,
     length: float | None = None,
+    malformed: tuple[int, int] = (0, 0),
 ) -> ScenarioFigures:
     """The figures of one scenario run (see :mod:`integration_kit.playbook.kinds.http.objectives` for each definition).
 
     ``events`` hold one scenario's events with times in scenario seconds; ``server`` the partner's per-second
     count (``None`` or empty: the attempts sent stand in for it); ``deadline`` the spec's (``None``: no
     overruns possible); ``length`` the run's scenario seconds (default: the last call's start, rounded up to a
-    whole second, so a run cut short by ``duration`` is judged on the phases it reached).
+    whole second, so a run cut short by ``duration`` is judged on the phases it reached); ``malformed`` the
+    exercise's (caught, accepted) counts of malformed answers.
     """
     calls = calls_table(events)
     attempt_times = events.loc[events["event"] == "attempt_started", "time"].astype(float).to_numpy()
@@ -272,6 +278,8 @@ def measure(
         budget_refusals=int(refusal_times.size),
         phases=tuple(phases),
         rate_limited_attempts=_rate_limited(events),
+        malformed_caught=malformed[0],
+        malformed_accepted=malformed[1],
     )
 
 

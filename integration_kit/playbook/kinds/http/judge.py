@@ -36,6 +36,8 @@ DEFINITIONS: dict[str, str] = {
     "recovery_time": "scenario seconds from the end of a bad phase until 95% of the calls in a 5 s window succeed",
     "deadline_overruns": "calls that outlived the deadline (always 0)",
     "rate_limited": "attempts the partner refused for their rate (429, or GitHub's 403) / attempts sent, whole run",
+    "malformed_accepted": "calls that handed the caller a 2xx whose body breaks the partner's OpenAPI schema "
+    "(malformed_caught: those response validation failed as an invalid response instead), whole run",
 }
 
 #: How each objective is shown: a share (``ratio``), seconds (``s``), a factor (``x``) or a count.
@@ -47,6 +49,7 @@ UNITS: dict[str, Unit] = {
     "outage_load": "x",
     "deadline_overruns": "count",
     "rate_limited": "ratio",
+    "malformed_accepted": "count",
 }
 
 
@@ -56,8 +59,11 @@ def _check(scenario: str, objective: str, scope: str, target: float, measured: f
     )
 
 
-def judge(figures: ScenarioFigures, objectives: Objectives) -> list[Check]:
-    """The checks of one scenario run: each objective over the whole run and over the phases it applies to."""
+def judge(figures: ScenarioFigures, objectives: Objectives, *, validates: bool = False) -> list[Check]:
+    """The checks of one scenario run: each objective over the whole run and over the phases it applies to.
+
+    ``validates``: the spec validates responses (its ``validate_responses``), so ``malformed_accepted`` is judged
+    against 0 when the spec declares no limit."""
     name = figures.scenario
     outage = any(p.window.kind == "outage" for p in figures.phases)
     checks = [
@@ -83,6 +89,8 @@ def judge(figures: ScenarioFigures, objectives: Objectives) -> list[Check]:
             checks.append(_check(name, "recovery_time", scope, objectives.recovery_time, phase.recovery_time))
     if objectives.rate_limited < 1.0:  # judged when the spec declares it
         checks.append(_check(name, "rate_limited", "whole run", objectives.rate_limited, figures.rate_limited))
+    if (limit := objectives.malformed_limit(validates)) is not None:
+        checks.append(_check(name, "malformed_accepted", "whole run", limit, figures.malformed_accepted))
     checks.append(
         _check(name, "deadline_overruns", "whole run", float(Objectives.deadline_overruns), figures.deadline_overruns)
     )
@@ -99,12 +107,13 @@ def evaluate(
     scenarios: Iterable[str] | None = None,
     bench: Mapping[str, BenchHealth] | None = None,
     target: str = "",
+    malformed: Mapping[str, tuple[int, int]] | None = None,
 ) -> Verdict:
     """Judge a run of ``spec``: ``events`` and ``server`` hold every scenario's rows with a ``scenario`` column
     (as :meth:`~integration_kit.playbook.run.runner.ExerciseResult.frame` gives them). ``bench`` holds each live
     scenario's bench health: a scenario whose bench could not keep up (:meth:`BenchHealth.reason`) is invalid, its
     checks kept but not judged, and no finding is drawn from it (the figures are the bench's, not the
-    integration's)."""
+    integration's). ``malformed`` holds each scenario's (caught, accepted) malformed answers (default none)."""
     names = list(scenarios) if scenarios is not None else list(dict.fromkeys(events["scenario"].astype(str)))
     void: dict[str, str] = {}
     checks: list[Check] = []
@@ -114,8 +123,9 @@ def evaluate(
         frame = events[events["scenario"] == name]
         view = server[server["scenario"] == name] if server is not None and "scenario" in server else None
         objectives = spec.objectives_for(name)
-        figures = measure(frame, view, scenario, deadline=spec.client.deadline)
-        judged = judge(figures, objectives)
+        counts = (malformed or {}).get(name, (0, 0))
+        figures = measure(frame, view, scenario, deadline=spec.client.deadline, malformed=counts)
+        judged = judge(figures, objectives, validates=spec.validate_responses)
         checks.extend(judged)
         health = (bench or {}).get(name)
         if health is not None and (why := health.reason(missed=any(not c.passed for c in judged))):
@@ -152,6 +162,10 @@ def judge_run(spec: IntegrationSpec, out_dir: str | Path) -> Verdict:
         scenarios=list(summary.get("scenarios", {})),
         bench=bench,
         target=str(summary.get("target", "")),
+        malformed={
+            name: (int(figures.get("malformed_caught", 0)), int(figures.get("malformed_accepted", 0)))
+            for name, figures in summary.get("scenarios", {}).items()
+        },
     )
     verdict.save(out_dir)
     return verdict

@@ -17,6 +17,13 @@ The bench watches itself (:mod:`~integration_kit.playbook.kinds.http.bench`): ea
 scheduled arrival, timer lag and CPU go into :attr:`LiveResult.bench`, and a generator hopelessly behind stops
 offering load. When the first attempts all fail before reaching the partner, the run stops with
 :class:`~integration_kit.playbook.kinds.http.bench.UnreachableTarget` naming the URL.
+
+A spec with ``openapi = "..."`` is exercised against its document: the local upstream answers through
+:class:`~integration_kit.openapi.stand_in.DocumentedAnswers` (documented bodies, and the scenario's ``malformed``
+answers broken by its keyed draws), and, with ``validate_responses``, each answer to ``exercise.method`` and
+``exercise.path`` is checked (:class:`~integration_kit.openapi.calls.ResponseCheck`): a malformed one fails the
+call as an invalid response and counts in :attr:`LiveResult.malformed_caught`; one handed to the caller
+unchecked counts in :attr:`LiveResult.malformed_accepted`.
 """
 
 from __future__ import annotations
@@ -34,15 +41,19 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from integration_kit.clock import Clock, SystemClock
-from integration_kit.errors import IntegrationError
+from integration_kit.errors import ConfigurationError, IntegrationError, InvalidResponse
 from integration_kit.events import Recorder, Summary
 from integration_kit.http.client import ResilientClient
 from integration_kit.http.config import ClientConfig
+from integration_kit.openapi.calls import ResponseCheck
+from integration_kit.openapi.model import ApiDocument
+from integration_kit.openapi.read import read_openapi
+from integration_kit.openapi.stand_in import DocumentedAnswers
 from integration_kit.playbook.kinds.http.bench import BenchHealth, BenchMonitor, FirstContact
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.policies.config import Timeouts
 from integration_kit.sim.scenarios import Scenario
-from integration_kit.sim.upstream import ScaledClock, serve_scenario
+from integration_kit.sim.upstream import MALFORMED_HEADER, FlakyUpstream, ScaledClock, serve_app
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,6 +81,12 @@ class LiveResult:
     bench: BenchHealth | None = None
     #: The URL the client called (the local upstream's, or ``base_url``).
     url: str = ""
+    #: Calls whose malformed answer the client's response validation caught (an invalid response).
+    malformed_caught: int = 0
+    #: Calls that handed a malformed answer to the caller (no validation, or one that let it through).
+    malformed_accepted: int = 0
+    #: Malformed answers the local upstream sent over the spec's OpenAPI document (0 without one).
+    malformed_injected: int = 0
 
 
 def scaled_timeouts(timeouts: Timeouts, time_scale: float) -> Timeouts:
@@ -100,17 +117,21 @@ def live_exercise(
     import pandas as pd
 
     length = duration if duration is not None else spec.exercise.duration or scenario.duration
-    with _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url) as (config, clock, stats):
+    document = read_openapi(spec.openapi) if spec.openapi is not None else None
+    check = _response_check(spec, document)  # before serving: a bad exercise.path fails at once
+    target = _target(spec, scenario, seed=seed, time_scale=time_scale, base_url=base_url, document=document)
+    with target as (config, clock, stats, stand_in):
         recorder = Recorder()
         contact = FirstContact(config.base_url)
         lines: list[str] = []
         scale = time_scale if base_url is None else 1.0
         with (
-            ResilientClient(config, clock=clock, hooks=[recorder, contact], rng=random.Random(seed)) as client,
+            ResilientClient(config, clock=clock, hooks=[recorder, contact], rng=random.Random(seed)) as raw,
             BenchMonitor(clock, scale) as monitor,
         ):
-            if client.engine.breaker is not None:
-                client.engine.breaker.add_listener(
+            client = _Checked(raw, check)
+            if raw.engine.breaker is not None:
+                raw.engine.breaker.add_listener(
                     lambda t: lines.append(f"t={t.time - began:8.2f}s  {t.old.value} -> {t.new.value}  ({t.reason})")
                 )
             began = clock.now()
@@ -122,7 +143,69 @@ def live_exercise(
             frame["time"] = frame["time"] - began
         received, per_second = stats(frame)
     server = pd.DataFrame({"second": list(range(len(per_second))), "received": per_second})
-    return LiveResult(recorder.summary(), frame, server, received, tuple(lines), monitor.health(), config.base_url)
+    return LiveResult(
+        recorder.summary(),
+        frame,
+        server,
+        received,
+        tuple(lines),
+        monitor.health(),
+        config.base_url,
+        client.caught,
+        client.accepted,
+        stand_in.injected if stand_in is not None else 0,
+    )
+
+
+class _Checked:
+    """The live client as the load loops see it: each answer checked against the document (when ``check`` is
+    given) and the malformed ones counted, caught or accepted (the upstream marks them with ``x-malformed``)."""
+
+    def __init__(self, client: ResilientClient, check: ResponseCheck | None) -> None:
+        self.client = client
+        self.check = check
+        self.caught = 0
+        self.accepted = 0
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str) -> httpx.Response:
+        """The client's answer; raises its errors, and :class:`InvalidResponse` for a malformed answer caught."""
+        response = self.client.request(method, path)
+        if self.check is not None:
+            try:
+                self.check(response)
+            except InvalidResponse:
+                with self._lock:
+                    self.caught += 1
+                raise
+        if response.headers.get(MALFORMED_HEADER):
+            with self._lock:
+                self.accepted += 1
+        return response
+
+
+def _response_check(spec: IntegrationSpec, document: ApiDocument | None) -> ResponseCheck | None:
+    """The check of the exercised operation's answers when the spec validates them against its ``document``
+    (``None``: it does not).
+
+    Raises :class:`ConfigurationError` (field ``exercise.path``) when the document has no such operation."""
+    if document is None or spec.openapi is None or not spec.validate_responses:
+        return None
+    ex = spec.exercise
+    operation = document.route(ex.method, ex.path) or document.route(ex.method, ex.path, prefix=_prefix(document))
+    if operation is None:
+        raise ConfigurationError(
+            f"exercise: {ex.method} {ex.path} is not an operation of {spec.openapi.name}, so its answers cannot be"
+            " validated",
+            field="exercise.path",
+        )
+    client = spec.client
+    return ResponseCheck(document, operation, name=client.name, redact_names=client.redact_query_params)
+
+
+def _prefix(document: ApiDocument) -> str:
+    """The path of the document's first server URL (``/v1``), or ``""``."""
+    return httpx.URL(document.servers[0].url).path if document.servers else ""
 
 
 def pool_size(spec: IntegrationSpec) -> int:
@@ -227,13 +310,25 @@ StatsReader = Callable[["pd.DataFrame"], tuple[int, list[int]]]
 
 @contextlib.contextmanager
 def _target(
-    spec: IntegrationSpec, scenario: Scenario, *, seed: int, time_scale: float, base_url: str | None
-) -> Iterator[tuple[ClientConfig, Clock, StatsReader]]:
-    """The client config, clock and a reader of the partner's view, for a local upstream or a real service."""
+    spec: IntegrationSpec,
+    scenario: Scenario,
+    *,
+    seed: int,
+    time_scale: float,
+    base_url: str | None,
+    document: ApiDocument | None = None,
+) -> Iterator[tuple[ClientConfig, Clock, StatsReader, DocumentedAnswers | None]]:
+    """The client config, clock, a reader of the partner's view, and the stand-in serving the partner's OpenAPI
+    ``document`` (``None``: none), for a local upstream or a real service."""
     if base_url is not None:
-        yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view
+        yield dataclasses.replace(spec.client, base_url=base_url), SystemClock(), _client_side_view, None
         return
-    with serve_scenario(scenario, seed=seed, time_scale=time_scale) as url:
+    upstream = FlakyUpstream(scenario, seed=seed, time_scale=time_scale)
+    stand_in = None
+    if document is not None:  # the partner's documented answers, and the scenario's malformed ones broken
+        stand_in = DocumentedAnswers(upstream.app, document)
+    with serve_app(upstream.app if stand_in is None else stand_in, name="upstream") as url:
+        upstream.restart()  # the scenario's clock starts when the URL is handed out, as serve_scenario does
         config = dataclasses.replace(
             spec.client, base_url=url, auth=None, timeouts=scaled_timeouts(spec.client.timeouts, time_scale)
         )
@@ -244,7 +339,7 @@ def _target(
             last = max(counts, default=-1)
             return int(stats["received"]), [counts.get(s, 0) for s in range(last + 1)]
 
-        yield config, ScaledClock(time_scale), upstream_view
+        yield config, ScaledClock(time_scale), upstream_view, stand_in
 
 
 def _client_side_view(frame: pd.DataFrame) -> tuple[int, list[int]]:

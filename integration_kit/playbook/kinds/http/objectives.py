@@ -25,6 +25,10 @@ How each figure is measured (phases come from the scenario; see :mod:`integratio
 - ``rate_limited``: attempts the partner refused for their rate (answered 429, or 403 as GitHub does) / attempts
   sent, over the whole run; judged only when a spec declares it (the default, 1.0, cannot fail). Client-side
   pacing (``quota_reserve``) keeps it near 0 against a partner that reports its quota.
+- ``malformed_accepted``: calls that handed the caller an answer breaking the partner's documented schema (the
+  scenario's ``malformed`` fault, not caught by response validation), over the whole run; judged only when a spec
+  declares it (the default, -1, means "not declared": a spec with ``openapi`` and response validation then
+  judges it against 0). Caught ones (``malformed_caught``) fail their call as an invalid response instead.
 - ``deadline_overruns``: calls that took longer than the deadline; always 0, not configurable.
 """
 
@@ -52,6 +56,8 @@ class Objectives:
       (default 30.0).
     - ``rate_limited``: maximum share of attempts the partner refused for rate limit (0..1; default 1.0: not
       judged unless declared).
+    - ``malformed_accepted``: maximum calls that handed the caller a malformed answer (a count >= 0; default -1:
+      not declared, judged against 0 when the spec validates responses, else not judged).
     - :attr:`deadline_overruns` is always 0: a call never outlives its deadline.
 
     Raises ``ValueError`` for a value out of range (the spec loader turns it into a ``ConfigurationError``).
@@ -63,6 +69,7 @@ class Objectives:
     outage_load: float = 0.5
     recovery_time: float = 30.0
     rate_limited: float = 1.0
+    malformed_accepted: float = -1.0
     #: Calls that may outlive the deadline: none, ever.
     deadline_overruns: ClassVar[int] = 0
 
@@ -80,8 +87,17 @@ class Objectives:
                 raise _bad(name, f"must be > 0 seconds, got {getattr(self, name)!r}")
         if self.amplification < 1.0:
             raise _bad("amplification", f"must be >= 1 (one attempt per call), got {self.amplification!r}")
+        if self.malformed_accepted < 0 and self.malformed_accepted != -1.0:
+            raise _bad("malformed_accepted", f"must be a count >= 0, got {self.malformed_accepted!r}")
         if self.outage_load < 0:
             raise _bad("outage_load", f"must be >= 0, got {self.outage_load!r}")
+
+    def malformed_limit(self, validates: bool) -> float | None:
+        """The most calls that may hand the caller a malformed answer: the declared ``malformed_accepted``, else 0
+        when the spec validates responses (``validates``), else ``None`` (not judged)."""
+        if self.malformed_accepted >= 0:
+            return self.malformed_accepted
+        return 0.0 if validates else None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

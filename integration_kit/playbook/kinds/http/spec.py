@@ -21,6 +21,7 @@ from integration_kit.playbook.kinds.files import is_name, read_spec, scenario_se
 from integration_kit.playbook.kinds.http.objectives import Objectives, ObjectiveSet, objectives_from_spec
 from integration_kit.playbook.kinds.http.operations import OperationEntry, operations_from_table
 from integration_kit.playbook.kinds.http.tune_space import Bounds, bounds_from_table, narrow
+from integration_kit.playbook.project import find_root
 from integration_kit.policies.tables import check_table
 from integration_kit.sim.scenarios import Scenario, load_scenario
 
@@ -71,6 +72,7 @@ _TOP_KEYS |= {"kind"}  # "http" (the default); other kinds are loaded by their o
 _TOP_KEYS = _TOP_KEYS | {"objectives", "scenario_objectives"}  # the verdict's targets (playbook/objectives.py)
 _TOP_KEYS = _TOP_KEYS | {"tune"}  # bounds that narrow `integration-kit tune`'s search (playbook/tune_space.py)
 _TOP_KEYS = _TOP_KEYS | {"operations"}  # the partner's operations and their decisions (kinds/http/operations.py)
+_TOP_KEYS = _TOP_KEYS | {"openapi", "validate_responses"}  # the partner's OpenAPI document (see _openapi below)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,12 @@ class IntegrationSpec:
     tune_bounds: Mapping[str, Bounds] = field(default_factory=dict)
     #: The ``[[operations]]`` the integration uses, each with its resilience decision (empty: not listed).
     operations: tuple[OperationEntry, ...] = ()
+    #: The partner's OpenAPI document (``openapi = "path"``, resolved against the spec's folder, else the
+    #: project's root); ``None``: none. Live runs serve it (:mod:`integration_kit.openapi.stand_in`).
+    openapi: Path | None = None
+    #: Whether the exercising client validates 2xx answers against the document (``validate_responses``; default
+    #: ``True`` when ``openapi`` is set, and always ``False`` without it).
+    validate_responses: bool = False
 
     @property
     def kind(self) -> Literal["http"]:
@@ -239,7 +247,30 @@ def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, pat
         objective_set=objectives_from_spec(data, tuple(s.name for s in scenarios), source),
         tune_bounds=_tune_bounds(client, data.get("tune", {}), source),
         operations=operations_from_table(data.get("operations"), client.idempotency_methods, fail),
+        **_openapi(data, path, fail),
     )
+
+
+def _openapi(data: Mapping[str, Any], path: Path | None, fail: Any) -> dict[str, Any]:
+    """``openapi`` (an existing file: relative to the spec's folder, else to the project's root) and
+    ``validate_responses`` (a boolean, default ``True`` when ``openapi`` is set; needs ``openapi``)."""
+    given, validate = data.get("openapi"), data.get("validate_responses")
+    if validate is not None and not isinstance(validate, bool):
+        raise fail("validate_responses", f"must be true or false, got {validate!r}")
+    if given is None:
+        if validate:
+            raise fail("validate_responses", 'needs openapi = "path/to/document.yaml" to validate against')
+        return {}
+    if not isinstance(given, str) or not given.strip():
+        raise fail("openapi", f"must be the path of an OpenAPI document, got {given!r}")
+    folder = path.resolve().parent if path is not None else Path.cwd()
+    root = find_root(folder) or find_root(Path.cwd())
+    candidates = [folder / given, *([root / given] if root is not None else [])]
+    found = next((c.resolve() for c in candidates if c.is_file()), None)
+    if found is None:
+        where = " or ".join(str(c) for c in candidates)
+        raise fail("openapi", f"no such file: {given!r} (looked for {where})")
+    return {"openapi": found, "validate_responses": True if validate is None else validate}
 
 
 def _tune_bounds(client: ClientConfig, table: object, source: str) -> dict[str, Bounds]:
