@@ -26,9 +26,9 @@ NO_RETRY = {"methodConfig": [{"name": [{"service": SERVICE}], "timeout": "2s"}]}
 
 
 def test_http_faults_keep_their_codes_and_grpc_statuses_come_after() -> None:
-    assert FAULT_ORDER[:8] == ("500", "502", "503", "504", "429", "refused", "reset", "hang")
+    assert FAULT_ORDER[:9] == ("500", "502", "503", "504", "429", "refused", "reset", "hang", "malformed")
     assert (
-        FAULT_ORDER[8:] == GRPC_FAULTS == ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "ABORTED", "REFUSED_STREAM")
+        FAULT_ORDER[9:] == GRPC_FAULTS == ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "ABORTED", "REFUSED_STREAM")
     )
     stand_ins = {"UNAVAILABLE": "503", "RESOURCE_EXHAUSTED": "429", "INTERNAL": "500", "ABORTED": "409"}
     assert stand_ins | {"REFUSED_STREAM": "refused"} == GRPC_STAND_INS

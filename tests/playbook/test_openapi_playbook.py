@@ -16,7 +16,16 @@ from integration_kit.playbook.kinds.http.judge import judge_run
 from integration_kit.playbook.kinds.http.live import live_exercise
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.sim.keyed import KeyedRandom
-from integration_kit.sim.scenarios import FAULT_ORDER, ErrorMix, FaultKind, Latency, Phase, Scenario, load_scenario
+from integration_kit.sim.scenarios import (
+    FAULT_ORDER,
+    Decision,
+    ErrorMix,
+    FaultKind,
+    Latency,
+    Phase,
+    Scenario,
+    load_scenario,
+)
 from integration_kit.sim.simulate import simulate
 
 PAYMENTS = Path(__file__).resolve().parents[2] / "data" / "openapi" / "payments.yaml"
@@ -62,9 +71,9 @@ def test_a_malformed_draw_is_a_200_marked_malformed_and_old_mixes_draw_as_before
     scenario = Scenario.from_mapping(quick_scenario(1.0))
     rng = KeyedRandom(3)
     rng.rekey_request(1, 1)
-    assert scenario.decide(10.0, rng) == (FaultKind.RESPOND, 200, 0.01, None, False)  # the healthy phase
+    assert scenario.decide(10.0, rng) == Decision(FaultKind.RESPOND, 200, 0.01, None)  # the healthy phase
     rng.rekey_request(1, 1)
-    assert scenario.decide(40.0, rng) == (FaultKind.RESPOND, 200, 0.01, None, True)
+    assert scenario.decide(40.0, rng) == Decision(FaultKind.RESPOND, 200, 0.01, None, malformed=True)
     assert scenario.has_malformed
     assert not load_scenario("steady").has_malformed
     # a mix that gives no malformed fraction draws exactly what it drew before the fault existed
