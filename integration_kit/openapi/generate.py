@@ -69,8 +69,13 @@ def select(document: ApiDocument, ids: Sequence[str] | None) -> tuple[Operation,
     return chosen
 
 
-def spec_text(document: ApiDocument, name: str, ids: Sequence[str] | None = None) -> str:
+def spec_text(
+    document: ApiDocument, name: str, ids: Sequence[str] | None = None, *, reference: str | None = None
+) -> str:
     """The TOML text of an HTTP spec named ``name`` for the operations ``ids`` (default: all) of ``document``.
+
+    ``reference``: how the spec names the document (``openapi = ...``, a path relative to the project's root or
+    absolute), so live runs serve it and validate the answers; ``None`` leaves the key out.
 
     Raises :class:`OpenAPIError` naming the pointer when the document has no absolute HTTPS (or loopback) server
     URL, or names an operation that does not exist.
@@ -101,6 +106,11 @@ def spec_text(document: ApiDocument, name: str, ids: Sequence[str] | None = None
         f"idempotency_methods = {json.dumps(keyed)}  # "
         + (f"Idempotency-Key header declared at {key_where}/parameters" if keyed else "no operation declares one"),
         f"scenarios = {json.dumps([s for s, _ in scenarios])}  # " + "; ".join(f"{s}: {w}" for s, w in scenarios),
+        *(
+            [f"openapi = {_q(reference)}  # the document given to --openapi: live runs serve it and validate answers"]
+            if reference is not None
+            else []
+        ),
         "",
         *_auth(document, operations, name),
         "",

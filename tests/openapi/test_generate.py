@@ -31,8 +31,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_new_from_the_payments_document_passes_check(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["new", "partner", "--openapi", str(PAYMENTS)]) == 0
     assert main(["check", "partner"]) == 0
-    assert "11/11 checklist items pass" in capsys.readouterr().out
+    assert "12/12 checklist items pass" in capsys.readouterr().out  # response validation is one: openapi is set
     spec = load_integration(project / "integrations" / "partner.toml")
+    assert spec.openapi == PAYMENTS.resolve()  # outside the project: named by its absolute path
+    assert spec.validate_responses is True
     assert spec.client.base_url == "https://api.payments.example/v1"
     assert spec.client.auth is not None
     assert spec.client.auth.env == "PARTNER_API_TOKEN"
@@ -114,6 +116,9 @@ def test_a_swagger_20_document_with_an_api_key_header(project: Path) -> None:
         "paths": {"/items": {"get": {"operationId": "listItems", "responses": {"200": {"description": "ok"}}}}},
     }
     assert main(["new", "legacy", "--openapi", str(write(project, doc))]) == 0
+    text = (project / "integrations" / "legacy.toml").read_text()
+    reference = write(project, doc).resolve().relative_to(project.resolve()).as_posix()
+    assert f'openapi = "{reference}"' in text  # inside the project: relative to its root, so the repo moves freely
     spec = load_integration(project / "integrations" / "legacy.toml")
     assert spec.client.base_url == "https://api.legacy.example"
     assert spec.client.auth is not None

@@ -39,7 +39,7 @@ def write_openapi_spec(
     if target.exists() and not force:
         raise ConfigurationError(f"{target} exists (--force replaces it)")
     ids = [i.strip() for i in operations.split(",") if i.strip()] if operations else None
-    text = spec_text(read_openapi(document), name, ids)
+    text = spec_text(read_openapi(document), name, ids, reference=_reference(project, Path(document)))
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".toml.partial")
     partial.write_text(text, encoding="utf-8")
@@ -49,6 +49,16 @@ def write_openapi_spec(
         target.unlink()
         raise
     return target
+
+
+def _reference(project: Project, document: Path) -> str:
+    """How a spec in ``project`` names ``document``: relative to the project's root when inside it (the spec's
+    ``openapi`` is resolved against its folder, then the root), else absolute."""
+    absolute = document.resolve()
+    try:
+        return absolute.relative_to(project.root.resolve()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
 
 
 def drift_report(spec: object, document: str | Path) -> tuple[list[str], bool]:
