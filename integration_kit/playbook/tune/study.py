@@ -28,13 +28,13 @@ NSGA-II prefers the ones that passed more. Every run is still seeded by (scenari
 fixed before each batch from the results told so far, so the search is deterministic for its ``seed`` whatever
 the number of processes.
 
-Candidates are asked in batches and evaluated by a pool of worker processes (one per core) that live for the
-whole search and load the spec once each; the workers take single runs from a work queue
-(:mod:`~integration_kit.playbook.tune.schedule`), so no core waits for a batch's slowest candidate. The spec's own settings and the kit's
-defaults are the first two candidates. The **recommendation** is the feasible candidate of least partner load
-(then p99) that also meets the objectives on seeds the search did not use (the best twelve are checked, four at a
-time; failing those, the spec's own settings when they hold: no change); the :class:`TuneResult` holds the
-Pareto front, the recommendation's settings and its verdict per scenario, and
+Candidates are asked in batches and evaluated by a pool of worker processes (one per core) that live for the whole
+search and load the spec once each; the workers take single runs from a work queue
+(:mod:`~integration_kit.playbook.tune.schedule`), so no core waits for a batch's slowest candidate. The spec's own
+settings and the kit's defaults are the first two candidates. The **recommendation** is the feasible candidate of
+least partner load (then p99) that also meets the objectives on seeds the search did not use (the best twelve are
+checked, four at a time; failing those, the spec's own settings when they hold: no change); the :class:`TuneResult`
+holds the Pareto front, the recommendation's settings and its verdict per scenario, and
 :mod:`integration_kit.playbook.tune.spec_edit` turns the settings into a TOML diff against the spec file.
 """
 
