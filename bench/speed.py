@@ -14,7 +14,10 @@ figure is the median of the per-round ratios):
 - the simulator, calls per second of wall time on one core (``steady`` at 100 calls/s, keyed draws, recording);
 - ``tune payments`` wall time (100 candidates x scenarios x 2 seeds on the machine's cores; ``--quick``: 20);
 - the OpenTelemetry hook per call over the SDK's own floor for the same spans and records (bench/telemetry.py's
-  yardstick), and the hook with head sampling off (``ALWAYS_OFF``) and metrics kept, over no hook.
+  yardstick), and the hook with head sampling off (``ALWAYS_OFF``) and metrics kept, over no hook, also with
+  ``attempts_histogram=False`` (two histogram records per call, not three), beside one bare SDK record.
+
+``--only GROUP`` (http, engine, simulator, tune, otel) runs one group of rows.
 
 The load average is printed first and last: on a shared machine, compare the ratios, not the absolute figures.
 """
