@@ -14,7 +14,10 @@ figure is the median of the per-round ratios):
 - the simulator, calls per second of wall time on one core (``steady`` at 100 calls/s, keyed draws, recording);
 - ``tune payments`` wall time (100 candidates x scenarios x 2 seeds on the machine's cores; ``--quick``: 20);
 - the OpenTelemetry hook per call over the SDK's own floor for the same spans and records (bench/telemetry.py's
-  yardstick), and the hook with head sampling off (``ALWAYS_OFF``) and metrics kept, over no hook.
+  yardstick), and the hook with head sampling off (``ALWAYS_OFF``) and metrics kept, over no hook, also with
+  ``attempts_histogram=False`` (two histogram records per call, not three), beside one bare SDK record.
+
+``--only GROUP`` (http, engine, simulator, tune, otel) runs one group of rows.
 
 The load average is printed first and last: on a shared machine, compare the ratios, not the absolute figures.
 """
@@ -28,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import overhead
 import policies
@@ -184,6 +188,27 @@ def tune_row(quick: bool) -> Row:
     return Row(f"tune payments, {trials} candidates", "s", wall, None, "-", None, "<= 30 s (100)", wall <= 30.0)
 
 
+class OneRecord:
+    """A yardstick: one SDK histogram record per call with the attempt histogram's five attributes."""
+
+    def __init__(self, meters: MeterProvider) -> None:
+        self.histogram = meters.get_meter("yardstick").create_histogram("yardstick")
+        self.attributes = {
+            "integration_kit.integration": "bench",
+            "http.request.method": "GET",
+            "server.address": "127.0.0.1",
+            "server.port": 8080,
+            "http.response.status_code": 200,
+        }
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "call_finished":
+            self.histogram.record(0.001, self.attributes)
+
+    def watch(self, engine: object) -> None:
+        pass
+
+
 def otel_rows(quick: bool) -> list[Row]:
     telemetry.ROUNDS = 5 if quick else 9
     traced = TracerProvider()
@@ -195,6 +220,8 @@ def otel_rows(quick: bool) -> list[Row]:
         "hook": [OpenTelemetryHook(tracer_provider=traced, meter_provider=meters)],
         "floor": [telemetry.SdkFloor(traced, meters)],
         "sampled off": [OpenTelemetryHook(tracer_provider=unsampled, meter_provider=meters)],
+        "fast path": [OpenTelemetryHook(tracer_provider=unsampled, meter_provider=meters, attempts_histogram=False)],
+        "one record": [OneRecord(meters)],
     }
     try:
         times = telemetry.bench_in_process(hooks)
@@ -203,11 +230,15 @@ def otel_rows(quick: bool) -> list[Row]:
         meters.shutdown()
     us = {k: [v * 1e6 for v in vs] for k, vs in times.items()}
     added = {k: [v - b for v, b in zip(vs, us["no hook"], strict=True)] for k, vs in us.items() if k != "no hook"}
-    hook, floor, off = (statistics.median(added[k]) for k in ("hook", "floor", "sampled off"))
+    hook, floor, off, fast, one = (
+        statistics.median(added[k]) for k in ("hook", "floor", "sampled off", "fast path", "one record")
+    )
     hook_ratio = ratio(added["hook"], added["floor"])
     return [
         Row("OpenTelemetry hook per call", "us added", hook, floor, "SDK floor", hook_ratio, "at the floor", False),
         Row("OTel, sampling off, metrics on", "us added", off, None, "-", None, "<= 15 us", off <= 15.0),
+        Row("  same, attempts_histogram=False", "us added", fast, None, "-", None, "<= 15 us", fast <= 15.0),
+        Row("  (yardstick: one SDK histogram record)", "us added", one, None, "-", None, "-", False),
     ]
 
 
@@ -224,13 +255,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, a shorter simulation, 20 candidates")
     parser.add_argument("--skip-tune", action="store_true", help="leave the tune row out (it takes the longest)")
+    parser.add_argument(
+        "--only", choices=("http", "engine", "simulator", "tune", "otel"), help="one group of rows, not every row"
+    )
     args = parser.parse_args()
     began = time.monotonic()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
-    rows = [*http_rows(args.quick), *engine_rows(args.quick), simulator_row(args.quick)]
-    if not args.skip_tune:
-        rows.append(tune_row(args.quick))
-    rows += otel_rows(args.quick)
+    groups: dict[str, Callable[[bool], list[Row]]] = {
+        "http": http_rows,
+        "engine": engine_rows,
+        "simulator": lambda quick: [simulator_row(quick)],
+        "tune": lambda quick: [] if args.skip_tune else [tune_row(quick)],
+        "otel": otel_rows,
+    }
+    rows = [row for name, group in groups.items() if args.only in (None, name) for row in group(args.quick)]
     print()
     show(rows)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end; {time.monotonic() - began:.0f} s in all")

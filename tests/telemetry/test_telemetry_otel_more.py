@@ -163,3 +163,33 @@ def test_an_attempt_ended_by_a_refused_redirect_ends_after_it_started(
         assert attempt.start_time is not None
         assert attempt.end_time is not None
         assert attempt.end_time >= attempt.start_time
+
+
+def test_the_fast_path_leaves_only_the_attempts_histogram_out(upstream: Upstream) -> None:
+    """Head sampling off and ``attempts_histogram=False``: every other metric is recorded, on every attempt."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from integration_kit.telemetry.otel import OpenTelemetryHook
+
+    reader = InMemoryMetricReader()
+    hook = OpenTelemetryHook(
+        tracer_provider=TracerProvider(sampler=ALWAYS_OFF),
+        meter_provider=MeterProvider(metric_readers=[reader]),
+        attempts_histogram=False,
+    )
+    with ResilientClient(config(upstream.base_url), clock=ManualClock(), hooks=[hook]) as client:
+        upstream.script(Reply(503), Reply(200))
+        client.get("/x")
+    counts = {
+        metric.name: sum(getattr(p, "count", 0) or getattr(p, "value", 0) for p in metric.data.data_points)
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    assert counts[c.HTTP_DURATION.name] == 2
+    assert counts[c.CALL_DURATION.name] == 1
+    assert counts[c.RETRIES_SCHEDULED.name] == 1
+    assert c.ATTEMPTS.name not in counts

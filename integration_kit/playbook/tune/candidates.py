@@ -33,13 +33,18 @@ __all__ = [
     "OBJECTIVES",
     "UNRUN_PENALTY",
     "Candidate",
+    "Run",
     "ScenarioScore",
     "Settings",
     "choice_label",
+    "combine",
     "current_settings",
     "evaluate",
     "evaluate_in_worker",
     "load_for_worker",
+    "plan",
+    "run",
+    "run_in_worker",
     "search_bounds",
     "start_worker",
     "suggest",
@@ -232,6 +237,75 @@ def _score(checks_per_seed: Sequence[list[Check]], loads: Sequence[float], p99s:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One simulated run of a candidate on one scenario and seed: the gate's checks, the partner's load (attempts
+    received per call offered) and the verdict's p99 (seconds; NaN without a completed call)."""
+
+    checks: tuple[Check, ...]
+    load: float
+    p99: float
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check of the run passed."""
+        return all(c.passed for c in self.checks)
+
+
+def plan(names: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
+    """The runs of a candidate in the order they are judged: each scenario of ``names`` on each of ``seeds``."""
+    return [(name, seed) for name in names for seed in seeds]
+
+
+def run(spec: IntegrationSpec, settings: Mapping[str, Any], scenario: str, seed: int) -> Run:
+    """Simulate ``scenario`` of ``spec`` with ``settings`` applied on ``seed``, at the spec's exercise load, and
+    judge it as the gate does (``spec.objectives_for(scenario)``). Seeded by ``(scenario, seed)`` alone."""
+    config = _apply(spec.client, settings)
+    exercise = spec.exercise
+    result = simulate(
+        spec.scenario(scenario),
+        config=config,
+        rate=exercise.rate,
+        workers=exercise.workers,
+        duration=exercise.duration,
+        method=exercise.method,
+        seed=seed,
+    )
+    figures = verdict_figures(result, deadline=config.deadline)
+    checks = judge(figures, spec.objectives_for(scenario))
+    load = sum(p.received for p in figures.phases) / figures.calls if figures.calls else 0.0
+    return Run(tuple(checks), load, figures.p99_latency)
+
+
+def combine(
+    settings: Mapping[str, Any],
+    names: Sequence[str],
+    seeds: Sequence[int],
+    runs: Mapping[int, Run],
+    stop_early: bool,
+) -> Candidate | None:
+    """The candidate that ``runs`` (index in :func:`plan` order -> run) make, or ``None`` while a run it needs is
+    missing: every run in order, up to and including the first failed one with ``stop_early``. Runs beyond
+    that are ignored, so the result depends on the runs alone, never on the order they were made in."""
+    scores: dict[str, ScenarioScore] = {}
+    index = 0
+    for name in names:
+        made: list[Run] = []
+        for _ in seeds:
+            found = runs.get(index)
+            if found is None:
+                return None
+            index += 1
+            made.append(found)
+            if stop_early and not found.passed:
+                break
+        scores[name] = score = _score([list(r.checks) for r in made], [r.load for r in made], [r.p99 for r in made])
+        if stop_early and not score.passed:
+            break
+    complete = len(scores) == len(names) and all(s.seeds == len(seeds) for s in scores.values())
+    return Candidate(-1, dict(settings), scores, complete)
+
+
 def evaluate(
     spec: IntegrationSpec,
     settings: Mapping[str, Any],
@@ -241,46 +315,21 @@ def evaluate(
     stop_early: bool = False,
 ) -> Candidate:
     """Simulate every scenario of ``spec`` with ``settings`` applied, on each seed, at the spec's exercise load,
-    and judge each run as the gate does (``spec.objectives_for(scenario)``).
+    and judge each run as the gate does (:func:`run`), one run after the other.
 
     ``order`` gives the scenario names in the order to run them (default: the spec's). With ``stop_early`` the
     evaluation ends at the first run that fails a check (the candidate is infeasible whatever the others do).
-    Returns a :class:`Candidate` (``number`` -1).
+    Returns a :class:`Candidate` (``number`` -1); :mod:`~integration_kit.playbook.tune.schedule` makes the same
+    runs in parallel and gets the same candidate.
     """
-    config = _apply(spec.client, settings)
-    exercise = spec.exercise
     seeds = tuple(seeds)
     names = list(order) if order is not None else [s.name for s in spec.scenarios]
-    scores: dict[str, ScenarioScore] = {}
-    complete = True
-    for name in names:
-        scenario = spec.scenario(name)
-        objectives = spec.objectives_for(name)
-        checks_per_seed: list[list[Check]] = []
-        loads: list[float] = []
-        p99s: list[float] = []
-        for seed in seeds:
-            result = simulate(
-                scenario,
-                config=config,
-                rate=exercise.rate,
-                workers=exercise.workers,
-                duration=exercise.duration,
-                method=exercise.method,
-                seed=seed,
-            )
-            figures = verdict_figures(result, deadline=config.deadline)
-            checks = judge(figures, objectives)
-            checks_per_seed.append(checks)
-            loads.append(sum(p.received for p in figures.phases) / figures.calls if figures.calls else 0.0)
-            p99s.append(figures.p99_latency)
-            if stop_early and not all(c.passed for c in checks):
-                break
-        scores[name] = score = _score(checks_per_seed, loads, p99s)
-        if stop_early and not score.passed:
-            break
-    complete = len(scores) == len(names) and all(s.seeds == len(seeds) for s in scores.values())
-    return Candidate(-1, dict(settings), scores, complete)
+    runs: dict[int, Run] = {}
+    for index, (name, seed) in enumerate(plan(names, seeds)):
+        runs[index] = run(spec, settings, name, seed)
+        if (candidate := combine(settings, names, seeds, runs, stop_early)) is not None:
+            return candidate
+    raise AssertionError("combine() holds a candidate once every run is made")  # pragma: no cover
 
 
 _worker_spec: list[IntegrationSpec] = []  # the spec a worker process evaluates, set once by start_worker
@@ -301,6 +350,11 @@ def evaluate_in_worker(
 ) -> Candidate:
     """:func:`evaluate` on the spec :func:`start_worker` gave this worker process."""
     return evaluate(_worker_spec[0], settings, seeds, order=order, stop_early=stop_early)
+
+
+def run_in_worker(settings: Settings, scenario: str, seed: int) -> Run:
+    """:func:`run` on the spec :func:`start_worker` gave this worker process."""
+    return run(_worker_spec[0], settings, scenario, seed)
 
 
 # --- the search ----------------------------------------------------------------------------------------------------

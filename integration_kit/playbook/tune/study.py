@@ -28,12 +28,13 @@ NSGA-II prefers the ones that passed more. Every run is still seeded by (scenari
 fixed before each batch from the results told so far, so the search is deterministic for its ``seed`` whatever
 the number of processes.
 
-Candidates are evaluated in batches by a pool of worker processes (one per
-core) that live for the whole search and load the spec once each. The spec's own settings and the kit's
-defaults are the first two candidates. The **recommendation** is the feasible candidate of least partner load
-(then p99) that also meets the objectives on seeds the search did not use (the best twelve are checked, four at a
-time; failing those, the spec's own settings when they hold: no change); the :class:`TuneResult` holds the
-Pareto front, the recommendation's settings and its verdict per scenario, and
+Candidates are asked in batches and evaluated by a pool of worker processes (one per core) that live for the whole
+search and load the spec once each; the workers take single runs from a work queue
+(:mod:`~integration_kit.playbook.tune.schedule`), so no core waits for a batch's slowest candidate. The spec's own
+settings and the kit's defaults are the first two candidates. The **recommendation** is the feasible candidate of
+least partner load (then p99) that also meets the objectives on seeds the search did not use (the best twelve are
+checked, four at a time; failing those, the spec's own settings when they hold: no change); the :class:`TuneResult`
+holds the Pareto front, the recommendation's settings and its verdict per scenario, and
 :mod:`integration_kit.playbook.tune.spec_edit` turns the settings into a TOML diff against the spec file.
 """
 
@@ -61,12 +62,12 @@ from integration_kit.playbook.tune.candidates import (
     choice_label,
     current_settings,
     evaluate,
-    evaluate_in_worker,
     load_for_worker,
     search_bounds,
     start_worker,
     suggest,
 )
+from integration_kit.playbook.tune.schedule import evaluate_all
 
 if TYPE_CHECKING:
     import optuna
@@ -251,13 +252,7 @@ def tune(
             order = _order(spec, candidates)
             keys = [tuple(sorted(s.items())) for s in settings]
             fresh = {k: s for k, s in zip(keys, settings, strict=True) if k not in seen}  # samplers repeat themselves
-            evaluated = pool.map(
-                evaluate_in_worker,
-                fresh.values(),
-                [search_seeds] * len(fresh),
-                [order] * len(fresh),
-                [stop_early] * len(fresh),
-            )
+            evaluated = evaluate_all(pool, jobs, list(fresh.values()), search_seeds, order, stop_early=stop_early)
             seen.update(zip(fresh, evaluated, strict=True))
             for trial, key in zip(asked, keys, strict=True):
                 result = seen[key]
@@ -272,9 +267,7 @@ def tune(
         if storage is not None:  # the whole study: this worker's candidates and everyone else's
             candidates = [_from_json(t.number, t.user_attrs[_CANDIDATE]) for t in _stored(study)]
         front = _pareto(candidates)
-        baseline = pool.submit(evaluate_in_worker, current, unseen, None, False)
-        recommended, validation = _recommend(pool, candidates, unseen)
-        current_check = baseline.result()
+        recommended, validation, current_check = _recommend(pool, jobs, candidates, current, unseen, names)
         if recommended is None and candidates and candidates[0].settings == current and current_check.feasible:
             recommended, validation = candidates[0], current_check  # the spec as it is holds: no change
     return TuneResult(
@@ -317,22 +310,34 @@ _ROUNDS = 3
 
 
 def _recommend(
-    pool: concurrent.futures.ProcessPoolExecutor, candidates: Sequence[Candidate], unseen: tuple[int, ...]
-) -> tuple[Candidate | None, Candidate | None]:
+    pool: concurrent.futures.ProcessPoolExecutor,
+    jobs: int,
+    candidates: Sequence[Candidate],
+    current: Settings,
+    unseen: tuple[int, ...],
+    names: Sequence[str],
+) -> tuple[Candidate | None, Candidate | None, Candidate]:
     """The feasible candidate of least partner load (then p99) that meets every objective on the ``unseen`` seeds,
-    and its evaluation there; ``(None, None)`` when none of the best few does. Checked a few at a time, in
-    parallel: the least loaded is the likeliest to sit on a constraint's edge and miss on another draw."""
+    its evaluation there (``(None, None)`` when none of the best few does), and the evaluation of the ``current``
+    settings there. Checked a few at a time, in parallel (the current settings with the first few): the least
+    loaded is the likeliest to sit on a constraint's edge and miss on another draw."""
     ranked = sorted((c for c in candidates if c.feasible), key=lambda c: (c.partner_load, c.p99_latency, c.number))
-    for start in range(0, min(len(ranked), _SHORTLIST * _ROUNDS), _SHORTLIST):
+    current_check: Candidate | None = None
+    for start in range(0, max(1, min(len(ranked), _SHORTLIST * _ROUNDS)), _SHORTLIST):
         shortlist = ranked[start : start + _SHORTLIST]
-        checks = [pool.submit(evaluate_in_worker, c.settings, unseen, None, False) for c in shortlist]
-        for candidate, future in zip(shortlist, checks, strict=True):
-            checked = future.result()
+        wanted = (
+            [c.settings for c in shortlist]
+            if current_check is not None
+            else [current, *(c.settings for c in shortlist)]
+        )
+        checks = evaluate_all(pool, jobs, wanted, unseen, names, stop_early=False)
+        if current_check is None:
+            current_check, checks = checks[0], checks[1:]
+        for candidate, checked in zip(shortlist, checks, strict=True):
             if checked.feasible:
-                for later in checks:
-                    later.cancel()
-                return candidate, checked
-    return None, None
+                return candidate, checked, current_check
+    assert current_check is not None  # the loop runs at least once
+    return None, None, current_check
 
 
 def _within(value: Any, span: Bounds) -> bool:
