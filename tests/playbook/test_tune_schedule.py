@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +51,30 @@ def test_the_pool_gives_what_one_run_after_the_other_gives(spec: Any, stop_early
 
 
 class Watched(concurrent.futures.ThreadPoolExecutor):
-    """A pool in this process that counts the runs in flight at once."""
+    """A pool in this process that counts the runs in flight at once. No run starts before ``gate`` runs were
+    submitted (or 10 s passed), so what the scheduler queues ahead does not depend on how fast a thread runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: int) -> None:
         super().__init__(max_workers=2)
         self.flying = 0
         self.most = 0
         self.sent = 0
+        self.gate = gate
+        self.opened = threading.Event()
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         self.flying += 1
         self.sent += 1
         self.most = max(self.most, self.flying)
-        future = super().submit(fn, *args, **kwargs)
+        if self.sent >= self.gate:
+            self.opened.set()
+        future = super().submit(self._gated, fn, *args, **kwargs)
         future.add_done_callback(self._landed)
         return future
+
+    def _gated(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.opened.wait(10)
+        return fn(*args, **kwargs)
 
     def _landed(self, future: concurrent.futures.Future[Any]) -> None:
         self.flying -= 1
@@ -72,7 +82,7 @@ class Watched(concurrent.futures.ThreadPoolExecutor):
 
 def test_an_idle_worker_takes_the_next_run_of_a_candidate_in_flight(spec: Any) -> None:
     start_worker(spec)  # the thread pool's workers share this process's spec
-    with Watched() as pool:
+    with Watched(gate=2 + AHEAD) as pool:
         (alone,) = evaluate_all(pool, 2, [SETTINGS[1]], SEEDS, ["blip"], stop_early=True)
     assert pool.most == 2 + AHEAD  # one candidate: a run per worker, and one queued
     assert pool.sent == len(SEEDS)
