@@ -21,6 +21,7 @@ from integration_kit.playbook.kinds.http.bench import (
     fitted_time_scale,
 )
 from integration_kit.playbook.kinds.http.exercise import exercise
+from integration_kit.playbook.kinds.http.figures import DEADLINE_TOLERANCE
 from integration_kit.playbook.kinds.http.judge import judge_run
 from integration_kit.playbook.kinds.http.live import live_exercise
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
@@ -146,6 +147,9 @@ def test_a_healthy_small_live_run_stays_valid(tmp_path: Path) -> None:
     verdict = judge_run(spec, tmp_path / "run")
     assert verdict.valid
     assert verdict.target.startswith("live: http://127.0.0.1:")
+    # real clocks: seconds are judged with the overrun tolerance, other figures exactly
+    assert {c.tolerance for c in verdict.checks if c.unit == "s"} == {DEADLINE_TOLERANCE}
+    assert {c.tolerance for c in verdict.checks if c.unit != "s"} == {0.0}
 
 
 def test_a_generator_that_cannot_keep_up_makes_an_invalid_run_not_a_failure(tmp_path: Path) -> None:
