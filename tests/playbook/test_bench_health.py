@@ -25,6 +25,7 @@ from integration_kit.playbook.kinds.http.figures import DEADLINE_TOLERANCE
 from integration_kit.playbook.kinds.http.judge import judge_run
 from integration_kit.playbook.kinds.http.live import live_exercise
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
+from integration_kit.playbook.verdict.bench import lateness_limit
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -112,6 +113,15 @@ def test_late_timers_on_either_side_or_a_saturated_process_void_a_failure() -> N
     assert _health(**{**fine, "partner_lag_p99": 0.251}).reason() is None  # a pass stands
     # a kind whose objectives resolve whole seconds (messages, webhooks) tolerates what HTTP does not
     assert _health(**{**fine, "timer_lag_p99": 0.030, "lag_limit": LATENESS_LIMIT}).reason(missed=True) is None
+
+
+def test_the_lateness_limit_is_never_shorter_than_a_tenth_of_a_real_second() -> None:
+    assert lateness_limit(2.0) == LATENESS_LIMIT  # HTTP at x2: 1 scenario second (0.5 s real)
+    assert lateness_limit(900.0) == pytest.approx(90.0)  # a webhook sender playing hours: 0.1 s real
+    hours = _health(time_scale=900.0, lateness_p99=37.0, lateness_max=54.0)  # order-events endpoint-down-hours
+    assert not hours.fell_behind
+    assert hours.reason() is None
+    assert _health(time_scale=900.0, lateness_p99=95.0, lateness_max=99.0).fell_behind
 
 
 def test_health_saved_before_the_partner_and_process_figures_still_reads() -> None:

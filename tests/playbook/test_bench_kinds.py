@@ -20,7 +20,7 @@ from integration_kit.playbook.kinds.webhook.kind import WEBHOOK
 from integration_kit.playbook.kinds.webhook.live import live_webhooks
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
 from integration_kit.playbook.project import Project
-from integration_kit.playbook.verdict.bench import LATENESS_LIMIT, BenchHealth
+from integration_kit.playbook.verdict.bench import BenchHealth, lateness_limit
 from integration_kit.queues.sim import simulate_queue
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,7 +54,7 @@ def test_a_live_webhook_run_judges_its_bench(tmp_path: Path) -> None:
     assert run.bench is not None
     assert run.bench.scheduled == run.bench.offered == run.counts["deliveries"]  # every delivery was planned
     assert run.bench.time_scale == 20
-    assert run.bench.lag_limit == LATENESS_LIMIT  # webhook objectives are counts and lags in seconds
+    assert run.bench.lag_limit == lateness_limit(20) == 2.0  # webhook objectives: counts and lags in seconds
     WebhookExercise(spec, (run,), "live", 1).save(tmp_path)
     verdict = WEBHOOK.judge(spec, tmp_path)
     assert verdict.valid, verdict.invalid

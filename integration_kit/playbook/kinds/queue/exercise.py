@@ -24,7 +24,7 @@ from integration_kit.clock import SystemClock
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.kinds.queue.spec import QueueSpec, judge
-from integration_kit.playbook.verdict.bench import LATENESS_LIMIT, BenchHealth, BenchMonitor
+from integration_kit.playbook.verdict.bench import BenchHealth, BenchMonitor, lateness_limit
 from integration_kit.queues.errors import BrokerUnavailable
 from integration_kit.queues.sim import QueueResult, simulate_queue
 
@@ -115,7 +115,7 @@ def play(spec: QueueSpec, options: ExerciseOptions, out_dir: Path) -> QueueExerc
     health: dict[str, BenchHealth] = {}
     try:
         for scenario in spec.scenarios:
-            with BenchMonitor(SystemClock(), scale, lag_limit=LATENESS_LIMIT) as monitor:
+            with BenchMonitor(SystemClock(), scale, lag_limit=lateness_limit(scale)) as monitor:
                 results_live.append(
                     _in_own_thread(
                         play_on_broker,

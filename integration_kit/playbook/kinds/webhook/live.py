@@ -17,8 +17,8 @@ for sending, the scale is raised so that the whole scenario, outages and schedul
 The bench watches itself as the HTTP kind's does (:class:`~integration_kit.playbook.verdict.bench.BenchMonitor`):
 how late each delivery (in) or event (out) started against its planned arrival, timer lag and CPU go into the run's
 ``bench``, which the verdict uses to call a scenario an invalid run rather than a failure. Webhook objectives are
-counts and lags in seconds, so timers count as late past :data:`~integration_kit.playbook.verdict.bench.LATENESS_LIMIT`
-scenario seconds.
+counts and lags in seconds, so timers count as late past the lateness limit
+(:func:`~integration_kit.playbook.verdict.bench.lateness_limit`), not HTTP's 50 ms.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from integration_kit.playbook.kinds.webhook.sim import (
     sender_endpoint,
 )
 from integration_kit.playbook.kinds.webhook.spec import WebhookScenario, WebhookSpec
-from integration_kit.playbook.verdict.bench import LATENESS_LIMIT, BenchMonitor
+from integration_kit.playbook.verdict.bench import BenchMonitor, lateness_limit
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.server.inbox import InboxEvent, InboxState, SQLiteInbox
 from integration_kit.server.signatures import StandardWebhooks
@@ -89,7 +89,7 @@ def live_webhooks(
 
 def _monitor(clock: ScaledClock) -> BenchMonitor:
     """The bench's monitor for a webhook scenario played on ``clock`` (see the module docstring)."""
-    return BenchMonitor(clock, clock.time_scale, lag_limit=LATENESS_LIMIT)
+    return BenchMonitor(clock, clock.time_scale, lag_limit=lateness_limit(clock.time_scale))
 
 
 def _live_receive(
