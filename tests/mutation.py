@@ -71,8 +71,8 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "http.config": ("http/config.py", ("tests/http/test_client_config.py", "tests/policies/test_config.py")),
     "http.backend": ("http/backend.py", (*_HTTP, *_IO)),
     "http.transport": ("http/transport.py", (*_HTTP, *_IO, "tests/http/test_scaled_deadline.py")),
-    "http.redact": ("http/redact.py", ("tests/http/test_client_config.py", *_HTTP, *_IO)),
-    "http.safety": ("http/safety.py", ("tests/http/test_client_config.py", *_HTTP)),
+    "http.redact": ("http/redact.py", ("tests/http/test_redact.py", "tests/http/test_client_config.py", *_HTTP, *_IO)),
+    "http.safety": ("http/safety.py", ("tests/http/test_safety.py", "tests/http/test_client_config.py", *_HTTP)),
     "server.idempotency": (
         "server/idempotency.py",
         ("tests/server/test_idempotency.py", "tests/server/test_idempotency_guard.py"),

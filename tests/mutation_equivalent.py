@@ -463,4 +463,22 @@ EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.limits.xǁRateLimiterǁtry_acquire__mutmut_23": (
         "tokens > 1 -> tokens >= 1: at exactly 1 token both leave 0"
     ),
+    # http/redact.py (issue 29's sweep): each only masks more, or is the same call spelled differently.
+    **{
+        f"integration_kit.http.redact.x_secret_forms__mutmut_{n}": (
+            "base64 decoded without validate=True: a Basic token that is not base64 yields extra decoded forms, "
+            "which only mask more (a well-formed token decodes the same)"
+        )
+        for n in (22, 23)
+    },
+    **{f"integration_kit.http.redact.x_secret_forms__mutmut_{n}": "codec names are case-insensitive" for n in (25, 47)},
+    "integration_kit.http.redact.x_secret_forms__mutmut_26": (
+        "the undecodable token's fallback '' -> None: both are falsy, and the next line adds nothing for either"
+    ),
+    "integration_kit.http.redact.x_secret_forms__mutmut_42": (
+        "quote(safe='XXXX'): letters are never percent-encoded, so adding them to the safe set changes nothing"
+    ),
+    "integration_kit.http.redact.xǁ_HttpLogRedactorǁfilter__mutmut_12": (
+        "record.args () -> None: LogRecord.getMessage formats only when args is truthy; both are falsy"
+    ),
 }

@@ -73,4 +73,11 @@ IO_MUTANTS = [
         "key: str | None = None",
         ("tests/telemetry/test_telemetry_otel_more.py::test_http_instrumentation_is_suppressed_inside_an_attempt",),
     ),
+    Mutant(
+        "shorter_secret_masked_first",
+        "http/redact.py",
+        "    for plain in sorted(plains, key=len, reverse=True):\n",
+        "    for plain in sorted(plains, reverse=True):\n",
+        ("tests/http/test_redact.py::test_the_longest_secret_is_masked_first_whatever_its_letters",),
+    ),
 ]

@@ -210,6 +210,9 @@ _CLIENT_KEYS = [
     "follow_redirects",
     "allow_insecure_http",
     "redact_query_params",
+    "profile",
+    "quota_reserve",
+    "quota_store_env",
 ]
 _FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

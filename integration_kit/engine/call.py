@@ -5,7 +5,7 @@ much time) and :class:`Wait` (pause this long), and is sent back an
 :class:`~integration_kit.policies.outcome.Outcome` after each ``Send`` (``None`` after a ``Wait``). It returns the
 successful outcome, or raises the error the call ends with. The order of the checks for one call::
 
-    rate limit -> bulkhead -> [ deadline -> breaker -> attempt -> classify -> breaker/budget record
+    rate limit -> quota pacer -> bulkhead -> [ deadline -> breaker -> attempt -> classify -> breaker/budget record
                                 (a status in the breaker's ignore_statuses: not recorded by the breaker)
                                 -> keyed 409 with Retry-After ("in flight") made transient
                                 -> retry decision (attempts, safety, Retry-After/backoff, deadline) -> budget
@@ -37,6 +37,7 @@ from integration_kit.errors import (
     DeadlineExceeded,
     IntegrationError,
     PoolTimeout,
+    RateLimited,
     RateLimitExceeded,
     ReadTimeout,
     RetriesExhausted,
@@ -53,6 +54,7 @@ from integration_kit.events import (
     Event,
     EventRow,
     Hook,
+    PacingWait,
     Recorder,
     RejectedCall,
     RetryScheduled,
@@ -61,7 +63,7 @@ from integration_kit.events import emit as emit_event
 from integration_kit.policies.breaker import CircuitBreaker, Permit, Transition
 from integration_kit.policies.budget import RetryBudget
 from integration_kit.policies.config import IDEMPOTENT_METHODS, UNSET, Limits, RetryPolicy, Unset
-from integration_kit.policies.limits import Bulkhead, RateLimiter
+from integration_kit.policies.limits import Bulkhead, QuotaPacer, RateLimiter
 from integration_kit.policies.outcome import Classifier, Outcome, OutcomeKind, Verdict, classify
 from integration_kit.policies.retry import decide_retry
 
@@ -122,6 +124,7 @@ class CallEngine:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         hooks: Iterable[Hook] = (),
+        pacer: QuotaPacer | None = None,
     ) -> None:
         if deadline is not None and not deadline > 0:
             raise ValueError(f"CallEngine.deadline must be > 0 or None, got {deadline!r}")
@@ -141,6 +144,7 @@ class CallEngine:
         self.rate_limiter = (
             RateLimiter(self.limits.rate, self.limits.burst, clock=self.clock) if self.limits.rate else None
         )
+        self.pacer = None if pacer is None else pacer.bind(self.hooks)  # the partner's quota; None: not paced
         self._single = RetryPolicy.disabled()
         self._ids = itertools.count(1)
         self._record = self._row_sink()
@@ -229,6 +233,19 @@ class CallEngine:
                         "rate_limited",
                     )
                 waited += pause
+                queued = True
+                yield Wait(pause)
+        if (pacer := self.pacer) is not None:  # the partner's quota: wait for its reset in the deadline, or fail
+            paced = 0.0
+            while (pause := pacer.try_acquire()) > 0:
+                fits = limit is None or paced + pause < limit
+                if hooks:
+                    emit((PacingWait, clock.now(), name, call_id, pause, pacer.stats().remaining, fits))
+                if not fits:
+                    out = RateLimited(f"paced: the quota resets in {pause:.3g}s, past the deadline", retry_after=pause)
+                    call = _Call(method, target, call_id, start, attempt, status, history)
+                    raise self._reject(call, out, "quota_paced")
+                paced += pause
                 queued = True
                 yield Wait(pause)
         bulkhead = self.bulkhead
@@ -361,7 +378,7 @@ class CallEngine:
                 error = error_for_outcome(outcome, verdict)
                 history.append(AttemptRecord(attempt, outcome.kind._value_, status, duration, type(error).__name__))
                 last_error = error
-                if verdict is _REJECTED:
+                if verdict is _REJECTED and outcome.should_retry is not True:  # True: see decide_retry
                     raise self._fail(_Call(method, target, call_id, start, attempt, status, history), error)
                 decision = decide_retry(
                     policy,

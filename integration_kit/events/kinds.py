@@ -26,6 +26,8 @@ __all__ = [
     "Event",
     "EventRow",
     "Hook",
+    "PacingWait",
+    "QuotaSeen",
     "RejectedCall",
     "RetryScheduled",
     "StoreUnreachable",
@@ -148,8 +150,33 @@ class CallFinished(Event):
     duration: float
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaSeen(Event):
+    """A partner's answer reported its quota (:mod:`integration_kit.policies.signals`): ``policy`` names it,
+    ``limit`` and ``remaining`` are requests (``None``: not given), ``reset`` is seconds until its window resets."""
+
+    kind: ClassVar[str] = "quota_seen"
+    policy: str
+    limit: int | None
+    remaining: int | None
+    reset: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PacingWait(Event):
+    """A call held back by the quota pacer: ``wait`` seconds until the partner's reset; ``waited`` says whether
+    the call waited (``False``: the reset was past its deadline, and it failed fast with ``RateLimited``)."""
+
+    kind: ClassVar[str] = "pacing_wait"
+    wait: float
+    remaining: int | None
+    waited: bool
+
+
 for _cls in (
     Event,
+    QuotaSeen,
+    PacingWait,
     AttemptStarted,
     AttemptFinished,
     RetryScheduled,

@@ -14,9 +14,7 @@ makes every decision; everything that is not blocking or awaiting I/O lives once
   holds every socket operation of the attempt (pool wait, connect, TLS, write, read) to it, so a server that
   trickles bytes cannot stretch a call past it;
 - the body is streamed, so ``max_response_bytes`` raises :class:`ResponseTooLarge` without reading it into memory;
-- httpx exceptions and statuses become an :class:`~integration_kit.policies.outcome.Outcome` at one boundary, with the
-  typed error (redacted headers, a truncated, scrubbed body snippet) and the Retry-After hint (both forms; an
-  HTTP-date is measured from the response's ``Date`` header).
+- answers and httpx exceptions become an ``Outcome`` at one boundary, with the typed error and the partner's signals.
 
 The two clients differ only in how they send and sleep. A ``transport=`` passed in is composed with the deadline
 transport, never patched (:func:`~integration_kit.http.transport.held`): it gets timeouts clipped to the deadline,
@@ -49,7 +47,7 @@ from integration_kit.engine.call import CallEngine, Send, run_async, run_sync
 from integration_kit.errors import ConfigurationError, IntegrationError, InvalidResponse, UnsafeRequest
 from integration_kit.events import Hook
 from integration_kit.http.config import ClientConfig, is_loopback
-from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange, ExchangeContext, longest
+from integration_kit.http.exchange import ATTEMPT_ERRORS, Exchange, ExchangeContext, PartnerSignals, longest
 from integration_kit.http.redact import redact_http_logs, redact_text, redact_url, secret_forms
 from integration_kit.http.safety import checked_headers, checked_key, checked_method, replayable, shown
 from integration_kit.http.transport import AsyncDeadlineTransport, DeadlineTransport, aheld, held
@@ -131,6 +129,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             clock=self.clock,
             rng=rng,
             hooks=hooks,
+            pacer=config.quota_pacer(self.clock),
         )
         self._origin = config.origin
         self._timeouts = _phases(config.timeouts)
@@ -212,6 +211,7 @@ class _ClientCore(ABC, Generic[_R, _Transport]):
             hooks=self.engine.hooks,
             framed=framed,
             time_scale=time_scale_of(self.clock),
+            signals=PartnerSignals(self.config.signals, self.engine.pacer),
         )
 
     def _begin(

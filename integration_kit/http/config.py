@@ -12,11 +12,12 @@ import os
 import ssl
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from integration_kit.clock import Clock
 from integration_kit.errors import ConfigurationError
 from integration_kit.http.auth import Auth, auth_from_mapping
 from integration_kit.http.redact import SECRET_HEADERS, redact_url
@@ -32,7 +33,12 @@ from integration_kit.policies.config import (
     _positive,
     build,
 )
+from integration_kit.policies.limits import QuotaPacer
+from integration_kit.policies.profiles import ProviderProfile, profile_named
+from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, SignalProfile
 from integration_kit.policies.tables import check_table
+from integration_kit.stores.base import Store
+from integration_kit.stores.redis import RedisStore
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ClientConfig", "is_loopback"]
 
@@ -67,6 +73,16 @@ class ClientConfig:
     ``Idempotency-Key`` on each logical call (for example ``{"POST", "PATCH"}``), which also makes them safe to
     retry. ``redact_query_params`` adds names to the secret-looking query parameters masked in events, logs and
     errors. ``verify`` is ``True`` (system CAs), ``False`` (only for tests), or the path of a CA bundle.
+    ``profile`` names a bundled provider profile (``"github"``, ``"stripe"``, ``"slack"``, ``"shopify"``,
+    ``"openai"``; see :mod:`integration_kit.policies.profiles`): its headers are read its way, its retryable
+    statuses are added to ``retry.retry_on_status`` and its idempotency methods to ``idempotency_methods``
+    (``None``, the default: the generic reading of :mod:`integration_kit.policies.signals`). Any other name is a
+    :class:`~integration_kit.errors.ConfigurationError` listing the valid ones. ``quota_reserve`` turns on client-side
+    pacing (:class:`~integration_kit.policies.limits.QuotaPacer`): once the partner's headers say only that many
+    requests are left in its window, calls wait for its reset within their deadline, or fail fast with
+    :class:`~integration_kit.errors.RateLimited` (``None``, the default: no pacing). ``quota_store_env`` names an
+    environment variable holding the Redis URL through which every process of the integration shares one count of
+    the quota (read when a client is built; ``None``: each process counts its own).
     """
 
     name: str
@@ -86,6 +102,9 @@ class ClientConfig:
     allow_insecure_http: bool = False
     idempotency_methods: frozenset[str] = frozenset()
     redact_query_params: frozenset[str] = frozenset()
+    profile: str | None = None
+    quota_reserve: int | None = None
+    quota_store_env: str | None = None
 
     def __post_init__(self) -> None:
         with _configuration_errors():
@@ -117,6 +136,10 @@ class ClientConfig:
         with _under("auth"):
             object.__setattr__(self, "auth", auth_from_mapping(self.auth))
         _int_at_least(owner, "max_response_bytes", self.max_response_bytes, 1, allow_none=True)
+        _int_at_least(owner, "quota_reserve", self.quota_reserve, 0, allow_none=True)
+        env = self.quota_store_env
+        if env is not None and (not isinstance(env, str) or not env.isidentifier()):
+            raise _fail(owner, "quota_store_env", env, "must be the name of an environment variable")
         for name in ("follow_redirects", "allow_insecure_http"):
             if not isinstance(getattr(self, name), bool):
                 raise _fail(owner, name, getattr(self, name), "must be a bool")
@@ -130,6 +153,46 @@ class ClientConfig:
         object.__setattr__(self, "idempotency_methods", methods)
         params = frozenset(p.lower() for p in _strings(owner, "redact_query_params", self.redact_query_params))
         object.__setattr__(self, "redact_query_params", params)
+        self._apply_profile()
+
+    def _apply_profile(self) -> None:
+        """Add the named profile's retryable statuses and idempotency methods (a union: never removes one)."""
+        if self.profile is None:
+            return
+        provider = profile_named(self.profile)
+        if not provider.retry_on_status <= self.retry.retry_on_status:
+            statuses = self.retry.retry_on_status | provider.retry_on_status
+            object.__setattr__(self, "retry", replace(self.retry, retry_on_status=statuses))
+        if not provider.idempotency_methods <= self.idempotency_methods:
+            object.__setattr__(self, "idempotency_methods", self.idempotency_methods | provider.idempotency_methods)
+
+    def quota_pacer(self, clock: Clock, *, environ: Mapping[str, str] | None = None) -> QuotaPacer | None:
+        """The client's :class:`~integration_kit.policies.limits.QuotaPacer` (``None`` without ``quota_reserve``),
+        shared through Redis when ``quota_store_env`` names a set variable. Raises
+        :class:`~integration_kit.errors.ConfigurationError` when that variable is missing or empty."""
+        if self.quota_reserve is None:
+            return None
+        store: Store | None = None
+        if self.quota_store_env is not None:
+            url = (os.environ if environ is None else environ).get(self.quota_store_env, "").strip()
+            if not url:
+                raise ConfigurationError(
+                    f"ClientConfig.quota_store_env: environment variable {self.quota_store_env!r} is not set",
+                    field="quota_store_env",
+                )
+            store = RedisStore(url)
+        return QuotaPacer(reserve=self.quota_reserve, clock=clock, store=store, name=self.name)
+
+    @property
+    def provider(self) -> ProviderProfile | None:
+        """The named provider profile (``None`` when ``profile`` is not set)."""
+        return None if self.profile is None else profile_named(self.profile)
+
+    @property
+    def signals(self) -> SignalProfile:
+        """How this integration's partner headers read: its profile's reading, else the generic one."""
+        provider = self.provider
+        return DEFAULT_SIGNAL_PROFILE if provider is None else provider.reading
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle support (the tuner's worker processes get a spec once): ``headers`` as a plain dict."""

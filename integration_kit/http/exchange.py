@@ -29,14 +29,17 @@ from integration_kit.errors import (
     CertificateError,
     IntegrationError,
     InvalidResponse,
+    RateLimited,
     ResponseTooLarge,
     error_for_status,
 )
 from integration_kit.events import Hook
 from integration_kit.http.backend import HeldTimeout
 from integration_kit.http.redact import redact_headers, redact_text, secret_query_values
+from integration_kit.policies.limits import QuotaPacer
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.policies.retry import parse_retry_after
+from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, SignalProfile, has_signal_fields, read_signals
 
 __all__ = [
     "ATTEMPT_ERRORS",
@@ -45,6 +48,7 @@ __all__ = [
     "Body",
     "Exchange",
     "ExchangeContext",
+    "PartnerSignals",
     "longest",
     "retry_after_seconds",
     "structured_string",
@@ -71,9 +75,23 @@ _EXCEPTION_KINDS: tuple[tuple[type[Exception], OutcomeKind], ...] = (
     (httpx.RemoteProtocolError, OutcomeKind.CONNECTION_LOST),
 )
 
+#: Statuses whose explicit wait (``Retry-After``, ``retry-after-ms``) is honoured even when the answer is not a rate
+#: limit: a keyed 409 ("in flight", IETF Idempotency-Key draft) and 429/503 (RFC 9110 section 10.2.3).
+_HINTED_STATUSES = frozenset({409, 429, 503})
+
 #: A hook's :meth:`~integration_kit.events.AttemptWrapper.wrap_attempt`: given the request's headers, the scope
 #: of one attempt's send (trace context, for example).
 AttemptWrap = Callable[[httpx.Headers], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerSignals:
+    """How an exchange reads the partner's signals: ``reading`` is its provider profile's reading (see
+    :mod:`integration_kit.policies.signals`), ``pacer`` learns the quota each answer reports (``None``: the client
+    does not pace)."""
+
+    reading: SignalProfile = DEFAULT_SIGNAL_PROFILE
+    pacer: QuotaPacer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +113,7 @@ class ExchangeContext:
     hooks: Sequence[Hook] = ()
     framed: bool = False
     time_scale: float = 1.0
+    signals: PartnerSignals = PartnerSignals()
 
 
 @dataclass(slots=True)
@@ -190,22 +209,56 @@ class Exchange:
         status = response.status_code
         if not body.whole:
             response = read_response(response, b"".join(body.chunks))
-        if 200 <= status < 300:
-            return Outcome(OutcomeKind.STATUS, status=status, value=response)
         context = self.context
-        retry_after = retry_after_seconds(response) if status in (409, 429, 503) else None
+        reading, pacer = context.signals.reading, context.signals.pacer
+        if 200 <= status < 300:
+            if pacer is not None and has_signal_fields(response.headers.raw):
+                seen = read_signals(response.headers, time.time(), status=status, profile=reading)
+                pacer.observe(None if seen is None else seen.quota)
+            return Outcome(OutcomeKind.STATUS, status=status, value=response)
         secrets = [*context.secrets, *self._query_secrets()]
         # Masked before truncation, so a secret cut by the truncation cannot survive as a prefix.
         snippet = redact_text(response.content[:SNIPPET_BYTES].decode("utf-8", "replace"), secrets)[:SNIPPET_CHARS]
-        headers = redact_headers(response.headers.multi_items(), context.secret_headers)
-        error = error_for_status(
-            status,
-            retryable=status in self.retry_on_status,
-            retry_after=retry_after,
-            headers={name: redact_text(value, secrets) for name, value in headers.items()},
-            body_snippet=snippet,
+        hint = (
+            read_signals(response.headers, time.time(), status=status, profile=reading, body=snippet)
+            if reading.min_limited_wait is not None or has_signal_fields(response.headers.raw)
+            else None
         )
-        return Outcome(OutcomeKind.STATUS, status=status, retry_after=retry_after, error=error, value=response)
+        retry_after: float | None = None
+        should_retry: bool | None = None
+        limited = False
+        if hint is not None:
+            if pacer is not None:
+                pacer.observe(hint.quota)
+            limited = hint.rate_limited
+            should_retry = hint.should_retry
+            if limited or status in _HINTED_STATUSES:
+                retry_after = hint.retry_after
+            if limited and should_retry is None:
+                should_retry = True  # a rate-limited 403 (GitHub) is retryable after its wait
+        headers = redact_headers(response.headers.multi_items(), context.secret_headers)
+        shown = {name: redact_text(value, secrets) for name, value in headers.items()}
+        error: AttemptError
+        if limited:
+            error = RateLimited(
+                f"HTTP {status}", status=status, retry_after=retry_after, headers=shown, body_snippet=snippet
+            )
+        else:
+            error = error_for_status(
+                status,
+                retryable=status in self.retry_on_status,
+                retry_after=retry_after,
+                headers=shown,
+                body_snippet=snippet,
+            )
+        return Outcome(
+            OutcomeKind.STATUS,
+            status=status,
+            retry_after=retry_after,
+            error=error,
+            value=response,
+            should_retry=should_retry,
+        )
 
     def _query_secrets(self) -> list[str]:
         return secret_query_values(self.request.url.params.multi_items(), self.context.redact_query_params)

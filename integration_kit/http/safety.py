@@ -117,13 +117,16 @@ def checked_key(key: object) -> str:
     return key
 
 
-def replayable(request: httpx.Request, limit: int = REPLAY_LIMIT) -> bool:
+def replayable(request: httpx.Request, limit: int | None = None) -> bool:
     """Make ``request``'s body replayable when it can be; return whether every attempt can send it whole.
 
     A body in memory (``content=`` bytes, ``json=``, ``data=``) already is. A synchronous stream is read here, up
     to ``limit`` bytes: within it, the body is kept as bytes (with its ``Content-Length``); past it, what was read
     is sent first and the rest streamed, on one attempt only. An async stream cannot be read here: one attempt.
+    ``limit`` defaults to :data:`REPLAY_LIMIT`, read at each call.
     """
+    if limit is None:
+        limit = REPLAY_LIMIT
     stream = request.stream
     if isinstance(stream, httpx.ByteStream):
         return True

@@ -1,19 +1,27 @@
-"""Client-side limits: a bulkhead (how many calls may run at once) and a rate limiter (how many may start per second).
+"""Client-side limits: a bulkhead (how many calls may run at once), a rate limiter (how many may start per second),
+and a quota pacer (how many the partner's own rate-limit headers say are left in its window).
 
-Both are pure, thread-safe cores that answer at once and never wait: :meth:`Bulkhead.try_acquire` says yes or no,
-:meth:`RateLimiter.try_acquire` says "go" (``0.0``) or how many seconds until a token will be there. Whether to
-wait, and for how long (``Limits.max_wait``), is the driver's choice, made with its own clock.
+All are pure, thread-safe cores that answer at once and never wait: :meth:`Bulkhead.try_acquire` says yes or no,
+:meth:`RateLimiter.try_acquire` and :meth:`QuotaPacer.try_acquire` say "go" (``0.0``) or how many seconds until a
+token will be there. Whether to wait, and for how long (``Limits.max_wait``, the call's deadline), is the
+driver's choice, made with its own clock.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from integration_kit.clock import Clock
+from integration_kit.errors import StoreUnavailable
+from integration_kit.events import Hook, QuotaSeen, emit
+from integration_kit.policies.signals import Quota
+from integration_kit.stores.base import Store
+from integration_kit.stores.fallback import StoreFallback
 
-__all__ = ["Bulkhead", "BulkheadStats", "RateLimiter", "RateLimiterStats"]
+__all__ = ["Bulkhead", "BulkheadStats", "PacerStats", "QuotaPacer", "RateLimiter", "RateLimiterStats"]
 
 #: Slack, in tokens, for float rounding: a caller that waits exactly the advised time gets its token.
 _EPSILON = 1e-9
@@ -165,3 +173,168 @@ class RateLimiter:
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self._rate!r}, burst={self._burst!r}, clock={self._clock!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class PacerStats:
+    """A consistent snapshot of a :class:`QuotaPacer`: the quota last seen and what it answered."""
+
+    limit: int | None
+    remaining: int | None
+    reset_in: float | None
+    acquired: int
+    paced: int
+
+
+#: Seconds a shared window's counter outlives the window's reset, so a late answer still finds it.
+_WINDOW_GRACE = 60.0
+#: Two resets this close (seconds) name the same window: an answer without a ``Date`` is measured from the
+#: local clock, which moves the reset by a rounding.
+_SAME_WINDOW = 1.5
+
+
+class QuotaPacer:
+    """A token bucket the partner fills: its rate-limit headers say how many calls are left until its reset.
+
+    :meth:`observe` takes the :class:`~integration_kit.policies.signals.Quota` an answer reported (its
+    ``remaining`` and ``reset``); :meth:`try_acquire` spends one call, or, once only ``reserve`` calls are left,
+    answers the seconds until the reset. Until a first answer (and again once a reset has passed) the quota is
+    unknown and calls go: the next answer tells. Between answers the pacer counts its own calls down, and an
+    answer within the same window can only lower the count (calls in flight were not in it yet).
+
+    *Shared*: given a :class:`~integration_kit.stores.Store` (Redis), every process's calls in one window are
+    counted under ``quota:{name}:{reset}`` (the window named by its reset on the partner's clock, the same in every
+    process), and a call goes only while that count stays within ``limit - reserve``. The calls a process made while
+    the window was unknown (at most one in flight per thread at the start of a window) are added once it is known;
+    ``reserve`` should cover them (one per worker). If the store fails, the pacer decides from its own count
+    (``fail_open``, the default) or paces (``fail_open=False``). Each quota observed is handed to ``hooks`` as a
+    :class:`~integration_kit.events.QuotaSeen` event (an engine binds its own, see :meth:`bind`).
+    """
+
+    __slots__ = (
+        "_acquired",
+        "_clock",
+        "_fallback",
+        "_hooks",
+        "_limit",
+        "_lock",
+        "_name",
+        "_paced",
+        "_remaining",
+        "_reset_at",
+        "_store",
+        "_unknown_calls",
+        "_window",
+        "reserve",
+    )
+
+    def __init__(
+        self,
+        *,
+        reserve: int = 0,
+        clock: Clock,
+        store: Store | None = None,
+        name: str = "default",
+        fail_open: bool = True,
+        hooks: Sequence[Hook] = (),
+    ) -> None:
+        if isinstance(reserve, bool) or not isinstance(reserve, int) or reserve < 0:
+            raise ValueError(f"QuotaPacer.reserve must be an integer >= 0, got {reserve!r}")
+        if store is not None and not isinstance(store, Store):
+            raise TypeError(f"QuotaPacer.store must be a Store, got {type(store).__name__}")
+        self.reserve = reserve
+        self._clock = clock
+        self._store = store
+        self._name = name
+        self._hooks = hooks
+        self._fallback = StoreFallback(f"quota pacer {name}", clock, fail_open=fail_open)
+        self._lock = threading.Lock()
+        self._limit: int | None = None
+        self._remaining: int | None = None
+        self._reset_at: float | None = None  # on the pacer's clock
+        self._window: float | None = None  # the reset on the partner's clock (POSIX seconds)
+        self._unknown_calls = 0
+        self._acquired = 0
+        self._paced = 0
+
+    def bind(self, hooks: Sequence[Hook]) -> QuotaPacer:
+        """Send :class:`~integration_kit.events.QuotaSeen` events to ``hooks`` (an engine's live list) from now on;
+        return this pacer."""
+        self._hooks = hooks
+        return self
+
+    def observe(self, quota: Quota | None) -> None:
+        """Learn what an answer reported; a quota without ``remaining`` (or ``None``) teaches nothing."""
+        if quota is None or quota.remaining is None:
+            return
+        now = self._clock.now()
+        carried = 0
+        with self._lock:
+            window = quota.resets_at
+            same = window is not None and self._window is not None and abs(window - self._window) <= _SAME_WINDOW
+            if quota.limit is not None:
+                self._limit = quota.limit
+            if same and self._remaining is not None:
+                self._remaining = min(self._remaining, quota.remaining)
+            else:
+                self._remaining = quota.remaining
+                self._window = window
+                carried, self._unknown_calls = self._unknown_calls, 0
+            self._reset_at = None if quota.reset is None else now + quota.reset
+            window = self._window
+            ttl = (quota.reset or 0.0) + _WINDOW_GRACE
+        if carried and window is not None:
+            self._count(window, carried, ttl)
+        if self._hooks:
+            event = QuotaSeen(now, self._name, 0, quota.policy, quota.limit, quota.remaining, quota.reset)
+            emit(self._hooks, event)
+
+    def try_acquire(self) -> float:
+        """Spend one call and return ``0.0``, or spend nothing and return the seconds until the reset (> 0)."""
+        now = self._clock.now()
+        with self._lock:
+            if self._reset_at is not None and now >= self._reset_at:
+                self._remaining = self._reset_at = self._window = None  # a new window: the next answer tells
+            remaining, reset_at, window, limit = self._remaining, self._reset_at, self._window, self._limit
+            if remaining is None:
+                self._unknown_calls += 1
+                self._acquired += 1
+                return 0.0
+            wait = 0.0 if reset_at is None else reset_at - now
+            if remaining <= self.reserve and wait > 0:
+                self._paced += 1
+                return wait
+            self._remaining = remaining - 1
+        if self._store is not None and window is not None and limit is not None and wait > 0:
+            spent = self._count(window, 1, wait + _WINDOW_GRACE)
+            if spent is None and not self._fallback.fail_open:
+                spent = limit + 1
+            if spent is not None and spent > limit - self.reserve:
+                with self._lock:
+                    self._paced += 1
+                return wait
+        with self._lock:
+            self._acquired += 1
+        return 0.0
+
+    def stats(self) -> PacerStats:
+        """The quota as last seen and counted down, and the counters."""
+        now = self._clock.now()
+        with self._lock:
+            reset_in = None if self._reset_at is None else max(0.0, self._reset_at - now)
+            return PacerStats(self._limit, self._remaining, reset_in, self._acquired, self._paced)
+
+    def _count(self, window: float, calls: int, ttl: float) -> int | None:
+        """Add ``calls`` to the shared count of ``window``; the new count, or ``None`` when the store failed."""
+        if self._store is None:
+            return None
+        try:
+            spent = self._store.increment(f"quota:{self._name}:{round(window)}", calls, ttl=max(ttl, 1.0))
+        except StoreUnavailable as exc:
+            self._fallback.failed(exc)
+            return None
+        self._fallback.recovered()
+        return spent
+
+    def __repr__(self) -> str:
+        return f"QuotaPacer(name={self._name!r}, reserve={self.reserve!r}, shared={self._store is not None})"

@@ -191,6 +191,13 @@ def _header(headers: Mapping[str, str], name: str, scheme: str) -> str:
     return value.strip()
 
 
+def _present(headers: Mapping[str, str], name: str) -> bool:
+    """Whether header ``name`` (any case) is in ``headers``."""
+    if name in headers:
+        return True
+    return any(isinstance(k, str) and k.lower() == name for k in headers)
+
+
 def _unhex(text: str) -> bytes | None:
     try:
         return bytes.fromhex(text) if text.isascii() else None
@@ -220,6 +227,16 @@ class StandardWebhooks(WebhookScheme):
     TIMESTAMP_HEADER = "webhook-timestamp"
     SIGNATURE_HEADER = "webhook-signature"
 
+    #: Svix's own names for the three headers, accepted as aliases.
+    SVIX_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
+
+    def _family(self, headers: Mapping[str, str]) -> tuple[str, str, str]:
+        """Svix's header names when the message carries ``svix-id`` (Svix's verifier reads them first), else the
+        standard ones."""
+        if _present(headers, self.SVIX_HEADERS[0]):
+            return self.SVIX_HEADERS
+        return (self.ID_HEADER, self.TIMESTAMP_HEADER, self.SIGNATURE_HEADER)
+
     def _key(self, secret: str) -> bytes:
         raw = secret.removeprefix("whsec_")
         key = _unbase64(raw + "=" * (-len(raw) % 4))
@@ -235,11 +252,17 @@ class StandardWebhooks(WebhookScheme):
         return {self.ID_HEADER: msg_id, self.TIMESTAMP_HEADER: str(when), self.SIGNATURE_HEADER: signatures}
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> VerifiedWebhook:
-        """Check the three headers; any ``v1`` entry made with an active secret passes (others are ignored)."""
+        """Check the three headers; any ``v1`` entry made with an active secret passes (others are ignored).
+
+        Svix sends the same three under its own names (``svix-id``, ``svix-timestamp``, ``svix-signature``), and
+        its verifier accepts either family (docs.svix.com, "Verifying payloads"). As there, a message that carries
+        ``svix-id`` is read from the ``svix-`` headers, any other from the ``webhook-`` ones.
+        """
         self._check_body(body)
-        msg_id = _header(headers, self.ID_HEADER, self.name)
-        stamp = _header(headers, self.TIMESTAMP_HEADER, self.name)
-        header = _header(headers, self.SIGNATURE_HEADER, self.name)
+        names = self._family(headers)
+        msg_id = _header(headers, names[0], self.name)
+        stamp = _header(headers, names[1], self.name)
+        header = _header(headers, names[2], self.name)
         if not msg_id.isprintable():
             raise SignatureMalformed("the message id holds control characters", scheme=self.name, header=self.ID_HEADER)
         when = self._timestamp(stamp, self.TIMESTAMP_HEADER)

@@ -2,9 +2,10 @@
 
 A :class:`Latency` is a distribution of seconds (constant, uniform, lognormal from a median and a p99, or empirical
 samples); an :class:`ErrorMix` is the probability of each fault (500, 502, 503, 504, 429 with a Retry-After,
-connection refused, connection reset, a hang), the rest being a 200; a :class:`Decision` is the partner's answer to
-one request. :mod:`integration_kit.sim.scenarios` arranges them in phases over time; every name here is importable
-from there too.
+connection refused, connection reset, a hang), the rest being a 200; a gRPC partner's mix may also name gRPC
+statuses (``UNAVAILABLE``, ``RESOURCE_EXHAUSTED`` with pushback, ``INTERNAL``, ``ABORTED``, ``REFUSED_STREAM``: see
+:data:`GRPC_FAULTS`); a :class:`Decision` is the partner's answer to one request.
+:mod:`integration_kit.sim.scenarios` arranges them in phases over time; every name here is importable from there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal, NamedTuple, get_args
 
-__all__ = ["FAULT_ORDER", "Decision", "ErrorMix", "FaultKind", "Latency", "LatencyKind"]
+__all__ = [
+    "FAULT_ORDER",
+    "GRPC_FAULTS",
+    "GRPC_STAND_INS",
+    "Decision",
+    "ErrorMix",
+    "FaultKind",
+    "Latency",
+    "LatencyKind",
+]
 
 LatencyKind = Literal["constant", "uniform", "lognormal", "empirical"]
 
@@ -35,12 +45,16 @@ class FaultKind(Enum):
 
 class Decision(NamedTuple):
     """The partner's answer to one request: the fault, the HTTP status (0 when none), seconds until it happens
-    (``math.inf`` for a hang, 0 for a refusal), and the Retry-After seconds sent with a 429 (``None``: none)."""
+    (``math.inf`` for a hang, 0 for a refusal), and the Retry-After seconds sent with a 429 (``None``: none).
+
+    ``grpc`` is the gRPC status the error mix named (``"UNAVAILABLE"``, ..., ``"REFUSED_STREAM"``; ``None`` for an
+    HTTP fault): a gRPC partner plays it as it is, an HTTP partner plays its stand-in (``status``, ``fault``)."""
 
     fault: FaultKind
     status: int
     latency: float
     retry_after: float | None
+    grpc: str | None = None
 
 
 class _FieldError(ValueError):
@@ -142,7 +156,24 @@ _FAULTS: tuple[tuple[str, str, FaultKind, int], ...] = (
     ("refused", "refused", FaultKind.REFUSE, 0),
     ("reset", "reset", FaultKind.RESET, 0),
     ("hang", "hang", FaultKind.HANG, 0),
+    # gRPC statuses, after the HTTP faults so that their codes are unchanged; each with its HTTP stand-in
+    ("grpc_unavailable", "UNAVAILABLE", FaultKind.RESPOND, 503),
+    ("grpc_resource_exhausted", "RESOURCE_EXHAUSTED", FaultKind.RESPOND, 429),
+    ("grpc_internal", "INTERNAL", FaultKind.RESPOND, 500),
+    ("grpc_aborted", "ABORTED", FaultKind.RESPOND, 409),
+    ("grpc_refused_stream", "REFUSED_STREAM", FaultKind.REFUSE, 0),
 )
+#: The gRPC statuses an error mix may name (its TOML keys), in sampling order. A hang is the mix's ``hang``.
+#: ``RESOURCE_EXHAUSTED`` carries the mix's ``retry_after`` as ``grpc-retry-pushback-ms``; ``REFUSED_STREAM`` is a
+#: stream the server refused before reading it (never received; a gRPC client resends it without using an attempt).
+#: Played by an HTTP partner, they are 503, 429 (with Retry-After), 500, 409 and a refused connection.
+GRPC_FAULTS: tuple[str, ...] = tuple(key for name, key, _, _ in _FAULTS if name.startswith("grpc_"))
+#: The HTTP fault (its key in a mix) that stands for each gRPC status of :data:`GRPC_FAULTS` when an HTTP client
+#: plays it: ``UNAVAILABLE`` is a 503, ``RESOURCE_EXHAUSTED`` a 429, ``INTERNAL`` a 500, ``ABORTED`` a 409 and
+#: ``REFUSED_STREAM`` a refused connection.
+GRPC_STAND_INS: dict[str, str] = {
+    key: str(status) if status else "refused" for name, key, _, status in _FAULTS if name.startswith("grpc_")
+}
 _TOML_KEYS = {key: name for name, key, _, _ in _FAULTS} | {"retry_after": "retry_after"}
 
 #: The fault codes of :meth:`Scenario.draw`, in order: code ``i`` is ``FAULT_ORDER[i]`` (-1 is a 200).
@@ -153,8 +184,9 @@ FAULT_ORDER: tuple[str, ...] = tuple(key for _, key, _, _ in _FAULTS)
 class ErrorMix:
     """The probability of each fault for one request; the rest of the probability is a 200.
 
-    ``retry_after`` is the Retry-After (seconds) sent with a 429, ``None`` for none. The probabilities must sum
-    to at most 1.
+    ``retry_after`` is the Retry-After (seconds) sent with a 429 (and the pushback of a ``RESOURCE_EXHAUSTED``),
+    ``None`` for none. The ``grpc_*`` fields are the gRPC statuses of :data:`GRPC_FAULTS`. The probabilities must
+    sum to at most 1.
     """
 
     http_500: float = 0.0
@@ -166,6 +198,11 @@ class ErrorMix:
     reset: float = 0.0
     hang: float = 0.0
     retry_after: float | None = 1.0
+    grpc_unavailable: float = 0.0
+    grpc_resource_exhausted: float = 0.0
+    grpc_internal: float = 0.0
+    grpc_aborted: float = 0.0
+    grpc_refused_stream: float = 0.0
 
     def __post_init__(self) -> None:
         for name, key, _, _ in _FAULTS:
@@ -178,7 +215,8 @@ class ErrorMix:
 
     @property
     def probabilities(self) -> tuple[float, ...]:
-        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang)."""
+        """The fault probabilities in sampling order (500, 502, 503, 504, 429, refused, reset, hang, then the gRPC
+        statuses of :data:`GRPC_FAULTS`)."""
         return tuple(getattr(self, name) for name, _, _, _ in _FAULTS)
 
     @property

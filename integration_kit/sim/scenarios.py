@@ -31,11 +31,16 @@ from a mapping (:meth:`Scenario.from_mapping`, as inline in an integration spec)
 Latency kinds: ``constant`` (``value``), ``uniform`` (``low``, ``high``), ``lognormal`` (``median``, ``p99``) and
 ``empirical`` (``samples``, resampled uniformly); a bare number is a constant. Error keys: ``"500"``, ``"502"``,
 ``"503"``, ``"504"``, ``"429"``, ``refused``, ``reset``, ``hang``, and ``retry_after`` (seconds sent with a 429,
-default 1; ``-1`` sends no header).
+default 1; ``-1`` sends no header). A gRPC partner's mix may name gRPC statuses as well: ``UNAVAILABLE``,
+``RESOURCE_EXHAUSTED`` (its pushback is ``retry_after``), ``INTERNAL``, ``ABORTED`` and ``REFUSED_STREAM``
+(:data:`~integration_kit.sim.faults.GRPC_FAULTS`; a hang is ``hang``); an HTTP partner plays their stand-ins.
 
 A scenario or a phase may also give the partner a finite ``capacity`` (requests per second and/or concurrency, a
 bounded queue, what overflows get; see :mod:`integration_kit.sim.capacity`): a phase's capacity wins over the
 scenario's. Errors and latency then depend on the load the partner receives, retries included.
+
+A scenario may name a ``provider`` table: the live upstream then enforces that provider's documented limits and
+sends its rate-limit headers (see :mod:`integration_kit.sim.provider`).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from integration_kit.sim.faults import (
     _FAULTS,
     _TOML_KEYS,
     FAULT_ORDER,
+    GRPC_FAULTS,
+    GRPC_STAND_INS,
     Decision,
     ErrorMix,
     FaultKind,
@@ -63,9 +70,12 @@ from integration_kit.sim.faults import (
     _FieldError,
     _number,
 )
+from integration_kit.sim.provider import ProviderLimits
 
 __all__ = [
     "FAULT_ORDER",
+    "GRPC_FAULTS",
+    "GRPC_STAND_INS",
     "Capacity",
     "SCENARIO_DIR",
     "Decision",
@@ -123,13 +133,15 @@ class _Compiled(NamedTuple):
 class Scenario:
     """A named sequence of phases; :meth:`decide` samples what the partner does at a given time.
 
-    ``capacity`` bounds what the partner serves in every phase that gives none of its own (``None``: unbounded).
+    ``capacity`` bounds what the partner serves in every phase that gives none of its own (``None``: unbounded);
+    ``provider`` is the provider whose limits and headers the live upstream plays (``None``: none).
     """
 
     name: str
     phases: tuple[Phase, ...]
     description: str = ""
     capacity: Capacity | None = None
+    provider: ProviderLimits | None = None
     _starts: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
     _compiled: tuple[_Compiled, ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -195,12 +207,13 @@ class Scenario:
         index, code, latency = self.draw(t, rng)
         if code < 0:
             return Decision(FaultKind.RESPOND, 200, latency, None)
-        _, _, fault, status = _FAULTS[code]
+        name, key, fault, status = _FAULTS[code]
         if fault is FaultKind.HANG:
             latency = math.inf
         elif fault is FaultKind.REFUSE:
             latency = 0.0
-        return Decision(fault, status, latency, self._compiled[index].retry_after if status == 429 else None)
+        grpc = key if name.startswith("grpc_") else None
+        return Decision(fault, status, latency, self._compiled[index].retry_after if status == 429 else None, grpc)
 
     def draw(self, t: float, rng: random.Random) -> tuple[int, int, float]:
         """The raw sample behind :meth:`decide`: (phase index, fault code, latency) with code -1 for a 200.
@@ -323,7 +336,7 @@ class _Loader:
             raise self.error(_join(path, exc.path), exc.reason) from None
 
     def scenario(self, data: Mapping[str, Any], name: str | None) -> Scenario:
-        data = self.table("", data, ("name", "description", "phases", "capacity"))
+        data = self.table("", data, ("name", "description", "phases", "capacity", "provider"))
         phases = data.get("phases")
         if not isinstance(phases, list) or not phases:
             raise self.error("phases", "must be a non-empty array of tables ([[phases]])")
@@ -332,9 +345,27 @@ class _Loader:
         if not isinstance(description, str):
             raise self.error("description", f"must be a string, got {description!r}")
         capacity = self.capacity("capacity", data["capacity"]) if "capacity" in data else None
+        provider = self.provider("provider", data["provider"]) if "provider" in data else None
         return self.build(  # type: ignore[no-any-return]
-            "", Scenario, name=data.get("name", name), phases=built, description=description, capacity=capacity
+            "",
+            Scenario,
+            name=data.get("name", name),
+            phases=built,
+            description=description,
+            capacity=capacity,
+            provider=provider,
         )
+
+    def provider(self, path: str, data: object) -> ProviderLimits:
+        names = [f.name for f in fields(ProviderLimits)]
+        table = self.table(path, data, names)
+        if "style" not in table or "quota" not in table:
+            raise self.error(_join(path, "style" if "style" not in table else "quota"), "is required")
+        try:
+            return ProviderLimits(**table)
+        except ValueError as exc:
+            field_name, _, reason = str(exc).partition(": ")
+            raise self.error(_join(path, field_name), reason) from None
 
     def phase(self, path: str, data: object) -> Phase:
         table = self.table(path, data, ("name", "duration", "latency", "errors", "ramp", "capacity"))

@@ -55,8 +55,10 @@ from integration_kit.policies.config import (
 )
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.sim.capacity import ServerQueue
+from integration_kit.sim.hedged import GrpcAttempts, GrpcSends
 from integration_kit.sim.keyed import KeyedRandom
-from integration_kit.sim.scenarios import FAULT_ORDER, Scenario
+from integration_kit.sim.provider import ProviderState, paced, simulated_outcome
+from integration_kit.sim.scenarios import FAULT_ORDER, GRPC_STAND_INS, Scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,9 +170,11 @@ def simulate(
     timeouts: Timeouts | Unset = UNSET,
     method: str = "GET",
     idempotency_methods: Iterable[str] | Unset = UNSET,
+    quota_reserve: int | Unset | None = UNSET,
     name: str | None = None,
     hooks: Iterable[Hook] = (),
     recorder: Recorder | None = None,
+    grpc: GrpcAttempts | None = None,  # a gRPC client's attempts: hedges, resent refused streams (sim.hedged)
 ) -> SimulationResult:
     """Run ``scenario`` for ``duration`` virtual seconds (default: the scenario's) and return the result.
 
@@ -181,7 +185,9 @@ def simulate(
     the defaults (retry, budget and breaker on, no deadline, :class:`Timeouts()`: an attempt ends at the read
     timeout); any policy argument given overrides both (``None`` turns a breaker, budget, limits or deadline
     off). ``hooks`` get every event besides the recorder: a fresh :class:`~integration_kit.events.Recorder`, or
-    ``recorder`` (an :class:`~integration_kit.sim.stream.EventStream` keeps a long run's memory bounded).
+    ``recorder`` (an :class:`~integration_kit.sim.stream.EventStream` keeps a long run's memory bounded). A
+    scenario's ``provider`` is played with its headers read as the client reads them, and ``quota_reserve`` paces
+    calls on the quota they report (:class:`~integration_kit.policies.limits.QuotaPacer`; ``None``: no pacing).
     """
     policy = _Policies.resolve(
         config,
@@ -213,12 +219,14 @@ def simulate(
         clock=clock,
         rng=random.Random(f"{seed}/engine"),
         hooks=[recorder, *hooks],  # the recorder alone is handed rows, not events (CallEngine._row_sink)
+        pacer=paced(getattr(config, "quota_reserve", None) if quota_reserve is UNSET else quota_reserve, clock, name),
     )
     transitions: list[Transition] = []
     if circuit is not None:
         circuit.add_listener(transitions.append)
     read_timeout = policy.timeouts.read
     loop = _Loop(scenario, engine, clock, seed, method, f"sim://{scenario.name}/", read_timeout)
+    loop.sends = GrpcSends.of(loop, grpc, retry_budget)  # None unless a gRPC client's
     began = time.perf_counter()
     # The run allocates millions of small acyclic objects (events) that all stay alive; the cyclic collector would
     # walk them again and again for nothing (measured: ~15% of the run). It is paused for the run only.
@@ -295,9 +303,9 @@ def _check(rate: float, duration: float, arrivals: str, workers: int, think_time
         raise ValueError("simulate: no load; give rate > 0 and/or workers > 0")
 
 
-_REFUSED = FAULT_ORDER.index("refused")
+_NOT_RECEIVED = (FAULT_ORDER.index("refused"), FAULT_ORDER.index("REFUSED_STREAM"))  # refused before reading
 _HANG = FAULT_ORDER.index("hang")
-_UNQUEUED = (_REFUSED, _HANG)  # faults that take none of the partner's capacity
+_UNQUEUED = (*_NOT_RECEIVED, _HANG)  # faults that take none of the partner's capacity
 _READ_TIMEOUT = Outcome(OutcomeKind.READ_TIMEOUT)
 _WORKER = Outcome(OutcomeKind.ERROR)  # heap marker: a worker starts its next call (never sent to an engine)
 
@@ -336,6 +344,7 @@ class _Loop:
             for c in scenario._compiled
         ]
         self.queue = ServerQueue(scenario.max_concurrency) if scenario.has_capacity else None
+        self.provider = None if scenario.provider is None else ProviderState(scenario.provider, seed=seed, wall=0.0)
         self.overflowed = 0
         self.per_second: list[int] = []
         self.last_second = -1
@@ -343,6 +352,7 @@ class _Loop:
         self.started = 0
         self.in_flight = 0
         self.end_time = 0.0
+        self.sends: GrpcSends | None = None
 
     def run(self, rate: float, duration: float, arrivals: Arrivals, workers: int, think_time: float) -> None:  # noqa: C901, PLR0912, PLR0915 - the hot loop is kept in one frame on purpose
         """Run until no call is left (or only hung ones)."""
@@ -380,6 +390,7 @@ class _Loop:
         capacities = self.capacities
         overflows = self.overflows
         overflowed = 0
+        provider, pacer, sends = self.provider, self.engine.pacer, self.sends
 
         while heap:
             t, _, gen, value, number = pop(heap)
@@ -418,6 +429,9 @@ class _Loop:
                 push(heap, (t + action.seconds, seq, gen, None, number))  # type: ignore[union-attr]
                 continue
             attempt, limit, key = action  # a Send (unpacked at once: NamedTuple attributes are slow to read)
+            if sends is not None:  # a gRPC client's attempt: hedges, resent refused streams (see sim.hedged)
+                push(heap, sends.entry(t, seq, gen, number, limit, key))
+                continue
             rekey(number, attempt)  # = rekey(request_key(number, attempt))
             index, code, latency = draw(t, fault_rng)
             outcome = outcomes[index][code + 1]
@@ -435,7 +449,9 @@ class _Loop:
                             latency = 0.0
                     else:
                         latency = waited
-            if code == _REFUSED:
+            if provider is not None and code not in _UNQUEUED:
+                outcome = simulated_outcome(provider, t, method, outcome, pacer)
+            if code in _NOT_RECEIVED:
                 latency = 0.0  # refused at once, and never received
             else:
                 if code == _HANG:
@@ -480,5 +496,5 @@ def _phase_outcomes(retry_after: float | None) -> tuple[Outcome, ...]:
     }
     return (
         Outcome(OutcomeKind.STATUS, status=200),
-        *(by_fault.get(key) or Outcome(OutcomeKind.STATUS, status=int(key)) for key in FAULT_ORDER),
+        *(by_fault.get(k := GRPC_STAND_INS.get(key, key)) or _status(int(k)) for key in FAULT_ORDER),
     )

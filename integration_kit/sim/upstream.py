@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from integration_kit.clock import Clock, SystemClock
 from integration_kit.sim.capacity import Capacity
 from integration_kit.sim.keyed import KeyedRandom, arrival_key, request_key
+from integration_kit.sim.provider import Admission, ProviderState
 from integration_kit.sim.scenarios import Decision, FaultKind, Scenario
 
 if TYPE_CHECKING:
@@ -158,6 +159,10 @@ class FlakyUpstream:
             self._not_before: dict[str, float] = {}
             self._early = 0
             self._lags: collections.deque[float] = collections.deque(maxlen=LAG_SAMPLES)
+            limits = self.scenario.provider
+            self.provider = (
+                None if limits is None else ProviderState(limits, seed=self.seed, time_scale=self.time_scale)
+            )
 
     def now(self) -> float:
         """Scenario seconds since the start."""
@@ -244,6 +249,7 @@ class FlakyUpstream:
                 "duplicate_keys": sorted(k for k, n in self._keys.items() if n > 1),
                 "early_retries": self._early,
                 "loop_lag": self.loop_lag(),
+                **({} if self.provider is None else {"provider": self.provider.stats()}),
             }
 
     @property
@@ -328,6 +334,11 @@ class _Play:
         elif decision.fault is not FaultKind.REFUSE and decision.fault is not FaultKind.HANG:
             await upstream.play(decision.latency)
         fault = decision.fault
+        admitted = _NO_LIMITS
+        if upstream.provider is not None and fault is FaultKind.RESPOND:
+            admitted = upstream.provider.admit(arrived, scope["method"])  # at arrival, as the simulator counts
+            if admitted.status is not None:
+                decision = Decision(FaultKind.RESPOND, admitted.status, decision.latency, None)
         if fault is FaultKind.HANG:
             with anyio.move_on_after(upstream.max_hang):
                 while (await receive())["type"] != "http.disconnect":
@@ -336,6 +347,7 @@ class _Play:
         if fault is not FaultKind.RESPOND:
             return await _drop(send)
         headers = [(b"content-type", b"application/json")]
+        headers += [(name.encode(), value.encode()) for name, value in admitted.headers]
         if decision.retry_after is not None:
             headers.append((b"retry-after", str(math.ceil(decision.retry_after)).encode()))
         body = b'{"status": %d}' % decision.status
@@ -409,6 +421,10 @@ _CALL_ID = CALL_ID_HEADER.encode()
 #: The request headers the upstream reads: the idempotency key it counts, the client's fault key (so live and
 #: simulated runs draw the same fates) and the call id (to count requests sent before a Retry-After had passed).
 _READ_HEADERS = frozenset({b"idempotency-key", b"x-fault-key", _CALL_ID})
+
+
+#: The admission of a request when the scenario names no provider.
+_NO_LIMITS = Admission(None, ())
 
 
 async def _drop(send: Send) -> None:

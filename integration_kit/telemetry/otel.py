@@ -9,7 +9,9 @@
   the kit's attributes under ``integration_kit.`` (attempt number and remaining deadline, outcome and verdict, the
   retry decision with its reason and delay, breaker state, budget tokens, rejection reason). Retry decisions,
   rejections, budget refusals and breaker transitions are span events on the call span. The call span's parent is
-  the context current when the call's first event is emitted.
+  the context current when the call's first event is emitted. An attempt of a gRPC channel (target ``grpc://`` or
+  ``grpcs://``) follows the RPC conventions instead: span ``"package.Service/Method"``, ``rpc.system="grpc"``,
+  ``rpc.service``, ``rpc.method``, ``rpc.grpc.status_code``, one span per attempt.
 - **Propagation.** The HTTP clients call :meth:`~OpenTelemetryHook.wrap_attempt` around each attempt's send: the
   attempt span becomes current and its trace context is injected into the request's headers with ``propagator``
   (default: the globally configured one, read at each attempt). HTTP instrumentation is suppressed meanwhile, so
@@ -50,6 +52,12 @@ if TYPE_CHECKING:
     from integration_kit.engine.call import CallEngine
 
 __all__ = ["OpenTelemetryHook"]
+
+#: The RPC semantic conventions, for the attempts of gRPC channels (targets ``grpc://`` or ``grpcs://``).
+RPC_SYSTEM = "rpc.system"
+RPC_SERVICE = "rpc.service"
+RPC_METHOD = "rpc.method"
+RPC_STATUS = "rpc.grpc.status_code"
 
 #: The instrumentation scope's name.
 SCOPE = "integration_kit"
@@ -248,6 +256,12 @@ class OpenTelemetryHook(c.EventMetrics):
         self._end_attempt(call, None)
         attributes = self._attempt_attributes(e)
         name = e.method if (template := attributes.get(c.URL_TEMPLATE)) is None else f"{e.method} {template}"
+        rpc = _rpc_of(e.target)
+        if rpc is not None:  # a gRPC attempt: the RPC semantic conventions, named "package.Service/Method"
+            name = f"{rpc[0]}/{rpc[1]}"
+            for key in (c.METHOD, c.URL_FULL, "http.request.method_original", c.RESEND_COUNT):
+                attributes.pop(key, None)
+            attributes |= {RPC_SYSTEM: "grpc", RPC_SERVICE: rpc[0], RPC_METHOD: rpc[1]}
         span = self.tracer.start_span(name, call.context, SpanKind.CLIENT, attributes)
         call.attempt = span
         self._attempt_context.set((span, call.context))
@@ -261,7 +275,7 @@ class OpenTelemetryHook(c.EventMetrics):
         call.attempt_end = time.time_ns()
         finished: dict[str, Any] = {c.ATTEMPT_OUTCOME: e.outcome, c.ATTEMPT_VERDICT: e.verdict}
         if e.status is not None:
-            finished[c.STATUS_CODE] = e.status
+            finished[RPC_STATUS if _rpc_of(e.target) is not None else c.STATUS_CODE] = e.status
         error = c.attempt_error_type(e)
         if error is not None:
             finished[c.ERROR_TYPE] = error
@@ -416,3 +430,12 @@ class _AttemptScope:
 
 def _get_meter(provider: otel_metrics.MeterProvider | None) -> otel_metrics.Meter:
     return otel_metrics.get_meter(SCOPE, meter_provider=provider)
+
+
+def _rpc_of(target: str | None) -> tuple[str, str] | None:
+    """``(service, method)`` of a gRPC channel's target (``grpcs://host:port/package.Service/Method``), else None."""
+    if not target or not target.startswith(("grpc://", "grpcs://")):
+        return None
+    path = target.partition("://")[2].partition("/")[2]
+    service, _, method = path.partition("/")
+    return (service, method) if service and method else None

@@ -238,7 +238,7 @@ def test_a_retry_resends_a_generator_body_whole(upstream: Upstream) -> None:
 
 
 def test_a_stream_past_the_replay_limit_is_sent_once(upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("integration_kit.http.client.replayable.__defaults__", (100,))
+    monkeypatch.setattr("integration_kit.http.safety.REPLAY_LIMIT", 100)
     recorder = Recorder()
     with ResilientClient(config(upstream.base_url), hooks=[recorder]) as client:
         upstream.script(Reply(503), Reply(200))

@@ -22,10 +22,12 @@ from hypothesis import strategies as st
 
 from integration_kit import ClientConfig
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.grpc.spec import GrpcSpec
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec, load_integration
 from integration_kit.playbook.kinds.queue.spec import QueueSpec
 from integration_kit.playbook.kinds.table import load_spec
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
+from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec
 from integration_kit.sim.scenarios import Scenario
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -93,6 +95,8 @@ LOADERS: dict[str, Callable[..., object]] = {
     "queue": QueueSpec.from_mapping,
     "webhook-in": WebhookSpec.from_mapping,
     "webhook-out": WebhookSpec.from_mapping,
+    "grpc": GrpcSpec.from_mapping,
+    "websocket": WebSocketSpec.from_mapping,
 }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+import svix.webhooks
 from asgi_server import serve_in_thread
 
 from integration_kit.clock import ManualClock, WallClock
@@ -209,3 +211,24 @@ def test_an_async_handler_runs_under_the_engine_too(inbox: SQLiteInbox) -> None:
     assert seen == ["a"]
     assert tries["n"] == 2
     assert inbox.counts()[InboxState.DONE] == 1
+
+
+def test_svix_branded_headers_are_accepted_over_the_wire(receiver: WebhookReceiver, inbox: SQLiteInbox) -> None:
+    """What Svix itself sends (``svix-id``, ``svix-timestamp``, ``svix-signature``, signed by the svix library)
+    is accepted and deduplicated by its id, as the standard headers are."""
+    body = json.dumps({"type": "order.created", "id": 11}).encode()
+    now = datetime.now(tz=UTC)
+    headers = {
+        "svix-id": "msg_svix_wire",
+        "svix-timestamp": str(int(now.timestamp())),
+        "svix-signature": svix.webhooks.Webhook(SECRET).sign("msg_svix_wire", now, body.decode()),
+    }
+    with serve_in_thread(receiver) as url:
+        first = post(url, body, headers)
+        again = post(url, body, headers)
+    assert (first.status_code, first.json()["status"]) == (200, "accepted")
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    stored = inbox.get("msg_svix_wire")
+    assert stored is not None
+    assert stored.body == body
+    assert "svix-signature" not in stored.meta

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import standardwebhooks
 import stripe
+import svix.webhooks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -241,3 +242,26 @@ def test_stripe_reference_verifies_ours_and_we_verify_theirs() -> None:
     old = stripe.WebhookSignature.generate_signature_header(body.decode(), STRIPE_SECRET, int(time.time()) - 301)
     with pytest.raises(TimestampOutsideTolerance):
         ours.verify({"Stripe-Signature": old}, body)
+
+
+def test_svix_branded_headers_are_aliases_signed_by_the_svix_library() -> None:
+    """Svix sends ``svix-id``, ``svix-timestamp`` and ``svix-signature``; its own verifier accepts them, and so do
+    we. Signed with the real ``svix`` package; a tampered body or a signature from another secret still fails."""
+    body = json.dumps({"type": "invoice.paid", "id": 9}).encode()
+    svix_hook = svix.webhooks.Webhook(STD_SECRET)
+    now = datetime.now(tz=UTC)
+    headers = {
+        "svix-id": "msg_svix_1",
+        "svix-timestamp": str(int(now.timestamp())),
+        "svix-signature": svix_hook.sign("msg_svix_1", now, body.decode()),
+    }
+    svix_hook.verify(body, headers)  # the reference accepts it
+    ours = StandardWebhooks(STD_SECRET, clock=WallClock())
+    verified = ours.verify(headers, body)
+    assert (verified.id, verified.scheme) == ("msg_svix_1", "standard-webhooks")
+    assert ours.verify({k.upper(): v for k, v in headers.items()}, body).id == "msg_svix_1"
+    with pytest.raises(SignatureMismatch):
+        ours.verify(headers, body + b" ")
+    with pytest.raises(SignatureMissing):
+        ours.verify({"svix-id": "msg_svix_1", "svix-timestamp": headers["svix-timestamp"]}, body)
+    svix.webhooks.Webhook(STD_SECRET).verify(body, ours.sign(body, msg_id="msg_ours"))  # and the other way round

@@ -21,7 +21,20 @@ from integration_kit.sim.scenarios import (
     load_scenario,
 )
 
-BUNDLED = {"brownout", "flapping", "outage-and-recovery", "rate-limited", "retry-storm", "slow-partner", "steady"}
+BUNDLED = {
+    "brownout",
+    "flapping",
+    "github-limits",
+    "ietf-quota",
+    "outage-and-recovery",
+    "rate-limited",
+    "retry-storm",
+    "shopify-bucket",
+    "slack-tiers",
+    "slow-partner",
+    "steady",
+    "stripe-locks",
+}
 
 
 def one_phase(**phase: Any) -> dict[str, Any]:

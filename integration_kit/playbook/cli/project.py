@@ -18,6 +18,7 @@ from pathlib import Path
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.cli.args import Command, project_of
+from integration_kit.playbook.cli.openapi import write_openapi_spec
 from integration_kit.playbook.kinds.files import is_name
 from integration_kit.playbook.kinds.table import KINDS, kind_named
 from integration_kit.playbook.project import DEFAULTS, PROJECT_FILE, Project, ProjectNotFound, find_root
@@ -98,10 +99,23 @@ def _new_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the integration's name (lower-case letters, digits, '-' and '_')")
     parser.add_argument("--kind", choices=KINDS, default="http", help="the kind of integration (default http)")
     parser.add_argument("--force", action="store_true", help="replace a spec of that name")
+    parser.add_argument(
+        "--openapi", metavar="FILE", help="write an HTTP spec from this OpenAPI document (JSON or YAML)"
+    )
+    parser.add_argument(
+        "--operations", metavar="IDS", help="with --openapi: comma-separated operationIds (default all)"
+    )
 
 
 def _new_command(args: argparse.Namespace) -> int:
-    path = write_spec(project_of(args), args.name, args.kind, force=args.force)
+    if args.operations and not args.openapi:
+        raise ConfigurationError("--operations needs --openapi")
+    if args.openapi and args.kind != "http":
+        raise ConfigurationError("--openapi writes an HTTP spec (--kind http)")
+    if args.openapi:
+        path = write_openapi_spec(project_of(args), args.name, args.openapi, args.operations, force=args.force)
+    else:
+        path = write_spec(project_of(args), args.name, args.kind, force=args.force)
     print(f"wrote {path}: edit it, then integration-kit check {args.name}")
     return 0
 

@@ -15,6 +15,7 @@ import sys
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.cli.args import DURATION, KEEP, SEED, TIME_SCALE, Command, project_of, spec_directory
+from integration_kit.playbook.cli.openapi import drift_report
 from integration_kit.playbook.cli.tables import run_table, verdict_report
 from integration_kit.playbook.kinds.table import kind_of, load_spec
 from integration_kit.playbook.project import Project
@@ -62,6 +63,7 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "names", nargs="+", metavar="NAME", help="integrations of the project, or paths of spec files (.toml)"
     )
+    parser.add_argument("--openapi", metavar="FILE", help="also report the drift of each HTTP spec from this document")
 
 
 def _check_command(args: argparse.Namespace) -> int:
@@ -75,6 +77,10 @@ def _check_command(args: argparse.Namespace) -> int:
         failed = [item for item in items if not item.passed]
         print(f"\n{spec.name} ({spec.kind}): {len(items) - len(failed)}/{len(items)} checklist items pass")
         failures += len(failed)
+        if args.openapi:
+            lines, breaking = drift_report(spec, args.openapi)
+            print("\n".join(lines))
+            failures += breaking
     return 1 if failures else 0
 
 

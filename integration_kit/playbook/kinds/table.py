@@ -14,6 +14,8 @@ from typing import Any
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.files import read_spec
+from integration_kit.playbook.kinds.grpc.kind import GRPC
+from integration_kit.playbook.kinds.grpc.spec import GrpcSpec
 from integration_kit.playbook.kinds.http.kind import HTTP
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.playbook.kinds.protocol import CheckItem, Kind, Spec
@@ -21,17 +23,19 @@ from integration_kit.playbook.kinds.queue.kind import QUEUE
 from integration_kit.playbook.kinds.queue.spec import QueueSpec
 from integration_kit.playbook.kinds.webhook.kind import WEBHOOK
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
+from integration_kit.playbook.kinds.websocket.kind import WEBSOCKET
+from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec
 
 __all__ = ["KINDS", "TABLE", "AnySpec", "kind_named", "kind_of", "load_spec", "spec_checklist"]
 
 #: Every kind, once.
-TABLE: tuple[Kind[Any], ...] = (HTTP, WEBHOOK, QUEUE)
+TABLE: tuple[Kind[Any], ...] = (HTTP, WEBHOOK, QUEUE, GRPC, WEBSOCKET)
 
 #: Every ``kind`` a spec file may declare, in the table's order.
 KINDS: tuple[str, ...] = tuple(name for kind in TABLE for name in kind.names)
 
 #: Any spec the playbook loads (for type hints; the pipeline itself only uses :class:`Spec`).
-AnySpec = IntegrationSpec | QueueSpec | WebhookSpec
+AnySpec = IntegrationSpec | QueueSpec | WebhookSpec | GrpcSpec | WebSocketSpec
 
 
 def kind_named(name: object, *, source: str = "kind") -> Kind[Any]:

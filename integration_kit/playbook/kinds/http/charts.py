@@ -198,7 +198,8 @@ def upstream_load(
     phases: Sequence[PhaseWindow] | None = None,
 ) -> Figure:
     """Logical calls started and attempts sent per second, and attempts received when ``server_frame`` is given
-    (two or three lines; see :func:`load_series`)."""
+    (two or three lines; see :func:`load_series`); when the run recorded the partner's quota (``quota_seen``
+    events of a paced client), its remaining requests on a second y axis."""
     events = _events(frame)
     base = _origin(events, origin)
     data = _trim(load_series(events, server_frame, bucket, origin=base), events, base, bucket)
@@ -206,6 +207,13 @@ def upstream_load(
     labels = {"calls": "calls started", "sent": "attempts sent", "received": "attempts received"}
     for column in data.columns[1:]:
         ax.plot(data["start"], data[column] / bucket, label=labels[column])
+    quota = events[events["event"] == "quota_seen"]
+    if not quota.empty and "remaining" in quota and quota["remaining"].notna().any():
+        other = ax.twinx()  # the partner's quota as its headers report it (client-side pacing, docs/signals.md)
+        other.plot(quota["time"] - base, quota["remaining"], color="tab:purple", drawstyle="steps-post", linewidth=1)
+        other.set_ylabel("quota remaining (partner's headers)", color="tab:purple")
+        other.set_ylim(bottom=0)
+        ax.plot([], [], color="tab:purple", label="quota remaining (right axis)")
     _shade(ax, phases, base)
     _decorate(ax, title or "Upstream load", "per second", empty=data.empty)
     return fig

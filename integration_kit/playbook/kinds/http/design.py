@@ -17,6 +17,7 @@ from integration_kit.http.auth import BasicAuth, BearerAuth, HeaderAuth
 from integration_kit.http.config import is_loopback
 from integration_kit.playbook.kinds.http.notes import setting_notes
 from integration_kit.playbook.kinds.http.objectives import Objectives
+from integration_kit.playbook.kinds.http.operations import operations_section
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
 from integration_kit.playbook.kinds.protocol import CheckItem, env_presence
 from integration_kit.policies.config import IDEMPOTENT_METHODS
@@ -298,6 +299,7 @@ def design_document(spec: IntegrationSpec) -> str:
         ),
         f"- **Fallback**: {spec.fallback.kind}" + (f": {spec.fallback.description}." if spec.fallback.defined else "."),
         "",
+        *operations_section(spec.operations),
         "## 4. Security",
         "",
         f"- Auth: {_auth_text(spec)}; the secret is read once when the client is built, held in a masked "

@@ -126,6 +126,13 @@ class ScenarioFigures:
     deadline_overruns: int
     budget_refusals: int
     phases: tuple[PhaseFigures, ...]
+    #: Attempts the partner refused for their rate (answered 429, or 403 as GitHub does).
+    rate_limited_attempts: int = 0
+
+    @property
+    def rate_limited(self) -> float:
+        """Attempts refused for rate limit, per attempt sent (0 when none was sent)."""
+        return self.rate_limited_attempts / self.attempts if self.attempts else 0.0
 
     @property
     def success_rate(self) -> float:
@@ -264,7 +271,16 @@ def measure(
         deadline_overruns=overruns,
         budget_refusals=int(refusal_times.size),
         phases=tuple(phases),
+        rate_limited_attempts=_rate_limited(events),
     )
+
+
+def _rate_limited(events: pd.DataFrame) -> int:
+    """Attempts answered 429, or 403 (GitHub's rate-limit refusal), in ``events``."""
+    if "status" not in events:
+        return 0
+    finished = events.loc[events["event"] == "attempt_finished", "status"]
+    return int(finished.isin([429, 403]).sum())
 
 
 def _count_between(times: np.ndarray, start: float, end: float) -> int:

@@ -36,6 +36,7 @@ DEFINITIONS: dict[str, str] = {
     "outage_load": "attempts the partner received in an outage phase per call offered in it",
     "recovery_time": "scenario seconds from the end of a bad phase until 95% of the calls in a 5 s window succeed",
     "deadline_overruns": "calls that outlived the deadline (always 0)",
+    "rate_limited": "attempts the partner refused for their rate (429, or GitHub's 403) / attempts sent, whole run",
 }
 
 #: How each objective is shown: a share (``ratio``), seconds (``s``), a factor (``x``) or a count.
@@ -46,6 +47,7 @@ UNITS: dict[str, Unit] = {
     "amplification": "x",
     "outage_load": "x",
     "deadline_overruns": "count",
+    "rate_limited": "ratio",
 }
 
 
@@ -80,6 +82,8 @@ def judge(figures: ScenarioFigures, objectives: Objectives) -> list[Check]:
             checks.append(_check(name, "outage_load", scope, objectives.outage_load, phase.load))
         if phase.recovery_time is not None:
             checks.append(_check(name, "recovery_time", scope, objectives.recovery_time, phase.recovery_time))
+    if objectives.rate_limited < 1.0:  # judged when the spec declares it
+        checks.append(_check(name, "rate_limited", "whole run", objectives.rate_limited, figures.rate_limited))
     checks.append(
         _check(name, "deadline_overruns", "whole run", float(Objectives.deadline_overruns), figures.deadline_overruns)
     )

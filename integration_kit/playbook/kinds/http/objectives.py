@@ -22,6 +22,9 @@ How each figure is measured (phases come from the scenario; see :mod:`integratio
 - ``recovery_time``: seconds from the end of a bad phase until the success rate of the calls started in a
   sliding window of :data:`~integration_kit.playbook.kinds.http.figures.RECOVERY_WINDOW` seconds first reaches
   :data:`~integration_kit.playbook.kinds.http.figures.RECOVERED_SUCCESS` (95%).
+- ``rate_limited``: attempts the partner refused for their rate (answered 429, or 403 as GitHub does) / attempts
+  sent, over the whole run; judged only when a spec declares it (the default, 1.0, cannot fail). Client-side
+  pacing (``quota_reserve``) keeps it near 0 against a partner that reports its quota.
 - ``deadline_overruns``: calls that took longer than the deadline; always 0, not configurable.
 """
 
@@ -47,6 +50,8 @@ class Objectives:
     - ``outage_load``: maximum attempts the partner receives during an outage per call offered (>= 0; default 0.5).
     - ``recovery_time``: maximum seconds from the end of a bad phase until 95% of calls succeed again
       (default 30.0).
+    - ``rate_limited``: maximum share of attempts the partner refused for rate limit (0..1; default 1.0: not
+      judged unless declared).
     - :attr:`deadline_overruns` is always 0: a call never outlives its deadline.
 
     Raises ``ValueError`` for a value out of range (the spec loader turns it into a ``ConfigurationError``).
@@ -57,6 +62,7 @@ class Objectives:
     amplification: float = 2.0
     outage_load: float = 0.5
     recovery_time: float = 30.0
+    rate_limited: float = 1.0
     #: Calls that may outlive the deadline: none, ever.
     deadline_overruns: ClassVar[int] = 0
 
@@ -66,8 +72,9 @@ class Objectives:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise _bad(f.name, f"must be a finite number, got {value!r}")
             object.__setattr__(self, f.name, float(value))
-        if not 0.0 <= self.success_rate <= 1.0:
-            raise _bad("success_rate", f"must be in [0, 1], got {self.success_rate!r}")
+        for name in ("success_rate", "rate_limited"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise _bad(name, f"must be in [0, 1], got {getattr(self, name)!r}")
         for name in ("p99_latency", "recovery_time"):
             if getattr(self, name) <= 0:
                 raise _bad(name, f"must be > 0 seconds, got {getattr(self, name)!r}")

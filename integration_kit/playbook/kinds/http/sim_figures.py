@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from integration_kit.events import AttemptStarted, CallFinished, percentile
+from integration_kit.events import AttemptFinished, AttemptStarted, CallFinished, percentile
 from integration_kit.playbook.kinds.http import figures as verdict_measures
 from integration_kit.playbook.kinds.http.figures import RECOVERED_SUCCESS, RECOVERY_WINDOW, classify_phase
 from integration_kit.sim.scenarios import Phase, Scenario
@@ -204,6 +204,7 @@ def verdict_figures(result: SimulationResult, *, deadline: float | None) -> verd
         deadline_overruns=0 if deadline is None else int((run.durations > deadline + tolerance).sum()),
         budget_refusals=int(run.refusal_times.size),
         phases=tuple(phases),
+        rate_limited_attempts=run.rate_limited,
     )
 
 
@@ -215,6 +216,10 @@ def _count(times: np.ndarray, low: float, high: float) -> int:
 #: Where a :class:`~integration_kit.events.CallFinished` row holds ``duration`` and ``ok`` (after the class).
 _DURATION = 1 + [f.name for f in fields(CallFinished)].index("duration")
 _OK = 1 + [f.name for f in fields(CallFinished)].index("ok")
+#: Where an :class:`~integration_kit.events.AttemptFinished` row holds ``status``.
+_STATUS = 1 + [f.name for f in fields(AttemptFinished)].index("status")
+#: The statuses the verdict counts as refused for rate limit (``figures._rate_limited``: 429, and GitHub's 403).
+_RATE_LIMITED = frozenset({429, 403})
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +236,7 @@ class _RunArrays:
     sorted_starts: np.ndarray
     ok_sum: np.ndarray  # successes among the calls in start order, cumulative (0 first)
     received_sum: np.ndarray  # attempts the partner received up to each second, cumulative (0 first)
+    rate_limited: int  # attempts answered 429 or 403
 
     @classmethod
     def of(cls, result: SimulationResult) -> _RunArrays:
@@ -241,6 +247,7 @@ class _RunArrays:
         attempts: list[float] = []
         refusals: list[float] = []
         rejected_ids: set[int] = set()
+        rate_limited = 0
         for row in result.recorder.rows():  # rows, not events: no object is built (time, call_id: 1 and 3)
             kind = row[0].kind
             if kind == "attempt_started":
@@ -255,6 +262,8 @@ class _RunArrays:
                 rejected_ids.add(row[3])
             elif kind == "budget_exhausted":
                 refusals.append(row[1])
+            elif kind == "attempt_finished" and row[_STATUS] in _RATE_LIMITED:
+                rate_limited += 1
         start_array = np.asarray(starts, dtype=float)
         ok_array = np.asarray(oks, dtype=bool)
         order = np.argsort(start_array, kind="stable")
@@ -268,6 +277,7 @@ class _RunArrays:
             sorted_starts=start_array[order],
             ok_sum=np.concatenate(([0], np.cumsum(ok_array[order], dtype=np.int64))),
             received_sum=np.concatenate(([0], np.cumsum(np.asarray(result.server.per_second, dtype=np.int64)))),
+            rate_limited=rate_limited,
         )
 
     def received(self, low: float, high: float) -> int:

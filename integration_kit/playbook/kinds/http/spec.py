@@ -19,6 +19,7 @@ from integration_kit.errors import ConfigurationError
 from integration_kit.http.config import ClientConfig
 from integration_kit.playbook.kinds.files import is_name, read_spec, scenario_search, spec_kind, spec_names
 from integration_kit.playbook.kinds.http.objectives import Objectives, ObjectiveSet, objectives_from_spec
+from integration_kit.playbook.kinds.http.operations import OperationEntry, operations_from_table
 from integration_kit.playbook.kinds.http.tune_space import Bounds, bounds_from_table, narrow
 from integration_kit.policies.tables import check_table
 from integration_kit.sim.scenarios import Scenario, load_scenario
@@ -58,6 +59,9 @@ CLIENT_KEYS: tuple[str, ...] = (
     "headers",
     "user_agent",
     "redact_query_params",
+    "profile",
+    "quota_reserve",
+    "quota_store_env",
 )
 #: The ``protocol`` values an HTTP spec may declare: what its client speaks, and the body format (default
 #: ``https+json``). Anything else (``grpc``) is a ``ConfigurationError`` naming the field.
@@ -66,6 +70,7 @@ _TOP_KEYS = frozenset({"name", "description", "protocol", "owner", "fallback", "
 _TOP_KEYS |= {"kind"}  # "http" (the default); other kinds are loaded by their own modules (see spec_kind)
 _TOP_KEYS = _TOP_KEYS | {"objectives", "scenario_objectives"}  # the verdict's targets (playbook/objectives.py)
 _TOP_KEYS = _TOP_KEYS | {"tune"}  # bounds that narrow `integration-kit tune`'s search (playbook/tune_space.py)
+_TOP_KEYS = _TOP_KEYS | {"operations"}  # the partner's operations and their decisions (kinds/http/operations.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +158,8 @@ class IntegrationSpec:
     #: The ``[tune]`` table, checked: each searched setting's bounds (``(low, high)`` or the choices), the kit's
     #: own for the settings the table does not name (:func:`~integration_kit.playbook.kinds.http.tune_space.narrow`).
     tune_bounds: Mapping[str, Bounds] = field(default_factory=dict)
+    #: The ``[[operations]]`` the integration uses, each with its resilience decision (empty: not listed).
+    operations: tuple[OperationEntry, ...] = ()
 
     @property
     def kind(self) -> Literal["http"]:
@@ -231,6 +238,7 @@ def _build(cls: type[IntegrationSpec], data: Mapping[str, Any], source: str, pat
         sources=sources,
         objective_set=objectives_from_spec(data, tuple(s.name for s in scenarios), source),
         tune_bounds=_tune_bounds(client, data.get("tune", {}), source),
+        operations=operations_from_table(data.get("operations"), client.idempotency_methods, fail),
     )
 
 

@@ -1,0 +1,94 @@
+"""The WebSocket kind (``kind = "websocket"``): a partner's live feed through the kit's resilient client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.protocol import CheckItem, ExerciseOptions
+from integration_kit.playbook.kinds.websocket.charts import save_dashboards
+from integration_kit.playbook.kinds.websocket.exercise import LIVE_TIME_SCALE, WsExercise, chosen, load_run, play
+from integration_kit.playbook.kinds.websocket.exercise import time_scale as live_scale
+from integration_kit.playbook.kinds.websocket.spec import FIGURES, WebSocketSpec, ws_checklist, ws_design_document
+from integration_kit.playbook.verdict.verdict import Check, Verdict
+
+__all__ = ["WEBSOCKET", "WebSocketKind"]
+
+
+class WebSocketKind:
+    """:class:`~integration_kit.playbook.kinds.protocol.Kind` for WebSocket specs (:class:`WebSocketSpec`)."""
+
+    names: tuple[str, ...] = ("websocket",)
+    live_time_scale = LIVE_TIME_SCALE
+
+    @property
+    def templates(self) -> Mapping[str, str]:
+        """The commented example spec."""
+        return {"websocket": files(__package__).joinpath("template.toml").read_text(encoding="utf-8")}
+
+    def build(self, data: Mapping[str, Any], *, source: str, path: Path | None) -> WebSocketSpec:
+        """See :meth:`WebSocketSpec.from_mapping`."""
+        return WebSocketSpec.from_mapping(data, source=source, path=path)
+
+    def checklist(self, spec: WebSocketSpec) -> list[CheckItem]:
+        """See :func:`~integration_kit.playbook.kinds.websocket.spec.ws_checklist`."""
+        return ws_checklist(spec)
+
+    def design_document(self, spec: WebSocketSpec) -> str:
+        """See :func:`~integration_kit.playbook.kinds.websocket.spec.ws_design_document`."""
+        return ws_design_document(spec)
+
+    def preflight(self, spec: WebSocketSpec, options: ExerciseOptions) -> None:
+        """Refuse an unknown scenario, a bad duration or time scale, and a ``base_url`` (live runs play the flaky
+        feed on 127.0.0.1)."""
+        chosen(spec, options.scenario, options.duration)
+        if options.mode == "live":
+            live_scale(spec, options)
+        if options.base_url:
+            raise ConfigurationError(f"{spec.name}: --base-url: a WebSocket live run plays the flaky feed on loopback")
+
+    def exercise(self, spec: WebSocketSpec, options: ExerciseOptions, out_dir: Path) -> WsExercise:
+        """See :func:`~integration_kit.playbook.kinds.websocket.exercise.play`."""
+        return play(spec, options, out_dir)
+
+    def judge(self, spec: WebSocketSpec, out_dir: Path) -> Verdict:
+        """Each scenario's figures in ``out_dir`` against the spec's objectives (ceilings); saves ``verdict.json``."""
+        summary, _ = load_run(out_dir)
+        checks = tuple(
+            Check(
+                name,
+                o["figure"],
+                "whole run",
+                float(o["limit"]),
+                float("nan") if o["value"] is None else float(o["value"]),
+                unit="s" if FIGURES.get(o["figure"]) == "s" else "count",
+            )
+            for name, figures in summary["scenarios"].items()
+            for o in figures["objectives"]
+        )
+        live = summary.get("live")
+        if live:
+            model = (
+                f"live against the flaky feed on 127.0.0.1, {live['time_scale']:g} times faster than real time, at "
+                f"most {live['max_clients']} clients (peak handshakes scaled to the scenario's clients)"
+            )
+            target = "live: FlakyFeed on 127.0.0.1"
+        else:
+            model = "simulated in virtual time: every client runs the kit's reconnect policy and call engine"
+            target = "simulate: in virtual time (no socket)"
+        mode = str(summary.get("mode", "simulate"))
+        verdict = Verdict(spec.name, mode, model, checks, kind="websocket", target=target)
+        verdict.save(out_dir)
+        return verdict
+
+    def charts(self, spec: WebSocketSpec, out_dir: Path) -> dict[str, dict[str, Path]]:
+        """One dashboard per scenario (see :mod:`~integration_kit.playbook.kinds.websocket.charts`)."""
+        summary, series = load_run(out_dir)
+        return save_dashboards(summary, series, Path(out_dir) / "charts")
+
+
+#: The WebSocket kind, as the table of kinds holds it.
+WEBSOCKET = WebSocketKind()

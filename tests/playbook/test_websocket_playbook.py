@@ -1,0 +1,125 @@
+"""The websocket kind: the bundled spec, bad specs named by field, the checklist, the simulated exercise's
+figures, a live run against the flaky feed, and the whole playbook through its notebooks."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.protocol import ExerciseOptions
+from integration_kit.playbook.kinds.table import load_spec, spec_checklist
+from integration_kit.playbook.kinds.websocket.kind import WEBSOCKET
+from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec
+from integration_kit.playbook.run.runner import run_playbook
+
+BUNDLED = Path(__file__).parents[2] / "data" / "integrations" / "market-prices.toml"
+
+
+def bundled() -> dict[str, Any]:
+    return tomllib.loads(BUNDLED.read_text())
+
+
+def test_the_bundled_spec_loads_as_a_websocket_spec() -> None:
+    spec = load_spec("market-prices")
+    assert isinstance(spec, WebSocketSpec)
+    assert spec.reconnect.first_delay == 8.0
+    assert [s.name for s in spec.scenarios] == ["restart-herd", "restart-with-retry-after"]
+    assert all(item.passed for item in spec_checklist(spec))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"url": "ws://prices.example.com/x"}, "url"),
+        ({"auth_env": "not a name"}, "auth_env"),
+        ({"keepalive": {"ping_interval": -1}}, "keepalive.ping_interval"),
+        ({"keepalive": {"stale": 5}}, "keepalive.stale"),
+        ({"reconnect": {"jitter": "lots"}}, "reconnect.jitter"),
+        ({"reconnect": {"first": 1}}, "reconnect.first"),
+        ({"feed": {"gap_strategy": "hope"}}, "feed.gap_strategy"),
+        ({"feed": {"gap_strategy": "resume", "subscribe": []}}, "feed.sequence_field"),
+        ({"feed": {"sequence_field": "seq", "outgoing_limit": 0}}, "feed.outgoing_limit"),
+        ({"objectives": {"latency": 1}}, "objectives.latency"),
+        ({"objectives": {"messages_lost": -1}}, "objectives.messages_lost"),
+        ({"scenario": []}, "scenario"),
+        ({"scenario": [{"name": "x", "clients": 0}]}, "scenario[0].clients"),
+        ({"scenario": [{"name": "x", "restart_at": 50, "horizon": 20}]}, "scenario[0].horizon"),
+        ({"scenario": [{"name": "x", "storm": 1}]}, "scenario[0].storm"),
+    ],
+)
+def test_bad_specs_are_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
+    data = {**bundled(), **change}
+    with pytest.raises(ConfigurationError) as caught:
+        WebSocketSpec.from_mapping(data, source="market-prices.toml")
+    assert caught.value.field == field
+    assert "market-prices.toml" in str(caught.value)
+
+
+def test_the_checklist_flags_missing_staleness_no_jitter_and_no_gap_strategy() -> None:
+    data = bundled()
+    data["keepalive"] = {"ping_interval": 20.0, "ping_timeout": 20.0}
+    data["reconnect"] = {"jitter": "none"}
+    data["feed"] = {"gap_strategy": "none"}
+    items = {i.key: i.passed for i in WEBSOCKET.checklist(WebSocketSpec.from_mapping(data))}
+    assert items == {
+        "keepalive": True,
+        "staleness": False,
+        "reconnect": False,
+        "gaps": False,
+        "outgoing": True,
+        "tls": True,
+    }
+
+
+def test_the_design_document_names_the_policy_and_hides_query_secrets() -> None:
+    data = {**bundled(), "url": "wss://prices.partner.example/v1?token=canary-spec-secret"}
+    document = WEBSOCKET.design_document(WebSocketSpec.from_mapping(data))
+    assert "uniform(0, 8) s" in document
+    assert "canary-spec-secret" not in document
+
+
+def test_the_simulated_exercise_measures_the_herd(tmp_path: Path) -> None:
+    spec = load_spec("market-prices")
+    exercise = WEBSOCKET.exercise(spec, ExerciseOptions(scenario="restart-herd"), tmp_path)
+    (run,) = exercise.runs
+    assert run.figures["messages_lost"] == 0
+    assert 100 <= run.figures["peak_handshakes"] <= 300
+    assert run.figures["stall_detect"] == 5.0
+    no_resume = WebSocketSpec.from_mapping({**bundled(), "feed": {"gap_strategy": "none"}})
+    (lossy,) = WEBSOCKET.exercise(no_resume, ExerciseOptions(scenario="restart-herd"), tmp_path).runs
+    assert lossy.figures["messages_lost"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_a_live_run_against_the_flaky_feed(tmp_path: Path) -> None:
+    spec = load_spec("market-prices")
+    options = ExerciseOptions(mode="live", scenario="restart-herd", duration=30)
+    exercise = WEBSOCKET.exercise(spec, options, tmp_path)
+    (run,) = exercise.runs
+    assert run.figures["messages_lost"] == 0
+    assert run.figures["duplicates_delivered"] == 0
+    assert 4.0 <= run.figures["stall_detect"] <= 6.0  # the 5 s staleness timeout, in scenario seconds
+    assert run.details["gave_up"] == 0
+
+
+@pytest.mark.timeout(300)
+def test_the_playbook_passes_in_simulate_mode_through_the_notebooks(tmp_path: Path) -> None:
+    run = run_playbook("market-prices", out=tmp_path, run_id="r1")
+    assert run.ok, run.error
+    assert run.verdict is not None
+    assert run.verdict.passed
+    assert run.verdict.kind == "websocket"
+    assert (run.out_dir / "report.html").is_file()
+    assert (run.out_dir / "charts" / "restart-herd-dashboard.png").stat().st_size > 5000
+
+
+def test_the_template_passes_check_for_any_name() -> None:
+    for name in ("feed", "my-feed_2"):
+        text = WEBSOCKET.templates["websocket"].replace("{name}", name)
+        spec = WebSocketSpec.from_mapping(tomllib.loads(text), source=f"{name}.toml")
+        assert spec.name == name
+        assert all(i.passed for i in WEBSOCKET.checklist(spec))
