@@ -24,6 +24,13 @@ never patched (:func:`held`, :func:`aheld`): it gets the clipped timeouts, each 
 checked against the expiry, and an async one is bounded by ``anyio.fail_after``, naming the phase that was cut
 from httpcore's public ``trace`` extension. To keep the per-operation hold with a proxy or HTTP/2, give
 ``proxy=`` or ``http2=True`` to these transports rather than passing an ``httpx.HTTPTransport``.
+
+Their pools also take back the connections httpcore's pool leaks (:func:`_orphans`): in httpcore 1.0, a request
+whose pool wait times out (or is cancelled) can be handed a new connection in the instant before it leaves the
+queue; that connection is never connected, never handed back and never counted free again, and once every slot is
+one of them every request fails with a pool timeout against a healthy server (encode/httpcore#1093). A partner that
+stalls under load makes exactly those pool timeouts: the live playbook's ``supplier-stalls`` scenario wedged the
+catalog client's 100 connections for good within 30 seconds.
 """
 
 from __future__ import annotations
@@ -104,9 +111,72 @@ def expiry(request: httpx.Request) -> float | None:
 
 # -- building a pool ----------------------------------------------------------------------------------------------
 
+
+def _orphans(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool) -> list[Any]:
+    """The connections ``pool`` holds for no request, taken out of it (the caller closes them).
+
+    httpcore's pool assigns queued requests to connections under its lock, creating one when a slot is free; a
+    request whose wait for a connection ends (pool timeout, cancellation) takes the lock again to leave the queue.
+    A connection created for it in between is never used: neither idle, available, closed nor expired, the pool
+    keeps it for ever. Every request the pool serves is in its queue until its response is closed, so a busy
+    connection that no queued request holds is one of those. Reads httpcore's ``_connections``, ``_requests`` and
+    ``_optional_thread_lock`` (httpcore 1.0; ``tests/http/test_pool_leak.py`` holds it to the installed version).
+    """
+    with pool._optional_thread_lock:
+        connections: list[Any] = pool._connections
+        serving = {id(r.connection) for r in pool._requests if r.connection is not None}
+        orphans = [
+            c for c in connections if id(c) not in serving and not (c.is_idle() or c.is_available() or c.is_closed())
+        ]
+        for connection in orphans:
+            connections.remove(connection)
+    return orphans
+
+
+class _ReclaimingPool(httpcore.ConnectionPool):
+    """httpcore's pool that takes back, after a request fails, the connections it leaked (:func:`_orphans`)."""
+
+    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+        try:
+            return super().handle_request(request)
+        except BaseException:
+            for connection in _orphans(self):
+                connection.close()  # never connected: no I/O
+            raise
+
+
+class _AsyncReclaimingPool(httpcore.AsyncConnectionPool):
+    """The async twin of :class:`_ReclaimingPool` (a cancelled wait leaks as a timed-out one does)."""
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        try:
+            return await super().handle_async_request(request)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for connection in _orphans(self):
+                    await connection.aclose()  # never connected: no I/O
+            raise
+
+
+class _HTTPProxy(_ReclaimingPool, httpcore.HTTPProxy):
+    pass
+
+
+class _SOCKSProxy(_ReclaimingPool, httpcore.SOCKSProxy):
+    pass
+
+
+class _AsyncHTTPProxy(_AsyncReclaimingPool, httpcore.AsyncHTTPProxy):
+    pass
+
+
+class _AsyncSOCKSProxy(_AsyncReclaimingPool, httpcore.AsyncSOCKSProxy):
+    pass
+
+
 _POOLS: dict[bool, tuple[type, type, type, type]] = {
-    False: (httpcore.ConnectionPool, httpcore.HTTPProxy, httpcore.SOCKSProxy, DeadlineBackend),
-    True: (httpcore.AsyncConnectionPool, httpcore.AsyncHTTPProxy, httpcore.AsyncSOCKSProxy, AsyncDeadlineBackend),
+    False: (_ReclaimingPool, _HTTPProxy, _SOCKSProxy, DeadlineBackend),
+    True: (_AsyncReclaimingPool, _AsyncHTTPProxy, _AsyncSOCKSProxy, AsyncDeadlineBackend),
 }
 
 _OPTIONS = frozenset(

@@ -8,7 +8,11 @@ up to whole seconds, as HTTP requires), so a client run at the same time scale m
 likewise (:class:`ScaledClock`).
 
 ``GET /stats`` reports what the upstream received: requests in all, per scenario second, per answer, and the
-idempotency keys it saw (``Idempotency-Key`` header), for measuring load amplification and duplicate writes.
+idempotency keys it saw (``Idempotency-Key`` header), for measuring load amplification and duplicate writes. It also
+reports the upstream's own view of how well it kept up, ``loop_lag``: how much later than asked its event loop
+ran each wait it plays (a latency, a paced start), in real seconds (``p99``, ``max``, ``samples``; the last
+:data:`LAG_SAMPLES` waits). A loop shared with a busy client, or starved of CPU, answers later than the scenario
+says; the live playbook counts that lag in the bench's health.
 A client that tags each logical call with an ``X-Call-Id`` header (the same value on every retry) also learns how
 many requests came *early*: sent for a call before the ``Retry-After`` of that call's last 429 had passed
 (``early_retries``; the hint counts from when the 429 was sent).
@@ -80,6 +84,8 @@ CALL_ID_HEADER = "x-call-id"
 MALFORMED_HEADER = "x-malformed"
 #: Slack (real seconds) before a retry counts as early: clock reads and float rounding, not client behaviour.
 EARLY_TOLERANCE = 0.002
+#: How many of the latest waits ``loop_lag`` is computed over.
+LAG_SAMPLES = 100_000
 #: How long :func:`serve_scenario` waits for uvicorn to start or stop (real seconds).
 SERVER_TIMEOUT = 10.0
 
@@ -159,6 +165,7 @@ class FlakyUpstream:
             self._keys: collections.Counter[str] = collections.Counter()
             self._not_before: dict[str, float] = {}
             self._early = 0
+            self._lags: collections.deque[float] = collections.deque(maxlen=LAG_SAMPLES)
             limits = self.scenario.provider
             self.provider = (
                 None if limits is None else ProviderState(limits, seed=self.seed, time_scale=self.time_scale)
@@ -201,6 +208,24 @@ class FlakyUpstream:
             self._answers[str(decision.status) if decision.status else decision.fault.value] += 1
         return decision, self.scenario.capacity_at(t), t
 
+    async def play(self, seconds: float) -> None:
+        """Wait ``seconds`` of scenario time on the running loop, and note how much later than asked it ended
+        (real seconds; ``loop_lag`` in :meth:`stats`). A zero wait still yields once, so it measures one pass of
+        the loop."""
+        import anyio
+
+        asked = max(0.0, seconds) / self.time_scale
+        began = time.perf_counter()
+        await anyio.sleep(asked)
+        self._lags.append(max(0.0, time.perf_counter() - began - asked))  # deque.append is atomic
+
+    def loop_lag(self) -> dict[str, float | None]:
+        """``{"p99", "max"}`` of the loop lag in real seconds (``None`` before any wait) and how many ``samples``."""
+        lags = sorted(self._lags)
+        if not lags:
+            return {"p99": None, "max": None, "samples": 0}
+        return {"p99": lags[min(len(lags) - 1, math.ceil(0.99 * len(lags)) - 1)], "max": lags[-1], "samples": len(lags)}
+
     def _count_overflow(self) -> None:
         with self._lock:
             self._overflowed += 1
@@ -230,6 +255,7 @@ class FlakyUpstream:
                 "idempotency_keys": sorted(self._keys),
                 "duplicate_keys": sorted(k for k, n in self._keys.items() if n > 1),
                 "early_retries": self._early,
+                "loop_lag": self.loop_lag(),
                 **({} if self.provider is None else {"provider": self.provider.stats()}),
             }
 
@@ -313,7 +339,7 @@ class _Play:
         if capacity is not None and decision.fault in (FaultKind.RESPOND, FaultKind.RESET):
             decision = await self._through_queue(decision, capacity, arrived)
         elif decision.fault is not FaultKind.REFUSE and decision.fault is not FaultKind.HANG:
-            await anyio.sleep(decision.latency / upstream.time_scale)
+            await upstream.play(decision.latency)
         fault = decision.fault
         admitted = _NO_LIMITS
         if upstream.provider is not None and fault is FaultKind.RESPOND:
@@ -386,10 +412,10 @@ class _LiveQueue:
                 if pause > 0:
                     self.pacing += 1
                     try:
-                        await anyio.sleep(pause / upstream.time_scale)
+                        await upstream.play(pause)
                     finally:
                         self.pacing -= 1
-            await anyio.sleep(service / upstream.time_scale)
+            await upstream.play(service)
         finally:
             self._leave(limit)
         return True

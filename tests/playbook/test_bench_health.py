@@ -15,14 +15,17 @@ import pytest
 from integration_kit.playbook.cli.app import main
 from integration_kit.playbook.kinds.http.bench import (
     LATENESS_LIMIT,
+    TIMER_LAG_LIMIT,
     BenchHealth,
     UnreachableTarget,
     fitted_time_scale,
 )
 from integration_kit.playbook.kinds.http.exercise import exercise
+from integration_kit.playbook.kinds.http.figures import DEADLINE_TOLERANCE
 from integration_kit.playbook.kinds.http.judge import judge_run
 from integration_kit.playbook.kinds.http.live import live_exercise
 from integration_kit.playbook.kinds.http.spec import IntegrationSpec
+from integration_kit.playbook.verdict.bench import lateness_limit
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -89,8 +92,46 @@ def test_a_saturated_cpu_voids_a_failure_but_not_a_pass() -> None:
     assert saturated.reason() is None  # a pass on a saturated bench stands: saturation only makes runs look worse
     reason = saturated.reason(missed=True)
     assert reason is not None
-    assert reason.startswith("invalid run: the bench saturated the CPU (99% busy)")
+    assert reason.startswith("invalid run: the bench was strained (the machine's CPU 99% busy)")
     assert _health(cpu_busy=0.5).reason(missed=True) is None  # a failure with headroom is the integration's
+
+
+def test_late_timers_on_either_side_or_a_saturated_process_void_a_failure() -> None:
+    # x2: the HTTP kind's 50 ms (scenario) resolution is 25 ms real.
+    fine = {"time_scale": 2.0, "timer_lag_p99": 0.010, "partner_lag_p99": 0.020, "process_cpu": 0.6}
+    assert _health(**fine).reason(missed=True) is None
+    partner = _health(**{**fine, "partner_lag_p99": 0.251, "partner_lag_max": 0.485}).reason(missed=True)
+    assert partner is not None
+    assert "the partner's loop 502 ms (scenario; 251 ms real) late at p99" in partner
+    assert "partner loop lag p99 251 ms, max 485 ms" in partner
+    own = _health(**{**fine, "timer_lag_p99": 0.030}).reason(missed=True)
+    assert own is not None
+    assert "the bench's timers 60 ms (scenario; 30 ms real) late at p99" in own
+    gil = _health(**{**fine, "process_cpu": 0.97}).reason(missed=True)
+    assert gil is not None
+    assert "this process at 0.97 cores" in gil
+    assert _health(**{**fine, "partner_lag_p99": 0.251}).reason() is None  # a pass stands
+    # a kind whose objectives resolve whole seconds (messages, webhooks) tolerates what HTTP does not
+    assert _health(**{**fine, "timer_lag_p99": 0.030, "lag_limit": LATENESS_LIMIT}).reason(missed=True) is None
+
+
+def test_the_lateness_limit_is_never_shorter_than_a_tenth_of_a_real_second() -> None:
+    assert lateness_limit(2.0) == LATENESS_LIMIT  # HTTP at x2: 1 scenario second (0.5 s real)
+    assert lateness_limit(900.0) == pytest.approx(90.0)  # a webhook sender playing hours: 0.1 s real
+    hours = _health(time_scale=900.0, lateness_p99=37.0, lateness_max=54.0)  # order-events endpoint-down-hours
+    assert not hours.fell_behind
+    assert hours.reason() is None
+    assert _health(time_scale=900.0, lateness_p99=95.0, lateness_max=99.0).fell_behind
+
+
+def test_health_saved_before_the_partner_and_process_figures_still_reads() -> None:
+    old = _health().as_dict()
+    for key in ("process_cpu", "partner_lag_p99", "partner_lag_max", "lag_limit"):
+        del old[key]
+    health = BenchHealth.from_dict({**old, "a_figure_from_the_future": 1.0})
+    assert math.isnan(health.partner_lag_p99)
+    assert health.lag_limit == TIMER_LAG_LIMIT
+    assert health.reason(missed=True) is None
 
 
 def test_the_live_time_scale_fits_the_machine_and_says_so() -> None:
@@ -110,10 +151,15 @@ def test_a_healthy_small_live_run_stays_valid(tmp_path: Path) -> None:
     assert run.bench.scheduled == run.bench.offered > 100
     assert run.bench.lateness_p99 < LATENESS_LIMIT
     assert run.bench.reason() is None
+    assert 0 <= run.bench.partner_lag_p99 <= run.bench.partner_lag_max  # the upstream's own view, measured
+    assert run.bench.process_cpu > 0
     result.save(tmp_path / "run")
     verdict = judge_run(spec, tmp_path / "run")
     assert verdict.valid
     assert verdict.target.startswith("live: http://127.0.0.1:")
+    # real clocks: seconds are judged with the overrun tolerance, other figures exactly
+    assert {c.tolerance for c in verdict.checks if c.unit == "s"} == {DEADLINE_TOLERANCE}
+    assert {c.tolerance for c in verdict.checks if c.unit != "s"} == {0.0}
 
 
 def test_a_generator_that_cannot_keep_up_makes_an_invalid_run_not_a_failure(tmp_path: Path) -> None:

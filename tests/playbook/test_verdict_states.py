@@ -85,3 +85,14 @@ def test_the_run_table_labels_what_its_figures_count() -> None:
 def test_the_verdict_defines_its_objectives_next_to_them() -> None:
     verdict = Verdict("x", "simulate", "", _checks(), definitions={"success_rate": "calls outside outages"})
     assert "<b>success_rate</b>: calls outside outages" in verdict.to_html()
+
+
+def test_a_live_tolerance_meets_a_deadline_hit_on_real_clocks_and_is_saved(tmp_path: Path) -> None:
+    # payments card-network-timeouts live: >1% of calls end at the 8 s deadline, a few ms past it on real sockets
+    hit = Check("stalls", "p99_latency", "whole run", 8.0, 8.013, unit="s", tolerance=0.05)
+    assert hit.state == "ok"
+    assert hit.cell() == "ok 8.01 s/8.00 s (+0.05 s live)"
+    assert Check("stalls", "p99_latency", "whole run", 8.0, 8.013, unit="s").state == "FAIL"  # the simulator's
+    assert Check("stalls", "p99_latency", "whole run", 8.0, 8.06, unit="s", tolerance=0.05).state == "FAIL"
+    Verdict("x", "live", "", (hit,)).save(tmp_path)
+    assert Verdict.load(tmp_path).checks == (hit,)

@@ -195,9 +195,13 @@ def test_a_queue_spec_runs_live_on_its_broker_and_deletes_its_topology(
     assert figures["dead_poison"] == figures["poison"] > 0
     assert figures["applied"] == 200 - figures["poison"]
     assert figures["redeliveries"] > 0
+    bench = figures["bench"]  # the bench judged itself, as for every kind
+    assert bench["scheduled"] == bench["offered"] > 0
+    assert bench["time_scale"] == 20.0
     verdict = stage.judge()
     assert verdict.mode == "live"
     assert verdict.passed, [c.describe() for c in verdict.failures]
+    assert verdict.valid, verdict.invalid
     assert verdict.load_model.startswith(f"on {broker_env.kind}, 20 times faster than real time")
     assert not asyncio.run(exists(broker_env, f"live_orders_live_{suffix}"))  # deleted by the run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import anyio
 import httpx
@@ -224,3 +225,31 @@ def test_early_retries_are_requests_for_a_call_sent_before_its_retry_after_passe
     upstream.decide(call_id="a")  # t=4.6: on time
     upstream.decide(call_id="b")  # t=4.6: on time
     assert upstream.stats()["early_retries"] == 1
+
+
+def test_stats_report_the_upstreams_own_loop_lag() -> None:
+    slow = scenario({"duration": 10, "latency": 0.01})
+    with serve_scenario(slow, time_scale=2.0) as url, httpx.Client(base_url=url, timeout=5) as http:
+        before = http.get("/stats").json()["loop_lag"]
+        for _ in range(10):
+            http.get("/x")
+        lag = http.get("/stats").json()["loop_lag"]
+    assert before == {"p99": None, "max": None, "samples": 0}  # JSON has no NaN
+    assert lag["samples"] == 10  # one per latency played
+    assert 0 <= lag["p99"] <= lag["max"] < 1.0
+
+
+def test_a_blocked_loop_shows_as_lag() -> None:
+    upstream = FlakyUpstream(scenario(HEALTHY))
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(upstream.play, 0.01)
+            await anyio.sleep(0)  # the wait starts
+            time.sleep(0.2)  # the fault: something holds the loop (a busy client thread, a starved CPU)
+
+    anyio.run(main)
+    lag = upstream.loop_lag()
+    assert lag["samples"] == 1
+    assert lag["max"] is not None
+    assert 0.15 < lag["max"] < 1.0

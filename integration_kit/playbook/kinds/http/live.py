@@ -13,9 +13,10 @@ the arrivals). With ``exercise.workers`` set, load is closed-loop instead: that 
 calls so the whole offers about ``exercise.rate`` while calls are quick, and slow calls lower it, as callers
 blocked on a slow partner do. Every loop is bounded by the run's duration. Needs the ``server`` extra.
 
-The bench watches itself (:mod:`~integration_kit.playbook.kinds.http.bench`): each call's lateness against its
-scheduled arrival, timer lag and CPU go into :attr:`LiveResult.bench`, and a generator hopelessly behind stops
-offering load. When the first attempts all fail before reaching the partner, the run stops with
+The bench watches itself (:mod:`~integration_kit.playbook.verdict.bench`): each call's lateness against its
+scheduled arrival, timer lag, CPU (the machine's and this process's) and the local upstream's own loop lag (its
+``/stats``) go into :attr:`LiveResult.bench`, and a generator hopelessly behind stops offering load. When the
+first attempts all fail before reaching the partner, the run stops with
 :class:`~integration_kit.playbook.kinds.http.bench.UnreachableTarget` naming the URL.
 
 A spec with ``openapi = "..."`` is exercised against its document: the local upstream answers through
@@ -36,7 +37,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 
@@ -141,15 +142,15 @@ def live_exercise(
         frame = recorder.to_frame()
         if not frame.empty:
             frame["time"] = frame["time"] - began
-        received, per_second = stats(frame)
-    server = pd.DataFrame({"second": list(range(len(per_second))), "received": per_second})
+        view = stats(frame)
+    server = pd.DataFrame({"second": list(range(len(view.per_second))), "received": view.per_second})
     return LiveResult(
         recorder.summary(),
         frame,
         server,
-        received,
+        view.received,
         tuple(lines),
-        monitor.health(),
+        monitor.health(view.loop_lag),
         config.base_url,
         client.caught,
         client.accepted,
@@ -305,7 +306,16 @@ def _drive_closed_loop(client: Any, spec: IntegrationSpec, load: _Load) -> None:
     load.report(1.0)
 
 
-StatsReader = Callable[["pd.DataFrame"], tuple[int, list[int]]]
+class PartnerView(NamedTuple):
+    """What the partner saw: requests ``received`` in all and per scenario second, and its loop lag (p99, max; real
+    seconds; ``None`` when it does not say: a real service)."""
+
+    received: int
+    per_second: list[int]
+    loop_lag: tuple[float, float] | None = None
+
+
+StatsReader = Callable[["pd.DataFrame"], PartnerView]
 
 
 @contextlib.contextmanager
@@ -333,20 +343,22 @@ def _target(
             spec.client, base_url=url, auth=None, timeouts=scaled_timeouts(spec.client.timeouts, time_scale)
         )
 
-        def upstream_view(frame: pd.DataFrame) -> tuple[int, list[int]]:
+        def upstream_view(frame: pd.DataFrame) -> PartnerView:
             stats = httpx.get(f"{url}/stats", timeout=5.0).json()
             counts = {int(s): int(n) for s, n in stats["per_second"].items()}
             last = max(counts, default=-1)
-            return int(stats["received"]), [counts.get(s, 0) for s in range(last + 1)]
+            lag = stats["loop_lag"]
+            measured = (float(lag["p99"]), float(lag["max"])) if lag["samples"] else None
+            return PartnerView(int(stats["received"]), [counts.get(s, 0) for s in range(last + 1)], measured)
 
         yield config, ScaledClock(time_scale), upstream_view, stand_in
 
 
-def _client_side_view(frame: pd.DataFrame) -> tuple[int, list[int]]:
+def _client_side_view(frame: pd.DataFrame) -> PartnerView:
     """A real service's view is not ours to read: count the attempts the client sent, per second."""
     if frame.empty:
-        return 0, []
+        return PartnerView(0, [])
     started = frame[frame["event"] == "attempt_started"]
     seconds = started["time"].astype(int).value_counts().sort_index()
     last = int(seconds.index.max()) if len(seconds) else -1
-    return len(started), [int(seconds.get(s, 0)) for s in range(last + 1)]
+    return PartnerView(len(started), [int(seconds.get(s, 0)) for s in range(last + 1)])

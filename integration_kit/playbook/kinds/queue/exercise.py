@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from integration_kit.clock import SystemClock
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.kinds.queue.spec import QueueSpec, judge
+from integration_kit.playbook.verdict.bench import BenchHealth, BenchMonitor, lateness_limit
 from integration_kit.queues.errors import BrokerUnavailable
 from integration_kit.queues.sim import QueueResult, simulate_queue
 
@@ -47,6 +49,8 @@ class QueueExercise:
     seed: int = 0
     #: A live run's broker, time scale and message cap (``None`` when simulated).
     live: dict[str, Any] | None = None
+    #: A live run's bench health per scenario (empty when simulated).
+    bench: Mapping[str, BenchHealth] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The summary document (``summary.json``): per scenario its figures, thinning and objectives, and ``ok``."""
@@ -70,6 +74,8 @@ class QueueExercise:
                     {"figure": o.figure, "limit": o.limit, "value": o.value, "met": o.met} for o in objectives
                 ],
             }
+            if result.scenario in self.bench:
+                scenarios[result.scenario]["bench"] = self.bench[result.scenario].as_dict()
         summary["scenarios"] = scenarios
         summary["ok"] = all(o["met"] for s in scenarios.values() for o in s["objectives"])
         return summary
@@ -106,25 +112,29 @@ def play(spec: QueueSpec, options: ExerciseOptions, out_dir: Path) -> QueueExerc
     scale = time_scale(spec, options)
     play_on_broker = live_player(spec)
     results_live = []
+    health: dict[str, BenchHealth] = {}
     try:
         for scenario in spec.scenarios:
-            results_live.append(
-                _in_own_thread(
-                    play_on_broker,
-                    spec.broker,
-                    spec.topology,
-                    scenario,
-                    spec.settings,
-                    folder=out_dir / "live" / scenario.name,
-                    time_scale=1.0 / scale,
-                    seed=options.seed,
-                    max_messages=MAX_MESSAGES,
+            with BenchMonitor(SystemClock(), scale, lag_limit=lateness_limit(scale)) as monitor:
+                results_live.append(
+                    _in_own_thread(
+                        play_on_broker,
+                        spec.broker,
+                        spec.topology,
+                        scenario,
+                        spec.settings,
+                        folder=out_dir / "live" / scenario.name,
+                        time_scale=1.0 / scale,
+                        seed=options.seed,
+                        max_messages=MAX_MESSAGES,
+                        bench=monitor,
+                    )
                 )
-            )
+            health[scenario.name] = monitor.health()
     except BrokerUnavailable as exc:
         raise ConfigurationError(f"{spec.name}: live mode needs its {spec.broker} broker: {exc}") from exc
     live = {"broker": spec.broker, "time_scale": scale, "max_messages": MAX_MESSAGES}
-    return QueueExercise(spec, tuple(results_live), "live", options.seed, live)
+    return QueueExercise(spec, tuple(results_live), "live", options.seed, live, health)
 
 
 def live_player(spec: QueueSpec, *, check_broker: bool = False) -> Callable[..., QueueResult]:

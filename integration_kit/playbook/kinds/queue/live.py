@@ -31,7 +31,9 @@ and ``lag`` (the age of the oldest message waiting for a handler; unlike the sim
 in the outbox).
 
 The result is a :class:`~integration_kit.queues.sim.QueueResult`, judged like a simulated one: ``lost`` and
-``applied_twice`` must be 0.
+``applied_twice`` must be 0. Given a :class:`~integration_kit.playbook.verdict.bench.BenchMonitor` (``bench=``), the
+producer reports how late each arrival was written against its plan, so the verdict can tell a bench that fell
+behind from the integration.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from integration_kit.engine.call import CallEngine
 from integration_kit.events import Event, Recorder
+from integration_kit.playbook.verdict.bench import BenchMonitor
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.config import BreakerPolicy, RetryPolicy
 from integration_kit.queues.broker import Broker, Topology
@@ -97,8 +100,9 @@ async def play_live(
     max_messages: int = 400,
     drain: float = 30.0,
     seed: int = 0,
+    bench: BenchMonitor | None = None,
 ) -> QueueResult:
-    """Play ``scenario`` live and return what happened.
+    """Play ``scenario`` live and return what happened (arrivals' lateness reported to ``bench``, if given).
 
     ``connect()`` builds a broker adapter whose URL points at ``proxy`` (its topology declared by the caller, with
     the retry delays and ack wait already scaled); ``admin`` is a direct adapter (not through the proxy) that reads
@@ -112,6 +116,7 @@ async def play_live(
         raise ValueError(f"play_live needs time_scale > 0 and max_messages >= 1, got {time_scale!r}, {max_messages!r}")
     plan = thin(scenario, max_messages)
     run = _LiveRun(plan.scenario, settings, proxy, connect, folder, time_scale, random.Random(seed), plan.factor)
+    run.bench = bench
     await run.play(plan.arrivals, plan.backlog, drain)
     logger.info("live %s: reading the dead letters", scenario.name)
     result = run.result_with(await admin.dead_letters(limit=10 * (plan.arrivals + plan.backlog)))
@@ -156,6 +161,7 @@ def play_on_broker(
     time_scale: float = 0.05,
     seed: int = 0,
     max_messages: int = 400,
+    bench: BenchMonitor | None = None,
 ) -> QueueResult:
     """Play ``scenario`` live on a broker (blocking): a uniquely named copy of ``topology`` is declared, played
     through a fresh :class:`~integration_kit.queues.proxy.FaultProxy` with :func:`play_live`, and deleted.
@@ -201,6 +207,7 @@ def play_on_broker(
                     time_scale=time_scale,
                     max_messages=max_messages,
                     seed=seed,
+                    bench=bench,
                 )
         finally:
             try:
@@ -281,6 +288,7 @@ class _LiveRun:
         self.thinned = thinned  # the thinning factor: processing times are stretched by 1 / thinned
         self.start = 0.0
         self.consumers: list[Consumer] = []
+        self.bench: BenchMonitor | None = None  # told how late each arrival is written
 
     def now(self) -> float:
         """Scenario seconds since the start."""
@@ -414,7 +422,11 @@ class _LiveRun:
                 self._write(app, n)
             app.execute("COMMIT")
             for n in range(messages):
-                await self._sleep_until(n * self.s.duration / messages)
+                at = n * self.s.duration / messages
+                await self._sleep_until(at)
+                if self.bench is not None:
+                    self.bench.scheduled()
+                    self.bench.late(self.now() - at)
                 app.execute("BEGIN")
                 self._write(app, backlog + n)
                 app.execute("COMMIT")

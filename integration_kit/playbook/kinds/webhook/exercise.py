@@ -21,6 +21,7 @@ from integration_kit.playbook.kinds.webhook.charts import outcome_table
 from integration_kit.playbook.kinds.webhook.live import live_webhooks
 from integration_kit.playbook.kinds.webhook.sim import WebhookRun, simulate_webhooks
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec
+from integration_kit.playbook.verdict.bench import BenchHealth
 
 __all__ = ["EVENTS_FILE", "SUMMARY_FILE", "WebhookExercise", "load_runs", "run_scenarios", "save_summary"]
 
@@ -101,5 +102,6 @@ def load_runs(spec: WebhookSpec, out_dir: str | Path) -> tuple[dict[str, Any], l
         counts = {k: v for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         objectives = {str(k): bool(v) for k, v in data.get("objectives", {}).items()}
         records = [{str(k): v for k, v in row.items()} for row in rows.to_dict("records")]
-        runs.append(WebhookRun(spec.name, spec.kind, name, counts, records, objectives))
+        bench = BenchHealth.from_dict(data["bench"]) if data.get("bench") else None
+        runs.append(WebhookRun(spec.name, spec.kind, name, counts, records, objectives, bench))
     return summary, runs

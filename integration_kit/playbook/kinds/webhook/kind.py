@@ -13,6 +13,7 @@ from integration_kit.playbook.kinds.webhook.charts import webhook_dashboard
 from integration_kit.playbook.kinds.webhook.exercise import WebhookExercise, load_runs, run_scenarios
 from integration_kit.playbook.kinds.webhook.judge import checks_of
 from integration_kit.playbook.kinds.webhook.spec import WebhookSpec, webhook_checklist, webhook_design_document
+from integration_kit.playbook.verdict.bench import void
 from integration_kit.playbook.verdict.verdict import Verdict
 
 __all__ = ["WEBHOOK", "WebhookKind"]
@@ -65,12 +66,18 @@ class WebhookKind:
     def judge(self, spec: WebhookSpec, out_dir: Path) -> Verdict:
         """Every scenario's counts in ``out_dir`` against the objectives; saves ``verdict.json``."""
         summary, runs = load_runs(spec, out_dir)
-        checks = tuple(c for run in runs for c in checks_of(spec, run.scenario, run.counts))
+        judged = {run.scenario: checks_of(spec, run.scenario, run.counts) for run in runs}
+        checks = tuple(c for run_checks in judged.values() for c in run_checks)
+        invalid = {
+            run.scenario: why
+            for run in runs
+            if (why := void(run.bench, missed=any(not c.passed for c in judged[run.scenario])))
+        }
         side = "receiving" if spec.kind == "webhook-in" else "sending"
         mode = str(summary.get("mode", "simulate"))
         where = "our receiver on 127.0.0.1" if spec.kind == "webhook-in" else "our sender, to a subscriber on 127.0.0.1"
         target = f"live: {where} (real sockets)" if mode == "live" else "simulate: in virtual time (no sockets)"
-        verdict = Verdict(spec.name, mode, side, checks, kind=spec.kind, target=target)
+        verdict = Verdict(spec.name, mode, side, checks, kind=spec.kind, invalid=invalid, target=target)
         verdict.save(out_dir)
         return verdict
 

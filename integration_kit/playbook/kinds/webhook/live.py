@@ -13,6 +13,12 @@ Scenario time runs ``time_scale`` times faster than real time on a
 for sending, the scale is raised so that the whole scenario, outages and schedule included, takes about
 ``target_seconds`` of real time, and each attempt's timeout is floored at half a real second. Results are the same
 :class:`~integration_kit.playbook.kinds.webhook.sim.WebhookRun` as the simulation's, so the objectives and charts apply.
+
+The bench watches itself as the HTTP kind's does (:class:`~integration_kit.playbook.verdict.bench.BenchMonitor`):
+how late each delivery (in) or event (out) started against its planned arrival, timer lag and CPU go into the run's
+``bench``, which the verdict uses to call a scenario an invalid run rather than a failure. Webhook objectives are
+counts and lags in seconds, so timers count as late past the lateness limit
+(:func:`~integration_kit.playbook.verdict.bench.lateness_limit`), not HTTP's 50 ms.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from integration_kit.playbook.kinds.webhook.sim import (
     sender_endpoint,
 )
 from integration_kit.playbook.kinds.webhook.spec import WebhookScenario, WebhookSpec
+from integration_kit.playbook.verdict.bench import BenchMonitor, lateness_limit
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.server.inbox import InboxEvent, InboxState, SQLiteInbox
 from integration_kit.server.signatures import StandardWebhooks
@@ -67,14 +74,29 @@ def live_webhooks(
     if isinstance(scenario, str):
         scenario = spec.scenario(scenario)
     if spec.kind == "webhook-in":
-        return _live_receive(spec, scenario, random.Random(seed), time_scale)
-    return _live_send(spec, scenario, random.Random(seed), time_scale, target_seconds)
+        clock = ScaledClock(time_scale)
+        with _monitor(clock) as monitor:
+            run = _live_receive(spec, scenario, random.Random(seed), clock, monitor)
+    else:
+        arrivals = _arrivals(scenario)
+        horizon = max([arrivals[-1] if arrivals else 0.0, scenario.gone_at or 0.0, *(b for _, b in scenario.down)])
+        clock = ScaledClock(max(time_scale, (horizon + 3600.0) / target_seconds))
+        with _monitor(clock) as monitor:
+            run = _live_send(spec, scenario, random.Random(seed), clock, monitor)
+    run.bench = monitor.health()
+    return run
 
 
-def _live_receive(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random, time_scale: float) -> WebhookRun:
+def _monitor(clock: ScaledClock) -> BenchMonitor:
+    """The bench's monitor for a webhook scenario played on ``clock`` (see the module docstring)."""
+    return BenchMonitor(clock, clock.time_scale, lag_limit=lateness_limit(clock.time_scale))
+
+
+def _live_receive(
+    spec: WebhookSpec, sc: WebhookScenario, rng: random.Random, clock: ScaledClock, monitor: BenchMonitor
+) -> WebhookRun:
     settings, h = spec.receiver, spec.handler
     assert settings is not None  # a webhook-in spec always has one (validated)
-    clock = ScaledClock(time_scale)
     old, new, forger = (_secret(rng, settings.scheme) for _ in range(3))
     secrets = [old, new] if sc.rotate_at is not None else [old]
     limit = settings.max_body_bytes
@@ -116,6 +138,7 @@ def _live_receive(spec: WebhookSpec, sc: WebhookScenario, rng: random.Random, ti
                 origin = clock.now()
                 for arrival, kind, event_id, signed_at in deliveries:
                     clock.sleep(origin + arrival - clock.now())
+                    monitor.offered(origin + arrival)
                     who = (
                         "forger"
                         if kind == "forged"
@@ -162,13 +185,11 @@ def _drain(inbox: SQLiteInbox) -> None:
 
 
 def _live_send(
-    spec: WebhookSpec, sc: WebhookScenario, rng: random.Random, time_scale: float, target_seconds: float
+    spec: WebhookSpec, sc: WebhookScenario, rng: random.Random, clock: ScaledClock, monitor: BenchMonitor
 ) -> WebhookRun:
     s = spec.sender
     assert s is not None  # a webhook-out spec always has one (validated)
     arrivals = _arrivals(sc)
-    horizon = max([arrivals[-1] if arrivals else 0.0, sc.gone_at or 0.0, *(b for _, b in sc.down)]) + 3600.0
-    clock = ScaledClock(max(time_scale, horizon / target_seconds))
     secret = _secret(rng, "standard-webhooks")
     origin = clock.now()
     played = PlayedEndpoint(sc, StandardWebhooks(secret, clock=clock), clock, origin, rng)
@@ -199,6 +220,7 @@ def _live_send(
             origin = played.origin = clock.now()
             for index, arrival in enumerate(arrivals):
                 clock.sleep(origin + arrival - clock.now())
+                monitor.offered(origin + arrival)
                 created[sender.send("order.updated", {"order": index}, msg_id=f"msg_{index:06d}")] = clock.now()
             deadline = time.monotonic() + MAX_DRAIN
             while store.counts()["pending"] and time.monotonic() < deadline:

@@ -31,6 +31,7 @@ import httpx
 from integration_kit.clock import Clock, ManualClock
 from integration_kit.playbook.kinds.webhook.judge import checks_of
 from integration_kit.playbook.kinds.webhook.spec import SenderSettings, WebhookScenario, WebhookSpec
+from integration_kit.playbook.verdict.bench import BenchHealth
 from integration_kit.policies.config import RetryPolicy, Timeouts
 from integration_kit.server.inbox import Inbox, InboxEvent, InboxState, SQLiteInbox
 from integration_kit.server.signatures import (
@@ -66,7 +67,8 @@ START = 1_700_000_000.0
 
 @dataclass
 class WebhookRun:
-    """One scenario's run: ``counts`` by outcome, per-event ``rows`` (for :meth:`frame`), and the verdict."""
+    """One scenario's run: ``counts`` by outcome, per-event ``rows`` (for :meth:`frame`), the verdict, and for a
+    live run how well the bench kept up (``bench``; ``None`` when simulated)."""
 
     integration: str
     kind: str
@@ -74,6 +76,7 @@ class WebhookRun:
     counts: dict[str, float]
     rows: list[dict[str, Any]] = field(default_factory=list)
     objectives: dict[str, bool] = field(default_factory=dict)
+    bench: BenchHealth | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,7 +109,8 @@ class WebhookRun:
             "latency_p99": c.get("lag_p99", c.get("time_to_deliver_after_recovery_p99", 0.0)),
             "transitions": [],
         }
-        return {"kind": self.kind, **table, **self.counts, "objectives": self.objectives, "ok": self.ok}
+        bench = {} if self.bench is None else {"bench": self.bench.as_dict()}
+        return {"kind": self.kind, **table, **self.counts, "objectives": self.objectives, "ok": self.ok, **bench}
 
 
 def simulate_webhooks(spec: WebhookSpec, scenario: WebhookScenario | str, *, seed: int = 0) -> WebhookRun:
