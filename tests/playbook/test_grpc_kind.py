@@ -4,6 +4,7 @@ exercises, the verdict, and the bundled ``inventory`` integration through the st
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -20,6 +21,7 @@ from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.kinds.table import kind_of, load_spec
 from integration_kit.playbook.project import Project
 from integration_kit.playbook.run.runner import run_playbook
+from integration_kit.playbook.verdict.bench import BenchHealth
 
 BUNDLED = Project.discover().integrations / "inventory.toml"
 RETRY = {
@@ -161,6 +163,19 @@ def test_live_exercise_against_the_flaky_grpc_upstream(tmp_path: Path) -> None:
     assert figures["methods"]["WatchStock"]["calls"] == 120
     assert figures["methods"]["GetItem"]["amplification"] > 1.0  # the channel retried over real sockets
     assert figures["success_rate"] > 0.8
+    # The bench judged itself: every planned call was offered, and the health is saved with the figures.
+    health = exercise.bench["brownout"]
+    calls = sum(m["calls"] for m in figures["methods"].values())
+    assert health.scheduled == health.offered == calls
+    assert health.time_scale == 10
+    assert BenchHealth.from_dict(figures["bench"]) == health
+    # Had the generator fallen behind, the scenario would be an invalid run, never a failure.
+    strained = dataclasses.replace(health, offered=health.scheduled - 50, lateness_max=31.0, lateness_p99=4.2)
+    dataclasses.replace(exercise, bench={"brownout": strained}).save(tmp_path)
+    verdict = GRPC.judge(spec, tmp_path)
+    assert verdict.invalid["brownout"].startswith("invalid run: the load generator fell behind")
+    assert verdict.status() == "INVALID RUN"
+    assert verdict.failures == []
 
 
 def test_the_template_passes_check() -> None:

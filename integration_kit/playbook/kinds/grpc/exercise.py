@@ -39,6 +39,7 @@ from integration_kit.grpc.channel import AsyncResilientChannel
 from integration_kit.grpc.rpc import MAX_TRANSPARENT
 from integration_kit.playbook.kinds.grpc.spec import GrpcMethod, GrpcSpec
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
+from integration_kit.playbook.verdict.bench import BenchHealth, BenchMonitor
 from integration_kit.policies.config import RetryPolicy, Timeouts
 from integration_kit.policies.hedging import HedgePolicy
 from integration_kit.sim.faults import GRPC_STAND_INS
@@ -88,6 +89,8 @@ class GrpcExercise:
     seed: int = 0
     live: dict[str, Any] | None = None
     received: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: A live run's bench health per scenario (empty when simulated; see integration_kit.playbook.verdict.bench).
+    bench: dict[str, BenchHealth] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The summary document: per scenario its figures (all methods, then each), objectives and ``ok``."""
@@ -105,6 +108,8 @@ class GrpcExercise:
                 {"figure": k, "limit": v, "value": figures[k], "met": _met(k, v, figures[k])}
                 for k, v in objectives.items()
             ]
+            if scenario in self.bench:
+                figures["bench"] = self.bench[scenario].as_dict()
             scenarios[scenario] = figures
         summary: dict[str, Any] = {"integration": self.spec.name, "kind": "grpc", "mode": self.mode}
         summary |= {"seed": self.seed, "live": self.live, "scenarios": scenarios}
@@ -176,10 +181,11 @@ def play(spec: GrpcSpec, options: ExerciseOptions) -> GrpcExercise:
     scale = options.time_scale or LIVE_TIME_SCALE
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-live") as pool:  # the kernel runs a loop here
         played = {s.name: pool.submit(asyncio.run, _live(spec, s, options, scale)).result() for s in scenarios}
-    calls = {name: events for name, (events, _) in played.items()}
-    received = {name: seen for name, (_, seen) in played.items()}
+    calls = {name: events for name, (events, _, _) in played.items()}
+    received = {name: seen for name, (_, seen, _) in played.items()}
+    bench = {name: health for name, (_, _, health) in played.items()}
     live = {"time_scale": scale, "max_calls": MAX_CALLS}
-    return GrpcExercise(spec, calls, "live", options.seed, live, received)
+    return GrpcExercise(spec, calls, "live", options.seed, live, received, bench)
 
 
 def _http_statuses(codes: frozenset[grpc.StatusCode]) -> frozenset[int]:
@@ -242,9 +248,10 @@ def _recorded(result: SimulationResult) -> list[Event]:
 
 async def _live(
     spec: GrpcSpec, scenario: Scenario, options: ExerciseOptions, scale: float
-) -> tuple[dict[str, list[Event]], dict[str, int]]:
+) -> tuple[dict[str, list[Event]], dict[str, int], BenchHealth]:
     upstream = GrpcFlakyUpstream(scenario, seed=options.seed, time_scale=scale, max_hang=10.0)
     duration = options.duration or scenario.duration
+    clock = ScaledClock(scale)
     with serve_grpc_scenario(upstream) as target:
         upstream.restart()
         recorder = Recorder()
@@ -255,21 +262,31 @@ async def _live(
             service_config=spec.service_config,
             breaker=spec.breaker,
             idempotency=spec.idempotency,
-            clock=ScaledClock(scale),
+            clock=clock,
             hooks=[recorder],
         ) as channel:
-            await asyncio.gather(*(_drive(channel, m, duration, scale) for m in spec.methods))
+            with BenchMonitor(clock, scale) as monitor:
+                began = clock.now()
+                await asyncio.gather(*(_drive(channel, m, duration, scale, monitor, began) for m in spec.methods))
     finished = recorder.of(CallFinished)
     calls = {m.short: [e for e in finished if e.target.endswith(f"/{m.name}")] for m in spec.methods}  # type: ignore[attr-defined]
     # A breaker is per service: its transitions go with the service's first method, so the run counts each once
     first = {m.service: m.short for m in reversed(spec.methods)}
     for event in recorder.of(BreakerTransition):
         calls[first.get(event.breaker, spec.methods[0].short)].append(event)  # type: ignore[attr-defined]
-    return calls, dict(upstream.stats()["methods"])
+    return calls, dict(upstream.stats()["methods"]), monitor.health()
 
 
-async def _drive(channel: AsyncResilientChannel, method: GrpcMethod, duration: float, scale: float) -> None:
-    """Offer ``method`` at its rate (thinned to :data:`MAX_CALLS`) for ``duration`` scenario seconds."""
+async def _drive(
+    channel: AsyncResilientChannel,
+    method: GrpcMethod,
+    duration: float,
+    scale: float,
+    monitor: BenchMonitor,
+    began: float,
+) -> None:
+    """Offer ``method`` at its rate (thinned to :data:`MAX_CALLS`) for ``duration`` scenario seconds, telling
+    ``monitor`` how late each call starts against its plan (``began``: the run's start on the channel's clock)."""
     path = f"/{method.name}"
     request = REQUESTS.get(method.short)
     if request is None:
@@ -279,7 +296,9 @@ async def _drive(channel: AsyncResilientChannel, method: GrpcMethod, duration: f
     count = min(MAX_CALLS, max(1, int(method.rate * duration)))
     gap = duration / count / scale
     tasks = []
+    monitor.scheduled(count)
     for i in range(count):
+        monitor.started(began + i * gap * scale)
         metadata = (("x-request-id", f"{method.short}-{i}"),) if method.request_id else ()
         if streaming:
             call = channel.unary_stream(path, serializer, lambda b: b)
