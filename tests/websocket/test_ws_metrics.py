@@ -10,19 +10,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import opentelemetry.exporter.prometheus as exporter
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from integration_kit.events import Recorder
 from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFeed
 from integration_kit.telemetry.otel import OpenTelemetryHook
 from integration_kit.telemetry.prometheus import PrometheusHook
 from integration_kit.websocket import ReconnectPolicy, ResilientWebSocket, WebSocketConfig
+from integration_kit.websocket.events import (
+    WsClosed,
+    WsConnectAttempt,
+    WsConnected,
+    WsDisconnected,
+    WsDuplicate,
+    WsGap,
+    WsMessage,
+    WsReconnectScheduled,
+    WsResync,
+    WsStale,
+)
 
 from .conftest import FAST, SUBSCRIBE, resume_after, seq_of
 
@@ -184,3 +198,55 @@ def test_an_http_only_registry_has_no_websocket_metrics() -> None:
     registry = CollectorRegistry()
     PrometheusHook(registry=registry)
     assert "integration_kit_ws_" not in generate_latest(registry).decode()
+
+
+def test_the_otel_exporter_and_the_prometheus_hook_agree_on_websocket_series() -> None:
+    # the same events into both hooks; the OpenTelemetry Prometheus exporter must print PrometheusHook's series
+    url = f"ws://127.0.0.1:9/?token={SECRET}"
+    events = [
+        WsConnectAttempt(0.0, "p", 0, 1, url, 1),
+        WsConnected(0.1, "p", 0, 1, url, 1, 0.0),
+        WsMessage(0.2, "p", 0, 1, 1, 10),
+        WsGap(0.3, "p", 0, 1, 2, 5),
+        WsResync(0.3, "p", 0, 1, 2, 5, 3),
+        WsDisconnected(0.4, "p", 0, 1, 1012, "service restart", "reconnect", 0.3),
+        WsReconnectScheduled(0.4, "p", 0, 1, 0.5, "reconnect"),
+        WsConnectAttempt(0.9, "p", 0, 2, url, 1),
+        WsConnected(1.0, "p", 0, 2, url, 1, 0.6),
+        WsDuplicate(1.1, "p", 0, 2, 5),
+        WsStale(2.0, "p", 0, 2, 0.9),
+        WsDisconnected(2.0, "p", 0, 2, None, "stale", "stale", 1.0),
+        WsReconnectScheduled(2.0, "p", 0, 2, 0.1, "stale"),
+        WsConnected(2.2, "p", 0, 3, url, 1, 0.2),
+        WsClosed(3.0, "p", 0, 3, 1000, 0.8),
+    ]
+    reader = exporter.PrometheusMetricReader(disable_target_info=True)  # registers with the global REGISTRY
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        registry = CollectorRegistry()
+        hooks = [PrometheusHook(registry=registry), OpenTelemetryHook(meter_provider=provider, traces=False)]
+        for event in events:
+            for hook in hooks:
+                hook(event)
+
+        ours = samples(generate_latest(registry).decode())
+        theirs = samples(generate_latest(REGISTRY).decode())
+    finally:
+        provider.shutdown()
+    assert ours == theirs
+    p = ("integration_kit_integration", "p")
+    assert ours["integration_kit_ws_gap_messages_total", frozenset({p})] == 3
+    assert ours["integration_kit_ws_connections", frozenset({p})] == 0
+    assert ours["integration_kit_ws_downtime_seconds_count", frozenset({p})] == 2
+    assert SECRET not in generate_latest(registry).decode()
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The ``integration_kit_ws_*`` samples of a scrape, by name and labels (the exporter's scope labels left out)."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("integration_kit_ws_") and not s.name.endswith("_created"):
+                labels = frozenset((k, v) for k, v in s.labels.items() if not k.startswith("otel_scope"))
+                found[s.name, labels] = s.value
+    return found
