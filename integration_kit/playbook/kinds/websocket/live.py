@@ -42,7 +42,8 @@ AFTER = 10
 #: scaled up to the scenario's clients, is the maximum of small Poisson-like counts times the scale (50 for
 #: 1,000 clients): its noise swamps the figure (market-prices, played in the simulator by
 #: ``bench/websocket_live_peak.py``: 200 to 550 over 30 seeds, median 300, where 1,000 clients peak at 246 to 273;
-#: a live run saw 350 and 450), so the peak bound is judged in simulate mode, where every client is played.
+#: two live runs saw 350 and 450, then 300 and 250), so the peak bound is judged in simulate mode, where every
+#: client is played.
 INFORMATIONAL = ("peak_handshakes",)
 #: The longest a live scenario, or a stall probe, runs (real seconds).
 MAX_REAL = 20.0
