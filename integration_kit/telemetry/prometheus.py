@@ -9,6 +9,7 @@ so the alert rules and the dashboard work with either hook. Labels that an event
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +48,10 @@ _CALL_ATTRIBUTES = (c.INTEGRATION, c.METHOD, c.CALL_OUTCOME, c.URL_TEMPLATE)
 #: Label names of the per-attempt histogram and of the per-call histograms, in order.
 ATTEMPT_LABELS = tuple(_L(a) for a in _ATTEMPT_ATTRIBUTES)
 CALL_LABELS = tuple(_L(a) for a in _CALL_ATTRIBUTES)
+
+
+#: Guards the first registration of a hook's WebSocket metrics.
+_WS_LOCK = threading.Lock()
 
 
 class _Instrumentable(Protocol):
@@ -131,7 +136,10 @@ class PrometheusHook(WsEventMetrics):
         """Add ``value`` to a WebSocket counter or gauge, or observe it on the downtime histogram."""
         ws = self.__dict__.get("_ws")
         if ws is None:
-            ws = self._ws = _WsMetrics(self.registry)
+            with _WS_LOCK:  # registered once, even when two threads' streams report their first event at once
+                ws = self.__dict__.get("_ws")
+                if ws is None:
+                    ws = self._ws = _WsMetrics(self.registry)
         ws.record(spec, value, labels)
 
 
