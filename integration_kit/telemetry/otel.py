@@ -44,7 +44,8 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from integration_kit.events import CircuitState, Event
 from integration_kit.telemetry import conventions as c
-from integration_kit.telemetry.ws_metrics import WS_METRICS, WsEventMetrics, ws_attributes
+from integration_kit.telemetry.otel_ws import WsInstruments
+from integration_kit.telemetry.ws_metrics import WsEventMetrics
 
 if TYPE_CHECKING:
     from opentelemetry.propagators.textmap import TextMapPropagator
@@ -163,7 +164,7 @@ class OpenTelemetryHook(WsEventMetrics):
         meter.create_observable_gauge(
             c.BUDGET.name, [self._observe_budgets], unit=c.BUDGET.unit, description=c.BUDGET.description
         )
-        self._ws = _WsInstruments(meter)
+        self._ws = WsInstruments(meter)
 
     # -- wiring ------------------------------------------------------------------------------------------------
 
@@ -405,38 +406,6 @@ class OpenTelemetryHook(WsEventMetrics):
         for engine in self._watched():
             if engine.budget is not None:
                 yield Observation(engine.budget.tokens, {c.INTEGRATION: engine.name})
-
-
-class _WsInstruments:
-    """The WebSocket metrics' instruments (:mod:`integration_kit.telemetry.ws_metrics`), attributes cached."""
-
-    def __init__(self, meter: otel_metrics.Meter) -> None:
-        self.instruments: dict[str, Any] = {}
-        for spec in WS_METRICS:
-            if spec.instrument == "counter":
-                instrument: Any = meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
-            elif spec.instrument == "gauge":  # connections open: +1 and -1, an up-down counter
-                instrument = meter.create_up_down_counter(spec.name, unit=spec.unit, description=spec.description)
-            else:
-                instrument = meter.create_histogram(
-                    spec.name,
-                    unit=spec.unit,
-                    description=spec.description,
-                    explicit_bucket_boundaries_advisory=list(c.CALL_DURATION_BUCKETS),
-                )
-            self.instruments[spec.name] = instrument
-        self.attributes: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
-
-    def record(self, spec: c.MetricSpec, value: float, labels: tuple[str, ...]) -> None:
-        key = (spec.name, labels)
-        attributes = self.attributes.get(key)
-        if attributes is None:
-            attributes = self.attributes[key] = ws_attributes(spec, labels)
-        instrument = self.instruments[spec.name]
-        if spec.instrument == "histogram":
-            instrument.record(value, attributes)
-        else:
-            instrument.add(value, attributes)
 
 
 class _AttemptScope:
