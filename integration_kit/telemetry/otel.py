@@ -44,6 +44,8 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from integration_kit.events import CircuitState, Event
 from integration_kit.telemetry import conventions as c
+from integration_kit.telemetry.otel_ws import WsInstruments
+from integration_kit.telemetry.ws_metrics import WsEventMetrics
 
 if TYPE_CHECKING:
     from opentelemetry.propagators.textmap import TextMapPropagator
@@ -99,7 +101,7 @@ class _CallTrace:
         self.attempt_end = 0
 
 
-class OpenTelemetryHook(c.EventMetrics):
+class OpenTelemetryHook(WsEventMetrics):
     """Turns events into OpenTelemetry spans and metrics (see the module docstring).
 
     ``tracer_provider`` and ``meter_provider`` default to the global ones; ``propagator`` to the global text map
@@ -170,6 +172,7 @@ class OpenTelemetryHook(c.EventMetrics):
         meter.create_observable_gauge(
             c.BUDGET.name, [self._observe_budgets], unit=c.BUDGET.unit, description=c.BUDGET.description
         )
+        self._ws = WsInstruments(meter)
 
     # -- wiring ------------------------------------------------------------------------------------------------
 
@@ -388,6 +391,10 @@ class OpenTelemetryHook(c.EventMetrics):
     def count(self, metric: c.MetricSpec, attributes: dict[str, str]) -> None:
         """Add one to ``metric``."""
         self._counters[metric.name].add(1, attributes)
+
+    def ws_record(self, spec: c.MetricSpec, value: float, labels: tuple[str, ...]) -> None:
+        """Add ``value`` to a WebSocket counter or up-down counter, or record it on the downtime histogram."""
+        self._ws.record(spec, value, labels)
 
     def _watched(self) -> Iterator[CallEngine]:
         for ref in self._engines:

@@ -9,12 +9,13 @@ so the alert rules and the dashboard work with either hook. Labels that an event
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 try:
-    from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
     from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.registry import REGISTRY, Collector
 except ImportError as exc:  # pragma: no cover - depends on what is installed
@@ -24,6 +25,7 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from integration_kit.events import CircuitState
 from integration_kit.telemetry import conventions as c
+from integration_kit.telemetry.ws_metrics import WS_LABELS, WS_METRICS, WsEventMetrics
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -48,16 +50,21 @@ ATTEMPT_LABELS = tuple(_L(a) for a in _ATTEMPT_ATTRIBUTES)
 CALL_LABELS = tuple(_L(a) for a in _CALL_ATTRIBUTES)
 
 
+#: Guards the first registration of a hook's WebSocket metrics.
+_WS_LOCK = threading.Lock()
+
+
 class _Instrumentable(Protocol):
     @property
     def engine(self) -> CallEngine: ...
 
 
-class PrometheusHook(c.EventMetrics):
+class PrometheusHook(WsEventMetrics):
     """Records the kit's metrics in ``registry`` (default: prometheus_client's global ``REGISTRY``).
 
     ``route`` maps a redacted target to its ``url.template`` label. :meth:`instrument` adds the hook to a client
-    and reports its breaker state and budget tokens as gauges, read at each scrape.
+    and reports its breaker state and budget tokens as gauges, read at each scrape. A WebSocket stream's events
+    feed the metrics of :mod:`integration_kit.telemetry.ws_metrics` (registered at its first event).
     """
 
     def __init__(self, *, registry: CollectorRegistry | None = None, route: c.Route | None = None) -> None:
@@ -124,6 +131,51 @@ class PrometheusHook(c.EventMetrics):
     def count(self, metric: c.MetricSpec, attributes: dict[str, str]) -> None:
         """Add one to ``metric``."""
         self._counters[metric.name].labels(*attributes.values()).inc()
+
+    def ws_record(self, spec: c.MetricSpec, value: float, labels: tuple[str, ...]) -> None:
+        """Add ``value`` to a WebSocket counter or gauge, or observe it on the downtime histogram."""
+        ws = self.__dict__.get("_ws")
+        if ws is None:
+            with _WS_LOCK:  # registered once, even when two threads' streams report their first event at once
+                ws = self.__dict__.get("_ws")
+                if ws is None:
+                    ws = self._ws = _WsMetrics(self.registry)
+        ws.record(spec, value, labels)
+
+
+class _WsMetrics:
+    """The WebSocket metrics in one registry (:mod:`integration_kit.telemetry.ws_metrics`), children cached."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.metrics: dict[str, Counter | Gauge | Histogram] = {}
+        for spec in WS_METRICS:
+            labels = [_L(a) for a in (c.INTEGRATION, *WS_LABELS[spec.name])]
+            metric: Counter | Gauge | Histogram
+            if spec.instrument == "counter":
+                metric = Counter(_base(spec), spec.description, labels, registry=registry)
+            elif spec.instrument == "gauge":
+                metric = Gauge(_base(spec), spec.description, labels, registry=registry)
+            else:
+                metric = Histogram(
+                    _base(spec),
+                    spec.description,
+                    labels,
+                    unit="seconds",
+                    registry=registry,
+                    buckets=c.CALL_DURATION_BUCKETS,
+                )
+            self.metrics[spec.name] = metric
+        self.children: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def record(self, spec: c.MetricSpec, value: float, labels: tuple[str, ...]) -> None:
+        key = (spec.name, labels)
+        child: Any = self.children.get(key)
+        if child is None:
+            child = self.children[key] = self.metrics[spec.name].labels(*labels)
+        if spec.instrument == "histogram":
+            child.observe(value)
+        else:
+            child.inc(value)
 
 
 class _Engines(Collector):

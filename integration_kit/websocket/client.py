@@ -46,6 +46,7 @@ from integration_kit.policies.outcome import Outcome, OutcomeKind
 from integration_kit.websocket.config import Message, SequenceOf, WebSocketConfig
 from integration_kit.websocket.errors import OutgoingQueueFull, StreamClosed
 from integration_kit.websocket.events import (
+    WsClosed,
     WsConnectAttempt,
     WsConnected,
     WsDisconnected,
@@ -194,6 +195,8 @@ class ResilientWebSocket:
             self._done = StopAsyncIteration()
         self._room.set()
         if conn is not None:
+            now = self.clock.now()
+            self._emit(WsClosed(now, self.config.name, 0, self._connections, code, now - self._up_since))
             await conn.close(code, reason)
 
     async def __aenter__(self) -> Self:

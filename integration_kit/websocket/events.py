@@ -15,6 +15,7 @@ from integration_kit._slots import fast_frozen_init
 from integration_kit.events import Event
 
 __all__ = [
+    "WsClosed",
     "WsConnectAttempt",
     "WsConnected",
     "WsDisconnected",
@@ -65,6 +66,16 @@ class WsDisconnected(WsEvent):
     code: int | None
     reason: str
     verdict: str
+    up_for: float
+
+
+@dataclass(frozen=True, slots=True)
+class WsClosed(WsEvent):
+    """The user closed the open connection (:meth:`~integration_kit.websocket.ResilientWebSocket.close`) with
+    ``code`` after it was up ``up_for`` seconds; the stream has ended."""
+
+    kind: ClassVar[str] = "ws_closed"
+    code: int
     up_for: float
 
 
@@ -127,6 +138,7 @@ for _cls in (
     WsConnectAttempt,
     WsConnected,
     WsDisconnected,
+    WsClosed,
     WsReconnectScheduled,
     WsMessage,
     WsGap,

@@ -88,6 +88,9 @@ def test_the_simulated_exercise_measures_the_herd(tmp_path: Path) -> None:
     (run,) = exercise.runs
     assert run.figures["messages_lost"] == 0
     assert 100 <= run.figures["peak_handshakes"] <= 300
+    judged = exercise.summary()["scenarios"]["restart-herd"]
+    assert "peak_handshakes" in {o["figure"] for o in judged["objectives"]}  # simulate mode judges the peak
+    assert judged["information"] == []
     assert run.figures["stall_detect"] == 5.0
     no_resume = WebSocketSpec.from_mapping({**bundled(), "feed": {"gap_strategy": "none"}})
     (lossy,) = WEBSOCKET.exercise(no_resume, ExerciseOptions(scenario="restart-herd"), tmp_path).runs
@@ -104,6 +107,15 @@ def test_a_live_run_against_the_flaky_feed(tmp_path: Path) -> None:
     assert run.figures["duplicates_delivered"] == 0
     assert 4.0 <= run.figures["stall_detect"] <= 6.0  # the 5 s staleness timeout, in scenario seconds
     assert run.details["gave_up"] == 0
+    # 20 live clients cannot measure the busiest second of 1,000: the peak is reported, scaled, and not judged
+    assert run.figures["peak_handshakes"] == run.details["peak_handshakes_live"] * 50
+    exercise.save(tmp_path)
+    verdict = WEBSOCKET.judge(spec, tmp_path)
+    assert "peak_handshakes" not in {check.objective for check in verdict.checks}
+    assert {check.objective for check in verdict.checks} == set(spec.objectives) - {"peak_handshakes"}
+    assert f"peak_handshakes {run.figures['peak_handshakes']:g} in restart-herd (bound 300)" in verdict.load_model
+    (shown,) = exercise.summary()["scenarios"]["restart-herd"]["information"]
+    assert shown == {"figure": "peak_handshakes", "limit": 300, "value": run.figures["peak_handshakes"]}
 
 
 @pytest.mark.timeout(300)

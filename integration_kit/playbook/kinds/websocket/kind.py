@@ -75,6 +75,7 @@ class WebSocketKind:
                 f"live against the flaky feed on 127.0.0.1, {live['time_scale']:g} times faster than real time, at "
                 f"most {live['max_clients']} clients (peak handshakes scaled to the scenario's clients)"
             )
+            model += _information(summary, live.get("informational", ()))
             target = "live: FlakyFeed on 127.0.0.1"
         else:
             model = "simulated in virtual time: every client runs the kit's reconnect policy and call engine"
@@ -88,6 +89,20 @@ class WebSocketKind:
         """One dashboard per scenario (see :mod:`~integration_kit.playbook.kinds.websocket.charts`)."""
         summary, series = load_run(out_dir)
         return save_dashboards(summary, series, Path(out_dir) / "charts")
+
+
+def _information(summary: Mapping[str, Any], names: Any) -> str:
+    """What a live run reports without judging (``; not judged live: peak_handshakes 350 (bound 300, judged in
+    simulate mode)``), or ``""``."""
+    if not names:
+        return ""
+    shown = [
+        f"{o['figure']} {o['value']:g} in {scenario} (bound {o['limit']:g})"
+        for scenario, figures in summary["scenarios"].items()
+        for o in figures.get("information", ())
+        if o["value"] is not None
+    ]
+    return f"; reported, not judged live ({', '.join(names)}: judged in simulate mode): " + ", ".join(shown)
 
 
 #: The WebSocket kind, as the table of kinds holds it.

@@ -3,7 +3,8 @@ on 127.0.0.1, ``time_scale`` times faster than real time (the clients run on a
 :class:`~integration_kit.sim.upstream.ScaledClock`, so their waits and timeouts are in scenario seconds).
 
 Per scenario: at most :data:`LIVE_CLIENTS` clients (the peak handshakes are scaled up to the scenario's clients,
-and the summary says so) connect and read; the feed restarts (1012) and stays down ``downtime``; the run ends when
+reported as information and not judged: see :data:`INFORMATIONAL`; ``peak_handshakes_live`` is the unscaled
+count) connect and read; the feed restarts (1012) and stays down ``downtime``; the run ends when
 every client is back and has read :data:`AFTER` more messages, or at the horizon (capped at :data:`MAX_REAL`
 real seconds). Then a stall probe: one client, one connection that falls silent while answering pings; the time
 to notice it is ``stall_detect`` (the cap when nothing notices).
@@ -31,12 +32,19 @@ from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFe
 from integration_kit.websocket import ResilientWebSocket, WebSocketConfig, json_field
 from integration_kit.websocket.events import WsConnected, WsStale
 
-__all__ = ["AFTER", "LIVE_CLIENTS", "MAX_REAL", "notice_stall", "play_live"]
+__all__ = ["AFTER", "INFORMATIONAL", "LIVE_CLIENTS", "MAX_REAL", "notice_stall", "play_live"]
 
 #: At most this many live clients per scenario.
 LIVE_CLIENTS = 20
 #: Messages each client reads after it is back, before the scenario ends.
 AFTER = 10
+#: Figures a live run reports but does not judge. The busiest second of at most :data:`LIVE_CLIENTS` clients,
+#: scaled up to the scenario's clients, is the maximum of small Poisson-like counts times the scale (50 for
+#: 1,000 clients): its noise swamps the figure (market-prices, played in the simulator by
+#: ``bench/websocket_live_peak.py``: 200 to 550 over 30 seeds, median 300, where 1,000 clients peak at 246 to 273;
+#: two live runs saw 350 and 450, then 300 and 250), so the peak bound is judged in simulate mode, where every
+#: client is played.
+INFORMATIONAL = ("peak_handshakes",)
 #: The longest a live scenario, or a stall probe, runs (real seconds).
 MAX_REAL = 20.0
 _SUBSCRIBE_DEFAULT = '{"op": "subscribe"}'
@@ -47,7 +55,12 @@ def play_live(spec: WebSocketSpec, scale: float, seed: int) -> tuple[tuple[Scena
     already runs an event loop in this one."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="websocket-live") as pool:
         runs = tuple(pool.submit(asyncio.run, _scenario(spec, s, scale, seed)).result() for s in spec.scenarios)
-    live = {"upstream": "FlakyFeed on 127.0.0.1", "time_scale": scale, "max_clients": LIVE_CLIENTS}
+    live = {
+        "upstream": "FlakyFeed on 127.0.0.1",
+        "time_scale": scale,
+        "max_clients": LIVE_CLIENTS,
+        "informational": list(INFORMATIONAL),
+    }
     return runs, live
 
 
@@ -113,6 +126,7 @@ async def _scenario(spec: WebSocketSpec, scenario: WsScenario, scale: float, see
         "clients": herd.clients,
         "live_clients": clients,
         "handshakes": len(after),
+        "peak_handshakes_live": max(per_second, default=0),
         "refused": {str(k): v for k, v in stats.refused.items()},
         "gave_up": clients - len(down),
         "gaps": sum(1 for s in streams if _missing(s)),
