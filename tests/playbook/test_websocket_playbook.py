@@ -3,6 +3,8 @@ figures, a live run against the flaky feed, and the whole playbook through its n
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from integration_kit.playbook.kinds.table import load_spec, spec_checklist
 from integration_kit.playbook.kinds.websocket.kind import WEBSOCKET
 from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec
 from integration_kit.playbook.run.runner import run_playbook
+from integration_kit.playbook.verdict.bench import BenchHealth
 
 BUNDLED = Path(__file__).parents[2] / "data" / "integrations" / "market-prices.toml"
 
@@ -116,6 +119,18 @@ def test_a_live_run_against_the_flaky_feed(tmp_path: Path) -> None:
     assert f"peak_handshakes {run.figures['peak_handshakes']:g} in restart-herd (bound 300)" in verdict.load_model
     (shown,) = exercise.summary()["scenarios"]["restart-herd"]["information"]
     assert shown == {"figure": "peak_handshakes", "limit": 300, "value": run.figures["peak_handshakes"]}
+    # The bench judged itself while the herd played; strained, a run that missed an objective is invalid, not failed
+    health = BenchHealth.from_dict(run.details["bench"])
+    assert health.time_scale == exercise.live["time_scale"]  # type: ignore[index]
+    assert not math.isnan(health.cpu_busy)
+    strained = dataclasses.replace(health, cpu_busy=1.0, process_cpu=1.0)
+    missed = dataclasses.replace(
+        run, figures={**run.figures, "messages_lost": 5.0}, details={**run.details, "bench": strained.as_dict()}
+    )
+    dataclasses.replace(exercise, runs=(missed,)).save(tmp_path)
+    verdict = WEBSOCKET.judge(spec, tmp_path)
+    assert verdict.invalid["restart-herd"].startswith("invalid run")
+    assert verdict.failures == []
 
 
 @pytest.mark.timeout(300)

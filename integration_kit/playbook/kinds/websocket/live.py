@@ -27,6 +27,7 @@ import pandas as pd
 from integration_kit.events import Recorder
 from integration_kit.playbook.kinds.websocket.exercise import ScenarioRun, run_columns
 from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec, WsScenario
+from integration_kit.playbook.verdict.bench import BenchMonitor
 from integration_kit.sim.upstream import ScaledClock
 from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFeed
 from integration_kit.websocket import ResilientWebSocket, WebSocketConfig, json_field
@@ -74,7 +75,7 @@ async def _scenario(spec: WebSocketSpec, scenario: WsScenario, scale: float, see
         rate=herd.rate * scale, resume=spec.gap_strategy != "none", retry_after=retry_after, accept_rate=accept
     )
     clock = ScaledClock(scale)
-    with FlakyFeed(script) as feed:
+    with FlakyFeed(script) as feed, BenchMonitor(clock, scale) as monitor:
         config = _config(spec, feed.url)
         recorders = [Recorder() for _ in range(clients)]
         streams: list[list[int]] = [[] for _ in range(clients)]
@@ -132,6 +133,8 @@ async def _scenario(spec: WebSocketSpec, scenario: WsScenario, scale: float, see
         "gaps": sum(1 for s in streams if _missing(s)),
         "resyncs": 0,
         "disconnected": sorted(down),
+        # the machine while the herd played (no open-loop arrivals here: timer lag and CPU are the bench's health)
+        "bench": monitor.health().as_dict(),
     }
     return ScenarioRun(scenario.name, figures, series, details)
 
