@@ -62,6 +62,7 @@ __all__ = [
     "lateness_limit",
     "p99",
     "void",
+    "voided",
 ]
 
 #: Scenario seconds: a run whose calls start later than this after their scheduled arrival (p99) is invalid.
@@ -307,3 +308,17 @@ def _busy(before: Any, after: Any) -> float:
     idle = (after.idle - before.idle) + (getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
     total = sum(after) - sum(before)
     return max(0.0, min(1.0, 1.0 - idle / total)) if total > 0 else math.nan
+
+
+def voided(scenarios: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The invalid scenarios of a saved summary, with why: ``scenarios`` maps a name to its figures, whose
+    ``bench`` (a :meth:`BenchHealth.as_dict`, absent when simulated) and ``objectives`` (each with ``met``) say
+    whether the bench was strained and an objective missed (:func:`void`)."""
+    invalid: dict[str, str] = {}
+    for name, figures in scenarios.items():
+        if figures.get("bench"):
+            missed = not all(objective["met"] for objective in figures["objectives"])
+            why = void(BenchHealth.from_dict(figures["bench"]), missed=missed)
+            if why:
+                invalid[name] = why
+    return invalid

@@ -11,7 +11,7 @@ from integration_kit.playbook.kinds.grpc.charts import save_dashboards
 from integration_kit.playbook.kinds.grpc.exercise import LIVE_TIME_SCALE, GrpcExercise, chosen, load_run, play
 from integration_kit.playbook.kinds.grpc.spec import OBJECTIVES, GrpcSpec, grpc_checklist, grpc_design_document
 from integration_kit.playbook.kinds.protocol import CheckItem, ExerciseOptions
-from integration_kit.playbook.verdict.bench import BenchHealth, void
+from integration_kit.playbook.verdict.bench import voided
 from integration_kit.playbook.verdict.verdict import Check, Verdict
 
 __all__ = ["GRPC", "GrpcKind"]
@@ -74,16 +74,7 @@ class GrpcKind:
             model = f"live, {live['time_scale']:g} times faster than real time"
             model += f", at most {live['max_calls']} calls per method"
             target = "live: the flaky gRPC upstream on 127.0.0.1"
-        invalid = {
-            name: why
-            for name, figures in summary["scenarios"].items()
-            if figures.get("bench")
-            and (
-                why := void(
-                    BenchHealth.from_dict(figures["bench"]), missed=not all(o["met"] for o in figures["objectives"])
-                )
-            )
-        }
+        invalid = voided(summary["scenarios"])
         verdict = Verdict(
             spec.name, str(summary.get("mode", "simulate")), model, tuple(checks),
             kind="grpc", target=target, definitions=_DEFINITIONS, invalid=invalid,

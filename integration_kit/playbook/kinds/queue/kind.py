@@ -20,7 +20,7 @@ from integration_kit.playbook.kinds.queue.exercise import (
 )
 from integration_kit.playbook.kinds.queue.exercise import time_scale as live_scale
 from integration_kit.playbook.kinds.queue.spec import QueueSpec, queue_checklist, queue_design_document
-from integration_kit.playbook.verdict.bench import BenchHealth, void
+from integration_kit.playbook.verdict.bench import voided
 from integration_kit.playbook.verdict.verdict import Check, Verdict
 
 __all__ = ["QUEUE", "QueueKind"]
@@ -98,16 +98,7 @@ class QueueKind:
                 "scenario's, while counts and depths are that share of it): " + "; ".join(thinned)
             )
         target = f"live: the {live['broker']} broker" if live else "simulate: in virtual time (no broker)"
-        invalid = {
-            name: why
-            for name, figures in summary["scenarios"].items()
-            if figures.get("bench")
-            and (
-                why := void(
-                    BenchHealth.from_dict(figures["bench"]), missed=not all(o["met"] for o in figures["objectives"])
-                )
-            )
-        }
+        invalid = voided(summary["scenarios"])
         mode = str(summary.get("mode", "simulate"))
         verdict = Verdict(spec.name, mode, model, checks, kind="queue", invalid=invalid, target=target)
         verdict.save(out_dir)

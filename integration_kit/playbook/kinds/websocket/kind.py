@@ -13,7 +13,7 @@ from integration_kit.playbook.kinds.websocket.charts import save_dashboards
 from integration_kit.playbook.kinds.websocket.exercise import LIVE_TIME_SCALE, WsExercise, chosen, load_run, play
 from integration_kit.playbook.kinds.websocket.exercise import time_scale as live_scale
 from integration_kit.playbook.kinds.websocket.spec import FIGURES, WebSocketSpec, ws_checklist, ws_design_document
-from integration_kit.playbook.verdict.bench import BenchHealth, void
+from integration_kit.playbook.verdict.bench import voided
 from integration_kit.playbook.verdict.verdict import Check, Verdict
 
 __all__ = ["WEBSOCKET", "WebSocketKind"]
@@ -82,16 +82,7 @@ class WebSocketKind:
             model = "simulated in virtual time: every client runs the kit's reconnect policy and call engine"
             target = "simulate: in virtual time (no socket)"
         mode = str(summary.get("mode", "simulate"))
-        invalid = {
-            name: why
-            for name, figures in summary["scenarios"].items()
-            if figures.get("bench")
-            and (
-                why := void(
-                    BenchHealth.from_dict(figures["bench"]), missed=not all(o["met"] for o in figures["objectives"])
-                )
-            )
-        }
+        invalid = voided(summary["scenarios"])
         verdict = Verdict(spec.name, mode, model, checks, kind="websocket", target=target, invalid=invalid)
         verdict.save(out_dir)
         return verdict
