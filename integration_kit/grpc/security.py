@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -20,23 +19,12 @@ from dataclasses import dataclass
 import grpc
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.policies.hosts import is_loopback
 
 __all__ = ["MetadataCredential", "is_loopback", "split_target"]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an IP literal, brackets allowed) is this machine's loopback interface."""
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def split_target(target: str) -> tuple[str, int | None]:

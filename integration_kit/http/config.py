@@ -7,7 +7,6 @@ limits, and builds itself from a mapping or the environment.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import ssl
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ from integration_kit.policies.config import (
     _positive,
     build,
 )
+from integration_kit.policies.hosts import is_loopback
 from integration_kit.policies.limits import QuotaPacer
 from integration_kit.policies.profiles import ProviderProfile, profile_named
 from integration_kit.policies.signals import DEFAULT_SIGNAL_PROFILE, SignalProfile
@@ -45,19 +45,6 @@ __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ClientConfig", "is_loopback"]
 
 #: Default ``ClientConfig.max_response_bytes``: 10 MiB, far above a typical JSON API answer, far below memory.
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
-
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an IP literal, brackets allowed) is this machine's loopback interface."""
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
