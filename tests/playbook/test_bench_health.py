@@ -19,6 +19,7 @@ from integration_kit.playbook.kinds.http.bench import (
     BenchHealth,
     UnreachableTarget,
     fitted_time_scale,
+    probe_target,
 )
 from integration_kit.playbook.kinds.http.exercise import exercise
 from integration_kit.playbook.kinds.http.figures import DEADLINE_TOLERANCE
@@ -220,16 +221,42 @@ def _mapping(rate: float) -> dict[str, object]:
     return tomllib.loads(_spec_text(rate))
 
 
-@pytest.mark.slow
-def test_the_cli_stops_a_live_run_against_nothing_in_one_line_naming_the_url(
+def test_the_cli_refuses_a_live_run_against_nothing_in_one_line_naming_the_url_before_any_kernel(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     argv = ["run", str(_spec(tmp_path, 20)), "--mode", "live", "--base-url", url, "--duration", "120"]
     began = time.monotonic()
-    assert main([*argv, "--out", str(tmp_path / "out")]) == 1
-    assert time.monotonic() - began < 120  # three kernels start; the 120 s scenario itself stops at once
-    err = capsys.readouterr().err
-    assert f"UnreachableTarget: no call reached {url}" in err
-    (report,) = (tmp_path / "out").glob("bench-probe/*/report.html")
-    assert f"no call reached {url}" in report.read_text()
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert time.monotonic() - began < 10  # no kernel started: the preflight probed the target
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"integration-kit: no call reached {url}: the connection to port {url.rsplit(':', 1)[1]} was refused; "
+        "checked before starting, the live run did not start"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://nothing-here.invalid/v1", "its host name does not resolve"),
+        ("https://user:s3cret@nothing-here.invalid/v1?api_key=s3cret", "its host name does not resolve"),
+    ],
+)
+def test_the_probe_names_the_target_redacted_and_why(url: str, why: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(UnreachableTarget, match=why) as caught:
+        probe_target(url, timeout=2.0)
+    assert "s3cret" not in str(caught.value)
+    assert "nothing-here.invalid" in str(caught.value)
+
+
+def test_the_probe_lets_a_listening_target_through_and_skips_behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        probe_target(f"http://127.0.0.1:{server.getsockname()[1]}/", timeout=2.0)  # no error
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    probe_target(f"http://127.0.0.1:{_closed_port()}/", timeout=2.0)  # the proxy is what the client talks to

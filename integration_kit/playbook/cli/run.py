@@ -125,7 +125,8 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.junit:
         print(f"\nJUnit XML: {write_junit(args.junit, verdicts, broken)}")
     for name, error in broken.items():
-        print(f"integration-kit: {name}: not judged: {error}", file=sys.stderr)
+        if not error.startswith(_STAGE_FAILED):  # a failed stage was told when it failed
+            print(f"integration-kit: {name}: not judged: {error}", file=sys.stderr)
     if missed and not args.no_gate:
         print(
             f"\nintegration-kit: {missed} objective check(s) failed (--no-gate reports without failing)",
@@ -140,6 +141,10 @@ def _run_command(args: argparse.Namespace) -> int:
     if broken or (missed and not args.no_gate):
         return 1
     return INVALID_RUN if invalid else 0
+
+
+#: How a failed stage is told (once, when it fails), and kept among the runs not judged (for the JUnit file).
+_STAGE_FAILED = "a stage failed: "
 
 
 def _play(
@@ -166,8 +171,8 @@ def _play(
             run_id=run_id,
         )
         if not run.ok:
-            broken[run.integration] = f"a stage failed: {run.error}"
-            print(f"integration-kit: {name}: a stage failed: {run.error}", file=sys.stderr)
+            broken[run.integration] = f"{_STAGE_FAILED}{run.error}"
+            print(f"integration-kit: {name}: {_STAGE_FAILED}{run.error}", file=sys.stderr)
         for scenario, figures in run.summary.get("scenarios", {}).items():
             rows.append((run.integration, scenario, figures))
         if run.verdict is not None:

@@ -2,18 +2,24 @@
 
 The bench's health (lateness, timer lags, CPU) and the rule that voids a verdict are the same for every kind and
 live in :mod:`integration_kit.playbook.verdict.bench`; their names are re-exported here, where they were first
-defined. :func:`fitted_time_scale` picks a live time scale this machine can play, and :class:`FirstContact` stops a
-run whose first attempts all fail before reaching the partner.
+defined. :func:`fitted_time_scale` picks a live time scale this machine can play; :func:`probe_target` refuses a
+live run against a target that answers nothing before any kernel starts, and :class:`FirstContact` stops a run
+whose first attempts all fail before reaching the partner (TLS, or a target that went away).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import socket
 import threading
+import urllib.request
+
+import httpx
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import AttemptFinished, Event
+from integration_kit.http.redact import redact_url
 from integration_kit.playbook.verdict.bench import (
     ABANDON_LATENESS,
     CPU_SATURATED,
@@ -31,6 +37,7 @@ __all__ = [
     "FIRST_CONTACT_ATTEMPTS",
     "LATENESS_LIMIT",
     "PROBE_INTERVAL",
+    "PROBE_TIMEOUT",
     "PROCESS_SATURATED",
     "REAL_CALLS_PER_CORE",
     "TIMER_LAG_LIMIT",
@@ -39,6 +46,7 @@ __all__ = [
     "FirstContact",
     "UnreachableTarget",
     "fitted_time_scale",
+    "probe_target",
 ]
 
 #: Real calls per second one core serves in a live run (client, pool threads and the local upstream in one
@@ -50,9 +58,41 @@ FIRST_CONTACT_ATTEMPTS = 10
 _NOT_REACHED = frozenset({"connect_error", "connect_timeout"})
 
 
+#: Seconds :func:`probe_target` waits for the target's name and port before a live run starts.
+PROBE_TIMEOUT = 3.0
+
+
 class UnreachableTarget(ConfigurationError):
     """A live run's first attempts all failed before reaching the partner (DNS, refused, TLS): the URL is wrong or
     the service is down, and playing the rest of the scenario would only measure that."""
+
+
+def probe_target(url: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Refuse a live run whose target answers nothing, before any kernel starts: resolve ``url``'s host and open a
+    TCP connection to its port (closed at once, nothing sent), within ``timeout`` seconds.
+
+    Raises :class:`UnreachableTarget` naming the URL (redacted) and why (the name does not resolve, the connection is
+    refused, no answer in time). A proxy configured in the environment (``HTTPS_PROXY``...) is what the client talks
+    to, so the probe is skipped then; :class:`FirstContact` still stops the run if no call gets through.
+    """
+    parsed = httpx.URL(url)
+    if parsed.scheme in urllib.request.getproxies():
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.host, port), timeout=timeout):
+            return
+    except socket.gaierror as exc:
+        reason = f"its host name does not resolve ({exc.strerror})"
+    except ConnectionRefusedError:
+        reason = f"the connection to port {port} was refused"
+    except TimeoutError:
+        reason = f"port {port} did not answer within {timeout:g} s"
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    raise UnreachableTarget(
+        f"no call reached {redact_url(url)}: {reason}; checked before starting, the live run did not start"
+    )
 
 
 class FirstContact:
@@ -86,8 +126,8 @@ class FirstContact:
     def error(self) -> UnreachableTarget:
         """The one-line error naming the URL exercised."""
         return UnreachableTarget(
-            f"no call reached {self.url}: the first {self._needed} attempts all failed before reaching the partner "
-            f"({self._outcome.replace('_', ' ')}: DNS, connection refused or TLS); the live run stopped"
+            f"no call reached {redact_url(self.url)}: the first {self._needed} attempts all failed before reaching the "
+            f"partner ({self._outcome.replace('_', ' ')}: DNS, connection refused or TLS); the live run stopped"
         )
 
 

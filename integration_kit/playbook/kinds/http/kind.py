@@ -7,6 +7,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from integration_kit.playbook.kinds.http.bench import probe_target
 from integration_kit.playbook.kinds.http.design import checklist, design_document
 from integration_kit.playbook.kinds.http.exercise import (
     LIVE_TIME_SCALE,
@@ -47,10 +48,13 @@ class HttpKind:
         return design_document(spec)
 
     def preflight(self, spec: IntegrationSpec, options: ExerciseOptions) -> None:
-        """Refuse an unknown scenario, and (live against a real service) a secret that is not set."""
+        """Refuse an unknown scenario, and (live against a real service) a secret that is not set or a target that
+        answers nothing (:func:`~integration_kit.playbook.kinds.http.bench.probe_target`)."""
         scenarios_of(spec, options.scenario)
-        if options.mode == "live" and options.base_url and spec.client.auth is not None:
-            spec.client.auth.load()
+        if options.mode == "live" and options.base_url:
+            if spec.client.auth is not None:
+                spec.client.auth.load()
+            probe_target(options.base_url)
 
     def exercise(self, spec: IntegrationSpec, options: ExerciseOptions, out_dir: Path) -> ExerciseResult:
         """See :func:`~integration_kit.playbook.kinds.http.exercise.exercise`."""
