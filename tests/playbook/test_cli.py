@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,13 @@ def test_live_run_against_a_real_service_needs_its_secret(
     assert main(["run", "payments", "--mode", "live", "--base-url", "https://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "PAYMENTS_API_TOKEN" in err
+
+
+def test_init_writes_a_project_file_that_reads_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "."]) == 0
+    text = (tmp_path / "integration-kit.toml").read_text()
+    assert tomllib.loads(text) == {"integrations": "integrations", "scenarios": "scenarios", "out": "out"}
+    first, *rest = text.splitlines()
+    assert first.startswith("# An integration-kit project")
+    assert all(not line.lstrip().startswith("#") for line in rest)  # no stray header left as a comment line

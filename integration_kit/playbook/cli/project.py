@@ -53,7 +53,8 @@ def init_project(folder: Path) -> list[Path]:
         written.append(pyproject)
     else:
         config = folder / PROJECT_FILE
-        config.write_text("# An integration-kit project." + _TABLE.replace("[tool.integration-kit]", "#"), "utf-8")
+        body = _TABLE.lstrip("\n").split("\n", 1)[1]  # the table's keys, without its pyproject header
+        config.write_text("# An integration-kit project: where its specs, scenarios and runs live.\n" + body, "utf-8")
         written.append(config)
     project = Project.at(folder)
     project.scenarios.mkdir(parents=True, exist_ok=True)
