@@ -41,6 +41,10 @@ _HTTP = (
     "tests/faults/test_hardening.py",
 )
 _IO = ("tests/http/test_io_guarantees.py", "tests/http/test_exchange_boundary.py", "tests/http/test_client_surface.py")
+#: The partners' signals through the client (rate-limit headers, hints, pacing), over real sockets.
+_SIGNALS = ("tests/http/test_signals_client.py", "tests/http/test_pacing.py")
+_GRPC = ("tests/grpc/test_channel.py", "tests/grpc/test_status.py", "tests/grpc/test_interop.py")
+_WS = ("tests/websocket/test_policy.py", "tests/websocket/test_guards.py", "tests/websocket/test_live_client.py")
 _RECEIVER = ("tests/server/test_webhook_receiver.py", "tests/server/test_inbox_contract.py")
 _SENDER = (
     "tests/webhooks/test_webhook_sender.py",
@@ -65,8 +69,8 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "breaker.shared": ("policies/breaker/shared.py", ("tests/policies/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/core/test_events.py", "tests/engine/test_decorator.py")),
-    "http.exchange": ("http/exchange.py", (*_HTTP, *_IO)),
-    "http.client": ("http/client.py", (*_HTTP, *_IO)),
+    "http.exchange": ("http/exchange.py", (*_HTTP, *_IO, *_SIGNALS)),
+    "http.client": ("http/client.py", (*_HTTP, *_IO, *_SIGNALS)),
     "http.auth": ("http/auth.py", ("tests/http/test_client_config.py", *_HTTP)),
     "http.config": ("http/config.py", ("tests/http/test_client_config.py", "tests/policies/test_config.py")),
     "http.backend": ("http/backend.py", (*_HTTP, *_IO)),
@@ -101,6 +105,24 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "queues.outbox": ("queues/outbox.py", ("tests/queues/test_queue_outbox.py",)),
     "queues.inbox": ("queues/inbox.py", ("tests/queues/test_queue_inbox.py", "tests/queues/test_queue_consumer.py")),
+    # The partners' signals, the loopback rule and the drivers this round added (issues 24, 25, 26).
+    "policies.signals": ("policies/signals.py", ("tests/policies/test_signals.py", *_SIGNALS)),
+    "policies.profiles": ("policies/profiles.py", ("tests/policies/test_signals.py", *_SIGNALS)),
+    "policies.hosts": ("policies/hosts.py", ("tests/policies/test_hosts.py", "tests/http/test_client_config.py")),
+    "policies.hedging": ("policies/hedging.py", ("tests/grpc/test_hedge_race.py", "tests/grpc/test_sim_hedging.py")),
+    "grpc.config": ("grpc/config.py", ("tests/grpc/test_grpc_config.py", *_GRPC)),
+    "grpc.status": ("grpc/status.py", ("tests/grpc/test_status.py", *_GRPC)),
+    "grpc.rpc": ("grpc/rpc.py", _GRPC),
+    "grpc.security": ("grpc/security.py", ("tests/grpc/test_security.py", *_GRPC)),
+    "websocket.reconnect": (
+        "websocket/reconnect.py",
+        ("tests/websocket/test_policy.py", "tests/websocket/test_herd.py"),
+    ),
+    "websocket.sequence": ("websocket/sequence.py", _WS),
+    "websocket.client": (
+        "websocket/client.py",
+        (*_WS, "tests/websocket/test_canary.py", "tests/websocket/test_budget.py"),
+    ),
     "telemetry.otel": (
         "telemetry/otel.py",
         (
