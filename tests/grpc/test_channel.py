@@ -49,6 +49,13 @@ async def test_retries_listed_codes_up_to_the_cap_of_five_with_attempt_metadata(
             with pytest.raises(RetriesExhausted) as info:
                 await pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="a"))
     assert isinstance(info.value.last_error, GrpcUnavailable)
+    told = str(info.value)  # the RPC's path, no HTTP verb, the attempts counted once, the last attempt's status
+    assert "(grpc://" in told
+    assert "/inventory.v1.Inventory/GetItem)" in told
+    assert "POST" not in told
+    assert told.count("attempts") == 1
+    assert told.endswith("after 5 attempts")
+    assert "the last attempt: gRPC UNAVAILABLE" in told
     assert upstream.stats()["methods"] == {"GetItem": 5}  # maxAttempts 9 is capped at 5 (gRFC A6)
     assert upstream.stats()["previous_attempts"] == {"0": 1, "1": 1, "2": 1, "3": 1, "4": 1}
 
