@@ -19,9 +19,9 @@ gRFC A6 fields and what they become:
 
 Other fields of grpc's ``ServiceConfig`` message (``loadBalancingConfig``, ``loadBalancingPolicy``,
 ``healthCheckConfig``, ``waitForReady``, ``maxRequestMessageBytes``, ``maxResponseMessageBytes``) are accepted and
-left to grpcio, which reads the same JSON. Any other key, at any level, is a misspelling (grpcio would ignore it
-silently): a ConfigurationError whose ``field`` names it as written (``methodConfig[0].timout``) and whose message
-lists the valid keys.
+left to grpcio, which reads the same JSON (``source``: the channel passes it as ``grpc.service_config``). Any other
+key, at any level, is a misspelling (grpcio would ignore it silently): a ConfigurationError whose ``field`` names
+it as written (``methodConfig[0].timout``) and whose message lists the valid keys.
 """
 
 from __future__ import annotations

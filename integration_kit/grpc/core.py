@@ -27,6 +27,7 @@ __all__ = ["ChannelCore", "Plan"]
 
 _IDEMPOTENCY_OPTION = {0: Idempotency.UNKNOWN, 1: Idempotency.NO_SIDE_EFFECTS, 2: Idempotency.IDEMPOTENT}
 _NO_CORE_RETRIES = ("grpc.enable_retries", 0)
+_SERVICE_CONFIG = "grpc.service_config"
 
 
 class Plan(NamedTuple):
@@ -99,6 +100,10 @@ class ChannelCore:
         self._options = (
             [*options] if any(k == "grpc.enable_retries" for k, _ in options) else [*options, _NO_CORE_RETRIES]
         )
+        # The fields the kit leaves to grpcio (waitForReady, message limits, load balancing, health checking) act
+        # only if grpcio reads the same config; with its retries off, it does not repeat what the kit retries.
+        if not any(k == _SERVICE_CONFIG for k, _ in options):
+            self._options.append((_SERVICE_CONFIG, self.config.source))
         self._hooks: list[Hook] = list(hooks)
         self._rng = rng if rng is not None else random.Random()
         throttling = self.config.throttling

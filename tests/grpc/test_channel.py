@@ -17,6 +17,7 @@ from integration_kit.grpc import (
     AsyncResilientChannel,
     GrpcPermanentError,
     GrpcRateLimited,
+    GrpcRefused,
     GrpcTransientError,
     GrpcUnavailable,
     ResilientChannel,
@@ -290,3 +291,29 @@ async def test_client_stream_past_its_buffer_commits_and_is_not_retried(serve: S
             with pytest.raises(RetriesExhausted):
                 await pbg.InventoryStub(ch).CountItems(items())
     assert upstream.stats()["methods"] == {"CountItems": 1 + 3}
+
+
+async def test_the_service_config_keys_left_to_grpcio_reach_grpcio_which_accepts_them(serve: Serve) -> None:
+    config = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "loadBalancingPolicy": "round_robin",
+        "healthCheckConfig": {"serviceName": ""},
+        "methodConfig": [
+            {
+                "name": [{"service": SERVICE}],
+                "timeout": "2s",
+                "waitForReady": True,
+                "maxRequestMessageBytes": 1048576,
+                "maxResponseMessageBytes": 1048576,
+            }
+        ],
+    }
+    with serve(scenario()) as (target, upstream):
+        async with channel(target, config) as ch:
+            assert (await pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="a"))).sku == "a"
+        # grpcio validates them itself: the same config with a bad loadBalancingConfig is refused by grpcio
+        async with channel(target, {**config, "loadBalancingConfig": "round_robin"}) as ch:
+            with pytest.raises(GrpcRefused) as info:
+                await pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="a"))
+    assert "loadBalancingConfig" in str(info.value)
+    assert upstream.stats()["methods"] == {"GetItem": 1}
