@@ -16,6 +16,7 @@ from integration_kit.grpc.status import (
     GrpcRateLimited,
     GrpcRefused,
     GrpcStatus,
+    GrpcTlsError,
     GrpcTransientError,
     GrpcUnavailable,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "GrpcRateLimited",
     "GrpcRefused",
     "GrpcStatus",
+    "GrpcTlsError",
     "GrpcTransientError",
     "GrpcUnavailable",
     "HedgingPolicy",

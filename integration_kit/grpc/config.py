@@ -17,7 +17,11 @@ gRFC A6 fields and what they become:
 - ``retryThrottling``: a :class:`~integration_kit.policies.config.BudgetPolicy` (``maxTokens`` in (0, 1000],
   ``tokenRatio`` > 0), A6's token bucket, which is the kit's retry budget.
 
-Other fields (``waitForReady``, message size limits, load balancing) are left to grpcio.
+Other fields of grpc's ``ServiceConfig`` message (``loadBalancingConfig``, ``loadBalancingPolicy``,
+``healthCheckConfig``, ``waitForReady``, ``maxRequestMessageBytes``, ``maxResponseMessageBytes``) are accepted and
+left to grpcio, which reads the same JSON (``source``: the channel passes it as ``grpc.service_config``). Any other
+key, at any level, is a misspelling (grpcio would ignore it silently): a ConfigurationError whose ``field`` names
+it as written (``methodConfig[0].timout``) and whose message lists the valid keys.
 """
 
 from __future__ import annotations
@@ -45,6 +49,26 @@ MAX_PUSHBACK_WAIT = 300.0
 _DURATION = re.compile(r"(?P<seconds>[0-9]+(\.[0-9]{1,9})?)s")
 _CODES = {code.name: code for code in grpc.StatusCode}
 _CODE_NUMBERS = {code.value[0]: code for code in grpc.StatusCode}
+#: The keys of each object of a service config (grpc-proto ``grpc/service_config/service_config.proto``, in JSON
+#: names). Those the kit does not act on are grpcio's to read.
+_TOP_KEYS = frozenset(
+    {"methodConfig", "retryThrottling", "loadBalancingConfig", "loadBalancingPolicy", "healthCheckConfig"}
+)
+_METHOD_KEYS = frozenset(
+    {
+        "name",
+        "timeout",
+        "retryPolicy",
+        "hedgingPolicy",
+        "waitForReady",
+        "maxRequestMessageBytes",
+        "maxResponseMessageBytes",
+    }
+)
+_NAME_KEYS = frozenset({"service", "method"})
+_RETRY_KEYS = frozenset({"maxAttempts", "initialBackoff", "maxBackoff", "backoffMultiplier", "retryableStatusCodes"})
+_HEDGING_KEYS = frozenset({"maxAttempts", "hedgingDelay", "nonFatalStatusCodes"})
+_THROTTLING_KEYS = frozenset({"maxTokens", "tokenRatio"})
 
 
 class Idempotency(Enum):
@@ -114,11 +138,11 @@ class ServiceConfig:
             source = config
         else:
             data, source = config, json.dumps(config)
-        table = _table("", data)
+        table = _table("", data, _TOP_KEYS)
         entries: dict[tuple[str, str], MethodConfig] = {}
         for i, entry in enumerate(_list("methodConfig", table.get("methodConfig", []))):
             at = f"methodConfig[{i}]"
-            method = _method_config(at, _table(at, entry))
+            method = _method_config(at, _table(at, entry, _METHOD_KEYS))
             names = _list(f"{at}.name", _table(at, entry).get("name", [{}])) or [{}]
             for j, name in enumerate(names):
                 key = _name(f"{at}.name[{j}]", name)
@@ -147,9 +171,15 @@ def parse_duration(at: str, value: object) -> float:
     return float(value[:-1])
 
 
-def _table(at: str, value: object) -> Mapping[str, Any]:
+def _table(at: str, value: object, keys: frozenset[str] | None = None) -> Mapping[str, Any]:
+    """``value`` as an object; with ``keys``, a key outside them is a ConfigurationError naming ``at.key``."""
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"{at or 'service config'} must be an object, got {type(value).__name__}", field=at)
+    if keys is not None:
+        unknown = sorted(str(key) for key in value if key not in keys)
+        if unknown:
+            where = f"{at}.{unknown[0]}" if at else unknown[0]
+            raise ConfigurationError(f"{where}: unknown key; expected one of {', '.join(sorted(keys))}", field=where)
     return value
 
 
@@ -160,7 +190,7 @@ def _list(at: str, value: object) -> Sequence[Any]:
 
 
 def _name(at: str, value: object) -> tuple[str, str]:
-    name = _table(at, value)
+    name = _table(at, value, _NAME_KEYS)
     service, method = name.get("service", ""), name.get("method", "")
     if not isinstance(service, str) or not isinstance(method, str):
         raise ConfigurationError(f"{at}: service and method must be strings", field=at)
@@ -194,7 +224,7 @@ def _method_config(at: str, entry: Mapping[str, Any]) -> MethodConfig:
     if "retryPolicy" in entry and "hedgingPolicy" in entry:
         raise ConfigurationError(f"{at}: retryPolicy and hedgingPolicy exclude each other (gRFC A6)", field=at)
     if "retryPolicy" in entry:
-        retry, codes = _retry(f"{at}.retryPolicy", _table(f"{at}.retryPolicy", entry["retryPolicy"]))
+        retry, codes = _retry(f"{at}.retryPolicy", _table(f"{at}.retryPolicy", entry["retryPolicy"], _RETRY_KEYS))
         return MethodConfig(timeout, retry, codes)
     if "hedgingPolicy" in entry:
         return MethodConfig(timeout, hedging=_hedging(f"{at}.hedgingPolicy", entry["hedgingPolicy"]))
@@ -238,7 +268,7 @@ def _retry(at: str, policy: Mapping[str, Any]) -> tuple[RetryPolicy, frozenset[g
 
 
 def _hedging(at: str, value: object) -> HedgingPolicy:
-    policy = _table(at, value)
+    policy = _table(at, value, _HEDGING_KEYS)
     if "maxAttempts" not in policy:
         raise ConfigurationError(f"{at}.maxAttempts is required (gRFC A6)", field=f"{at}.maxAttempts")
     attempts = _attempts(f"{at}.maxAttempts", policy["maxAttempts"])
@@ -248,7 +278,7 @@ def _hedging(at: str, value: object) -> HedgingPolicy:
 
 
 def _throttling(at: str, value: object) -> BudgetPolicy:
-    table = _table(at, value)
+    table = _table(at, value, _THROTTLING_KEYS)
     values = []
     for name in ("maxTokens", "tokenRatio"):
         item = table.get(name)

@@ -16,7 +16,7 @@ from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import Hook
 from integration_kit.grpc.config import HedgingPolicy, Idempotency, MethodConfig, ServiceConfig
 from integration_kit.grpc.replay import BUFFER_LIMIT
-from integration_kit.grpc.rpc import Metadata, Rpc, as_deadline
+from integration_kit.grpc.rpc import ENGINE_METHOD, Metadata, Rpc, as_deadline, told
 from integration_kit.grpc.security import MetadataCredential, channel_credentials
 from integration_kit.grpc.status import verdict
 from integration_kit.policies.breaker import CircuitBreaker
@@ -27,6 +27,7 @@ __all__ = ["ChannelCore", "Plan"]
 
 _IDEMPOTENCY_OPTION = {0: Idempotency.UNKNOWN, 1: Idempotency.NO_SIDE_EFFECTS, 2: Idempotency.IDEMPOTENT}
 _NO_CORE_RETRIES = ("grpc.enable_retries", 0)
+_SERVICE_CONFIG = "grpc.service_config"
 
 
 class Plan(NamedTuple):
@@ -99,6 +100,10 @@ class ChannelCore:
         self._options = (
             [*options] if any(k == "grpc.enable_retries" for k, _ in options) else [*options, _NO_CORE_RETRIES]
         )
+        # The fields the kit leaves to grpcio (waitForReady, message limits, load balancing, health checking) act
+        # only if grpcio reads the same config; with its retries off, it does not repeat what the kit retries.
+        if not any(k == _SERVICE_CONFIG for k, _ in options):
+            self._options.append((_SERVICE_CONFIG, self.config.source))
         self._hooks: list[Hook] = list(hooks)
         self._rng = rng if rng is not None else random.Random()
         throttling = self.config.throttling
@@ -165,7 +170,7 @@ class ChannelCore:
         caller: Metadata = tuple(metadata) if metadata else ()
         key = next((str(v) for k, v in caller if k.lower() == self._request_id_key), None) if caller else None
         calls = plan.engine.call(
-            "POST",
+            ENGINE_METHOD,
             plan.target,
             idempotent=plan.safe,
             idempotency_key=key,
@@ -179,7 +184,7 @@ class ChannelCore:
         )  # fmt: skip
 
     def _ended(self, error: IntegrationError) -> IntegrationError:
-        return as_deadline(error)
+        return as_deadline(told(error))
 
     def _broken(self, rpc: Rpc, exc: grpc.RpcError) -> IntegrationError:
         """The error a committed stream of ``rpc`` ends with when ``exc`` breaks it (raised as it comes: never
@@ -187,7 +192,7 @@ class ChannelCore:
         error = rpc.failed(exc).error
         if not isinstance(error, IntegrationError):
             raise TypeError(f"no typed error for {exc!r}")
-        error.with_context(integration=self.name, method="POST", url=rpc.method)
+        error.with_context(integration=self.name, url=rpc.method)
         return self._ended(error)
 
 

@@ -14,19 +14,22 @@ from dataclasses import dataclass, field
 import grpc
 
 from integration_kit.engine.actions import CallGenerator, Send
-from integration_kit.errors import DeadlineExceeded, GaveUp, IntegrationError
+from integration_kit.errors import DeadlineExceeded, GaveUp, IntegrationError, RetriesExhausted
 from integration_kit.grpc.config import HedgingPolicy, MethodConfig
 from integration_kit.grpc.status import GrpcStatus, is_refused_stream, outcome_for_error
 from integration_kit.policies.breaker import CircuitBreaker
 from integration_kit.policies.outcome import Outcome, OutcomeKind
 
-__all__ = ["ATTEMPTS_KEY", "MAX_TRANSPARENT", "Metadata", "Rpc"]
+__all__ = ["ATTEMPTS_KEY", "ENGINE_METHOD", "MAX_TRANSPARENT", "Metadata", "Rpc", "as_deadline", "told"]
 
 #: The metadata key that tells the server how many attempts of this call came before (gRFC A6).
 ATTEMPTS_KEY = "grpc-previous-rpc-attempts"
 #: How many times one attempt is resent, without using an attempt, when the server refused its stream before
 #: reading it (gRFC A6 transparent retry; A6 leaves the bound to the implementation).
 MAX_TRANSPARENT = 3
+#: The method every gRPC call runs under in the engine, as its events and metrics show it (gRPC runs on HTTP/2
+#: POST); errors shown to a caller drop it (:func:`told`).
+ENGINE_METHOD = "POST"
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 _SUCCESS = OutcomeKind.SUCCESS
@@ -84,6 +87,17 @@ class Rpc:
     def answered(value: object) -> Outcome:
         """The outcome of an attempt that got its answer (``value``: the response, or a committed stream)."""
         return Outcome(_SUCCESS, status=_OK, value=value)
+
+
+def told(error: IntegrationError) -> IntegrationError:
+    """``error`` (in place) as a gRPC caller reads it: no HTTP verb (the engine's events keep ``method="POST"``;
+    ``url`` already names the RPC, ``grpcs://host:port/package.Service/Method``), and retries that ran out say what
+    the last attempt met instead of counting the attempts twice."""
+    if error.method == ENGINE_METHOD:
+        error.method = None
+    if isinstance(error, RetriesExhausted) and isinstance(error.last_error, IntegrationError):
+        error.message = f"retries exhausted; the last attempt: {error.last_error.message}"
+    return error
 
 
 def as_deadline(error: IntegrationError) -> IntegrationError:

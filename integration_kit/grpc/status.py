@@ -4,7 +4,9 @@ One boundary turns what grpcio reports (an ``RpcError`` / ``AioRpcError``: a cod
 into an :class:`~integration_kit.policies.outcome.Outcome` whose ``error`` is the typed error of
 :mod:`integration_kit.errors`:
 
-- ``UNAVAILABLE``: :class:`GrpcUnavailable` (transient when the method's policy retries it);
+- ``UNAVAILABLE``: :class:`GrpcUnavailable` (transient when the method's policy retries it), except a failed TLS
+  handshake (grpc-core's details name it: ``Tls handshake failed``, ``SSL_ERROR_SSL``...): :class:`GrpcTlsError`,
+  permanent whatever the policy says, since a plaintext server will not start speaking TLS on a retry;
 - ``RESOURCE_EXHAUSTED`` with pushback, when retried: :class:`GrpcRateLimited`, a
   :class:`~integration_kit.errors.RateLimited`;
 - ``UNAUTHENTICATED``, ``PERMISSION_DENIED``: :class:`GrpcAuthError`, an :class:`~integration_kit.errors.AuthError`;
@@ -45,6 +47,7 @@ __all__ = [
     "GrpcRateLimited",
     "GrpcRefused",
     "GrpcStatus",
+    "GrpcTlsError",
     "GrpcTransientError",
     "GrpcUnavailable",
     "is_refused_stream",
@@ -76,6 +79,12 @@ REFUSING_CODES: frozenset[grpc.StatusCode] = frozenset(
 _AUTH_CODES = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 #: What grpc-core says when no connection could be made, or when the server refused the stream before reading it.
 _NEVER_SENT = re.compile(r"failed to connect|connection refused|connect failed|refused_stream|stream refused", re.I)
+#: What grpc-core says when the TLS handshake failed (a plaintext server, or a certificate not trusted).
+_TLS_FAILED = re.compile(r"handshake fail|ssl_error|tsi_protocol_failure|wrong_version_number|certificate verify", re.I)
+_TLS_HINT = (
+    "the TLS handshake failed, which a retry will not mend (the server does not speak TLS, or its certificate is "
+    "not trusted); a plaintext server on loopback needs tls=False"
+)
 _REFUSED_STREAM = re.compile(r"refused_stream|stream refused", re.I)
 _DIGITS = re.compile(r"[0-9]{1,10}")
 #: Details longer than this are cut (characters): a status message is meant for people, not for payloads.
@@ -118,6 +127,11 @@ class GrpcPermanentError(GrpcStatus, PermanentError):
     """Any other status: retrying will not help under this method's policy (``INTERNAL``, ``UNIMPLEMENTED``...)."""
 
 
+class GrpcTlsError(GrpcPermanentError):
+    """``UNAVAILABLE`` because the TLS handshake failed: never retried, whatever the method's policy (a plaintext
+    server will not start speaking TLS). Its message says so and hints ``tls=False`` for a loopback server."""
+
+
 def parse_pushback(values: Iterable[str | bytes]) -> float | bool | None:
     """The pushback of one response (gRFC A6): seconds to wait, ``False`` (do not retry: negative, malformed or
     repeated), or ``None`` (no pushback).
@@ -152,7 +166,9 @@ def outcome_for_error(
     message = f"gRPC {code.name}" + (f": {details}" if details else "")
     status = code.value[0]
     attempt_error: AttemptError
-    if code in retryable:
+    if code is grpc.StatusCode.UNAVAILABLE and _TLS_FAILED.search(details):
+        attempt_error = GrpcTlsError(f"gRPC UNAVAILABLE: {_TLS_HINT}: {details}")
+    elif code in retryable:
         if code is grpc.StatusCode.RESOURCE_EXHAUSTED and isinstance(pushback, float):
             attempt_error = GrpcRateLimited(message, status=status, retry_after=pushback)
         elif code is grpc.StatusCode.UNAVAILABLE:

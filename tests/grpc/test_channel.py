@@ -17,6 +17,7 @@ from integration_kit.grpc import (
     AsyncResilientChannel,
     GrpcPermanentError,
     GrpcRateLimited,
+    GrpcRefused,
     GrpcTransientError,
     GrpcUnavailable,
     ResilientChannel,
@@ -49,6 +50,13 @@ async def test_retries_listed_codes_up_to_the_cap_of_five_with_attempt_metadata(
             with pytest.raises(RetriesExhausted) as info:
                 await pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="a"))
     assert isinstance(info.value.last_error, GrpcUnavailable)
+    told = str(info.value)  # the RPC's path, no HTTP verb, the attempts counted once, the last attempt's status
+    assert "(grpc://" in told
+    assert "/inventory.v1.Inventory/GetItem)" in told
+    assert "POST" not in told
+    assert told.count("attempts") == 1
+    assert told.endswith("after 5 attempts")
+    assert "the last attempt: gRPC UNAVAILABLE" in told
     assert upstream.stats()["methods"] == {"GetItem": 5}  # maxAttempts 9 is capped at 5 (gRFC A6)
     assert upstream.stats()["previous_attempts"] == {"0": 1, "1": 1, "2": 1, "3": 1, "4": 1}
 
@@ -283,3 +291,29 @@ async def test_client_stream_past_its_buffer_commits_and_is_not_retried(serve: S
             with pytest.raises(RetriesExhausted):
                 await pbg.InventoryStub(ch).CountItems(items())
     assert upstream.stats()["methods"] == {"CountItems": 1 + 3}
+
+
+async def test_the_service_config_keys_left_to_grpcio_reach_grpcio_which_accepts_them(serve: Serve) -> None:
+    config = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "loadBalancingPolicy": "round_robin",
+        "healthCheckConfig": {"serviceName": ""},
+        "methodConfig": [
+            {
+                "name": [{"service": SERVICE}],
+                "timeout": "2s",
+                "waitForReady": True,
+                "maxRequestMessageBytes": 1048576,
+                "maxResponseMessageBytes": 1048576,
+            }
+        ],
+    }
+    with serve(scenario()) as (target, upstream):
+        async with channel(target, config) as ch:
+            assert (await pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="a"))).sku == "a"
+        # grpcio validates them itself: the same config with a bad loadBalancingConfig is refused by grpcio
+        async with channel(target, {**config, "loadBalancingConfig": "round_robin"}) as ch:
+            with pytest.raises(GrpcRefused) as info:
+                await pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="a"))
+    assert "loadBalancingConfig" in str(info.value)
+    assert upstream.stats()["methods"] == {"GetItem": 1}

@@ -153,3 +153,55 @@ def test_durations() -> None:
 )
 def test_pushback_values(values: list[str | bytes], expected: float | bool | None) -> None:
     assert parse_pushback(values) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"methodConfg": []}, "methodConfg"),
+        ({"retryThrotling": {}}, "retryThrotling"),
+        ({"methodConfig": [{"name": [{}], "timout": "2s"}]}, "methodConfig[0].timout"),
+        ({"methodConfig": [{"name": [{"servce": "s.S"}]}]}, "methodConfig[0].name[0].servce"),
+        ({"methodConfig": [{"retryPolicy": {**RETRY, "maxAtempts": 4}}]}, "methodConfig[0].retryPolicy.maxAtempts"),
+        (
+            {"methodConfig": [{"hedgingPolicy": {"maxAttempts": 3, "hedgeDelay": "1s"}}]},
+            "methodConfig[0].hedgingPolicy.hedgeDelay",
+        ),
+        ({"retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1, "ratio": 1}}, "retryThrottling.ratio"),
+    ],
+)
+def test_a_misspelt_key_at_any_level_is_refused_naming_it_and_the_valid_keys(
+    config: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ServiceConfig.parse(config)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: unknown key; expected one of ")
+    valid = {"": "methodConfig", "timout": "timeout", "servce": "service", "maxAtempts": "maxAttempts"}
+    listed = valid.get(field.rsplit(".", 1)[-1], valid[""] if "." not in field else "")
+    assert listed in str(info.value)  # the valid keys of that level are listed
+
+
+def test_a_misspelt_method_config_no_longer_parses_to_no_entries() -> None:
+    with pytest.raises(ConfigurationError, match="methodConfig, retryThrottling"):
+        ServiceConfig.parse('{"methodConfg": [{"name": [{}], "timeout": "1s"}]}')
+
+
+def test_the_real_keys_the_kit_leaves_to_grpcio_are_accepted() -> None:
+    config = ServiceConfig.parse(
+        {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "loadBalancingPolicy": "round_robin",
+            "healthCheckConfig": {"serviceName": ""},
+            "methodConfig": [
+                {
+                    "name": [{"service": "s.S", "method": "Get"}],
+                    "timeout": "1s",
+                    "waitForReady": True,
+                    "maxRequestMessageBytes": 1024,
+                    "maxResponseMessageBytes": "2048",
+                }
+            ],
+        }
+    )
+    assert config.method("/s.S/Get").timeout == 1.0

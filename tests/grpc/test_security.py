@@ -10,10 +10,11 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
+from grpc_kit_helpers import Serve, retry_config, scenario
 
-from integration_kit.errors import ConfigurationError, IntegrationError
+from integration_kit.errors import ConfigurationError, IntegrationError, PermanentError
 from integration_kit.events import LoggingHook, Recorder
-from integration_kit.grpc import AsyncResilientChannel, MetadataCredential, ResilientChannel
+from integration_kit.grpc import AsyncResilientChannel, GrpcTlsError, MetadataCredential, ResilientChannel
 from integration_kit.sim.grpc import inventory_pb2 as pb
 from integration_kit.sim.grpc import inventory_pb2_grpc as pbg
 
@@ -110,3 +111,37 @@ async def test_the_credential_never_reaches_events_logs_or_errors(
     for text in texts:
         assert CANARY not in text
     assert error.__cause__ is None or CANARY not in str(error.__cause__)
+
+
+DESCRIPTORS = [pb.DESCRIPTOR.services_by_name["Inventory"]]
+
+
+def _told_tls(error: GrpcTlsError, upstream_methods: dict[str, int]) -> None:
+    text = str(error)
+    assert isinstance(error, PermanentError)
+    assert len(error.attempts) == 1  # not retried, though the policy retries UNAVAILABLE 5 times
+    assert "TLS handshake failed" in text
+    assert "tls=False" in text
+    assert "/inventory.v1.Inventory/GetItem" in text
+    assert "POST" not in text
+    assert "attempts" not in text
+    assert upstream_methods == {}  # the plaintext server never saw a call
+
+
+def test_a_tls_handshake_with_a_plaintext_server_is_permanent_and_hints_tls_false(serve: Serve) -> None:
+    with serve(scenario()) as (target, upstream):
+        channel = ResilientChannel(target, tls=True, service_config=retry_config(), descriptors=DESCRIPTORS)
+        with pytest.raises(GrpcTlsError) as info:
+            pbg.InventoryStub(channel).GetItem(pb.GetItemRequest(sku="a"))
+        channel.close()
+        _told_tls(info.value, upstream.stats()["methods"])
+
+
+async def test_the_async_channel_tells_a_failed_tls_handshake_the_same_way(serve: Serve) -> None:
+    with serve(scenario()) as (target, upstream):
+        async with AsyncResilientChannel(
+            target, tls=True, service_config=retry_config(), descriptors=DESCRIPTORS
+        ) as channel:
+            with pytest.raises(GrpcTlsError) as info:
+                await pbg.InventoryStub(channel).GetItem(pb.GetItemRequest(sku="a"))
+        _told_tls(info.value, upstream.stats()["methods"])

@@ -59,6 +59,10 @@ def test_the_bundled_spec_loads_as_a_grpc_spec() -> None:
         ({"service_config": {"methodConfig": [{"retryPolicy": {**RETRY, "maxAttempts": 1}}]}},
          "service_config.methodConfig[0].retryPolicy.maxAttempts"),
         ({"service_config": "missing.json"}, "service_config"),
+        ({"service_config": {"methodConfg": []}}, "service_config.methodConfg"),
+        ({"service_config": {"methodConfig": [{"timout": "2s"}]}}, "service_config.methodConfig[0].timout"),
+        ({"service_config": {"methodConfig": [{"retryPolicy": {**RETRY, "maxAtempts": 4}}]}},
+         "service_config.methodConfig[0].retryPolicy.maxAtempts"),
         ({"breaker": {"window_size": "ten"}}, "breaker.window_size"),
         ({"objectives": {"success_rate": 2}}, "objectives.success_rate"),
         ({"objectives": {"p50": 1}}, "objectives.p50"),
@@ -73,6 +77,7 @@ def test_bad_specs_are_refused_naming_the_field(change: dict[str, Any], field: s
         GrpcSpec.from_mapping(data, source="inventory.toml", path=BUNDLED)
     assert info.value.field == field
     assert str(info.value).startswith(f"inventory.toml: {field}: ")
+    assert f"{field}: {field}" not in str(info.value)  # the path is said once
 
 
 def test_a_service_config_file_beside_the_spec_is_read(tmp_path: Path) -> None:

@@ -159,7 +159,8 @@ def _breaker(value: object, fail: Any) -> BreakerPolicy:
         check_table(BreakerPolicy, value, owner="breaker")
         return BreakerPolicy(**value)
     except ConfigurationError as exc:
-        raise fail(exc.under("breaker").field or "breaker", exc.reason) from None
+        nested = exc.under("breaker")
+        raise fail(nested.field or "breaker", nested.reason) from None
     except (TypeError, ValueError) as exc:
         raise fail("breaker", str(exc)) from None
 
@@ -180,7 +181,7 @@ def _service_config(value: object, path: Path | None, fail: Any) -> ServiceConfi
         return ServiceConfig.parse(value if isinstance(value, str) else json.loads(json.dumps(value)))
     except ConfigurationError as exc:
         field = f"service_config.{exc.field}" if exc.field else "service_config"
-        raise fail(field, exc.message) from None
+        raise fail(field, exc.reason) from None
 
 
 def _methods(value: object, fail: Any) -> tuple[GrpcMethod, ...]:
