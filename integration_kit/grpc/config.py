@@ -66,7 +66,18 @@ _METHOD_KEYS = frozenset(
     }
 )
 _NAME_KEYS = frozenset({"service", "method"})
-_RETRY_KEYS = frozenset({"maxAttempts", "initialBackoff", "maxBackoff", "backoffMultiplier", "retryableStatusCodes"})
+#: ``perAttemptRecvTimeout`` (grpc-proto's newer field) is accepted and not acted on: the kit's per-attempt limit is
+#: the method's ``timeout`` and the overall deadline.
+_RETRY_KEYS = frozenset(
+    {
+        "maxAttempts",
+        "initialBackoff",
+        "maxBackoff",
+        "backoffMultiplier",
+        "retryableStatusCodes",
+        "perAttemptRecvTimeout",
+    }
+)
 _HEDGING_KEYS = frozenset({"maxAttempts", "hedgingDelay", "nonFatalStatusCodes"})
 _THROTTLING_KEYS = frozenset({"maxTokens", "tokenRatio"})
 

@@ -200,8 +200,20 @@ def test_the_real_keys_the_kit_leaves_to_grpcio_are_accepted() -> None:
                     "waitForReady": True,
                     "maxRequestMessageBytes": 1024,
                     "maxResponseMessageBytes": "2048",
-                }
+                },
+                {
+                    "name": [{"service": "s.S", "method": "Put"}],
+                    "retryPolicy": {
+                        "maxAttempts": 3,
+                        "initialBackoff": "0.1s",
+                        "maxBackoff": "1s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                        "perAttemptRecvTimeout": "0.5s",
+                    },
+                },
             ],
         }
     )
     assert config.method("/s.S/Get").timeout == 1.0
+    assert config.method("/s.S/Put").retry is not None
