@@ -14,7 +14,7 @@ from integration_kit.playbook.kinds.websocket.exercise import LIVE_TIME_SCALE, W
 from integration_kit.playbook.kinds.websocket.exercise import time_scale as live_scale
 from integration_kit.playbook.kinds.websocket.spec import FIGURES, WebSocketSpec, ws_checklist, ws_design_document
 from integration_kit.playbook.verdict.bench import voided
-from integration_kit.playbook.verdict.verdict import Check, Verdict
+from integration_kit.playbook.verdict.verdict import Check, Finding, Verdict
 
 __all__ = ["WEBSOCKET", "WebSocketKind"]
 
@@ -83,7 +83,8 @@ class WebSocketKind:
             target = "simulate: in virtual time (no socket)"
         mode = str(summary.get("mode", "simulate"))
         invalid = voided(summary["scenarios"])
-        verdict = Verdict(spec.name, mode, model, checks, kind="websocket", target=target, invalid=invalid)
+        findings = _findings(spec, checks)
+        verdict = Verdict(spec.name, mode, model, checks, findings, kind="websocket", target=target, invalid=invalid)
         verdict.save(out_dir)
         return verdict
 
@@ -91,6 +92,24 @@ class WebSocketKind:
         """One dashboard per scenario (see :mod:`~integration_kit.playbook.kinds.websocket.charts`)."""
         summary, series = load_run(out_dir)
         return save_dashboards(summary, series, Path(out_dir) / "charts")
+
+
+def _findings(spec: WebSocketSpec, checks: tuple[Check, ...]) -> tuple[Finding, ...]:
+    """One finding per scenario whose ``peak_handshakes`` missed its ceiling: spread the first reconnect (clients
+    over ``first_delay`` seconds is the handshakes per second the server sees at the restart)."""
+    first = spec.reconnect.first_delay
+    return tuple(
+        Finding(
+            "spread-first-reconnect",
+            c.scenario,
+            f"{c.measured:g} handshakes a second at the restart over the bound of {c.target:g}: spread the first "
+            f"reconnect, raise reconnect.first_delay from {first:g} s (the peak falls about as 1/first_delay: "
+            f"{first * c.measured / c.target:.3g} s at the least; re-run to confirm)",
+            f"peak_handshakes = {c.measured:g}",
+        )
+        for c in checks
+        if c.objective == "peak_handshakes" and not c.passed
+    )
 
 
 def _information(summary: Mapping[str, Any], names: Any) -> str:
