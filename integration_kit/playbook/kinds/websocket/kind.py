@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from integration_kit.errors import ConfigurationError
@@ -24,6 +25,16 @@ class WebSocketKind:
 
     names: tuple[str, ...] = ("websocket",)
     live_time_scale = LIVE_TIME_SCALE
+    run_notes: Mapping[str, str] = MappingProxyType(
+        {
+            "lost": "messages the readers never got (gaps not resumed or resynced)",
+            "dupes": "messages delivered twice after a resume",
+            "away p99 s": "99th percentile of a client's time disconnected after the restart (scenario seconds)",
+            "stall s": "how long a silent feed goes unnoticed before a reconnect (scenario seconds)",
+            "peak hs/s": "the most handshakes the server saw in one second after the restart",
+            "back": "clients connected again by the horizon / clients",
+        }
+    )
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -92,6 +103,23 @@ class WebSocketKind:
         """One dashboard per scenario (see :mod:`~integration_kit.playbook.kinds.websocket.charts`)."""
         summary, series = load_run(out_dir)
         return save_dashboards(summary, series, Path(out_dir) / "charts")
+
+    def run_columns(self, figures: Mapping[str, Any]) -> Mapping[str, str] | None:
+        """Messages lost, duplicates, time disconnected, stall detection, peak handshakes and clients back (see
+        :attr:`run_notes`), from one scenario's saved figures."""
+        return {
+            "lost": _cell(figures.get("messages_lost"), ",.0f"),
+            "dupes": _cell(figures.get("duplicates_delivered"), ",.0f"),
+            "away p99 s": _cell(figures.get("disconnected_p99"), ".1f"),
+            "stall s": _cell(figures.get("stall_detect"), ".1f"),
+            "peak hs/s": _cell(figures.get("peak_handshakes"), ",.0f"),
+            "back": _cell(figures.get("success_rate"), ".1%"),
+        }
+
+
+def _cell(value: Any, spec: str) -> str:
+    """``value`` formatted, ``no data`` when it is missing (``None`` in ``summary.json``)."""
+    return "no data" if value is None else format(value, spec)
 
 
 def _findings(spec: WebSocketSpec, checks: tuple[Check, ...]) -> tuple[Finding, ...]:
