@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.kinds.table import load_spec, spec_checklist
+from integration_kit.playbook.kinds.websocket.charts import ws_dashboard
 from integration_kit.playbook.kinds.websocket.kind import WEBSOCKET
 from integration_kit.playbook.kinds.websocket.spec import WebSocketSpec
 from integration_kit.playbook.run.runner import run_playbook
@@ -142,6 +145,22 @@ def test_the_playbook_passes_in_simulate_mode_through_the_notebooks(tmp_path: Pa
     assert run.verdict.kind == "websocket"
     assert (run.out_dir / "report.html").is_file()
     assert (run.out_dir / "charts" / "restart-herd-dashboard.png").stat().st_size > 5000
+    report = (run.out_dir / "report.html").read_text()
+    assert "restart-herd: restart-herd-dashboard.png" in report  # lists as text, not a Python list
+    assert "series.csv, summary.json" in report
+    assert not re.search(r"\[(&#x27;|&#39;|&quot;|')[\w-]+\.(png|csv|json)", report)
+    assert "queues)" not in report  # no stage text listing some kinds and not others
+    assert "websocket, one of: http" in report  # the kinds named from the table of kinds
+
+
+def test_the_gaps_and_resyncs_panel_says_none_when_there_were_none() -> None:
+    figures = {"gaps": 0, "resyncs": 0, "gave_up": 0, "peak_handshakes": 100}
+    panel = ws_dashboard("restart-herd", pd.DataFrame(), figures).axes[3]
+    assert [t.get_text() for t in panel.texts] == ["none: no gap, no resync, no client gave up"]
+    assert not panel.patches
+    drawn = ws_dashboard("restart-herd", pd.DataFrame(), {**figures, "resyncs": 7}).axes[3]
+    assert [p.get_height() for p in drawn.patches] == [0, 7, 0]
+    assert not drawn.texts
 
 
 def test_the_template_passes_check_for_any_name() -> None:

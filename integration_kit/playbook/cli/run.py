@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.cli.args import DURATION, KEEP, SEED, TIME_SCALE, Command, project_of, spec_directory
 from integration_kit.playbook.cli.openapi import drift_report
 from integration_kit.playbook.cli.tables import run_table, verdict_report
-from integration_kit.playbook.kinds.table import kind_of, load_spec
+from integration_kit.playbook.kinds.protocol import Kind
+from integration_kit.playbook.kinds.table import kind_named, kind_of, load_spec
 from integration_kit.playbook.project import Project
 from integration_kit.playbook.run.runner import new_run_id, run_playbook
 from integration_kit.playbook.run.runs import DEFAULT_KEEP, clean_runs
@@ -115,10 +117,10 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.mode == "simulate" and args.base_url:
         raise ConfigurationError("--base-url needs --mode live")
     names, broken = _selected(args, project)
-    rows, verdicts = _play(args, project, names, broken)
+    rows, verdicts, kinds = _play(args, project, names, broken)
     if rows:
         print()
-        print(run_table(rows))
+        print(run_table(rows, kinds))
     if args.keep is not None:
         clean_runs(args.out or project.out, keep=args.keep, integrations=sorted({r[0] for r in rows}))
     missed, invalid = verdict_report(verdicts)
@@ -149,12 +151,13 @@ _STAGE_FAILED = "a stage failed: "
 
 def _play(
     args: argparse.Namespace, project: Project, names: list[str], broken: dict[str, str]
-) -> tuple[list[tuple[str, str, dict[str, object]]], list[Verdict]]:
-    """Run the playbook for each of ``names``: the run table's rows and the verdicts; a failed stage joins
-    ``broken``."""
+) -> tuple[list[tuple[str, str, dict[str, object]]], list[Verdict], dict[str, Kind[Any]]]:
+    """Run the playbook for each of ``names``: the run table's rows, the verdicts and each integration's kind; a
+    failed stage joins ``broken``."""
     run_id = new_run_id()
     rows: list[tuple[str, str, dict[str, object]]] = []
     verdicts: list[Verdict] = []
+    kinds: dict[str, Kind[Any]] = {}
     for name in names:
         print(f"running the playbook for {name} ({args.mode}) ...", flush=True)
         run = run_playbook(
@@ -173,12 +176,13 @@ def _play(
         if not run.ok:
             broken[run.integration] = f"{_STAGE_FAILED}{run.error}"
             print(f"integration-kit: {name}: {_STAGE_FAILED}{run.error}", file=sys.stderr)
+        kinds[run.integration] = kind_named(run.kind)
         for scenario, figures in run.summary.get("scenarios", {}).items():
             rows.append((run.integration, scenario, figures))
         if run.verdict is not None:
             verdicts.append(run.verdict)
         print(f"  report: {run.report}")
-    return rows, verdicts
+    return rows, verdicts, kinds
 
 
 def _selected(args: argparse.Namespace, project: Project) -> tuple[list[str], dict[str, str]]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from integration_kit.playbook.kinds.protocol import Kind
 from integration_kit.playbook.verdict.verdict import Verdict
 
 __all__ = ["CALL_COLUMNS", "run_table", "verdict_report"]
@@ -20,9 +24,16 @@ MALFORMED_COLUMNS: dict[str, str] = {
 }
 
 
-def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
+def run_table(rows: list[tuple[str, str, dict[str, object]]], kinds: Mapping[str, Kind[Any]] | None = None) -> str:
     """The summary tables printed after ``run``: one line per integration and scenario, queue integrations in
-    their own table (messages, lost, applied twice, dead letters, latency, lag and whether the objectives held)."""
+    their own table (messages, lost, applied twice, dead letters, latency, lag and whether the objectives held),
+    and each kind with its own columns (``kinds``: integration name to its kind, see
+    :meth:`~integration_kit.playbook.kinds.protocol.Kind.run_columns`) in a table of its own, with what each
+    column counts under it. An integration missing from ``kinds`` is in the shared call table."""
+    owned, own = _own_tables(rows, kinds or {})
+    rows = [r for r in rows if r[0] not in owned]
+    if own and not rows:
+        return "\n\n".join(own)
     calls = [r for r in rows if "applied_twice" not in r[2]]
     queues = [r for r in rows if "applied_twice" in r[2]]
     width = max([len("integration"), *(len(name) for name, _, _ in rows)])
@@ -67,7 +78,35 @@ def run_table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
                 f"{f['dead_letters']:>5,} {f['latency_p99']:>7.1f} {f['max_lag']:>9.1f} {verdict:>10}"
             )
         tables.append("\n".join(lines))
-    return "\n\n".join(tables)
+    return "\n\n".join([*tables, *own])
+
+
+def _own_tables(
+    rows: list[tuple[str, str, dict[str, object]]], kinds: Mapping[str, Kind[Any]]
+) -> tuple[set[str], list[str]]:
+    """The integrations whose kind has its own columns, and one table per such kind (in the order the kinds
+    first appear): a header of the kind's columns, one line per integration and scenario, what each counts."""
+    by_kind: dict[int, tuple[Kind[Any], list[tuple[str, str, Mapping[str, str]]]]] = {}
+    for name, scenario, figures in rows:
+        kind = kinds.get(name)
+        cells = kind.run_columns(figures) if kind is not None else None
+        if kind is not None and cells is not None:
+            by_kind.setdefault(id(kind), (kind, []))[1].append((name, scenario, cells))
+    tables = []
+    for kind, lines in by_kind.values():
+        headers = list(kind.run_notes)
+        width = max([len("integration"), *(len(name) for name, _, _ in lines)])
+        widths = [max(len(h), *(len(c.get(h, "")) for _, _, c in lines)) for h in headers]
+        header = f"{'integration':<{width}} {'scenario':<24} " + " ".join(
+            f"{h:>{w}}" for h, w in zip(headers, widths, strict=True)
+        )
+        text = [header, "-" * len(header)]
+        for name, scenario, cells in lines:
+            row = " ".join(f"{cells.get(h, ''):>{w}}" for h, w in zip(headers, widths, strict=True))
+            text.append(f"{name:<{width}} {scenario:<24} {row}")
+        text.extend(f"  {h}: {note}." for h, note in kind.run_notes.items())
+        tables.append("\n".join(text))
+    return {name for _, lines in by_kind.values() for name, _, _ in lines}, tables
 
 
 def verdict_report(verdicts: list[Verdict]) -> tuple[int, int]:

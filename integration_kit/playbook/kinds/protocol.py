@@ -115,6 +115,9 @@ class Kind(Protocol[S]):
     names: tuple[str, ...]
     #: How many times faster than real time a live run plays scenarios unless told.
     live_time_scale: float
+    #: What each of :meth:`run_columns`'s columns counts, one sentence by header (printed under the kind's table;
+    #: empty for a kind printed in the shared call table).
+    run_notes: Mapping[str, str]
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -142,3 +145,8 @@ class Kind(Protocol[S]):
     def charts(self, spec: S, out_dir: Path) -> dict[str, dict[str, Path]]:
         """Draw the charts of the run in ``out_dir`` into ``out_dir/charts``: ``{scenario: {chart: png}}``, each
         scenario with a ``"dashboard"``."""
+
+    def run_columns(self, figures: Mapping[str, Any]) -> Mapping[str, str] | None:
+        """One scenario's row in ``integration-kit run``'s table, in the kind's own terms: ``{header: cell}``
+        from the scenario's saved figures (``summary.json``), the columns in :attr:`run_notes`'s order; ``None``
+        puts the row in the shared call table (calls, success all, rejected, ampl., p99 all s, transitions)."""

@@ -244,8 +244,11 @@ class Verdict:
         return "\n".join(lines)
 
     def findings_markdown(self) -> str:
-        """The findings as a Markdown list, each with its scenario and figure (a line saying none when none)."""
+        """The findings as a Markdown list, each with its scenario and figure (a line saying none when none: a
+        verdict that missed objectives never says nothing calls for a change)."""
         if not self.findings:
+            if self.failures:
+                return "No advice from this kind's findings for the missed objectives above."
             return "No findings: nothing in the events calls for a change."
         return "\n".join(f"- **{f.scenario or 'spec'}**: {f.text} (`{f.figure}`)" for f in self.findings)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from integration_kit.playbook.kinds.grpc.charts import save_dashboards
@@ -28,6 +29,16 @@ class GrpcKind:
 
     names: tuple[str, ...] = ("grpc",)
     live_time_scale = LIVE_TIME_SCALE
+    #: Every column counts all methods together, as the verdict's whole-run scope does (a method's own figures
+    #: are in the verdict's per-method scopes and the report).
+    run_notes: Mapping[str, str] = MappingProxyType(
+        {
+            "calls (all methods)": "calls offered, every method",
+            "success (all methods)": _DEFINITIONS["success_rate"],
+            "ampl. (all methods)": _DEFINITIONS["amplification"],
+            "p99 s (all methods)": _DEFINITIONS["latency_p99"],
+        }
+    )
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -85,6 +96,14 @@ class GrpcKind:
     def charts(self, spec: GrpcSpec, out_dir: Path) -> dict[str, dict[str, Path]]:
         """One dashboard per scenario (see :mod:`~integration_kit.playbook.kinds.grpc.charts`)."""
         return save_dashboards(load_run(out_dir), Path(out_dir) / "charts")
+
+    def run_columns(self, figures: Mapping[str, Any]) -> Mapping[str, str] | None:
+        """Calls, success rate, amplification and p99 latency over all methods (see :attr:`run_notes`)."""
+        cells = (("calls", ",.0f"), ("success_rate", ".1%"), ("amplification", ".2f"), ("latency_p99", ".3f"))
+        return {
+            header: "no data" if figures.get(key) is None else format(figures[key], spec)
+            for header, (key, spec) in zip(self.run_notes, cells, strict=True)
+        }
 
 
 #: The gRPC kind, as the table of kinds holds it.

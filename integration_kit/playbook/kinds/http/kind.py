@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from integration_kit.playbook.kinds.http.bench import probe_target
@@ -29,6 +30,8 @@ class HttpKind:
 
     names: tuple[str, ...] = ("http",)
     live_time_scale = LIVE_TIME_SCALE
+    #: Empty: this kind's rows go in the shared call table.
+    run_notes: Mapping[str, str] = MappingProxyType({})
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -76,6 +79,11 @@ class HttpKind:
     def charts(self, spec: IntegrationSpec, out_dir: Path) -> dict[str, dict[str, Path]]:
         """See :func:`~integration_kit.playbook.kinds.http.exercise.chart_run`."""
         return chart_run(out_dir, spec)
+
+    def run_columns(self, figures: Mapping[str, Any]) -> Mapping[str, str] | None:
+        """``None``: the shared run table shows this kind's figures (see :attr:`run_notes`)."""
+        del figures
+        return None
 
 
 #: The HTTP kind, as the table of kinds holds it.

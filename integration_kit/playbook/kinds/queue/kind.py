@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from integration_kit.errors import ConfigurationError
@@ -34,6 +35,8 @@ class QueueKind:
 
     names: tuple[str, ...] = ("queue",)
     live_time_scale = LIVE_TIME_SCALE
+    #: Empty: this kind's rows go in the shared run table's queue part (messages, lost, twice, dead letters, lag).
+    run_notes: Mapping[str, str] = MappingProxyType({})
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -108,6 +111,11 @@ class QueueKind:
         """One dashboard per scenario (see :mod:`~integration_kit.playbook.kinds.queue.charts`)."""
         summary, series = load_run(out_dir)
         return save_dashboards(summary, series, Path(out_dir) / "charts")
+
+    def run_columns(self, figures: Mapping[str, Any]) -> Mapping[str, str] | None:
+        """``None``: the shared run table shows this kind's figures (see :attr:`run_notes`)."""
+        del figures
+        return None
 
 
 #: The queue kind, as the table of kinds holds it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from integration_kit.errors import ConfigurationError
@@ -24,6 +25,8 @@ class WebhookKind:
 
     names: tuple[str, ...] = ("webhook-in", "webhook-out")
     live_time_scale = 10.0
+    #: Empty: this kind's rows go in the shared call table.
+    run_notes: Mapping[str, str] = MappingProxyType({})
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -92,6 +95,11 @@ class WebhookKind:
             webhook_dashboard(run, spec.scenario(run.scenario), target)
             saved[run.scenario] = {"dashboard": target}
         return saved
+
+    def run_columns(self, figures: Mapping[str, Any]) -> Mapping[str, str] | None:
+        """``None``: the shared run table shows this kind's figures (see :attr:`run_notes`)."""
+        del figures
+        return None
 
 
 #: The webhook kinds, as the table of kinds holds them.

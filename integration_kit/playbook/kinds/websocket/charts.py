@@ -35,9 +35,16 @@ def ws_dashboard(scenario: str, series: pd.DataFrame, figures: Mapping[str, Any]
         lag.hist(away, bins=30, color="tab:blue")
     lag.set_title("message lag after the restart: time away (s)", fontsize="small")
     lag.set_xlabel("seconds")
-    gaps.bar(
-        ["gaps", "resyncs", "gave up"], [figures.get("gaps", 0), figures.get("resyncs", 0), figures.get("gave_up", 0)]
-    )
+    counts = {
+        "gaps": figures.get("gaps", 0),
+        "resyncs": figures.get("resyncs", 0),
+        "gave up": figures.get("gave_up", 0),
+    }
+    if any(counts.values()):
+        gaps.bar(list(counts), list(counts.values()))
+    else:  # an empty axis reads as a chart that failed to draw
+        gaps.set_axis_off()
+        gaps.text(0.5, 0.5, "none: no gap, no resync, no client gave up", ha="center", va="center")
     gaps.set_title("gaps and resyncs (clients)", fontsize="small")
     figure.suptitle(
         f"{scenario}: {figures.get('messages_lost', 0):g} lost, {figures.get('duplicates_delivered', 0):g} twice, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from integration_kit.errors import ConfigurationError
@@ -14,7 +15,7 @@ from integration_kit.playbook.kinds.websocket.exercise import LIVE_TIME_SCALE, W
 from integration_kit.playbook.kinds.websocket.exercise import time_scale as live_scale
 from integration_kit.playbook.kinds.websocket.spec import FIGURES, WebSocketSpec, ws_checklist, ws_design_document
 from integration_kit.playbook.verdict.bench import voided
-from integration_kit.playbook.verdict.verdict import Check, Verdict
+from integration_kit.playbook.verdict.verdict import Check, Finding, Verdict
 
 __all__ = ["WEBSOCKET", "WebSocketKind"]
 
@@ -24,6 +25,16 @@ class WebSocketKind:
 
     names: tuple[str, ...] = ("websocket",)
     live_time_scale = LIVE_TIME_SCALE
+    run_notes: Mapping[str, str] = MappingProxyType(
+        {
+            "lost": "messages the readers never got (gaps not resumed or resynced)",
+            "dupes": "messages delivered twice after a resume",
+            "away p99 s": "99th percentile of a client's time disconnected after the restart (scenario seconds)",
+            "stall s": "how long a silent feed goes unnoticed before a reconnect (scenario seconds)",
+            "peak hs/s": "the most handshakes the server saw in one second after the restart",
+            "back": "clients connected again by the horizon / clients",
+        }
+    )
 
     @property
     def templates(self) -> Mapping[str, str]:
@@ -83,7 +94,8 @@ class WebSocketKind:
             target = "simulate: in virtual time (no socket)"
         mode = str(summary.get("mode", "simulate"))
         invalid = voided(summary["scenarios"])
-        verdict = Verdict(spec.name, mode, model, checks, kind="websocket", target=target, invalid=invalid)
+        findings = _findings(spec, checks)
+        verdict = Verdict(spec.name, mode, model, checks, findings, kind="websocket", target=target, invalid=invalid)
         verdict.save(out_dir)
         return verdict
 
@@ -91,6 +103,41 @@ class WebSocketKind:
         """One dashboard per scenario (see :mod:`~integration_kit.playbook.kinds.websocket.charts`)."""
         summary, series = load_run(out_dir)
         return save_dashboards(summary, series, Path(out_dir) / "charts")
+
+    def run_columns(self, figures: Mapping[str, Any]) -> Mapping[str, str] | None:
+        """Messages lost, duplicates, time disconnected, stall detection, peak handshakes and clients back (see
+        :attr:`run_notes`), from one scenario's saved figures."""
+        return {
+            "lost": _cell(figures.get("messages_lost"), ",.0f"),
+            "dupes": _cell(figures.get("duplicates_delivered"), ",.0f"),
+            "away p99 s": _cell(figures.get("disconnected_p99"), ".1f"),
+            "stall s": _cell(figures.get("stall_detect"), ".1f"),
+            "peak hs/s": _cell(figures.get("peak_handshakes"), ",.0f"),
+            "back": _cell(figures.get("success_rate"), ".1%"),
+        }
+
+
+def _cell(value: Any, spec: str) -> str:
+    """``value`` formatted, ``no data`` when it is missing (``None`` in ``summary.json``)."""
+    return "no data" if value is None else format(value, spec)
+
+
+def _findings(spec: WebSocketSpec, checks: tuple[Check, ...]) -> tuple[Finding, ...]:
+    """One finding per scenario whose ``peak_handshakes`` missed its ceiling: spread the first reconnect (clients
+    over ``first_delay`` seconds is the handshakes per second the server sees at the restart)."""
+    first = spec.reconnect.first_delay
+    return tuple(
+        Finding(
+            "spread-first-reconnect",
+            c.scenario,
+            f"{c.measured:g} handshakes a second at the restart over the bound of {c.target:g}: spread the first "
+            f"reconnect, raise reconnect.first_delay from {first:g} s (the peak falls about as 1/first_delay: "
+            f"{first * c.measured / c.target:.3g} s at the least; re-run to confirm)",
+            f"peak_handshakes = {c.measured:g}",
+        )
+        for c in checks
+        if c.objective == "peak_handshakes" and not c.passed
+    )
 
 
 def _information(summary: Mapping[str, Any], names: Any) -> str:
