@@ -20,8 +20,8 @@ def test_loopback_hosts(host: str) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost.localdomain", "localhost.example", "notlocalhost", "Xlocalhost", "10.0.0.1", "::ffff:8.8.8.8", "0.0.0.0", "", "[]",
-     "example.com", "127.0.0.1.nip.io"],
+    ["localhost.localdomain", "localhost.example", "notlocalhost", "Xlocalhost", "10.0.0.1", "::ffff:8.8.8.8",
+     "0.0.0.0", "", "[]", "example.com", "127.0.0.1.nip.io"],
 )  # fmt: skip
 def test_hosts_that_are_not_loopback(host: str) -> None:
     assert not is_loopback(host)
