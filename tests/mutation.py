@@ -44,7 +44,7 @@ _IO = ("tests/http/test_io_guarantees.py", "tests/http/test_exchange_boundary.py
 #: The partners' signals through the client (rate-limit headers, hints, pacing), over real sockets.
 _SIGNALS = ("tests/http/test_signals_client.py", "tests/http/test_pacing.py")
 _GRPC = ("tests/grpc/test_channel.py", "tests/grpc/test_status.py", "tests/grpc/test_interop.py")
-_WS = ("tests/websocket/test_policy.py", "tests/websocket/test_guards.py", "tests/websocket/test_live_client.py")
+_WS = ("tests/websocket/test_ws_policy.py", "tests/websocket/test_ws_guards.py", "tests/websocket/test_live_client.py")
 _RECEIVER = ("tests/server/test_webhook_receiver.py", "tests/server/test_inbox_contract.py")
 _SENDER = (
     "tests/webhooks/test_webhook_sender.py",
@@ -116,12 +116,12 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "grpc.security": ("grpc/security.py", ("tests/grpc/test_security.py", *_GRPC)),
     "websocket.reconnect": (
         "websocket/reconnect.py",
-        ("tests/websocket/test_policy.py", "tests/websocket/test_herd.py"),
+        ("tests/websocket/test_ws_policy.py", "tests/websocket/test_herd.py"),
     ),
     "websocket.sequence": ("websocket/sequence.py", _WS),
     "websocket.client": (
         "websocket/client.py",
-        (*_WS, "tests/websocket/test_canary.py", "tests/websocket/test_budget.py"),
+        (*_WS, "tests/websocket/test_canary.py", "tests/websocket/test_ws_budget.py"),
     ),
     "telemetry.otel": (
         "telemetry/otel.py",

@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from ws_kit import FAST, SUBSCRIBE, seq_of
 
 from integration_kit.errors import AuthError
 from integration_kit.events import Recorder
 from integration_kit.http.auth import BearerAuth
 from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFeed
 from integration_kit.websocket import ResilientWebSocket, WebSocketConfig
-
-from .conftest import FAST, SUBSCRIBE, seq_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 

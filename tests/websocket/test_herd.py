@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+from ws_kit import SUBSCRIBE, resume_after, seq_of
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import Recorder
@@ -14,8 +15,6 @@ from integration_kit.sim.ws_herd import HerdScenario, client_rng, simulate_herd,
 from integration_kit.sim.ws_upstream import FeedScript, FlakyFeed
 from integration_kit.websocket import ReconnectPolicy, ResilientWebSocket, WebSocketConfig
 from integration_kit.websocket.events import WsConnected
-
-from .conftest import SUBSCRIBE, resume_after, seq_of
 
 NO_JITTER = ReconnectPolicy(first_delay=0.0, jitter="none")
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
+from ws_kit import FAST, SUBSCRIBE, resume_after, seq_of
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import AuthError, RetriesExhausted
@@ -31,8 +32,6 @@ from integration_kit.websocket.events import (
     WsResync,
     WsStale,
 )
-
-from .conftest import FAST, SUBSCRIBE, resume_after, seq_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from ws_kit import FAST, SUBSCRIBE, resume_after, seq_of
 
 from integration_kit.events import Recorder
 from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFeed
@@ -37,8 +38,6 @@ from integration_kit.websocket.events import (
     WsResync,
     WsStale,
 )
-
-from .conftest import FAST, SUBSCRIBE, resume_after, seq_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 

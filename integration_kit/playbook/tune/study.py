@@ -43,6 +43,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,13 @@ __all__ = [
     "search_bounds",
     "tune",
 ]
+
+#: How the workers start: from a clean server process, not forked from this one, whose threads (a gRPC channel's,
+#: a notebook kernel's) a fork would copy mid-call (grpcio then skips its fork handlers and the child can crash:
+#: the pool breaks). "spawn" where there is no forkserver (not POSIX).
+_WORKER_START = multiprocessing.get_context(
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+)
 
 #: The optuna samplers :func:`tune` offers (see the module docstring).
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2")
@@ -245,7 +253,9 @@ def tune(
     batch = batch or population
     candidates: list[Candidate] = []
     seen: dict[tuple[tuple[str, Any], ...], Candidate] = {}  # settings -> result: the same settings, the same runs
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=start_worker, initargs=(spec,)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=_WORKER_START, initializer=start_worker, initargs=(spec,)
+    ) as pool:
         while (done := len(candidates) if storage is None else len(_stored(study))) < trials:
             asked = [study.ask() for _ in range(min(batch, trials - done))]
             settings = [suggest(t, spec.client, limits) for t in asked]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import CollectorRegistry
+from ws_kit import SUBSCRIBE
 
 from integration_kit.errors import BudgetExhausted, RetriesExhausted
 from integration_kit.events import BudgetDepleted, Recorder
@@ -13,8 +14,6 @@ from integration_kit.policies.config import BudgetPolicy
 from integration_kit.sim.ws_upstream import FeedScript, FlakyFeed
 from integration_kit.telemetry.prometheus import PrometheusHook
 from integration_kit.websocket import ReconnectPolicy, ResilientWebSocket, WebSocketConfig
-
-from .conftest import SUBSCRIBE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 

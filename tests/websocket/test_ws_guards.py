@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from ws_kit import SUBSCRIBE, seq_of
 
 from integration_kit import AsyncResilientClient, ClientConfig
 from integration_kit.clock import ManualClock
@@ -19,8 +20,6 @@ from integration_kit.policies.config import BreakerPolicy
 from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFeed
 from integration_kit.websocket import ReconnectPolicy, ResilientWebSocket, WebSocketConfig, http_resync
 from integration_kit.websocket.events import WsResync
-
-from .conftest import SUBSCRIBE, seq_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 

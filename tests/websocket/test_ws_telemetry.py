@@ -9,13 +9,12 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
+from ws_kit import FAST, SUBSCRIBE
 
 from integration_kit.sim.ws_upstream import ConnectionFault, FeedScript, FlakyFeed
 from integration_kit.telemetry.otel import OpenTelemetryHook
 from integration_kit.telemetry.prometheus import PrometheusHook
 from integration_kit.websocket import ResilientWebSocket, WebSocketConfig
-
-from .conftest import FAST, SUBSCRIBE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
