@@ -106,7 +106,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "queues.outbox": ("queues/outbox.py", ("tests/queues/test_queue_outbox.py",)),
     "queues.inbox": ("queues/inbox.py", ("tests/queues/test_queue_inbox.py", "tests/queues/test_queue_consumer.py")),
     # The partners' signals, the loopback rule and the drivers this round added (issues 24, 25, 26).
-    "policies.signals": ("policies/signals.py", ("tests/policies/test_signals.py", *_SIGNALS)),
+    "policies.signals": (
+        "policies/signals.py",
+        ("tests/policies/test_signals_exact.py", "tests/policies/test_signals.py", *_SIGNALS),
+    ),
     "policies.profiles": ("policies/profiles.py", ("tests/policies/test_signals.py", *_SIGNALS)),
     "policies.hosts": ("policies/hosts.py", ("tests/policies/test_hosts.py", "tests/http/test_client_config.py")),
     "policies.hedging": ("policies/hedging.py", ("tests/grpc/test_hedge_race.py", "tests/grpc/test_sim_hedging.py")),
