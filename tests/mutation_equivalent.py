@@ -489,4 +489,20 @@ EQUIVALENT: dict[str, str] = {
         for n in (31, 32, 35, 36)
     },
     "integration_kit.http.safety.x_checked_headers__mutmut_23": "codec names are case-insensitive",
+    # policies/signals.py: the older RateLimit-* family's reset is a delta; any form but "epoch"/"auto" reads so.
+    **{
+        f"integration_kit.policies.signals.x__quota__mutmut_{n}": (
+            "the RateLimit-Reset form 'delta' -> None / 'XXdeltaXX' / 'DELTA': any form but 'epoch' or 'auto' is read "
+            "as seconds from now, and the reference is only read for an epoch"
+        )
+        for n in (5, 6, 13, 14)
+    },
+    "integration_kit.policies.signals.x__sf_list__mutmut_9": "codec names are case-insensitive",
+    **{
+        f"integration_kit.policies.signals.x__sf_list__mutmut_{n}": (
+            "http_sf.parse(tltype='list') always returns a list of (item, params) pairs with a dict of params, so "
+            "the shape checks cannot fail either way"
+        )
+        for n in (14, 15, 16)
+    },
 }
