@@ -80,4 +80,18 @@ IO_MUTANTS = [
         "    for plain in sorted(plains, reverse=True):\n",
         ("tests/http/test_redact.py::test_the_longest_secret_is_masked_first_whatever_its_letters",),
     ),
+    Mutant(
+        "idempotency_key_of_255_characters_refused",
+        "http/safety.py",
+        "    if len(key) > MAX_KEY_LENGTH:\n",
+        "    if len(key) >= MAX_KEY_LENGTH:\n",
+        ("tests/http/test_safety.py::test_a_key_is_refused_with_the_rule_or_its_length",),
+    ),
+    Mutant(
+        "reset_at_the_epoch_threshold_read_as_epoch",
+        "policies/signals.py",
+        'epoch = form == "epoch" or (form == "auto" and value > EPOCH_THRESHOLD)',
+        'epoch = form == "epoch" or (form == "auto" and value >= EPOCH_THRESHOLD)',
+        ("tests/policies/test_signals_exact.py::test_reset_boundaries_epoch_threshold_and_zero",),
+    ),
 ]
