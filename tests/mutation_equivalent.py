@@ -505,4 +505,22 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (14, 15, 16)
     },
+    # http/exchange.py's _answered after the partners' signals (numbers of this round's sweep).
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
+            "a 200 sent down the error path still ends as a success: the engine decides by the status, and the error "
+            "path reads the same signals into the pacer"
+        )
+        for n in (12, 13)
+    },
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (
+            "a 2xx read without its status: the status only decides a refusal (429, 503, the profile's limited "
+            "statuses), never a 2xx"
+        )
+        for n in (22, 26)
+    },
+    "integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_29": (
+        "read_signals returns None only when no header is a signal, and this branch runs only when one is"
+    ),
 }
