@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from redis_server import redis_url
+from scripted_upstream import Reply, Upstream
 
 from integration_kit import ClientConfig, ManualClock, Recorder, ResilientClient
 from integration_kit.errors import ConfigurationError, IntegrationError, RateLimited
@@ -204,3 +205,15 @@ def test_processes_sharing_one_quota_stay_within_it_in_every_window(redis_url: s
     assert stats["refused"] == 0
     assert sum(a["refused"] for a in answers) == 0
     assert sum(a["ok"] for a in answers) >= QUOTA  # pacing holds calls back, it does not starve them
+
+
+def test_a_2xx_answers_quota_is_read_with_the_profiles_reset_form(upstream: Upstream) -> None:
+    # GitHub's x-ratelimit-reset is epoch seconds: "30" is long past, so the window has reset (0 s), where the
+    # default reading would take it for 30 s from now.
+    quota = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "59", "x-ratelimit-reset": "30"}
+    upstream.script(Reply(200, headers=quota))
+    recorder = Recorder()
+    with ResilientClient(_config(upstream.base_url, quota_reserve=1), hooks=[recorder]) as client:
+        assert client.get("/repos").status_code == 200
+    (seen,) = recorder.of(QuotaSeen)
+    assert (seen.limit, seen.remaining, seen.reset) == (60, 59, 0.0)  # type: ignore[attr-defined]
