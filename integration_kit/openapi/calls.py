@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -36,6 +36,9 @@ __all__ = ["AsyncValidatedCalls", "ResponseCheck", "ValidatedCalls"]
 
 #: What stands for the key the client generates (a UUID4) when the request is checked before it is built.
 _GENERATED_KEY = "00000000-0000-4000-8000-000000000000"
+
+
+_Client = TypeVar("_Client", ResilientClient, AsyncResilientClient)
 
 
 class _CallsCore:
@@ -145,11 +148,12 @@ class _CallsCore:
         )
 
 
-class ValidatedCalls(_CallsCore):
-    """Operations of ``document`` called through ``client`` by ``operationId``, validated (see the module)."""
+class _ClientCalls(_CallsCore, Generic[_Client]):
+    """A wrapper around one client (sync or async): its document and switches, the client's name, redacted query
+    parameters and keyed methods."""
 
     def __init__(
-        self, client: ResilientClient, document: ApiDocument, *, requests: bool = True, responses: bool = True
+        self, client: _Client, document: ApiDocument, *, requests: bool = True, responses: bool = True
     ) -> None:
         config = client.config
         super().__init__(
@@ -160,7 +164,11 @@ class ValidatedCalls(_CallsCore):
             requests=requests,
             responses=responses,
         )
-        self.client = client
+        self.client: _Client = client
+
+
+class ValidatedCalls(_ClientCalls[ResilientClient]):
+    """Operations of ``document`` called through ``client`` by ``operationId``, validated (see the module)."""
 
     def call(
         self,
@@ -181,22 +189,8 @@ class ValidatedCalls(_CallsCore):
         return self._check(operation, self.client.request(operation.method, url, **options), validate)
 
 
-class AsyncValidatedCalls(_CallsCore):
+class AsyncValidatedCalls(_ClientCalls[AsyncResilientClient]):
     """The async twin of :class:`ValidatedCalls`, over an :class:`AsyncResilientClient`."""
-
-    def __init__(
-        self, client: AsyncResilientClient, document: ApiDocument, *, requests: bool = True, responses: bool = True
-    ) -> None:
-        config = client.config
-        super().__init__(
-            document,
-            name=config.name,
-            redact_names=config.redact_query_params,
-            keyed_methods=config.idempotency_methods,
-            requests=requests,
-            responses=responses,
-        )
-        self.client = client
 
     async def call(
         self,
