@@ -8,16 +8,30 @@ spec file, then among the bundled ones (:func:`scenario_search`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeGuard, TypeVar
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.playbook.project import Project, ProjectNotFound, find_root
 from integration_kit.sim.scenarios import read_toml
 
-__all__ = ["integrations_dir", "is_name", "read_spec", "scenario_search", "spec_kind", "spec_names", "spec_path"]
+__all__ = [
+    "SUMMARY_FILE",
+    "integrations_dir",
+    "is_name",
+    "read_spec",
+    "read_summary",
+    "scenario_search",
+    "spec_kind",
+    "spec_names",
+    "spec_path",
+]
+
+#: The summary document every kind's exercise writes into its run folder (stage 02), and its judge reads back.
+SUMMARY_FILE = "summary.json"
 
 
 class _Named(Protocol):
@@ -112,3 +126,15 @@ def scenario_search(path: Path | None) -> tuple[Path, ...]:
         return (Project.at(root).scenarios,)
     except ProjectNotFound:  # pragma: no cover - find_root found its table a moment ago
         return ()
+
+
+def read_summary(out_dir: str | Path) -> dict[str, Any]:
+    """The summary document (:data:`SUMMARY_FILE`) an exercise wrote into ``out_dir``.
+
+    Raises :class:`~integration_kit.errors.ConfigurationError` when the folder holds no exercise.
+    """
+    file = Path(out_dir) / SUMMARY_FILE
+    if not file.is_file():
+        raise ConfigurationError(f"{out_dir}: no exercise results ({SUMMARY_FILE} missing): run stage 02 first")
+    loaded: dict[str, Any] = json.loads(file.read_text())
+    return loaded

@@ -21,6 +21,7 @@ from typing import Any
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 
+from integration_kit.playbook.kinds.files import SUMMARY_FILE
 from integration_kit.playbook.kinds.protocol import ExerciseOptions, Mode
 from integration_kit.playbook.kinds.table import kind_of, load_spec
 from integration_kit.playbook.project import Project, find_root
@@ -34,7 +35,6 @@ __all__ = ["NOTEBOOKS", "PROGRESS_FILE", "SUMMARY_FILE", "PlaybookRun", "new_run
 NOTEBOOKS: tuple[str, ...] = ("01_design.ipynb", "02_exercise.ipynb", "03_charts.ipynb")
 #: Where a live exercise notebook reports its progress for the console bar (see :mod:`.progress`).
 PROGRESS_FILE = "progress.tsv"
-SUMMARY_FILE = "summary.json"
 
 
 @contextlib.contextmanager

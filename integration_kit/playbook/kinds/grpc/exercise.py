@@ -37,6 +37,7 @@ from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import BreakerTransition, CallFinished, Event, Recorder
 from integration_kit.grpc.channel import AsyncResilientChannel
 from integration_kit.grpc.rpc import MAX_TRANSPARENT
+from integration_kit.playbook.kinds.files import SUMMARY_FILE, read_summary
 from integration_kit.playbook.kinds.grpc.spec import GrpcMethod, GrpcSpec
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.verdict.bench import BenchHealth, BenchMonitor
@@ -66,7 +67,6 @@ __all__ = [
 LIVE_TIME_SCALE = 10.0
 #: At most this many calls per method and scenario in a live run (the rate is thinned to fit).
 MAX_CALLS = 300
-SUMMARY_FILE = "summary.json"
 #: The requests a live run sends, by method of the bundled test service (any other method gets an empty request).
 REQUESTS: dict[str, Any] = {
     "GetItem": inventory_pb2.GetItemRequest(sku="sku-1"),
@@ -325,8 +325,4 @@ async def _consume(stream: Any) -> None:
 
 def load_run(out_dir: str | Path) -> dict[str, Any]:
     """Read back the summary :meth:`GrpcExercise.save` wrote; ConfigurationError when there is none."""
-    file = Path(out_dir) / SUMMARY_FILE
-    if not file.is_file():
-        raise ConfigurationError(f"{out_dir}: no exercise results ({SUMMARY_FILE} missing): run stage 02 first")
-    loaded: dict[str, Any] = json.loads(file.read_text())
-    return loaded
+    return read_summary(out_dir)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.events import Recorder, Summary
+from integration_kit.playbook.kinds.files import SUMMARY_FILE
 from integration_kit.playbook.kinds.http import charts
 from integration_kit.playbook.kinds.http.bench import BenchHealth, fitted_time_scale
 from integration_kit.playbook.kinds.http.figures import phase_windows
@@ -79,7 +80,6 @@ EVENTS_FILE = "events.csv"
 #: How many times faster than real time a live run plays scenarios at most (the kind's default).
 LIVE_TIME_SCALE = 10.0
 SERVER_FILE = "server.csv"
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass(frozen=True)

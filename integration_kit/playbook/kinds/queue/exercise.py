@@ -22,6 +22,7 @@ import pandas as pd
 
 from integration_kit.clock import SystemClock
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.files import SUMMARY_FILE, read_summary
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.kinds.queue.spec import QueueSpec, judge
 from integration_kit.playbook.verdict.bench import BenchHealth, BenchMonitor, lateness_limit
@@ -35,7 +36,6 @@ __all__ = ["LIVE_TIME_SCALE", "MAX_MESSAGES", "SERIES_FILE", "SUMMARY_FILE", "Qu
 LIVE_TIME_SCALE = 20.0
 #: At most this many messages per scenario in a live run; bigger scenarios are thinned (``queue.live.thin``).
 MAX_MESSAGES = 400
-SUMMARY_FILE = "summary.json"
 SERIES_FILE = "series.csv"
 
 
@@ -200,8 +200,6 @@ def load_run(out_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     Raises :class:`~integration_kit.errors.ConfigurationError` when the folder holds no exercise.
     """
     folder = Path(out_dir)
-    if not (folder / SUMMARY_FILE).is_file():
-        raise ConfigurationError(f"{folder}: no exercise results ({SUMMARY_FILE} missing): run stage 02 first")
-    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    summary = read_summary(folder)
     series = pd.read_csv(folder / SERIES_FILE) if (folder / SERIES_FILE).is_file() else pd.DataFrame()
     return summary, series

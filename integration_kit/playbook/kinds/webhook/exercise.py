@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.files import SUMMARY_FILE, read_summary
 from integration_kit.playbook.kinds.webhook.charts import outcome_table
 from integration_kit.playbook.kinds.webhook.live import live_webhooks
 from integration_kit.playbook.kinds.webhook.sim import WebhookRun, simulate_webhooks
@@ -25,7 +26,6 @@ from integration_kit.playbook.verdict.bench import BenchHealth
 
 __all__ = ["EVENTS_FILE", "SUMMARY_FILE", "WebhookExercise", "load_runs", "run_scenarios", "save_summary"]
 
-SUMMARY_FILE = "summary.json"
 EVENTS_FILE = "events.csv"
 
 
@@ -92,9 +92,7 @@ def load_runs(spec: WebhookSpec, out_dir: str | Path) -> tuple[dict[str, Any], l
     Raises :class:`~integration_kit.errors.ConfigurationError` when the folder holds no exercise.
     """
     folder = Path(out_dir)
-    if not (folder / SUMMARY_FILE).is_file():
-        raise ConfigurationError(f"{folder}: no exercise results ({SUMMARY_FILE} missing): run stage 02 first")
-    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    summary = read_summary(folder)
     events = pd.read_csv(folder / EVENTS_FILE) if (folder / EVENTS_FILE).is_file() else pd.DataFrame()
     runs = []
     for name, data in summary["scenarios"].items():

@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.files import SUMMARY_FILE, read_summary
 from integration_kit.playbook.kinds.protocol import ExerciseOptions
 from integration_kit.playbook.kinds.websocket.spec import FIGURES, WebSocketSpec, WsScenario
 from integration_kit.sim.ws_herd import HerdResult, simulate_herd
@@ -41,7 +42,6 @@ __all__ = ["LIVE_TIME_SCALE", "SERIES_FILE", "SUMMARY_FILE", "ScenarioRun", "WsE
 
 #: How many times faster than real time a live run plays its scenarios by default.
 LIVE_TIME_SCALE = 10.0
-SUMMARY_FILE = "summary.json"
 SERIES_FILE = "series.csv"
 
 
@@ -215,8 +215,6 @@ def load_run(out_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     Raises :class:`~integration_kit.errors.ConfigurationError` when the folder holds no exercise.
     """
     folder = Path(out_dir)
-    if not (folder / SUMMARY_FILE).is_file():
-        raise ConfigurationError(f"{folder}: no exercise results ({SUMMARY_FILE} missing): run stage 02 first")
-    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    summary = read_summary(folder)
     series = pd.read_csv(folder / SERIES_FILE) if (folder / SERIES_FILE).is_file() else pd.DataFrame()
     return summary, series
