@@ -267,7 +267,7 @@ async def _live(
         ) as channel:
             with BenchMonitor(clock, scale) as monitor:
                 began = clock.now()
-                await asyncio.gather(*(_drive(channel, m, duration, scale, monitor, began) for m in spec.methods))
+                await asyncio.gather(*(_drive(channel, m, duration, clock, monitor, began) for m in spec.methods))
     finished = recorder.of(CallFinished)
     calls = {m.short: [e for e in finished if e.target.endswith(f"/{m.name}")] for m in spec.methods}  # type: ignore[attr-defined]
     # A breaker is per service: its transitions go with the service's first method, so the run counts each once
@@ -281,13 +281,13 @@ async def _drive(
     channel: AsyncResilientChannel,
     method: GrpcMethod,
     duration: float,
-    scale: float,
+    clock: ScaledClock,
     monitor: BenchMonitor,
     began: float,
 ) -> None:
     """Offer ``method`` at its rate (thinned to :data:`MAX_CALLS`) for ``duration`` scenario seconds, telling
     ``monitor`` how late each call starts against its plan (``began``: the run's start on the channel's clock)."""
-    path = f"/{method.name}"
+    path, scale = f"/{method.name}", clock.time_scale
     request = REQUESTS.get(method.short)
     if request is None:
         return
@@ -306,7 +306,9 @@ async def _drive(
         else:
             unary = channel.unary_unary(path, serializer, lambda b: b)
             tasks.append(asyncio.ensure_future(_ignore(unary(request, metadata=metadata))))
-        await asyncio.sleep(gap)
+        # to the next call's planned time, not by a gap: a gap after each call would add every wake-up's delay
+        # to all later calls, and the bench would take its own drift for falling behind
+        await asyncio.sleep(max(0.0, (began + (i + 1) * gap * scale - clock.now()) / scale))
     await asyncio.gather(*tasks)
 
 

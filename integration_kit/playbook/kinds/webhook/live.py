@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,7 @@ from integration_kit.playbook.kinds.webhook.spec import WebhookScenario, Webhook
 from integration_kit.playbook.verdict.bench import BenchMonitor, lateness_limit
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.server.inbox import InboxEvent, InboxState, SQLiteInbox
-from integration_kit.server.signatures import StandardWebhooks
+from integration_kit.server.signatures import StandardWebhooks, WebhookScheme
 from integration_kit.server.webhook_processor import WebhookProcessor
 from integration_kit.server.webhook_receiver import WebhookReceiver
 from integration_kit.sim.upstream import ScaledClock, serve_app
@@ -60,6 +62,11 @@ __all__ = ["live_webhooks"]
 
 #: The longest a live scenario may wait for its backlog to drain (real seconds).
 MAX_DRAIN = 120.0
+
+#: How many deliveries the played partner may have in flight at once (webhook-in): it sends each at its planned
+#: time whether or not the earlier ones were answered (an open loop, as GitHub or Stripe do), so a slow receiver
+#: shows as lag in the integration's figures, never as a bench that fell behind.
+SENDERS = 32
 
 
 def live_webhooks(
@@ -134,23 +141,9 @@ def _live_receive(
         )
         halt = processor.start(poll=0.01)
         try:
-            with serve_app(receiver, name="webhook-receiver") as url, httpx.Client(timeout=10) as client:
+            with serve_app(receiver, name="webhook-receiver") as url:
                 origin = clock.now()
-                for arrival, kind, event_id, signed_at in deliveries:
-                    clock.sleep(origin + arrival - clock.now())
-                    monitor.offered(origin + arrival)
-                    who = (
-                        "forger"
-                        if kind == "forged"
-                        else "new"
-                        if rotate_time is not None and signed_at >= rotate_time
-                        else "old"
-                    )
-                    body = f'{{"id":"{event_id}","type":"push"}}'.encode()
-                    headers = signers[who].sign(body, msg_id=event_id, timestamp=int(origin + signed_at))
-                    counts["deliveries"] += 1
-                    answer = client.post(url + "/", content=body, headers=headers)
-                    _count(answer, kind, event_id, counts, received, clock.now())
+                _play(url, deliveries, signers, rotate_time, origin, clock, monitor, counts, received, lock)
                 _drain(inbox)
             if sc.handler_outage is not None:
                 clock.sleep(origin + sc.handler_outage[1] - clock.now())
@@ -159,6 +152,49 @@ def _live_receive(
         run = receive_result(spec, sc, inbox, processor, counts, received, done_at, invocations, origin)
         inbox.close()
     return run
+
+
+def _play(
+    url: str,
+    deliveries: list[tuple[float, str, str, float]],
+    signers: Mapping[str, WebhookScheme],
+    rotate_time: float | None,
+    origin: float,
+    clock: ScaledClock,
+    monitor: BenchMonitor,
+    counts: Counter[str],
+    received: dict[str, float],
+    lock: threading.Lock,
+) -> None:
+    """The played partner: each delivery signed and sent at its planned time, ``SENDERS`` at most in flight."""
+    with (
+        httpx.Client(timeout=10, limits=httpx.Limits(max_connections=SENDERS)) as client,
+        ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook-partner") as partner,
+    ):
+
+        def deliver(body: bytes, headers: dict[str, str], kind: str, event_id: str) -> None:
+            answer = client.post(url + "/", content=body, headers=headers)
+            with lock:
+                _count(answer, kind, event_id, counts, received, clock.now())
+
+        sent: list[Future[None]] = []
+        for arrival, kind, event_id, signed_at in deliveries:
+            clock.sleep(origin + arrival - clock.now())
+            monitor.offered(origin + arrival)
+            who = (
+                "forger"
+                if kind == "forged"
+                else "new"
+                if rotate_time is not None and signed_at >= rotate_time
+                else "old"
+            )
+            body = f'{{"id":"{event_id}","type":"push"}}'.encode()
+            headers = signers[who].sign(body, msg_id=event_id, timestamp=int(origin + signed_at))
+            with lock:
+                counts["deliveries"] += 1
+            sent.append(partner.submit(deliver, body, headers, kind, event_id))
+        for delivery in sent:
+            delivery.result()  # a delivery the partner could not make is an error of the bench: raise it
 
 
 def _count(
