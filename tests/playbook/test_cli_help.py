@@ -47,3 +47,8 @@ def test_every_option_has_help(parser: argparse.ArgumentParser) -> None:
             continue
         assert action.help, f"{parser.prog} {action.dest}: no help"
         assert action.help != argparse.SUPPRESS, f"{parser.prog} {action.dest}: hidden"
+
+
+def test_check_help_says_what_drift_does_to_the_exit_code() -> None:
+    (check,) = (p for p in PARSERS if p.prog == "integration-kit check")
+    assert "exit 1 when an operation is gone or changed incompatibly" in " ".join(check.format_help().split())

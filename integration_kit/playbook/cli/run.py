@@ -65,7 +65,14 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "names", nargs="+", metavar="NAME", help="integrations of the project, or paths of spec files (.toml)"
     )
-    parser.add_argument("--openapi", metavar="FILE", help="also report the drift of each HTTP spec from this document")
+    parser.add_argument(
+        "--openapi",
+        metavar="FILE",
+        help=(
+            "also report the drift of each HTTP spec from this document "
+            "(exit 1 when an operation is gone or changed incompatibly)"
+        ),
+    )
 
 
 def _check_command(args: argparse.Namespace) -> int:
