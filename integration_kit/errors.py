@@ -46,6 +46,7 @@ release.
 from __future__ import annotations
 
 import builtins
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -151,6 +152,10 @@ class IntegrationError(Exception):
         return f"{prefix}{self.message}{suffix}"
 
 
+#: A message's leading setting path, after the name of the class that checked it, if any (``RetryPolicy.base_delay``).
+_LEADING_PATH = re.compile(r"(?:[A-Z][A-Za-z0-9_]*\.)?(?P<path>[a-z_][A-Za-z0-9_.\[\]]*)(?=[: ]|$)")
+
+
 class ConfigurationError(IntegrationError, ValueError):
     """A configuration, spec or secret is invalid or missing. Names the setting, never a secret's value.
 
@@ -165,8 +170,13 @@ class ConfigurationError(IntegrationError, ValueError):
 
     @property
     def reason(self) -> str:
-        """The message without the field's path it may begin with, for a loader that names the path itself."""
-        return self.message.removeprefix(self.field).lstrip(": ") if self.field else self.message
+        """The message without the field's path it may begin with, for a loader that names the path as the user
+        wrote it itself. The path may stand alone (``retry.base_delay: ...``), or be the last part of the field's
+        path after the class that checked it (``RetryPolicy.base_delay ...`` for the field ``retry.base_delay``)."""
+        start = _LEADING_PATH.match(self.message) if self.field else None
+        if start is None or not (self.field == start["path"] or str(self.field).endswith("." + start["path"])):
+            return self.message
+        return self.message[start.end() :].lstrip(": ")
 
     def under(self, prefix: str) -> ConfigurationError:
         """The same error with its ``field`` inside ``prefix`` (a table's key, or ``name[0]`` for an array's item):

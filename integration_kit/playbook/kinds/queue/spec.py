@@ -130,7 +130,7 @@ def _build(data: Mapping[str, Any], source: str, path: Path | None) -> QueueSpec
             dead_letter=queue.get("dead_letter", ""),
         )
     except ConfigurationError as exc:
-        raise fail(exc.under("queue").field or "queue", exc.message) from None
+        raise fail(exc.under("queue").field or "queue", exc.reason) from None
     if kind == "jetstream" and "." in topology.name:
         raise fail("queue.name", "a JetStream stream name has no dots")
     prefetch = consumer.get("prefetch", 32)
