@@ -71,7 +71,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "engine": ("engine/call.py", (*_PURE, "tests/core/test_events.py", "tests/engine/test_decorator.py")),
     "http.exchange": ("http/exchange.py", (*_HTTP, *_IO, *_SIGNALS)),
     "http.client": ("http/client.py", (*_HTTP, *_IO, *_SIGNALS)),
-    "http.auth": ("http/auth.py", ("tests/http/test_client_config.py", *_HTTP)),
+    "http.auth": ("http/auth.py", ("tests/http/test_auth.py", "tests/http/test_client_config.py", *_HTTP)),
     "http.config": ("http/config.py", ("tests/http/test_client_config.py", "tests/policies/test_config.py")),
     "http.backend": ("http/backend.py", (*_HTTP, *_IO)),
     "http.transport": ("http/transport.py", (*_HTTP, *_IO, "tests/http/test_scaled_deadline.py")),
