@@ -94,4 +94,11 @@ IO_MUTANTS = [
         'epoch = form == "epoch" or (form == "auto" and value >= EPOCH_THRESHOLD)',
         ("tests/policies/test_signals_exact.py::test_reset_boundaries_epoch_threshold_and_zero",),
     ),
+    Mutant(
+        "basic_auth_credential_in_another_header",
+        "http/auth.py",
+        'return Credential("Authorization", Secret(f"Basic {token}"))',
+        'return Credential("XXAuthorizationXX", Secret(f"Basic {token}"))',
+        ("tests/http/test_auth.py::test_basic_auth_encodes_user_colon_password_in_utf8",),
+    ),
 ]

@@ -25,7 +25,7 @@ from integration_kit.http.auth import (
 )
 from integration_kit.http.redact import Secret
 
-SECRET = "s3cr3t-V4lue"
+SECRET = "s3cr3t-X-V4lue"  # an X: the line-break check looks for exactly CR, LF and NUL
 
 
 def _basic(value: Secret) -> bytes:
