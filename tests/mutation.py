@@ -89,7 +89,15 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "server/keyed.py",
         ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py"),
     ),
-    "server.signatures": ("server/signatures.py", ("tests/server/test_webhook_signatures.py", *_RECEIVER)),
+    "server.signatures": (
+        "server/signatures.py",
+        (
+            "tests/server/test_signatures_base.py",
+            "tests/server/test_signatures_schemes.py",
+            "tests/server/test_webhook_signatures.py",
+            *_RECEIVER,
+        ),
+    ),
     "server.inbox": ("server/inbox.py", _RECEIVER),
     "server.redis_inbox": ("server/redis_inbox.py", ("tests/server/test_inbox_contract.py",)),
     "server.webhook_processor": ("server/webhook_processor.py", _RECEIVER),
