@@ -316,4 +316,37 @@ IO_EQUIVALENT: dict[str, str] = {
     ),
     # http.auth: the one survivor of the whole-module sweep after tests/http/test_auth.py (issue 29).
     "integration_kit.http.auth.xǁBasicAuthǁload__mutmut_28": "codec names are case-insensitive: 'ASCII' is 'ascii'",
+    # server.signatures: the survivors of the whole-module sweep after test_signatures_base/_schemes.py (issue 29).
+    "integration_kit.server.signatures.xǁWebhookSchemeǁ__init____mutmut_24": (
+        "the Secret copies in _secrets are never read: signing and verifying use _keys, repr counts _keys"
+    ),
+    "integration_kit.server.signatures.xǁWebhookSchemeǁ_timestamp__mutmut_28": (
+        "skew > 0 -> >= 0: the age is named only when |skew| > tolerance > 0, so skew is never 0 there"
+    ),
+    **{
+        f"integration_kit.server.signatures.{name}": (
+            "digest names are case-insensitive: hmac.new(..., 'SHA256') is sha256"
+        )
+        for name in ("xǁWebhookSchemeǁ_mac__mutmut_2", "xǁWebhookSchemeǁ_match__mutmut_2")
+    },
+    "integration_kit.server.signatures.x__unhex__mutmut_2": (
+        "the isascii() guard made always true: bytes.fromhex refuses every non-ASCII character with the ValueError "
+        "caught below, so None either way"
+    ),
+    "integration_kit.server.signatures.x__unbase64__mutmut_7": "codec names are case-insensitive: 'ASCII' is 'ascii'",
+    **{
+        f"integration_kit.server.signatures.{name}": (
+            "partition -> rpartition: a value in base64 or hex holds no ',' or '=', so an entry yields a candidate "
+            "exactly when it holds one separator, where both split alike; any other entry is skipped or malformed "
+            "with the same error either way"
+        )
+        for name in ("xǁStandardWebhooksǁverify__mutmut_45", "xǁGitHubSignatureǁverify__mutmut_11")
+    },
+    "integration_kit.server.signatures.xǁStripeSignatureǁsign__mutmut_1": (
+        "Stripe's sign() never reads msg_id (the event id is in the body)"
+    ),
+    "integration_kit.server.signatures.xǁGitHubSignatureǁverify__mutmut_37": (
+        "the error for a missing or too long X-GitHub-Delivery is caught at once (the body's hash stands in): "
+        "the scheme name it carries is never seen"
+    ),
 }

@@ -101,4 +101,11 @@ IO_MUTANTS = [
         'return Credential("XXAuthorizationXX", Secret(f"Basic {token}"))',
         ("tests/http/test_auth.py::test_basic_auth_encodes_user_colon_password_in_utf8",),
     ),
+    Mutant(
+        "hmac_webhook_timestamp_not_signed",
+        "server/signatures.py",
+        'return f"{stamp}.".encode() + body if stamp is not None else body',
+        "return body",
+        ("tests/server/test_signatures_schemes.py::test_hmac_with_id_and_timestamp_headers",),
+    ),
 ]

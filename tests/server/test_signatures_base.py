@@ -252,3 +252,12 @@ def test_too_little_or_too_much_entropy_is_refused(size: int) -> None:
 def test_a_body_id_is_its_sha256() -> None:
     verified = _github().verify(_github().sign(b"payload", msg_id="d") | {"x-github-delivery": ""}, b"payload")
     assert verified.id == "sha256:" + hashlib.sha256(b"payload").hexdigest()
+
+
+def test_a_skew_under_a_second_still_says_old_or_new() -> None:
+    clock = ManualClock(NOW + 0.75)
+    scheme = _stamped(clock, tolerance=0.5)
+    with pytest.raises(TimestampOutsideTolerance) as caught:
+        scheme.verify(scheme.sign(b"{}", msg_id="m", timestamp=NOW), b"{}")
+    assert str(caught.value) == "hmac: timestamp is 1s too old (tolerance 0s)"
+    assert caught.value.skew == 0.75

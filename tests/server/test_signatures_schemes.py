@@ -27,7 +27,13 @@ from integration_kit.server.signatures import (
     VerifiedWebhook,
     generate_standard_secret,
 )
-from integration_kit.webhooks.errors import SignatureMalformed, SignatureMismatch, SignatureMissing
+from integration_kit.webhooks.errors import (
+    PayloadTooLarge,
+    SignatureMalformed,
+    SignatureMismatch,
+    SignatureMissing,
+    TimestampOutsideTolerance,
+)
 
 NOW = 1_700_000_000
 KEY = bytes(range(24))
@@ -141,15 +147,20 @@ def test_standard_svix_headers_are_read_when_svix_id_is_present_in_any_case() ->
 
 
 def test_standard_a_secret_is_base64_after_whsec_with_or_without_padding() -> None:
-    raw = _b64(bytes(range(25)))  # 25 bytes: base64 with one '=' of padding
+    raw = _b64(bytes(range(26)))  # 26 bytes: base64 with one '=' of padding, 35 characters without it
     assert raw.endswith("=")
+    assert not raw.endswith("==")
     clock = ManualClock(NOW)
     padded, bare, plain = (
         StandardWebhooks(s, clock=clock) for s in ("whsec_" + raw, "whsec_" + raw.rstrip("="), raw.rstrip("="))
     )
     headers = padded.sign(b"{}", msg_id="m")
     assert bare.sign(b"{}", msg_id="m") == plain.sign(b"{}", msg_id="m") == headers
-    assert headers["webhook-signature"] == "v1," + _b64(_mac(bytes(range(25)), f"m.{NOW}.".encode() + b"{}"))
+    assert headers["webhook-signature"] == "v1," + _b64(_mac(bytes(range(26)), f"m.{NOW}.".encode() + b"{}"))
+    two = _b64(bytes(range(25))).rstrip("=")  # two '=' of padding stripped
+    assert StandardWebhooks("whsec_" + two, clock=clock).sign(b"", msg_id="m")["webhook-signature"] == (
+        "v1," + _b64(_mac(bytes(range(25)), f"m.{NOW}.".encode()))
+    )
 
 
 @pytest.mark.parametrize("secret", ["whsec_", "whsec_!!!!", "whsec_ä"])
@@ -303,6 +314,7 @@ def test_hmac_a_wrong_prefix_or_encoding_is_malformed() -> None:
     with pytest.raises(SignatureMalformed) as caught:
         scheme.verify({"x-sig": "sha256=" + _mac(b"k", b"{}").hex() + "!"}, b"{}")
     assert str(caught.value) == "hmac: the signature is not base64"
+    assert caught.value.header == "x-sig"
     with pytest.raises(SignatureMalformed, match="the signature is not hex"):
         HMACSignature("k", header="X-Sig").verify({"x-sig": "xyz"}, b"{}")
 
@@ -327,3 +339,68 @@ def test_the_verified_body_is_the_body_given() -> None:
     assert scheme.verify(scheme.sign(body, timestamp=NOW - 3), body) == VerifiedWebhook(
         "evt_9", float(NOW - 3), body, "stripe"
     )
+
+
+# -- each scheme names itself and the header at fault ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_standard_a_missing_header_error_names_the_scheme(missing: str) -> None:
+    scheme = StandardWebhooks(STD_SECRET, clock=ManualClock(NOW))
+    headers = {k: v for k, v in scheme.sign(b"{}", msg_id="m").items() if k != missing}
+    with pytest.raises(SignatureMissing) as caught:
+        scheme.verify(headers, b"{}")
+    assert str(caught.value) == f"standard-webhooks: header {missing} is missing"
+    assert caught.value.scheme == "standard-webhooks"
+
+
+def test_each_scheme_names_itself_for_a_missing_signature_header() -> None:
+    for scheme, header in [
+        (StripeSignature("whsec_a"), "stripe-signature"),
+        (HMACSignature("k", header="X-Sig"), "x-sig"),
+    ]:
+        with pytest.raises(SignatureMissing) as caught:
+            scheme.verify({}, b"{}")
+        assert str(caught.value) == f"{scheme.name}: header {header} is missing"
+    hmac_scheme = HMACSignature("k", header="X-Sig", id_header="X-Id", timestamp_header="X-Ts")
+    signed = hmac_scheme.sign(b"{}", msg_id="m")
+    for missing in ("x-ts", "x-id"):
+        with pytest.raises(SignatureMissing) as caught:
+            hmac_scheme.verify({k: v for k, v in signed.items() if k != missing}, b"{}")
+        assert str(caught.value) == f"hmac: header {missing} is missing"
+
+
+def test_a_timestamp_error_names_the_header_it_came_from() -> None:
+    clock = ManualClock(NOW)
+    standard = StandardWebhooks(STD_SECRET, clock=clock)
+    stripe = StripeSignature("whsec_a", clock=clock)
+    for scheme, headers, header in [
+        (standard, standard.sign(b"{}", msg_id="m", timestamp=NOW - 999), "webhook-timestamp"),
+        (standard, standard.sign(b"{}", msg_id="m") | {"webhook-timestamp": "x"}, "webhook-timestamp"),
+        (stripe, stripe.sign(b"{}", timestamp=NOW - 999), "stripe-signature"),
+        (stripe, {"stripe-signature": f"t=x,v1={'00' * 32}"}, "stripe-signature"),
+    ]:
+        with pytest.raises((SignatureMalformed, TimestampOutsideTolerance)) as caught:
+            scheme.verify(headers, b"{}")
+        assert caught.value.header == header
+
+
+def test_stripe_a_t_item_is_split_at_its_first_equals_sign() -> None:
+    scheme = StripeSignature("whsec_a", clock=ManualClock(NOW))
+    with pytest.raises(SignatureMalformed) as caught:  # t is "1=2": one t=, not an integer
+        scheme.verify({"stripe-signature": f"t=1=2,v1={'00' * 32}"}, b"{}")
+    assert str(caught.value) == "stripe: the timestamp is not an integer number of seconds"
+
+
+def test_an_exact_header_name_wins_over_the_same_name_in_another_case() -> None:
+    scheme = GitHubSignature("s")
+    good = scheme.sign(b"{}", msg_id="d")["x-hub-signature-256"]
+    headers = {"X-Hub-Signature-256": "sha256=" + "00" * 32, "x-hub-signature-256": good}
+    assert scheme.verify(headers, b"{}").scheme == "github"
+
+
+def test_hmac_passes_its_body_limit_on() -> None:
+    scheme = HMACSignature("k", header="X-Sig", max_body_bytes=4)
+    assert scheme.max_body_bytes == 4
+    with pytest.raises(PayloadTooLarge):
+        scheme.verify(scheme.sign(b"12345", msg_id="m"), b"12345")
