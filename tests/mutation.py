@@ -87,7 +87,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "server.keyed": (
         "server/keyed.py",
-        ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py"),
+        ("tests/server/test_keyed.py", "tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py"),
     ),
     "server.signatures": (
         "server/signatures.py",

@@ -349,4 +349,8 @@ IO_EQUIVALENT: dict[str, str] = {
         "the error for a missing or too long X-GitHub-Delivery is caught at once (the body's hash stands in): "
         "the scheme name it carries is never seen"
     ),
+    # server.keyed: the one survivor of the whole-module sweep after tests/server/test_keyed.py (issue 29).
+    "integration_kit.server.keyed.x_idempotent__mutmut_34": (
+        "typing.cast(None, fn) returns fn unchanged: cast does nothing at run time"
+    ),
 }

@@ -108,4 +108,11 @@ IO_MUTANTS = [
         "return body",
         ("tests/server/test_signatures_schemes.py::test_hmac_with_id_and_timestamp_headers",),
     ),
+    Mutant(
+        "idempotent_key_of_a_mapping_read_as_an_attribute",
+        "server/keyed.py",
+        "value = first[name] if isinstance(first, Mapping) else getattr(first, name)",
+        "value = getattr(first, name)",
+        ("tests/server/test_keyed.py::test_a_key_from_a_mapping_item_an_attribute_or_a_callable",),
+    ),
 ]
