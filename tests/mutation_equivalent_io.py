@@ -353,4 +353,32 @@ IO_EQUIVALENT: dict[str, str] = {
     "integration_kit.server.keyed.x_idempotent__mutmut_34": (
         "typing.cast(None, fn) returns fn unchanged: cast does nothing at run time"
     ),
+    # http.config: the survivors of the whole-module sweep after tests/http/test_config_exact.py (issue 29).
+    **{
+        f"integration_kit.http.config.xǁClientConfigǁ_apply_profile__mutmut_{n}": (
+            "<= -> <: when the profile's set equals the configured one, the union is that same set, so the policy "
+            "(or the methods) put back is equal to the one there"
+        )
+        for n in (5, 21)
+    },
+    **{
+        f"integration_kit.http.config.xǁClientConfigǁfrom_mapping__mutmut_{n}": (
+            "from_mapping skipping its own auth conversion: the constructor builds an auth table itself, under the "
+            "same field (auth.*) and with the same message"
+        )
+        for n in (47, 48)
+    },
+    **{
+        f"integration_kit.http.config.xǁClientConfigǁfrom_mapping__mutmut_{n}": (
+            "from_mapping's own _strings() of idempotency_methods and redact_query_params: check_table has already "
+            "refused anything but an array of strings, so it cannot fail, and the constructor converts the array "
+            "itself"
+        )
+        for n in (59, 60, 61, 62, 66, 67, 72, 73, 74)
+    },
+    "integration_kit.http.config.xǁClientConfigǁfrom_env__mutmut_74": (
+        "the default of a missing _DEADLINE, '' -> 'XXXX': neither is 'none' or 'off', and _env_number reads the "
+        "variable itself"
+    ),
+    "integration_kit.http.config.x__token__mutmut_8": "X is alphanumeric: adding it to the token symbols adds nothing",
 }

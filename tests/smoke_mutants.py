@@ -115,4 +115,11 @@ IO_MUTANTS = [
         "value = getattr(first, name)",
         ("tests/server/test_keyed.py::test_a_key_from_a_mapping_item_an_attribute_or_a_callable",),
     ),
+    Mutant(
+        "base_url_with_a_bare_user_name_accepted",
+        "http/config.py",
+        "elif parts.username is not None or parts.password is not None:",
+        "elif parts.username is not None and parts.password is not None:",
+        ("tests/http/test_config_exact.py::test_a_bad_base_url_is_shown_redacted",),
+    ),
 ]

@@ -9,6 +9,7 @@ of issue 29 found unguarded; ``test_client_config.py`` holds the broader example
 from __future__ import annotations
 
 import pickle
+import socket
 import ssl
 from pathlib import Path
 from types import MappingProxyType
@@ -76,10 +77,11 @@ def test_breaker_and_budget_may_be_off_and_deadline_none() -> None:
     ("values", "field", "message"),
     [
         ({"deadline": 0}, "deadline", "ClientConfig.deadline must be a finite number > 0, got 0"),
-        ({"max_response_bytes": 0}, "max_response_bytes", "must be an integer >= 1, got 0"),
-        ({"quota_reserve": -1}, "quota_reserve", "must be an integer >= 0, got -1"),
-        ({"quota_store_env": "not a name"}, "quota_store_env", "must be the name of an environment variable"),
+        ({"max_response_bytes": 0}, "max_response_bytes", "ClientConfig.max_response_bytes must be an integer >= 1"),
+        ({"quota_reserve": -1}, "quota_reserve", "ClientConfig.quota_reserve must be an integer >= 0, got -1"),
+        ({"quota_store_env": "a b"}, "quota_store_env", "ClientConfig.quota_store_env must be the name of an env"),
         ({"quota_store_env": 5}, "quota_store_env", "must be the name of an environment variable, got 5"),
+        ({"redact_query_params": "sig"}, "redact_query_params", "ClientConfig.redact_query_params must be a coll"),
         ({"follow_redirects": 1}, "follow_redirects", "ClientConfig.follow_redirects must be a bool, got 1"),
         ({"allow_insecure_http": "no"}, "allow_insecure_http", "ClientConfig.allow_insecure_http must be a bool"),
         ({"auth": {"type": "bearer"}}, "auth.env", "auth.env is required for a bearer auth"),
@@ -119,7 +121,11 @@ def test_the_smallest_limits_and_an_auth_table_are_accepted() -> None:
         (f"https://:{LEAK}@partner.example", "must not hold credentials"),
         ("https://partner.example/#frag", "must not have a query or fragment, got 'https://partner.example/#frag'"),
         (f"https://partner.example/?token={LEAK}", "must not have a query or fragment"),
-        ("http://partner.example", "'http://partner.example' is plain http:// to a non-loopback host"),
+        (
+            "http://partner.example",
+            "'http://partner.example' is plain http:// to a non-loopback host; use https:// "
+            "(or set allow_insecure_http=True, never in production)",
+        ),
     ],
 )
 def test_a_bad_base_url_is_shown_redacted(url: Any, problem: str) -> None:
@@ -178,20 +184,21 @@ def test_a_credential_header_is_refused_without_showing_it(name: str) -> None:
 @pytest.mark.parametrize("agent", ["ua\rX-Evil: 1", "ua\n", "ua\0", 7])
 def test_a_user_agent_must_be_one_clean_line(agent: Any) -> None:
     error = _error(user_agent=agent)
-    assert str(error).startswith("ClientConfig.user_agent must be a string without CR, LF or NUL")
+    assert str(error) == f"ClientConfig.user_agent must be a string without CR, LF or NUL, got {agent!r}"
     assert error.field == "user_agent"
 
 
 def test_headers_are_copied_and_read_only() -> None:
-    given = {"X-Trace": "1"}
-    config = ClientConfig(name="p", base_url=BASE, headers=given, user_agent="kit/1")
+    given = {"X-Trace": "X1"}  # an X: the checks look for exactly CR, LF and NUL
+    config = ClientConfig(name="p", base_url=BASE, headers=given, user_agent="X-Kit/1")
     given["X-Trace"] = "2"
-    assert dict(config.headers) == {"X-Trace": "1"}
+    assert dict(config.headers) == {"X-Trace": "X1"}
+    assert config.user_agent == "X-Kit/1"
     assert isinstance(config.headers, MappingProxyType)
     restored = pickle.loads(pickle.dumps(config))
     assert restored == config
     assert isinstance(restored.headers, MappingProxyType)
-    assert dict(restored.headers) == {"X-Trace": "1"}
+    assert dict(restored.headers) == {"X-Trace": "X1"}
 
 
 # -- TLS ------------------------------------------------------------------------------------------------------------
@@ -208,7 +215,22 @@ def test_a_file_that_is_not_a_bundle_is_refused_at_construction(tmp_path: Path) 
     bogus = tmp_path / "ca.pem"
     bogus.write_text("not a certificate")
     error = _error(verify=str(bogus))
-    assert str(error).startswith(f"ClientConfig.verify: {str(bogus)!r} is not a usable CA bundle or directory")
+    assert str(error) == (
+        f"ClientConfig.verify: {str(bogus)!r} is not a usable CA bundle or directory of PEM certificates "
+        "(NO_CERTIFICATE_OR_CRL_FOUND)"
+    )
+    assert error.field == "verify"
+    garbled = tmp_path / "garbled.pem"  # OpenSSL gives no reason for this one: the exception's name stands in
+    garbled.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    assert str(_error(verify=str(garbled))).endswith("(SSLError)")
+
+
+def test_a_path_that_cannot_be_read_as_a_bundle_is_refused_naming_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "ca.sock"  # exists, is no directory, and cannot be opened: an OSError without a reason
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        error = _error(verify=str(path))
+    assert str(error).endswith("is not a usable CA bundle or directory of PEM certificates (OSError)")
     assert error.field == "verify"
 
 
@@ -223,6 +245,7 @@ def test_the_ssl_context_follows_verify(tmp_path: Path) -> None:
     from_dir = ClientConfig(name="p", base_url=BASE, verify=str(tmp_path)).ssl_context()
     assert isinstance(from_dir, ssl.SSLContext)
     assert from_dir.verify_mode == ssl.CERT_REQUIRED
+    assert from_dir.get_ca_certs() == []  # the directory's certificates only (read lazily), not the system's
 
 
 # -- methods, query names, profiles ---------------------------------------------------------------------------------
@@ -385,6 +408,29 @@ def test_from_env_a_bad_number_names_the_variable(name: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         ClientConfig.from_env("PAY", environ={name: "1.5x"}, base_url=BASE)
     assert str(caught.value) == f"environment variable {name!r} must be a number, got '1.5x'"
+
+
+def test_from_env_strips_only_underscores_from_the_prefix() -> None:
+    config = ClientConfig.from_env("tax_", environ={"TAX_DEADLINE": "off"}, base_url=BASE)
+    assert (config.name, config.deadline) == ("tax", None)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"retry": 5}, "ClientConfig.retry: expected a mapping or a RetryPolicy, got int"),
+        ({"limits": [1]}, "ClientConfig.limits: expected a mapping or a Limits, got list"),
+        ({"breaker": "on"}, "ClientConfig.breaker: expected a mapping or a BreakerPolicy, got str"),
+        ({"budget": 2}, "ClientConfig.budget: expected a mapping or a BudgetPolicy, got int"),
+        # the table's types are checked first (check_table), before the loader's own conversion
+        ({"idempotency_methods": "POST"}, "ClientConfig.idempotency_methods must be an array of strings, got 'POST'"),
+        ({"redact_query_params": ["a", 1]}, "ClientConfig.redact_query_params[1] must be a string, got 1"),
+    ],
+)
+def test_from_mapping_names_the_client_setting(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ClientConfig.from_mapping({"name": "p", "base_url": BASE, **values})
+    assert str(caught.value).startswith(message)
 
 
 @pytest.mark.parametrize("prefix", ["", "_", "__"])
