@@ -122,4 +122,11 @@ IO_MUTANTS = [
         "elif parts.username is not None and parts.password is not None:",
         ("tests/http/test_config_exact.py::test_a_bad_base_url_is_shown_redacted",),
     ),
+    Mutant(
+        "quota_reported_by_a_refusal_not_paced",
+        "http/exchange.py",
+        "pacer.observe(hint.quota)",
+        "pacer.observe(None)",
+        ("tests/http/test_answered_errors.py::test_the_quota_a_refusal_reports_paces_the_next_call",),
+    ),
 ]
