@@ -21,8 +21,9 @@ from integration_kit.policies.tables import check_table
 
 __all__ = ["Auth", "BasicAuth", "BearerAuth", "Credential", "HeaderAuth", "auth_from_mapping"]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 token
+# Matched whole (fullmatch): with re.match, "$" also matches before a trailing newline ("X-Key\n").
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 
 
 class Credential(NamedTuple):
@@ -55,7 +56,7 @@ class HeaderAuth:
     env: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.header, str) or not _HEADER_NAME.match(self.header):
+        if not isinstance(self.header, str) or not _HEADER_NAME.fullmatch(self.header):
             message = f"HeaderAuth.header must be an HTTP header name, got {self.header!r}"
             raise ConfigurationError(message, field="header")
         _check_env_name("HeaderAuth", "env", self.env)
@@ -121,13 +122,13 @@ def auth_from_mapping(values: Mapping[str, Any] | Auth | None) -> Auth | None:
 
 
 def _check_env_name(owner: str, field: str, name: object) -> None:
-    if not isinstance(name, str) or not _ENV_NAME.match(name):
+    if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
         raise ConfigurationError(f"{owner}.{field} must be an environment variable name, got {name!r}", field=field)
 
 
 def _read(name: str, owner: str, environ: Mapping[str, str] | None) -> str:
     value = (os.environ if environ is None else environ).get(name)
-    if not value:
+    if value is None or not value.strip():  # blank is empty: the credential sent would be empty
         state = "is empty" if value is not None else "is not set"
         raise ConfigurationError(f"environment variable {name!r} ({owner}) {state}")
     if any(c in value for c in "\r\n\0"):
