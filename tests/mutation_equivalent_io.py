@@ -302,9 +302,6 @@ IO_EQUIVALENT: dict[str, str] = {
     # http.auth: the one survivor of the whole-module sweep after tests/http/test_auth.py (issue 29).
     "integration_kit.http.auth.xǁBasicAuthǁload__mutmut_28": "codec names are case-insensitive: 'ASCII' is 'ascii'",
     # server.signatures: the survivors of the whole-module sweep after test_signatures_base/_schemes.py (issue 29).
-    "integration_kit.server.signatures.xǁWebhookSchemeǁ__init____mutmut_24": (
-        "the Secret copies in _secrets are never read: signing and verifying use _keys, repr counts _keys"
-    ),
     "integration_kit.server.signatures.xǁWebhookSchemeǁ_timestamp__mutmut_28": (
         "skew > 0 -> >= 0: the age is named only when |skew| > tolerance > 0, so skew is never 0 there"
     ),

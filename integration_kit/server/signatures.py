@@ -40,7 +40,6 @@ from typing import ClassVar, Literal
 
 from integration_kit.clock import Clock, WallClock
 from integration_kit.errors import ConfigurationError
-from integration_kit.http.redact import Secret
 from integration_kit.server.errors import (
     PayloadTooLarge,
     SignatureMalformed,
@@ -108,7 +107,6 @@ class WebhookScheme(ABC):
             raise ConfigurationError(f"{self.name}: tolerance must be a positive number of seconds, got {tolerance!r}")
         if not (isinstance(max_body_bytes, int) and max_body_bytes > 0):
             raise ConfigurationError(f"{self.name}: max_body_bytes must be a positive int, got {max_body_bytes!r}")
-        self._secrets = tuple(Secret(v) for v in values)
         self._keys = tuple(self._key(v) for v in values)
         self.tolerance = float(tolerance)
         self.max_body_bytes = max_body_bytes
