@@ -7,4 +7,25 @@ that no behaviour can tell from the original, by mutmut's name, with the reason.
 from __future__ import annotations
 
 #: The equivalent survivors of these modules, by mutmut's name, with the reason.
-DRIVERS_EQUIVALENT: dict[str, str] = {}
+DRIVERS_EQUIVALENT: dict[str, str] = {
+    # grpc.status: the status boundary.
+    "integration_kit.grpc.status.x_parse_pushback__mutmut_9": ("codec names are case-insensitive: 'ASCII' is 'ascii'"),
+    **{
+        f"integration_kit.grpc.status.x_outcome_for_error__mutmut_{n}": (
+            "the status given to the error's constructor (or its default, 429) is overwritten at once by "
+            "attempt_error.status = status, and the constructors only store it"
+        )
+        for n in (36, 39, 49, 55)
+    },
+    **{
+        f"integration_kit.grpc.status.x__pairs__mutmut_{n}": (
+            "list(metadata) of a list or tuple holds the same items, and iterating grpc.aio.Metadata in the "
+            "comprehension gives what list() would: the same pairs either way"
+        )
+        for n in (3, 4)
+    },
+    "integration_kit.grpc.status.x__pairs__mutmut_7": (
+        "every metadatum grpcio hands out is a tuple (cygrpc's pairs, aio Metadata's pairs, the beta _Metadatum "
+        "namedtuple), so item[0], item[1] is item.key, item.value wherever the .key branch could run"
+    ),
+}

@@ -94,4 +94,11 @@ IO_MUTANTS = [
         'epoch = form == "epoch" or (form == "auto" and value >= EPOCH_THRESHOLD)',
         ("tests/policies/test_signals_exact.py::test_reset_boundaries_epoch_threshold_and_zero",),
     ),
+    Mutant(
+        "grpc_pushback_at_the_int32_bound_refused",
+        "grpc/status.py",
+        "if not _DIGITS.fullmatch(text) or int(text) > MAX_PUSHBACK_MS:",
+        "if not _DIGITS.fullmatch(text) or int(text) >= MAX_PUSHBACK_MS:",
+        ("tests/grpc/test_status_exact.py::test_each_form_of_pushback",),
+    ),
 ]
