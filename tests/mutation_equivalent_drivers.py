@@ -28,4 +28,16 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
         "every metadatum grpcio hands out is a tuple (cygrpc's pairs, aio Metadata's pairs, the beta _Metadatum "
         "namedtuple), so item[0], item[1] is item.key, item.value wherever the .key branch could run"
     ),
+    # grpc.config: the service config reader.
+    "integration_kit.grpc.config.xǁServiceConfigǁparse__mutmut_54": (
+        "the place named by the second _table(at, entry) call: the entry passed the first one (with its keys) on the "
+        "line above, so this one never raises and its place is never shown"
+    ),
+    "integration_kit.grpc.config.xǁServiceConfigǁmethod__mutmut_3": (
+        "partition -> rpartition: a gRPC method's full name is /service/method with one slash after the leading "
+        "one (a service name holds dots, never a slash), so both split it the same way"
+    ),
+    "integration_kit.grpc.config.x__retry__mutmut_100": (
+        "jitter='full' dropped: RetryPolicy's default jitter is 'full' (A6's random(0, ...) backoff), the same value"
+    ),
 }
