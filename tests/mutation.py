@@ -122,7 +122,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/grpc/test_status_exact.py", "tests/grpc/test_grpc_config.py", "tests/grpc/test_status.py", *_GRPC),
     ),
     "grpc.rpc": ("grpc/rpc.py", _GRPC),
-    "grpc.security": ("grpc/security.py", ("tests/grpc/test_security.py", *_GRPC)),
+    "grpc.security": (
+        "grpc/security.py",
+        ("tests/grpc/test_security_exact.py", "tests/grpc/test_security.py", *_GRPC),
+    ),
     "websocket.reconnect": (
         "websocket/reconnect.py",
         ("tests/websocket/test_ws_policy.py", "tests/websocket/test_herd.py"),

@@ -40,4 +40,28 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
     "integration_kit.grpc.config.x__retry__mutmut_100": (
         "jitter='full' dropped: RetryPolicy's default jitter is 'full' (A6's random(0, ...) backoff), the same value"
     ),
+    # grpc.security: the loopback rule's target reading and the credential.
+    "integration_kit.grpc.security.x_split_target__mutmut_3": (
+        "splitting a target without ':///' gives [target], whose last item is the target itself"
+    ),
+    "integration_kit.grpc.security.x_split_target__mutmut_11": (
+        "[-1] -> [+1]: split(':///', 1) of a target holding ':///' has exactly two items, so [1] is [-1]"
+    ),
+    "integration_kit.grpc.security.x_split_target__mutmut_43": (
+        "rpartition -> partition: taken only when the target holds exactly one ':', where both split at it"
+    ),
+    **{
+        f"integration_kit.grpc.security.x_split_target__mutmut_{n}": (
+            "the (rest, '', '') of a target with no single ':': the middle is discarded, and a port 'XXXX' is no "
+            "more digits than '', so the port is None either way"
+        )
+        for n in (49, 50)
+    },
+    **{
+        f"integration_kit.grpc.security.xǁMetadataCredentialǁload__mutmut_{n}": (
+            "a missing variable read as None instead of '': both are falsy, so the same 'is not set' error is raised "
+            "before the value is used"
+        )
+        for n in (3, 5)
+    },
 }

@@ -101,4 +101,18 @@ IO_MUTANTS = [
         "if not _DIGITS.fullmatch(text) or int(text) >= MAX_PUSHBACK_MS:",
         ("tests/grpc/test_status_exact.py::test_each_form_of_pushback",),
     ),
+    Mutant(
+        "grpc_throttling_of_1000_tokens_refused",
+        "grpc/config.py",
+        "    if values[0] > 1000:\n",
+        "    if values[0] >= 1000:\n",
+        ("tests/grpc/test_grpc_config_exact.py::test_the_bounds_themselves_are_accepted",),
+    ),
+    Mutant(
+        "grpc_second_scheme_separator_hides_a_remote_host",
+        "grpc/security.py",
+        'rest = target.split(":///", 1)[-1] if ":///" in target else target',
+        'rest = target.split(":///")[-1] if ":///" in target else target',
+        ("tests/grpc/test_security_exact.py::test_only_the_first_scheme_separator_is_taken_off",),
+    ),
 ]
