@@ -128,7 +128,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "websocket.reconnect": (
         "websocket/reconnect.py",
-        ("tests/websocket/test_ws_policy.py", "tests/websocket/test_herd.py"),
+        (
+            "tests/websocket/test_reconnect_exact.py",
+            "tests/websocket/test_ws_policy.py",
+            "tests/websocket/test_herd.py",
+        ),
     ),
     "websocket.sequence": ("websocket/sequence.py", _WS),
     "websocket.client": (

@@ -64,4 +64,18 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 5)
     },
+    # websocket.reconnect: the shared reconnect policy.
+    "integration_kit.websocket.reconnect.xǁReconnectPolicyǁ__post_init____mutmut_21": (
+        "float('INF') is float('inf'): float() reads the name in any case"
+    ),
+    "integration_kit.websocket.reconnect.xǁReconnectPolicyǁretry_policy__mutmut_13": (
+        "retry_on_status dropped: RetryPolicy's default is the same set, {408, 429, 500, 502, 503, 504}"
+    ),
+    "integration_kit.websocket.reconnect.x__close_codes__mutmut_12": (
+        "TypeError(key) -> TypeError(None): the TypeError is caught at once and replaced by a ConfigurationError "
+        "raised from None, so its argument is never seen"
+    ),
+    "integration_kit.websocket.reconnect.x__close_codes__mutmut_29": (
+        "a CloseClass given as it is -> CloseClass(value): an Enum called with one of its members returns that member"
+    ),
 }

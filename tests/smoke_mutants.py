@@ -115,4 +115,11 @@ IO_MUTANTS = [
         'rest = target.split(":///")[-1] if ":///" in target else target',
         ("tests/grpc/test_security_exact.py::test_only_the_first_scheme_separator_is_taken_off",),
     ),
+    Mutant(
+        "websocket_reconnect_decision_ignores_the_users_close_codes",
+        "websocket/reconnect.py",
+        "    verdict = classify_close(code, policy.close_codes)\n",
+        "    verdict = classify_close(code)\n",
+        ("tests/websocket/test_reconnect_exact.py::test_a_stop_is_exact",),
+    ),
 ]
