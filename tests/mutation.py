@@ -134,7 +134,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/websocket/test_herd.py",
         ),
     ),
-    "websocket.sequence": ("websocket/sequence.py", _WS),
+    "websocket.sequence": ("websocket/sequence.py", ("tests/websocket/test_sequence_exact.py", *_WS)),
     "websocket.client": (
         "websocket/client.py",
         (*_WS, "tests/websocket/test_canary.py", "tests/websocket/test_ws_budget.py"),

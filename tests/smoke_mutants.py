@@ -122,4 +122,11 @@ IO_MUTANTS = [
         "    verdict = classify_close(code)\n",
         ("tests/websocket/test_reconnect_exact.py::test_a_stop_is_exact",),
     ),
+    Mutant(
+        "websocket_sequence_start_ignored",
+        "websocket/sequence.py",
+        "        self.last = start\n",
+        "        self.last = None\n",
+        ("tests/websocket/test_sequence_exact.py::test_the_first_number_is_judged_against_a_known_start",),
+    ),
 ]
