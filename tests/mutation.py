@@ -112,7 +112,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "policies.profiles": ("policies/profiles.py", ("tests/policies/test_signals.py", *_SIGNALS)),
     "policies.hosts": ("policies/hosts.py", ("tests/policies/test_hosts.py", "tests/http/test_client_config.py")),
-    "policies.hedging": ("policies/hedging.py", ("tests/grpc/test_hedge_race.py", "tests/grpc/test_sim_hedging.py")),
+    "policies.hedging": (
+        "policies/hedging.py",
+        ("tests/grpc/test_hedge_race_exact.py", "tests/grpc/test_hedge_race.py", "tests/grpc/test_sim_hedging.py"),
+    ),
     "grpc.config": (
         "grpc/config.py",
         ("tests/grpc/test_grpc_config_exact.py", "tests/grpc/test_grpc_config.py", *_GRPC),

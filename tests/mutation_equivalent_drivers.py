@@ -78,4 +78,8 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
     "integration_kit.websocket.reconnect.x__close_codes__mutmut_29": (
         "a CloseClass given as it is -> CloseClass(value): an Enum called with one of its members returns that member"
     ),
+    # policies.hedging: the sans-I/O hedging race.
+    "integration_kit.policies.hedging.xǁHedgeRaceǁ__init____mutmut_6": (
+        "_stopped False -> None: only ever tested for truth, and set to True when the race stops"
+    ),
 }

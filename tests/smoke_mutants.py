@@ -129,4 +129,14 @@ IO_MUTANTS = [
         "        self.last = None\n",
         ("tests/websocket/test_sequence_exact.py::test_the_first_number_is_judged_against_a_known_start",),
     ),
+    Mutant(
+        "hedge_sent_with_no_time_left",
+        "policies/hedging.py",
+        "if (left is not None and left <= 0) or (self.launched > 0 and not self._allowed()):",
+        "if (left is not None and left < 0) or (self.launched > 0 and not self._allowed()):",
+        (
+            "tests/grpc/test_hedge_race_exact.py::"
+            "test_each_copy_gets_what_is_left_of_the_attempt_and_none_goes_at_the_limit",
+        ),
+    ),
 ]
