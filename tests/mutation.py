@@ -110,7 +110,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "policies/signals.py",
         ("tests/policies/test_signals_exact.py", "tests/policies/test_signals.py", *_SIGNALS),
     ),
-    "policies.profiles": ("policies/profiles.py", ("tests/policies/test_signals.py", *_SIGNALS)),
+    "policies.profiles": (
+        "policies/profiles.py",
+        ("tests/policies/test_profiles_exact.py", "tests/policies/test_signals.py", *_SIGNALS),
+    ),
     "policies.hosts": ("policies/hosts.py", ("tests/policies/test_hosts.py", "tests/http/test_client_config.py")),
     "policies.hedging": (
         "policies/hedging.py",

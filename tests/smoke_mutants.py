@@ -139,4 +139,11 @@ IO_MUTANTS = [
             "test_each_copy_gets_what_is_left_of_the_attempt_and_none_goes_at_the_limit",
         ),
     ),
+    Mutant(
+        "profile_name_not_checked_for_a_string",
+        "policies/profiles.py",
+        "    profile = PROFILES.get(name) if isinstance(name, str) else None\n",
+        "    profile = PROFILES.get(name)\n",
+        ("tests/policies/test_profiles_exact.py",),
+    ),
 ]
