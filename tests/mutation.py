@@ -127,7 +127,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "grpc/status.py",
         ("tests/grpc/test_status_exact.py", "tests/grpc/test_grpc_config.py", "tests/grpc/test_status.py", *_GRPC),
     ),
-    "grpc.rpc": ("grpc/rpc.py", _GRPC),
+    "grpc.rpc": ("grpc/rpc.py", ("tests/grpc/test_rpc_exact.py", *_GRPC)),
     "grpc.security": (
         "grpc/security.py",
         ("tests/grpc/test_security_exact.py", "tests/grpc/test_security.py", *_GRPC),

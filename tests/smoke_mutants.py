@@ -146,4 +146,11 @@ IO_MUTANTS = [
         "    profile = PROFILES.get(name)\n",
         ("tests/policies/test_profiles_exact.py",),
     ),
+    Mutant(
+        "grpc_deadline_error_loses_the_attempt_history",
+        "grpc/rpc.py",
+        "late.with_context(integration=error.integration, method=error.method, url=error.url, attempts=error.attempts)",
+        "late.with_context(integration=error.integration, method=error.method, url=error.url)",
+        ("tests/grpc/test_rpc_exact.py::test_an_attempts_deadline_exceeded_is_the_calls_deadline",),
+    ),
 ]
