@@ -121,18 +121,37 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "policies/signals.py",
         ("tests/policies/test_signals_exact.py", "tests/policies/test_signals.py", *_SIGNALS),
     ),
-    "policies.profiles": ("policies/profiles.py", ("tests/policies/test_signals.py", *_SIGNALS)),
+    "policies.profiles": (
+        "policies/profiles.py",
+        ("tests/policies/test_profiles_exact.py", "tests/policies/test_signals.py", *_SIGNALS),
+    ),
     "policies.hosts": ("policies/hosts.py", ("tests/policies/test_hosts.py", "tests/http/test_client_config.py")),
-    "policies.hedging": ("policies/hedging.py", ("tests/grpc/test_hedge_race.py", "tests/grpc/test_sim_hedging.py")),
-    "grpc.config": ("grpc/config.py", ("tests/grpc/test_grpc_config.py", *_GRPC)),
-    "grpc.status": ("grpc/status.py", ("tests/grpc/test_status.py", *_GRPC)),
-    "grpc.rpc": ("grpc/rpc.py", _GRPC),
-    "grpc.security": ("grpc/security.py", ("tests/grpc/test_security.py", *_GRPC)),
+    "policies.hedging": (
+        "policies/hedging.py",
+        ("tests/grpc/test_hedge_race_exact.py", "tests/grpc/test_hedge_race.py", "tests/grpc/test_sim_hedging.py"),
+    ),
+    "grpc.config": (
+        "grpc/config.py",
+        ("tests/grpc/test_grpc_config_exact.py", "tests/grpc/test_grpc_config.py", *_GRPC),
+    ),
+    "grpc.status": (
+        "grpc/status.py",
+        ("tests/grpc/test_status_exact.py", "tests/grpc/test_grpc_config.py", "tests/grpc/test_status.py", *_GRPC),
+    ),
+    "grpc.rpc": ("grpc/rpc.py", ("tests/grpc/test_rpc_exact.py", *_GRPC)),
+    "grpc.security": (
+        "grpc/security.py",
+        ("tests/grpc/test_security_exact.py", "tests/grpc/test_security.py", *_GRPC),
+    ),
     "websocket.reconnect": (
         "websocket/reconnect.py",
-        ("tests/websocket/test_ws_policy.py", "tests/websocket/test_herd.py"),
+        (
+            "tests/websocket/test_reconnect_exact.py",
+            "tests/websocket/test_ws_policy.py",
+            "tests/websocket/test_herd.py",
+        ),
     ),
-    "websocket.sequence": ("websocket/sequence.py", _WS),
+    "websocket.sequence": ("websocket/sequence.py", ("tests/websocket/test_sequence_exact.py", *_WS)),
     "websocket.client": (
         "websocket/client.py",
         (*_WS, "tests/websocket/test_canary.py", "tests/websocket/test_ws_budget.py"),

@@ -129,4 +129,63 @@ IO_MUTANTS = [
         "pacer.observe(None)",
         ("tests/http/test_answered_errors.py::test_the_quota_a_refusal_reports_paces_the_next_call",),
     ),
+    Mutant(
+        "grpc_pushback_at_the_int32_bound_refused",
+        "grpc/status.py",
+        "if not _DIGITS.fullmatch(text) or int(text) > MAX_PUSHBACK_MS:",
+        "if not _DIGITS.fullmatch(text) or int(text) >= MAX_PUSHBACK_MS:",
+        ("tests/grpc/test_status_exact.py::test_each_form_of_pushback",),
+    ),
+    Mutant(
+        "grpc_throttling_of_1000_tokens_refused",
+        "grpc/config.py",
+        "    if values[0] > 1000:\n",
+        "    if values[0] >= 1000:\n",
+        ("tests/grpc/test_grpc_config_exact.py::test_the_bounds_themselves_are_accepted",),
+    ),
+    Mutant(
+        "grpc_second_scheme_separator_hides_a_remote_host",
+        "grpc/security.py",
+        'rest = target.split(":///", 1)[-1] if ":///" in target else target',
+        'rest = target.split(":///")[-1] if ":///" in target else target',
+        ("tests/grpc/test_security_exact.py::test_only_the_first_scheme_separator_is_taken_off",),
+    ),
+    Mutant(
+        "websocket_reconnect_decision_ignores_the_users_close_codes",
+        "websocket/reconnect.py",
+        "    verdict = classify_close(code, policy.close_codes)\n",
+        "    verdict = classify_close(code)\n",
+        ("tests/websocket/test_reconnect_exact.py::test_a_stop_is_exact",),
+    ),
+    Mutant(
+        "websocket_sequence_start_ignored",
+        "websocket/sequence.py",
+        "        self.last = start\n",
+        "        self.last = None\n",
+        ("tests/websocket/test_sequence_exact.py::test_the_first_number_is_judged_against_a_known_start",),
+    ),
+    Mutant(
+        "hedge_sent_with_no_time_left",
+        "policies/hedging.py",
+        "if (left is not None and left <= 0) or (self.launched > 0 and not self._allowed()):",
+        "if (left is not None and left < 0) or (self.launched > 0 and not self._allowed()):",
+        (
+            "tests/grpc/test_hedge_race_exact.py::"
+            "test_each_copy_gets_what_is_left_of_the_attempt_and_none_goes_at_the_limit",
+        ),
+    ),
+    Mutant(
+        "profile_name_not_checked_for_a_string",
+        "policies/profiles.py",
+        "    profile = PROFILES.get(name) if isinstance(name, str) else None\n",
+        "    profile = PROFILES.get(name)\n",
+        ("tests/policies/test_profiles_exact.py",),
+    ),
+    Mutant(
+        "grpc_deadline_error_loses_the_attempt_history",
+        "grpc/rpc.py",
+        "late.with_context(integration=error.integration, method=error.method, url=error.url, attempts=error.attempts)",
+        "late.with_context(integration=error.integration, method=error.method, url=error.url)",
+        ("tests/grpc/test_rpc_exact.py::test_an_attempts_deadline_exceeded_is_the_calls_deadline",),
+    ),
 ]
