@@ -53,6 +53,8 @@ _RECEIVER = (
     "tests/server/test_inbox_contract.py",
 )
 _SENDER = (
+    "tests/webhooks/test_schedule.py",
+    "tests/webhooks/test_sqlite_delivery_store.py",
     "tests/webhooks/test_webhook_sender.py",
     "tests/webhooks/test_webhook_recovery.py",
     "tests/webhooks/test_webhook_sender_paths.py",
