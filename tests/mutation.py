@@ -117,6 +117,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         (
             "tests/queues/test_queue_inbox.py",
             "tests/queues/test_queue_store_inbox.py",
+            "tests/queues/test_queue_sqlite_inbox.py",
             "tests/queues/test_queue_consumer.py",
         ),
     ),
