@@ -190,3 +190,25 @@ def test_an_inbox_closes_the_file_it_opened(tmp_path: Path) -> None:
     inbox.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         inbox.get("a")
+
+
+def test_each_operation_names_itself_when_the_database_fails(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "inbox.db")
+    inbox = SQLiteInbox(store)
+    store.close()  # every statement now fails as an unreachable database would
+    calls = {
+        "inbox.put": lambda: inbox.put(event("a", T0)),
+        "inbox.claim": lambda: inbox.claim(lease=1),
+        "inbox.finish": lambda: inbox.finish("a", InboxState.DONE),
+        "inbox.dead_letters": inbox.dead_letters,
+        "inbox.replay": inbox.replay,
+        "inbox.counts": inbox.counts,
+        "inbox.get": lambda: inbox.get("a"),
+        "inbox.purge": inbox.purge,
+        "open": lambda: SQLiteInbox(store),
+    }
+    for operation, call in calls.items():
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        assert caught.value.operation == operation
+        assert caught.value.store == f"sqlite:{tmp_path / 'inbox.db'}"
