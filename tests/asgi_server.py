@@ -24,7 +24,11 @@ TESTS = Path(__file__).resolve().parent
 @contextlib.contextmanager
 def serve_in_thread(app: Any, timeout: float = 10.0) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 in a background thread; yield its base URL; stop it after."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="off")
+    # asgi3 said outright: under mutmut an app's async __call__ is wrapped in a plain function, which uvicorn
+    # would take for ASGI 2
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="off", interface="asgi3"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
