@@ -7,4 +7,77 @@
 from __future__ import annotations
 
 #: The equivalent survivors of these modules, by mutmut's name, with the reason.
-DELIVERY_EQUIVALENT: dict[str, str] = {}
+DELIVERY_EQUIVALENT: dict[str, str] = {
+    # queues.inbox: flags only tested for truth, the renewal's first state, sqlite3's isolation level, SQL's case.
+    **{
+        f"integration_kit.queues.inbox.{name}": "False -> None: the flag is only ever tested for truth"
+        for name in (
+            "xǁ_Renewalǁ__init____mutmut_5",
+            "xǁ_Renewalǁ__init____mutmut_7",
+            "xǁ_Renewalǁ_renew__mutmut_26",
+            "xǁ_Pendingǁ__init____mutmut_3",
+            "xǁ_Pendingǁ__init____mutmut_5",
+        )
+    },
+    "integration_kit.queues.inbox.xǁ_Renewalǁ__init____mutmut_6": (
+        "busy starts True: it is read by stop() only once the renewal task exists, and a task that has not run "
+        "yet finds stopped set and ends at once, cancelled or awaited; a task that has run set busy itself"
+    ),
+    "integration_kit.queues.inbox.xǁSQLiteInboxǁ__init____mutmut_24": (
+        "sqlite3's default isolation level only adds an implicit BEGIN before a DML statement outside a "
+        "transaction; every INSERT here, and every write a handler makes through the connection it is given, "
+        "runs inside the explicit BEGIN IMMEDIATE, and COMMIT/ROLLBACK are explicit too"
+    ),
+    **{
+        f"integration_kit.queues.inbox.xǁSQLiteInboxǁ{name}": (
+            "SQLite reads keywords, table and column names and the journal mode without regard to case"
+        )
+        for name in (
+            "__init____mutmut_29",
+            "__init____mutmut_30",
+            "__init____mutmut_33",
+            "__init____mutmut_34",
+            "__init____mutmut_36",
+            "__init____mutmut_37",
+            "seen__mutmut_7",
+            "seen__mutmut_8",
+        )
+    },
+    # server.inbox: SQL text upper- or lower-cased, and the clock of the SQLiteStore the inbox opens.
+    **{
+        f"integration_kit.server.inbox.xǁSQLiteInboxǁ{name}": (
+            "SQLite reads keywords, table and column names without regard to case; the quoted literals "
+            "('pending', 'dead', 'done', 'stale') are left as they were"
+        )
+        for name in (
+            "put_many__mutmut_17",
+            "put_many__mutmut_18",
+            "put_many__mutmut_20",
+            "put_many__mutmut_30",
+            "put_many__mutmut_31",
+            "claim__mutmut_13",
+            "claim__mutmut_14",
+            "claim__mutmut_25",
+            "claim__mutmut_35",
+            "claim__mutmut_36",
+            "finish__mutmut_9",
+            "finish__mutmut_10",
+            "dead_letters__mutmut_11",
+            "dead_letters__mutmut_12",
+            "replay__mutmut_10",
+            "replay__mutmut_13",
+            "replay__mutmut_23",
+            "replay__mutmut_26",
+            "counts__mutmut_10",
+            "counts__mutmut_11",
+            "purge__mutmut_9",
+        )
+    },
+    **{
+        f"integration_kit.server.inbox.xǁSQLiteInboxǁ__init____mutmut_{n}": (
+            "the SQLiteStore's clock only expires the rows of its own key-value table, which the inbox never "
+            "uses: every time in the inbox's table is read from the inbox's clock"
+        )
+        for n in (12, 14)
+    },
+}

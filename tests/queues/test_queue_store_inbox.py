@@ -96,6 +96,7 @@ def test_records_are_keyed_by_consumer_stamped_on_the_clock_and_kept_a_week() ->
     assert done is not None
     assert done.state is RecordState.COMPLETED
     assert done.fingerprint == hashlib.sha256(b"order 1").hexdigest()
+    assert done.result == b""  # an inbox keeps no result, only the fact
     assert (done.created, done.expires) == (1000.0, 1000.0 + WEEK)
     other = StoreInbox(store, consumer="billing", clock=clock)  # another consumer: its own record, its own run
     assert asyncio.run(other.process(message, noop)) is True
@@ -276,17 +277,26 @@ def test_a_claim_found_lapsed_at_renewal_is_logged_once_and_no_longer_renewed(
 
 def test_a_handler_finishing_during_a_renewal_completes_with_the_renewed_claim(tmp_path: Path) -> None:
     class SlowRenewal(SQLiteStore):
-        """A renewal that reaches the store waits there until the test lets it through."""
+        """A renewal that reaches the store waits there until the test lets it through; the completion waits
+        until that renewal is written (at once when the inbox waited for it, as it must)."""
 
         entered = threading.Event()
         gate = threading.Event()
+        renewed = threading.Event()
 
         def compare_and_set(
             self, key: str, expected: bytes | None, value: bytes | None, *, ttl: float | None = None
         ) -> bool:
-            if value is not None and IdempotencyRecord.decode(value).state is RecordState.IN_FLIGHT:
+            state = None if value is None else IdempotencyRecord.decode(value).state
+            if state is RecordState.IN_FLIGHT:
                 self.entered.set()
                 self.gate.wait(10)
+                try:
+                    return super().compare_and_set(key, expected, value, ttl=ttl)
+                finally:
+                    self.renewed.set()
+            if state is RecordState.COMPLETED:
+                self.renewed.wait(10)
             return super().compare_and_set(key, expected, value, ttl=ttl)
 
     store = SlowRenewal(tmp_path / "store.db")
@@ -305,3 +315,40 @@ def test_a_handler_finishing_during_a_renewal_completes_with_the_renewed_claim(t
     assert done is not None
     assert done.state is RecordState.COMPLETED
     assert asyncio.run(inbox.process(message, noop)) is False
+
+
+class SteppedLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock the test can move forward (timers due by then fire at once)."""
+
+    offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.offset
+
+
+def test_a_handler_returning_between_renewals_does_not_wait_for_the_next_one() -> None:
+    store = RenewalLog()
+    inbox = StoreInbox(store, lease=600.0)  # renewals every 200 s of loop time
+
+    jumped = asyncio.Event()
+
+    async def handler(m: Message) -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, SteppedLoop)
+        loop.offset += 200.0  # the first renewal is due
+        jumped.set()
+        await until(lambda: store.results == [True])  # renewed; the next renewal is 200 s away
+
+    async def body() -> bool:
+        task = asyncio.ensure_future(inbox.process(Message(b"between"), handler))
+        await jumped.wait()
+        # the stepped clock moves no further: a stop that waited for the next renewal would not return
+        done, _ = await asyncio.wait({task}, timeout=10)
+        finished = task in done
+        if not finished:
+            asyncio.get_running_loop().offset += 200.0  # type: ignore[attr-defined]  # let it end, then fail
+        return await task and finished
+
+    with asyncio.Runner(loop_factory=SteppedLoop) as runner:
+        assert runner.run(body()) is True
+    assert store.results == [True]
