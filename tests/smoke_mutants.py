@@ -94,4 +94,21 @@ IO_MUTANTS = [
         'epoch = form == "epoch" or (form == "auto" and value >= EPOCH_THRESHOLD)',
         ("tests/policies/test_signals_exact.py::test_reset_boundaries_epoch_threshold_and_zero",),
     ),
+    Mutant(
+        "inbox_claim_renewal_cancelled_at_the_store",
+        "queues/inbox.py",
+        "            self.busy = True\n",
+        "            self.busy = None\n",
+        (
+            "tests/queues/test_queue_store_inbox.py::"
+            "test_a_handler_finishing_during_a_renewal_completes_with_the_renewed_claim",
+        ),
+    ),
+    Mutant(
+        "webhook_inbox_purge_forgets_the_dedup_window",
+        "server/inbox.py",
+        "(self.clock.now() - self.dedup_window,),",
+        "(self.clock.now() + self.dedup_window,),",
+        ("tests/server/test_sqlite_inbox.py::test_the_purge_keeps_the_window_and_unfinished_events",),
+    ),
 ]
