@@ -107,6 +107,7 @@ def test_an_accepted_event_is_stored_with_its_source_arrival_and_kept_headers(tm
     assert (stored.source, stored.received_at, stored.body) == ("webhooks", 1_700_000_123.5, body)
     assert stored.meta == {"content-type": "application/json", "x-tenant": "acme"}
     assert receiver.stats["commits"] == 1
+    assert (receiver.inbox, receiver.source, receiver.kept_headers) == (inbox, "webhooks", {"x-tenant", "content-type"})
     assert "webhook-signature" not in KEPT_HEADERS
     inbox.close()
 
