@@ -45,6 +45,7 @@ def test_each_refusal_is_its_own_problem_and_is_counted(tmp_path: Path) -> None:
     receiver = WebhookReceiver(StandardWebhooks(SECRET, max_body_bytes=64), inbox)
     with serve_in_thread(receiver) as url:
         wrong_method = httpx.put(url, content=b"{}", timeout=10)
+        httpx.get(url, timeout=10)
         too_big = post(url, b"x" * 65, SIGNER.sign(b"x" * 65, msg_id="big"))
         missing = post(url, b"{}", {"webhook-id": "m1"})
         malformed = post(url, b"{}", {**SIGNER.sign(b"{}", msg_id="m2"), "webhook-signature": "nocomma"})
@@ -52,6 +53,7 @@ def test_each_refusal_is_its_own_problem_and_is_counted(tmp_path: Path) -> None:
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == "POST"
     assert problem(wrong_method)["title"] == "Method Not Allowed"
+    assert problem(wrong_method)["detail"] == "webhooks are POSTed"
     assert too_big.status_code == 413
     assert problem(too_big) == {
         "type": "about:blank",
@@ -63,7 +65,7 @@ def test_each_refusal_is_its_own_problem_and_is_counted(tmp_path: Path) -> None:
     assert malformed.status_code == 400
     assert (forged.status_code, problem(forged)["title"]) == (401, "Webhook Verification Failed")
     assert dict(receiver.stats) == {
-        "method_not_allowed": 1,
+        "method_not_allowed": 2,
         "too_large": 1,
         "rejected:SignatureMissing": 1,
         "rejected:SignatureMalformed": 1,
@@ -201,6 +203,7 @@ def test_the_lifespan_is_answered_and_other_scopes_are_ignored(tmp_path: Path) -
             sent.append(dict(message))
 
         await asyncio.wait_for(receiver({"type": "lifespan"}, receive, send), 5)
+        assert incoming == []  # an unknown lifespan message is skipped: the shutdown after it is answered
         ignored: list[dict[str, Any]] = []
 
         async def record(message: Any) -> None:
