@@ -7,6 +7,7 @@ boundaries.
 from __future__ import annotations
 
 import logging
+import random
 import sqlite3
 import threading
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from integration_kit.clock import ManualClock
 from integration_kit.errors import StoreUnavailable
 from integration_kit.events import Recorder
-from integration_kit.events.kinds import AttemptStarted, CallFinished
+from integration_kit.events.kinds import AttemptStarted, CallFinished, RetryScheduled
 from integration_kit.policies.config import RetryPolicy
 from integration_kit.server.inbox import InboxEvent, InboxState, SQLiteInbox
 from integration_kit.server.webhook_processor import DEFAULT_HANDLER_RETRY, OrderingGuard, WebhookProcessor
@@ -50,7 +51,8 @@ def test_the_defaults(inbox: SQLiteInbox, clock: ManualClock, tmp_path: Path) ->
         raise ValueError("any error is worth a retry")
 
     processor = WebhookProcessor(inbox, handler, clock=clock, hooks=[recorder])
-    assert (processor.lease, processor.max_claims) == (300.0, 10)
+    assert (processor.lease, processor.max_claims, processor.handler) == (300.0, 10, handler)
+    assert (processor.processed, processor.dead) == (0, 0)
     put(inbox, "a")
     assert processor.process_due() == 1
     assert leases[0] == 300.0
@@ -137,8 +139,14 @@ def test_a_replay_runs_only_what_it_moved(inbox: SQLiteInbox, clock: ManualClock
     assert processor.replay() == 2
     assert seen == ["d1", "d2"]
     assert processor.replay() == 0  # nothing dead: nothing runs
-    assert seen == ["d1", "d2"]
-    assert inbox.counts()[InboxState.PENDING] == 1
+    broken.add("d3")
+    put(inbox, "d3", "d4", at=T0 + 20)
+    broken.add("d4")
+    processor.process_due()
+    broken.clear()
+    assert processor.replay(["d4"]) == 1  # only the one named
+    assert seen == ["d1", "d2", "fresh", "d4"]
+    assert [e.id for e in inbox.dead_letters()] == ["d3"]
 
 
 class FlakyInbox(SQLiteInbox):
@@ -166,6 +174,50 @@ def test_the_background_loop_outlives_an_inbox_outage(tmp_path: Path, caplog: py
             halt()
     assert processor.processed == 1
     assert [r.getMessage() for r in caplog.records] == ["webhook inbox unavailable; retrying in 0.01s"]
+    assert caplog.records[0].exc_info is not None  # with the store's error
+
+
+def test_after_an_outage_the_loop_waits_its_poll_and_runs_as_a_daemon(tmp_path: Path) -> None:
+    class Outage(SQLiteInbox):
+        claims = 0
+        again = threading.Event()
+
+        def claim(self, *, lease: float, limit: int = 1, max_claims: int = 10) -> list[InboxEvent]:
+            self.claims += 1
+            if self.claims > 1:
+                self.again.set()
+            raise StoreUnavailable("locked", store="sqlite:x", operation="inbox.claim")
+
+    inbox = Outage(tmp_path / "inbox.db")
+    before = set(threading.enumerate())
+    processor = WebhookProcessor(inbox, print)
+    halt = processor.start(poll=30.0)
+    try:
+        [thread] = set(threading.enumerate()) - before
+        assert thread.daemon  # never keeps the process alive
+        assert not inbox.again.wait(0.5)  # waiting its 30 s poll, not claiming again at once
+    finally:
+        halt()
+    assert inbox.claims == 1
+
+
+def test_a_seeded_generator_makes_the_backoff_repeatable(inbox: SQLiteInbox, clock: ManualClock) -> None:
+    def delays(seed: int) -> list[float]:
+        recorder = Recorder()
+
+        def handler(event: InboxEvent) -> None:
+            raise RuntimeError("down")
+
+        processor = WebhookProcessor(
+            inbox, handler, clock=clock, rng=random.Random(seed), hooks=[recorder], name=f"s{seed}"
+        )
+        put(inbox, f"e{len(inbox.dead_letters())}")
+        processor.process_due()
+        return [e.delay for e in recorder.events if isinstance(e, RetryScheduled)]
+
+    first, again = delays(7), delays(7)
+    assert len(first) == 4
+    assert first == again
 
 
 def test_the_ordering_guard_drops_only_older_versions(inbox: SQLiteInbox, clock: ManualClock) -> None:
