@@ -72,6 +72,30 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
         f"integration_kit.server.webhook_receiver.x__headers__mutmut_{n}": "codec names are case-insensitive"
         for n in (12, 16)
     },
+    # server.webhook_processor: the ordering guard's compare-and-set loop, defaults passed on, the engine's
+    # wrapping, flags only tested for truth.
+    "integration_kit.server.webhook_processor.xǁOrderingGuardǁrecord__mutmut_7": (
+        "16 -> 17 tries of the compare-and-set loop: only reached after 16 consecutive lost races on one key"
+    ),
+    "integration_kit.server.webhook_processor.xǁOrderingGuardǁrecord__mutmut_13": (
+        ">= -> >: a version equal to the stored one is written again as the same bytes (repr of the same float)"
+    ),
+    "integration_kit.server.webhook_processor.xǁWebhookProcessorǁ__init____mutmut_36": (
+        "clock None reaches the CallEngine, whose default is the same SystemClock"
+    ),
+    "integration_kit.server.webhook_processor.xǁWebhookProcessorǁprocess_due__mutmut_10": (
+        "limit=1 dropped: Inbox.claim's limit defaults to 1 (SQLite and Redis inboxes alike)"
+    ),
+    **{
+        f"integration_kit.server.webhook_processor.xǁWebhookProcessorǁprocess__mutmut_{n}": (
+            "the root is looked for from the GaveUp itself instead of its last_error: the engine raises a GaveUp "
+            "from its last error, so the walk down __cause__ reaches the same root"
+        )
+        for n in (14, 15, 19, 20, 21)
+    },
+    "integration_kit.server.webhook_processor.xǁWebhookProcessorǁrun__mutmut_15": (
+        "busy after an outage 0 -> None: only tested for truth ('if not busy'), so the loop waits either way"
+    ),
     # server.inbox: SQL text upper- or lower-cased, and the clock of the SQLiteStore the inbox opens.
     **{
         f"integration_kit.server.inbox.xǁSQLiteInboxǁ{name}": (

@@ -105,12 +105,12 @@ def test_a_dead_letter_names_the_handlers_own_error_cut_short(
 def test_one_pass_takes_at_most_its_limit_one_claim_at_a_time(inbox: SQLiteInbox, clock: ManualClock) -> None:
     seen: list[str] = []
     processor = WebhookProcessor(inbox, lambda e: seen.append(e.id), clock=clock)
-    put(inbox, *(f"e{i:03}" for i in range(102)))
+    put(inbox, *(f"e{i:03}" for i in range(103)))
     assert processor.process_due(limit=2) == 2
     assert seen == ["e000", "e001"]
     assert processor.process_due() == 100  # the default limit
-    assert processor.process_due() == 0
-    assert (processor.processed, inbox.counts()[InboxState.DONE]) == (102, 102)
+    assert processor.process_due() == 1
+    assert (processor.processed, inbox.counts()[InboxState.DONE]) == (103, 103)
 
 
 def test_a_poison_event_goes_dead_after_max_claims(inbox: SQLiteInbox, clock: ManualClock) -> None:
@@ -246,3 +246,56 @@ def test_the_ordering_guard_never_moves_its_version_back() -> None:
     assert guard.is_stale(InboxEvent("5", "k", T0, b"6"))
     assert not guard.is_stale(InboxEvent("6", "k", T0, b"6.5"))
     assert not guard.is_stale(InboxEvent("7", "other", T0, b"0"))
+
+
+class Watched(WebhookProcessor):
+    """A processor that notes each pass's limit."""
+
+    def __init__(self, *args: object, **options: object) -> None:
+        super().__init__(*args, **options)  # type: ignore[arg-type]
+        self.limits: list[int] = []
+
+    def process_due(self, limit: int = 100) -> int:
+        self.limits.append(limit)
+        return super().process_due(limit)
+
+
+class OnePoll(threading.Event):
+    """A stop event that ends the loop at its first wait, noting how long the loop meant to wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        self.set()
+        return True
+
+
+def test_the_loop_takes_batches_of_a_hundred_and_waits_its_poll_when_idle(
+    inbox: SQLiteInbox, clock: ManualClock
+) -> None:
+    processor = Watched(inbox, print, clock=clock)
+    put(inbox, *(f"e{i:03}" for i in range(101)))
+    stop = OnePoll()
+    processor.run(stop)
+    assert processor.limits == [100, 100, 100]  # 100, then 1, then none: only then a wait
+    assert stop.waits == [0.05]
+    flaky = FlakyInbox(inbox.store)
+    after_outage = OnePoll()
+    WebhookProcessor(flaky, print, clock=clock).run(after_outage, poll=2.5)
+    assert after_outage.waits == [2.5]  # an outage is waited out like an idle inbox
+
+
+def test_start_runs_the_loop_with_its_poll(inbox: SQLiteInbox) -> None:
+    polls: list[float] = []
+
+    class Noted(WebhookProcessor):
+        def run(self, stop: threading.Event, *, poll: float = 9.0, batch: int = 100) -> None:
+            polls.append(poll)
+
+    processor = Noted(inbox, print)
+    processor.start()()
+    processor.start(poll=0.5)()
+    assert polls == [0.05, 0.5]
