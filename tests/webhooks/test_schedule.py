@@ -43,6 +43,11 @@ def test_jitter_must_be_a_fraction_below_one(jitter: float) -> None:
         RetrySchedule(jitter=jitter)
 
 
+def test_limits_under_a_second_are_accepted() -> None:
+    schedule = RetrySchedule(max_retry_after=0.5, disable_after=1.0)
+    assert (schedule.max_retry_after, schedule.disable_after) == (0.5, 1.0)
+
+
 def test_jitter_bounds_accepted() -> None:
     assert RetrySchedule(jitter=0.0).jitter == 0.0
     assert RetrySchedule(jitter=0.99).jitter == 0.99
