@@ -174,7 +174,9 @@ def test_the_background_loop_outlives_an_inbox_outage(tmp_path: Path, caplog: py
             halt()
     assert processor.processed == 1
     assert [r.getMessage() for r in caplog.records] == ["webhook inbox unavailable; retrying in 0.01s"]
-    assert caplog.records[0].exc_info is not None  # with the store's error
+    exc_info = caplog.records[0].exc_info
+    assert exc_info
+    assert exc_info[0] is StoreUnavailable  # with the store's error and its traceback
 
 
 def test_after_an_outage_the_loop_waits_its_poll_and_runs_as_a_daemon(tmp_path: Path) -> None:
