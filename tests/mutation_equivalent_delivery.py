@@ -91,7 +91,7 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
             "the root is looked for from the GaveUp itself instead of its last_error: the engine raises a GaveUp "
             "from its last error, so the walk down __cause__ reaches the same root"
         )
-        for n in (14, 15, 19, 20, 21)
+        for n in (15, 20, 21)
     },
     "integration_kit.server.webhook_processor.xǁWebhookProcessorǁrun__mutmut_15": (
         "busy after an outage 0 -> None: only tested for truth ('if not busy'), so the loop waits either way"
