@@ -111,4 +111,28 @@ IO_MUTANTS = [
         "(self.clock.now() + self.dedup_window,),",
         ("tests/server/test_sqlite_inbox.py::test_the_purge_keeps_the_window_and_unfinished_events",),
     ),
+    Mutant(
+        "webhook_receiver_ignores_the_lifespan",
+        "server/webhook_receiver.py",
+        'if scope["type"] == "lifespan":',
+        'if scope["type"] == "lifespan.startup":',
+        ("tests/server/test_webhook_receiver_paths.py::test_the_lifespan_is_answered_and_other_scopes_are_ignored",),
+    ),
+    Mutant(
+        "webhook_processor_spins_on_an_idle_inbox",
+        "server/webhook_processor.py",
+        "            if not busy:\n",
+        "            if busy:\n",
+        (
+            "tests/server/test_webhook_processor_paths.py::"
+            "test_the_loop_takes_batches_of_a_hundred_and_waits_its_poll_when_idle",
+        ),
+    ),
+    Mutant(
+        "webhook_schedule_jitter_of_one_accepted",
+        "webhooks/schedule.py",
+        "if not 0 <= self.jitter < 1:",
+        "if not 0 <= self.jitter <= 1:",
+        ("tests/webhooks/test_schedule.py::test_jitter_must_be_a_fraction_below_one",),
+    ),
 ]
