@@ -96,6 +96,10 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
     "integration_kit.server.webhook_processor.xǁWebhookProcessorǁrun__mutmut_15": (
         "busy after an outage 0 -> None: only tested for truth ('if not busy'), so the loop waits either way"
     ),
+    # webhooks.schedule: the Retry-After boundary.
+    "integration_kit.webhooks.schedule.xǁRetryScheduleǁnext_delay__mutmut_16": (
+        "retry_after > delay -> >=: at retry_after == delay the result is max(delay, min(delay, cap)), which is delay"
+    ),
     # server.inbox: SQL text upper- or lower-cased, and the clock of the SQLiteStore the inbox opens.
     **{
         f"integration_kit.server.inbox.xǁSQLiteInboxǁ{name}": (
