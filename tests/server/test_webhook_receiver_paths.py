@@ -50,6 +50,8 @@ def test_each_refusal_is_its_own_problem_and_is_counted(tmp_path: Path) -> None:
         missing = post(url, b"{}", {"webhook-id": "m1"})
         malformed = post(url, b"{}", {**SIGNER.sign(b"{}", msg_id="m2"), "webhook-signature": "nocomma"})
         forged = post(url, b"{}", {**SIGNER.sign(b"{}", msg_id="m3"), "webhook-signature": "v1,AAAA"})
+        post(url, b"x" * 80, SIGNER.sign(b"", msg_id="big2"))
+        post(url, b"{}", {**SIGNER.sign(b"{}", msg_id="m4"), "webhook-signature": "v1,BBBB"})
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == "POST"
     assert problem(wrong_method)["title"] == "Method Not Allowed"
@@ -64,12 +66,13 @@ def test_each_refusal_is_its_own_problem_and_is_counted(tmp_path: Path) -> None:
     assert (missing.status_code, problem(missing)["title"]) == (400, "Webhook Verification Failed")
     assert malformed.status_code == 400
     assert (forged.status_code, problem(forged)["title"]) == (401, "Webhook Verification Failed")
+    assert problem(forged)["detail"] == "standard-webhooks: no signature matches an active secret"
     assert dict(receiver.stats) == {
         "method_not_allowed": 2,
-        "too_large": 1,
+        "too_large": 2,
         "rejected:SignatureMissing": 1,
         "rejected:SignatureMalformed": 1,
-        "rejected:SignatureMismatch": 1,
+        "rejected:SignatureMismatch": 2,
     }
     assert inbox.counts() == {state: 0 for state in inbox.counts()}
     inbox.close()
@@ -84,9 +87,10 @@ def test_a_scheme_that_finds_the_payload_too_large_is_answered_413(tmp_path: Pat
     receiver = WebhookReceiver(Strict(SECRET), inbox)
     with serve_in_thread(receiver) as url:
         answer = post(url, b"{}", SIGNER.sign(b"{}", msg_id="m"))
+        post(url, b"{}", SIGNER.sign(b"{}", msg_id="m2"))
     assert answer.status_code == 413
     assert problem(answer)["detail"] == "decoded, the body passes 10 bytes"
-    assert (problem(answer)["title"], dict(receiver.stats)) == ("Content Too Large", {"too_large": 1})
+    assert (problem(answer)["title"], dict(receiver.stats)) == ("Content Too Large", {"too_large": 2})
     inbox.close()
 
 
@@ -225,3 +229,45 @@ def test_the_kept_headers_by_default_carry_no_secret() -> None:
         )
         == KEPT_HEADERS
     )
+
+
+def test_the_asgi_messages_follow_the_spec(tmp_path: Path) -> None:
+    """Lower-case header names (the ASGI spec asks for them) and a final body message that says so."""
+    inbox = SQLiteInbox(tmp_path / "inbox.db")
+    receiver = WebhookReceiver(StandardWebhooks(SECRET), inbox)
+
+    def call(method: str, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Any) -> None:
+            sent.append(dict(message))
+
+        scope = {"type": "http", "method": method, "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+        asyncio.run(receiver(scope, receive, send))
+        return sent
+
+    accepted = call("POST", b"{}", SIGNER.sign(b"{}", msg_id="a1"))
+    payload = b'{"status": "accepted", "id": "a1"}'
+    assert accepted == [
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        },
+        {"type": "http.response.body", "body": payload, "more_body": False},
+    ]
+    refused = call("GET", b"", {})
+    assert (b"allow", b"POST") in refused[0]["headers"]
+    assert refused[-1]["more_body"] is False
+
+    def broken(events: Sequence[InboxEvent]) -> list[bool]:
+        raise StoreUnavailable("disk full", store="sqlite:x", operation="inbox.put")
+
+    inbox.put_many = broken  # type: ignore[method-assign]
+    unavailable = call("POST", b"{}", SIGNER.sign(b"{}", msg_id="a2"))
+    assert unavailable[0]["status"] == 503
+    assert (b"retry-after", b"5") in unavailable[0]["headers"]
+    inbox.close()
