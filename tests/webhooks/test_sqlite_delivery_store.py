@@ -259,3 +259,28 @@ def test_a_store_closes_only_the_file_it_opened(path: Path, tmp_path: Path) -> N
     borrowed.close()
     assert SQLiteDeliveryStore(shared).counts()["pending"] == 0
     shared.close()
+
+
+def test_each_operation_names_itself_when_the_database_fails(path: Path) -> None:
+    shared = SQLiteStore(path)
+    store = SQLiteDeliveryStore(shared)
+    shared.close()  # every statement now fails as an unreachable database would
+    calls = {
+        "webhooks.enqueue": lambda: store.enqueue("m", "t", b"{}", ["a"]),
+        "webhooks.claim": lambda: store.claim_due(lease=1),
+        "webhooks.record": lambda: store.record(entry("m", 1, T0, "retry")),
+        "webhooks.endpoint": lambda: store.endpoint("a"),
+        "webhooks.set_failing": lambda: store.set_failing("a", 1.0),
+        "webhooks.disable": lambda: store.disable("a", "x"),
+        "webhooks.enable": lambda: store.enable("a"),
+        "webhooks.log": store.log,
+        "webhooks.next_due": store.next_due,
+        "webhooks.counts": store.counts,
+        "webhooks.delivery": lambda: store.delivery("m", "a"),
+        "open": lambda: SQLiteDeliveryStore(shared),
+    }
+    for operation, call in calls.items():
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        assert caught.value.operation == operation
+        assert caught.value.store == f"sqlite:{path}"
