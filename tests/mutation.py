@@ -111,7 +111,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "queues/consumer.py",
         ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py"),
     ),
-    "queues.outbox": ("queues/outbox.py", ("tests/queues/test_queue_outbox.py",)),
+    "queues.outbox": (
+        "queues/outbox.py",
+        ("tests/queues/test_queue_sqlite_outbox.py", "tests/queues/test_queue_outbox.py"),
+    ),
     "queues.inbox": (
         "queues/inbox.py",
         (
