@@ -100,6 +100,87 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
     "integration_kit.webhooks.schedule.xǁRetryScheduleǁnext_delay__mutmut_16": (
         "retry_after > delay -> >=: at retry_after == delay the result is max(delay, min(delay, cap)), which is delay"
     ),
+    # webhooks.delivery_store: SQL text upper- or lower-cased, durability flags only tested for truth, zip over a
+    # cursor's own description.
+    **{
+        f"integration_kit.webhooks.delivery_store.{name}": (
+            "SQLite reads keywords, table and column names without regard to case (and names a result column as "
+            "declared, so cursor.description is unchanged); the quoted literals are left as they were"
+        )
+        for name in (
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_16",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_17",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_19",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_20",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_22",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_25",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_26",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_32",
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_33",
+            "xǁSQLiteDeliveryStoreǁrecord__mutmut_17",
+            "xǁSQLiteDeliveryStoreǁrecord__mutmut_18",
+            "xǁSQLiteDeliveryStoreǁrecord__mutmut_24",
+            "xǁSQLiteDeliveryStoreǁrecord__mutmut_25",
+            "xǁSQLiteDeliveryStoreǁrecord__mutmut_27",
+            "xǁSQLiteDeliveryStoreǁrecord__mutmut_29",
+            "xǁSQLiteDeliveryStoreǁrecord__mutmut_30",
+            "xǁSQLiteDeliveryStoreǁendpoint__mutmut_14",
+            "xǁSQLiteDeliveryStoreǁendpoint__mutmut_15",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_9",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_10",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_17",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_18",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_24",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_25",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_32",
+            "xǁSQLiteDeliveryStoreǁset_failing__mutmut_33",
+            "xǁSQLiteDeliveryStoreǁdisable__mutmut_9",
+            "xǁSQLiteDeliveryStoreǁdisable__mutmut_10",
+            "xǁSQLiteDeliveryStoreǁdisable__mutmut_17",
+            "xǁSQLiteDeliveryStoreǁdisable__mutmut_18",
+            "xǁSQLiteDeliveryStoreǁdisable__mutmut_24",
+            "xǁSQLiteDeliveryStoreǁdisable__mutmut_27",
+            "xǁSQLiteDeliveryStoreǁenable__mutmut_9",
+            "xǁSQLiteDeliveryStoreǁenable__mutmut_10",
+            "xǁSQLiteDeliveryStoreǁenable__mutmut_16",
+            "xǁSQLiteDeliveryStoreǁenable__mutmut_19",
+            "xǁSQLiteDeliveryStoreǁlog__mutmut_4",
+            "xǁSQLiteDeliveryStoreǁlog__mutmut_5",
+            "xǁSQLiteDeliveryStoreǁlog__mutmut_20",
+            "xǁSQLiteDeliveryStoreǁlog__mutmut_21",
+            "xǁSQLiteDeliveryStoreǁnext_due__mutmut_11",
+            "xǁSQLiteDeliveryStoreǁcounts__mutmut_11",
+            "xǁSQLiteDeliveryStoreǁcounts__mutmut_12",
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_14",
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_15",
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_17",
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_18",
+        )
+    },
+    **{
+        f"integration_kit.webhooks.delivery_store.{name}": (
+            "durable False -> None: only tested for truth ('FULL' if durable else 'NORMAL')"
+        )
+        for name in (
+            "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_4",
+            "xǁSQLiteDeliveryStoreǁendpoint__mutmut_2",
+            "xǁSQLiteDeliveryStoreǁlog__mutmut_7",
+            "xǁSQLiteDeliveryStoreǁnext_due__mutmut_2",
+            "xǁSQLiteDeliveryStoreǁcounts__mutmut_2",
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_2",
+        )
+    },
+    **{
+        f"integration_kit.webhooks.delivery_store.{name}": (
+            "zip(strict=True) dropped: the names are the description of the cursor that returned the row, one "
+            "per column"
+        )
+        for name in (
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_28",
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_31",
+            "xǁSQLiteDeliveryStoreǁdelivery__mutmut_32",
+        )
+    },
     # server.inbox: SQL text upper- or lower-cased, and the clock of the SQLiteStore the inbox opens.
     **{
         f"integration_kit.server.inbox.xǁSQLiteInboxǁ{name}": (
