@@ -135,4 +135,11 @@ IO_MUTANTS = [
         "if not 0 <= self.jitter <= 1:",
         ("tests/webhooks/test_schedule.py::test_jitter_must_be_a_fraction_below_one",),
     ),
+    Mutant(
+        "claimed_webhook_delivery_loses_its_event_type",
+        "webhooks/delivery_store.py",
+        "return [DueDelivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]",
+        "return [DueDelivery(r[0], r[1], None, bytes(r[3]), r[4], r[5]) for r in rows]",
+        ("tests/webhooks/test_sqlite_delivery_store.py::test_enqueue_writes_the_message_and_due_deliveries",),
+    ),
 ]
