@@ -113,7 +113,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "queues.outbox": (
         "queues/outbox.py",
-        ("tests/queues/test_queue_sqlite_outbox.py", "tests/queues/test_queue_outbox.py"),
+        (
+            "tests/queues/test_queue_sqlite_outbox.py",
+            "tests/queues/test_queue_outbox_postgres.py",
+            "tests/queues/test_queue_outbox.py",
+        ),
     ),
     "queues.inbox": (
         "queues/inbox.py",

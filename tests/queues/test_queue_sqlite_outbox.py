@@ -178,3 +178,23 @@ def test_in_key_order() -> None:
     assert in_key_order([(2, "a"), (3, "b")], [(1, "a"), (2, "a"), (3, "b")]) == [3]  # 1 is leased elsewhere
     assert in_key_order([(1, "a"), (3, "a")], [(1, "a"), (2, "a"), (3, "a")]) == [1]  # 2 skipped: 3 waits
     assert in_key_order([(5, "a"), (1, "a")], [(1, "a"), (5, "a")]) == [1, 5]
+
+
+def test_a_claim_failing_inside_its_transaction_rolls_it_back(outbox: SQLiteOutbox, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "app.db") as other:
+        other.execute("DROP TABLE ik_outbox")  # the claim's SELECT fails after its BEGIN IMMEDIATE
+    with pytest.raises(StoreUnavailable, match="no such table") as caught:
+        outbox.claim("a", 10, lease=30)
+    assert caught.value.operation == "outbox claim"
+    outbox.create(outbox._db)
+    assert outbox.claim("a", 10, lease=30) == []  # no transaction was left open
+    write(outbox, Message(b"1"))
+    assert [r.message.body for r in outbox.claim("a", 10, lease=30)] == [b"1"]
+
+
+@pytest.mark.parametrize("name", ["a", "a1", "_", "abcdefghijklmnopqrstuvwxyz0123456789_"])
+def test_every_plain_name_is_accepted(tmp_path: Path, name: str) -> None:
+    outbox = SQLiteOutbox(tmp_path / "app.db", table=name)
+    write(outbox, Message(b"x"))
+    assert outbox.pending() == 1
+    outbox.close()
