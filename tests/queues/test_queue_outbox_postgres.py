@@ -40,10 +40,11 @@ def test_the_index_mark_nothing_and_a_closed_connection(pg_dsn: str, schema: str
         indexes = [r[0] for r in admin.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,))]
     assert "events_unsent" in indexes
     with psycopg.connect(pg_dsn, autocommit=True) as connection:
-        outbox.add(connection, Message(b"x"))
+        outbox.add(connection, Message(b"", key="k"))
     assert outbox.mark_sent("relay", []) == 0
     outbox.release("relay", [])
     assert outbox.pending() == 1
+    assert [(r.message.key, r.message.body) for r in outbox.claim("relay", 10, lease=5)] == [("k", b"")]
     outbox.close()
     for operation, call in {
         "outbox claim": lambda: outbox.claim("relay", 10, lease=5),

@@ -152,9 +152,11 @@ def test_each_operation_names_itself_when_the_database_fails(outbox: SQLiteOutbo
         with pytest.raises(StoreUnavailable) as caught:
             call()
         assert (caught.value.store, caught.value.operation) == (f"sqlite:{tmp_path / 'app.db'}", operation)
+        assert str(caught.value).endswith("Cannot operate on a closed database.")
     with pytest.raises(StoreUnavailable) as opening:
         SQLiteOutbox(tmp_path)  # a directory
     assert (opening.value.store, opening.value.operation) == (f"sqlite:{tmp_path}", "outbox open")
+    assert str(opening.value).endswith("unable to open database file")
 
 
 def test_a_claim_that_cannot_take_the_write_lock_rolls_back_and_says_so(outbox: SQLiteOutbox, tmp_path: Path) -> None:
@@ -198,3 +200,12 @@ def test_every_plain_name_is_accepted(tmp_path: Path, name: str) -> None:
     write(outbox, Message(b"x"))
     assert outbox.pending() == 1
     outbox.close()
+
+
+def test_a_keyed_message_with_an_empty_body_is_claimed(outbox: SQLiteOutbox) -> None:
+    write(outbox, Message(b"", key="k"), Message(b"", key="k"), Message(b""))
+    assert [(r.message.key, r.message.body) for r in outbox.claim("a", 10, lease=30)] == [
+        ("k", b""),
+        ("k", b""),
+        ("", b""),
+    ]
