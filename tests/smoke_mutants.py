@@ -142,4 +142,11 @@ IO_MUTANTS = [
         "return [DueDelivery(r[0], r[1], None, bytes(r[3]), r[4], r[5]) for r in rows]",
         ("tests/webhooks/test_sqlite_delivery_store.py::test_enqueue_writes_the_message_and_due_deliveries",),
     ),
+    Mutant(
+        "outbox_keyed_message_with_an_empty_body_never_claimed",
+        "queues/outbox.py",
+        "keys = sorted({r[1] for r in rows if r[1]})\n                    unsent: list[tuple[int, str]] = []",
+        "keys = sorted({r[1] for r in rows if r[2]})\n                    unsent: list[tuple[int, str]] = []",
+        ("tests/queues/test_queue_sqlite_outbox.py::test_a_keyed_message_with_an_empty_body_is_claimed",),
+    ),
 ]
