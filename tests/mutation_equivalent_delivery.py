@@ -181,6 +181,68 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
             "xǁSQLiteDeliveryStoreǁdelivery__mutmut_32",
         )
     },
+    # queues.outbox: SQL text upper- or lower-cased, and what SQLite, PostgreSQL and the message format make the same.
+    **{
+        f"integration_kit.queues.outbox.{name}": (
+            "SQLite and PostgreSQL read keywords and unquoted table and column names without regard to case (an "
+            "unquoted PostgreSQL name is folded to lower case); the quoted literals are left as they were"
+        )
+        for name in (
+            "xǁSQLiteOutboxǁ__init____mutmut_22",
+            "xǁSQLiteOutboxǁ__init____mutmut_23",
+            "xǁSQLiteOutboxǁcreate__mutmut_4",
+            "xǁSQLiteOutboxǁcreate__mutmut_7",
+            "xǁSQLiteOutboxǁclaim__mutmut_6",
+            "xǁSQLiteOutboxǁclaim__mutmut_13",
+            "xǁSQLiteOutboxǁclaim__mutmut_14",
+            "xǁSQLiteOutboxǁclaim__mutmut_18",
+            "xǁSQLiteOutboxǁclaim__mutmut_35",
+            "xǁSQLiteOutboxǁclaim__mutmut_36",
+            "xǁSQLiteOutboxǁclaim__mutmut_60",
+            "xǁSQLiteOutboxǁclaim__mutmut_63",
+            "xǁSQLiteOutboxǁmark_sent__mutmut_10",
+            "xǁSQLiteOutboxǁmark_sent__mutmut_11",
+            "xǁSQLiteOutboxǁrelease__mutmut_12",
+            "xǁSQLiteOutboxǁrelease__mutmut_13",
+            "xǁSQLiteOutboxǁ_update__mutmut_14",
+            "xǁSQLiteOutboxǁ_update__mutmut_15",
+            "xǁPostgresOutboxǁcreate__mutmut_4",
+            "xǁPostgresOutboxǁcreate__mutmut_5",
+            "xǁPostgresOutboxǁcreate__mutmut_7",
+            "xǁPostgresOutboxǁcreate__mutmut_8",
+            "xǁPostgresOutboxǁcreate__mutmut_10",
+            "xǁPostgresOutboxǁcreate__mutmut_11",
+            "xǁPostgresOutboxǁclaim__mutmut_9",
+            "xǁPostgresOutboxǁclaim__mutmut_23",
+            "xǁPostgresOutboxǁclaim__mutmut_24",
+            "xǁPostgresOutboxǁmark_sent__mutmut_10",
+            "xǁPostgresOutboxǁrelease__mutmut_10",
+            "xǁPostgresOutboxǁrelease__mutmut_11",
+            "xǁPostgresOutboxǁ_update__mutmut_6",
+            "xǁPostgresOutboxǁ_update__mutmut_11",
+        )
+    },
+    "integration_kit.queues.outbox.xǁSQLiteOutboxǁclaim__mutmut_39": (
+        "seq <= the last row's key instead of its seq: SQLite orders every integer before every text, so the "
+        "bound lets in the later unsent rows of those keys too, which all come after every candidate and so "
+        "block nothing that in_key_order keeps"
+    ),
+    "integration_kit.queues.outbox.xǁPostgresOutboxǁcreate__mutmut_15": (
+        "t.split('.')[+1] is t.split('.')[-1]: the table name is always 'schema.table', two parts"
+    ),
+    "integration_kit.queues.outbox.xǁPostgresOutboxǁmark_sent__mutmut_4": (
+        "owner '' -> None: _update only tests it for truth (marking sent is not limited to one owner)"
+    ),
+    **{
+        f"integration_kit.queues.outbox.xǁPostgresOutboxǁpending__mutmut_{n}": (
+            "SELECT COUNT(*) always returns one row, so the fallback for no row is never used"
+        )
+        for n in (4, 7)
+    },
+    "integration_kit.queues.outbox.x__row__mutmut_10": (
+        "key omitted -> its default '': the same value as the keyless rows' stored key (a keyed row's key is "
+        "read from its x-ik-key header first)"
+    ),
     # server.inbox: SQL text upper- or lower-cased, and the clock of the SQLiteStore the inbox opens.
     **{
         f"integration_kit.server.inbox.xǁSQLiteInboxǁ{name}": (
