@@ -108,6 +108,13 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
             "declared, so cursor.description is unchanged); the quoted literals are left as they were"
         )
         for name in (
+            "xǁSQLiteDeliveryStoreǁenqueue__mutmut_11",
+            "xǁSQLiteDeliveryStoreǁenqueue__mutmut_12",
+            "xǁSQLiteDeliveryStoreǁenqueue__mutmut_19",
+            "xǁSQLiteDeliveryStoreǁenqueue__mutmut_20",
+            "xǁSQLiteDeliveryStoreǁenqueue__mutmut_22",
+            "xǁSQLiteDeliveryStoreǁenqueue__mutmut_23",
+            "xǁSQLiteDeliveryStoreǁenqueue__mutmut_25",
             "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_16",
             "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_17",
             "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_19",
@@ -162,6 +169,7 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
             "durable False -> None: only tested for truth ('FULL' if durable else 'NORMAL')"
         )
         for name in (
+            "xǁSQLiteDeliveryStoreǁ__init____mutmut_15",
             "xǁSQLiteDeliveryStoreǁclaim_due__mutmut_4",
             "xǁSQLiteDeliveryStoreǁendpoint__mutmut_2",
             "xǁSQLiteDeliveryStoreǁlog__mutmut_7",
@@ -243,6 +251,13 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
         "key omitted -> its default '': the same value as the keyless rows' stored key (a keyed row's key is "
         "read from its x-ik-key header first)"
     ),
+    **{
+        f"integration_kit.webhooks.delivery_store.xǁSQLiteDeliveryStoreǁ__init____mutmut_{n}": (
+            "the SQLiteStore's clock only expires the rows of its own key-value table, which the delivery store "
+            "never uses: every time in its tables is read from its own clock"
+        )
+        for n in (11, 13)
+    },
     # server.inbox: SQL text upper- or lower-cased, and the clock of the SQLiteStore the inbox opens.
     **{
         f"integration_kit.server.inbox.xǁSQLiteInboxǁ{name}": (
