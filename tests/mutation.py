@@ -45,8 +45,16 @@ _IO = ("tests/http/test_io_guarantees.py", "tests/http/test_exchange_boundary.py
 _SIGNALS = ("tests/http/test_signals_client.py", "tests/http/test_pacing.py")
 _GRPC = ("tests/grpc/test_channel.py", "tests/grpc/test_status.py", "tests/grpc/test_interop.py")
 _WS = ("tests/websocket/test_ws_policy.py", "tests/websocket/test_ws_guards.py", "tests/websocket/test_live_client.py")
-_RECEIVER = ("tests/server/test_webhook_receiver.py", "tests/server/test_inbox_contract.py")
+_RECEIVER = (
+    "tests/server/test_sqlite_inbox.py",
+    "tests/server/test_webhook_receiver_paths.py",
+    "tests/server/test_webhook_processor_paths.py",
+    "tests/server/test_webhook_receiver.py",
+    "tests/server/test_inbox_contract.py",
+)
 _SENDER = (
+    "tests/webhooks/test_schedule.py",
+    "tests/webhooks/test_sqlite_delivery_store.py",
     "tests/webhooks/test_webhook_sender.py",
     "tests/webhooks/test_webhook_recovery.py",
     "tests/webhooks/test_webhook_sender_paths.py",
@@ -114,8 +122,23 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "queues/consumer.py",
         ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py"),
     ),
-    "queues.outbox": ("queues/outbox.py", ("tests/queues/test_queue_outbox.py",)),
-    "queues.inbox": ("queues/inbox.py", ("tests/queues/test_queue_inbox.py", "tests/queues/test_queue_consumer.py")),
+    "queues.outbox": (
+        "queues/outbox.py",
+        (
+            "tests/queues/test_queue_sqlite_outbox.py",
+            "tests/queues/test_queue_outbox_postgres.py",
+            "tests/queues/test_queue_outbox.py",
+        ),
+    ),
+    "queues.inbox": (
+        "queues/inbox.py",
+        (
+            "tests/queues/test_queue_inbox.py",
+            "tests/queues/test_queue_store_inbox.py",
+            "tests/queues/test_queue_sqlite_inbox.py",
+            "tests/queues/test_queue_consumer.py",
+        ),
+    ),
     # The partners' signals, the loopback rule and the drivers this round added (issues 24, 25, 26).
     "policies.signals": (
         "policies/signals.py",

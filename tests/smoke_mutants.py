@@ -188,4 +188,59 @@ IO_MUTANTS = [
         "late.with_context(integration=error.integration, method=error.method, url=error.url)",
         ("tests/grpc/test_rpc_exact.py::test_an_attempts_deadline_exceeded_is_the_calls_deadline",),
     ),
+    Mutant(
+        "inbox_claim_renewal_cancelled_at_the_store",
+        "queues/inbox.py",
+        "            self.busy = True\n",
+        "            self.busy = None\n",
+        (
+            "tests/queues/test_queue_store_inbox.py::"
+            "test_a_handler_finishing_during_a_renewal_completes_with_the_renewed_claim",
+        ),
+    ),
+    Mutant(
+        "webhook_inbox_purge_forgets_the_dedup_window",
+        "server/inbox.py",
+        "(self.clock.now() - self.dedup_window,),",
+        "(self.clock.now() + self.dedup_window,),",
+        ("tests/server/test_sqlite_inbox.py::test_the_purge_keeps_the_window_and_unfinished_events",),
+    ),
+    Mutant(
+        "webhook_receiver_ignores_the_lifespan",
+        "server/webhook_receiver.py",
+        'if scope["type"] == "lifespan":',
+        'if scope["type"] == "lifespan.startup":',
+        ("tests/server/test_webhook_receiver_paths.py::test_the_lifespan_is_answered_and_other_scopes_are_ignored",),
+    ),
+    Mutant(
+        "webhook_processor_spins_on_an_idle_inbox",
+        "server/webhook_processor.py",
+        "            if not busy:\n",
+        "            if busy:\n",
+        (
+            "tests/server/test_webhook_processor_paths.py::"
+            "test_the_loop_takes_batches_of_a_hundred_and_waits_its_poll_when_idle",
+        ),
+    ),
+    Mutant(
+        "webhook_schedule_jitter_of_one_accepted",
+        "webhooks/schedule.py",
+        "if not 0 <= self.jitter < 1:",
+        "if not 0 <= self.jitter <= 1:",
+        ("tests/webhooks/test_schedule.py::test_jitter_must_be_a_fraction_below_one",),
+    ),
+    Mutant(
+        "claimed_webhook_delivery_loses_its_event_type",
+        "webhooks/delivery_store.py",
+        "return [DueDelivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]",
+        "return [DueDelivery(r[0], r[1], None, bytes(r[3]), r[4], r[5]) for r in rows]",
+        ("tests/webhooks/test_sqlite_delivery_store.py::test_enqueue_writes_the_message_and_due_deliveries",),
+    ),
+    Mutant(
+        "outbox_keyed_message_with_an_empty_body_never_claimed",
+        "queues/outbox.py",
+        "keys = sorted({r[1] for r in rows if r[1]})\n                    unsent: list[tuple[int, str]] = []",
+        "keys = sorted({r[1] for r in rows if r[2]})\n                    unsent: list[tuple[int, str]] = []",
+        ("tests/queues/test_queue_sqlite_outbox.py::test_a_keyed_message_with_an_empty_body_is_claimed",),
+    ),
 ]

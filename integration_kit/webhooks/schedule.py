@@ -73,5 +73,5 @@ class RetrySchedule:
         if self.jitter and rng is not None:
             delay *= 1 + rng.uniform(-self.jitter, self.jitter)
         if retry_after is not None and retry_after > delay:
-            delay = min(retry_after, self.max_retry_after)
+            delay = max(delay, min(retry_after, self.max_retry_after))  # the cap never shortens the schedule
         return delay
