@@ -105,12 +105,25 @@ class StoreInbox:
         try:
             await handler(message)
         except BaseException:
-            await asyncio.shield(renewal.stop())
-            await asyncio.shield(self._run(self.guard.release, renewal.claim))
+            await asyncio.shield(self._settle(renewal, handled=False))
             raise
+        try:
+            await renewal.stop()
+        except asyncio.CancelledError:  # the caller is being cancelled: the handler's success is written all the same
+            await asyncio.shield(self._settle(renewal, handled=True))
+            raise
+        return await self._settle(renewal, handled=True)
+
+    async def _settle(self, renewal: _Renewal, *, handled: bool) -> bool:
+        """Stop renewing (at once if stopped already), then record the id as processed (``handled``) or release
+        the claim; whether it was recorded. :meth:`process` shields it when its caller is cancelled meanwhile: the
+        caller gets its ``CancelledError`` at once (never swallowed), and the handler's outcome is still written."""
         await renewal.stop()
+        if not handled:
+            await self._run(self.guard.release, renewal.claim)
+            return False
         if not await self._run(self.guard.complete, renewal.claim, b""):
-            logger.warning("inbox: the claim on %s lapsed before its handler finished", message.message_id)
+            logger.warning("inbox: the claim on %s lapsed before its handler finished", renewal.message_id)
         return True
 
 
@@ -154,11 +167,16 @@ class _Renewal:
         """Stop renewing (waiting for a renewal under way, so :attr:`claim` is the stored one)."""
         self.stopped = True
         self.handle.cancel()
-        if self.task is not None:
-            if not self.busy:
-                self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        if self.task is None:
+            return
+        if not self.busy:
+            self.task.cancel()
+        try:
+            await asyncio.shield(self.task)  # a caller cancelled meanwhile leaves a renewal under way to finish
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the caller itself is being cancelled: never swallow that
 
 
 _current: contextvars.ContextVar[sqlite3.Connection] = contextvars.ContextVar("ik_sqlite_inbox")

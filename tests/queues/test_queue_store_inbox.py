@@ -352,3 +352,58 @@ def test_a_handler_returning_between_renewals_does_not_wait_for_the_next_one() -
     with asyncio.Runner(loop_factory=SteppedLoop) as runner:
         assert runner.run(body()) is True
     assert store.results == [True]
+
+
+class _HeldRenewal(SQLiteStore):
+    """A renewal that reaches the store waits there until the test lets it through."""
+
+    entered = threading.Event()
+    gate = threading.Event()
+
+    def compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes | None, *, ttl: float | None = None
+    ) -> bool:
+        if value is not None and IdempotencyRecord.decode(value).state is RecordState.IN_FLIGHT:
+            self.entered.set()
+            self.gate.wait(10)
+        return super().compare_and_set(key, expected, value, ttl=ttl)
+
+
+@pytest.mark.parametrize("handled", [True, False], ids=["handler-succeeded", "handler-failed"])
+def test_a_caller_cancelled_while_the_inbox_waits_for_a_renewal_is_cancelled_and_the_outcome_still_written(
+    tmp_path: Path, handled: bool
+) -> None:
+    """A consumer shutting down cancels process() while the inbox waits for a renewal at the store: the
+    cancellation reaches the caller (it was once swallowed, and process() returned True as if nothing had happened),
+    and the handler's outcome is still written: completed after a success, released after a failure."""
+    store = _HeldRenewal(tmp_path / "store.db")
+    store.entered, store.gate = threading.Event(), threading.Event()
+    inbox = StoreInbox(store, lease=0.3)
+    message = Message(b"cancelled")
+    returned = asyncio.Event()
+
+    async def handler(m: Message) -> None:
+        assert await asyncio.to_thread(store.entered.wait, 10)  # a renewal is at the store
+        returned.set()
+        if not handled:
+            raise RuntimeError("the downstream failed")
+
+    async def body() -> None:
+        task = asyncio.create_task(inbox.process(message, handler))
+        await returned.wait()  # the handler has returned: process() now waits for the renewal to finish
+        await asyncio.sleep(0)
+        task.cancel()
+        store.gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the settling goes on, shielded, after the caller has its CancelledError: wait for it to end
+        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
+
+    asyncio.run(body())
+    stored = record(store, f"inbox:default:{message.message_id}")
+    if handled:
+        assert stored is not None
+        assert stored.state is RecordState.COMPLETED
+        assert asyncio.run(inbox.process(message, noop)) is False  # a redelivery is a duplicate
+    else:
+        assert stored is None  # released: a redelivery runs the handler again
