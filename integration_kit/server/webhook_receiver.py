@@ -149,17 +149,31 @@ class _GroupCommit:
             if not slot.done:
                 batch, self.waiting = self.waiting, []
                 self.stats["commits"] += 1
+                error: StoreUnavailable | None = None
                 try:
-                    results = await anyio.to_thread.run_sync(self.inbox.put_many, [s.event for s in batch])
+                    results = list(await anyio.to_thread.run_sync(self.inbox.put_many, [s.event for s in batch]))
                 except StoreUnavailable as exc:
-                    for waiting in batch:
-                        waiting.error, waiting.done = exc, True
+                    error = exc
+                except Exception as exc:  # a bug, a broken contract: the sender is told to retry, nothing is lost
+                    error = self._failed(f"raised {type(exc).__name__}", exc)
                 else:
-                    for waiting, result in zip(batch, results, strict=True):
-                        waiting.result, waiting.done = result, True
+                    if len(results) != len(batch):
+                        error = self._failed(f"answered {len(results)} times for {len(batch)} events", None)
+                for i, waiting in enumerate(batch):  # every request of the batch is answered: none waits forever
+                    waiting.result = False if error is not None else results[i]
+                    waiting.error, waiting.done = error, True
         if slot.error is not None:
             raise slot.error
         return slot.result
+
+    def _failed(self, what: str, cause: Exception | None) -> StoreUnavailable:
+        """The error for an inbox whose ``put_many`` failed otherwise than by :class:`StoreUnavailable` (``what``
+        it did; its exception is the ``__cause__``, its text never shown: it may hold a store's address): every
+        request of the batch answers 503 (the sender retries), never "duplicate" for an event not stored."""
+        name = getattr(self.inbox, "name", type(self.inbox).__name__)
+        error = StoreUnavailable(f"put_many {what}", store=str(name), operation="put_many")
+        error.__cause__ = cause
+        return error
 
 
 class _Slot:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from asgi_server import serve_in_thread
 
 from integration_kit.clock import ManualClock
@@ -137,12 +138,13 @@ def test_a_repeated_header_is_kept_joined_with_a_space(tmp_path: Path) -> None:
 class HeldInbox(SQLiteInbox):
     """The first commit waits until the test has queued the other requests; ``batches`` are the sizes."""
 
-    def __init__(self, path: Path, fail: bool = False) -> None:
+    def __init__(self, path: Path, fail: bool = False, broken: str = "") -> None:
         super().__init__(path)
         self.entered = threading.Event()
         self.gate = threading.Event()
         self.batches: list[int] = []
         self.fail = fail
+        self.broken = broken  # "raise": a bug in put_many; "short": one answer too few (a broken contract)
 
     def put_many(self, events: Sequence[InboxEvent]) -> list[bool]:
         self.batches.append(len(events))
@@ -151,7 +153,10 @@ class HeldInbox(SQLiteInbox):
             assert self.gate.wait(10)
         if self.fail:
             raise StoreUnavailable("disk full", store="sqlite:x", operation="inbox.put")
-        return super().put_many(events)
+        if self.broken == "raise" and len(events) > 1:
+            raise RuntimeError("redis://:hunter2@cache.internal lost")
+        answers = super().put_many(events)
+        return answers[:-1] if self.broken == "short" and len(events) > 1 else answers
 
 
 def arrive_together(inbox: HeldInbox, receiver: WebhookReceiver, count: int) -> list[httpx.Response]:
@@ -189,6 +194,26 @@ def test_a_failed_commit_answers_503_to_every_request_in_it(tmp_path: Path) -> N
     assert problem(answers[1])["title"] == "Service Unavailable"
     assert inbox.batches == [1, 3]
     assert (receiver.stats["unavailable"], receiver.stats["commits"], receiver.stats["accepted"]) == (4, 2, 0)
+    inbox.close()
+
+
+@pytest.mark.parametrize("broken", ["raise", "short"])
+def test_an_inbox_that_breaks_its_contract_answers_503_to_every_request_never_duplicate(
+    tmp_path: Path, broken: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An inbox whose put_many raises something other than StoreUnavailable, or answers one event short, leaves no
+    request of the batch answered "duplicate" for an event it did not store (once, the waiters of such a batch
+    committed again with nothing and answered "duplicate": the sender dropped the event), and its text, which may
+    hold a store's address, reaches no answer."""
+    inbox = HeldInbox(tmp_path / "inbox.db", broken=broken)
+    receiver = WebhookReceiver(StandardWebhooks(SECRET), inbox)
+    answers = arrive_together(inbox, receiver, 4)
+    assert answers[0].json() == {"status": "accepted", "id": "e0"}  # the first batch held one event: stored
+    assert [a.status_code for a in answers[1:]] == [503] * 3
+    assert all("hunter2" not in a.text for a in answers)
+    assert "hunter2" not in caplog.text
+    assert inbox.batches == [1, 3]
+    assert (receiver.stats["unavailable"], receiver.stats["accepted"]) == (3, 1)
     inbox.close()
 
 
