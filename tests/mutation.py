@@ -102,7 +102,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "server.inbox": ("server/inbox.py", _RECEIVER),
-    "server.redis_inbox": ("server/redis_inbox.py", ("tests/server/test_inbox_contract.py",)),
+    "server.redis_inbox": (
+        "server/redis_inbox.py",
+        ("tests/server/test_redis_inbox.py", "tests/server/test_inbox_contract.py"),
+    ),
     "server.webhook_processor": ("server/webhook_processor.py", _RECEIVER),
     "server.webhook_receiver": ("server/webhook_receiver.py", _RECEIVER),
     "webhooks.ssrf": ("webhooks/ssrf.py", ("tests/webhooks/test_ssrf.py", *_SENDER)),
