@@ -247,3 +247,27 @@ def test_each_step_names_its_operation_when_redis_is_down() -> None:
             assert caught.value.store == url
     finally:
         store.close()
+
+
+def test_the_defaults_of_claim_and_dead_letters(parts: tuple[RedisInbox, ManualClock, Any, str]) -> None:
+    """One event per claim, ten claims before DEAD, a hundred dead letters, unless told otherwise."""
+    inbox, clock, _, _ = parts
+    inbox.put(event("x", T0 - 2))
+    for n in range(1, 11):
+        assert [(e.id, e.claims) for e in inbox.claim(lease=1)] == [("x", n)]
+        clock.advance(1)
+    assert inbox.claim(lease=1) == []  # "x" went DEAD on its eleventh claim
+    assert [e.last_error for e in inbox.dead_letters()] == ["claimed 10 times without finishing"]
+    inbox.put(event("y", T0))
+    inbox.put(event("z", T0))
+    assert len(inbox.claim(lease=1)) == 1
+    names = [f"d{i:03d}" for i in range(101)]
+    for i, name in enumerate(names):
+        inbox.put(event(name, T0 + i))
+    clock.advance(200)
+    inbox.claim(lease=1, limit=200)
+    for name in names:
+        inbox.finish(name, InboxState.DEAD, "e")
+    letters = inbox.dead_letters()
+    assert len(letters) == 100
+    assert [e.id for e in letters] == ["x", *names[:99]]
