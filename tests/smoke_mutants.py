@@ -188,4 +188,11 @@ IO_MUTANTS = [
         "late.with_context(integration=error.integration, method=error.method, url=error.url)",
         ("tests/grpc/test_rpc_exact.py::test_an_attempts_deadline_exceeded_is_the_calls_deadline",),
     ),
+    Mutant(
+        "redis_inbox_finish_without_error_writes_one",
+        "server/redis_inbox.py",
+        'self._finish(keys=keys, args=[event_id, state.value, error or ""])',
+        'self._finish(keys=keys, args=[event_id, state.value, error or "XXXX"])',
+        ("tests/server/test_redis_inbox.py::test_finish_sets_and_clears_the_error",),
+    ),
 ]
