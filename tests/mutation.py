@@ -112,7 +112,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "webhooks.sender": ("webhooks/sender.py", _SENDER),
     "webhooks.schedule": ("webhooks/schedule.py", _SENDER),
     "webhooks.delivery_store": ("webhooks/delivery_store.py", _SENDER),
-    "webhooks.postgres_store": ("webhooks/postgres_store.py", ("tests/webhooks/test_delivery_store_contract.py",)),
+    "webhooks.postgres_store": (
+        "webhooks/postgres_store.py",
+        ("tests/webhooks/test_postgres_store.py", "tests/webhooks/test_delivery_store_contract.py"),
+    ),
     "queues.consumer": (
         "queues/consumer.py",
         ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py"),
