@@ -137,7 +137,8 @@ def test_claim_edges_order_limit_and_fields(made: tuple[PostgresDeliveryStore, M
     store.record(AttemptLogEntry("mid", "a", 1, clock.now(), 503, 0.1, "retry", "HTTP 503"), next_attempt_at=T0 + 8)
     assert row(schema, "mid", "a") == ("pending", 1, T0 + 8, 0.0, 503, "HTTP 503", None)
     clock.advance(0.5)
-    assert [(d.message_id, d.attempts) for d in store.claim_due(lease=1)] == [("mid", 1)]  # released by the record
+    [again] = store.claim_due(lease=1)  # released by the record; created when first enqueued, not when due
+    assert (again.message_id, again.attempts, again.created_at) == ("mid", 1, T0 - 2)
 
 
 def test_record_columns_and_the_uncounted_attempt(made: tuple[PostgresDeliveryStore, ManualClock], schema: str) -> None:
@@ -235,3 +236,17 @@ def test_driver_errors_name_the_operation_and_roll_back(
         with pytest.raises(StoreUnavailable) as failed:
             step()
         assert (failed.value.operation, failed.value.store) == (operation, f"postgresql {schema}")
+
+
+def test_the_defaults_of_claim_and_log(made: tuple[PostgresDeliveryStore, ManualClock]) -> None:
+    """A claim takes a hundred deliveries and the log shows a thousand entries, unless told otherwise."""
+    store, _ = made
+    endpoints = [f"e{i:03d}" for i in range(101)]
+    store.enqueue("m", "t", b"{}", endpoints)
+    assert len(store.claim_due(lease=10)) == 100
+    assert len(store.claim_due(lease=10)) == 1
+    for attempt in range(1, 1002):
+        store.record(AttemptLogEntry("m", "e000", attempt, T0, 500, 0.1, "retry", None), next_attempt_at=T0 + 60)
+    entries = store.log()
+    assert len(entries) == 1000
+    assert entries[-1].attempt == 1000
