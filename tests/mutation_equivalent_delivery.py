@@ -21,4 +21,47 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
     "integration_kit.server.redis_inbox.xǁRedisInboxǁpurge__mutmut_21": (
         "Redis reads a score's infinity in any case (strtod): ZRANGEBYSCORE's '-INF' is '-inf'"
     ),
+    # webhooks.postgres_store: the PostgreSQL delivery store.
+    **{
+        f"integration_kit.webhooks.postgres_store.xǁPostgresDeliveryStoreǁ{name}": (
+            "PostgreSQL reads SQL key words and unquoted names in any case (names fold to lower case, so the "
+            "cursor's column names are the same too): the statement is the same"
+        )
+        for name in (
+            "enqueue__mutmut_18",
+            "claim_due__mutmut_13",
+            "claim_due__mutmut_16",
+            "claim_due__mutmut_19",
+            "claim_due__mutmut_20",
+            "claim_due__mutmut_22",
+            "claim_due__mutmut_23",
+            "claim_due__mutmut_25",
+            "record__mutmut_24",
+            "set_failing__mutmut_15",
+            "set_failing__mutmut_18",
+            "disable__mutmut_19",
+            "enable__mutmut_10",
+            "enable__mutmut_18",
+            "log__mutmut_11",
+            "delivery__mutmut_10",
+            "delivery__mutmut_11",
+        )
+    },
+    "integration_kit.webhooks.postgres_store.xǁPostgresDeliveryStoreǁ__init____mutmut_23": (
+        "the schema script run as one execute (no ';' split) instead of statement by statement: psycopg runs a "
+        "parameterless multi-statement query whole, in the same transaction, with the same effect"
+    ),
+    **{
+        f"integration_kit.webhooks.postgres_store.xǁPostgresDeliveryStoreǁdelivery__mutmut_{n}": (
+            "zip(names, row) strict or not: the names and the row come from the same cursor, always as many"
+        )
+        for n in (21, 24, 25)
+    },
+    **{
+        f"integration_kit.webhooks.postgres_store.xǁPostgresDeliveryStoreǁ_connection__mutmut_{n}": (
+            "autocommit off: every statement runs inside connection.transaction(), which, with no transaction in "
+            "progress, begins one and commits it at its end in psycopg 3 either way; nothing runs outside one"
+        )
+        for n in (13, 16, 18)
+    },
 }

@@ -195,4 +195,11 @@ IO_MUTANTS = [
         'self._finish(keys=keys, args=[event_id, state.value, error or "XXXX"])',
         ("tests/server/test_redis_inbox.py::test_finish_sets_and_clears_the_error",),
     ),
+    Mutant(
+        "postgres_claim_reports_the_due_time_as_created_at",
+        "webhooks/postgres_store.py",
+        "return [DueDelivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]",
+        "return [DueDelivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[6]) for r in rows]",
+        ("tests/webhooks/test_postgres_store.py::test_claim_edges_order_limit_and_fields",),
+    ),
 ]
