@@ -118,7 +118,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "queues.consumer": (
         "queues/consumer.py",
-        ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py"),
+        (
+            "tests/queues/test_queue_consumer_events.py",
+            "tests/queues/test_queue_consumer.py",
+            "tests/queues/test_queue_telemetry.py",
+        ),
     ),
     "queues.outbox": ("queues/outbox.py", ("tests/queues/test_queue_outbox.py",)),
     "queues.inbox": ("queues/inbox.py", ("tests/queues/test_queue_inbox.py", "tests/queues/test_queue_consumer.py")),
