@@ -64,4 +64,19 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
         )
         for n in (13, 16, 18)
     },
+    # queues.consumer: the consumer (by name: _handle, _failed, _settle*, _reason).
+    **{
+        f"integration_kit.queues.consumer.xǁConsumerǁ_failed__mutmut_{n}": (
+            "received=None for a requeue, retry or dead letter: _settle passes it only to _settled_event, which "
+            "reads it for an ack's duration alone"
+        )
+        for n in (7, 22, 33)
+    },
+    **{
+        f"integration_kit.queues.consumer.xǁConsumerǁ_failed__mutmut_{n}": (
+            "'dead' is _settle's last branch in every chain (the broker call, the count, the event): any other "
+            "text that is not 'ack', 'requeue' or 'retry' dead-letters the same"
+        )
+        for n in (21, 28, 29)
+    },
 }

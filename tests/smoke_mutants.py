@@ -202,4 +202,11 @@ IO_MUTANTS = [
         "return [DueDelivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[6]) for r in rows]",
         ("tests/webhooks/test_postgres_store.py::test_claim_edges_order_limit_and_fields",),
     ),
+    Mutant(
+        "consumer_reason_of_a_bare_error_gets_a_colon",
+        "queues/consumer.py",
+        '    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__\n',
+        '    return f"{type(exc).__name__}: {text}"\n',
+        ("tests/queues/test_queue_consumer_events.py::test_retry_and_dead_letter_reasons_and_the_ack_duration",),
+    ),
 ]
