@@ -1,16 +1,19 @@
 """The consumer's settlement events and counts on both brokers: the exact reasons of retries and dead letters
 (an error with no message is named by its type alone), an ack's duration on the consumer's clock, ``call_id`` 0,
-and ``run(max_messages=...)`` counting a suppressed duplicate as settled."""
+``run(max_messages=...)`` counting a suppressed duplicate as settled, and no lease extension sent for a delivery
+whose handler returned while it is being acknowledged."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session
 
 from integration_kit.clock import ManualClock
 from integration_kit.events import Recorder
+from integration_kit.queues.broker import Broker, Delivery
 from integration_kit.queues.consumer import Consumer
 from integration_kit.queues.events import MessageAcked, MessageDeadLettered, MessageRetried
 from integration_kit.queues.inbox import StoreInbox
@@ -82,5 +85,56 @@ def test_max_messages_counts_a_suppressed_duplicate(broker_env: BrokerEnv) -> No
             stats = await asyncio.wait_for(consumer.run(max_messages=3), 20)
             assert (stats.handled, stats.duplicates) == (2, 1)
             assert sorted(seen) == [b"once", b"other"]
+
+    run(body)
+
+
+class SlowAck:
+    """A broker with a short ack deadline (0.3 s: a beat every 0.1 s) that records its lease extensions and holds
+    each ack for half a second, or until a lease extension arrives during it."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.inner = broker
+        self.topology = broker.topology
+        self.destination = broker.destination
+        self.ack_deadline = 0.3
+        self.beats: list[str] = []
+        self.acking = False
+        self.beat_while_acking = asyncio.Event()
+
+    async def in_progress(self, delivery: Delivery) -> None:
+        self.beats.append("acking" if self.acking else "running")
+        if self.acking:
+            self.beat_while_acking.set()
+
+    async def ack(self, delivery: Delivery) -> None:
+        self.acking = True
+        with contextlib.suppress(TimeoutError):  # bounded: a beat, if one comes, comes within a period
+            await asyncio.wait_for(self.beat_while_acking.wait(), 0.5)
+        self.acking = False
+        await self.inner.ack(delivery)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_no_lease_extension_once_the_handler_returned(broker_env: BrokerEnv) -> None:
+    async def body() -> None:
+        async with session(broker_env, broker_env.topology()) as broker:
+            slow = SlowAck(broker)
+            release = asyncio.Event()
+
+            async def handler(message: Message) -> None:
+                await release.wait()
+
+            await broker.publish([Message(b"slow")], timeout=5)
+            consumer = Consumer(slow, handler, fetch_timeout=0.2)  # type: ignore[arg-type]
+            task = asyncio.create_task(consumer.run(max_messages=1))
+            await until(lambda: len(slow.beats) >= 1)  # the handler ran past a third of the deadline
+            release.set()
+            stats = await asyncio.wait_for(task, 20)
+            assert stats.handled == 1
+            assert "acking" not in slow.beats
+            assert stats.extended == len(slow.beats)
 
     run(body)
