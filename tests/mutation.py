@@ -110,17 +110,27 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "server.inbox": ("server/inbox.py", _RECEIVER),
-    "server.redis_inbox": ("server/redis_inbox.py", ("tests/server/test_inbox_contract.py",)),
+    "server.redis_inbox": (
+        "server/redis_inbox.py",
+        ("tests/server/test_redis_inbox.py", "tests/server/test_inbox_contract.py"),
+    ),
     "server.webhook_processor": ("server/webhook_processor.py", _RECEIVER),
     "server.webhook_receiver": ("server/webhook_receiver.py", _RECEIVER),
     "webhooks.ssrf": ("webhooks/ssrf.py", ("tests/webhooks/test_ssrf.py", *_SENDER)),
     "webhooks.sender": ("webhooks/sender.py", _SENDER),
     "webhooks.schedule": ("webhooks/schedule.py", _SENDER),
     "webhooks.delivery_store": ("webhooks/delivery_store.py", _SENDER),
-    "webhooks.postgres_store": ("webhooks/postgres_store.py", ("tests/webhooks/test_delivery_store_contract.py",)),
+    "webhooks.postgres_store": (
+        "webhooks/postgres_store.py",
+        ("tests/webhooks/test_postgres_store.py", "tests/webhooks/test_delivery_store_contract.py"),
+    ),
     "queues.consumer": (
         "queues/consumer.py",
-        ("tests/queues/test_queue_consumer.py", "tests/queues/test_queue_telemetry.py"),
+        (
+            "tests/queues/test_queue_consumer_events.py",
+            "tests/queues/test_queue_consumer.py",
+            "tests/queues/test_queue_telemetry.py",
+        ),
     ),
     "queues.outbox": (
         "queues/outbox.py",

@@ -243,4 +243,25 @@ IO_MUTANTS = [
         "keys = sorted({r[1] for r in rows if r[2]})\n                    unsent: list[tuple[int, str]] = []",
         ("tests/queues/test_queue_sqlite_outbox.py::test_a_keyed_message_with_an_empty_body_is_claimed",),
     ),
+    Mutant(
+        "redis_inbox_finish_without_error_writes_one",
+        "server/redis_inbox.py",
+        'self._finish(keys=keys, args=[event_id, state.value, error or ""])',
+        'self._finish(keys=keys, args=[event_id, state.value, error or "XXXX"])',
+        ("tests/server/test_redis_inbox.py::test_finish_sets_and_clears_the_error",),
+    ),
+    Mutant(
+        "postgres_claim_reports_the_due_time_as_created_at",
+        "webhooks/postgres_store.py",
+        "return [DueDelivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]",
+        "return [DueDelivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[6]) for r in rows]",
+        ("tests/webhooks/test_postgres_store.py::test_claim_edges_order_limit_and_fields",),
+    ),
+    Mutant(
+        "consumer_reason_of_a_bare_error_gets_a_colon",
+        "queues/consumer.py",
+        '    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__\n',
+        '    return f"{type(exc).__name__}: {text}"\n',
+        ("tests/queues/test_queue_consumer_events.py::test_retry_and_dead_letter_reasons_and_the_ack_duration",),
+    ),
 ]

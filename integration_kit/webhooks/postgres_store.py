@@ -65,7 +65,7 @@ class PostgresDeliveryStore(DeliveryStore):
     ) -> None:
         import psycopg
 
-        if not _IDENTIFIER.match(schema):
+        if not _IDENTIFIER.fullmatch(schema):
             raise ConfigurationError(f"PostgresDeliveryStore: schema must be a plain lower-case name, got {schema!r}")
         self._psycopg: Any = psycopg
         self._dsn = dsn

@@ -226,6 +226,8 @@ def test_failed_probes_during_a_long_outage_use_no_attempt(broker_env: BrokerEnv
             assert set(probes) == {1}
             assert recorder.of(MessageDeadLettered) == []
             assert len(recorder.of(MessageRequeued)) >= 8  # each failed probe (and what met the open breaker)
+            reasons = [e.reason for e in recorder.of(MessageRequeued)]  # type: ignore[attr-defined]
+            assert reasons.count("circuit_open") >= 7  # the failed probes: no attempt used
 
     run(body)
 
