@@ -26,6 +26,7 @@ while the sender waits, so the acknowledgement time is the verification plus one
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -45,6 +46,8 @@ from integration_kit.server.middleware import _problem, _read_body
 from integration_kit.server.signatures import WebhookScheme
 
 __all__ = ["KEPT_HEADERS", "WebhookReceiver"]
+
+logger = logging.getLogger("integration_kit.webhooks")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -113,8 +116,9 @@ class WebhookReceiver:
         event = InboxEvent(verified.id, self.source, self.clock.now(), body, meta=meta)
         try:
             stored = await self._commits.put(event)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             self.stats["unavailable"] += 1
+            logger.warning("webhook receiver %s: event %s not stored, answered 503: %s", self.source, event.id, exc)
             await _problem(
                 send, 503, "Service Unavailable", "the inbox could not store the event", [(b"retry-after", b"5")]
             )

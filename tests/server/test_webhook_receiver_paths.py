@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ from integration_kit.errors import StoreUnavailable
 from integration_kit.server.errors import PayloadTooLarge
 from integration_kit.server.inbox import InboxEvent, SQLiteInbox
 from integration_kit.server.signatures import StandardWebhooks, VerifiedWebhook
-from integration_kit.server.webhook_receiver import KEPT_HEADERS, WebhookReceiver
+from integration_kit.server.webhook_receiver import KEPT_HEADERS, WebhookReceiver, _GroupCommit
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SIGNER = StandardWebhooks(SECRET)
@@ -212,6 +213,11 @@ def test_an_inbox_that_breaks_its_contract_answers_503_to_every_request_never_du
     assert [a.status_code for a in answers[1:]] == [503] * 3
     assert all("hunter2" not in a.text for a in answers)
     assert "hunter2" not in caplog.text
+    what = "put_many raised RuntimeError" if broken == "raise" else "put_many answered 2 times for 3 events"
+    logged = [r.getMessage() for r in caplog.records if r.name == "integration_kit.webhooks"]
+    assert len(logged) == 3
+    assert logged[0].startswith("webhook receiver webhooks: event e")
+    assert logged[0].endswith(f"not stored, answered 503: store {inbox.name} unavailable during put_many: {what}")
     assert inbox.batches == [1, 3]
     assert (receiver.stats["unavailable"], receiver.stats["accepted"]) == (3, 1)
     inbox.close()
@@ -295,4 +301,21 @@ def test_the_asgi_messages_follow_the_spec(tmp_path: Path) -> None:
     unavailable = call("POST", b"{}", SIGNER.sign(b"{}", msg_id="a2"))
     assert unavailable[0]["status"] == 503
     assert (b"retry-after", b"5") in unavailable[0]["headers"]
+    inbox.close()
+
+
+def test_the_error_of_a_broken_inbox_keeps_its_cause(tmp_path: Path) -> None:
+    """The inbox's own exception is the cause of the StoreUnavailable the receiver answers 503 for (for a traceback
+    in the operator's logs), not shown in its text."""
+
+    class Raising(SQLiteInbox):
+        def put_many(self, events: Sequence[InboxEvent]) -> list[bool]:
+            raise RuntimeError("redis://:hunter2@cache.internal lost")
+
+    inbox = Raising(tmp_path / "inbox.db")
+    commits = _GroupCommit(inbox, Counter())
+    with pytest.raises(StoreUnavailable) as caught:
+        asyncio.run(commits.put(InboxEvent("e1", "shop", 0.0, b"{}")))
+    assert str(caught.value) == f"store {inbox.name} unavailable during put_many: put_many raised RuntimeError"
+    assert isinstance(caught.value.__cause__, RuntimeError)
     inbox.close()
