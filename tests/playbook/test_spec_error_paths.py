@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from integration_kit.errors import ConfigurationError
+from integration_kit.playbook.kinds.files import is_name, spec_path
 from integration_kit.playbook.kinds.table import load_spec
 from integration_kit.playbook.project import Project
+from integration_kit.playbook.run.runs import run_folders
 
 CASES = [
     ("payments", r"^base_delay = .*", "base_delay = -3", "retry.base_delay: must be a finite number >= 0, got -3"),
@@ -42,3 +44,23 @@ def test_a_reason_keeps_a_message_that_does_not_begin_with_its_field() -> None:
     assert error.reason == error.message
     assert ConfigurationError("base_delay: too long", field="retry.base_delay").reason == "too long"
     assert ConfigurationError("anything", field=None).reason == "anything"
+
+
+@pytest.mark.parametrize("name", ["payments\n", "payments\r\n", "steady\n"])
+def test_a_name_with_a_trailing_line_break_is_no_name(tmp_path: Path, name: str) -> None:
+    """Names become file names: one ending in a line break is refused everywhere a name is read (a ``$`` in the
+    pattern matched before a final newline, so ``is_name("payments\\n")`` was true)."""
+    assert not is_name(name)
+    with pytest.raises(ConfigurationError, match="is not an integration name"):
+        spec_path(name)
+    text = (Project.discover().integrations / "payments.toml").read_text()
+    (tmp_path / "payments.toml").write_text(text.replace('name = "payments"', f"name = {name!r}".replace("'", '"'), 1))
+    with pytest.raises(ConfigurationError) as caught:
+        load_spec(tmp_path / "payments.toml")
+    assert caught.value.field == "name"
+
+
+def test_a_run_folder_with_a_trailing_line_break_is_not_a_run(tmp_path: Path) -> None:
+    (tmp_path / "payments" / "20261207T031500123Z").mkdir(parents=True)
+    (tmp_path / "payments" / "20261207T031500124Z\n").mkdir()
+    assert [p.name for p in run_folders(tmp_path, "payments")] == ["20261207T031500123Z"]

@@ -47,7 +47,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 def is_name(value: object) -> TypeGuard[str]:
     """Whether ``value`` is an integration or scenario name: 1 to 64 lower-case letters, digits, '-' or '_',
     starting with a letter or digit (names become file names, so nothing else)."""
-    return isinstance(value, str) and _NAME.match(value) is not None
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 def integrations_dir(directory: str | Path | None = None) -> Path:
@@ -73,7 +73,7 @@ def spec_path(name: str | Path, *, directory: str | Path | None = None) -> Path:
     text = str(name)
     if text.endswith(".toml"):
         return Path(text)
-    if not _NAME.match(text):
+    if not _NAME.fullmatch(text):
         raise ConfigurationError(f"{text!r} is not an integration name (lower-case letters, digits, '-' and '_' only)")
     folder = integrations_dir(directory)
     path = folder / f"{text}.toml"
@@ -105,7 +105,7 @@ def spec_kind(name: str | Path, *, directory: str | Path | None = None) -> str:
     """The ``kind`` a spec file declares (``"http"`` when it declares none, or when the file cannot be read: the
     loader then gives the precise error)."""
     text = str(name)
-    if not text.endswith(".toml") and not _NAME.match(text):
+    if not text.endswith(".toml") and not _NAME.fullmatch(text):
         return "http"
     try:
         path = spec_path(text, directory=directory)

@@ -27,7 +27,7 @@ def run_folders(out: str | Path, integration: str) -> list[Path]:
     folder = Path(out) / integration
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and _RUN_ID.match(p.name))
+    return sorted(p for p in folder.iterdir() if p.is_dir() and _RUN_ID.fullmatch(p.name))
 
 
 def clean_runs(out: str | Path, *, keep: int = DEFAULT_KEEP, integrations: Iterable[str] | None = None) -> list[Path]:
