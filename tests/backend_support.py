@@ -6,6 +6,7 @@ operation was given (the clipped timeout above all) are kept in ``calls``.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -65,6 +66,8 @@ def echo_server(
     try:
         yield address
     finally:
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread
         server.close()
         thread.join(timeout=10)
 
@@ -196,3 +199,53 @@ class AsyncSpyBackend(httpcore.AsyncNetworkBackend):
     async def sleep(self, seconds: float) -> None:
         self.calls.append(("sleep", seconds))
         await self._inner.sleep(seconds)
+
+
+@contextmanager
+def head_server(path: Path | None = None) -> Iterator[Any]:
+    """An HTTP/1.1 server that answers every request with its own head as the body (request line and headers,
+    so a test sees what a proxy would be sent); TCP on 127.0.0.1, or a Unix socket at ``path``. Yields its address."""
+    if path is not None:
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(path))
+        server.listen(8)
+        address: Any = str(path)
+    else:
+        server = socket.create_server(("127.0.0.1", 0))
+        address = server.getsockname()
+    server.settimeout(10)
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    head += data
+                body = head.split(b"\r\n\r\n")[0]
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                )
+            except OSError:
+                return
+
+    def serve() -> None:
+        for _ in range(100):  # bounded
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            answer(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield address
+    finally:
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread
+        server.close()
+        thread.join(timeout=10)
