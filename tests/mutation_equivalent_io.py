@@ -392,4 +392,16 @@ IO_EQUIVALENT: dict[str, str] = {
         )
         for n in (108, 113)
     },
+    # http.backend: the edges where both branches give the same thing
+    "integration_kit.http.backend.x_held__mutmut_12": (
+        "left < timeout -> left <= timeout: at equality both branches return the same value as a plain float "
+        "(left is a float, float(timeout) drops the HeldTimeout type)"
+    ),
+    **{
+        f"integration_kit.http.backend.{name}": (
+            "len(buffer) <= WRITE_PIECE -> <: a buffer of exactly WRITE_PIECE bytes then goes through the loop, "
+            "which writes it as one piece of the same bytes with the same held timeout: one call, same arguments"
+        )
+        for name in ("xǁ_Streamǁwrite__mutmut_1", "xǁ_AsyncStreamǁwrite__mutmut_1")
+    },
 }

@@ -129,4 +129,11 @@ IO_MUTANTS = [
         "pacer.observe(None)",
         ("tests/http/test_answered_errors.py::test_the_quota_a_refusal_reports_paces_the_next_call",),
     ),
+    Mutant(
+        "large_write_split_into_empty_pieces",
+        "http/backend.py",
+        "bytes(view[start : start + WRITE_PIECE])",
+        "bytes(view[start : start - WRITE_PIECE])",
+        ("tests/http/test_backend.py::test_a_large_write_goes_out_in_pieces_each_held",),
+    ),
 ]
