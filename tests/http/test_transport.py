@@ -11,8 +11,10 @@ import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from backend_support import head_server
@@ -208,3 +210,84 @@ def test_a_composed_body_past_the_expiry_ends_with_a_read_timeout() -> None:
     response = held(_Chunks()).handle_request(_request("http://x/", time.monotonic() - 1))
     with pytest.raises(httpx.ReadTimeout, match=r"^the deadline passed while reading the response$"):
         b"".join(response.stream)  # type: ignore[union-attr]
+
+
+class _Closing(httpx.SyncByteStream):
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"body"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _ClosingBody(httpx.BaseTransport):
+    def __init__(self) -> None:
+        self.stream = _Closing()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=self.stream)
+
+
+def test_closing_a_composed_body_closes_the_inner_one() -> None:
+    inner = _ClosingBody()
+    response = held(inner).handle_request(_request("http://x/", time.monotonic() + 100))
+    assert response.stream is not inner.stream
+    response.close()
+    assert inner.stream.closed
+
+
+class _Connection:
+    """A stand-in for one of httpcore's pooled connections, in one state; records being closed."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.closed = False
+
+    def is_idle(self) -> bool:
+        return self.state == "idle"
+
+    def is_available(self) -> bool:
+        return self.state == "available"
+
+    def is_closed(self) -> bool:
+        return self.state == "closed"
+
+    def close(self) -> None:
+        self.closed = True
+
+    def has_expired(self) -> bool:
+        return False
+
+    def can_handle_request(self, origin: Any) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("kind", [DeadlineTransport, AsyncDeadlineTransport])
+def test_only_busy_connections_no_request_holds_are_orphans(kind: type) -> None:
+    pool = kind()._pool
+    served, orphan = _Connection("busy"), _Connection("busy")
+    kept = [_Connection("idle"), _Connection("available"), _Connection("closed"), served]
+    pool._connections[:] = [*kept[:2], orphan, *kept[2:]]
+    pool._requests[:] = [SimpleNamespace(connection=None), SimpleNamespace(connection=served)]
+    assert tr._orphans(pool) == [orphan]
+    assert pool._connections == kept
+    pool._requests.clear()
+    pool._connections.clear()
+
+
+class _Refusing(httpcore.MockBackend):
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("refused")
+
+
+def test_a_failed_request_closes_the_orphans_and_fails_as_it_did() -> None:
+    pool = tr._ReclaimingPool(network_backend=_Refusing([]))
+    orphan = _Connection("busy")
+    pool._connections.append(orphan)
+    with pytest.raises(httpcore.ConnectError, match=r"^refused$"):
+        pool.handle_request(httpcore.Request("GET", "http://127.0.0.1:9/"))
+    assert orphan.closed
+    assert orphan not in pool._connections

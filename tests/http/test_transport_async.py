@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+import httpcore
 import httpx
 import pytest
 
+from integration_kit.http import transport as tr
 from integration_kit.http.backend import HeldTimeout
 from integration_kit.http.transport import AsyncDeadlineTransport, aheld
 
@@ -178,3 +180,62 @@ async def test_a_body_that_stops_arriving_is_cut_as_a_read() -> None:
     assert await chunks.__anext__() == b"a"
     with pytest.raises(httpx.ReadTimeout, match=r"^the attempt's deadline passed in the read phase$"):
         await chunks.__anext__()
+
+
+class _Closing(httpx.AsyncByteStream):
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"body"
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class _ClosingBody(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.stream = _Closing()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=self.stream)
+
+
+async def test_closing_a_composed_body_closes_the_inner_one() -> None:
+    inner = _ClosingBody()
+    response = await aheld(inner).handle_async_request(_request(time.monotonic() + 100))
+    assert response.stream is not inner.stream
+    await response.aclose()
+    assert inner.stream.closed
+
+
+class _Orphan:
+    """A stand-in for a connection httpcore's pool leaked: busy, serving no request; records being closed."""
+
+    closed = False
+
+    def is_idle(self) -> bool:
+        return False
+
+    is_available = is_closed = has_expired = is_idle
+
+    def can_handle_request(self, origin: Any) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class _Refusing(httpcore.AsyncMockBackend):
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("refused")
+
+
+async def test_a_failed_request_closes_the_orphans_and_fails_as_it_did() -> None:
+    pool = tr._AsyncReclaimingPool(network_backend=_Refusing([]))
+    orphan = _Orphan()
+    pool._connections.append(orphan)
+    with pytest.raises(httpcore.ConnectError, match=r"^refused$"):
+        await pool.handle_async_request(httpcore.Request("GET", "http://127.0.0.1:9/"))
+    assert orphan.closed
+    assert orphan not in pool._connections
