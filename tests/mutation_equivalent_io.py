@@ -404,4 +404,20 @@ IO_EQUIVALENT: dict[str, str] = {
         )
         for name in ("xǁ_Streamǁwrite__mutmut_1", "xǁ_AsyncStreamǁwrite__mutmut_1")
     },
+    # http.transport: httpx's own handling, defaults never used, an instant no clock can hit
+    "integration_kit.http.transport.x__pool__mutmut_26": (
+        "an SSLContext given as verify passed through httpx.create_ssl_context: httpx (0.28 and later) returns the "
+        "same context object, so the pool gets it either way"
+    ),
+    **{
+        f"integration_kit.http.transport.xǁ_Phaseǁ__init____mutmut_{n}": (
+            "the default name is never used: both callers pass one (_AsyncComposed its silence or 'unknown', "
+            "_AsyncHeldStream 'read')"
+        )
+        for n in (1, 2)
+    },
+    "integration_kit.http.transport.xǁ_HeldStreamǁ__iter____mutmut_1": (
+        "monotonic() > expires -> >=: differs only at the instant the clock equals the expiry, which no read can be "
+        "placed on; before it and after it both read or both refuse"
+    ),
 }

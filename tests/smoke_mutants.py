@@ -136,4 +136,14 @@ IO_MUTANTS = [
         "bytes(view[start : start - WRITE_PIECE])",
         ("tests/http/test_backend.py::test_a_large_write_goes_out_in_pieces_each_held",),
     ),
+    Mutant(
+        "httpx_transport_under_the_caller_s_trace_cut_as_a_pool_wait",
+        "http/transport.py",
+        'phase = _Phase(self._silence if "trace" not in request.extensions else "unknown")',
+        "phase = _Phase(self._silence)",
+        (
+            "tests/http/test_transport_async.py::"
+            "test_httpx_s_own_transport_under_the_caller_s_trace_is_in_an_unknown_phase",
+        ),
+    ),
 ]

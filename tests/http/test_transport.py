@@ -226,14 +226,18 @@ class _Closing(httpx.SyncByteStream):
 class _ClosingBody(httpx.BaseTransport):
     def __init__(self) -> None:
         self.stream = _Closing()
+        self.seen: list[httpx.Request] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
         return httpx.Response(200, stream=self.stream)
 
 
 def test_closing_a_composed_body_closes_the_inner_one() -> None:
     inner = _ClosingBody()
-    response = held(inner).handle_request(_request("http://x/", time.monotonic() + 100))
+    request = _request("http://x/", time.monotonic() + 100)
+    response = held(inner).handle_request(request)
+    assert inner.seen == [request]
     assert response.stream is not inner.stream
     response.close()
     assert inner.stream.closed

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpcore
 import httpx
 import pytest
@@ -223,6 +224,7 @@ class _Orphan:
         return False
 
     async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()  # where a cancellation not shielded would end the close
         self.closed = True
 
 
@@ -239,3 +241,28 @@ async def test_a_failed_request_closes_the_orphans_and_fails_as_it_did() -> None
         await pool.handle_async_request(httpcore.Request("GET", "http://127.0.0.1:9/"))
     assert orphan.closed
     assert orphan not in pool._connections
+
+
+class _Stalling(httpcore.AsyncMockBackend):
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_a_cancelled_request_still_closes_the_orphans() -> None:
+    pool = tr._AsyncReclaimingPool(network_backend=_Stalling([]))
+    orphan = _Orphan()
+    pool._connections.append(orphan)
+    with anyio.move_on_after(SOON) as scope:
+        await pool.handle_async_request(httpcore.Request("GET", "http://127.0.0.1:9/"))
+    assert scope.cancelled_caught
+    assert orphan.closed
+    assert orphan not in pool._connections
+
+
+async def test_httpx_s_own_transport_under_the_caller_s_trace_is_in_an_unknown_phase() -> None:
+    async def mine(event: str, info: Any) -> None:
+        return None
+
+    with pytest.raises(httpx.ReadTimeout, match=r"before the transport reported a phase$"):
+        await aheld(StallingHttpx()).handle_async_request(_request(time.monotonic() + SOON, trace=mine))
