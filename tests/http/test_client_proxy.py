@@ -1,13 +1,15 @@
 """The clients use the proxy the environment names for their ``base_url`` when no transport is given, as httpx
 would: ``HTTP_PROXY`` for an ``http`` origin (not ``HTTPS_PROXY``), ``ALL_PROXY`` when no scheme's own is set,
 none for a host ``NO_PROXY`` lists, none when nothing is set. The proxy and the origin are real loopback servers
-that answer with the request head they were sent, so a proxied request shows its absolute URL."""
+that answer with the request head they were sent, so a proxied request shows its absolute URL. Also: a hook added
+to a client gets the events of its later calls; the repr names the integration."""
 
 from __future__ import annotations
 
 import pytest
 from backend_support import head_server
 
+from integration_kit.events import Recorder
 from integration_kit.http.client import AsyncResilientClient, ResilientClient
 from integration_kit.http.config import ClientConfig
 
@@ -78,3 +80,13 @@ async def test_the_async_client_uses_the_environment_s_proxy_too(monkeypatch: py
 def test_the_repr_names_the_integration_and_its_origin() -> None:
     with ResilientClient(_config("http://127.0.0.1:9")) as client:
         assert repr(client) == "ResilientClient(name='proxied', base_url='http://127.0.0.1:9')"
+
+
+def test_a_hook_added_later_gets_the_next_call_s_events() -> None:
+    recorder = Recorder()
+    with head_server() as (host, port), ResilientClient(_config(f"http://{host}:{port}")) as client:
+        client.get("/before")
+        client.add_hook(recorder)
+        client.get("/after")
+    finished = [e for e in recorder.events if type(e).__name__ == "CallFinished"]
+    assert len(finished) == 1
