@@ -2,7 +2,8 @@
 would: ``HTTP_PROXY`` for an ``http`` origin (not ``HTTPS_PROXY``), ``ALL_PROXY`` when no scheme's own is set,
 none for a host ``NO_PROXY`` lists, none when nothing is set. The proxy and the origin are real loopback servers
 that answer with the request head they were sent, so a proxied request shows its absolute URL. Also: a hook added
-to a client gets the events of its later calls; the repr names the integration."""
+to a client gets the events of its later calls; a configured User-Agent is sent once, instead of the kit's; the
+repr names the integration."""
 
 from __future__ import annotations
 
@@ -90,3 +91,14 @@ def test_a_hook_added_later_gets_the_next_call_s_events() -> None:
         client.get("/after")
     finished = [e for e in recorder.events if type(e).__name__ == "CallFinished"]
     assert len(finished) == 1
+
+
+def test_a_user_agent_among_the_configured_headers_replaces_the_kit_s() -> None:
+    with head_server() as (host, port):
+        config = ClientConfig.from_mapping(
+            {"name": "agent", "base_url": f"http://{host}:{port}", "headers": {"User-Agent": "shop/3"}}
+        )
+        with ResilientClient(config) as client:
+            head = client.get("/").text
+    agents = [line for line in head.split("\r\n") if line.lower().startswith("user-agent:")]
+    assert agents == ["User-Agent: shop/3"]
