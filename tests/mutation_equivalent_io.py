@@ -134,7 +134,7 @@ IO_EQUIVALENT: dict[str, str] = {
         name: "Exchange.reader does not read its action"
         for name in (
             "integration_kit.http.client.xǁResilientClientǁ_attempt__mutmut_12",
-            "integration_kit.http.client.xǁAsyncResilientClientǁ_attempt__mutmut_13",
+            "integration_kit.http.client.xǁAsyncResilientClientǁ_attempt__mutmut_12",
         )
     },
     "integration_kit.http.exchange.xǁExchangeǁresult__mutmut_1": "typing.cast() does nothing at run time",
