@@ -146,4 +146,11 @@ IO_MUTANTS = [
             "test_httpx_s_own_transport_under_the_caller_s_trace_is_in_an_unknown_phase",
         ),
     ),
+    Mutant(
+        "configured_user_agent_sent_beside_the_kit_s",
+        "http/client.py",
+        '"headers": {"User-Agent": user_agent, **config.headers},',
+        '"headers": {"user-agent": user_agent, **config.headers},',
+        ("tests/http/test_client_proxy.py::test_a_user_agent_among_the_configured_headers_replaces_the_kit_s",),
+    ),
 ]
