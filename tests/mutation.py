@@ -70,7 +70,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "breaker.shared": ("policies/breaker/shared.py", ("tests/policies/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/core/test_events.py", "tests/engine/test_decorator.py")),
     "http.exchange": ("http/exchange.py", ("tests/http/test_answered_errors.py", *_HTTP, *_IO, *_SIGNALS)),
-    "http.client": ("http/client.py", (*_HTTP, *_IO, *_SIGNALS, "tests/http/test_client_proxy.py")),
+    "http.client": (
+        "http/client.py",
+        (*_HTTP, *_IO, *_SIGNALS, "tests/http/test_client_proxy.py", "tests/http/test_scaled_deadline.py"),
+    ),
     "http.auth": ("http/auth.py", ("tests/http/test_auth.py", "tests/http/test_client_config.py", *_HTTP)),
     "http.config": (
         "http/config.py",

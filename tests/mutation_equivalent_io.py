@@ -421,9 +421,12 @@ IO_EQUIVALENT: dict[str, str] = {
         "placed on; before it and after it both read or both refuse"
     ),
     # http.client: the functions the last sweep did not reach
-    "integration_kit.http.client.xǁ_ClientCoreǁ_exchange_context__mutmut_6": (
-        "framed=None: every body is then fed through Body.feed chunk by chunk, never read whole by httpx; the whole "
-        "read is a shortcut taken only for a body httpcore frames within the bound, where both give the same bytes, "
-        "the same size check and the same expiry check"
-    ),
+    **{
+        f"integration_kit.http.client.xǁ_ClientCoreǁ_exchange_context__mutmut_{n}": (
+            "framed=None: every body is then fed through Body.feed chunk by chunk, never read whole by httpx; the whole "
+            "read is a shortcut taken only for a body httpcore frames within the bound, where both give the same bytes, "
+            "the same size check and the same expiry check (14 leaves framed out: its default, False)"
+        )
+        for n in (6, 14)
+    },
 }
