@@ -423,9 +423,9 @@ IO_EQUIVALENT: dict[str, str] = {
     # http.client: the functions the last sweep did not reach
     **{
         f"integration_kit.http.client.xǁ_ClientCoreǁ_exchange_context__mutmut_{n}": (
-            "framed=None: every body is then fed through Body.feed chunk by chunk, never read whole by httpx; the whole "
-            "read is a shortcut taken only for a body httpcore frames within the bound, where both give the same bytes, "
-            "the same size check and the same expiry check (14 leaves framed out: its default, False)"
+            "framed=None (14: framed left out, its default False): every body is then fed through Body.feed "
+            "chunk by chunk, never read whole by httpx; the whole read is a shortcut taken only for a body "
+            "httpcore frames within the bound, where both give the same bytes, size check and expiry check"
         )
         for n in (6, 14)
     },
