@@ -78,14 +78,29 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "breaker.shared": ("policies/breaker/shared.py", ("tests/policies/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/core/test_events.py", "tests/engine/test_decorator.py")),
     "http.exchange": ("http/exchange.py", ("tests/http/test_answered_errors.py", *_HTTP, *_IO, *_SIGNALS)),
-    "http.client": ("http/client.py", (*_HTTP, *_IO, *_SIGNALS)),
+    "http.client": (
+        "http/client.py",
+        (*_HTTP, *_IO, *_SIGNALS, "tests/http/test_client_proxy.py", "tests/http/test_scaled_deadline.py"),
+    ),
     "http.auth": ("http/auth.py", ("tests/http/test_auth.py", "tests/http/test_client_config.py", *_HTTP)),
     "http.config": (
         "http/config.py",
         ("tests/http/test_config_exact.py", "tests/http/test_client_config.py", "tests/policies/test_config.py"),
     ),
-    "http.backend": ("http/backend.py", (*_HTTP, *_IO)),
-    "http.transport": ("http/transport.py", (*_HTTP, *_IO, "tests/http/test_scaled_deadline.py")),
+    # The backend and the transports have their own loopback tests; the client's lists cost minutes per mutant here.
+    "http.backend": (
+        "http/backend.py",
+        ("tests/http/test_backend.py", "tests/http/test_backend_async.py", "tests/http/test_scaled_deadline.py"),
+    ),
+    "http.transport": (
+        "http/transport.py",
+        (
+            "tests/http/test_transport.py",
+            "tests/http/test_transport_async.py",
+            "tests/http/test_pool_leak.py",
+            "tests/http/test_scaled_deadline.py",
+        ),
+    ),
     "http.redact": ("http/redact.py", ("tests/http/test_redact.py", "tests/http/test_client_config.py", *_HTTP, *_IO)),
     "http.safety": ("http/safety.py", ("tests/http/test_safety.py", "tests/http/test_client_config.py", *_HTTP)),
     "server.idempotency": (

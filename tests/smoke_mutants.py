@@ -264,4 +264,28 @@ IO_MUTANTS = [
         '    return f"{type(exc).__name__}: {text}"\n',
         ("tests/queues/test_queue_consumer_events.py::test_retry_and_dead_letter_reasons_and_the_ack_duration",),
     ),
+    Mutant(
+        "large_write_split_into_empty_pieces",
+        "http/backend.py",
+        "bytes(view[start : start + WRITE_PIECE])",
+        "bytes(view[start : start - WRITE_PIECE])",
+        ("tests/http/test_backend.py::test_a_large_write_goes_out_in_pieces_each_held",),
+    ),
+    Mutant(
+        "httpx_transport_under_the_caller_s_trace_cut_as_a_pool_wait",
+        "http/transport.py",
+        'phase = _Phase(self._silence if "trace" not in request.extensions else "unknown")',
+        "phase = _Phase(self._silence)",
+        (
+            "tests/http/test_transport_async.py::"
+            "test_httpx_s_own_transport_under_the_caller_s_trace_is_in_an_unknown_phase",
+        ),
+    ),
+    Mutant(
+        "configured_user_agent_sent_beside_the_kit_s",
+        "http/client.py",
+        '"headers": {"User-Agent": user_agent, **config.headers},',
+        '"headers": {"user-agent": user_agent, **config.headers},',
+        ("tests/http/test_client_proxy.py::test_a_user_agent_among_the_configured_headers_replaces_the_kit_s",),
+    ),
 ]

@@ -71,7 +71,7 @@ class DeadlineTransport(httpx.HTTPTransport):
     ``http2``, ``limits``, ``proxy`` (an ``http``, ``https``, ``socks5`` or ``socks5h`` URL, or an
     ``httpx.Proxy``), ``uds``, ``local_address``, ``retries`` (connect retries) and ``socket_options`` mean what
     they mean for ``httpx.HTTPTransport``, with httpx's defaults. A request with plain timeouts is sent as by httpx.
-    Raises ``ValueError`` for a proxy of another scheme.
+    Raises ``ValueError`` for a proxy of another scheme, ``RuntimeError`` for a SOCKS proxy without ``socksio``.
     """
 
     def __init__(self, **options: Any) -> None:  # httpx's __init__ would build a pool without our backend
@@ -223,6 +223,8 @@ def _pool(is_async: bool, options: Mapping[str, Any]) -> Any:
             **shared,
         )
     if proxy.url.scheme in ("socks5", "socks5h"):
+        if not issubclass(httpcore.SOCKSProxy, httpcore.ConnectionPool):  # httpcore's stand-in: no socksio
+            raise RuntimeError("a SOCKS proxy needs the socksio package (pip install 'httpcore[socks]')")
         return socks_proxy(proxy_url=url, proxy_auth=proxy.raw_auth, **shared)
     raise ValueError(f"a proxy URL is http, https, socks5 or socks5h, got {proxy.url.scheme!r}")
 
