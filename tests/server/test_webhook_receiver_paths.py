@@ -319,3 +319,22 @@ def test_the_error_of_a_broken_inbox_keeps_its_cause(tmp_path: Path) -> None:
     assert str(caught.value) == f"store {inbox.name} unavailable during put_many: put_many raised RuntimeError"
     assert isinstance(caught.value.__cause__, RuntimeError)
     inbox.close()
+
+
+def test_an_inbox_without_a_name_is_named_by_its_class(tmp_path: Path) -> None:
+    """``name`` is not part of the Inbox contract: the error of one without it names its class."""
+
+    class Nameless(SQLiteInbox):
+        @property
+        def name(self) -> str:
+            raise AttributeError("name")
+
+        def put_many(self, events: Sequence[InboxEvent]) -> list[bool]:
+            raise RuntimeError("lost")
+
+    inbox = Nameless(tmp_path / "inbox.db")
+    with pytest.raises(StoreUnavailable) as caught:
+        asyncio.run(_GroupCommit(inbox, Counter()).put(InboxEvent("e1", "shop", 0.0, b"{}")))
+    assert caught.value.store == "Nameless"
+    assert str(caught.value) == "store Nameless unavailable during put_many: put_many raised RuntimeError"
+    inbox.close()
