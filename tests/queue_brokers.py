@@ -21,7 +21,7 @@ from integration_kit.queues.jetstream import JetStreamBroker
 from integration_kit.queues.proxy import FaultProxy
 from integration_kit.queues.rabbitmq import RabbitMQBroker
 
-__all__ = ["BrokerEnv", "amqp_available", "broker_env", "nats_url", "session"]
+__all__ = ["BrokerEnv", "amqp_available", "broker_env", "nats_url", "session", "until"]
 
 
 @dataclass
@@ -84,3 +84,13 @@ async def session(env: BrokerEnv, topology: Topology, **options: object) -> Asyn
 def run(body: Callable[[], object]) -> None:
     """Run an async test body on a fresh event loop."""
     asyncio.run(body())  # type: ignore[arg-type]
+
+
+async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait (polling the consumer's progress, bounded by ``timeout`` seconds) until ``predicate()`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session
+from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session, until
 from queue_servers import NATS_NAK_DEFECT, nats_version
 
 from integration_kit.clock import ManualClock
@@ -37,16 +37,6 @@ from integration_kit.stores import MemoryStore
 
 pytestmark = pytest.mark.queues
 __all__ = ["amqp_available", "broker_env", "nats_url"]
-
-
-async def until(predicate: object, timeout: float = 10.0) -> None:
-    """Wait (polling the consumer's progress) until ``predicate()`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def test_retry_then_success_poison_and_exhausted_attempts(broker_env: BrokerEnv) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 
 import pytest
-from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session
+from queue_brokers import BrokerEnv, amqp_available, broker_env, nats_url, run, session, until
 
 from integration_kit.clock import ManualClock
 from integration_kit.events import Recorder
@@ -22,16 +22,6 @@ from integration_kit.stores import MemoryStore
 
 pytestmark = pytest.mark.queues
 __all__ = ["amqp_available", "broker_env", "nats_url"]
-
-
-async def until(predicate: object, timeout: float = 10.0) -> None:
-    """Wait (polling the consumer's progress) until ``predicate()`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def test_retry_and_dead_letter_reasons_and_the_ack_duration(broker_env: BrokerEnv) -> None:
