@@ -10,7 +10,7 @@ import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,20 @@ def _echo(conn: socket.socket) -> None:
                 conn.sendall(data)
         except OSError:
             return
+
+
+@contextmanager
+def _serving(server: socket.socket, serve: Callable[[], None]) -> Iterator[None]:
+    """Run ``serve`` on a daemon thread while the block runs; then wake its ``accept()``, close, join (bounded)."""
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread
+        server.close()
+        thread.join(timeout=10)
 
 
 @contextmanager
@@ -61,15 +75,8 @@ def echo_server(
                 return
         _echo(conn)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with _serving(server, serve):
         yield address
-    finally:
-        with contextlib.suppress(OSError):
-            server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread
-        server.close()
-        thread.join(timeout=10)
 
 
 def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -240,12 +247,5 @@ def head_server(path: Path | None = None) -> Iterator[Any]:
                 return
             answer(conn)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with _serving(server, serve):
         yield address
-    finally:
-        with contextlib.suppress(OSError):
-            server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread
-        server.close()
-        thread.join(timeout=10)
