@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 from redis_server import free_port, redis_url
+from store_operations import inbox_operations
 
 from integration_kit.clock import ManualClock, WallClock
 from integration_kit.errors import StoreUnavailable
@@ -229,16 +230,7 @@ def test_each_step_names_its_operation_when_redis_is_down() -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     store = RedisStore(url, prefix="down:", timeout=0.5)
     inbox = RedisInbox(store, clock=ManualClock(T0))
-    steps = {
-        "inbox.put": lambda: inbox.put(event("a", T0)),
-        "inbox.claim": lambda: inbox.claim(lease=1),
-        "inbox.finish": lambda: inbox.finish("a", InboxState.DONE),
-        "inbox.dead_letters": inbox.dead_letters,
-        "inbox.replay": inbox.replay,
-        "inbox.counts": inbox.counts,
-        "inbox.get": lambda: inbox.get("a"),
-        "inbox.purge": inbox.purge,
-    }
+    steps = inbox_operations(inbox, event("a", T0))
     try:
         for operation, step in steps.items():
             with pytest.raises(StoreUnavailable) as caught:

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from store_operations import inbox_operations
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import StoreUnavailable
@@ -196,17 +197,7 @@ def test_each_operation_names_itself_when_the_database_fails(tmp_path: Path) -> 
     store = SQLiteStore(tmp_path / "inbox.db")
     inbox = SQLiteInbox(store)
     store.close()  # every statement now fails as an unreachable database would
-    calls = {
-        "inbox.put": lambda: inbox.put(event("a", T0)),
-        "inbox.claim": lambda: inbox.claim(lease=1),
-        "inbox.finish": lambda: inbox.finish("a", InboxState.DONE),
-        "inbox.dead_letters": inbox.dead_letters,
-        "inbox.replay": inbox.replay,
-        "inbox.counts": inbox.counts,
-        "inbox.get": lambda: inbox.get("a"),
-        "inbox.purge": inbox.purge,
-        "open": lambda: SQLiteInbox(store),
-    }
+    calls = {**inbox_operations(inbox, event("a", T0)), "open": lambda: SQLiteInbox(store)}
     for operation, call in calls.items():
         with pytest.raises(StoreUnavailable) as caught:
             call()

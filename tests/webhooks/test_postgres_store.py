@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from postgres_server import DSN, postgres_or_skip
 from redis_server import free_port
+from store_operations import delivery_store_operations
 
 from integration_kit.clock import ManualClock, WallClock
 from integration_kit.errors import ConfigurationError, StoreUnavailable
@@ -219,19 +220,7 @@ def test_driver_errors_name_the_operation_and_roll_back(
     with psycopg.connect(DSN, autocommit=True) as connection:
         connection.execute(f"DROP SCHEMA {schema} CASCADE")
     entry = AttemptLogEntry("m", "a", 1, T0, 200, 0.1, "delivered", None)
-    steps = {
-        "webhooks.enqueue": lambda: store.enqueue("n", "t", b"{}", ["a"]),
-        "webhooks.claim": lambda: store.claim_due(lease=1),
-        "webhooks.record": lambda: store.record(entry),
-        "webhooks.endpoint": lambda: store.endpoint("a"),
-        "webhooks.set_failing": lambda: store.set_failing("a", 1.0),
-        "webhooks.disable": lambda: store.disable("a", "x"),
-        "webhooks.enable": lambda: store.enable("a"),
-        "webhooks.log": store.log,
-        "webhooks.next_due": store.next_due,
-        "webhooks.counts": store.counts,
-        "webhooks.delivery": lambda: store.delivery("m", "a"),
-    }
+    steps = delivery_store_operations(store, "n", entry)
     for operation, step in steps.items():
         with pytest.raises(StoreUnavailable) as failed:
             step()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_operations import delivery_store_operations
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import StoreUnavailable
@@ -265,20 +266,8 @@ def test_each_operation_names_itself_when_the_database_fails(path: Path) -> None
     shared = SQLiteStore(path)
     store = SQLiteDeliveryStore(shared)
     shared.close()  # every statement now fails as an unreachable database would
-    calls = {
-        "webhooks.enqueue": lambda: store.enqueue("m", "t", b"{}", ["a"]),
-        "webhooks.claim": lambda: store.claim_due(lease=1),
-        "webhooks.record": lambda: store.record(entry("m", 1, T0, "retry")),
-        "webhooks.endpoint": lambda: store.endpoint("a"),
-        "webhooks.set_failing": lambda: store.set_failing("a", 1.0),
-        "webhooks.disable": lambda: store.disable("a", "x"),
-        "webhooks.enable": lambda: store.enable("a"),
-        "webhooks.log": store.log,
-        "webhooks.next_due": store.next_due,
-        "webhooks.counts": store.counts,
-        "webhooks.delivery": lambda: store.delivery("m", "a"),
-        "open": lambda: SQLiteDeliveryStore(shared),
-    }
+    operations = delivery_store_operations(store, "m", entry("m", 1, T0, "retry"))
+    calls = {**operations, "open": lambda: SQLiteDeliveryStore(shared)}
     for operation, call in calls.items():
         with pytest.raises(StoreUnavailable) as caught:
             call()
