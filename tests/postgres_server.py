@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
-__all__ = ["DSN", "postgres_or_skip"]
+__all__ = ["DSN", "postgres_or_skip", "schema"]
 
 #: The server the tests use; ``IK_POSTGRES_DSN`` points them elsewhere.
 DSN = os.environ.get("IK_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -24,3 +26,13 @@ def postgres_or_skip() -> None:
         if os.environ.get("CI") == "true" or shutil.which("postgres"):
             pytest.fail(f"PostgreSQL at {DSN} is required: {exc}")
         pytest.skip(f"no PostgreSQL at {DSN}")
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """A schema of our own on the shared server (its name: not created here), dropped afterwards."""
+    postgres_or_skip()
+    name = f"ik_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(DSN, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from asgi_server import serve_in_thread
-from postgres_server import DSN, postgres_or_skip
+from postgres_server import DSN
 
 from integration_kit.clock import ManualClock
 from integration_kit.server.inbox import SQLiteInbox
@@ -21,18 +20,6 @@ from integration_kit.webhooks.delivery_store import AttemptLogEntry, DeliverySto
 from integration_kit.webhooks.sender import Endpoint, WebhookSender
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    """A schema of our own on the shared server, dropped afterwards."""
-    import psycopg
-
-    postgres_or_skip()
-    name = f"ik_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(DSN, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -28,16 +28,6 @@ T0 = 1_700_000_000.25
 
 
 @pytest.fixture
-def schema() -> Iterator[str]:
-    """A schema of our own on the shared server, dropped afterwards."""
-    postgres_or_skip()
-    name = f"ik_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(DSN, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-
-
-@pytest.fixture
 def made(schema: str) -> Iterator[tuple[PostgresDeliveryStore, ManualClock]]:
     clock = ManualClock(T0)
     store = PostgresDeliveryStore(DSN, schema=schema, clock=clock)
