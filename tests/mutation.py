@@ -44,6 +44,14 @@ _IO = ("tests/http/test_io_guarantees.py", "tests/http/test_exchange_boundary.py
 #: The partners' signals through the client (rate-limit headers, hints, pacing), over real sockets.
 _SIGNALS = ("tests/http/test_signals_client.py", "tests/http/test_pacing.py")
 _GRPC = ("tests/grpc/test_channel.py", "tests/grpc/test_status.py", "tests/grpc/test_interop.py")
+#: What the gRPC channels do end to end: every call shape, hedging, health probes, telemetry.
+_GRPC_CHANNEL = (
+    *_GRPC,
+    "tests/grpc/test_streams.py",
+    "tests/grpc/test_grpc_mix.py",
+    "tests/grpc/test_health_probes.py",
+    "tests/grpc/test_grpc_telemetry.py",
+)
 _WS = ("tests/websocket/test_ws_policy.py", "tests/websocket/test_ws_guards.py", "tests/websocket/test_live_client.py")
 _RECEIVER = (
     "tests/server/test_sqlite_inbox.py",
@@ -187,6 +195,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/grpc/test_status_exact.py", "tests/grpc/test_grpc_config.py", "tests/grpc/test_status.py", *_GRPC),
     ),
     "grpc.rpc": ("grpc/rpc.py", ("tests/grpc/test_rpc_exact.py", *_GRPC)),
+    # The channels themselves (issue 29's fifth sweep): every shape over a real loopback server, a second each.
+    "grpc.channel": ("grpc/channel.py", _GRPC_CHANNEL),
+    "grpc.core": ("grpc/core.py", _GRPC_CHANNEL),
+    "grpc.sync": ("grpc/sync.py", _GRPC_CHANNEL),
+    "grpc.hedging": ("grpc/hedging.py", ("tests/grpc/test_hedge_race.py", *_GRPC_CHANNEL)),
     "grpc.security": (
         "grpc/security.py",
         ("tests/grpc/test_security_exact.py", "tests/grpc/test_security.py", *_GRPC),
