@@ -64,6 +64,26 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 5)
     },
+    # grpc.core: what the sync and async channels share (session 33).
+    "integration_kit.grpc.core.xǁChannelCoreǁ__init____mutmut_8": (
+        "request_id_key's default 'x-request-id' -> 'X-REQUEST-ID': the key is lowered at once (request_id_key.lower())"
+    ),
+    "integration_kit.grpc.core.xǁChannelCoreǁ_begin__mutmut_7": (
+        "'if caller' -> 'if caller or True': next() over an empty caller's metadata finds no request id either, None"
+    ),
+    "integration_kit.grpc.core.xǁChannelCoreǁ_begin__mutmut_32": (
+        "'if self._auth' -> always: with no credential, (*(), *caller) is a tuple equal to caller (already a tuple)"
+    ),
+    **{
+        f"integration_kit.grpc.core.x__levels__mutmut_{n}": (
+            "an unknown idempotency option's default UNKNOWN -> None: GetOptions().idempotency_level is a closed "
+            "proto2 enum (descriptor.proto) whose only values, 0, 1 and 2, are all in _IDEMPOTENCY_OPTION"
+        )
+        for n in (5, 7)
+    },
+    "integration_kit.grpc.core.x__levels__mutmut_12": (
+        "an Idempotency given as it is -> Idempotency(level): an Enum called with one of its members returns it"
+    ),
     # websocket.reconnect: the shared reconnect policy.
     "integration_kit.websocket.reconnect.xǁReconnectPolicyǁ__post_init____mutmut_21": (
         "float('INF') is float('inf'): float() reads the name in any case"

@@ -406,3 +406,48 @@ def test_a_broken_stream_without_a_typed_error_is_a_type_error() -> None:
     failure = grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata())
     with pytest.raises(TypeError, match=r"^no typed error for <AioRpcError"):
         made._broken(rpc, failure)  # type: ignore[arg-type]
+
+
+# -- the edges of names and defaults -----------------------------------------------------------------------------
+
+XENON = "/X.v1.Xenon/Get"  # a service whose name starts with 'X': only the leading '/' is stripped
+
+
+def test_only_the_leading_slash_of_a_method_is_stripped() -> None:
+    made = core(breaker=BreakerPolicy(), idempotency={XENON: "IDEMPOTENT"}, service_config={"methodConfig": []})
+    assert made.idempotency(XENON) is Idempotency.IDEMPOTENT
+    assert made._levels == {"X.v1.Xenon/Get": Idempotency.IDEMPOTENT}
+    assert made._plan(XENON, hedged=False).target == "grpc://127.0.0.1:1/X.v1.Xenon/Get"
+    made.engine(XENON)
+    assert list(made.breakers) == ["X.v1.Xenon"]
+
+
+def test_a_bare_service_name_has_the_services_engine() -> None:
+    made = core(breaker=BreakerPolicy())
+    assert made.engine("inventory.v1.Inventory") is made.engine(GET)
+    assert list(made.breakers) == ["inventory.v1.Inventory"]
+
+
+def test_tls_is_the_default_and_plaintext_elsewhere_than_loopback_needs_an_opt_in() -> None:
+    made = ChannelCore("127.0.0.1:1")
+    assert made._plan(GET, hedged=False).target == "grpcs://127.0.0.1:1/inventory.v1.Inventory/GetItem"
+    assert made._credentials is not None
+    with pytest.raises(ConfigurationError):
+        ChannelCore("partner.example.com:443", tls=False)
+    opted = ChannelCore("partner.example.com:443", tls=False, allow_plaintext=True)
+    assert opted._credentials is None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "value", "secrets"),
+    [
+        ("Bearer ", "tok", ("Bearer tok", "tok")),
+        ("", "tok", ("tok", "tok")),  # no scheme: the value is the token
+        ("Token ", "a\tb", ("Token a\tb", "a\tb")),  # only a space parts the scheme from the token
+    ],
+)
+def test_the_secrets_are_the_credentials_value_and_its_token(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, value: str, secrets: tuple[str, str]
+) -> None:
+    monkeypatch.setenv("CORE_TOKEN", value)
+    assert core(credential=MetadataCredential("CORE_TOKEN", prefix=prefix))._secrets == secrets

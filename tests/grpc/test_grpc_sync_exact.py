@@ -33,6 +33,14 @@ COUNT = "/inventory.v1.Inventory/CountItems"
 ECHO = "/inventory.v1.Inventory/EchoStock"
 DESCRIPTORS = [pb.DESCRIPTOR.services_by_name["Inventory"]]
 PREVIOUS = "grpc-previous-rpc-attempts"
+HEDGED = {
+    "methodConfig": [
+        {
+            "name": [{"service": "inventory.v1.Inventory"}],
+            "hedgingPolicy": {"maxAttempts": 3, "hedgingDelay": "0.1s", "nonFatalStatusCodes": ["UNAVAILABLE"]},
+        }
+    ]
+}
 
 
 def error(code: grpc.StatusCode, details: str = "") -> grpc.aio.AioRpcError:
@@ -149,7 +157,7 @@ def test_each_shape_is_made_by_grpcio_with_the_callers_codecs() -> None:
     def de(b: bytes) -> Any:
         return None
 
-    ch, fake = channel(inner="inner")
+    ch, fake = channel(inner="inner", service_config=HEDGED)
     unary = ch.unary_unary(GET, ser, de)
     server = ch.unary_stream(WATCH, ser, de)
     client = ch.stream_unary(COUNT, ser, de)
@@ -169,6 +177,8 @@ def test_each_shape_is_made_by_grpcio_with_the_callers_codecs() -> None:
     assert (client._channel, client._inner, client._plan.method) == (ch, "inner", COUNT)
     assert isinstance(both, _UnaryStream)
     assert (both._channel, both._inner, both._plan.method, both._streaming) == (ch, "inner", ECHO, True)
+    # The sync channel never hedges (hedging is the async channel's): a hedged method has one attempt here.
+    assert [m._plan.hedging for m in (unary, server, client, both)] == [None] * 4
 
 
 def test_the_channel_closes_grpcios_on_close_and_on_leaving_its_block() -> None:
@@ -195,6 +205,21 @@ def test_a_unary_call_sends_the_request_its_deadline_metadata_and_extra_argument
         (("x-a", "1"),),
         {"wait_for_ready": True},
     )
+
+
+def test_the_callers_timeout_is_every_shapes_deadline() -> None:
+    unary, client = Unary(["u"]), Unary(["c"])
+    server, both = Streaming([Stream(["s"])]), Streaming([Stream(["b"])])
+    ch, _ = channel(service_config=retry_config(timeout="3s"))
+    ch._channel.inner = unary  # type: ignore[attr-defined]
+    assert ch.unary_unary(GET)("req", timeout=0.5) == "u"
+    ch._channel.inner = server  # type: ignore[attr-defined]
+    assert list(ch.unary_stream(WATCH)("req", 0.25)) == ["s"]
+    ch._channel.inner = client  # type: ignore[attr-defined]
+    assert ch.stream_unary(COUNT)(iter(["r"]), 0.75) == "c"
+    ch._channel.inner = both  # type: ignore[attr-defined]
+    assert list(ch.stream_stream(ECHO)(iter(["r"]), timeout=1.5)) == ["b"]
+    assert [m.sent[0].timeout for m in (unary, server, client, both)] == [0.5, 0.25, 0.75, 1.5]
 
 
 def test_a_retry_says_how_many_attempts_came_before_and_waits_on_the_clock() -> None:
@@ -323,6 +348,17 @@ def test_a_bidirectional_stream_past_its_buffer_is_not_retried() -> None:
     with pytest.raises(GrpcUnavailable):
         ch.stream_stream(ECHO)(iter(["ab", "cd"]))
     assert inner.read == [["ab", "cd"]]
+
+
+def test_a_bidirectional_stream_refuses_async_requests_before_sending_anything() -> None:
+    async def requests() -> Any:
+        yield "r"
+
+    inner = Streaming([Stream(["x"])])
+    ch, _ = channel(inner)
+    with pytest.raises(TypeError, match="a sync channel needs an iterable of requests"):
+        ch.stream_stream(ECHO)(requests())
+    assert inner.sent == []
 
 
 # -- client streams ----------------------------------------------------------------------------------------------
