@@ -21,7 +21,7 @@ from integration_kit.clock import ManualClock, SystemClock
 from integration_kit.engine.actions import Send
 from integration_kit.errors import ConfigurationError, IntegrationError
 from integration_kit.events import AttemptStarted, Recorder
-from integration_kit.grpc import GrpcUnavailable, MetadataCredential, ResilientChannel
+from integration_kit.grpc import AsyncResilientChannel, GrpcUnavailable, MetadataCredential, ResilientChannel
 from integration_kit.grpc.config import HedgingPolicy, Idempotency, ServiceConfig
 from integration_kit.grpc.core import ChannelCore
 from integration_kit.grpc.status import verdict
@@ -398,6 +398,24 @@ def test_a_broken_committed_stream_names_the_integration_and_the_rpcs_url(serve:
     assert (error.integration, error.url, error.method) == ("inv", url, None)
     assert str(error) == f"[inv] gRPC UNAVAILABLE: stream broken (simulated) ({url})"
     assert error.__cause__ is None
+
+
+@pytest.mark.anyio
+async def test_an_async_broken_committed_stream_names_the_rpcs_url_too(serve: Serve) -> None:
+    with serve(scenario(), break_streams_after=1) as (target, _):
+        async with AsyncResilientChannel(
+            target, name="inv", tls=False, service_config=retry_config(), descriptors=DESCRIPTORS
+        ) as channel:
+            seen: list[int] = []
+
+            async def watch() -> None:
+                async for update in pbg.InventoryStub(channel).WatchStock(pb.WatchStockRequest(sku="a", count=5)):
+                    seen.append(update.cursor)
+
+            with pytest.raises(GrpcUnavailable) as info:
+                await watch()
+    assert seen == [1]
+    assert (info.value.integration, info.value.url) == ("inv", f"grpc://{target}/inventory.v1.Inventory/WatchStock")
 
 
 def test_a_broken_stream_without_a_typed_error_is_a_type_error() -> None:
