@@ -232,7 +232,7 @@ def test_a_retry_says_how_many_attempts_came_before_and_waits_on_the_clock() -> 
 
 
 def test_a_refused_stream_is_resent_with_what_is_left_of_the_deadline() -> None:
-    clock = ManualClock()
+    clock = ManualClock(100.0)  # not 0: the time used is the clock's now less the attempt's start
     inner = Unary([REFUSED, REFUSED, "answer"], clock=clock, took=0.5)
     ch, _ = channel(inner, clock=clock, deadline=3.0)
     assert ch.unary_unary(GET)("req") == "answer"
