@@ -64,6 +64,50 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 5)
     },
+    # grpc.core: what the sync and async channels share (session 33).
+    "integration_kit.grpc.core.xǁChannelCoreǁ__init____mutmut_8": (
+        "request_id_key's default 'x-request-id' -> 'X-REQUEST-ID': the key is lowered at once (request_id_key.lower())"
+    ),
+    "integration_kit.grpc.core.xǁChannelCoreǁ_begin__mutmut_7": (
+        "'if caller' -> 'if caller or True': next() over an empty caller's metadata finds no request id either, None"
+    ),
+    "integration_kit.grpc.core.xǁChannelCoreǁ_begin__mutmut_32": (
+        "'if self._auth' -> always: with no credential, (*(), *caller) is a tuple equal to caller (already a tuple)"
+    ),
+    **{
+        f"integration_kit.grpc.core.x__levels__mutmut_{n}": (
+            "an unknown idempotency option's default UNKNOWN -> None: GetOptions().idempotency_level is a closed "
+            "proto2 enum (descriptor.proto) whose only values, 0, 1 and 2, are all in _IDEMPOTENCY_OPTION"
+        )
+        for n in (5, 7)
+    },
+    "integration_kit.grpc.core.x__levels__mutmut_12": (
+        "an Idempotency given as it is -> Idempotency(level): an Enum called with one of its members returns it"
+    ),
+    # grpc.sync: the sync ResilientChannel (session 33).
+    **{
+        f"integration_kit.grpc.sync.xǁResilientChannelǁ{shape}__mutmut_1": (
+            "_registered_method's default False -> True: grpcio's generated stubs pass it, and the channel never "
+            "reads it (its own grpc multicallables are made without it)"
+        )
+        for shape in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+    },
+    **{
+        f"integration_kit.grpc.sync.xǁ{shape}ǁ__init____mutmut_{n}": (
+            "hedged=False -> hedged=None: _plan only tests it for truth ('config.hedging if hedged and safe')"
+        )
+        for shape, n in (("_UnaryUnary", 6), ("_UnaryStream", 6), ("_StreamUnary", 5))
+    },
+    **{
+        f"integration_kit.grpc.sync.xǁ{shape}ǁ{function}__mutmut_{n}": (
+            "typing.cast's type argument changed: cast returns its value unchanged at run time, whatever the type"
+        )
+        for shape, function, numbers in (
+            ("_UnaryStream", "__call__", (8, 12, 13, 14, 26, 30, 31, 32)),
+            ("_StreamUnary", "_send", (2, 6, 7, 8)),
+        )
+        for n in numbers
+    },
     # websocket.reconnect: the shared reconnect policy.
     "integration_kit.websocket.reconnect.xǁReconnectPolicyǁ__post_init____mutmut_21": (
         "float('INF') is float('inf'): float() reads the name in any case"

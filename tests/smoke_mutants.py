@@ -288,4 +288,24 @@ IO_MUTANTS = [
         '"headers": {"user-agent": user_agent, **config.headers},',
         ("tests/http/test_client_proxy.py::test_a_user_agent_among_the_configured_headers_replaces_the_kit_s",),
     ),
+    Mutant(
+        "grpc_core_retries_left_on_beside_the_kit_s",
+        "grpc/core.py",
+        'any(k == "grpc.enable_retries" for k, _ in options)',
+        'any(k == "grpc.enable_retry" for k, _ in options)',
+        (
+            "tests/grpc/test_grpc_core_exact.py::"
+            "test_grpc_core_retries_are_off_and_grpcio_reads_the_same_service_config",
+        ),
+    ),
+    Mutant(
+        "sync_refused_stream_resent_a_fifth_time",
+        "grpc/sync.py",
+        "for resend in range(MAX_TRANSPARENT + 1):",
+        "for resend in range(MAX_TRANSPARENT + 2):",
+        (
+            "tests/grpc/test_grpc_sync_exact.py::"
+            "test_a_refused_stream_is_resent_at_most_three_times_then_is_the_attempts_end",
+        ),
+    ),
 ]

@@ -162,8 +162,11 @@ class ChannelCore:
         # gRFC A6: a method has one policy or the other; with hedges, they are the repeats
         retry: bool | RetryPolicy = config.retry if config.retry is not None and hedging is None else False
         limit = config.timeout if config.timeout is not None else self._deadline
-        target = f"{self._scheme}://{self.target}/{method.lstrip('/')}"
-        return Plan(method, config, safe, hedging, retry, limit, self.engine(method), target)
+        return Plan(method, config, safe, hedging, retry, limit, self.engine(method), self._url(method))
+
+    def _url(self, method: str) -> str:
+        """The URL errors and events name ``method``'s calls by (``grpcs://host:port/package.Service/Method``)."""
+        return f"{self._scheme}://{self.target}/{method.lstrip('/')}"
 
     def _begin(self, plan: Plan, request: object, timeout: float | None, metadata: Any) -> Rpc:
         """Start the engine for one call of ``plan``'s method."""
@@ -192,7 +195,7 @@ class ChannelCore:
         error = rpc.failed(exc).error
         if not isinstance(error, IntegrationError):
             raise TypeError(f"no typed error for {exc!r}")
-        error.with_context(integration=self.name, url=rpc.method)
+        error.with_context(integration=self.name, url=self._url(rpc.method))
         return self._ended(error)
 
 

@@ -88,7 +88,8 @@ class ResilientChannel(ChannelCore):
         try:
             return run_sync(rpc.calls, attempt, self.clock.sleep)
         except IntegrationError as exc:
-            raise self._ended(exc) from exc.__cause__
+            ended = self._ended(exc)  # exc, or the DeadlineExceeded it ended on, caused by the attempt's error
+            raise ended from ended.__cause__
 
     def close(self) -> None:
         """Close the underlying channel."""
