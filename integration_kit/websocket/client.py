@@ -167,15 +167,19 @@ class ResilientWebSocket:
         terminal error once it has failed, and :class:`~integration_kit.websocket.StreamClosed` once it has ended.
         """
         self._raise_if_ended()
-        conn = self._conn
-        if conn is not None and not self._outbox:
-            try:
-                await conn.send(message)
-                return
-            except ConnectionClosed:
-                pass
         limit = self.config.outgoing_limit
-        while len(self._outbox) >= limit:
+        while True:
+            # checked again after every wait for room: the queue may have been flushed by a new connection meanwhile,
+            # and a message queued behind nothing while connected would wait for the next reconnect
+            conn = self._conn
+            if conn is not None and not self._outbox:
+                try:
+                    await conn.send(message)
+                    return
+                except ConnectionClosed:
+                    pass
+            if len(self._outbox) < limit:
+                break
             if self.config.outgoing == "fail":
                 raise OutgoingQueueFull(
                     f"outgoing queue full ({limit} messages) while disconnected",
