@@ -24,6 +24,7 @@ values of the URL) never reach events, errors, reprs or the library's log record
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -34,7 +35,7 @@ from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConcurrencyError, ConnectionClosed
 
 from integration_kit.clock import AsyncClock, SystemClock, real_seconds
 from integration_kit.engine.call import CallEngine, Send, run_async
@@ -201,7 +202,11 @@ class ResilientWebSocket:
         if conn is not None:
             now = self.clock.now()
             self._emit(WsClosed(now, self.config.name, 0, self._connections, code, now - self._up_since))
-            await conn.close(code, reason)
+            unread = asyncio.ensure_future(_discard(conn))
+            try:
+                await conn.close(code, reason)
+            finally:
+                unread.cancel()
 
     async def __aenter__(self) -> Self:
         return self
@@ -422,6 +427,15 @@ class ResilientWebSocket:
         done = self._done
         if done is not None:
             raise done
+
+
+async def _discard(conn: ClientConnection) -> None:
+    """Read and drop what the partner sent that nobody will read now: the library stops reading at 16 unread
+    frames, and then never sees the partner's close frame, so ``close()`` would wait all of ``close_timeout`` for it
+    (``websockets`` issue 1555). Another task already waiting in ``recv()`` means nothing is unread."""
+    with contextlib.suppress(ConnectionClosed, ConcurrencyError):
+        while True:
+            await conn.recv()
 
 
 def _wire_logger(name: str, redactor: WireLogRedactor) -> logging.Logger:

@@ -140,10 +140,7 @@ async def test_a_silent_socket_is_caught_by_staleness_and_replaced() -> None:
     script = FeedScript(rate=100, connections=(ConnectionFault(after=5, stall=True),))
     with FlakyFeed(script) as feed:
         recorder = Recorder()
-        # the resume replays a backlog past the library's 16-frame receive buffer, which stops reading: leaving the
-        # block then waits close_timeout for a close frame it cannot read (websockets' design, its issue 1555)
-        cfg = config(feed, stale_after=0.3, close_timeout=0.5)
-        async with ResilientWebSocket(cfg, hooks=[recorder]) as ws:
+        async with ResilientWebSocket(config(feed, stale_after=0.3), hooks=[recorder]) as ws:
             seqs = await take(ws, 15)
     assert consecutive(seqs)
     (stale,) = recorder.of(WsStale)

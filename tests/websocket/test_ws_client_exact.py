@@ -227,9 +227,10 @@ def test_the_constructor_wires_clock_rng_hooks_engine_and_sequence() -> None:
         return []
 
     config = cfg(
-        "ws://127.0.0.1:9/feed?token=t0ps3cret&x=1",
+        "ws://127.0.0.1:9/feed?token=t0ps3cret&x=1&chan=c0dename",
         breaker=BreakerPolicy(failure_threshold=2),
         budget=BudgetPolicy(max_tokens=3.0, token_ratio=0.5),
+        secret_query_params=("chan",),
     )
     ws = ResilientWebSocket(config, clock=clock, rng=rng, hooks=[recorder], resync=resync)
     assert ws.config is config
@@ -238,7 +239,7 @@ def test_the_constructor_wires_clock_rng_hooks_engine_and_sequence() -> None:
     assert ws.rng is rng
     assert ws.engine.rng is rng
     assert ws.resync is resync
-    assert ws.url == "ws://127.0.0.1:9/feed?token=***&x=1"
+    assert ws.url == "ws://127.0.0.1:9/feed?token=***&x=1&chan=***"
     assert ws.engine.name == "feed"
     assert ws.engine.breaker is not None
     assert ws.engine.breaker.name == "feed"
@@ -254,8 +255,12 @@ def test_the_constructor_wires_clock_rng_hooks_engine_and_sequence() -> None:
     assert (ws.connected, ws.unsent, ws.tracker.last) == (False, 0, None)
     assert ws._sequence_of is not None
     assert ws._sequence_of('{"seq": 4}') == 4
-    assert ws._redactor.secrets == ("t0ps3cret",)
-    assert repr(ws) == "ResilientWebSocket(name='feed', url='ws://127.0.0.1:9/feed?token=***&x=1', connected=False)"
+    assert ws._redactor.secrets == ("t0ps3cret", "c0dename")  # the usual names' values and the extra ones'
+
+    assert (
+        repr(ws)
+        == "ResilientWebSocket(name='feed', url='ws://127.0.0.1:9/feed?token=***&x=1&chan=***', connected=False)"
+    )
 
     plain = ResilientWebSocket(cfg("ws://127.0.0.1:9/feed", sequence=None))
     assert isinstance(plain.clock, SystemClock)
@@ -401,6 +406,22 @@ async def test_the_user_closes_with_a_code_and_reason_the_partner_receives() -> 
     error = ended.value
     assert str(error) == f"[feed] send() on a stream that has ended ({up.url})"
     assert (error.code, error.reason, error.unsent, error.integration, error.url) == (None, "ended", 0, "feed", up.url)
+
+
+async def test_closing_a_busy_feed_completes_the_handshake_without_waiting_close_timeout() -> None:
+    """More than the library's 16 unread frames make it stop reading, so it never saw the partner's close frame and
+    close() waited all of close_timeout (10 s by default) on leaving the ``async with`` block of any busy feed."""
+    async with upstream(sends(*(seq(n) for n in range(1, 101)))) as up:
+        ws = ResilientWebSocket(cfg(up.url, close_timeout=3.0), clock=ManualClock())
+        assert await next_of(ws) == seq(1)
+        for _ in range(100):
+            if len(ws._conn.recv_messages.frames) > 16:  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await ws.close()
+        assert time.monotonic() - started < 1.0
+    assert up.closes == [(1000, "")]
 
 
 async def test_a_reader_waiting_when_the_user_closes_ends_without_reconnecting() -> None:
@@ -715,8 +736,9 @@ async def test_a_full_queue_fails_or_waits_as_configured() -> None:
     assert not blocked.done()
     assert waiting.unsent == 1
     await waiting.close()
-    with pytest.raises(StreamClosed, match="ended"):
+    with pytest.raises(StreamClosed, match="ended") as ended:
         await asyncio.wait_for(blocked, 5)
+    assert ended.value.unsent == 1  # what the closed stream never sent
 
 
 async def test_a_send_that_waited_for_room_is_delivered_once_the_queue_drains() -> None:
@@ -762,18 +784,31 @@ async def test_duplicates_are_dropped_and_a_gap_is_filled_by_resync_in_order() -
         return [seq(n) for n in range(first, last)] + ["no-seq"]
 
     async with upstream(sends(seq(1), seq(2), seq(2), seq(5), seq(6))) as up:
-        clock, recorder = ManualClock(), Recorder()
+        clock, recorder = ManualClock(3.0), Recorder()
         ws = ResilientWebSocket(cfg(up.url), clock=clock, hooks=[recorder], resync=resync)
         got = [await next_of(ws) for _ in range(6)]
         await ws.close()
     assert got == [seq(1), seq(2), seq(3), seq(4), "no-seq", seq(5)]
     assert asked == [(3, 5)]
     (duplicate,) = only(recorder, WsDuplicate)
-    assert (duplicate.seq, duplicate.connection, duplicate.integration, duplicate.call_id) == (2, 1, "feed", 0)
+    assert (duplicate.time, duplicate.seq, duplicate.connection, duplicate.integration, duplicate.call_id) == (
+        3.0,
+        2,
+        1,
+        "feed",
+        0,
+    )
     (gap,) = only(recorder, WsGap)
-    assert (gap.expected, gap.received, gap.connection, gap.integration, gap.call_id) == (3, 5, 1, "feed", 0)
+    assert (gap.time, gap.expected, gap.received, gap.connection, gap.integration, gap.call_id) == (
+        3.0,
+        3,
+        5,
+        1,
+        "feed",
+        0,
+    )
     (resynced,) = only(recorder, WsResync)
-    assert (resynced.expected, resynced.received, resynced.messages) == (3, 5, 3)
+    assert (resynced.time, resynced.expected, resynced.received, resynced.messages) == (3.0, 3, 5, 3)
     assert (resynced.connection, resynced.integration, resynced.call_id) == (1, "feed", 0)
     assert [(m.seq, m.size) for m in only(recorder, WsMessage)] == [
         (1, len(seq(1))),
