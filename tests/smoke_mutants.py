@@ -288,4 +288,14 @@ IO_MUTANTS = [
         '"headers": {"user-agent": user_agent, **config.headers},',
         ("tests/http/test_client_proxy.py::test_a_user_agent_among_the_configured_headers_replaces_the_kit_s",),
     ),
+    Mutant(
+        "websocket_user_close_taken_for_a_lost_connection",
+        "websocket/client.py",
+        "self._closing = True",
+        "self._closing = False",
+        (
+            "tests/websocket/test_ws_client_exact.py::"
+            "test_a_reader_waiting_when_the_user_closes_ends_without_reconnecting",
+        ),
+    ),
 ]
