@@ -193,7 +193,8 @@ class ResilientWebSocket:
         self._outbox.append(message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """End the stream with the close handshake (``code``, ``reason``); later iteration stops."""
+        """End the stream with the close handshake (``code``, ``reason``); later iteration stops. Messages the
+        partner sent that were not read yet are dropped (reading them lets the handshake finish at once)."""
         self._closing = True
         conn, self._conn = self._conn, None
         if self._done is None:
