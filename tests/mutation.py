@@ -218,7 +218,13 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "websocket.sequence": ("websocket/sequence.py", ("tests/websocket/test_sequence_exact.py", *_WS)),
     "websocket.client": (
         "websocket/client.py",
-        (*_WS, "tests/websocket/test_canary.py", "tests/websocket/test_ws_budget.py"),
+        # the exact tests first (two seconds, the scripted server in the test's loop): most mutants die there
+        (
+            "tests/websocket/test_ws_client_exact.py",
+            *_WS,
+            "tests/websocket/test_canary.py",
+            "tests/websocket/test_ws_budget.py",
+        ),
     ),
     "telemetry.otel": (
         "telemetry/otel.py",

@@ -126,4 +126,58 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
     "integration_kit.policies.hedging.xǁHedgeRaceǁ__init____mutmut_6": (
         "_stopped False -> None: only ever tested for truth, and set to True when the race stops"
     ),
+    # websocket.client: the ResilientWebSocket driver.
+    **{
+        f"integration_kit.websocket.client.xǁResilientWebSocketǁ__init____mutmut_{n}": (
+            "the first value of _attempt_no, _up_since or _last_message (0 -> None or 1): each is assigned by the "
+            "handshake (_attempt, _connect) before anything reads it, and nothing reads them without a connection"
+        )
+        for n in (50, 51, 52, 53, 55, 56)
+    },
+    "integration_kit.websocket.client.xǁResilientWebSocketǁ__init____mutmut_61": (
+        "_closing False -> None: only ever tested for truth, and set to True by close()"
+    ),
+    **{
+        f"integration_kit.websocket.client.xǁResilientWebSocketǁ_connect__mutmut_{n}": (
+            "_attempt_no reset to None or 1 before the handshake: a successful handshake went through _attempt, "
+            "which sets it to the attempt's number before WsConnected reads it; a failed one raises first"
+        )
+        for n in (1, 2)
+    },
+    "integration_kit.websocket.client.xǁResilientWebSocketǁ_connect__mutmut_17": (
+        "method 'connect' for 'CONNECT': CallEngine.call upper-cases the method first"
+    ),
+    **{
+        f"integration_kit.websocket.client.xǁResilientWebSocketǁ_headers__mutmut_{n}": (
+            "the order of the redactor's secrets (by length, reversed or not, or by value): its only reader, "
+            "redact_text, sorts them longest first itself"
+        )
+        for n in (16, 19, 20, 22)
+    },
+    **{
+        f"integration_kit.websocket.client.xǁResilientWebSocketǁ_lost__mutmut_{n}": (
+            "the code given to decide_reconnect when the verdict is 'stale' (the code itself instead of None): "
+            "the only caller with verdict='stale', _stale, passes code None"
+        )
+        for n in (11, 14, 15)
+    },
+    "integration_kit.websocket.client.xǁResilientWebSocketǁ_deliverable__mutmut_76": (
+        "'sequence_of is not None' forced true for a resync filler: the branch runs only when seq is not None, "
+        "which needs sequence_of"
+    ),
+    **{
+        f"integration_kit.websocket.client.x__query_pairs__mutmut_{n}": (
+            "keep_blank_values dropped: blank values are never secrets (secret_query_values skips empty values), "
+            "and _query_pairs has no other reader"
+        )
+        for n in (2, 4, 6)
+    },
+    **{
+        f"integration_kit.websocket.client.x__discard__mutmut_{n}": (
+            "an exception type dropped from the suppress() of close()'s reader of unread messages: its task ends "
+            "with ConnectionClosed or ConcurrencyError only to be cancelled at once by close(), and Future.cancel() "
+            "clears the 'exception never retrieved' flag of a finished task, so nothing is raised or logged"
+        )
+        for n in (1, 2, 3, 4)
+    },
 }

@@ -308,4 +308,14 @@ IO_MUTANTS = [
             "test_a_refused_stream_is_resent_at_most_three_times_then_is_the_attempts_end",
         ),
     ),
+    Mutant(
+        "websocket_user_close_taken_for_a_lost_connection",
+        "websocket/client.py",
+        "self._closing = True",
+        "self._closing = False",
+        (
+            "tests/websocket/test_ws_client_exact.py::"
+            "test_a_reader_waiting_when_the_user_closes_ends_without_reconnecting",
+        ),
+    ),
 ]

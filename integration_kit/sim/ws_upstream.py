@@ -91,10 +91,17 @@ class FeedStats:
 
 
 class FlakyFeed:
-    """The upstream, served on its own thread and event loop: ``with FlakyFeed(script) as feed: feed.url``."""
+    """The upstream, served on its own thread and event loop: ``with FlakyFeed(script) as feed: feed.url``.
 
-    def __init__(self, script: FeedScript | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``close_timeout`` bounds each close handshake the server starts, at shutdown too: a connection frozen by
+    ``ConnectionFault(freeze=True)`` never answers it, so leaving the block waits that long (``websockets``'
+    default, 10 s, unless given)."""
+
+    def __init__(
+        self, script: FeedScript | None = None, *, host: str = "127.0.0.1", port: int = 0, close_timeout: float = 10.0
+    ) -> None:
         self.script = script or FeedScript()
+        self._close_timeout = close_timeout
         self._host = host
         self._port = port
         self._start = time.monotonic()
@@ -172,7 +179,12 @@ class FlakyFeed:
         logger = logging.getLogger("integration_kit.sim.ws_upstream")
         logger.addFilter(_Masking(self.script.token))
         async with serve(
-            self._handle, self._host, self._port, process_request=self._process_request, logger=logger
+            self._handle,
+            self._host,
+            self._port,
+            process_request=self._process_request,
+            logger=logger,
+            close_timeout=self._close_timeout,
         ) as server:
             self._server = server
             self.port = next(iter(server.sockets)).getsockname()[1]

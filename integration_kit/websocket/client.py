@@ -24,6 +24,7 @@ values of the URL) never reach events, errors, reprs or the library's log record
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -34,7 +35,7 @@ from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConcurrencyError, ConnectionClosed
 
 from integration_kit.clock import AsyncClock, SystemClock, real_seconds
 from integration_kit.engine.call import CallEngine, Send, run_async
@@ -167,15 +168,19 @@ class ResilientWebSocket:
         terminal error once it has failed, and :class:`~integration_kit.websocket.StreamClosed` once it has ended.
         """
         self._raise_if_ended()
-        conn = self._conn
-        if conn is not None and not self._outbox:
-            try:
-                await conn.send(message)
-                return
-            except ConnectionClosed:
-                pass
         limit = self.config.outgoing_limit
-        while len(self._outbox) >= limit:
+        while True:
+            # checked again after every wait for room: the queue may have been flushed by a new connection meanwhile,
+            # and a message queued behind nothing while connected would wait for the next reconnect
+            conn = self._conn
+            if conn is not None and not self._outbox:
+                try:
+                    await conn.send(message)
+                    return
+                except ConnectionClosed:
+                    pass
+            if len(self._outbox) < limit:
+                break
             if self.config.outgoing == "fail":
                 raise OutgoingQueueFull(
                     f"outgoing queue full ({limit} messages) while disconnected",
@@ -188,7 +193,8 @@ class ResilientWebSocket:
         self._outbox.append(message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """End the stream with the close handshake (``code``, ``reason``); later iteration stops."""
+        """End the stream with the close handshake (``code``, ``reason``); later iteration stops. Messages the
+        partner sent that were not read yet are dropped (reading them lets the handshake finish at once)."""
         self._closing = True
         conn, self._conn = self._conn, None
         if self._done is None:
@@ -197,7 +203,11 @@ class ResilientWebSocket:
         if conn is not None:
             now = self.clock.now()
             self._emit(WsClosed(now, self.config.name, 0, self._connections, code, now - self._up_since))
-            await conn.close(code, reason)
+            unread = asyncio.ensure_future(_discard(conn))
+            try:
+                await conn.close(code, reason)
+            finally:
+                unread.cancel()
 
     async def __aenter__(self) -> Self:
         return self
@@ -418,6 +428,15 @@ class ResilientWebSocket:
         done = self._done
         if done is not None:
             raise done
+
+
+async def _discard(conn: ClientConnection) -> None:
+    """Read and drop what the partner sent that nobody will read now: the library stops reading at 16 unread
+    frames, and then never sees the partner's close frame, so ``close()`` would wait all of ``close_timeout`` for it
+    (``websockets`` issue 1555). Another task already waiting in ``recv()`` means nothing is unread."""
+    with contextlib.suppress(ConnectionClosed, ConcurrencyError):
+        while True:
+            await conn.recv()
 
 
 def _wire_logger(name: str, redactor: WireLogRedactor) -> logging.Logger:

@@ -151,7 +151,7 @@ async def test_a_silent_socket_is_caught_by_staleness_and_replaced() -> None:
 
 async def test_a_peer_that_stops_answering_pings_is_dropped_by_keepalive() -> None:
     script = FeedScript(rate=100, connections=(ConnectionFault(after=5, freeze=True),))
-    with FlakyFeed(script) as feed:
+    with FlakyFeed(script, close_timeout=0.5) as feed:  # the frozen connection never answers the server's close
         recorder = Recorder()
         cfg = config(feed, ping_interval=0.1, ping_timeout=0.2, close_timeout=0.2)
         async with ResilientWebSocket(cfg, hooks=[recorder]) as ws:
