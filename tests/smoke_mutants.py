@@ -288,4 +288,11 @@ IO_MUTANTS = [
         '"headers": {"user-agent": user_agent, **config.headers},',
         ("tests/http/test_client_proxy.py::test_a_user_agent_among_the_configured_headers_replaces_the_kit_s",),
     ),
+    Mutant(
+        "async_server_stream_sent_without_its_deadline",
+        "grpc/channel.py",
+        "call = self._inner(request, timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs)",
+        "call = self._inner(request, timeout=None, metadata=rpc.attempt_metadata(action), **kwargs)",
+        ("tests/grpc/test_channel_exact.py::test_a_server_stream_yields_every_message_after_the_commit",),
+    ),
 ]

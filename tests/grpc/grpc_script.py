@@ -9,7 +9,7 @@ A fate is a tuple:
 - ``("fail", code, "details")``: ends the call with that status (a stream: after its messages, ``("fail", code,
   "details", [b"m1"])``); ``("push", ms)`` is ``RESOURCE_EXHAUSTED`` with ``grpc-retry-pushback-ms``;
 - ``("refused",)``: ``UNAVAILABLE`` naming ``REFUSED_STREAM`` (a transparent resend);
-- ``("hang",)``: never answers (the client's timeout ends it).
+- ``("hang",)``: does not answer for :data:`HANG` seconds (the client's timeout ends it first).
 
 Before playing, a fate may move the test's ``ManualClock`` (``advance``) so the client sees time pass.
 With the script exhausted, every call gets ``("ok", b"done")`` (a stream: ``[b"done"]``). Since grpc-core rounds a
@@ -38,6 +38,8 @@ CLIENT = f"/{SERVICE}/Client"
 BIDI = f"/{SERVICE}/Bidi"
 HEALTH = "/grpc.health.v1.Health/Check"
 REFUSED = "REFUSED_STREAM: refused before reading (scripted)"
+#: How long a ``("hang",)`` fate holds its call (real seconds) before it fails it.
+HANG = 1.0
 
 
 @dataclass
@@ -78,8 +80,9 @@ class Script:
 
 async def _end(fate: tuple[Any, ...], context: Any) -> None:
     kind = fate[0]
-    if kind == "hang":
-        await asyncio.sleep(30)
+    if kind == "hang":  # held a second at most (a mutant that drops the deadline fails fast, not in minutes)
+        await asyncio.sleep(HANG)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "held past HANG (scripted)")
     if kind == "refused":
         await context.abort(grpc.StatusCode.UNAVAILABLE, REFUSED)
     if kind == "push":
@@ -168,13 +171,19 @@ def spy(multicallable: Any) -> list[dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def scripted(script: Script) -> AsyncIterator[str]:
-    """Serve ``script`` on 127.0.0.1 (a free port) on the running loop; yield the target."""
+async def scripted(script: Script, *, certificate: Any = None) -> AsyncIterator[str]:
+    """Serve ``script`` on 127.0.0.1 (a free port) on the running loop; yield the target (with a ``trustme``
+    leaf ``certificate``, over TLS, as ``localhost:PORT``)."""
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((_Handler(script),))
-    port = server.add_insecure_port("127.0.0.1:0")
+    if certificate is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        chain = b"".join(blob.bytes() for blob in certificate.cert_chain_pems)
+        credentials = grpc.ssl_server_credentials([(certificate.private_key_pem.bytes(), chain)])
+        port = server.add_secure_port("127.0.0.1:0", credentials)
     await server.start()
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"{'127.0.0.1' if certificate is None else 'localhost'}:{port}"
     finally:
         await server.stop(0)

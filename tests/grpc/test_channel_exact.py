@@ -8,6 +8,7 @@ direct path only when there is nothing to hedge or gate; ``close`` with a grace;
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import anyio
 import grpc
 import grpc.aio
 import pytest
+import trustme
 from grpc_health.v1 import health_pb2
 from grpc_script import BIDI, CLIENT, HEALTH, SERVER, SERVICE, UNARY, Script, scripted, spy
 
@@ -29,14 +31,16 @@ UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 INTERNAL = grpc.StatusCode.INTERNAL
 
 
-def config(attempts: int = 3, *, timeout: str | None = None, **policy: Any) -> dict[str, Any]:
+def config(
+    attempts: int = 3, *, timeout: str | None = None, initialBackoff: str = "1s", **policy: Any
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": [{"service": SERVICE}]}
     if policy.get("hedging"):
         entry["hedgingPolicy"] = policy["hedging"]
     elif attempts > 1:
         entry["retryPolicy"] = {
             "maxAttempts": attempts,
-            "initialBackoff": "1s",
+            "initialBackoff": initialBackoff,
             "maxBackoff": "1s",
             "backoffMultiplier": 1,
             "retryableStatusCodes": ["UNAVAILABLE"],
@@ -52,7 +56,9 @@ def config(attempts: int = 3, *, timeout: str | None = None, **policy: Any) -> d
 def channel(target: str, clock: Clock | None = None, **kw: Any) -> AsyncResilientChannel:
     kw.setdefault("service_config", config())
     kw.setdefault("idempotency", {f"{SERVICE}/{m}": "IDEMPOTENT" for m in ("Unary", "Server", "Client", "Bidi")})
-    return AsyncResilientChannel(target, tls=False, clock=clock or ManualClock(), rng=random.Random(1), **kw)
+    return AsyncResilientChannel(
+        target, tls=False, clock=clock if clock is not None else ManualClock(), rng=random.Random(1), **kw
+    )
 
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -121,8 +127,67 @@ async def test_the_callers_grpc_options_reach_every_attempt() -> None:
     script = Script({UNARY: [("fail", UNAVAILABLE, "busy"), ("ok", b"pong")]})
     async with scripted(script) as target, channel(target) as ch:
         assert await ch.unary_unary(UNARY)(b"ping", wait_for_ready=True, compression=grpc.Compression.Gzip)
-        with pytest.raises(TypeError):
-            await ch.unary_unary(UNARY)(b"ping", no_such_option=1)
+        for call in (
+            ch.unary_unary(UNARY)(b"ping", no_such_option=1),
+            ch.stream_unary(CLIENT)(requests(b"1"), no_such_option=1),
+            collect(ch.unary_stream(SERVER)(b"q", no_such_option=1)),
+            collect(ch.stream_stream(BIDI)(requests(b"1"), no_such_option=1)),
+        ):
+            with pytest.raises(TypeError, match="no_such_option"):
+                await call
+    assert len(script.calls()) == 2
+
+
+async def test_over_tls_the_channel_retries_with_its_own_metadata() -> None:
+    ca = trustme.CA()
+    script = Script({UNARY: [("fail", UNAVAILABLE, "busy"), ("ok", b"pong")]})
+    async with scripted(script, certificate=ca.issue_cert("localhost", "127.0.0.1")) as target:
+        ch = AsyncResilientChannel(
+            target, service_config=config(), idempotency={f"{SERVICE}/Unary": "IDEMPOTENT"},
+            root_certificates=ca.cert_pem.bytes(), clock=ManualClock(),
+        )  # fmt: skip
+        async with ch:
+            assert await ch.unary_unary(UNARY)(b"ping", timeout=5.0) == b"pong"
+    first, second = script.calls()
+    assert "grpc-previous-rpc-attempts" not in first.metadata
+    assert second.metadata["grpc-previous-rpc-attempts"] == "1"  # grpc-core's own retries stayed off
+
+
+async def test_health_checks_without_a_breaker_send_every_call() -> None:
+    script = Script({HEALTH: [("ok", NOT_SERVING)]})
+    async with scripted(script) as target, channel(target, health_checks=True) as ch:
+        for method in (UNARY, CLIENT, SERVER):
+            await shape(ch, method)
+    assert script.calls(HEALTH) == []
+
+
+class WallOnly:
+    """A clock with no ``asleep``: the channel waits with anyio."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - the async channel must not block
+        raise AssertionError("the async channel slept on the sync clock")
+
+
+async def test_a_clock_without_asleep_is_waited_with_anyio() -> None:
+    script = Script({UNARY: [("fail", UNAVAILABLE, "busy"), ("ok", b"pong")]})
+    fast = config(initialBackoff="0.01s")
+    async with scripted(script) as target, channel(target, WallOnly(), service_config=fast) as ch:
+        assert await ch.unary_unary(UNARY)(b"ping") == b"pong"
+
+
+@pytest.mark.parametrize("method", [SERVER, CLIENT])
+async def test_a_stream_is_never_hedged_and_its_non_fatal_codes_are_not_retryable(method: str) -> None:
+    script = Script({method: [("fail", UNAVAILABLE, "busy")]})
+    async with scripted(script) as target, channel(target, service_config=config(hedging=HEDGING)) as ch:
+        with pytest.raises(GrpcPermanentError):
+            await shape(ch, method)
+    assert len(script.calls(method)) == 1
 
 
 async def test_the_errors_a_caller_reads_keep_their_cause_and_no_verb() -> None:
@@ -189,11 +254,15 @@ async def test_a_stream_left_early_is_cancelled() -> None:
 async def test_a_bidirectional_stream_resends_its_buffered_requests() -> None:
     script = Script({BIDI: [("fail", UNAVAILABLE, "busy"), ("ok", [b"x", b"y"])]})
     async with scripted(script) as target, channel(target) as ch:
-        got = [m async for m in ch.stream_stream(BIDI)(requests(b"1", b"2"), timeout=3.0)]
+        call = ch.stream_stream(BIDI)
+        sent = spy(call)
+        got = await collect(call(requests(b"1", b"2"), timeout=3.0, metadata=(("x-k", "v"),)))
     assert got == [b"x", b"y"]
     first, second = script.calls(BIDI)
     assert first.requests[0] == second.requests[0] == b"1"
     assert second.metadata["grpc-previous-rpc-attempts"] == "1"
+    assert second.metadata["x-k"] == "v"
+    assert [s["timeout"] for s in sent] == [3.0, 3.0 - ch.clock.now()]
 
 
 async def test_a_bidirectional_stream_past_its_buffer_is_not_retried() -> None:

@@ -93,7 +93,7 @@ async def test_a_method_without_hedging_is_refused() -> None:
 
 async def test_the_first_copy_that_answers_wins_and_the_others_are_cancelled() -> None:
     clock = LoopClock()
-    send = Sender(clock, (5.0, ok("first")), (0.01, ok("second")), (5.0, ok("third")))
+    send = Sender(clock, (1.0, ok("first")), (0.01, ok("second")), (1.0, ok("third")))
     outcome = await hedge(rpc(policy()), Send(1, None, None), send, None, clock, KWARGS)
     assert outcome.value == "second"
     assert [s[0] for s in send.sent] == [0, 1]  # the third was not due yet
@@ -104,7 +104,7 @@ async def test_the_first_copy_that_answers_wins_and_the_others_are_cancelled() -
 
 async def test_hedges_go_every_delay_up_to_max_attempts() -> None:
     clock = LoopClock()
-    send = Sender(clock, (0.3, ok("first")), (5.0, ok("x")), (5.0, ok("y")), (0.0, ok("z")))
+    send = Sender(clock, (0.3, ok("first")), (1.0, ok("x")), (1.0, ok("y")), (0.0, ok("z")))
     outcome = await hedge(rpc(policy(3)), Send(1, None, None), send, None, clock, KWARGS)
     assert outcome.value == "first"
     assert [s[0] for s in send.sent] == [0, 1, 2]
@@ -114,7 +114,7 @@ async def test_hedges_go_every_delay_up_to_max_attempts() -> None:
 
 async def test_the_delay_is_scenario_seconds_waited_in_real_ones() -> None:
     clock = LoopClock(time_scale=10.0)
-    send = Sender(clock, (0.2, ok("first")), (5.0, ok("x")))
+    send = Sender(clock, (0.2, ok("first")), (1.0, ok("x")))
     loop = asyncio.get_running_loop()
     began = loop.time()
     outcome = await hedge(rpc(policy(2, delay=1.0), time_scale=10.0), Send(1, None, None), send, None, clock, {})
@@ -125,7 +125,7 @@ async def test_the_delay_is_scenario_seconds_waited_in_real_ones() -> None:
 
 async def test_each_copy_gets_what_is_left_of_the_attempt() -> None:
     clock = LoopClock()
-    send = Sender(clock, (5.0, ok("first")), (0.01, ok("second")))
+    send = Sender(clock, (1.0, ok("first")), (0.01, ok("second")))
     outcome = await hedge(rpc(policy(2, delay=0.1)), Send(1, 2.0, None), send, None, clock, {})
     assert outcome.value == "second"
     first, second = send.sent
@@ -148,7 +148,7 @@ async def test_a_non_fatal_failure_sends_the_next_copy_at_once_and_the_last_fail
 async def test_a_fatal_failure_ends_the_race_at_once() -> None:
     clock = LoopClock()
     fatal = failed(13)
-    send = Sender(clock, (5.0, ok("x")), (0.01, fatal), (5.0, ok("y")))
+    send = Sender(clock, (1.0, ok("x")), (0.01, fatal), (1.0, ok("y")))
     outcome = await hedge(rpc(policy(3, delay=0.02)), Send(1, None, None), send, None, clock, {})
     assert outcome is fatal
     assert sorted(send.cancelled) == [0]
@@ -176,7 +176,7 @@ async def test_a_race_that_ends_with_nothing_is_an_error(monkeypatch: pytest.Mon
 
 async def test_a_hedge_cancelled_from_outside_cancels_its_copies() -> None:
     clock = LoopClock()
-    send = Sender(clock, (5.0, ok("a")), (5.0, ok("b")))
+    send = Sender(clock, (1.0, ok("a")), (1.0, ok("b")))
     task = asyncio.ensure_future(hedge(rpc(policy(2, delay=0.01)), Send(1, None, None), send, None, clock, {}))
     await asyncio.sleep(0.1)
     task.cancel()
