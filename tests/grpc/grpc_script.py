@@ -5,7 +5,8 @@ Methods (raw bytes, no protobuf): ``/t.S/Unary``, ``/t.S/Server`` (server stream
 ``/t.S/Bidi`` (bidirectional), and ``/grpc.health.v1.Health/Check`` when ``health`` is given a fate list.
 A fate is a tuple:
 
-- ``("ok", b"answer")``: the answer (a stream: ``("ok", [b"m1", b"m2"])``, then the end);
+- ``("ok", b"answer")``: the answer (a stream: ``("ok", [b"m1", b"m2"])``, then the end); ``("ok", b"answer",
+  seconds)`` answers that many seconds late;
 - ``("fail", code, "details")``: ends the call with that status (a stream: after its messages, ``("fail", code,
   "details", [b"m1"])``); ``("push", ms)`` is ``RESOURCE_EXHAUSTED`` with ``grpc-retry-pushback-ms``;
 - ``("refused",)``: ``UNAVAILABLE`` naming ``REFUSED_STREAM`` (a transparent resend);
@@ -80,6 +81,8 @@ class Script:
 
 async def _end(fate: tuple[Any, ...], context: Any) -> None:
     kind = fate[0]
+    if kind == "ok" and len(fate) > 2:  # ("ok", answer, seconds): answered that late
+        await asyncio.sleep(fate[2])
     if kind == "hang":  # held a second at most (a mutant that drops the deadline fails fast, not in minutes)
         await asyncio.sleep(HANG)
         await context.abort(grpc.StatusCode.UNAVAILABLE, "held past HANG (scripted)")

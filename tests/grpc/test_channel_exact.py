@@ -384,7 +384,7 @@ async def test_hedges_draw_on_the_channels_retry_budget() -> None:
 
 
 async def test_close_lets_calls_in_flight_finish_within_the_grace() -> None:
-    script = Script({UNARY: [("ok", b"pong")]})
+    script = Script({UNARY: [("ok", b"pong", 0.2)]})
     async with scripted(script) as target:
         ch = channel(target)
         result: list[Any] = []
