@@ -127,13 +127,11 @@ class _Handler(grpc.GenericRpcHandler):
             return fate[1]  # type: ignore[no-any-return]
 
         async def bidi(requests: Any, context: Any) -> AsyncIterator[bytes]:
-            got = [await requests.__anext__()]
-            fate = script._record(method, context, got)
+            # every request first: a status sent while the client still writes can reach it as INTERNAL
+            fate = script._record(method, context, [r async for r in requests])
             for message in _messages(fate):
                 yield message
             await _end(fate, context)
-            async for request in requests:
-                got.append(request)
 
         if method == UNARY:
             return grpc.unary_unary_rpc_method_handler(unary)

@@ -328,7 +328,9 @@ async def test_a_probe_asks_the_health_service_within_the_attempts_time(method: 
     assert isinstance(error, GrpcUnavailable)
     assert error.details == "health check of t.S failed with DEADLINE_EXCEEDED"
     assert len(script.calls(method)) == 2  # the probe was not sent
-    assert script.calls(HEALTH)[0].remaining == pytest.approx(0.05, abs=0.04)
+    remaining = script.calls(HEALTH)[0].remaining
+    assert remaining is not None
+    assert remaining <= 0.06
 
 
 async def test_a_serving_health_lets_the_probe_go_and_a_closed_breaker_asks_nothing() -> None:
@@ -394,7 +396,8 @@ async def test_close_lets_calls_in_flight_finish_within_the_grace() -> None:
 
         async with anyio.create_task_group() as group:
             group.start_soon(call)
-            await anyio.sleep(0.05)
+            while not script.seen:  # in flight: the server has it
+                await anyio.sleep(0.01)
             await ch.close(grace=1.0)
         assert result == [b"pong"]
         assert ch.channel.get_state() is grpc.ChannelConnectivity.SHUTDOWN

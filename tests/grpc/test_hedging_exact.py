@@ -97,18 +97,21 @@ async def test_the_first_copy_that_answers_wins_and_the_others_are_cancelled() -
     outcome = await hedge(rpc(policy()), Send(1, None, None), send, None, clock, KWARGS)
     assert outcome.value == "second"
     assert [s[0] for s in send.sent] == [0, 1]  # the third was not due yet
-    assert send.sent[1][2] == pytest.approx(0.05, abs=0.03)  # sent hedgingDelay after the first
+    assert 0.05 <= send.sent[1][2] < 0.5  # sent hedgingDelay after the first, never before
     assert all(s[3] is KWARGS for s in send.sent)
     assert send.cancelled == [0]  # the loser was cancelled, and awaited before hedge returned
 
 
 async def test_hedges_go_every_delay_up_to_max_attempts() -> None:
     clock = LoopClock()
-    send = Sender(clock, (0.3, ok("first")), (1.0, ok("x")), (1.0, ok("y")), (0.0, ok("z")))
+    send = Sender(clock, (0.6, ok("first")), (1.0, ok("x")), (1.0, ok("y")), (0.0, ok("z")))
     outcome = await hedge(rpc(policy(3)), Send(1, None, None), send, None, clock, KWARGS)
     assert outcome.value == "first"
     assert [s[0] for s in send.sent] == [0, 1, 2]
-    assert [s[2] for s in send.sent] == pytest.approx([0.0, 0.05, 0.1], abs=0.03)
+    first, second, third = (s[2] for s in send.sent)
+    assert first < 0.05
+    assert 0.05 <= second < 0.3
+    assert second + 0.05 <= third < 0.5
     assert sorted(send.cancelled) == [1, 2]
 
 
@@ -119,8 +122,8 @@ async def test_the_delay_is_scenario_seconds_waited_in_real_ones() -> None:
     began = loop.time()
     outcome = await hedge(rpc(policy(2, delay=1.0), time_scale=10.0), Send(1, None, None), send, None, clock, {})
     assert outcome.value == "first"
-    assert loop.time() - began < 0.6
-    assert send.sent[1][2] == pytest.approx(1.0, abs=0.3)  # one scenario second: a tenth of a real one
+    assert loop.time() - began < 1.0
+    assert 1.0 <= send.sent[1][2] < 2.0  # one scenario second: a tenth of a real one
 
 
 async def test_each_copy_gets_what_is_left_of_the_attempt() -> None:
@@ -130,8 +133,8 @@ async def test_each_copy_gets_what_is_left_of_the_attempt() -> None:
     assert outcome.value == "second"
     first, second = send.sent
     assert first[1] == pytest.approx(2.0, abs=0.01)
-    assert second[1] == pytest.approx(2.0 - second[2], abs=0.01)
-    assert 1.85 < second[1] < 1.95
+    assert second[1] == pytest.approx(2.0 - second[2], abs=0.05)
+    assert 1.6 < second[1] <= 1.9 + 1e-9
 
 
 async def test_a_non_fatal_failure_sends_the_next_copy_at_once_and_the_last_failure_is_the_outcome() -> None:
