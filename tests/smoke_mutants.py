@@ -295,4 +295,11 @@ IO_MUTANTS = [
         "call = self._inner(request, timeout=None, metadata=rpc.attempt_metadata(action), **kwargs)",
         ("tests/grpc/test_channel_exact.py::test_a_server_stream_yields_every_message_after_the_commit",),
     ),
+    Mutant(
+        "hedges_sent_without_asking_the_retry_budget",
+        "grpc/hedging.py",
+        "race = HedgeRace(policy.race, started=clock.now(), timeout=action.timeout, budget=budget)",
+        "race = HedgeRace(policy.race, started=clock.now(), timeout=action.timeout, budget=None)",
+        ("tests/grpc/test_hedging_exact.py::test_every_hedge_asks_the_budget",),
+    ),
 ]
