@@ -269,7 +269,7 @@ async def test_a_bidirectional_stream_past_its_buffer_is_not_retried() -> None:
     script = Script({BIDI: [("fail", UNAVAILABLE, "busy"), ("ok", [b"x"])]})
     async with scripted(script) as target, channel(target, retry_buffer=1) as ch:
         with pytest.raises(GrpcUnavailable):
-            _ = [m async for m in ch.stream_stream(BIDI)(requests(b"12"))]
+            await collect(ch.stream_stream(BIDI)(requests(b"12"), timeout=2.0))
     assert len(script.calls(BIDI)) == 1
 
 
@@ -291,15 +291,16 @@ async def test_a_client_stream_past_its_buffer_commits() -> None:
     script = Script({CLIENT: [("fail", UNAVAILABLE, "busy"), ("ok", b"counted")]})
     async with scripted(script) as target, channel(target, retry_buffer=3) as ch:
         with pytest.raises(GrpcUnavailable):
-            await ch.stream_unary(CLIENT)(requests(b"12", b"34"))
+            await ch.stream_unary(CLIENT)(requests(b"12", b"34"), timeout=2.0)
     assert len(script.calls(CLIENT)) == 1
 
 
 BREAKER = BreakerPolicy(failure_rate_threshold=0.5, window_size=2, minimum_calls=2, wait_in_open=10.0)
 
 
-async def shape(ch: AsyncResilientChannel, method: str, timeout: float | None = None) -> Any:
-    """One call of ``method`` in its shape (a stream: its messages)."""
+async def shape(ch: AsyncResilientChannel, method: str, timeout: float | None = 2.0) -> Any:
+    """One call of ``method`` in its shape (a stream: its messages), with a deadline (a mutant that opens a
+    stream with no requests leaves it waiting for them: it fails in seconds, not at mutmut's time limit)."""
     if method == UNARY:
         return await ch.unary_unary(UNARY)(b"ping", timeout=timeout)
     if method == CLIENT:
