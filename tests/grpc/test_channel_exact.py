@@ -376,14 +376,16 @@ async def test_a_hedged_unary_sends_copies_numbered_and_the_first_answer_wins() 
 
 async def test_hedges_draw_on_the_channels_retry_budget() -> None:
     throttling = {"maxTokens": 2, "tokenRatio": 0.1}
-    script = Script({UNARY: [("fail", UNAVAILABLE, "busy")] * 3 + [("hang",), ("ok", b"late")]})
+    script = Script({UNARY: [("hang",)] * 3})
     cfg = config(hedging={**HEDGING, "hedgingDelay": "0.01s"}, throttling=throttling)
     async with scripted(script) as target, channel(target, SystemClock(), service_config=cfg) as ch:
+        assert ch.budget is not None
+        for _ in range(2):
+            ch.budget.record_failure()  # at the threshold: the budget refuses every hedge
         with pytest.raises(IntegrationError):
-            await ch.unary_unary(UNARY)(b"ping", timeout=0.3)
-    assert ch.budget is not None
-    assert ch.budget.stats().retries_refused >= 1
-    assert len(script.calls()) < 5
+            await ch.unary_unary(UNARY)(b"ping", timeout=0.5)
+    assert ch.budget.stats().retries_refused == 1  # asked once, refused: no hedge went
+    assert len(script.calls()) == 1
 
 
 async def test_close_lets_calls_in_flight_finish_within_the_grace() -> None:
