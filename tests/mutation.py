@@ -196,13 +196,21 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "grpc.rpc": ("grpc/rpc.py", ("tests/grpc/test_rpc_exact.py", *_GRPC)),
     # The channels themselves (issue 29's fifth sweep): every shape over a real loopback server, a second each.
-    "grpc.channel": ("grpc/channel.py", _GRPC_CHANNEL),
+    "grpc.channel": ("grpc/channel.py", ("tests/grpc/test_channel_exact.py", *_GRPC_CHANNEL)),
     "grpc.core": (
         "grpc/core.py",
         ("tests/grpc/test_grpc_core_exact.py", "tests/grpc/test_grpc_sync_exact.py", *_GRPC_CHANNEL),
     ),
     "grpc.sync": ("grpc/sync.py", ("tests/grpc/test_grpc_sync_exact.py", *_GRPC_CHANNEL)),
-    "grpc.hedging": ("grpc/hedging.py", ("tests/grpc/test_hedge_race.py", *_GRPC_CHANNEL)),
+    "grpc.hedging": (
+        "grpc/hedging.py",
+        (
+            "tests/grpc/test_hedging_exact.py",
+            "tests/grpc/test_channel_exact.py",
+            "tests/grpc/test_hedge_race.py",
+            *_GRPC_CHANNEL,
+        ),
+    ),
     "grpc.security": (
         "grpc/security.py",
         ("tests/grpc/test_security_exact.py", "tests/grpc/test_security.py", *_GRPC),

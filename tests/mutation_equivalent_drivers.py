@@ -108,6 +108,36 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
         )
         for n in numbers
     },
+    # grpc.channel: the async resilient channel (fifth sweep).
+    **{
+        f"integration_kit.grpc.channel.xǁAsyncResilientChannelǁ{shape}__mutmut_1": (
+            "_registered_method's default False -> True: the parameter is accepted for grpcio's generated stubs and "
+            "never read"
+        )
+        for shape in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+    },
+    **{
+        f"integration_kit.grpc.channel.xǁ{cls}ǁ__init____mutmut_{n}": (
+            "self._method = None: the multicallable's _method is never read (its plan holds the method)"
+        )
+        for cls, n in (("_AsyncUnaryUnary", 2), ("_AsyncUnaryStream", 3))
+    },
+    "integration_kit.grpc.channel.xǁ_AsyncUnaryUnaryǁ__init____mutmut_10": (
+        "_direct = None: every call takes _attempt, which with no hedging policy and no health checks awaits _gate "
+        "(None at once: not health_checks) and then the same _send(rpc, kwargs, None, action): the same sends"
+    ),
+    **{
+        f"integration_kit.grpc.channel.xǁ{cls}ǁ__init____mutmut_{n}": (
+            "_plan(method, hedged=None): _plan reads 'hedged and safe', and None is as false as False"
+        )
+        for cls, n in (("_AsyncUnaryStream", 7), ("_AsyncStreamUnary", 5))
+    },
+    **{
+        f"integration_kit.grpc.channel.xǁ_AsyncUnaryStreamǁ_stream__mutmut_{n}": (
+            "typing.cast's first argument (the type, or its string) is not read at run time: cast returns its value"
+        )
+        for n in (6, 10, 11, 12, 34, 38, 39, 40)
+    },
     # websocket.reconnect: the shared reconnect policy.
     "integration_kit.websocket.reconnect.xǁReconnectPolicyǁ__post_init____mutmut_21": (
         "float('INF') is float('inf'): float() reads the name in any case"

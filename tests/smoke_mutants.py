@@ -318,4 +318,18 @@ IO_MUTANTS = [
             "test_a_reader_waiting_when_the_user_closes_ends_without_reconnecting",
         ),
     ),
+    Mutant(
+        "async_server_stream_sent_without_its_deadline",
+        "grpc/channel.py",
+        "call = self._inner(request, timeout=rpc.timeout(action), metadata=rpc.attempt_metadata(action), **kwargs)",
+        "call = self._inner(request, timeout=None, metadata=rpc.attempt_metadata(action), **kwargs)",
+        ("tests/grpc/test_channel_exact.py::test_a_server_stream_yields_every_message_after_the_commit",),
+    ),
+    Mutant(
+        "hedges_sent_without_asking_the_retry_budget",
+        "grpc/hedging.py",
+        "race = HedgeRace(policy.race, started=clock.now(), timeout=action.timeout, budget=budget)",
+        "race = HedgeRace(policy.race, started=clock.now(), timeout=action.timeout, budget=None)",
+        ("tests/grpc/test_hedging_exact.py::test_every_hedge_asks_the_budget",),
+    ),
 ]
