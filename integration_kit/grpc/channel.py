@@ -147,7 +147,8 @@ class AsyncResilientChannel(ChannelCore):
         try:
             return await run_async(rpc.calls, attempt, self._sleep)
         except IntegrationError as exc:
-            raise self._ended(exc) from exc.__cause__
+            ended = self._ended(exc)  # exc, or the DeadlineExceeded it ended on, caused by the attempt's error
+            raise ended from ended.__cause__
 
     async def close(self, grace: float | None = None) -> None:
         """Close the underlying channel (``grace``: seconds to let calls in flight finish)."""

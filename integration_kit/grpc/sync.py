@@ -119,13 +119,12 @@ class _UnaryUnary:
         clock = self._channel.clock
         started = clock.now()
         timeout = rpc.timeout(action)
-        for resend in range(MAX_TRANSPARENT + 1):
-            if resend:
-                timeout = rpc.timeout(action, clock.now() - started)
+        for _ in range(MAX_TRANSPARENT + 1):
             try:
                 response = self._inner(rpc.request, timeout=timeout, metadata=rpc.attempt_metadata(action), **kwargs)
             except grpc.RpcError as exc:
                 outcome = rpc.failed(exc)
+                timeout = rpc.timeout(action, clock.now() - started)  # a resend has only what is left
                 if rpc.resend(outcome, timeout):
                     continue
                 return outcome

@@ -123,6 +123,17 @@ async def test_no_time_left_is_not_resent() -> None:
     assert len(script.calls()) == 1
 
 
+async def test_an_attempts_deadline_exceeded_ends_the_call_with_its_deadline_caused_by_the_attempt() -> None:
+    # Bug (session 33, the sync channel's sibling): the call's DeadlineExceeded was raised 'from' the attempt
+    # error's own cause, which dropped the cause as_deadline gives it (a traceback showed no gRPC status).
+    script = Script({UNARY: [("fail", grpc.StatusCode.DEADLINE_EXCEEDED, "late")]})
+    async with scripted(script) as target, channel(target, service_config=config(1)) as ch:
+        with pytest.raises(DeadlineExceeded) as info:
+            await ch.unary_unary(UNARY)(b"ping", timeout=2.0)
+    assert info.value.__cause__ is info.value.last_error
+    assert info.value.message == "gRPC DEADLINE_EXCEEDED: the call's deadline passed"
+
+
 async def test_the_callers_grpc_options_reach_every_attempt() -> None:
     script = Script({UNARY: [("fail", UNAVAILABLE, "busy"), ("ok", b"pong")]})
     async with scripted(script) as target, channel(target) as ch:
@@ -238,7 +249,7 @@ async def test_a_committed_stream_that_breaks_raises_at_once_without_its_cause()
     assert info.value.details == "cut"
     assert info.value.__cause__ is None
     assert info.value.integration == "grpc"
-    assert info.value.url == SERVER
+    assert info.value.url == f"grpc://{target}{SERVER}"  # as every other error names its RPC
     assert info.value.method is None
     assert len(script.calls(SERVER)) == 1  # never retried
 
