@@ -11,24 +11,31 @@ its own, time on a :class:`~integration_kit.clock.ManualClock`.
 from __future__ import annotations
 
 import json
+import logging
 import random
+import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from asgi_server import serve_in_thread
 
 from integration_kit.clock import ManualClock
-from integration_kit.errors import ConfigurationError, GaveUp, RateLimited
-from integration_kit.events import Event, RetryScheduled
+from integration_kit.errors import ConfigurationError, GaveUp, InvalidResponse, RateLimited
+from integration_kit.events import AttemptStarted, Event, RetryScheduled
+from integration_kit.policies.config import Timeouts
 from integration_kit.server.signatures import StandardWebhooks
-from integration_kit.webhooks.delivery_store import SQLiteDeliveryStore
+from integration_kit.webhooks.delivery_store import DueDelivery, SQLiteDeliveryStore
+from integration_kit.webhooks.errors import UnsafeDestination
 from integration_kit.webhooks.schedule import RetrySchedule
-from integration_kit.webhooks.sender import Endpoint, WebhookSender
+from integration_kit.webhooks.sender import Endpoint, GuardedTransport, WebhookSender
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NEW_SECRET = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
 T0 = 1_700_000_000.0
 
 
@@ -39,6 +46,8 @@ class Recorder:
     def __init__(self) -> None:
         self.script: deque[tuple[int, dict[str, str]]] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.answer = b""  # the body of every answer
+        self.delay = 0.0  # seconds before each answer
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -52,9 +61,12 @@ class Recorder:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.requests.append({"method": scope["method"], "path": scope["path"], "headers": headers, "body": body})
         status, extra = self.script.popleft() if self.script else (200, {})
-        raw = [(k.encode(), v.encode()) for k, v in extra.items()] + [(b"content-length", b"0")]
+        if self.delay:
+            await anyio.sleep(self.delay)
+        raw = [(k.encode(), v.encode()) for k, v in extra.items()]
+        raw.append((b"content-length", str(len(self.answer)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": self.answer})
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +81,8 @@ def endpoint(served: tuple[Recorder, str]) -> tuple[Recorder, str]:
     app, url = served
     app.script.clear()
     app.requests.clear()
+    app.answer = b""
+    app.delay = 0.0
     return app, url
 
 
@@ -319,3 +333,250 @@ def test_a_delivery_for_an_unknown_or_disabled_endpoint_is_logged_disabled_witho
         assert other.stats == {"disabled": 1}
     finally:
         sender.close()
+
+
+def test_a_hook_that_fails_on_the_sender_s_event_is_logged_on_the_webhooks_logger(
+    tmp_path: Path, endpoint: tuple[Recorder, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, url = endpoint
+    clock = ManualClock(T0)
+
+    def hook(event: Event) -> None:
+        if isinstance(event, RetryScheduled):
+            raise RuntimeError("hook broke")
+
+    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10)), hooks=[hook])
+    try:
+        app.script.append((500, {}))
+        msg = sender.send("order.paid", {"n": 1})
+        with caplog.at_level(logging.WARNING):
+            sender.deliver_due()
+        assert [e[4] for e in _entries(sender, msg)] == ["retry"]
+        failed = [r for r in caplog.records if "failed on retry_scheduled" in r.getMessage()]
+        assert [r.name for r in failed] == ["integration_kit.webhooks"]
+    finally:
+        sender.close()
+
+
+# -- GuardedTransport ---------------------------------------------------------------------------------------------
+
+
+def test_the_guarded_transport_refuses_private_addresses_by_default(endpoint: tuple[Recorder, str]) -> None:
+    app, url = endpoint
+    with httpx.Client(transport=GuardedTransport()) as client, pytest.raises(UnsafeDestination):
+        client.post(url + "/hooks", content=b"{}")
+    assert app.requests == []
+    with httpx.Client(transport=GuardedTransport(allow_private=True)) as client:  # its own HTTP transport
+        assert client.post(url + "/hooks", content=b"{}").status_code == 200
+    assert [r["body"] for r in app.requests] == [b"{}"]
+
+
+def test_the_guarded_transport_sends_to_the_checked_address_through_the_inner_transport() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    lookups: list[tuple[str, int]] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        lookups.append((host, port))
+        return ["93.184.216.34"]
+
+    transport = GuardedTransport(resolver=resolver, inner=httpx.MockTransport(answer))
+    with httpx.Client(transport=transport) as client:
+        response = client.post("https://hooks.example.com:8443/in?x=1", content=b"{}", headers={"a": "b"})
+    assert response.status_code == 204
+    assert lookups == [("hooks.example.com", 8443)]
+    [request] = seen
+    assert str(request.url) == "https://93.184.216.34:8443/in?x=1"
+    assert request.headers["host"] == "hooks.example.com:8443"
+    assert request.headers["a"] == "b"
+    assert request.extensions["sni_hostname"] == "hooks.example.com"
+    assert "timeout" in request.extensions  # the caller's extensions are kept beside the server name
+
+
+# -- add_endpoint: each endpoint's client -------------------------------------------------------------------------
+
+
+def test_an_endpoint_s_client_is_named_after_it_and_reports_to_the_sender_s_hooks(
+    tmp_path: Path, endpoint: tuple[Recorder, str]
+) -> None:
+    _, url = endpoint
+    clock = ManualClock(T0)
+    events: list[Event] = []
+    store = SQLiteDeliveryStore(tmp_path / "outbox.db", clock=clock)
+    hook = Endpoint("my shop", url + "/hooks", (SECRET,), allow_private=True)
+    sender = WebhookSender(store, [hook], clock=clock, workers=1, hooks=[events.append])
+    try:
+        sender.send("order.paid", {"n": 1})
+        sender.deliver_due()
+        started = [e for e in events if isinstance(e, AttemptStarted)]
+        assert [(e.integration, e.method) for e in started] == [("webhook-my-shop", "POST")]
+    finally:
+        sender.close()
+
+
+def test_an_attempt_has_no_deadline_and_its_latency_is_on_the_sender_s_clock(
+    tmp_path: Path, endpoint: tuple[Recorder, str]
+) -> None:
+    """A ClientConfig's default deadline is 30 s: the sender's attempts have none (only the phase timeouts)."""
+    _, url = endpoint
+    clock = ManualClock(T0)
+
+    def slow(event: Event) -> None:
+        if isinstance(event, AttemptStarted):
+            clock.advance(40)  # the attempt "takes" 40 s on the sender's clock
+
+    sender = _sender(tmp_path, url, clock, hooks=[slow])
+    try:
+        msg = sender.send("order.paid", {"n": 1})
+        sender.deliver_due()
+        assert _entries(sender, msg) == [(1, T0, 200, 40.0, "delivered", None)]
+    finally:
+        sender.close()
+
+
+def test_an_answer_is_read_up_to_64_kib(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
+    app, url = endpoint
+    clock = ManualClock(T0)
+    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10)))
+    try:
+        app.answer = b"x" * (64 * 1024)
+        fits = sender.send("order.paid", {"n": 1})
+        sender.deliver_due()
+        assert [e[4] for e in _entries(sender, fits)] == ["delivered"]
+        app.answer = b"x" * (64 * 1024 + 1)
+        large = sender.send("order.paid", {"n": 2})
+        sender.deliver_due()
+        [entry] = _entries(sender, large)
+        assert entry[4] == "retry"
+        assert entry[5] is not None
+        assert entry[5].startswith("ResponseTooLarge")
+    finally:
+        sender.close()
+
+
+def test_an_endpoint_s_own_timeouts_bound_its_attempts(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
+    app, url = endpoint
+    clock = ManualClock(T0)
+    store = SQLiteDeliveryStore(tmp_path / "outbox.db", clock=clock)
+    quick = Timeouts(connect=1.0, read=0.1, write=1.0, pool=1.0)
+    hook = Endpoint("shop", url + "/hooks", (SECRET,), allow_private=True, timeouts=quick)
+    sender = WebhookSender(store, [hook], clock=clock, workers=1)
+    try:
+        app.delay = 0.5
+        msg = sender.send("order.paid", {"n": 1})
+        sender.deliver_due()
+        [entry] = _entries(sender, msg)
+        assert (entry[2], entry[4]) == (None, "retry")
+        assert entry[5] is not None
+        assert entry[5].startswith("ReadTimeout")
+        assert len(app.requests) == 1  # one attempt per due delivery: the client never retries
+    finally:
+        sender.close()
+
+
+def test_a_replaced_endpoint_signs_with_its_new_secret_and_its_old_client_is_closed(
+    tmp_path: Path, endpoint: tuple[Recorder, str]
+) -> None:
+    app, url = endpoint
+    clock = ManualClock(T0)
+    sender = _sender(tmp_path, url, clock)
+    try:
+        old = sender._clients["shop"]
+        sender.add_endpoint(Endpoint("shop", url + "/v2", (NEW_SECRET,), allow_private=True))
+        with pytest.raises(InvalidResponse) as caught:  # closed: httpx refuses to send on it
+            old.request("POST", url + "/hooks", content=b"{}")
+        assert "closed" in str(caught.value.__cause__)
+        msg = sender.send("order.paid", {"n": 1})
+        sender.deliver_due()
+        [request] = app.requests
+        assert request["path"] == "/v2"
+        assert StandardWebhooks((NEW_SECRET,), clock=clock).verify(request["headers"], request["body"]).id == msg
+        assert sender.endpoints["shop"].url == url + "/v2"
+    finally:
+        sender.close()
+
+
+def test_a_transport_given_is_shared_and_never_closed_by_a_replacement(
+    tmp_path: Path, endpoint: tuple[Recorder, str]
+) -> None:
+    app, url = endpoint
+    clock = ManualClock(T0)
+    shared = httpx.HTTPTransport()
+    sender = _sender(tmp_path, url, clock, transport=shared)
+    try:
+        sender.add_endpoint(Endpoint("shop", url + "/v2", (SECRET,), allow_private=True))
+        msg = sender.send("order.paid", {"n": 1})
+        sender.deliver_due()
+        assert _entries(sender, msg)[0][4] == "delivered"
+        assert [r["path"] for r in app.requests] == ["/v2"]
+    finally:
+        sender.close()
+        shared.close()
+
+
+# -- deliver_due and the sender's defaults ------------------------------------------------------------------------
+
+
+class ClaimSpy(SQLiteDeliveryStore):
+    """A SQLite delivery store that records each claim's lease and limit."""
+
+    claims: list[tuple[float, int]]
+
+    def claim_due(self, *, lease: float, limit: int = 100) -> list[DueDelivery]:
+        self.claims.append((lease, limit))
+        return super().claim_due(lease=lease, limit=limit)
+
+
+def test_deliver_due_claims_for_the_lease_up_to_the_limit(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
+    _, url = endpoint
+    clock = ManualClock(T0)
+    store = ClaimSpy(tmp_path / "outbox.db", clock=clock)
+    store.claims = []
+    hook = Endpoint("shop", url + "/hooks", (SECRET,), allow_private=True)
+    sender = WebhookSender(store, [hook], clock=clock, workers=1)
+    other = WebhookSender(store, [hook], clock=clock, workers=1, lease=30.0)
+    try:
+        for i in range(3):
+            sender.send("order.paid", {"n": i})
+        assert sender.deliver_due(limit=2) == 2
+        assert sender.deliver_due() == 1
+        assert other.deliver_due() == 0
+        assert store.claims == [(120.0, 2), (120.0, 100), (30.0, 100)]
+        assert (sender.workers, other.workers) == (1, 1)
+        assert WebhookSender(store, []).workers == 4
+    finally:
+        sender.close()
+        other.close()
+
+
+def _threads(tmp_path: Path, url: str, workers: int, count: int) -> set[str]:
+    clock = ManualClock(T0)
+    names: set[str] = set()
+
+    def where(event: Event) -> None:
+        if isinstance(event, AttemptStarted):
+            names.add(threading.current_thread().name.split("_")[0])
+
+    sender = _sender(tmp_path, url, clock, workers=workers, hooks=[where])
+    try:
+        for i in range(count):
+            sender.send("order.paid", {"n": i})
+        assert sender.deliver_due() == count
+        assert sender.stats == {"delivered": count}
+    finally:
+        sender.close()
+    return names
+
+
+def test_attempts_run_on_the_worker_pool_only_when_there_are_workers_and_attempts_to_share(
+    tmp_path: Path, endpoint: tuple[Recorder, str]
+) -> None:
+    _, url = endpoint
+    for n, (workers, count) in enumerate([(1, 3), (2, 1), (2, 2)]):
+        (tmp_path / str(n)).mkdir()
+        names = _threads(tmp_path / str(n), url, workers, count)
+        assert names == ({"webhooks"} if (workers, count) == (2, 2) else {threading.current_thread().name})
