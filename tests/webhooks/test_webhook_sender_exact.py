@@ -500,19 +500,38 @@ def test_a_replaced_endpoint_signs_with_its_new_secret_and_its_old_client_is_clo
         sender.close()
 
 
-def test_a_transport_given_is_shared_and_never_closed_by_a_replacement(
+class CountingTransport(httpx.HTTPTransport):
+    """A real HTTP transport that counts the requests it sends and the times it is closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+        self.closed = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return super().handle_request(request)
+
+    def close(self) -> None:
+        self.closed += 1
+        super().close()
+
+
+def test_a_transport_given_carries_every_attempt_and_is_never_closed_by_a_replacement(
     tmp_path: Path, endpoint: tuple[Recorder, str]
 ) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    shared = httpx.HTTPTransport()
+    shared = CountingTransport()
     sender = _sender(tmp_path, url, clock, transport=shared)
     try:
         sender.add_endpoint(Endpoint("shop", url + "/v2", (SECRET,), allow_private=True))
+        assert shared.closed == 0
         msg = sender.send("order.paid", {"n": 1})
         sender.deliver_due()
         assert _entries(sender, msg)[0][4] == "delivered"
         assert [r["path"] for r in app.requests] == ["/v2"]
+        assert shared.sent == 1
     finally:
         sender.close()
         shared.close()
@@ -580,3 +599,22 @@ def test_attempts_run_on_the_worker_pool_only_when_there_are_workers_and_attempt
         (tmp_path / str(n)).mkdir()
         names = _threads(tmp_path / str(n), url, workers, count)
         assert names == ({"webhooks"} if (workers, count) == (2, 2) else {threading.current_thread().name})
+
+
+def test_a_429_is_one_attempt_due_again_after_its_retry_after(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
+    """The endpoint's client never retries, even what a client would retry (a 429 with a short Retry-After): the
+    schedule in the store does, so the wait survives a restart."""
+    app, url = endpoint
+    clock = ManualClock(T0)
+    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 1, 1)))
+    try:
+        app.script.extend([(429, {"retry-after": "2"}), (429, {"retry-after": "2"})])
+        msg = sender.send("order.paid", {"n": 1})
+        sender.deliver_due()
+        assert len(app.requests) == 1
+        assert [(e[2], e[4]) for e in _entries(sender, msg)] == [(429, "retry")]
+        row = sender.store.delivery(msg, "shop")
+        assert row is not None
+        assert row["next_attempt_at"] == T0 + 2
+    finally:
+        sender.close()
