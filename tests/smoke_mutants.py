@@ -288,4 +288,14 @@ IO_MUTANTS = [
         '"headers": {"user-agent": user_agent, **config.headers},',
         ("tests/http/test_client_proxy.py::test_a_user_agent_among_the_configured_headers_replaces_the_kit_s",),
     ),
+    Mutant(
+        "webhook_endpoint_failing_exactly_disable_after_kept",
+        "webhooks/sender.py",
+        "now - failing_since >= self.schedule.disable_after",
+        "now - failing_since > self.schedule.disable_after",
+        (
+            "tests/webhooks/test_webhook_sender_exact.py::"
+            "test_failing_for_exactly_disable_after_disables_with_the_attempt_s_status_and_error",
+        ),
+    ),
 ]
