@@ -117,7 +117,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "server.middleware": (
         "server/middleware.py",
-        ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py"),
+        (
+            "tests/server/test_middleware_exact.py",
+            "tests/server/test_idempotency.py",
+            "tests/server/test_idempotency_callers.py",
+        ),
     ),
     "server.keyed": (
         "server/keyed.py",

@@ -618,3 +618,21 @@ def test_a_429_is_one_attempt_due_again_after_its_retry_after(tmp_path: Path, en
         assert row["next_attempt_at"] == T0 + 2
     finally:
         sender.close()
+
+
+def test_without_an_rng_the_schedule_s_jitter_still_spreads_the_retries(
+    tmp_path: Path, endpoint: tuple[Recorder, str]
+) -> None:
+    app, url = endpoint
+    clock = ManualClock(T0)
+    schedule = RetrySchedule(delays=(0, 100, 100), jitter=0.5)
+    sender = _sender(tmp_path, url, clock, schedule=schedule)
+    try:
+        app.script.extend([(500, {})] * 3)
+        ids = [sender.send("order.paid", {"n": i}) for i in range(3)]
+        sender.deliver_due()
+        due = [(sender.store.delivery(i, "shop") or {})["next_attempt_at"] - T0 for i in ids]
+        assert all(50 <= d <= 150 for d in due)
+        assert len(set(due)) == 3  # each drawn afresh: never the bare schedule
+    finally:
+        sender.close()
