@@ -636,3 +636,19 @@ def test_without_an_rng_the_schedule_s_jitter_still_spreads_the_retries(
         assert len(set(due)) == 3  # each drawn afresh: never the bare schedule
     finally:
         sender.close()
+
+
+# -- Endpoint -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "a\nb", "tab\there"])
+def test_an_endpoint_id_must_be_a_printable_name(name: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Endpoint(name, "https://x.test/", (SECRET,))
+    assert str(caught.value) == f"Endpoint.id must be a printable name, got {name!r}"
+
+
+def test_one_secret_may_be_given_as_a_string() -> None:
+    endpoint = Endpoint("shop", "https://x.test/", SECRET)  # type: ignore[arg-type]
+    assert endpoint.secrets == (SECRET,)
+    assert Endpoint("shop", "https://x.test/", (SECRET, NEW_SECRET)).secrets == (SECRET, NEW_SECRET)
