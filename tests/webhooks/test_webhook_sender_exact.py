@@ -414,6 +414,7 @@ def test_an_endpoint_s_client_is_named_after_it_and_reports_to_the_sender_s_hook
         sender.deliver_due()
         started = [e for e in events if isinstance(e, AttemptStarted)]
         assert [(e.integration, e.method) for e in started] == [("webhook-my-shop", "POST")]
+        assert started[0].timeout is None  # what is left of the call's deadline: it has none
     finally:
         sender.close()
 
