@@ -298,4 +298,11 @@ IO_MUTANTS = [
             "test_failing_for_exactly_disable_after_disables_with_the_attempt_s_status_and_error",
         ),
     ),
+    Mutant(
+        "guarded_app_cut_off_from_the_client_after_its_body",
+        "server/middleware.py",
+        "await self._execute(scope, receive, send, body, begun)",
+        "await self._execute(scope, None, send, body, begun)",
+        ("tests/server/test_middleware_exact.py::test_the_app_gets_the_body_once_then_what_the_client_sends_next",),
+    ),
 ]
