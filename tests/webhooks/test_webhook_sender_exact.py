@@ -653,3 +653,25 @@ def test_one_secret_may_be_given_as_a_string() -> None:
     endpoint = Endpoint("shop", "https://x.test/", SECRET)  # type: ignore[arg-type]
     assert endpoint.secrets == (SECRET,)
     assert Endpoint("shop", "https://x.test/", (SECRET, NEW_SECRET)).secrets == (SECRET, NEW_SECRET)
+
+
+def test_the_worker_pool_has_as_many_threads_as_workers(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
+    _, url = endpoint
+    clock = ManualClock(T0)
+    names: set[str] = set()
+    lock = threading.Lock()
+
+    def where(event: Event) -> None:
+        if isinstance(event, AttemptStarted):
+            with lock:
+                names.add(threading.current_thread().name)
+
+    sender = _sender(tmp_path, url, clock, workers=2, hooks=[where])
+    try:
+        for i in range(6):
+            sender.send("order.paid", {"n": i})
+        assert sender.deliver_due() == 6  # six attempts submitted at once: a larger pool would start more threads
+        assert names <= {"webhooks_0", "webhooks_1"}
+        assert sender.stats == {"delivered": 6}
+    finally:
+        sender.close()
