@@ -48,6 +48,8 @@ class Recorder:
         self.requests: list[dict[str, Any]] = []
         self.answer = b""  # the body of every answer
         self.delay = 0.0  # seconds before each answer
+        self.arrived = threading.Event()  # set when a request has been read
+        self.gate: threading.Event | None = None  # when given, each answer waits for it (at most 5 s)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -60,7 +62,12 @@ class Recorder:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.requests.append({"method": scope["method"], "path": scope["path"], "headers": headers, "body": body})
+        self.arrived.set()
         status, extra = self.script.popleft() if self.script else (200, {})
+        if self.gate is not None:
+            with anyio.move_on_after(5):
+                while not self.gate.is_set():
+                    await anyio.sleep(0.005)
         if self.delay:
             await anyio.sleep(self.delay)
         raw = [(k.encode(), v.encode()) for k, v in extra.items()]
@@ -83,6 +90,8 @@ def endpoint(served: tuple[Recorder, str]) -> tuple[Recorder, str]:
     app.requests.clear()
     app.answer = b""
     app.delay = 0.0
+    app.arrived.clear()
+    app.gate = None
     return app, url
 
 
@@ -497,6 +506,34 @@ def test_a_replaced_endpoint_signs_with_its_new_secret_and_its_old_client_is_clo
         assert request["path"] == "/v2"
         assert StandardWebhooks((NEW_SECRET,), clock=clock).verify(request["headers"], request["body"]).id == msg
         assert sender.endpoints["shop"].url == url + "/v2"
+    finally:
+        sender.close()
+
+
+def test_an_endpoint_replaced_during_an_attempt_lets_the_attempt_finish_then_closes_its_old_client(
+    tmp_path: Path, endpoint: tuple[Recorder, str]
+) -> None:
+    """A secret rotation while a delivery is under way: the old client was closed under the attempt, which the
+    receiver had read whole (a duplicate on retry), was logged a failure and marked the endpoint failing."""
+    app, url = endpoint
+    clock = ManualClock(T0)
+    sender = _sender(tmp_path, url, clock)
+    app.gate = threading.Event()
+    try:
+        msg = sender.send("order.paid", {"n": 1})
+        old = sender._clients["shop"]
+        worker = threading.Thread(target=sender.deliver_due)
+        worker.start()
+        assert app.arrived.wait(5)
+        sender.add_endpoint(Endpoint("shop", url + "/hooks", (NEW_SECRET,), allow_private=True))
+        app.gate.set()
+        worker.join(5)
+        assert _entries(sender, msg) == [(1, T0, 200, 0.0, "delivered", None)]
+        assert sender.store.endpoint("shop").failing_since is None
+        with pytest.raises(InvalidResponse):  # closed once its attempt ended
+            old.request("POST", url + "/hooks", content=b"{}")
+        assert sender._users == {}
+        assert sender._retired == set()
     finally:
         sender.close()
 
