@@ -374,11 +374,11 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
         )
         for n in (44, 49)
     },
-    "integration_kit.webhooks.sender.xǁWebhookSenderǁ_deliver__mutmut_45": (
+    "integration_kit.webhooks.sender.xǁWebhookSenderǁ_deliver__mutmut_46": (
         "'CONTENT-TYPE' for 'content-type': HTTP field names are case-insensitive (RFC 9110, 5.1); the signed "
         "headers carry no other content-type for it to shadow"
     ),
-    "integration_kit.webhooks.sender.xǁWebhookSenderǁ_deliver__mutmut_58": (
+    "integration_kit.webhooks.sender.xǁWebhookSenderǁ_deliver__mutmut_59": (
         "'post' for 'POST': ResilientClient.request upper-cases the method (safety.checked_method) before anything "
         "reads it"
     ),
