@@ -33,6 +33,8 @@ IO_EQUIVALENT: dict[str, str] = {
             "xǁIdempotencyMiddlewareǁ_execute__mutmut_14",
             "xǁ_ResponseRecorderǁsend__mutmut_47",
             "xǁ_ResponseRecorderǁsend__mutmut_49",
+            "x__read_body__mutmut_25",
+            "x__read_body__mutmut_27",
         )
     },
     **{
