@@ -117,7 +117,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "server.middleware": (
         "server/middleware.py",
-        ("tests/server/test_idempotency.py", "tests/server/test_idempotency_callers.py"),
+        (
+            "tests/server/test_middleware_exact.py",
+            "tests/server/test_idempotency.py",
+            "tests/server/test_idempotency_callers.py",
+        ),
     ),
     "server.keyed": (
         "server/keyed.py",
@@ -140,7 +144,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "server.webhook_processor": ("server/webhook_processor.py", _RECEIVER),
     "server.webhook_receiver": ("server/webhook_receiver.py", _RECEIVER),
     "webhooks.ssrf": ("webhooks/ssrf.py", ("tests/webhooks/test_ssrf.py", *_SENDER)),
-    "webhooks.sender": ("webhooks/sender.py", _SENDER),
+    "webhooks.sender": ("webhooks/sender.py", ("tests/webhooks/test_webhook_sender_exact.py", *_SENDER)),
     "webhooks.schedule": ("webhooks/schedule.py", _SENDER),
     "webhooks.delivery_store": ("webhooks/delivery_store.py", _SENDER),
     "webhooks.postgres_store": (

@@ -362,4 +362,24 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
         )
         for n in (21, 28, 29)
     },
+    # webhooks.sender (the fifth sweep): the endpoint's client never retries, so nothing asks its budget or rng.
+    "integration_kit.webhooks.sender.xǁWebhookSenderǁadd_endpoint__mutmut_17": (
+        "budget=None dropped (the default BudgetPolicy): retries are disabled (max_attempts=1), so the engine never "
+        "asks it for a retry (can_retry, BudgetDepleted); it only counts attempts, in a client the sender keeps private"
+    ),
+    **{
+        f"integration_kit.webhooks.sender.xǁWebhookSenderǁadd_endpoint__mutmut_{n}": (
+            "the client's rng None or dropped (its own Random): the engine draws from it only for a retry's jitter, "
+            "and retries are disabled; the schedule's jitter draws from the sender's rng (tested)"
+        )
+        for n in (44, 49)
+    },
+    "integration_kit.webhooks.sender.xǁWebhookSenderǁ_deliver__mutmut_46": (
+        "'CONTENT-TYPE' for 'content-type': HTTP field names are case-insensitive (RFC 9110, 5.1); the signed "
+        "headers carry no other content-type for it to shadow"
+    ),
+    "integration_kit.webhooks.sender.xǁWebhookSenderǁ_deliver__mutmut_59": (
+        "'post' for 'POST': ResilientClient.request upper-cases the method (safety.checked_method) before anything "
+        "reads it"
+    ),
 }

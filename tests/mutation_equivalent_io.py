@@ -15,6 +15,7 @@ IO_EQUIVALENT: dict[str, str] = {
             "xǁIdempotencyMiddlewareǁ_replay__mutmut_21",
             "xǁIdempotencyMiddlewareǁ_replay__mutmut_24",
             "xǁIdempotencyMiddlewareǁ_keyed__mutmut_46",
+            "xǁIdempotencyMiddlewareǁ__call____mutmut_37",
             "xǁ_ResponseRecorderǁsend__mutmut_19",
             "xǁ_ResponseRecorderǁsend__mutmut_24",
         )
@@ -32,6 +33,8 @@ IO_EQUIVALENT: dict[str, str] = {
             "xǁIdempotencyMiddlewareǁ_execute__mutmut_14",
             "xǁ_ResponseRecorderǁsend__mutmut_47",
             "xǁ_ResponseRecorderǁsend__mutmut_49",
+            "x__read_body__mutmut_25",
+            "x__read_body__mutmut_27",
         )
     },
     **{

@@ -332,4 +332,21 @@ IO_MUTANTS = [
         "race = HedgeRace(policy.race, started=clock.now(), timeout=action.timeout, budget=None)",
         ("tests/grpc/test_hedging_exact.py::test_every_hedge_asks_the_budget",),
     ),
+    Mutant(
+        "webhook_endpoint_failing_exactly_disable_after_kept",
+        "webhooks/sender.py",
+        "now - failing_since >= self.schedule.disable_after",
+        "now - failing_since > self.schedule.disable_after",
+        (
+            "tests/webhooks/test_webhook_sender_exact.py::"
+            "test_failing_for_exactly_disable_after_disables_with_the_attempt_s_status_and_error",
+        ),
+    ),
+    Mutant(
+        "guarded_app_cut_off_from_the_client_after_its_body",
+        "server/middleware.py",
+        "await self._execute(scope, receive, send, body, begun)",
+        "await self._execute(scope, None, send, body, begun)",
+        ("tests/server/test_middleware_exact.py::test_the_app_gets_the_body_once_then_what_the_client_sends_next",),
+    ),
 ]

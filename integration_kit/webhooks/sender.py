@@ -24,13 +24,14 @@ restarts and is shared by every worker on the store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -173,6 +174,8 @@ class WebhookSender:
         self._resolver = resolver
         self._transport = transport
         self._lock = threading.Lock()
+        self._users: Counter[ResilientClient] = Counter()  # attempts under way on each client
+        self._retired: set[ResilientClient] = set()  # replaced while in use: closed when its last attempt ends
         #: How attempts ended: delivered, retry, failed, disabled, and refused (by the endpoint's breaker or bulkhead).
         self.stats: Counter[str] = Counter()
         for endpoint in endpoints:
@@ -202,7 +205,11 @@ class WebhookSender:
             self.endpoints[endpoint.id] = endpoint
             self._clients[endpoint.id] = client
             self._signers[endpoint.id] = StandardWebhooks(endpoint.secrets, clock=self.clock)
-        if old is not None and self._transport is None:
+            if old is not None and (self._transport is not None or self._users[old]):
+                if self._transport is None:
+                    self._retired.add(old)  # an attempt is under way on it: closed when the last one ends
+                old = None
+        if old is not None:
             old.close()
 
     def send(
@@ -271,7 +278,7 @@ class WebhookSender:
 
     def close(self) -> None:
         """Close every endpoint's connections."""
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._retired]:
             client.close()
 
     # -- one attempt ------------------------------------------------------------------------------------------
@@ -284,22 +291,43 @@ class WebhookSender:
             reason = "unknown endpoint" if endpoint is None else "endpoint disabled"
             self._record(AttemptLogEntry(due.message_id, due.endpoint_id, attempt, now, None, 0.0, "disabled", reason))
             return
-        headers = self._signers[endpoint.id].sign(due.payload, msg_id=due.message_id)
-        headers["content-type"] = "application/json"
-        try:
-            response = self._clients[endpoint.id].request("POST", endpoint.url, content=due.payload, headers=headers)
-        except CallRejected as exc:
-            self._refused(due, exc, now)
-            return
-        except (AttemptError, GaveUp, UnsafeDestination) as exc:
-            self._failed(endpoint, due, exc, now)
-            return
+        with self._using(endpoint.id) as (client, signer):
+            headers = signer.sign(due.payload, msg_id=due.message_id)
+            headers["content-type"] = "application/json"
+            try:
+                response = client.request("POST", endpoint.url, content=due.payload, headers=headers)
+            except CallRejected as exc:
+                self._refused(due, exc, now)
+                return
+            except (AttemptError, GaveUp, UnsafeDestination) as exc:
+                self._failed(endpoint, due, exc, now)
+                return
         latency = self.clock.now() - now
         entry = AttemptLogEntry(
             due.message_id, endpoint.id, attempt, now, response.status_code, latency, "delivered", None
         )
         self._record(entry)
         self.store.set_failing(endpoint.id, None)
+
+    @contextlib.contextmanager
+    def _using(self, endpoint_id: str) -> Iterator[tuple[ResilientClient, StandardWebhooks]]:
+        """The endpoint's client and signer, held for one attempt: a client replaced meanwhile (a secret rotation)
+        is closed when its last attempt ends, never under it."""
+        with self._lock:
+            client = self._clients[endpoint_id]
+            self._users[client] += 1
+            signer = self._signers[endpoint_id]
+        try:
+            yield client, signer
+        finally:
+            with self._lock:
+                self._users[client] -= 1
+                done = not self._users[client] and client in self._retired
+                if not self._users[client]:
+                    del self._users[client]
+                    self._retired.discard(client)
+            if done:
+                client.close()
 
     def _refused(self, due: DueDelivery, exc: CallRejected, now: float) -> None:
         """The endpoint's breaker or bulkhead refused the attempt: due again later, not counted as an attempt."""
