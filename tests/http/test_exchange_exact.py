@@ -104,6 +104,7 @@ def test_the_key_is_set_once_as_a_structured_string() -> None:
     ex = exchange()
     ex.prepare(Send(1, None, 'k"1\\'))
     assert ex.request.headers["Idempotency-Key"] == '"k\\"1\\\\"'
+    assert (b"Idempotency-Key", b'"k\\"1\\\\"') in ex.request.headers.raw  # the draft's spelling, on the wire
     assert ex.key_sent is True
     ex.request.headers["Idempotency-Key"] = "changed by a hook"
     ex.prepare(Send(2, None, 'k"1\\'))

@@ -7,6 +7,7 @@ what the earlier sweeps' selection never reached (``_rpc_of``, the RPC branch of
   (``http.request.method``, its original, ``url.full``, ``http.request.resend_count``, ``http.response.status_code``);
   its other attributes (integration, attempt, server) stay.
 - ``_rpc_of`` reads ``(service, method)`` only off a gRPC target with both parts.
+- Every instrument has its convention's unit and description, each histogram its buckets.
 - A WebSocket event reaches its OpenTelemetry instrument with the integration's label.
 - A call whose first event is its rejection or its end still gets its span (named after the integration alone
   when rejected, with the rejection as attribute and event); the call span carries the call id, the method and
@@ -25,6 +26,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 from test_telemetry_otel import Otel
 
+from integration_kit.engine.call import CallEngine
 from integration_kit.events import (
     AttemptFinished,
     AttemptStarted,
@@ -33,6 +35,8 @@ from integration_kit.events import (
     RejectedCall,
     RetryScheduled,
 )
+from integration_kit.policies.breaker import CircuitBreaker
+from integration_kit.policies.budget import RetryBudget
 from integration_kit.telemetry import conventions as c
 from integration_kit.telemetry.otel import _rpc_of
 from integration_kit.websocket.events import WsClosed
@@ -190,3 +194,29 @@ def test_a_breaker_transition_is_an_event_of_the_next_call_and_its_state_on_the_
         ],
     ]
     assert [dict(s.attributes or {})[c.BREAKER_STATE] for s in attempts] == ["open", "half_open"]
+
+
+def test_every_instrument_has_its_unit_description_and_buckets(sdk: Otel) -> None:
+    engine = CallEngine(name="billing", breaker=CircuitBreaker(name="billing"), budget=RetryBudget())
+    hook = sdk.hook
+    hook.instrument(engine)
+    labels = {c.INTEGRATION: "billing"}
+    hook.record_attempt(labels, 0.3)
+    hook.record_call(labels, 1.0, 2)
+    for spec in c.COUNTERS:
+        hook.count(spec, labels)
+    data = sdk.reader.get_metrics_data()
+    assert data is not None
+    metrics = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    specs = [c.HTTP_DURATION, c.CALL_DURATION, c.ATTEMPTS, c.BREAKER, c.BUDGET, *c.COUNTERS]
+    assert {spec.name: (metrics[spec.name].unit, metrics[spec.name].description) for spec in specs} == {
+        spec.name: (spec.unit, spec.description) for spec in specs
+    }
+    bounds = {
+        c.HTTP_DURATION.name: c.DURATION_BUCKETS,
+        c.CALL_DURATION.name: c.CALL_DURATION_BUCKETS,
+        c.ATTEMPTS.name: c.ATTEMPT_BUCKETS,
+    }
+    for name, buckets in bounds.items():
+        [point] = metrics[name].data.data_points
+        assert tuple(point.explicit_bounds) == tuple(buckets), name
