@@ -101,6 +101,7 @@ def test_an_http_attempt_keeps_the_http_conventions(sdk: Otel) -> None:
         ("grpc://h:1/pkg.Svc/Method", ("pkg.Svc", "Method")),
         ("grpcs://h:443/pkg.Svc/Method", ("pkg.Svc", "Method")),
         ("grpc://h:1/pkg.Svc/Method/extra", ("pkg.Svc", "Method/extra")),
+        ("grpc://h:1/pkg.Svc/Method://x", ("pkg.Svc", "Method://x")),  # the first separator only
         ("grpc://h:1/pkg.Svc", None),
         ("grpc://h:1/pkg.Svc/", None),
         ("grpc://h:1//Method", None),
