@@ -457,4 +457,12 @@ IO_EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 7, 12)
     },
+    "integration_kit.http.exchange.xǁExchangeǁprepare__mutmut_21": (
+        "remaining >= longest -> >: at remaining == longest no phase is None (longest is finite) and each is at "
+        "most remaining, so the clipped phases min(v, remaining) are the configured ones"
+    ),
+    "integration_kit.http.exchange.xǁExchangeǁscope__mutmut_4": (
+        "'if hooks else None' always taken: no hooks give an empty list, falsy like None, so the null scope"
+    ),
+    "integration_kit.http.exchange.xǁExchangeǁscope__mutmut_16": "typing.cast() does nothing at run time",
 }

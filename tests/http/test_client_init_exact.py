@@ -24,6 +24,7 @@ from integration_kit.clock import SystemClock
 from integration_kit.errors import ClientError, ConfigurationError, ReadTimeout
 from integration_kit.http.auth import HeaderAuth
 from integration_kit.http.client import _phases
+from integration_kit.http.redact import _HTTP_LOG_REDACTOR
 from integration_kit.http.transport import DeadlineTransport
 from integration_kit.policies.config import BreakerPolicy, BudgetPolicy, Limits, RetryPolicy, Timeouts
 
@@ -158,6 +159,12 @@ def test_the_credential_and_the_query_names_are_masked_in_httpx_logs(
     assert "HTTP Request" in logged
     assert token not in logged
     assert "T-4711-unique" not in logged
+    # The redactor is the process's, and what earlier clients gave it stays: what this one gave, in its place.
+    assert token in _HTTP_LOG_REDACTOR.secrets
+    assert "init_ticket" in _HTTP_LOG_REDACTOR.names
+    assert "X-Init-Key" in _HTTP_LOG_REDACTOR.headers
+    assert "X-Init-Key" not in _HTTP_LOG_REDACTOR.secrets
+    assert token not in _HTTP_LOG_REDACTOR.names
 
 
 def test_only_a_transport_passed_in_is_unframed() -> None:
