@@ -8,7 +8,7 @@ that the earlier sweeps' time bounds never reached.
 - ``answered``: an answer completed after the expiry is a read timeout; a parser that raises becomes an outcome.
 - ``failed``: each httpx exception's outcome kind, the certificate failure, an unknown exception, an
   ``IntegrationError`` that is not an attempt's (raised).
-- ``longest``, ``read_response``, ``structured_string``.
+- ``longest``, ``read_response``, ``structured_string``, ``retry_after_seconds`` (a date from the response's ``Date``).
 
 Pure: the exchange is built on a request that is never sent (the client-level proofs over loopback servers are in
 ``test_client_guarantees.py`` and ``test_exchange_boundary.py``); each test runs in milliseconds.
@@ -21,7 +21,8 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -42,6 +43,7 @@ from integration_kit.http.exchange import (
     ExchangeContext,
     longest,
     read_response,
+    retry_after_seconds,
     structured_string,
 )
 from integration_kit.policies.outcome import OutcomeKind
@@ -336,3 +338,30 @@ def test_read_response_of_a_compressed_body_without_a_length() -> None:
     read = read_response(response, b"decoded")
     assert dict(read.headers) == {"x-c": "3"}
     assert read.content == b"decoded"
+
+
+# -- retry_after_seconds (public; the client reads hints through policies.signals) -------------------------------
+
+
+def test_retry_after_seconds_reads_delta_seconds_and_none() -> None:
+    assert retry_after_seconds(answer(503)) is None
+    assert retry_after_seconds(answer(503, headers={"Retry-After": "120"})) == 120.0
+
+
+def test_retry_after_seconds_measures_a_date_from_the_response_s_date() -> None:
+    date = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    headers = {
+        "Date": format_datetime(date, usegmt=True),
+        "Retry-After": format_datetime(date + timedelta(seconds=30), usegmt=True),
+    }
+    assert retry_after_seconds(answer(503, headers=headers)) == 30.0
+
+
+@pytest.mark.parametrize("date", ["not a date", "Wed, 21 Oct 99999999999999999999 07:28:00 GMT"])
+def test_retry_after_seconds_with_an_unusable_date_measures_from_now(date: str) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    seconds = retry_after_seconds(
+        answer(503, headers={"Date": date, "Retry-After": format_datetime(later, usegmt=True)})
+    )
+    assert seconds is not None
+    assert 3500 < seconds <= 3600
