@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from typing import Any
 
 import httpx
@@ -146,24 +147,24 @@ def test_without_a_credential_nothing_is_masked(upstream: Upstream) -> None:
 def test_the_credential_and_the_query_names_are_masked_in_httpx_logs(
     upstream: Upstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    token = "tok-init-logs-98765-unique"
+    # Fresh names: the redactor is the process's and keeps what every earlier client gave it (under mutmut, the
+    # clean run's clients too), so only names no earlier client used can show what this one gave.
+    fresh = uuid.uuid4().hex
+    token, header, name = f"tok-{fresh}", f"X-Key-{fresh}", f"ticket_{fresh}"
     monkeypatch.setenv("PARTNER_KEY", token)
     cfg = client_config(
-        upstream.base_url,
-        auth=HeaderAuth(header="X-Init-Key", env="PARTNER_KEY"),
-        redact_query_params=frozenset({"init_ticket"}),
+        upstream.base_url, auth=HeaderAuth(header=header, env="PARTNER_KEY"), redact_query_params=frozenset({name})
     )
     with caplog.at_level(logging.DEBUG), ResilientClient(cfg) as client:
-        client.get("/x", params={"init_ticket": "T-4711-unique", "echo": token})
+        client.get("/x", params={name: "T-4711-unique", "echo": token})
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "HTTP Request" in logged
     assert token not in logged
     assert "T-4711-unique" not in logged
-    # The redactor is the process's, and what earlier clients gave it stays: what this one gave, in its place.
     assert token in _HTTP_LOG_REDACTOR.secrets
-    assert "init_ticket" in _HTTP_LOG_REDACTOR.names
-    assert "X-Init-Key" in _HTTP_LOG_REDACTOR.headers
-    assert "X-Init-Key" not in _HTTP_LOG_REDACTOR.secrets
+    assert name in _HTTP_LOG_REDACTOR.names
+    assert header in _HTTP_LOG_REDACTOR.headers
+    assert header not in _HTTP_LOG_REDACTOR.secrets
     assert token not in _HTTP_LOG_REDACTOR.names
 
 
