@@ -8,6 +8,8 @@ that the earlier sweeps' time bounds never reached.
 - ``answered``: an answer completed after the expiry is a read timeout; a parser that raises becomes an outcome.
 - ``failed``: each httpx exception's outcome kind, the certificate failure, an unknown exception, an
   ``IntegrationError`` that is not an attempt's (raised).
+- ``Body.feed``: a strict body of exactly the limit is kept, one byte more raises; a snippet keeps exactly the
+  limit and asks for no more.
 - ``longest``, ``read_response``, ``structured_string``, ``retry_after_seconds`` (a date from the response's ``Date``).
 
 Pure: the exchange is built on a request that is never sent (the client-level proofs over loopback servers are in
@@ -32,6 +34,7 @@ from integration_kit.engine.actions import Send
 from integration_kit.errors import (
     CertificateError,
     InvalidResponse,
+    ResponseTooLarge,
     ServerError,
     UnsafeRequest,
 )
@@ -365,3 +368,25 @@ def test_retry_after_seconds_with_an_unusable_date_measures_from_now(date: str) 
     )
     assert seconds is not None
     assert 3500 < seconds <= 3600
+
+
+# -- Body.feed -------------------------------------------------------------------------------------------------------
+
+
+def test_a_strict_body_of_exactly_the_limit_is_kept_and_one_byte_more_raises() -> None:
+    body = Body(10, True, None, answer(200))
+    assert body.feed(b"12345") is True
+    assert body.feed(b"67890") is True
+    assert b"".join(body.chunks) == b"1234567890"
+    with pytest.raises(ResponseTooLarge) as caught:
+        body.feed(b"x")
+    assert caught.value.message == "response body passed max_response_bytes=10"
+    assert caught.value.limit == 10
+
+
+def test_a_snippet_keeps_exactly_the_limit_and_asks_for_no_more() -> None:
+    body = Body(10, False, None, answer(503))
+    assert body.feed(b"1234567") is True
+    assert body.feed(b"89abcdef") is False
+    assert b"".join(body.chunks) == b"123456789a"
+    assert body.size == 15
