@@ -465,4 +465,8 @@ IO_EQUIVALENT: dict[str, str] = {
         "'if hooks else None' always taken: no hooks give an empty list, falsy like None, so the null scope"
     ),
     "integration_kit.http.exchange.xǁExchangeǁscope__mutmut_16": "typing.cast() does nothing at run time",
+    "integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_127": (
+        "value=response left out of a failed outcome (None): as _answered__mutmut_121, the response kept on a "
+        "failed outcome is never read"
+    ),
 }

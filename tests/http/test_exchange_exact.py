@@ -5,7 +5,8 @@ that the earlier sweeps' time bounds never reached.
   clipped to it (a phase without a timeout gets all of it) and carries it as a ``HeldTimeout``; the request's other
   extensions are kept; the idempotency key is set once, as an RFC 8941 string.
 - ``scope``: no wrapping hook gives the shared null scope, one gives its own scope, several are entered in order.
-- ``answered``: an answer completed after the expiry is a read timeout; a parser that raises becomes an outcome.
+- ``answered``: an answer completed after the expiry is a read timeout (httpx's, saying so, with the request); a
+  parser that raises becomes an outcome.
 - ``failed``: each httpx exception's outcome kind, the certificate failure, an unknown exception, an
   ``IntegrationError`` that is not an attempt's (raised).
 - ``Body.feed``: a strict body of exactly the limit is kept, one byte more raises; a snippet keeps exactly the
@@ -176,6 +177,8 @@ def test_an_answer_completed_after_the_expiry_is_a_read_timeout() -> None:
     outcome = exchange().answered(response, body)
     assert outcome.kind is OutcomeKind.READ_TIMEOUT
     assert isinstance(outcome.error, httpx.ReadTimeout)
+    assert str(outcome.error) == "the deadline passed while reading the response"
+    assert outcome.error.request is response.request
 
 
 def test_an_answer_within_the_expiry_is_read() -> None:
