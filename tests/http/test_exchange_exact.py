@@ -9,6 +9,7 @@ that the earlier sweeps' time bounds never reached.
   parser that raises becomes an outcome.
 - ``failed``: each httpx exception's outcome kind, the certificate failure, an unknown exception, an
   ``IntegrationError`` that is not an attempt's (raised).
+- ``reader``: a declared length past the bound is refused before reading; a framed one within it is read whole.
 - ``Body.feed``: a strict body of exactly the limit is kept, one byte more raises; a snippet keeps exactly the
   limit and asks for no more.
 - ``longest``, ``read_response``, ``structured_string``, ``retry_after_seconds`` (a date from the response's ``Date``).
@@ -393,3 +394,23 @@ def test_a_snippet_keeps_exactly_the_limit_and_asks_for_no_more() -> None:
     assert body.feed(b"89abcdef") is False
     assert b"".join(body.chunks) == b"123456789a"
     assert body.size == 15
+
+
+# -- reader ----------------------------------------------------------------------------------------------------------
+
+
+def test_a_declared_length_past_the_bound_is_refused_before_the_body_is_read() -> None:
+    ex = exchange(max_response_bytes=10, framed=True)
+    response = httpx.Response(200, headers={"content-length": "11"}, request=REQUEST, stream=httpx.ByteStream(b""))
+    with pytest.raises(ResponseTooLarge) as caught:
+        ex.reader(response, Send(1, None, None))
+    assert caught.value.message == "response Content-Length passes max_response_bytes=10"
+
+
+def test_a_framed_declared_length_within_the_bound_is_read_whole() -> None:
+    ex = exchange(max_response_bytes=10, framed=True)
+    response = httpx.Response(200, headers={"content-length": "10"}, request=REQUEST, stream=httpx.ByteStream(b""))
+    body = ex.reader(response, Send(1, None, None))
+    assert (body.whole, body.limit, body.strict) == (True, 10, True)
+    unframed = exchange(max_response_bytes=10).reader(response, Send(1, None, None))
+    assert unframed.whole is False
