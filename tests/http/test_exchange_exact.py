@@ -12,7 +12,8 @@ that the earlier sweeps' time bounds never reached.
 - ``reader``: a declared length past the bound is refused before reading; a framed one within it is read whole.
 - ``Body.feed``: a strict body of exactly the limit is kept, one byte more raises; a snippet keeps exactly the
   limit and asks for no more.
-- ``longest``, ``read_response``, ``structured_string``, ``retry_after_seconds`` (a date from the response's ``Date``).
+- ``longest``, ``read_response``, ``structured_string``, ``retry_after_seconds`` (a date from the response's
+  ``Date``, else from now in UTC whatever the local time zone).
 
 Pure: the exchange is built on a request that is never sent (the client-level proofs over loopback servers are in
 ``test_client_guarantees.py`` and ``test_exchange_boundary.py``); each test runs in milliseconds.
@@ -414,3 +415,16 @@ def test_a_framed_declared_length_within_the_bound_is_read_whole() -> None:
     assert (body.whole, body.limit, body.strict) == (True, 10, True)
     unframed = exchange(max_response_bytes=10).reader(response, Send(1, None, None))
     assert unframed.whole is False
+
+
+def test_retry_after_seconds_without_a_date_measures_from_now_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    later = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    monkeypatch.setenv("TZ", "Etc/GMT-12")  # the local wall time is 12 hours ahead of UTC
+    time.tzset()
+    try:
+        seconds = retry_after_seconds(answer(503, headers={"Retry-After": later}))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert seconds is not None
+    assert 3500 < seconds <= 3600
