@@ -44,6 +44,7 @@ from integration_kit.errors import (
 from integration_kit.http.backend import HeldTimeout
 from integration_kit.http.exchange import (
     _NO_SCOPE,
+    SNIPPET_BYTES,
     Body,
     Exchange,
     ExchangeContext,
@@ -406,6 +407,7 @@ def test_a_declared_length_past_the_bound_is_refused_before_the_body_is_read() -
     with pytest.raises(ResponseTooLarge) as caught:
         ex.reader(response, Send(1, None, None))
     assert caught.value.message == "response Content-Length passes max_response_bytes=10"
+    assert caught.value.limit == 10
 
 
 def test_a_framed_declared_length_within_the_bound_is_read_whole() -> None:
@@ -428,3 +430,18 @@ def test_retry_after_seconds_without_a_date_measures_from_now_in_utc(monkeypatch
         time.tzset()
     assert seconds is not None
     assert 3500 < seconds <= 3600
+
+
+def test_only_a_body_within_its_bound_and_not_compressed_is_read_whole() -> None:
+    def response(status: int, length: int, **headers: str) -> httpx.Response:
+        return httpx.Response(
+            status, headers={"content-length": str(length), **headers}, request=REQUEST, stream=httpx.ByteStream(b"")
+        )
+
+    send = Send(1, None, None)
+    unbounded = exchange(max_response_bytes=None, framed=True)
+    assert unbounded.reader(response(200, 10**9), send).whole is True
+    bounded = exchange(max_response_bytes=10**6, framed=True)
+    assert bounded.reader(response(503, SNIPPET_BYTES), send).whole is True
+    assert bounded.reader(response(503, SNIPPET_BYTES + 1), send).whole is False  # an error's body: a snippet
+    assert bounded.reader(response(200, 10, **{"content-encoding": "gzip"}), send).whole is False
