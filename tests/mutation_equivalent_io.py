@@ -457,9 +457,13 @@ IO_EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 7, 12)
     },
-    "integration_kit.http.exchange.xǁExchangeǁreader__mutmut_14": (
-        "the Content-Length name upper-cased: httpx.Headers.get matches names case-insensitively"
-    ),
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁreader__mutmut_{n}": (
+            "a header name upper-cased (Content-Length, Content-Encoding): httpx.Headers matches names "
+            "case-insensitively"
+        )
+        for n in (14, 41)
+    },
     "integration_kit.http.exchange.xǁExchangeǁprepare__mutmut_21": (
         "remaining >= longest -> >: at remaining == longest no phase is None (longest is finite) and each is at "
         "most remaining, so the clipped phases min(v, remaining) are the configured ones"
