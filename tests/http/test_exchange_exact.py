@@ -381,6 +381,7 @@ def test_retry_after_seconds_with_an_unusable_date_measures_from_now(date: str) 
 
 def test_a_strict_body_of_exactly_the_limit_is_kept_and_one_byte_more_raises() -> None:
     body = Body(10, True, None, answer(200))
+    assert body.whole is False  # by default a body is fed, not read by httpx
     assert body.feed(b"12345") is True
     assert body.feed(b"67890") is True
     assert b"".join(body.chunks) == b"1234567890"
