@@ -85,10 +85,20 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "breaker.shared": ("policies/breaker/shared.py", ("tests/policies/test_shared_breaker.py",)),
     "engine": ("engine/call.py", (*_PURE, "tests/core/test_events.py", "tests/engine/test_decorator.py")),
-    "http.exchange": ("http/exchange.py", ("tests/http/test_answered_errors.py", *_HTTP, *_IO, *_SIGNALS)),
+    "http.exchange": (
+        "http/exchange.py",
+        ("tests/http/test_exchange_exact.py", "tests/http/test_answered_errors.py", *_HTTP, *_IO, *_SIGNALS),
+    ),
     "http.client": (
         "http/client.py",
-        (*_HTTP, *_IO, *_SIGNALS, "tests/http/test_client_proxy.py", "tests/http/test_scaled_deadline.py"),
+        (
+            "tests/http/test_client_init_exact.py",
+            *_HTTP,
+            *_IO,
+            *_SIGNALS,
+            "tests/http/test_client_proxy.py",
+            "tests/http/test_scaled_deadline.py",
+        ),
     ),
     "http.auth": ("http/auth.py", ("tests/http/test_auth.py", "tests/http/test_client_config.py", *_HTTP)),
     "http.config": (
@@ -241,6 +251,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "telemetry.otel": (
         "telemetry/otel.py",
         (
+            "tests/telemetry/test_telemetry_otel_exact.py",
             "tests/telemetry/test_telemetry_otel.py",
             "tests/telemetry/test_telemetry_otel_more.py",
             "tests/queues/test_queue_telemetry.py",

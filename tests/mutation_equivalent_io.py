@@ -429,4 +429,54 @@ IO_EQUIVALENT: dict[str, str] = {
         )
         for n in (6, 14)
     },
+    # telemetry.otel, http.exchange: the fifth sweep (session 33), the parts the earlier time bounds did not reach
+    **{
+        f"integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ__init____mutmut_{n}": (
+            "a ContextVar's name: shown only in its repr; the variable is told apart by identity"
+        )
+        for n in (20, 21, 27, 28)
+    },
+    "integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_start_call__mutmut_28": (
+        "the 'CALL' fallback as 'call': RejectedCall has no method but takes the other branch; AttemptStarted and "
+        "CallFinished always have one, so the fallback is never read"
+    ),
+    **{
+        f"integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_start_call__mutmut_{n}": (
+            "the kind test of the method line: a RejectedCall has no method, so getattr falls back to 'CALL', the "
+            "value of the other branch"
+        )
+        for n in (30, 31)
+    },
+    **{
+        f"integration_kit.telemetry.otel.xǁOpenTelemetryHookǁ_start_call__mutmut_{n}": (
+            "parent None (or left out): start_span and set_span_in_context then use the current context, which is "
+            "what parent holds (read at the start of the same function, nothing attached since)"
+        )
+        for n in (45, 63, 65)
+    },
+    **{
+        f"integration_kit.http.exchange.x_read_response__mutmut_{n}": (
+            "an upper-cased header name: httpx.Headers looks names up case-insensitively ('in', del, pop)"
+        )
+        for n in (3, 7, 12)
+    },
+    **{
+        f"integration_kit.http.exchange.xǁExchangeǁreader__mutmut_{n}": (
+            "a header name upper-cased (Content-Length, Content-Encoding): httpx.Headers matches names "
+            "case-insensitively"
+        )
+        for n in (14, 41)
+    },
+    "integration_kit.http.exchange.xǁExchangeǁprepare__mutmut_21": (
+        "remaining >= longest -> >: at remaining == longest no phase is None (longest is finite) and each is at "
+        "most remaining, so the clipped phases min(v, remaining) are the configured ones"
+    ),
+    "integration_kit.http.exchange.xǁExchangeǁscope__mutmut_4": (
+        "'if hooks else None' always taken: no hooks give an empty list, falsy like None, so the null scope"
+    ),
+    "integration_kit.http.exchange.xǁExchangeǁscope__mutmut_16": "typing.cast() does nothing at run time",
+    "integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_127": (
+        "value=response left out of a failed outcome (None): as _answered__mutmut_121, the response kept on a "
+        "failed outcome is never read"
+    ),
 }

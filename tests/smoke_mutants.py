@@ -349,4 +349,28 @@ IO_MUTANTS = [
         "await self._execute(scope, None, send, body, begun)",
         ("tests/server/test_middleware_exact.py::test_the_app_gets_the_body_once_then_what_the_client_sends_next",),
     ),
+    Mutant(
+        "idempotency_key_set_again_on_every_attempt",
+        "http/exchange.py",
+        "self.key_sent = True",
+        "self.key_sent = None",
+        ("tests/http/test_exchange_exact.py::test_the_key_is_set_once_as_a_structured_string",),
+    ),
+    Mutant(
+        "client_jitter_rng_dropped",
+        "http/client.py",
+        "rng=rng,",
+        "rng=None,",
+        ("tests/http/test_client_init_exact.py::test_the_engine_gets_every_policy_of_the_config",),
+    ),
+    Mutant(
+        "reported_breaker_transitions_reset_to_none",
+        "telemetry/otel.py",
+        "self._pending.set(())",
+        "self._pending.set(None)",
+        (
+            "tests/telemetry/test_telemetry_otel_exact.py::"
+            "test_a_breaker_transition_is_an_event_of_the_next_call_and_its_state_on_the_attempt",
+        ),
+    ),
 ]
