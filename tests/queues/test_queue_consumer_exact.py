@@ -295,6 +295,22 @@ def test_an_open_breaker_the_consumer_does_not_watch_is_a_failed_attempt() -> No
     ]
 
 
+def test_an_open_breaker_other_than_the_watched_one_is_a_failed_attempt_not_a_requeue() -> None:
+    """The bug: any CircuitOpenError was requeued once the consumer watched a breaker, even another breaker's. The
+    consumer does not pause for that one (its own stays closed), so the message came straight back, again and
+    again, as fast as the broker could redeliver it, for as long as the other breaker stayed open."""
+    breaker = StubBreaker(CircuitState.CLOSED)
+    error = CircuitOpenError(breaker="warehouse", state=CircuitState.OPEN, opened_at=1.0, retry_at=2.0)
+
+    async def handler(message: Message) -> None:
+        raise error
+
+    consumer, broker, events, _ = make(handler, delivery("a", attempt=2), breaker=breaker)
+    assert run(consumer.run(max_messages=1)) == stats(retried=1)
+    assert broker.calls == [("retry", "a", 5.0, f"CircuitOpenError: {error}", 100.0)]
+    assert events[1] == MessageRetried(*head(100.0, "a", 2), 5.0, f"CircuitOpenError: {error}")
+
+
 @pytest.mark.parametrize("state", [CircuitState.OPEN, CircuitState.FORCED_OPEN])
 def test_a_failure_that_leaves_the_breaker_open_requeues(state: CircuitState) -> None:
     breaker = StubBreaker(CircuitState.CLOSED)
@@ -714,13 +730,16 @@ def test_stop_and_signal_handlers() -> None:
     run(body())
 
 
-def test_run_clears_an_earlier_stop() -> None:
+def test_a_consumer_stopped_once_runs_again() -> None:
     async def handler(message: Message) -> None:
         pass
 
-    consumer, _broker, _, _ = make(handler, delivery("a"))
-    consumer.stop()
-    assert run(consumer.run(max_messages=1)) == stats(handled=1)
+    consumer, broker, _, _ = make(handler, delivery("a"))
+    broker.on_fetch = consumer.stop
+    assert run(consumer.run()) == stats(requeued=1)
+    broker.on_fetch = None
+    broker.queue.append(delivery("b"))
+    assert run(consumer.run(max_messages=1)) == stats(requeued=1, handled=1)
 
 
 # -- leases -------------------------------------------------------------------------------------------------------
