@@ -26,7 +26,7 @@ from integration_kit.errors import CircuitOpenError, PermanentError
 from integration_kit.events import CircuitState
 from integration_kit.policies.retry import backoff_delay
 from integration_kit.queues.broker import Delivery, Topology
-from integration_kit.queues.consumer import DEFAULT_POISON, RECONNECT, Consumer, ConsumerStats
+from integration_kit.queues.consumer import DEFAULT_POISON, RECONNECT, Consumer, ConsumerStats, _InFlight
 from integration_kit.queues.errors import BrokerUnavailable, QueueError
 from integration_kit.queues.events import (
     ConsumerPaused,
@@ -55,6 +55,7 @@ class FakeBroker:
         self.calls: list[tuple[Any, ...]] = []
         self.fetches: list[tuple[int, float]] = []
         self.fail: dict[str, BaseException] = {}
+        self.repeat: dict[str, int] = {}  # how many calls in a row raise fail[op] (default 1)
         self.after: Callable[[str], None] | None = None
         self.on_fetch: Callable[[], None] | None = None
         self.ack_wait = 0.0
@@ -69,7 +70,9 @@ class FakeBroker:
 
     def _maybe_fail(self, op: str) -> None:
         if op in self.fail:
-            raise self.fail.pop(op)
+            times = self.repeat.get(op, 1)
+            self.repeat[op] = times - 1
+            raise self.fail.pop(op) if times <= 1 else self.fail[op]
 
     async def fetch(self, max_messages: int, *, timeout: float) -> list[Delivery]:
         self.fetches.append((max_messages, timeout))
@@ -387,7 +390,7 @@ def test_a_settle_the_broker_refuses_is_counted_and_emits_nothing(
     assert [type(e).__name__ for e in events].count("MessageReceived") == 2
     assert len(events) == 3
     how = {"dead": "dead"}.get(op, op)
-    assert f"consumer {DEST}: could not {how} <Delivery a attempt=1>: connection lost" in caplog.text
+    assert f"consumer {DEST}: could not {how} <Delivery a attempt=1>: connection lost" in caplog.messages
 
 
 def test_a_requeue_the_broker_refuses_is_counted() -> None:
@@ -514,7 +517,7 @@ def test_a_broker_that_fails_is_retried_with_the_reconnect_backoff(caplog: pytes
     assert RECONNECT.base_delay == 0.1
     assert RECONNECT.max_delay == 5.0
     assert RECONNECT.max_attempts == 1_000_000
-    assert f"consumer {DEST}: refused; trying again in {expected[0]:.2f}s" in caplog.text
+    assert f"consumer {DEST}: refused; trying again in {expected[0]:.2f}s" in caplog.messages
     assert consumer._failures == 0
     assert consumer._delay is None
 
@@ -561,8 +564,8 @@ def test_the_consumer_pauses_while_the_breaker_is_open_and_resumes_when_it_close
         ConsumerResumed(103.0, "work", 0, DEST, "downstream", 2.0),
     ]
     assert isinstance(events[2], MessageReceived)
-    assert f"consumer {DEST}: paused, breaker 'downstream' is open" in caplog.text
-    assert f"consumer {DEST}: resumed, breaker 'downstream' closed" in caplog.text
+    assert f"consumer {DEST}: paused, breaker 'downstream' is open" in caplog.messages
+    assert f"consumer {DEST}: resumed, breaker 'downstream' closed" in caplog.messages
 
 
 def test_a_pause_is_counted_once_per_outage() -> None:
@@ -808,23 +811,84 @@ def test_a_lease_extension_that_fails_is_counted_and_the_beats_go_on(
     error: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def handler(message: Message) -> None:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
 
     broker = FakeBroker(ack_deadline=0.09)  # a beat every 0.03 s
     broker.fail["in_progress"] = error
+    broker.repeat["in_progress"] = 2
     consumer, _, _, _ = make(handler, delivery("a"), broker=broker)
     with caplog.at_level(logging.WARNING, logger="integration_kit.queues"):
         result = run(consumer.run(max_messages=1))
     beats = [c for c in broker.calls if c[0] == "in_progress"]
-    assert len(beats) >= 2
-    assert result.lease_errors == 1
-    assert result.extended == len(beats) - 1
+    assert len(beats) >= 3
+    assert result.lease_errors == 2
+    assert result.extended == len(beats) - 2
     assert result.handled == 1
     if isinstance(error, QueueError):
-        assert f"consumer {DEST}: could not extend the lease of <Delivery a attempt=1>: gone" in caplog.text
+        assert f"consumer {DEST}: could not extend the lease of <Delivery a attempt=1>: gone" in caplog.messages
     else:
-        assert f"consumer {DEST}: extending the lease of <Delivery a attempt=1> failed" in caplog.text
-        assert "adapter bug" in caplog.text
+        assert f"consumer {DEST}: extending the lease of <Delivery a attempt=1> failed" in caplog.messages
+        assert "adapter bug" in caplog.text  # with the traceback
+
+
+def test_the_lease_keeper_beats_each_handler_running_a_period_or_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the event loop's clock (frozen here, moved by the keeper's own sleeps): every third of the deadline, an
+    in-progress ack for each delivery in flight since a period ago or earlier (exactly a period counts), none for
+    one being settled."""
+
+    async def handler(message: Message) -> None:
+        pass
+
+    async def body() -> tuple[list[float], list[tuple[Any, ...]], int]:
+        consumer, broker, _, _ = make(handler, broker=FakeBroker(ack_deadline=3.0))
+        loop = asyncio.get_running_loop()
+        now = [100.0]
+        sleeps: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            if len(sleeps) == 3:
+                raise asyncio.CancelledError
+            now[0] += seconds
+
+        monkeypatch.setattr(loop, "time", lambda: now[0])
+        monkeypatch.setattr(asyncio, "sleep", sleep)
+        consumer._in_flight = {  # type: ignore[dict-item]
+            "t1": _InFlight(delivery("old"), 100.0),
+            "t2": _InFlight(delivery("new"), 100.5),
+            "t3": _InFlight(delivery("settling"), 99.0, settling=True),
+        }
+        try:
+            await consumer._keep_leases(3.0)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            monkeypatch.undo()
+        return sleeps, broker.calls, consumer.stats.extended
+
+    sleeps, calls, extended = run(body())
+    assert sleeps == [1.0, 1.0, 1.0]
+    assert calls == [("in_progress", "old"), ("in_progress", "old"), ("in_progress", "new")]
+    assert extended == 3
+
+
+def test_stop_takes_effect_within_the_fetch_timeout_while_every_handler_is_busy() -> None:
+    async def handler(message: Message) -> None:
+        await asyncio.sleep(10)
+
+    async def body() -> tuple[ConsumerStats, float]:
+        consumer, _, _, _ = make(handler, delivery("a"), concurrency=1, fetch_timeout=0.05, shutdown_grace=0.02)
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(consumer.run())
+        await asyncio.sleep(0.01)
+        start = loop.time()
+        consumer.stop()
+        result = await task
+        return result, loop.time() - start
+
+    result, took = run(body())
+    assert result == stats(requeued=1)
+    assert took < 1.0
 
 
 @pytest.mark.parametrize("deadline", [0.0, -1.0])
