@@ -366,4 +366,13 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
         "pop(task) without a default: _finished is the done callback of a task put in _in_flight just before it "
         "was added, runs once per task, and nothing else removes a task: the key is always there"
     ),
+    "integration_kit.queues.consumer.xǁConsumerǁ_settle__mutmut_1": (
+        "delay's default 1.0: every retry passes its delay, and only a retry reads it (the broker call, the event)"
+    ),
+    "integration_kit.queues.consumer.xǁConsumerǁ_settle__mutmut_2": (
+        "reason's default 'XXXX': every requeue, retry and dead letter passes its reason; an ack never reads it"
+    ),
+    "integration_kit.queues.consumer.xǁConsumerǁ_settle__mutmut_3": (
+        "duplicate's default True: the one ack (_handle's) passes duplicate=not ran, and only an ack reads it"
+    ),
 }

@@ -407,6 +407,33 @@ def test_a_requeue_the_broker_refuses_is_counted() -> None:
     assert len(events) == 1
 
 
+def test_every_count_adds_up() -> None:
+    class Inbox:
+        async def process(self, message: Message, handler: Callable[[Message], Awaitable[None]]) -> bool:
+            if message.message_id.startswith("dup"):
+                return False
+            await handler(message)
+            return True
+
+    async def handler(message: Message) -> None:
+        kind = message.message_id[:-1]
+        if kind == "retry":
+            raise ValueError("x")
+        if kind == "dead":
+            raise PermanentError("p")
+        if kind == "open":
+            raise CircuitOpenError(breaker="downstream", state=CircuitState.OPEN, opened_at=None, retry_at=None)
+
+    order = ("lost", "open", "ok", "dup", "retry", "dead")  # the first two acks fail
+    todo = [delivery(f"{kind}{n}") for kind in order for n in (1, 2)]
+    consumer, broker, _, _ = make(handler, *todo, inbox=Inbox(), breaker=StubBreaker(CircuitState.CLOSED))
+    broker.fail["ack"] = QueueError("lost")
+    broker.repeat["ack"] = 2
+    assert run(consumer.run(max_messages=8)) == stats(
+        handled=2, duplicates=2, retried=2, dead_lettered=2, requeued=2, settle_errors=2
+    )
+
+
 def test_no_events_are_built_without_hooks() -> None:
     async def handler(message: Message) -> None:
         pass
