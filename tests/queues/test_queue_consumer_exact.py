@@ -506,6 +506,49 @@ def test_a_concurrency_below_four_fetches_one_at_a_time_and_max_messages_counts_
     run(body())
 
 
+def test_max_messages_leaves_room_for_the_handlers_in_flight() -> None:
+    gate = asyncio.Event()
+
+    async def handler(message: Message) -> None:
+        await gate.wait()
+
+    async def body() -> None:
+        consumer, broker, _, _ = make(handler, delivery("a"), delivery("b"), concurrency=8)
+        task = asyncio.create_task(consumer.run(max_messages=4))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert broker.fetches[0] == (4, 0.5)
+        assert set(broker.fetches[1:]) == {(2, 0.5)}  # 4 - 0 settled - 2 in flight
+        broker.queue += [delivery("c"), delivery("d")]
+        gate.set()
+        assert await task == stats(handled=4)
+
+    run(body())
+
+
+def test_the_batch_is_a_quarter_of_the_concurrency_rounded_down() -> None:
+    gates: dict[str, asyncio.Event] = {}
+
+    async def handler(message: Message) -> None:
+        await gates.setdefault(message.message_id, asyncio.Event()).wait()
+
+    async def body() -> None:
+        consumer, broker, _, _ = make(handler, *(delivery(str(i)) for i in range(7)), concurrency=5)
+        task = asyncio.create_task(consumer.run(max_messages=7))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert broker.fetches == [(5, 0.5)]
+        gates.setdefault("0", asyncio.Event()).set()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert broker.fetches == [(5, 0.5), (1, 0.5)]  # a batch of 5 // 4 == 1
+        for i in range(7):
+            gates.setdefault(str(i), asyncio.Event()).set()
+        assert await task == stats(handled=7)
+
+    run(body())
+
+
 def test_a_broker_that_fails_is_retried_with_the_reconnect_backoff(caplog: pytest.LogCaptureFixture) -> None:
     async def handler(message: Message) -> None:
         pass
@@ -585,7 +628,7 @@ def test_the_consumer_pauses_while_the_breaker_is_open_and_resumes_when_it_close
         result = run(consumer.run(max_messages=1))
     assert result == stats(pauses=1, handled=1)
     assert sleeps == [0.02, 0.02]
-    assert not consumer.paused
+    assert consumer.paused is False
     assert events[:2] == [
         ConsumerPaused(101.0, "work", 0, DEST, "downstream"),
         ConsumerResumed(103.0, "work", 0, DEST, "downstream", 2.0),
@@ -630,7 +673,9 @@ def test_a_half_open_breaker_lets_one_probe_through_at_a_time() -> None:
 
     async def body() -> None:
         breaker = StubBreaker(CircuitState.HALF_OPEN)
-        consumer, broker, events, _ = make(handler, delivery("a"), delivery("b"), breaker=breaker, pause_poll=0.001)
+        consumer, broker, events, _ = make(
+            handler, delivery("a"), delivery("b"), breaker=breaker, pause_poll=0.001, concurrency=2
+        )  # room for a second, and a batch of one: only the half-open rule holds it back
         task = asyncio.create_task(consumer.run(max_messages=2))
         for _ in range(20):
             await asyncio.sleep(0)
@@ -797,6 +842,19 @@ def test_a_handler_faster_than_a_third_of_the_deadline_is_never_extended() -> No
     consumer, _, _, _ = make(handler, delivery("a"), broker=broker)
     assert run(consumer.run(max_messages=1)) == stats(handled=1)
     assert broker.calls == [("ack", "a")]
+
+
+def test_no_lease_keeper_without_an_ack_deadline() -> None:
+    tasks: list[str] = []
+
+    async def handler(message: Message) -> None:
+        await asyncio.sleep(0)
+        tasks.extend(repr(t.get_coro()) for t in asyncio.all_tasks())
+
+    consumer, _, _, _ = make(handler, delivery("a"))
+    assert run(consumer.run(max_messages=1)) == stats(handled=1)
+    assert tasks
+    assert not any("_keep_leases" in t for t in tasks)
 
 
 def test_a_handler_younger_than_a_period_is_not_extended_yet() -> None:
