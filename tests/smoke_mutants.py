@@ -308,4 +308,11 @@ IO_MUTANTS = [
             "test_a_refused_stream_is_resent_at_most_three_times_then_is_the_attempts_end",
         ),
     ),
+    Mutant(
+        "consumer_lets_a_second_probe_through_a_half_open_breaker",
+        "queues/consumer.py",
+        "return 1 if not self._in_flight else 0  # one message as the probe",
+        "return 1 if not self._in_flight else 1  # one message as the probe",
+        ("tests/queues/test_queue_consumer_exact.py::test_a_half_open_breaker_lets_one_probe_through_at_a_time",),
+    ),
 ]
