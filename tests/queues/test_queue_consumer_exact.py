@@ -844,17 +844,20 @@ def test_a_handler_faster_than_a_third_of_the_deadline_is_never_extended() -> No
     assert broker.calls == [("ack", "a")]
 
 
-def test_no_lease_keeper_without_an_ack_deadline() -> None:
-    tasks: list[str] = []
-
+@pytest.mark.parametrize(("deadline", "started"), [(None, []), (0.3, [0.3])])
+def test_a_lease_keeper_only_with_an_ack_deadline(deadline: float | None, started: list[float]) -> None:
     async def handler(message: Message) -> None:
-        await asyncio.sleep(0)
-        tasks.extend(repr(t.get_coro()) for t in asyncio.all_tasks())
+        pass
 
-    consumer, _, _, _ = make(handler, delivery("a"))
+    consumer, _, _, _ = make(handler, delivery("a"), broker=FakeBroker(ack_deadline=deadline))
+    seen: list[float | None] = []
+
+    async def keep_leases(period: float | None) -> None:
+        seen.append(period)
+
+    consumer._keep_leases = keep_leases  # type: ignore[method-assign,assignment]
     assert run(consumer.run(max_messages=1)) == stats(handled=1)
-    assert tasks
-    assert not any("_keep_leases" in t for t in tasks)
+    assert seen == started
 
 
 def test_a_handler_younger_than_a_period_is_not_extended_yet() -> None:
