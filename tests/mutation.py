@@ -164,6 +164,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "queues.consumer": (
         "queues/consumer.py",
         (
+            "tests/queues/test_queue_consumer_exact.py",
             "tests/queues/test_queue_consumer_events.py",
             "tests/queues/test_queue_consumer.py",
             "tests/queues/test_queue_telemetry.py",

@@ -382,4 +382,34 @@ DELIVERY_EQUIVALENT: dict[str, str] = {
         "'post' for 'POST': ResilientClient.request upper-cases the method (safety.checked_method) before anything "
         "reads it"
     ),
+    "integration_kit.queues.consumer.xǁConsumerǁ_finished__mutmut_3": (
+        "pop(task) without a default: _finished is the done callback of a task put in _in_flight just before it "
+        "was added, runs once per task, and nothing else removes a task: the key is always there"
+    ),
+    "integration_kit.queues.consumer.xǁConsumerǁ_settle__mutmut_1": (
+        "delay's default 1.0: every retry passes its delay, and only a retry reads it (the broker call, the event)"
+    ),
+    "integration_kit.queues.consumer.xǁConsumerǁ_settle__mutmut_2": (
+        "reason's default 'XXXX': every requeue, retry and dead letter passes its reason; an ack never reads it"
+    ),
+    "integration_kit.queues.consumer.xǁConsumerǁ_settle__mutmut_3": (
+        "duplicate's default True: the one ack (_handle's) passes duplicate=not ran, and only an ack reads it"
+    ),
+    **{
+        f"integration_kit.queues.consumer.{name}": (
+            "received=None for a requeue, retry or dead letter (or a failed attempt, which ends in one of those): "
+            "_settle passes it only to _settled_event, which reads it for an ack's duration alone"
+        )
+        for name in (
+            "xǁConsumerǁ_fetch__mutmut_58",
+            *(f"xǁConsumerǁ_handle__mutmut_{n}" for n in (17, 32, 43, 53, 65, 75)),
+        )
+    },
+    **{
+        f"integration_kit.queues.consumer.xǁConsumerǁ_fetch__mutmut_{n}": (
+            "the reconnect backoff without the previous delay: RECONNECT's jitter is 'full' (RetryPolicy's "
+            "default), and backoff_delay reads the previous delay only for 'decorrelated' jitter"
+        )
+        for n in (16, 20)
+    },
 }

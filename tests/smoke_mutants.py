@@ -373,4 +373,11 @@ IO_MUTANTS = [
             "test_a_breaker_transition_is_an_event_of_the_next_call_and_its_state_on_the_attempt",
         ),
     ),
+    Mutant(
+        "consumer_lets_a_second_probe_through_a_half_open_breaker",
+        "queues/consumer.py",
+        "return 1 if not self._in_flight else 0  # one message as the probe",
+        "return 1 if not self._in_flight else 1  # one message as the probe",
+        ("tests/queues/test_queue_consumer_exact.py::test_a_half_open_breaker_lets_one_probe_through_at_a_time",),
+    ),
 ]

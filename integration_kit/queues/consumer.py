@@ -6,7 +6,7 @@ One delivery's path::
       -> inbox: processed before?  yes -> ack (a duplicate suppressed)
       -> handler(message)
            returned                        -> ack
-           CircuitOpenError                -> requeue, no attempt used; the consumer pauses
+           CircuitOpenError (its breaker)  -> requeue, no attempt used; the consumer pauses
            failure leaving the breaker open -> the same (it tripped the breaker, or was the failed probe)
            poison (PermanentError, decode) -> dead letter at once
            other error, attempts left      -> retry: redelivered after the topology's delay for this attempt
@@ -347,9 +347,9 @@ class Consumer:
             await asyncio.shield(self._settle(delivery, "requeue", received, reason="shutdown"))
             raise
         except CircuitOpenError as exc:
-            if self.breaker is not None:  # the loop pauses on this breaker: no attempt used
+            if self.breaker is not None and exc.breaker == self.breaker.name:  # the loop pauses on it: no attempt
                 await self._settle(delivery, "requeue", received, reason="circuit_open")
-            else:  # an open breaker the consumer does not watch: an ordinary failed attempt
+            else:  # an open breaker the consumer does not watch (it would not pause): an ordinary failed attempt
                 await self._failed(delivery, received, exc)
         except RequestInFlight as exc:
             reason = "in flight in another consumer"
