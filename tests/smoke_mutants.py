@@ -301,8 +301,8 @@ IO_MUTANTS = [
     Mutant(
         "sync_refused_stream_resent_a_fifth_time",
         "grpc/sync.py",
-        "for resend in range(MAX_TRANSPARENT + 1):",
-        "for resend in range(MAX_TRANSPARENT + 2):",
+        "for _ in range(MAX_TRANSPARENT + 1):",
+        "for _ in range(MAX_TRANSPARENT + 2):",
         (
             "tests/grpc/test_grpc_sync_exact.py::"
             "test_a_refused_stream_is_resent_at_most_three_times_then_is_the_attempts_end",
