@@ -249,6 +249,37 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/websocket/test_ws_budget.py",
         ),
     ),
+    # The drivers' smaller parts and the layers' error types (issue 29's fifth sweep, last).
+    "websocket.handshake": ("websocket/handshake.py", ("tests/websocket/test_ws_client_exact.py", *_WS)),
+    "websocket.resync": ("websocket/resync.py", ("tests/websocket/test_ws_client_exact.py", *_WS)),
+    "websocket.config": ("websocket/config.py", ("tests/websocket/test_ws_client_exact.py", *_WS)),
+    "grpc.health": (
+        "grpc/health.py",
+        ("tests/grpc/test_channel_exact.py", "tests/grpc/test_health_probes.py", *_GRPC_CHANNEL),
+    ),
+    "grpc.replay": (
+        "grpc/replay.py",
+        ("tests/grpc/test_channel_exact.py", "tests/grpc/test_grpc_sync_exact.py", *_GRPC_CHANNEL),
+    ),
+    "server.errors": (
+        "server/errors.py",
+        (
+            "tests/server/test_middleware_exact.py",
+            "tests/server/test_idempotency_guard.py",
+            "tests/server/test_keyed.py",
+            "tests/server/test_webhook_receiver_paths.py",
+            "tests/server/test_idempotency.py",
+        ),
+    ),
+    "webhooks.errors": (
+        "webhooks/errors.py",
+        (
+            "tests/webhooks/test_webhook_sender_exact.py",
+            "tests/webhooks/test_ssrf.py",
+            "tests/server/test_signatures_base.py",
+            "tests/server/test_webhook_signatures.py",
+        ),
+    ),
     "telemetry.otel": (
         "telemetry/otel.py",
         (
