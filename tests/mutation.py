@@ -264,6 +264,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "server.errors": (
         "server/errors.py",
         (
+            "tests/server/test_server_errors_exact.py",
             "tests/server/test_middleware_exact.py",
             "tests/server/test_idempotency_guard.py",
             "tests/server/test_keyed.py",
@@ -274,6 +275,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "webhooks.errors": (
         "webhooks/errors.py",
         (
+            "tests/webhooks/test_webhook_errors_exact.py",
             "tests/webhooks/test_webhook_sender_exact.py",
             "tests/webhooks/test_ssrf.py",
             "tests/server/test_signatures_base.py",

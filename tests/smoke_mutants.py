@@ -380,4 +380,23 @@ IO_MUTANTS = [
         "return 1 if not self._in_flight else 1  # one message as the probe",
         ("tests/queues/test_queue_consumer_exact.py::test_a_half_open_breaker_lets_one_probe_through_at_a_time",),
     ),
+    Mutant(
+        "verification_error_forgets_the_header_at_fault",
+        "server/errors.py",
+        "self.header = header",
+        "self.header = None",
+        (
+            "tests/server/test_server_errors_exact.py::"
+            "test_a_verification_error_prefixes_its_scheme_and_keeps_scheme_header_and_context",
+        ),
+    ),
+    Mutant(
+        "unsafe_destination_drops_the_call_context",
+        "webhooks/errors.py",
+        "super().__init__(message, **context)  # type: ignore[arg-type]\n        self.host = host",
+        "super().__init__(message)  # type: ignore[arg-type]\n        self.host = host",
+        (
+            "tests/webhooks/test_webhook_errors_exact.py::test_unsafe_destination_keeps_host_address_message_and_context",
+        ),
+    ),
 ]
