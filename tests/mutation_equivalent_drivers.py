@@ -232,4 +232,8 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
     "integration_kit.websocket.resync.x_http_resync__mutmut_13": (
         "an unreadable answer's items None -> '': both are not a list, so both raise the same InvalidResponse"
     ),
+    # websocket.config: the settings' validation (session 33).
+    "integration_kit.websocket.config.xǁWebSocketConfigǁ__post_init____mutmut_39": (
+        "allow_none=False -> None for open_timeout and close_timeout: _positive only tests it for truth"
+    ),
 }
