@@ -226,7 +226,7 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
             "a Date without a zone kept naive ('or True', or replace(tzinfo=None)): parse_retry_after reads a "
             "naive reference as GMT, exactly what the replace(tzinfo=UTC) does; an aware Date is returned as it is"
         )
-        for n in (7, 8)
+        for n in (6, 8)
     },
     # websocket.resync: the snapshot through the HTTP client (session 33).
     "integration_kit.websocket.resync.x_http_resync__mutmut_13": (
