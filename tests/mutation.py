@@ -250,9 +250,18 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     # The drivers' smaller parts and the layers' error types (issue 29's fifth sweep, last).
-    "websocket.handshake": ("websocket/handshake.py", ("tests/websocket/test_ws_client_exact.py", *_WS)),
-    "websocket.resync": ("websocket/resync.py", ("tests/websocket/test_ws_client_exact.py", *_WS)),
-    "websocket.config": ("websocket/config.py", ("tests/websocket/test_ws_client_exact.py", *_WS)),
+    "websocket.handshake": (
+        "websocket/handshake.py",
+        ("tests/websocket/test_ws_client_exact.py", "tests/websocket/test_ws_handshake_exact.py", *_WS),
+    ),
+    "websocket.resync": (
+        "websocket/resync.py",
+        ("tests/websocket/test_ws_client_exact.py", "tests/websocket/test_ws_resync_exact.py", *_WS),
+    ),
+    "websocket.config": (
+        "websocket/config.py",
+        ("tests/websocket/test_ws_client_exact.py", "tests/websocket/test_ws_config_exact.py", *_WS),
+    ),
     "grpc.health": (
         "grpc/health.py",
         ("tests/grpc/test_channel_exact.py", "tests/grpc/test_health_probes.py", *_GRPC_CHANNEL),

@@ -210,4 +210,30 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
         )
         for n in (1, 2, 3, 4)
     },
+    # websocket.handshake: the handshake's failures and the wire-log filter (session 33).
+    **{
+        f"integration_kit.websocket.handshake.x_outcome_for_failure__mutmut_{n}": (
+            "a header name in another case ('retry-after', 'RETRY-AFTER', 'date', 'DATE'): websockets' Headers "
+            "look names up case-insensitively"
+        )
+        for n in (12, 13, 17, 18)
+    },
+    "integration_kit.websocket.handshake.x_outcome_for_failure__mutmut_27": (
+        "error=None dropped from the connect timeout's Outcome: None is the field's default"
+    ),
+    **{
+        f"integration_kit.websocket.handshake.x__date_of__mutmut_{n}": (
+            "a Date without a zone kept naive ('or True', or replace(tzinfo=None)): parse_retry_after reads a "
+            "naive reference as GMT, exactly what the replace(tzinfo=UTC) does; an aware Date is returned as it is"
+        )
+        for n in (6, 8)
+    },
+    # websocket.resync: the snapshot through the HTTP client (session 33).
+    "integration_kit.websocket.resync.x_http_resync__mutmut_13": (
+        "an unreadable answer's items None -> '': both are not a list, so both raise the same InvalidResponse"
+    ),
+    # websocket.config: the settings' validation (session 33).
+    "integration_kit.websocket.config.xǁWebSocketConfigǁ__post_init____mutmut_39": (
+        "allow_none=False -> None for open_timeout and close_timeout: _positive only tests it for truth"
+    ),
 }

@@ -399,4 +399,25 @@ IO_MUTANTS = [
             "tests/webhooks/test_webhook_errors_exact.py::test_unsafe_destination_keeps_host_address_message_and_context",
         ),
     ),
+    Mutant(
+        "handshake_measures_a_missing_date_from_a_naive_local_now",
+        "websocket/handshake.py",
+        "return datetime.now(UTC)",
+        "return datetime.now(None)",
+        ("tests/websocket/test_ws_handshake_exact.py::test_now_is_taken_in_utc_on_a_host_in_another_zone",),
+    ),
+    Mutant(
+        "resync_returns_its_messages_as_spaced_json",
+        "websocket/resync.py",
+        'separators=(",", ":")',
+        "separators=None",
+        ("tests/websocket/test_ws_resync_exact.py::test_the_missing_range_is_asked_for_and_returned_as_compact_json",),
+    ),
+    Mutant(
+        "config_refusal_shows_the_users_secret_query_values",
+        "websocket/config.py",
+        "_check_url(self.url, self.allow_insecure, self.secret_query_params)",
+        "_check_url(self.url, self.allow_insecure, ())",
+        ("tests/websocket/test_ws_config_exact.py::test_a_refused_url_masks_the_users_own_secret_query_params",),
+    ),
 ]

@@ -9,7 +9,7 @@ short-lived token); neither is ever kept in the config's repr.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 from urllib.parse import urlsplit
@@ -81,7 +81,7 @@ class WebSocketConfig:
     secret_query_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_url(self.url, self.allow_insecure)
+        _check_url(self.url, self.allow_insecure, self.secret_query_params)
         if not isinstance(self.name, str) or not self.name:
             raise ConfigurationError(
                 f"WebSocketConfig.name must be a non-empty string, got {self.name!r}", field="name"
@@ -127,11 +127,11 @@ def _positive(name: str, value: object, *, allow_none: bool) -> None:
         raise ConfigurationError(f"WebSocketConfig.{name} must be a finite number > 0, got {value!r}", field=name)
 
 
-def _check_url(url: object, allow_insecure: bool) -> None:
+def _check_url(url: object, allow_insecure: bool, secret_query_params: Iterable[str]) -> None:
     if not isinstance(url, str):
         raise ConfigurationError(f"WebSocketConfig.url must be a string, got {type(url).__name__}", field="url")
     parts = urlsplit(url)
-    shown = redact_url(url)
+    shown = redact_url(url, secret_query_params)  # the user's own secret names too, as shown_url
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ConfigurationError(f"WebSocketConfig.url must be ws:// or wss:// with a host, got {shown!r}", field="url")
     if parts.scheme == "ws" and not allow_insecure and not is_loopback(parts.hostname):
