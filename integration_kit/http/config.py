@@ -130,6 +130,8 @@ class ClientConfig:
         for name in ("follow_redirects", "allow_insecure_http"):
             if not isinstance(getattr(self, name), bool):
                 raise _fail(owner, name, getattr(self, name), "must be a bool")
+        params = frozenset(p.lower() for p in _strings(owner, "redact_query_params", self.redact_query_params))
+        object.__setattr__(self, "redact_query_params", params)  # before base_url: its errors mask these too
         self._check_base_url()
         self._check_headers()
         self._check_verify()
@@ -138,8 +140,6 @@ class ClientConfig:
             for i, m in enumerate(_strings(owner, "idempotency_methods", self.idempotency_methods))
         )
         object.__setattr__(self, "idempotency_methods", methods)
-        params = frozenset(p.lower() for p in _strings(owner, "redact_query_params", self.redact_query_params))
-        object.__setattr__(self, "redact_query_params", params)
         self._apply_profile()
 
     def _apply_profile(self) -> None:
@@ -195,7 +195,7 @@ class ClientConfig:
         url = self.base_url
         if not isinstance(url, str):
             raise _fail("ClientConfig", "base_url", url, "must be a string")
-        shown = redact_url(url)
+        shown = redact_url(url, self.redact_query_params)
         try:
             parts = urlsplit(url)
             host = parts.hostname

@@ -134,6 +134,17 @@ def test_a_bad_base_url_is_shown_redacted(url: Any, problem: str) -> None:
     assert error.field == "base_url"
 
 
+@pytest.mark.parametrize(
+    "url", [f"https://partner.example/?partnerid={LEAK}", f"https://partner.example:99999/?partnerid={LEAK}"]
+)
+def test_a_refused_base_url_masks_the_users_own_secret_query_params(url: str) -> None:
+    # Bug (session 33, the WebSocket config's sibling): the refusal masked only the usual names (token, key, ...),
+    # not redact_query_params, which the config itself says are secret.
+    error = _error(base_url=url, redact_query_params=["PartnerId"])
+    assert LEAK not in str(error)
+    assert "partnerid=***" in str(error)
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:9000"])
 def test_plain_http_is_allowed_to_loopback(url: str) -> None:
     assert ClientConfig(name="p", base_url=url).base_url == url
