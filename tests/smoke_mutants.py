@@ -380,4 +380,11 @@ IO_MUTANTS = [
         "return 1 if not self._in_flight else 1  # one message as the probe",
         ("tests/queues/test_queue_consumer_exact.py::test_a_half_open_breaker_lets_one_probe_through_at_a_time",),
     ),
+    Mutant(
+        "shopify_full_bucket_reads_one_left",
+        "policies/signals.py",
+        'return Quota("shopify", size, max(0, size - used), None)',
+        'return Quota("shopify", size, max(1, size - used), None)',
+        ("tests/policies/test_signals_headers_exact.py::test_shopify_call_limits",),
+    ),
 ]
