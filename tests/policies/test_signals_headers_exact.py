@@ -375,3 +375,10 @@ def test_stripe_should_retry_as_sent(value: str, expected: bool | None) -> None:
 
 def test_a_malformed_stripe_hint_defers_to_x_should_retry() -> None:
     assert seen({"stripe-should-retry": "maybe", "x-should-retry": "true"}).should_retry is True
+
+
+def test_a_read_without_a_body_has_no_body_to_match() -> None:
+    marker = SignalProfile(limited_body_marker="x", min_limited_wait=1.0)
+    signals = seen({"x-ratelimit-remaining": "5"}, status=403, profile=marker)
+    assert (signals.rate_limited, signals.retry_after) == (False, None)
+    assert read_signals({}, NOW, status=403, profile=marker) is None
