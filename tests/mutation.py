@@ -190,7 +190,12 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     # The partners' signals, the loopback rule and the drivers this round added (issues 24, 25, 26).
     "policies.signals": (
         "policies/signals.py",
-        ("tests/policies/test_signals_exact.py", "tests/policies/test_signals.py", *_SIGNALS),
+        (
+            "tests/policies/test_signals_exact.py",
+            "tests/policies/test_signals_headers_exact.py",
+            "tests/policies/test_signals.py",
+            *_SIGNALS,
+        ),
     ),
     "policies.profiles": (
         "policies/profiles.py",

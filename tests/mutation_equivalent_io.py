@@ -284,6 +284,16 @@ IO_EQUIVALENT: dict[str, str] = {
         )
         for n in (14, 15, 16)
     },
+    "integration_kit.policies.signals.x_read_signals__mutmut_3": (
+        "the Date found starts as '' instead of None: _reference treats both alike (no Date: measured from now)"
+    ),
+    "integration_kit.policies.signals.x__number__mutmut_18": (
+        "isfinite(value) or True: float() of at most 20 digits and dots is below 1e20, never infinite or NaN"
+    ),
+    "integration_kit.policies.signals.x__shopify_quota__mutmut_8": (
+        "partition -> rpartition on 'used/size': with one '/' both split alike, and with more one side holds a '/', "
+        "which no integer reads, so the bucket is None either way"
+    ),
     # http/exchange.py's _answered after the partners' signals (numbers of this round's sweep).
     **{
         f"integration_kit.http.exchange.xǁExchangeǁ_answered__mutmut_{n}": (

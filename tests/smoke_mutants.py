@@ -420,4 +420,11 @@ IO_MUTANTS = [
         "_check_url(self.url, self.allow_insecure, ())",
         ("tests/websocket/test_ws_config_exact.py::test_a_refused_url_masks_the_users_own_secret_query_params",),
     ),
+    Mutant(
+        "shopify_full_bucket_reads_one_left",
+        "policies/signals.py",
+        'return Quota("shopify", size, max(0, size - used), None)',
+        'return Quota("shopify", size, max(1, size - used), None)',
+        ("tests/policies/test_signals_headers_exact.py::test_shopify_call_limits",),
+    ),
 ]

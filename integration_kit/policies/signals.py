@@ -189,15 +189,18 @@ def read_signals(
     ignored; this never raises.
     """
     found: dict[str, str] | None = None
+    date: str | None = None
     for name, value in headers.items():
         key = name.lower()
         if key in SIGNAL_HEADERS:
             if found is None:
                 found = {}
             found[key] = value
+        elif key == "date":
+            date = value
     if found is None:
         return _limited_without_headers(status, profile, body)
-    reference = _reference(headers, now)
+    reference = _reference(date, now)
     quota = _quota(found, reference, profile.reset_form)
     should = _boolean(found.get("stripe-should-retry"))
     if should is None:
@@ -348,9 +351,8 @@ def _reset_seconds(value: float, form: ResetForm, reference: float | datetime) -
     return max(0.0, value - base)
 
 
-def _reference(headers: Mapping[str, str], now: float) -> float | datetime:
-    """The response's ``Date`` when it parses (the partner's clock), else ``now``."""
-    date = headers.get("date") or headers.get("Date")
+def _reference(date: str | None, now: float) -> float | datetime:
+    """The response's ``Date`` (its value, found in any case) when it parses (the partner's clock), else ``now``."""
     if not date:
         return now
     try:
