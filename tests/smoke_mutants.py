@@ -380,4 +380,18 @@ IO_MUTANTS = [
         "return 1 if not self._in_flight else 1  # one message as the probe",
         ("tests/queues/test_queue_consumer_exact.py::test_a_half_open_breaker_lets_one_probe_through_at_a_time",),
     ),
+    Mutant(
+        "failed_health_check_outcome_without_its_status",
+        "grpc/health.py",
+        "status=error.status, error=error)",
+        "status=None, error=error)",
+        ("tests/grpc/test_health_exact.py::test_any_other_status_fails_the_probe",),
+    ),
+    Mutant(
+        "replay_reads_a_reiterable_source_afresh_on_the_async_path",
+        "grpc/replay.py",
+        "_aiter(source if self._sync is None else self._sync)",
+        "_aiter(source)",
+        ("tests/grpc/test_replay_exact.py::test_a_reiterable_source_is_read_once_whichever_path_reads_it",),
+    ),
 ]

@@ -71,8 +71,14 @@ class NotCallable:
     ByteSize = 7
 
 
-async def collect(replay: Replay) -> list[Any]:
-    return [m async for m in replay.messages()]
+async def collect(replay: Replay, most: int = 20) -> list[Any]:
+    """The attempt's messages, at most ``most`` of them (a stream that never ends fails, not hangs)."""
+    out: list[Any] = []
+    async for m in replay.messages():
+        out.append(m)
+        if len(out) == most:
+            break
+    return out
 
 
 def run(coro: Any) -> Any:
@@ -222,3 +228,13 @@ def test_failed_only_stops_retries_once_committed() -> None:
     assert stopped == Outcome(OutcomeKind.STATUS, status=14, should_retry=False)
     assert stopped.should_retry is False
     assert outcome.should_retry is True
+
+
+def test_a_reiterable_source_is_read_once_whichever_path_reads_it() -> None:
+    """A list (not an iterator) is iterated once: what the sync path read is not read again by the async one."""
+    replay = Replay([b"a", b"b", b"c"], 100)
+    first = replay.iter_messages()
+    assert next(first) == b"a"
+    assert next(first) == b"b"
+    assert run(collect(replay)) == [b"a", b"b", b"c"]
+    assert list(replay.iter_messages()) == [b"a", b"b", b"c"]
