@@ -269,11 +269,21 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "grpc.health": (
         "grpc/health.py",
-        ("tests/grpc/test_channel_exact.py", "tests/grpc/test_health_probes.py", *_GRPC_CHANNEL),
+        (
+            "tests/grpc/test_health_exact.py",
+            "tests/grpc/test_channel_exact.py",
+            "tests/grpc/test_health_probes.py",
+            *_GRPC_CHANNEL,
+        ),
     ),
     "grpc.replay": (
         "grpc/replay.py",
-        ("tests/grpc/test_channel_exact.py", "tests/grpc/test_grpc_sync_exact.py", *_GRPC_CHANNEL),
+        (
+            "tests/grpc/test_replay_exact.py",
+            "tests/grpc/test_channel_exact.py",
+            "tests/grpc/test_grpc_sync_exact.py",
+            *_GRPC_CHANNEL,
+        ),
     ),
     "server.errors": (
         "server/errors.py",

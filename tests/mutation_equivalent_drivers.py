@@ -236,4 +236,16 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
     "integration_kit.websocket.config.xǁWebSocketConfigǁ__post_init____mutmut_39": (
         "allow_none=False -> None for open_timeout and close_timeout: _positive only tests it for truth"
     ),
+    # grpc.replay: a client stream's request buffer (session 33).
+    "integration_kit.grpc.replay.xǁReplayǁ__init____mutmut_22": (
+        "_exhausted starting None instead of False: its only reader is 'while not self._exhausted', and both are false"
+    ),
+    **{
+        f"integration_kit.grpc.replay.xǁReplayǁmessages__mutmut_{n}": (
+            "messages() not marking the source ended (None or False instead of True): the source is always read "
+            "through self._source, one _aiter async generator, which once finished raises StopAsyncIteration on "
+            "every anext without asking the caller's iterable again; the flag only saves that one call"
+        )
+        for n in (5, 6)
+    },
 }

@@ -427,4 +427,18 @@ IO_MUTANTS = [
         'return Quota("shopify", size, max(1, size - used), None)',
         ("tests/policies/test_signals_headers_exact.py::test_shopify_call_limits",),
     ),
+    Mutant(
+        "failed_health_check_outcome_without_its_status",
+        "grpc/health.py",
+        "status=error.status, error=error)",
+        "status=None, error=error)",
+        ("tests/grpc/test_health_exact.py::test_any_other_status_fails_the_probe",),
+    ),
+    Mutant(
+        "replay_reads_a_reiterable_source_afresh_on_the_async_path",
+        "grpc/replay.py",
+        "_aiter(source if self._sync is None else self._sync)",
+        "_aiter(source)",
+        ("tests/grpc/test_replay_exact.py::test_a_reiterable_source_is_read_once_whichever_path_reads_it",),
+    ),
 ]
