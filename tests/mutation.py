@@ -267,6 +267,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "websocket/config.py",
         ("tests/websocket/test_ws_client_exact.py", "tests/websocket/test_ws_config_exact.py", *_WS),
     ),
+    "websocket.errors": (
+        "websocket/errors.py",
+        ("tests/websocket/test_ws_errors_exact.py", "tests/websocket/test_ws_client_exact.py", *_WS),
+    ),
     "grpc.health": (
         "grpc/health.py",
         (

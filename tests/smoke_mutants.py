@@ -441,4 +441,11 @@ IO_MUTANTS = [
         "_aiter(source)",
         ("tests/grpc/test_replay_exact.py::test_a_reiterable_source_is_read_once_whichever_path_reads_it",),
     ),
+    Mutant(
+        "websocket_stream_closed_reports_one_unsent_by_default",
+        "websocket/errors.py",
+        "reason: str, unsent: int = 0,",
+        "reason: str, unsent: int = 1,",
+        ("tests/websocket/test_ws_errors_exact.py::test_stream_closed_without_unsent_reports_nothing_unsent",),
+    ),
 ]
