@@ -10,13 +10,11 @@ plaintext and TLS. grpcio's multicallables are replaced by scripted fakes where 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
 import grpc.aio
 import pytest
-import trustme
 from grpc_kit_helpers import Serve, retry_config, scenario
 
 from integration_kit.clock import ManualClock
@@ -399,27 +397,6 @@ def test_a_plaintext_channel_hands_grpcio_its_options(serve: Serve) -> None:
         assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
         with ResilientChannel(target, tls=False) as ch:
             assert pbg.InventoryStub(ch).GetItem(pb.GetItemRequest(sku="abcdef"), timeout=10).sku == "abcdef"
-
-
-class _Inventory(pbg.InventoryServicer):
-    def GetItem(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return pb.Item(sku=request.sku, stock=3, attempt=1)
-
-
-@pytest.fixture(scope="module")
-def tls_server() -> Iterator[tuple[str, bytes]]:
-    """A TLS gRPC server on 127.0.0.1 with a certificate of a private CA: (target, the CA's PEM)."""
-    ca = trustme.CA()
-    leaf = ca.issue_cert("localhost", "127.0.0.1")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    pbg.add_InventoryServicer_to_server(_Inventory(), server)
-    credentials = grpc.ssl_server_credentials(
-        [(leaf.private_key_pem.bytes(), b"".join(blob.bytes() for blob in leaf.cert_chain_pems))]
-    )
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    server.start()
-    yield f"localhost:{port}", ca.cert_pem.bytes()
-    server.stop(0)
 
 
 def test_a_tls_channel_speaks_tls_and_hands_grpcio_its_options(tls_server: tuple[str, bytes]) -> None:

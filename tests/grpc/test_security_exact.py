@@ -4,13 +4,10 @@ the caller's own root certificates trusted by a real TLS gRPC server on 127.0.0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
 import pytest
-import trustme
 
 from integration_kit.errors import ConfigurationError
 from integration_kit.grpc import GrpcTlsError, MetadataCredential, ResilientChannel
@@ -124,27 +121,6 @@ def test_a_bad_metadata_key_is_refused(key: Any) -> None:
         MetadataCredential("TOKEN", key=key)
     assert info.value.field == "key"
     assert info.value.message == f"credential key must be a lower-case metadata key, got {key!r}"
-
-
-class _Inventory(pbg.InventoryServicer):
-    def GetItem(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return pb.Item(sku=request.sku, stock=3, attempt=1)
-
-
-@pytest.fixture(scope="module")
-def tls_server() -> Iterator[tuple[str, bytes]]:
-    """A TLS gRPC server on 127.0.0.1 (a free port) with a certificate of a private CA: (target, the CA's PEM)."""
-    ca = trustme.CA()
-    leaf = ca.issue_cert("localhost", "127.0.0.1")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    pbg.add_InventoryServicer_to_server(_Inventory(), server)
-    credentials = grpc.ssl_server_credentials(
-        [(leaf.private_key_pem.bytes(), b"".join(blob.bytes() for blob in leaf.cert_chain_pems))]
-    )
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    server.start()
-    yield f"localhost:{port}", ca.cert_pem.bytes()
-    server.stop(0)
 
 
 def test_the_callers_root_certificates_are_trusted(tls_server: tuple[str, bytes]) -> None:
