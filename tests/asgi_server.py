@@ -16,9 +16,19 @@ from typing import Any
 import uvicorn
 from redis_server import free_port, stop
 
-__all__ = ["serve_in_subprocess", "serve_in_thread"]
+__all__ = ["request_body", "serve_in_subprocess", "serve_in_thread"]
 
 TESTS = Path(__file__).resolve().parent
+
+
+async def request_body(receive: Any) -> bytes:
+    """The whole body of an ASGI HTTP request, read from ``receive`` until no more is announced."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 import pytest
+from asgi_server import request_body
 
 from integration_kit import IdempotencyMiddleware, ManualClock, MemoryStore
 from integration_kit.server.idempotency import REPLAYED_HEADER, IdempotencyRecord, StoredResponse
@@ -37,13 +38,7 @@ class App:
         self.calls: list[tuple[dict[str, Any], bytes]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        if scope["type"] == "http":
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
+        body = await request_body(receive) if scope["type"] == "http" else b""
         self.calls.append((scope, body))
         if scope["type"] != "http":
             return

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_server import serve_in_thread
+from asgi_server import request_body, serve_in_thread
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import ConfigurationError
@@ -46,12 +46,7 @@ class ScriptedEndpoint:
         self.seen.append({**headers, "path": scope["path"]})
         if self.script:
             status, extra = self.script.popleft()
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
+            body = await request_body(receive)
             self.bodies.append(body)
             raw = [(k.encode(), v.encode()) for k, v in extra.items()] + [(b"content-length", b"0")]
             await send({"type": "http.response.start", "status": status, "headers": raw})

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from asgi_server import serve_in_thread
+from asgi_server import request_body, serve_in_thread
 
 from integration_kit.clock import ManualClock
 from integration_kit.errors import ConfigurationError, GaveUp, InvalidResponse, RateLimited
@@ -54,12 +54,7 @@ class Recorder:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.requests.append({"method": scope["method"], "path": scope["path"], "headers": headers, "body": body})
         self.arrived.set()
