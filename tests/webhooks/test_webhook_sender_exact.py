@@ -16,6 +16,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,15 @@ def _sender(tmp_path: Path, url: str, clock: ManualClock, **options: Any) -> Web
     return WebhookSender(store, [hook], clock=clock, **{"workers": 1, **options})
 
 
+def _send_once(sender: WebhookSender, app: Recorder | None = None, status: int | None = None) -> str:
+    """Script ``status`` as ``app``'s next answer (when given), send one message and run one delivery round: its id."""
+    if app is not None and status is not None:
+        app.script.append((status, {}))
+    msg = sender.send("order.paid", {"n": 1})
+    sender.deliver_due()
+    return msg
+
+
 def _entries(sender: WebhookSender, msg: str) -> list[tuple[Any, ...]]:
     return [(e.attempt, e.at, e.status, e.latency, e.outcome, e.error) for e in sender.log(message_id=msg)]
 
@@ -106,19 +116,14 @@ def _entries(sender: WebhookSender, msg: str) -> list[tuple[Any, ...]]:
 def test_a_410_is_logged_with_its_status_error_and_no_latency(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock)
-    try:
-        app.script.append((410, {}))
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+    with closing(_sender(tmp_path, url, clock)) as sender:
+        msg = _send_once(sender, app, 410)
         [(attempt, at, status, latency, outcome, error)] = _entries(sender, msg)
         assert (attempt, at, status, latency, outcome) == (1, T0, 410, 0.0, "disabled")
         assert error is not None
         assert error.startswith("ClientError: ")
         assert "410" in error
         assert sender.stats["disabled"] == 1
-    finally:
-        sender.close()
 
 
 def test_a_retried_attempt_is_logged_with_its_status_error_and_no_latency(
@@ -127,11 +132,10 @@ def test_a_retried_attempt_is_logged_with_its_status_error_and_no_latency(
     app, url = endpoint
     clock = ManualClock(T0)
     events: list[Event] = []
-    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10, 10)), hooks=[events.append])
-    try:
-        app.script.append((500, {}))
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+    with closing(
+        _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10, 10)), hooks=[events.append])
+    ) as sender:
+        msg = _send_once(sender, app, 500)
         [(attempt, at, status, latency, outcome, error)] = _entries(sender, msg)
         assert (attempt, at, status, latency, outcome) == (1, T0, 500, 0.0, "retry")
         assert error is not None
@@ -155,8 +159,6 @@ def test_a_retried_attempt_is_logged_with_its_status_error_and_no_latency(
             10,
             "schedule",
         )
-    finally:
-        sender.close()
 
 
 def test_failing_for_exactly_disable_after_disables_with_the_attempt_s_status_and_error(
@@ -166,8 +168,7 @@ def test_failing_for_exactly_disable_after_disables_with_the_attempt_s_status_an
     clock = ManualClock(T0)
     events: list[Event] = []
     schedule = RetrySchedule(delays=(0, 10, 10, 10), disable_after=20)
-    sender = _sender(tmp_path, url, clock, schedule=schedule, hooks=[events.append])
-    try:
+    with closing(_sender(tmp_path, url, clock, schedule=schedule, hooks=[events.append])) as sender:
         app.script.extend([(500, {})] * 3)
         msg = sender.send("order.paid", {"n": 1})
         for _ in range(3):
@@ -179,8 +180,6 @@ def test_failing_for_exactly_disable_after_disables_with_the_attempt_s_status_an
         assert entries[2][5] is not None
         assert entries[2][5].startswith("ServerError: ")
         assert sender.store.endpoint("shop").enabled is False
-    finally:
-        sender.close()
 
 
 def test_an_exhausted_schedule_logs_the_last_attempt_s_status_and_error(
@@ -188,37 +187,27 @@ def test_an_exhausted_schedule_logs_the_last_attempt_s_status_and_error(
 ) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0,)))
-    try:
-        app.script.append((502, {}))
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+    with closing(_sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0,)))) as sender:
+        msg = _send_once(sender, app, 502)
         [(attempt, _, status, latency, outcome, error)] = _entries(sender, msg)
         assert (attempt, status, latency, outcome) == (1, 502, 0.0, "failed")
         assert error is not None
         assert error.startswith("ServerError: ")
         assert sender.stats["failed"] == 1
-    finally:
-        sender.close()
 
 
 def test_the_schedule_s_jitter_is_drawn_from_the_sender_s_rng(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
     schedule = RetrySchedule(delays=(0, 100, 100), jitter=0.5)
-    sender = _sender(tmp_path, url, clock, schedule=schedule, rng=random.Random(7))
-    try:
-        app.script.append((500, {}))
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+    with closing(_sender(tmp_path, url, clock, schedule=schedule, rng=random.Random(7))) as sender:
+        msg = _send_once(sender, app, 500)
         row = sender.store.delivery(msg, "shop")
         assert row is not None
         expected = schedule.next_delay(1, rng=random.Random(7))
         assert expected is not None
         assert expected != 100
         assert row["next_attempt_at"] - T0 == pytest.approx(expected, abs=1e-6)  # not approx(T0 + ...): 1e-6 of T0
-    finally:
-        sender.close()
 
 
 def test_a_gave_up_s_last_error_retry_after_is_honoured(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
@@ -227,8 +216,9 @@ def test_a_gave_up_s_last_error_retry_after_is_honoured(tmp_path: Path, endpoint
     _, url = endpoint
     clock = ManualClock(T0)
     events: list[Event] = []
-    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10, 10)), hooks=[events.append])
-    try:
+    with closing(
+        _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10, 10)), hooks=[events.append])
+    ) as sender:
         msg = sender.send("order.paid", {"n": 1})
         [due] = sender.store.claim_due(lease=60)
         last = RateLimited("429 Too Many Requests", status=429, retry_after=500.0)
@@ -237,8 +227,6 @@ def test_a_gave_up_s_last_error_retry_after_is_honoured(tmp_path: Path, endpoint
         assert row is not None
         assert (row["next_attempt_at"], row["last_status"]) == (T0 + 500, 429)
         assert [(e.delay, e.reason) for e in events if isinstance(e, RetryScheduled)] == [(500, "retry_after")]
-    finally:
-        sender.close()
 
 
 # -- _deliver and send: the request each attempt makes, and what a delivery writes --------------------------------
@@ -249,8 +237,7 @@ def test_a_delivery_is_one_signed_json_post_logged_with_its_status(
 ) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock)
-    try:
+    with closing(_sender(tmp_path, url, clock)) as sender:
         sender.store.set_failing("shop", T0 - 50)  # failing until this delivery
         msg = sender.send("order.paid", {"n": 1})
         assert msg.startswith("msg_")
@@ -269,22 +256,17 @@ def test_a_delivery_is_one_signed_json_post_logged_with_its_status(
         assert _entries(sender, msg) == [(1, T0, 200, 0.0, "delivered", None)]
         assert sender.store.endpoint("shop").failing_since is None
         assert sender.stats == {"delivered": 1}
-    finally:
-        sender.close()
 
 
 def test_bytes_are_sent_as_they_are_under_the_id_given(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock)
-    try:
+    with closing(_sender(tmp_path, url, clock)) as sender:
         assert sender.send("raw", b'{"already": "encoded"}', msg_id="msg_fixed") == "msg_fixed"
         sender.deliver_due()
         [request] = app.requests
         assert request["body"] == b'{"already": "encoded"}'
         assert request["headers"]["webhook-id"] == "msg_fixed"
-    finally:
-        sender.close()
 
 
 def test_a_message_goes_to_the_subscribed_or_named_endpoints_only(
@@ -322,8 +304,7 @@ def test_a_delivery_for_an_unknown_or_disabled_endpoint_is_logged_disabled_witho
 ) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock)
-    try:
+    with closing(_sender(tmp_path, url, clock)) as sender:
         msg = sender.send("order.paid", {"n": 1})
         [due] = sender.store.claim_due(lease=60)
         sender.store.disable("shop", "by hand")  # after the claim: the claimed delivery is still attempted
@@ -335,8 +316,6 @@ def test_a_delivery_for_an_unknown_or_disabled_endpoint_is_logged_disabled_witho
         assert _entries(sender, msg)[1] == (2, T0, None, 0.0, "disabled", "unknown endpoint")
         assert app.requests == []
         assert other.stats == {"disabled": 1}
-    finally:
-        sender.close()
 
 
 def test_a_hook_that_fails_on_the_sender_s_event_is_logged_on_the_webhooks_logger(
@@ -349,8 +328,7 @@ def test_a_hook_that_fails_on_the_sender_s_event_is_logged_on_the_webhooks_logge
         if isinstance(event, RetryScheduled):
             raise RuntimeError("hook broke")
 
-    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10)), hooks=[hook])
-    try:
+    with closing(_sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10)), hooks=[hook])) as sender:
         app.script.append((500, {}))
         msg = sender.send("order.paid", {"n": 1})
         with caplog.at_level(logging.WARNING):
@@ -358,8 +336,6 @@ def test_a_hook_that_fails_on_the_sender_s_event_is_logged_on_the_webhooks_logge
         assert [e[4] for e in _entries(sender, msg)] == ["retry"]
         failed = [r for r in caplog.records if "failed on retry_scheduled" in r.getMessage()]
         assert [r.name for r in failed] == ["integration_kit.webhooks"]
-    finally:
-        sender.close()
 
 
 # -- GuardedTransport ---------------------------------------------------------------------------------------------
@@ -434,20 +410,15 @@ def test_an_attempt_has_no_deadline_and_its_latency_is_on_the_sender_s_clock(
         if isinstance(event, AttemptStarted):
             clock.advance(40)  # the attempt "takes" 40 s on the sender's clock
 
-    sender = _sender(tmp_path, url, clock, hooks=[slow])
-    try:
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+    with closing(_sender(tmp_path, url, clock, hooks=[slow])) as sender:
+        msg = _send_once(sender)
         assert _entries(sender, msg) == [(1, T0, 200, 40.0, "delivered", None)]
-    finally:
-        sender.close()
 
 
 def test_an_answer_is_read_up_to_64_kib(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10)))
-    try:
+    with closing(_sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 10)))) as sender:
         app.answer = b"x" * (64 * 1024)
         fits = sender.send("order.paid", {"n": 1})
         sender.deliver_due()
@@ -459,8 +430,6 @@ def test_an_answer_is_read_up_to_64_kib(tmp_path: Path, endpoint: tuple[Recorder
         assert entry[4] == "retry"
         assert entry[5] is not None
         assert entry[5].startswith("ResponseTooLarge")
-    finally:
-        sender.close()
 
 
 def test_an_endpoint_s_own_timeouts_bound_its_attempts(tmp_path: Path, endpoint: tuple[Recorder, str]) -> None:
@@ -472,8 +441,7 @@ def test_an_endpoint_s_own_timeouts_bound_its_attempts(tmp_path: Path, endpoint:
     sender = WebhookSender(store, [hook], clock=clock, workers=1)
     try:
         app.delay = 0.5
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+        msg = _send_once(sender)
         [entry] = _entries(sender, msg)
         assert (entry[2], entry[4]) == (None, "retry")
         assert entry[5] is not None
@@ -488,21 +456,17 @@ def test_a_replaced_endpoint_signs_with_its_new_secret_and_its_old_client_is_clo
 ) -> None:
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock)
-    try:
+    with closing(_sender(tmp_path, url, clock)) as sender:
         old = sender._clients["shop"]
         sender.add_endpoint(Endpoint("shop", url + "/v2", (NEW_SECRET,), allow_private=True))
         with pytest.raises(InvalidResponse) as caught:  # closed: httpx refuses to send on it
             old.request("POST", url + "/hooks", content=b"{}")
         assert "closed" in str(caught.value.__cause__)
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+        msg = _send_once(sender)
         [request] = app.requests
         assert request["path"] == "/v2"
         assert StandardWebhooks((NEW_SECRET,), clock=clock).verify(request["headers"], request["body"]).id == msg
         assert sender.endpoints["shop"].url == url + "/v2"
-    finally:
-        sender.close()
 
 
 def test_an_endpoint_replaced_during_an_attempt_lets_the_attempt_finish_then_closes_its_old_client(
@@ -556,17 +520,13 @@ def test_a_transport_given_carries_every_attempt_and_is_never_closed_by_a_replac
     app, url = endpoint
     clock = ManualClock(T0)
     shared = CountingTransport()
-    sender = _sender(tmp_path, url, clock, transport=shared)
-    try:
+    with closing(_sender(tmp_path, url, clock, transport=shared)) as sender:
         sender.add_endpoint(Endpoint("shop", url + "/v2", (SECRET,), allow_private=True))
         assert shared.closed == 0
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+        msg = _send_once(sender)
         assert _entries(sender, msg)[0][4] == "delivered"
         assert [r["path"] for r in app.requests] == ["/v2"]
         assert shared.sent == 1
-    finally:
-        sender.close()
         shared.close()
 
 
@@ -613,14 +573,11 @@ def _threads(tmp_path: Path, url: str, workers: int, count: int) -> set[str]:
         if isinstance(event, AttemptStarted):
             names.add(threading.current_thread().name.split("_")[0])
 
-    sender = _sender(tmp_path, url, clock, workers=workers, hooks=[where])
-    try:
+    with closing(_sender(tmp_path, url, clock, workers=workers, hooks=[where])) as sender:
         for i in range(count):
             sender.send("order.paid", {"n": i})
         assert sender.deliver_due() == count
         assert sender.stats == {"delivered": count}
-    finally:
-        sender.close()
     return names
 
 
@@ -639,18 +596,14 @@ def test_a_429_is_one_attempt_due_again_after_its_retry_after(tmp_path: Path, en
     schedule in the store does, so the wait survives a restart."""
     app, url = endpoint
     clock = ManualClock(T0)
-    sender = _sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 1, 1)))
-    try:
+    with closing(_sender(tmp_path, url, clock, schedule=RetrySchedule(delays=(0, 1, 1)))) as sender:
         app.script.extend([(429, {"retry-after": "2"}), (429, {"retry-after": "2"})])
-        msg = sender.send("order.paid", {"n": 1})
-        sender.deliver_due()
+        msg = _send_once(sender)
         assert len(app.requests) == 1
         assert [(e[2], e[4]) for e in _entries(sender, msg)] == [(429, "retry")]
         row = sender.store.delivery(msg, "shop")
         assert row is not None
         assert row["next_attempt_at"] == T0 + 2
-    finally:
-        sender.close()
 
 
 def test_without_an_rng_the_schedule_s_jitter_still_spreads_the_retries(
@@ -659,16 +612,13 @@ def test_without_an_rng_the_schedule_s_jitter_still_spreads_the_retries(
     app, url = endpoint
     clock = ManualClock(T0)
     schedule = RetrySchedule(delays=(0, 100, 100), jitter=0.5)
-    sender = _sender(tmp_path, url, clock, schedule=schedule)
-    try:
+    with closing(_sender(tmp_path, url, clock, schedule=schedule)) as sender:
         app.script.extend([(500, {})] * 3)
         ids = [sender.send("order.paid", {"n": i}) for i in range(3)]
         sender.deliver_due()
         due = [(sender.store.delivery(i, "shop") or {})["next_attempt_at"] - T0 for i in ids]
         assert all(50 <= d <= 150 for d in due)
         assert len(set(due)) == 3  # each drawn afresh: never the bare schedule
-    finally:
-        sender.close()
 
 
 # -- Endpoint -----------------------------------------------------------------------------------------------------
@@ -698,12 +648,9 @@ def test_the_worker_pool_has_as_many_threads_as_workers(tmp_path: Path, endpoint
             with lock:
                 names.add(threading.current_thread().name)
 
-    sender = _sender(tmp_path, url, clock, workers=2, hooks=[where])
-    try:
+    with closing(_sender(tmp_path, url, clock, workers=2, hooks=[where])) as sender:
         for i in range(6):
             sender.send("order.paid", {"n": i})
         assert sender.deliver_due() == 6  # six attempts submitted at once: a larger pool would start more threads
         assert names <= {"webhooks_0", "webhooks_1"}
         assert sender.stats == {"delivered": 6}
-    finally:
-        sender.close()
