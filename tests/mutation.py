@@ -212,7 +212,13 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "grpc.status": (
         "grpc/status.py",
-        ("tests/grpc/test_status_exact.py", "tests/grpc/test_grpc_config.py", "tests/grpc/test_status.py", *_GRPC),
+        (
+            "tests/grpc/test_status_exact.py",
+            "tests/grpc/test_status_lost.py",
+            "tests/grpc/test_grpc_config.py",
+            "tests/grpc/test_status.py",
+            *_GRPC,
+        ),
     ),
     "grpc.rpc": ("grpc/rpc.py", ("tests/grpc/test_rpc_exact.py", *_GRPC)),
     # The channels themselves (issue 29's fifth sweep): every shape over a real loopback server, a second each.

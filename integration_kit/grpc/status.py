@@ -23,6 +23,12 @@ Server pushback (gRFC A6, trailing metadata ``grpc-retry-pushback-ms``): a valid
 becomes ``Outcome.should_retry=False``, which stops retrying (see
 :func:`~integration_kit.policies.retry.decide_retry`).
 
+A stream the partner ended while the async channel was still writing a request can reach the caller as
+``INTERNAL: Internal error from Core``: grpcio's aio client replaces the partner's own status with that one when
+the write fails (grpc/grpc#36066, open in grpcio 1.85; the sync client reports the partner's status). The partner's
+code is lost, and the failure is the transport's, not the partner's: :class:`GrpcStatusLost`, retried as the method
+retries ``UNAVAILABLE`` (a permanent :class:`GrpcPermanentError` naming the cause when it does not).
+
 A failure that provably never reached the server (no connection could be made, or the server refused the HTTP/2
 stream: ``REFUSED_STREAM``) is an outcome of kind ``CONNECT_ERROR``: safe to retry for any method, and the
 channel retries a refused stream transparently, without using an attempt (gRFC A6's transparent retry).
@@ -47,6 +53,7 @@ __all__ = [
     "GrpcRateLimited",
     "GrpcRefused",
     "GrpcStatus",
+    "GrpcStatusLost",
     "GrpcTlsError",
     "GrpcTransientError",
     "GrpcUnavailable",
@@ -86,6 +93,16 @@ _TLS_HINT = (
     "not trusted); a plaintext server on loopback needs tls=False"
 )
 _REFUSED_STREAM = re.compile(r"refused_stream|stream refused", re.I)
+#: grpcio's aio client when a request's write failed because the partner had ended the stream (grpc/grpc#36066):
+#: the details it sets and the debug string of the failed write (one ``SendMessageOperation``).
+_LOST_DETAILS = "Internal error from Core"
+_FAILED_WRITE = re.compile(
+    r'Failed "execute_batch": \(<grpc\._cython\.cygrpc\.SendMessageOperation object at 0x[0-9a-fA-F]+>,\)'
+)
+_LOST_HINT = (
+    "the partner ended the stream while a request was being sent, and grpcio reported INTERNAL in place of the "
+    "partner's status (grpc/grpc#36066)"
+)
 _DIGITS = re.compile(r"[0-9]{1,10}")
 #: Details longer than this are cut (characters): a status message is meant for people, not for payloads.
 MAX_DETAILS = 300
@@ -109,6 +126,12 @@ class GrpcTransientError(GrpcStatus, TransientError):
 
 class GrpcUnavailable(GrpcTransientError):
     """``UNAVAILABLE``: the server (or the connection to it) is not available now."""
+
+
+class GrpcStatusLost(GrpcTransientError):
+    """A stream the partner ended while a request was being written, whose status grpcio's aio client lost: it
+    reported ``INTERNAL: Internal error from Core`` instead (grpc/grpc#36066). Retried when the method's policy
+    retries ``UNAVAILABLE``; ``code`` is the ``INTERNAL`` grpcio reported."""
 
 
 class GrpcRateLimited(GrpcStatus, RateLimited):
@@ -166,7 +189,11 @@ def outcome_for_error(
     message = f"gRPC {code.name}" + (f": {details}" if details else "")
     status = code.value[0]
     attempt_error: AttemptError
-    if code is grpc.StatusCode.UNAVAILABLE and _TLS_FAILED.search(details):
+    if _lost_on_write(call, code):
+        message = f"gRPC status lost: {_LOST_HINT}"
+        lost_retried = grpc.StatusCode.UNAVAILABLE in retryable
+        attempt_error = GrpcStatusLost(message) if lost_retried else GrpcPermanentError(message)
+    elif code is grpc.StatusCode.UNAVAILABLE and _TLS_FAILED.search(details):
         attempt_error = GrpcTlsError(f"gRPC UNAVAILABLE: {_TLS_HINT}: {details}")
     elif code in retryable:
         if code is grpc.StatusCode.RESOURCE_EXHAUSTED and isinstance(pushback, float):
@@ -191,6 +218,14 @@ def outcome_for_error(
         error=attempt_error,
         should_retry=False if pushback is False else None,
     )
+
+
+def _lost_on_write(call: Any, code: grpc.StatusCode) -> bool:
+    """Whether grpcio's aio client replaced the partner's status after a failed write (grpc/grpc#36066)."""
+    if code is not grpc.StatusCode.INTERNAL or call.details() != _LOST_DETAILS:
+        return False
+    debug = getattr(call, "debug_error_string", None)
+    return callable(debug) and bool(_FAILED_WRITE.fullmatch(str(debug() or "")))
 
 
 def is_refused_stream(outcome: Outcome) -> bool:
