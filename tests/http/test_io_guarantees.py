@@ -41,7 +41,9 @@ SERVER_CONNECTIONS = 50
 class DroppingServer:
     """A raw HTTP/1.1 server on 127.0.0.1 that never answers: per connection it reads the request, records it,
     then resets the connection (``reset``: RST, as a crashed proxy does), closes it (``close``: FIN), or resets it
-    after the head only, while the client is still writing the body (``reset_mid_body``)."""
+    after the head only, while the client is still writing the body (``reset_mid_body``). ``answer_early`` is the
+    exception that does answer: ``413`` after the head, then a lingering close (as nginx closes: it stops
+    writing, reads and drops what the client still sends, then closes)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -88,6 +90,13 @@ class DroppingServer:
         lines = head.decode("latin-1").split("\r\n")
         method, path = lines[0].split(" ")[:2]
         self.seen.append(f"{method} {path}")
+        if self.mode == "answer_early":
+            conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+            conn.shutdown(socket.SHUT_WR)
+            end = time.monotonic() + 2.0
+            while time.monotonic() < end and conn.recv(65536):
+                pass
+            return
         if self.mode != "reset_mid_body":
             length = next(
                 (int(v) for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "content-length"), 0
@@ -116,6 +125,17 @@ def test_a_post_without_a_key_the_partner_may_have_acted_on_is_sent_once(connect
         with pytest.raises(ConnectionLost):
             client.post("/payments", content=_body(mode))
         assert server.seen == ["POST /payments"]
+
+
+def test_an_answer_sent_before_the_body_is_read_is_the_outcome(connect: Connect) -> None:
+    """The partner's early answer is what the call ends with, not a lost connection: the body is still being
+    written when it comes (32 MiB), and the client reads it after its write fails."""
+    with DroppingServer("answer_early") as server:
+        client = connect(config(server.base_url), clock=ManualClock())
+        with pytest.raises(ClientError) as caught:
+            client.post("/uploads", content=_body("reset_mid_body"))
+        assert (caught.value.status, caught.value.body_snippet) == (413, "too big!")
+        assert server.seen == ["POST /uploads"]
 
 
 @pytest.mark.parametrize("mode", MODES)
