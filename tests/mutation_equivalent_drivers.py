@@ -15,7 +15,7 @@ DRIVERS_EQUIVALENT: dict[str, str] = {
             "the status given to the error's constructor (or its default, 429) is overwritten at once by "
             "attempt_error.status = status, and the constructors only store it"
         )
-        for n in (36, 39, 49, 55)
+        for n in (48, 51, 61, 67)
     },
     **{
         f"integration_kit.grpc.status.x__pairs__mutmut_{n}": (

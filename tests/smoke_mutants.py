@@ -448,4 +448,11 @@ IO_MUTANTS = [
         "reason: str, unsent: int = 1,",
         ("tests/websocket/test_ws_errors_exact.py::test_stream_closed_without_unsent_reports_nothing_unsent",),
     ),
+    Mutant(
+        "grpcio_lost_stream_status_taken_for_a_permanent_internal",
+        "grpc/status.py",
+        "    if _lost_on_write(call, code):\n",
+        "    if False:\n",
+        ("tests/grpc/test_status_lost.py::test_grpcios_failed_write_is_a_lost_status_retried_as_unavailable",),
+    ),
 ]

@@ -225,7 +225,7 @@ def _lost_on_write(call: Any, code: grpc.StatusCode) -> bool:
     if code is not grpc.StatusCode.INTERNAL or call.details() != _LOST_DETAILS:
         return False
     debug = getattr(call, "debug_error_string", None)
-    return callable(debug) and bool(_FAILED_WRITE.fullmatch(str(debug() or "")))
+    return callable(debug) and bool(_FAILED_WRITE.fullmatch(str(debug())))  # None: "None", no match
 
 
 def is_refused_stream(outcome: Outcome) -> bool:

@@ -94,6 +94,41 @@ def test_look_alikes_keep_their_own_status(code: grpc.StatusCode, details: str, 
     assert error.message == f"gRPC {code.name}: {details}"
 
 
+class _BareRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+    """An ``RpcError`` that is a ``grpc.Call`` but no grpcio error (an interceptor's, a test double's): no
+    ``debug_error_string``."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.INTERNAL
+
+    def details(self) -> str:
+        return "Internal error from Core"
+
+    def trailing_metadata(self) -> tuple[()]:
+        return ()
+
+    def initial_metadata(self) -> tuple[()]:
+        return ()
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> None:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: Any) -> bool:
+        return False
+
+
+def test_an_error_without_grpcios_debug_string_keeps_its_own_status() -> None:
+    error = outcome_for_error(_BareRpcError(), retryable=UNAVAILABLE).error
+    assert type(error) is GrpcPermanentError
+    assert error.message == "gRPC INTERNAL: Internal error from Core"
+
+
 # -- live: a partner that ends streams before reading them -------------------------------------------------------
 
 
