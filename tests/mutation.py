@@ -114,6 +114,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "http/transport.py",
         (
             "tests/http/test_transport.py",
+            "tests/http/test_socks_proxy.py",
             "tests/http/test_transport_async.py",
             "tests/http/test_pool_leak.py",
             "tests/http/test_scaled_deadline.py",

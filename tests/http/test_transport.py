@@ -141,21 +141,6 @@ def test_proxy_pools_keep_the_shared_options_and_the_proxy_s_tls() -> None:
         assert (built._proxy_url.host, built._proxy_url.port, built._proxy_url.target) == (b"127.0.0.1", 3128, b"/")
 
 
-@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
-@pytest.mark.parametrize("kind", [DeadlineTransport, AsyncDeadlineTransport])
-def test_a_socks_proxy_takes_the_socks_pool_or_names_the_missing_package(kind: type, scheme: str) -> None:
-    url = f"{scheme}://u:p@127.0.0.1:1080"
-    try:
-        import socksio  # noqa: F401
-    except ImportError:  # before: "ConnectionPool.__init__() got an unexpected keyword argument 'proxy_url'"
-        with pytest.raises(RuntimeError, match=r"^a SOCKS proxy needs the socksio package"):
-            kind(proxy=url)
-        return
-    built = kind(proxy=url)._pool
-    assert type(built) is (tr._SOCKSProxy if kind is DeadlineTransport else tr._AsyncSOCKSProxy)
-    assert built._proxy_auth == (b"u", b"p")
-
-
 def test_a_proxy_of_another_scheme_is_refused() -> None:
     proxy = httpx.Proxy("http://127.0.0.1:3128")
     proxy.url = httpx.URL("ftp://127.0.0.1:3128")
