@@ -455,4 +455,11 @@ IO_MUTANTS = [
         "    if False:\n",
         ("tests/grpc/test_status_lost.py::test_grpcios_failed_write_is_a_lost_status_retried_as_unavailable",),
     ),
+    Mutant(
+        "socks_proxy_built_without_its_credentials",
+        "http/transport.py",
+        "return socks_proxy(proxy_url=url, proxy_auth=proxy.raw_auth, **shared)",
+        "return socks_proxy(proxy_url=url, **shared)",
+        ("tests/http/test_socks_proxy.py::test_a_sync_request_goes_through_the_proxy_with_its_credentials",),
+    ),
 ]
