@@ -20,7 +20,8 @@ IntegrationError                    every error: integration, method, redacted u
 │       ├── UpstreamError           a non-retryable 5xx (501, 505, ...)
 │       ├── InvalidResponse         malformed or invalid body
 │       ├── ResponseTooLarge        the body passed max_response_bytes
-│       └── CertificateError        the partner's TLS certificate did not verify
+│       ├── CertificateError        the partner's TLS certificate did not verify
+│       └── ProxyRefused            the proxy refused the client (its credentials, or its policy)
 └── GaveUp                          retrying stopped; ``last_error`` holds the final attempt's error
     ├── RetriesExhausted            max_attempts reached
     ├── BudgetExhausted             the client-wide retry budget refused the retry
@@ -78,6 +79,7 @@ __all__ = [
     "InvalidResponse",
     "PermanentError",
     "PoolTimeout",
+    "ProxyRefused",
     "RateLimitExceeded",
     "RateLimited",
     "ReadTimeout",
@@ -361,6 +363,13 @@ class ResponseTooLarge(PermanentError):
 
 class CertificateError(PermanentError):
     """The partner's TLS certificate did not verify (self-signed, expired, wrong host): it will not on a retry."""
+
+
+class ProxyRefused(PermanentError):
+    """The proxy in front of the partner refused the client itself: its credentials (HTTP ``407`` to ``CONNECT``, a
+    SOCKS5 login refused, another SOCKS5 login method wanted) or its policy (HTTP ``403`` to ``CONNECT``, a SOCKS5
+    target not allowed by the proxy's ruleset). The request never reached the partner, and a retry would meet the
+    same refusal. Its ``__cause__`` is httpx's ``ProxyError``; the message never holds the proxy's credentials."""
 
 
 class GaveUp(IntegrationError):

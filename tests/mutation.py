@@ -87,7 +87,14 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "engine": ("engine/call.py", (*_PURE, "tests/core/test_events.py", "tests/engine/test_decorator.py")),
     "http.exchange": (
         "http/exchange.py",
-        ("tests/http/test_exchange_exact.py", "tests/http/test_answered_errors.py", *_HTTP, *_IO, *_SIGNALS),
+        (
+            "tests/http/test_exchange_exact.py",
+            "tests/http/test_proxy_refusals.py",
+            "tests/http/test_answered_errors.py",
+            *_HTTP,
+            *_IO,
+            *_SIGNALS,
+        ),
     ),
     "http.client": (
         "http/client.py",

@@ -11,6 +11,7 @@ frozen :class:`ExchangeContext`, so this module does not know the client.
 from __future__ import annotations
 
 import math
+import re
 import ssl
 import sys
 import time
@@ -29,6 +30,7 @@ from integration_kit.errors import (
     CertificateError,
     IntegrationError,
     InvalidResponse,
+    ProxyRefused,
     RateLimited,
     ResponseTooLarge,
     error_for_status,
@@ -73,6 +75,16 @@ _EXCEPTION_KINDS: tuple[tuple[type[Exception], OutcomeKind], ...] = (
     (httpx.TimeoutException, OutcomeKind.READ_TIMEOUT),
     (httpx.NetworkError, OutcomeKind.CONNECTION_LOST),
     (httpx.RemoteProtocolError, OutcomeKind.CONNECTION_LOST),
+)
+
+#: What httpcore says (``httpx.ProxyError``) when a proxy refuses the client itself rather than failing to reach the
+#: partner: a retry meets the same refusal. An HTTP proxy's answer to ``CONNECT`` (407, 403), a SOCKS5 login refused
+#: (RFC 1929), a SOCKS5 proxy that wants another login method, a SOCKS5 target its ruleset does not allow.
+_PROXY_REFUSALS = re.compile(
+    r"40[37] .*"
+    r"|Invalid username/password"
+    r"|Requested .+ from proxy server, but got .+\."
+    r"|Proxy Server could not connect: Connection not allowed by ruleset\."
 )
 
 #: Statuses whose explicit wait (``Retry-After``, ``retry-after-ms``) is honoured even when the answer is not a rate
@@ -267,7 +279,8 @@ class Exchange:
         """The outcome of an attempt that raised: the one boundary where httpx exceptions are translated.
 
         A certificate that did not verify is a :class:`~integration_kit.errors.CertificateError` (it will not
-        verify on the next attempt); an exception this module does not know becomes
+        verify on the next attempt), a proxy that refused the client a :class:`~integration_kit.errors.ProxyRefused`
+        (other proxy failures are connect errors, retried); an exception this module does not know becomes
         :class:`~integration_kit.errors.InvalidResponse`. An :class:`~integration_kit.errors.IntegrationError`
         that is not an attempt's (a redirect refused as unsafe) is raised: it ends the call.
         """
@@ -278,6 +291,10 @@ class Exchange:
         verify = _certificate_failure(exc)
         if verify is not None:
             error: AttemptError = CertificateError(f"TLS certificate verification failed: {verify}")
+            error.__cause__ = exc
+            return Outcome(OutcomeKind.ERROR, error=error)
+        if isinstance(exc, httpx.ProxyError) and _PROXY_REFUSALS.fullmatch(str(exc)):
+            error = ProxyRefused(f"the proxy refused the call: {exc}")
             error.__cause__ = exc
             return Outcome(OutcomeKind.ERROR, error=error)
         for kind_of, kind in _EXCEPTION_KINDS:
