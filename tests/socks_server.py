@@ -24,7 +24,6 @@ class SocksRequest:
 
     methods: bytes = b""
     credentials: tuple[str, str] | None = None
-    address_type: int = 0  # 1 IPv4, 3 a domain name, 4 IPv6
     target: tuple[str, int] | None = None
 
 
@@ -61,10 +60,10 @@ def _handshake(conn: socket.socket, proxy: _Proxy, request: SocksRequest) -> soc
         conn.sendall(b"\x01\x00" if accepted else b"\x01\x01")
         if not accepted:
             return None
-    _, command, _, request.address_type = _exactly(conn, 4)
-    if request.address_type == 1:
+    _, command, _, address_type = _exactly(conn, 4)  # 1 IPv4, 3 a domain name, 4 IPv6
+    if address_type == 1:
         host = socket.inet_ntop(socket.AF_INET, _exactly(conn, 4))
-    elif request.address_type == 4:
+    elif address_type == 4:
         host = socket.inet_ntop(socket.AF_INET6, _exactly(conn, 16))
     else:
         host = _exactly(conn, _exactly(conn, 1)[0]).decode()
@@ -97,7 +96,7 @@ def _serve_one(conn: socket.socket, proxy: _Proxy) -> None:
         conn.settimeout(IDLE_SECONDS)
         try:
             upstream = _handshake(conn, proxy, request)
-        except (OSError, ConnectionError):
+        except OSError:  # ConnectionError included
             return
         if upstream is None:
             return

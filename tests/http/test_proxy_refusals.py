@@ -13,9 +13,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from redis_server import free_port
 from scripted_upstream import Connect
 from socks_server import socks_server
 from test_client_guarantees import config
@@ -34,11 +36,10 @@ def _shown(error: BaseException) -> str:
     return " ".join((str(error), repr(error), repr(error.__cause__), repr(vars(error))))
 
 
-@pytest.fixture
-def refused_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
+def _behind(connect: Connect, monkeypatch: pytest.MonkeyPatch, variable: str, proxy: str, base_url: str) -> Any:
+    """A client of ``base_url`` (3 attempts, a manual clock) that finds ``proxy`` in the environment's ``variable``."""
+    monkeypatch.setenv(variable, proxy)
+    return connect(config(base_url, retry=RETRY), clock=ManualClock())
 
 
 # -- SOCKS5 ----------------------------------------------------------------------------------------------------
@@ -56,11 +57,12 @@ def refused_port() -> int:
     ],
 )
 def test_a_socks_login_refused_is_sent_once(
-    connect: Connect, monkeypatch: pytest.MonkeyPatch, refused_port: int, login: str, said: str
+    connect: Connect, monkeypatch: pytest.MonkeyPatch, login: str, said: str
 ) -> None:
     with socks_server(CREDENTIALS) as (proxy, seen):
-        monkeypatch.setenv("ALL_PROXY", f"socks5://{login}{proxy}")
-        client = connect(config(f"http://127.0.0.1:{refused_port}", retry=RETRY), clock=ManualClock())
+        client = _behind(
+            connect, monkeypatch, "ALL_PROXY", f"socks5://{login}{proxy}", f"http://127.0.0.1:{free_port()}"
+        )
         with pytest.raises(ProxyRefused) as caught:
             client.get("/orders")
     assert caught.value.message == said
@@ -71,8 +73,13 @@ def test_a_socks_login_refused_is_sent_once(
 
 def test_a_socks_target_the_ruleset_refuses_is_sent_once(connect: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
     with socks_server(CREDENTIALS) as (proxy, seen):
-        monkeypatch.setenv("ALL_PROXY", f"socks5h://{CREDENTIALS[0]}:{CREDENTIALS[1]}@{proxy}")
-        client = connect(config("https://partner.invalid:8443", retry=RETRY), clock=ManualClock())
+        client = _behind(
+            connect,
+            monkeypatch,
+            "ALL_PROXY",
+            f"socks5h://{CREDENTIALS[0]}:{CREDENTIALS[1]}@{proxy}",
+            "https://partner.invalid:8443",
+        )
         with pytest.raises(ProxyRefused) as caught:
             client.get("/orders")  # not loopback: the test proxy's ruleset refuses it
     assert caught.value.message.endswith("Connection not allowed by ruleset.")
@@ -80,11 +87,16 @@ def test_a_socks_target_the_ruleset_refuses_is_sent_once(connect: Connect, monke
 
 
 def test_a_socks_target_that_refuses_the_connection_is_retried(
-    connect: Connect, monkeypatch: pytest.MonkeyPatch, refused_port: int
+    connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with socks_server(CREDENTIALS) as (proxy, seen):
-        monkeypatch.setenv("ALL_PROXY", f"socks5://{CREDENTIALS[0]}:{CREDENTIALS[1]}@{proxy}")
-        client = connect(config(f"http://127.0.0.1:{refused_port}", retry=RETRY), clock=ManualClock())
+        client = _behind(
+            connect,
+            monkeypatch,
+            "ALL_PROXY",
+            f"socks5://{CREDENTIALS[0]}:{CREDENTIALS[1]}@{proxy}",
+            f"http://127.0.0.1:{free_port()}",
+        )
         with pytest.raises(RetriesExhausted) as caught:
             client.get("/orders")
     assert isinstance(caught.value.last_error, ConnectError)
@@ -138,8 +150,7 @@ def test_a_connect_the_proxy_refuses_is_sent_once(
     connect: Connect, monkeypatch: pytest.MonkeyPatch, status: bytes
 ) -> None:
     with connect_proxy(status) as (proxy, seen):
-        monkeypatch.setenv("HTTPS_PROXY", proxy)
-        client = connect(config("https://partner.invalid", retry=RETRY), clock=ManualClock())
+        client = _behind(connect, monkeypatch, "HTTPS_PROXY", proxy, "https://partner.invalid")
         with pytest.raises(ProxyRefused) as caught:
             client.get("/orders")
     assert caught.value.message == f"the proxy refused the call: {status.decode()}"
@@ -149,8 +160,7 @@ def test_a_connect_the_proxy_refuses_is_sent_once(
 
 def test_a_connect_the_proxy_cannot_make_is_retried(connect: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
     with connect_proxy(b"502 Bad Gateway") as (proxy, seen):
-        monkeypatch.setenv("HTTPS_PROXY", proxy)
-        client = connect(config("https://partner.invalid", retry=RETRY), clock=ManualClock())
+        client = _behind(connect, monkeypatch, "HTTPS_PROXY", proxy, "https://partner.invalid")
         with pytest.raises(RetriesExhausted) as caught:
             client.get("/orders")
     assert isinstance(caught.value.last_error, ConnectError)
